@@ -1,0 +1,132 @@
+#include "util.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+int64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int
+parse_long(const char *s, long min, long max, long *out)
+{
+	char *end;
+	long v;
+
+	if (s == NULL || *s == '\0' || (*s != '-' && (*s < '0' || *s > '9')))
+		return -EINVAL;
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (*end != '\0')
+		return -EINVAL;
+	if (errno == ERANGE || v < min || v > max)
+		return -ERANGE;
+	*out = v;
+	return 0;
+}
+
+int
+str_tabunescape(char *s)
+{
+	char *in = s, *out = s;
+
+	for (; *in != '\0'; in++) {
+		if (*in != '\001') {
+			*out++ = *in;
+			continue;
+		}
+		switch (*++in) {
+		case '0': *out++ = '\0'; break;
+		case '1': *out++ = '\001'; break;
+		case 't': *out++ = '\t'; break;
+		case 'r': *out++ = '\r'; break;
+		case 'n': *out++ = '\n'; break;
+		default:
+			*out = '\0';
+			return -EINVAL;
+		}
+	}
+	*out = '\0';
+	return 0;
+}
+
+int
+str_tabescape_r(const char *src, char *dst, size_t dstlen)
+{
+	size_t o = 0;
+
+	for (; *src != '\0'; src++) {
+		char esc = 0;
+
+		switch (*src) {
+		case '\001': esc = '1'; break;
+		case '\t': esc = 't'; break;
+		case '\r': esc = 'r'; break;
+		case '\n': esc = 'n'; break;
+		}
+		if (o + (esc ? 2 : 1) >= dstlen)
+			return -ENOSPC;
+		if (esc) {
+			dst[o++] = '\001';
+			dst[o++] = esc;
+		} else
+			dst[o++] = *src;
+	}
+	if (o >= dstlen)
+		return -ENOSPC;
+	dst[o] = '\0';
+	return 0;
+}
+
+size_t
+str_split_tabs(char *s, char **fields, size_t max)
+{
+	size_t n = 0;
+
+	if (max == 0)
+		return 0;
+	fields[n++] = s;
+	for (; *s != '\0' && n < max; s++) {
+		if (*s == '\t') {
+			*s = '\0';
+			fields[n++] = s + 1;
+		}
+	}
+	return n;
+}
+
+void
+str_sanitize_r(const char *src, size_t srclen, char *dst, size_t dstlen)
+{
+	size_t i;
+
+	if (dstlen == 0)
+		return;
+	for (i = 0; i < srclen && i + 1 < dstlen; i++) {
+		unsigned char c = (unsigned char)src[i];
+
+		dst[i] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
+	}
+	dst[i] = '\0';
+}
+
+size_t
+str_copy(char *dst, const char *src, size_t dstlen)
+{
+	size_t len = strlen(src);
+
+	if (dstlen > 0) {
+		size_t n = len < dstlen - 1 ? len : dstlen - 1;
+
+		memcpy(dst, src, n);
+		dst[n] = '\0';
+	}
+	return len;
+}

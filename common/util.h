@@ -1,0 +1,34 @@
+#ifndef POOLMON_UTIL_H
+#define POOLMON_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Monotonic clock in milliseconds: deadlines never jump with the wall clock. */
+int64_t now_ms(void);
+
+/* Decimal integer in [min, max] with nothing after it. 0 or -EINVAL/-ERANGE. */
+int parse_long(const char *s, long min, long max, long *out);
+
+/*
+ * Dovecot's tab-escaping (\001 is the escape character) as the
+ * director-admin protocol uses it. Unescape works in place; it returns
+ * -EINVAL on a dangling or unknown escape.
+ */
+int str_tabunescape(char *s);
+/* Escape src into dst of size dstlen; -ENOSPC when it does not fit. */
+int str_tabescape_r(const char *src, char *dst, size_t dstlen);
+
+/* Split s in place at tabs; at most max fields. Returns the field count. */
+size_t str_split_tabs(char *s, char **fields, size_t max);
+
+/* Copy a string for a log line: control bytes and non-ASCII become '?'. */
+void str_sanitize_r(const char *src, size_t srclen, char *dst, size_t dstlen);
+
+/* strlcpy semantics: always terminates, returns strlen(src). */
+size_t str_copy(char *dst, const char *src, size_t dstlen);
+
+#endif

@@ -1,0 +1,6 @@
+#ifndef POOLMON_VERSION_H
+#define POOLMON_VERSION_H
+
+#define POOLMON_VERSION "0.9.0"
+
+#endif

@@ -1,0 +1,14 @@
+/* The protocol dialogues. Each returns 0 when healthy, -1 with the failure
+ * recorded in the connection's check_result. */
+#ifndef POOLMOND_CHECKS_H
+#define POOLMOND_CHECKS_H
+
+#include "check.h"
+#include "net.h"
+
+int check_banner(struct conn *c, const struct check_target *t);
+int check_imap(struct conn *c, const struct check_target *t);
+int check_pop3(struct conn *c, const struct check_target *t);
+int check_lmtp(struct conn *c, const struct check_target *t);
+
+#endif

@@ -1,0 +1,114 @@
+/*
+ * The check process of one backend. It checks every port concurrently, one
+ * thread a port, so a hanging port does not delay the others, and writes
+ * one check_report per port to the parent.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "poolmond.h"
+#include "util.h"
+
+_Static_assert(sizeof(struct check_report) <= PIPE_BUF,
+    "a report must be written atomically");
+
+#define CHILD_THREAD_STACK	(256 * 1024)
+
+struct port_job {
+	struct check_target target;
+	struct check_report report;
+	int report_fd;
+	int64_t hard_deadline;
+	pthread_t thread;
+	bool started;
+};
+
+int64_t
+child_budget_ms(const struct check_env *env)
+{
+	/* A PTR lookup may take one timeout before the first attempt. */
+	return (int64_t)(env->retries + 1) * env->timeout_ms +
+	    (int64_t)env->retries * env->retry_delay_ms +
+	    (env->ptr_lookup ? env->timeout_ms : 0);
+}
+
+/*
+ * The name TLS verifies and sends as SNI: --ssl-name, else the PTR name
+ * (looked up once for all ports, bounded by the timeout), else the IP.
+ */
+static const char *
+verify_name(const struct check_env *env, const char *ip, char *buf,
+    size_t len)
+{
+	if (env->ssl_name != NULL)
+		return env->ssl_name;
+	if (env->ptr_lookup && ptr_lookup(env->ptr_cache, ip, env->timeout_ms,
+	    buf, len) == 0)
+		return buf;
+	return ip;
+}
+
+static void
+send_report(const struct port_job *job)
+{
+	ssize_t w;
+
+	/* One write of at most PIPE_BUF bytes: never interleaved. */
+	do {
+		w = write(job->report_fd, &job->report, sizeof(job->report));
+	} while (w < 0 && errno == EINTR);
+}
+
+static void *
+port_thread(void *arg)
+{
+	struct port_job *job = arg;
+
+	check_port(&job->target, &job->report.result, job->hard_deadline);
+	send_report(job);
+	return NULL;
+}
+
+void
+child_run(const struct poolmond *d, size_t backend, int report_fd,
+    int64_t hard_deadline)
+{
+	const struct backend *b = &d->backends[backend];
+	struct port_job jobs[MAX_PORTS];
+	pthread_attr_t attr;
+	char ptr_name[PTR_NAME_MAX];
+	const char *name = verify_name(&d->env, b->dh.ip, ptr_name,
+	    sizeof(ptr_name));
+	size_t i, n = d->cfg.nports;
+
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, CHILD_THREAD_STACK);
+	for (i = 0; i < n; i++) {
+		struct port_job *job = &jobs[i];
+
+		memset(job, 0, sizeof(*job));
+		job->target.env = &d->env;
+		job->target.ip = b->dh.ip;
+		job->target.verify_name = name;
+		job->target.port = &d->cfg.ports[i];
+		job->report.magic = CHECK_REPORT_MAGIC;
+		job->report.scan_id = d->scan_id;
+		job->report.backend = (uint32_t)backend;
+		job->report.port = (uint32_t)i;
+		job->report_fd = report_fd;
+		job->hard_deadline = hard_deadline;
+		/* The last port runs on this thread: one thread fewer. */
+		if (i + 1 < n && pthread_create(&job->thread, &attr,
+		    port_thread, job) == 0)
+			job->started = true;
+		else
+			port_thread(job);
+	}
+	for (i = 0; i < n; i++)
+		if (jobs[i].started)
+			pthread_join(jobs[i].thread, NULL);
+	_exit(0);
+}

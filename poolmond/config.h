@@ -1,0 +1,77 @@
+/* poolmond's run-time configuration, filled from the command line. */
+#ifndef POOLMOND_CONFIG_H
+#define POOLMOND_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define MAX_PORTS		16
+
+#define DEFAULT_TIMEOUT_S	5
+#define DEFAULT_INTERVAL_S	30
+#define DEFAULT_LOGFILE		"/var/log/poolmon.log"
+#define DEFAULT_LOCKFILE	"/var/run/poolmon.pid"
+#define DEFAULT_DIRECTOR_SOCKET	"/var/run/dovecot/director-admin"
+#define DEFAULT_MAX_CHILDREN	256
+#define DEFAULT_RETRIES		3
+#define DEFAULT_RETRY_DELAY_MS	500
+#define DEFAULT_CONTROL_SOCKET	"/run/poolmon/poolmond.sock"
+#define DEFAULT_CONTROL_GROUP	"root"
+
+enum mail_proto {
+	PROTO_BANNER,		/* unknown service: any banner line passes */
+	PROTO_IMAP,
+	PROTO_POP3,
+	PROTO_LMTP,
+};
+
+struct portspec {
+	uint16_t port;
+	enum mail_proto proto;
+	bool tls;		/* implicit TLS (--ssl) */
+};
+
+struct config {
+	struct portspec ports[MAX_PORTS];
+	size_t nports;
+	bool ssl_verify;
+	const char *ssl_ca;	/* PEM bundle to trust; NULL: system store */
+	const char *ssl_name;	/* name to verify; NULL: PTR name or IP */
+	bool no_ptr;		/* never look up PTR names */
+	bool debug;
+	int timeout_s;
+	int interval_s;
+	const char *logfile;	/* path or "syslog"; NULL: stderr (-f only) */
+	bool logfile_given;
+	const char *lockfile;
+	bool foreground;
+	bool dry_run;
+	const char *director_socket;
+	const char *credfile;
+	const char *lmtp_from;
+	const char *lmtp_to;
+	int max_children;
+	int retries;
+	int retry_delay_ms;
+	const char *control_socket;	/* poolmonctl's socket */
+	const char *control_group;	/* may recheck, dry-run, reload */
+};
+
+enum config_parse_result {
+	CONFIG_OK,
+	CONFIG_EXIT_OK,		/* --help or --version was printed */
+	CONFIG_ERROR,		/* message in err */
+};
+
+void config_defaults(struct config *cfg);
+enum config_parse_result config_parse_args(struct config *cfg, int argc,
+    char **argv, char *err, size_t errlen);
+/* "143", "IMAP:143", "pop3:110" ... Returns 0 or -EINVAL with err set. */
+int portspec_parse(const char *arg, bool tls, struct portspec *out,
+    char *err, size_t errlen);
+const char *mail_proto_name(enum mail_proto proto, bool tls);
+void config_usage(FILE *out);
+
+#endif

@@ -1,0 +1,1282 @@
+/*
+ * poolmonctl's requests, served on the daemon's event loop. Each client is
+ * one SOCK_SEQPACKET connection carrying one packed protobuf per message
+ * (proto/poolmon.proto). Nothing here blocks the loop: requests are read
+ * only when whole, replies are queued and written as the client reads them,
+ * and a client that neither asks nor reads for CTL_CLIENT_TIMEOUT_MS is
+ * dropped. A recheck is answered when the scan that covers it finishes.
+ */
+#include "control.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <grp.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "frame.h"
+#include "log.h"
+#include "notify.h"
+#include "poolmon.pb-c.h"
+#include "poolmond.h"
+#include "util.h"
+#include "version.h"
+
+#define CTL_CLIENT_TIMEOUT_MS	5000
+#define CTL_MAX_CLIENTS		32
+#define CTL_BACKLOG		16
+#define CTL_ACCEPT_RETRY_MS	1000
+#define CTL_MAX_PEER_GROUPS	65536
+/* A backend's field tag and length inside its part, generously. */
+#define CTL_EMBED_OVERHEAD	8
+#define CTL_HOST_SHOWN_MAX	64
+
+/* Set an optional proto2 field and its presence flag. */
+#define SET(m, field, v)	((m)->has_##field = 1, (m)->field = (v))
+
+struct ctl_client {
+	struct control *ctl;
+	struct ctl_client *next;
+	int fd;
+	sd_event_source *io;
+	sd_event_source *timer;
+	struct ucred peer;
+	bool privileged;	/* root or in the control group */
+	struct ctl_outq out;
+	bool close_after_flush;
+	/* A recheck waiting for the scan that covers it. */
+	bool waiting;
+	uint64_t wait_id;
+	uint32_t wait_scan;
+	char **wait_hosts;	/* none: every backend */
+	size_t nwait_hosts;
+};
+
+struct control {
+	struct poolmond *d;
+	int fd;
+	sd_event_source *listener;
+	sd_event_source *accept_retry;
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	dev_t dev;		/* of our socket file, to unlink only it */
+	ino_t ino;
+	gid_t gid;
+	time_t started;
+	struct ctl_client *clients;
+	size_t nclients;
+};
+
+/* The reply messages of a set of backends, with the storage they use. */
+struct backend_set {
+	Poolmon__Backend *msg;
+	Poolmon__Backend **ptr;
+	size_t *size;		/* packed size of each */
+	Poolmon__PortCheck *checks;
+	Poolmon__PortCheck **checkp;
+	size_t n;
+};
+
+typedef void ctl_handler(struct ctl_client *, const Poolmon__Request *);
+typedef void ctl_place(Poolmon__Response *, Poolmon__Backend **, size_t);
+
+static int __attribute__((format(printf, 4, 5)))
+set_err(char *err, size_t errlen, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+/* ------------------------------------------------------------------ */
+/* Output queue */
+
+void
+ctl_outq_clear(struct ctl_outq *q)
+{
+	size_t i;
+
+	for (i = q->head; i < q->n; i++)
+		free(q->msg[i].buf);
+	free(q->msg);
+	memset(q, 0, sizeof(*q));
+}
+
+static int
+outq_push(struct ctl_outq *q, const Poolmon__Response *resp)
+{
+	struct ctl_msg *grown;
+	size_t len = poolmon__response__get_packed_size(resp);
+	uint8_t *buf;
+
+	if (q->n == q->cap) {
+		grown = reallocarray(q->msg, q->cap ? q->cap * 2 : 4,
+		    sizeof(*grown));
+		if (grown == NULL)
+			return -ENOMEM;
+		q->msg = grown;
+		q->cap = q->cap ? q->cap * 2 : 4;
+	}
+	if ((buf = malloc(len > 0 ? len : 1)) == NULL)
+		return -ENOMEM;
+	poolmon__response__pack(resp, buf);
+	q->msg[q->n++] = (struct ctl_msg){ .buf = buf, .len = len };
+	return 0;
+}
+
+static void
+response_init(Poolmon__Response *resp, uint64_t id, bool success)
+{
+	poolmon__response__init(resp);
+	resp->version = POOLMON__PROTOCOL__PROTOCOL_VERSION;
+	resp->id = id;
+	resp->success = success;
+}
+
+/* ------------------------------------------------------------------ */
+/* Reply messages */
+
+static Poolmon__Health
+health_msg(enum health h)
+{
+	switch (h) {
+	case HEALTH_OK: return POOLMON__HEALTH__HEALTH_OK;
+	case HEALTH_FAILED: return POOLMON__HEALTH__HEALTH_FAILED;
+	case HEALTH_UNKNOWN: break;
+	}
+	return POOLMON__HEALTH__HEALTH_UNKNOWN;
+}
+
+static void
+fill_port_check(Poolmon__PortCheck *m, const struct portspec *p,
+    const struct check_result *res, bool checked)
+{
+	poolmon__port_check__init(m);
+	m->port = p->port;
+	m->protocol = (char *)mail_proto_name(p->proto, false);
+	SET(m, tls, p->tls);
+	SET(m, checked, checked);
+	if (!checked)
+		return;
+	SET(m, ok, res->status == CHECK_OK);
+	m->status = (char *)check_status_str(res->status);
+	if (res->reason[0] != '\0')
+		m->reason = (char *)res->reason;
+	SET(m, latency_ms, res->latency_ms);
+	SET(m, tries, res->tries);
+	SET(m, warning, res->warning);
+}
+
+static int
+backend_set_alloc(struct backend_set *set, size_t n, size_t nports)
+{
+	size_t m = n > 0 ? n : 1, c = n * nports > 0 ? n * nports : 1;
+
+	memset(set, 0, sizeof(*set));
+	set->msg = calloc(m, sizeof(*set->msg));
+	set->ptr = calloc(m, sizeof(*set->ptr));
+	set->size = calloc(m, sizeof(*set->size));
+	set->checks = calloc(c, sizeof(*set->checks));
+	set->checkp = calloc(c, sizeof(*set->checkp));
+	if (set->msg == NULL || set->ptr == NULL || set->size == NULL ||
+	    set->checks == NULL || set->checkp == NULL)
+		return -ENOMEM;
+	return 0;
+}
+
+static void
+backend_set_free(struct backend_set *set)
+{
+	free(set->msg);
+	free(set->ptr);
+	free(set->size);
+	free(set->checks);
+	free(set->checkp);
+	memset(set, 0, sizeof(*set));
+}
+
+/* Append b; its strings are used in place, so pack before b changes. */
+static void
+backend_set_add(struct backend_set *set, const struct poolmond *d,
+    const struct backend *b)
+{
+	size_t i, at = set->n * d->cfg.nports;
+	Poolmon__Backend *m = &set->msg[set->n];
+
+	poolmon__backend__init(m);
+	m->address = (char *)b->dh.ip;
+	m->tag = (char *)b->dh.tag;
+	SET(m, director_up, b->dh.up);
+	SET(m, vhost_count, b->dh.vhost_count);
+	SET(m, users, b->dh.user_count);
+	SET(m, health, health_msg(b->health));
+	if (b->reason[0] != '\0')
+		m->reason = (char *)b->reason;
+	SET(m, last_check, (int64_t)b->last_check);
+	SET(m, flush_pending, b->flush_pending);
+	SET(m, last_updown_change, (int64_t)b->dh.last_updown_change);
+	for (i = 0; i < d->cfg.nports; i++) {
+		fill_port_check(&set->checks[at + i], &d->cfg.ports[i],
+		    &b->ports[i], b->last_check != 0);
+		set->checkp[at + i] = &set->checks[at + i];
+	}
+	m->n_checks = d->cfg.nports;
+	m->checks = &set->checkp[at];
+	set->size[set->n] = poolmon__backend__get_packed_size(m);
+	set->ptr[set->n] = m;
+	set->n++;
+}
+
+/*
+ * Queue resp with the backends of set spread over as many parts as keep
+ * each under CTL_PART_TARGET bytes; place() puts one part's share into
+ * the reply. One part at least, even without backends.
+ */
+static int
+queue_parts(struct ctl_outq *q, Poolmon__Response *resp,
+    const struct backend_set *set, ctl_place *place)
+{
+	size_t base, size, start = 0, end;
+	int r;
+
+	/* Measured with "more" set: the parts differ in nothing else. */
+	SET(resp, more, true);
+	place(resp, NULL, 0);
+	base = poolmon__response__get_packed_size(resp);
+	do {
+		size = base;
+		for (end = start; end < set->n; end++) {
+			if (end > start && size + set->size[end] +
+			    CTL_EMBED_OVERHEAD > CTL_PART_TARGET)
+				break;
+			size += set->size[end] + CTL_EMBED_OVERHEAD;
+		}
+		place(resp, set->ptr + start, end - start);
+		resp->has_more = resp->more = end < set->n;
+		if ((r = outq_push(q, resp)) < 0)
+			return r;
+		/* The summary is in the first part only. */
+		if (resp->result_case == POOLMON__RESPONSE__RESULT_STATUS)
+			resp->status->summary = NULL;
+		start = end;
+	} while (start < set->n);
+	return 0;
+}
+
+static void
+place_status(Poolmon__Response *resp, Poolmon__Backend **b, size_t n)
+{
+	resp->status->backends = b;
+	resp->status->n_backends = n;
+}
+
+static void
+place_recheck(Poolmon__Response *resp, Poolmon__Backend **b, size_t n)
+{
+	resp->recheck->backends = b;
+	resp->recheck->n_backends = n;
+}
+
+static void
+count_backends(const struct poolmond *d, Poolmon__Summary *s)
+{
+	uint32_t healthy = 0, failed = 0, unchecked = 0, up = 0;
+	size_t i;
+
+	for (i = 0; i < d->nbackends; i++) {
+		const struct backend *b = &d->backends[i];
+
+		if (b->health == HEALTH_OK)
+			healthy++;
+		else if (b->health == HEALTH_FAILED)
+			failed++;
+		else
+			unchecked++;
+		if (b->dh.up)
+			up++;
+	}
+	SET(s, backends_total, (uint32_t)d->nbackends);
+	SET(s, backends_healthy, healthy);
+	SET(s, backends_failed, failed);
+	SET(s, backends_unchecked, unchecked);
+	SET(s, director_up, up);
+	SET(s, director_down, (uint32_t)d->nbackends - up);
+}
+
+static void
+fill_summary(Poolmon__Summary *s, const struct poolmond *d)
+{
+	poolmon__summary__init(s);
+	s->daemon_version = (char *)POOLMON_VERSION;
+	SET(s, pid, (uint32_t)getpid());
+	if (d->control != NULL)
+		SET(s, started, (int64_t)d->control->started);
+	s->director_socket = (char *)d->cfg.director_socket;
+	SET(s, director_reachable, !d->director_down);
+	if (d->director_down)
+		s->director_error = (char *)d->director_error;
+	SET(s, dry_run, d->cfg.dry_run);
+	SET(s, interval_s, (uint32_t)d->cfg.interval_s);
+	SET(s, scanning, d->scanning);
+	SET(s, scans_completed, d->scans_completed);
+	SET(s, last_scan_end, (int64_t)d->last_scan_end);
+	SET(s, last_scan_ms, (uint32_t)d->last_scan_ms);
+	count_backends(d, s);
+}
+
+int
+control_status_reply(const struct poolmond *d, uint64_t id,
+    struct ctl_outq *q)
+{
+	Poolmon__Response resp;
+	Poolmon__StatusReply status;
+	Poolmon__Summary summary;
+	struct backend_set set;
+	size_t i;
+	int r;
+
+	if ((r = backend_set_alloc(&set, d->nbackends, d->cfg.nports)) == 0) {
+		for (i = 0; i < d->nbackends; i++)
+			backend_set_add(&set, d, &d->backends[i]);
+		response_init(&resp, id, true);
+		poolmon__status_reply__init(&status);
+		fill_summary(&summary, d);
+		status.summary = &summary;
+		resp.result_case = POOLMON__RESPONSE__RESULT_STATUS;
+		resp.status = &status;
+		r = queue_parts(q, &resp, &set, place_status);
+	}
+	backend_set_free(&set);
+	return r;
+}
+
+/* ------------------------------------------------------------------ */
+/* Replies to one client */
+
+static int
+reply_error(struct ctl_client *c, uint64_t id, int code, const char *fmt,
+    ...) __attribute__((format(printf, 4, 5)));
+
+static int
+reply_error(struct ctl_client *c, uint64_t id, int code, const char *fmt, ...)
+{
+	Poolmon__Response resp;
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	response_init(&resp, id, false);
+	SET(&resp, code, code);
+	resp.message = msg;
+	return outq_push(&c->out, &resp);
+}
+
+/* The request broke the protocol: say why, then hang up. */
+static void __attribute__((format(printf, 4, 5)))
+reply_fatal(struct ctl_client *c, uint64_t id, int code, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	log_warnx("control: client uid %u pid %d: %s; closing the connection",
+	    (unsigned int)c->peer.uid, (int)c->peer.pid, msg);
+	(void)reply_error(c, id, code, "%s", msg);
+	c->close_after_flush = true;
+}
+
+/* Host arguments are printed back: keep them short and printable. */
+static const char *
+shown_host(const char *host, char *buf, size_t len)
+{
+	str_sanitize_r(host, strnlen(host, CTL_HOST_SHOWN_MAX), buf, len);
+	return buf;
+}
+
+/* The director lists addresses in inet_ntop() form: compare in that form. */
+static int
+normalize_ip(const char *host, char *out, size_t outlen)
+{
+	struct in6_addr a6;
+	struct in_addr a4;
+
+	if (inet_pton(AF_INET, host, &a4) == 1)
+		return inet_ntop(AF_INET, &a4, out, (socklen_t)outlen) ? 0 :
+		    -EINVAL;
+	if (inet_pton(AF_INET6, host, &a6) == 1)
+		return inet_ntop(AF_INET6, &a6, out, (socklen_t)outlen) ? 0 :
+		    -EINVAL;
+	return -EINVAL;
+}
+
+static void
+handle_status(struct ctl_client *c, const Poolmon__Request *req)
+{
+	if (control_status_reply(c->ctl->d, req->id, &c->out) < 0)
+		(void)reply_error(c, req->id, ENOMEM, "out of memory");
+}
+
+static void
+handle_show(struct ctl_client *c, const Poolmon__Request *req)
+{
+	struct poolmond *d = c->ctl->d;
+	Poolmon__Response resp;
+	Poolmon__ShowReply show;
+	struct backend_set set;
+	char ip[INET6_ADDRSTRLEN], shown[CTL_HOST_SHOWN_MAX + 1];
+	struct backend *b;
+
+	if (normalize_ip(req->show->host, ip, sizeof(ip)) < 0) {
+		(void)reply_error(c, req->id, EINVAL, "'%s' is not an IP "
+		    "address", shown_host(req->show->host, shown,
+		    sizeof(shown)));
+		return;
+	}
+	if ((b = backend_find(d, ip)) == NULL) {
+		(void)reply_error(c, req->id, ENOENT, "%s is not in the "
+		    "director's host list", ip);
+		return;
+	}
+	if (backend_set_alloc(&set, 1, d->cfg.nports) == 0) {
+		backend_set_add(&set, d, b);
+		response_init(&resp, req->id, true);
+		poolmon__show_reply__init(&show);
+		show.backend = set.ptr[0];
+		resp.result_case = POOLMON__RESPONSE__RESULT_SHOW;
+		resp.show = &show;
+		if (outq_push(&c->out, &resp) == 0) {
+			backend_set_free(&set);
+			return;
+		}
+	}
+	backend_set_free(&set);
+	(void)reply_error(c, req->id, ENOMEM, "out of memory");
+}
+
+static void
+free_hosts(char **hosts, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		free(hosts[i]);
+	free(hosts);
+}
+
+/* The request's hosts in the director's form, or a reply saying why not. */
+static char **
+recheck_hosts(struct ctl_client *c, const Poolmon__Request *req)
+{
+	const Poolmon__RecheckRequest *rr = req->recheck;
+	char ip[INET6_ADDRSTRLEN], shown[CTL_HOST_SHOWN_MAX + 1];
+	char **hosts;
+	size_t i;
+
+	if ((hosts = calloc(rr->n_hosts + 1, sizeof(*hosts))) == NULL)
+		goto nomem;
+	for (i = 0; i < rr->n_hosts; i++) {
+		if (normalize_ip(rr->hosts[i], ip, sizeof(ip)) < 0) {
+			(void)reply_error(c, req->id, EINVAL, "'%s' is not "
+			    "an IP address", shown_host(rr->hosts[i], shown,
+			    sizeof(shown)));
+			free_hosts(hosts, i);
+			return NULL;
+		}
+		if ((hosts[i] = strdup(ip)) == NULL) {
+			free_hosts(hosts, i);
+			goto nomem;
+		}
+	}
+	return hosts;
+nomem:
+	(void)reply_error(c, req->id, ENOMEM, "out of memory");
+	return NULL;
+}
+
+static void
+handle_recheck(struct ctl_client *c, const Poolmon__Request *req)
+{
+	struct poolmond *d = c->ctl->d;
+	const Poolmon__RecheckRequest *rr = req->recheck;
+	Poolmon__Response resp;
+	Poolmon__RecheckReply reply;
+	char **hosts;
+	int r;
+
+	if ((hosts = recheck_hosts(c, req)) == NULL)
+		return;
+	if ((r = scan_request(d, (const char *const *)hosts,
+	    rr->n_hosts)) < 0) {
+		free_hosts(hosts, rr->n_hosts);
+		(void)reply_error(c, req->id, -r, "cannot queue the recheck: "
+		    "%s", strerror(-r));
+		return;
+	}
+	log_info("control: recheck of %s%s requested by uid %u pid %d",
+	    rr->n_hosts == 0 ? "every backend" : hosts[0],
+	    rr->n_hosts > 1 ? " and others" : "", (unsigned int)c->peer.uid,
+	    (int)c->peer.pid);
+	if (rr->wait) {
+		/* A scan in progress started before this request: the next
+		 * one is the first to cover it. */
+		c->waiting = true;
+		c->wait_id = req->id;
+		c->wait_scan = d->scan_id + 1;
+		c->wait_hosts = hosts;
+		c->nwait_hosts = rr->n_hosts;
+		return;
+	}
+	free_hosts(hosts, rr->n_hosts);
+	response_init(&resp, req->id, true);
+	poolmon__recheck_reply__init(&reply);
+	SET(&reply, queued, true);
+	resp.message = (char *)"recheck queued";
+	resp.result_case = POOLMON__RESPONSE__RESULT_RECHECK;
+	resp.recheck = &reply;
+	if (outq_push(&c->out, &resp) < 0)
+		(void)reply_error(c, req->id, ENOMEM, "out of memory");
+}
+
+static void
+handle_set_dry_run(struct ctl_client *c, const Poolmon__Request *req)
+{
+	struct poolmond *d = c->ctl->d;
+	Poolmon__Response resp;
+	Poolmon__SetDryRunReply reply;
+	bool was = d->cfg.dry_run, on = req->set_dry_run->enabled;
+
+	d->cfg.dry_run = on;
+	if (was != on) {
+		log_info("control: dry-run switched %s by uid %u pid %d",
+		    on ? "on" : "off", (unsigned int)c->peer.uid,
+		    (int)c->peer.pid);
+		notify_status(d);
+	}
+	response_init(&resp, req->id, true);
+	poolmon__set_dry_run_reply__init(&reply);
+	reply.dry_run = on;
+	SET(&reply, previous, was);
+	resp.result_case = POOLMON__RESPONSE__RESULT_SET_DRY_RUN;
+	resp.set_dry_run = &reply;
+	if (outq_push(&c->out, &resp) < 0)
+		(void)reply_error(c, req->id, ENOMEM, "out of memory");
+}
+
+static void
+handle_reload(struct ctl_client *c, const Poolmon__Request *req)
+{
+	Poolmon__Response resp;
+	Poolmon__ReloadReply reply;
+	char err[512] = "";
+	int r;
+
+	log_info("control: reload requested by uid %u pid %d",
+	    (unsigned int)c->peer.uid, (int)c->peer.pid);
+	if ((r = poolmond_reload(c->ctl->d, err, sizeof(err))) < 0) {
+		(void)reply_error(c, req->id, -r, "reload failed: %s", err);
+		return;
+	}
+	response_init(&resp, req->id, true);
+	poolmon__reload_reply__init(&reply);
+	resp.message = (char *)"reloaded";
+	resp.result_case = POOLMON__RESPONSE__RESULT_RELOAD;
+	resp.reload = &reply;
+	if (outq_push(&c->out, &resp) < 0)
+		(void)reply_error(c, req->id, ENOMEM, "out of memory");
+}
+
+static void
+handle_version(struct ctl_client *c, const Poolmon__Request *req)
+{
+	Poolmon__Response resp;
+	Poolmon__VersionReply reply;
+
+	response_init(&resp, req->id, true);
+	poolmon__version_reply__init(&reply);
+	reply.daemon_version = (char *)POOLMON_VERSION;
+	reply.protocol_version = POOLMON__PROTOCOL__PROTOCOL_VERSION;
+	SET(&reply, pid, (uint32_t)getpid());
+	resp.result_case = POOLMON__RESPONSE__RESULT_VERSION_INFO;
+	resp.version_info = &reply;
+	if (outq_push(&c->out, &resp) < 0)
+		(void)reply_error(c, req->id, ENOMEM, "out of memory");
+}
+
+static const struct ctl_command {
+	Poolmon__Request__CommandCase command;
+	const char *name;
+	bool privileged;	/* changes something: root or control group */
+	ctl_handler *handle;
+} ctl_commands[] = {
+	{ POOLMON__REQUEST__COMMAND_STATUS, "status", false, handle_status },
+	{ POOLMON__REQUEST__COMMAND_SHOW, "show", false, handle_show },
+	{ POOLMON__REQUEST__COMMAND_RECHECK, "recheck", true,
+	    handle_recheck },
+	{ POOLMON__REQUEST__COMMAND_SET_DRY_RUN, "dry-run", true,
+	    handle_set_dry_run },
+	{ POOLMON__REQUEST__COMMAND_RELOAD, "reload", true, handle_reload },
+	{ POOLMON__REQUEST__COMMAND_GET_VERSION, "version", false,
+	    handle_version },
+};
+
+static const struct ctl_command *
+find_command(Poolmon__Request__CommandCase which)
+{
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(ctl_commands); i++)
+		if (ctl_commands[i].command == which)
+			return &ctl_commands[i];
+	return NULL;
+}
+
+static void
+handle_request(struct ctl_client *c, const uint8_t *buf, size_t len)
+{
+	struct control *ctl = c->ctl;
+	const struct ctl_command *cmd;
+	Poolmon__Request *req;
+
+	if ((req = poolmon__request__unpack(NULL, len, buf)) == NULL) {
+		reply_fatal(c, 0, EPROTO, "malformed request");
+		return;
+	}
+	if (req->version != POOLMON__PROTOCOL__PROTOCOL_VERSION) {
+		reply_fatal(c, req->id, EPROTONOSUPPORT, "protocol version %u "
+		    "is not supported: poolmond %s speaks version %d",
+		    req->version, POOLMON_VERSION,
+		    POOLMON__PROTOCOL__PROTOCOL_VERSION);
+	} else if ((cmd = find_command(req->command_case)) == NULL) {
+		(void)reply_error(c, req->id, EOPNOTSUPP, "unknown request: "
+		    "poolmond %s speaks protocol version %d", POOLMON_VERSION,
+		    POOLMON__PROTOCOL__PROTOCOL_VERSION);
+	} else if (cmd->privileged && !c->privileged) {
+		log_warnx("control: %s refused to uid %u pid %d: neither root "
+		    "nor in group %s", cmd->name, (unsigned int)c->peer.uid,
+		    (int)c->peer.pid, ctl->d->cfg.control_group);
+		(void)reply_error(c, req->id, EACCES, "permission denied: %s "
+		    "needs root or group %s", cmd->name,
+		    ctl->d->cfg.control_group);
+	} else {
+		log_debug("control: %s from uid %u pid %d", cmd->name,
+		    (unsigned int)c->peer.uid, (int)c->peer.pid);
+		cmd->handle(c, req);
+	}
+	poolmon__request__free_unpacked(req, NULL);
+}
+
+/* ------------------------------------------------------------------ */
+/* Client connections */
+
+static void
+client_free(struct ctl_client *c)
+{
+	struct ctl_client **pp;
+
+	for (pp = &c->ctl->clients; *pp != NULL; pp = &(*pp)->next) {
+		if (*pp == c) {
+			*pp = c->next;
+			c->ctl->nclients--;
+			break;
+		}
+	}
+	/* Safe from the source's own callback: sd-event defers the free. */
+	sd_event_source_disable_unref(c->io);
+	sd_event_source_disable_unref(c->timer);
+	close(c->fd);
+	ctl_outq_clear(&c->out);
+	free_hosts(c->wait_hosts, c->nwait_hosts);
+	free(c);
+}
+
+static bool
+client_reading(const struct ctl_client *c)
+{
+	return !c->waiting && !c->close_after_flush && c->out.head == c->out.n;
+}
+
+/* Write what the socket takes. -errno when the client is to be dropped. */
+static int
+client_flush(struct ctl_client *c)
+{
+	struct ctl_msg *m;
+	int r;
+
+	while (c->out.head < c->out.n) {
+		m = &c->out.msg[c->out.head];
+		if ((r = frame_send(c->fd, m->buf, m->len)) == -EAGAIN)
+			return 0;
+		if (r < 0)
+			return r;
+		free(m->buf);
+		m->buf = NULL;
+		c->out.head++;
+	}
+	c->out.n = c->out.head = 0;
+	return c->close_after_flush ? -ECONNRESET : 0;
+}
+
+/* Poll for what the client's state needs; restart its idle timeout. */
+static void
+client_update(struct ctl_client *c)
+{
+	uint32_t events = EPOLLRDHUP;
+
+	if (c->out.head < c->out.n)
+		events |= EPOLLOUT;
+	else if (client_reading(c))
+		events |= EPOLLIN;
+	(void)sd_event_source_set_io_events(c->io, events);
+	if (c->waiting) {
+		/* The daemon's own work: not the client's slowness. */
+		(void)sd_event_source_set_enabled(c->timer, SD_EVENT_OFF);
+		return;
+	}
+	(void)sd_event_source_set_time_relative(c->timer,
+	    (uint64_t)CTL_CLIENT_TIMEOUT_MS * 1000);
+	(void)sd_event_source_set_enabled(c->timer, SD_EVENT_ONESHOT);
+}
+
+/* One request. -errno when the client is to be dropped. */
+static int
+client_read(struct ctl_client *c)
+{
+	uint8_t *buf;
+	ssize_t n;
+
+	n = frame_recv(c->fd, CTL_REQUEST_MAX, &buf);
+	if (n == -EAGAIN)
+		return 0;
+	if (n == 0)
+		return -ECONNRESET;
+	if (n == -EMSGSIZE)
+		reply_fatal(c, 0, EMSGSIZE, "request larger than %d bytes",
+		    CTL_REQUEST_MAX);
+	else if (n == -EPROTO)
+		reply_fatal(c, 0, EPROTO, "empty request");
+	else if (n < 0)
+		return (int)n;
+	else {
+		handle_request(c, buf, (size_t)n);
+		free(buf);
+	}
+	return client_flush(c);
+}
+
+static int
+on_client_io(sd_event_source *s, int fd, uint32_t revents, void *arg)
+{
+	struct ctl_client *c = arg;
+
+	(void)s;
+	(void)fd;
+	if ((revents & EPOLLOUT) && client_flush(c) < 0)
+		goto drop;
+	if ((revents & EPOLLIN) && client_reading(c)) {
+		if (client_read(c) < 0)
+			goto drop;
+	} else if (revents & (EPOLLHUP | EPOLLERR | EPOLLRDHUP)) {
+		/* Gone: nobody would read what it waited for. */
+		goto drop;
+	}
+	client_update(c);
+	return 0;
+drop:
+	client_free(c);
+	return 0;
+}
+
+static int
+on_client_timeout(sd_event_source *s, uint64_t usec, void *arg)
+{
+	struct ctl_client *c = arg;
+
+	(void)s;
+	(void)usec;
+	log_debug("control: client uid %u pid %d idle for %d ms, dropped",
+	    (unsigned int)c->peer.uid, (int)c->peer.pid,
+	    CTL_CLIENT_TIMEOUT_MS);
+	client_free(c);
+	return 0;
+}
+
+/*
+ * SO_PEERGROUPS: the supplementary groups the peer had when it connected
+ * (not those of its user's entry now).
+ */
+static bool
+peer_in_group(int fd, gid_t gid)
+{
+	socklen_t len = 64 * sizeof(gid_t);
+	gid_t *groups = NULL, *grown;
+	bool found = false;
+	size_t i;
+	int tries;
+
+	for (tries = 0; tries < 3; tries++) {
+		if (len > CTL_MAX_PEER_GROUPS * sizeof(gid_t) ||
+		    (grown = realloc(groups, len > 0 ? len : 1)) == NULL)
+			break;
+		groups = grown;
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups,
+		    &len) == 0) {
+			for (i = 0; i < len / sizeof(gid_t); i++)
+				if (groups[i] == gid)
+					found = true;
+			break;
+		}
+		if (errno != ERANGE)	/* len now says what is needed */
+			break;
+	}
+	free(groups);
+	return found;
+}
+
+/* Say why to a client we will not serve, and hang up. */
+static void
+refuse_client(int fd, int code, const char *why)
+{
+	Poolmon__Response resp;
+	uint8_t buf[256];
+	size_t len;
+
+	response_init(&resp, 0, false);
+	SET(&resp, code, code);
+	resp.message = (char *)why;
+	len = poolmon__response__get_packed_size(&resp);
+	if (len <= sizeof(buf)) {
+		poolmon__response__pack(&resp, buf);
+		(void)frame_send(fd, buf, len);
+	}
+	close(fd);
+}
+
+static int
+client_new(struct control *ctl, int fd)
+{
+	struct ctl_client *c;
+	socklen_t len;
+	int r;
+
+	if (ctl->nclients >= CTL_MAX_CLIENTS) {
+		log_warnx("control: more than %d clients, refusing one",
+		    CTL_MAX_CLIENTS);
+		refuse_client(fd, EBUSY, "too many control clients");
+		return -EBUSY;
+	}
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		close(fd);
+		return -ENOMEM;
+	}
+	c->ctl = ctl;
+	c->fd = fd;
+	len = sizeof(c->peer);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &c->peer, &len) < 0) {
+		r = -errno;
+		close(fd);
+		free(c);
+		return r;
+	}
+	c->privileged = c->peer.uid == 0 || c->peer.gid == ctl->gid ||
+	    peer_in_group(fd, ctl->gid);
+	c->next = ctl->clients;
+	ctl->clients = c;
+	ctl->nclients++;
+	r = sd_event_add_io(ctl->d->event, &c->io, fd, EPOLLIN | EPOLLRDHUP,
+	    on_client_io, c);
+	if (r >= 0)
+		r = sd_event_add_time_relative(ctl->d->event, &c->timer,
+		    CLOCK_MONOTONIC, (uint64_t)CTL_CLIENT_TIMEOUT_MS * 1000, 0,
+		    on_client_timeout, c);
+	if (r < 0) {
+		client_free(c);
+		return r;
+	}
+	return 0;
+}
+
+static int
+on_accept_retry(sd_event_source *s, uint64_t usec, void *arg)
+{
+	struct control *ctl = arg;
+
+	(void)s;
+	(void)usec;
+	(void)sd_event_source_set_enabled(ctl->listener, SD_EVENT_ON);
+	return 0;
+}
+
+/* Out of descriptors or memory: accept again later, not in a busy loop. */
+static void
+pause_accepting(struct control *ctl)
+{
+	int r;
+
+	log_warn("control socket: accept failed; pausing %d ms",
+	    CTL_ACCEPT_RETRY_MS);
+	(void)sd_event_source_set_enabled(ctl->listener, SD_EVENT_OFF);
+	if (ctl->accept_retry == NULL)
+		r = sd_event_add_time_relative(ctl->d->event,
+		    &ctl->accept_retry, CLOCK_MONOTONIC,
+		    (uint64_t)CTL_ACCEPT_RETRY_MS * 1000, 0, on_accept_retry,
+		    ctl);
+	else
+		r = sd_event_source_set_time_relative(ctl->accept_retry,
+		    (uint64_t)CTL_ACCEPT_RETRY_MS * 1000);
+	if (r >= 0)
+		r = sd_event_source_set_enabled(ctl->accept_retry,
+		    SD_EVENT_ONESHOT);
+	if (r < 0)	/* no timer: better a busy loop than deafness */
+		(void)sd_event_source_set_enabled(ctl->listener, SD_EVENT_ON);
+}
+
+static int
+on_accept(sd_event_source *s, int fd, uint32_t revents, void *arg)
+{
+	struct control *ctl = arg;
+	int cfd, r;
+
+	(void)s;
+	(void)revents;
+	for (;;) {
+		cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (cfd < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			if (errno != EAGAIN)
+				pause_accepting(ctl);
+			return 0;
+		}
+		if ((r = client_new(ctl, cfd)) < 0 && r != -EBUSY) {
+			errno = -r;
+			log_warn("control: cannot serve a client");
+		}
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* Recheck answers */
+
+static bool
+host_requested(const struct ctl_client *c, const char *ip)
+{
+	size_t i;
+
+	if (c->nwait_hosts == 0)
+		return true;
+	for (i = 0; i < c->nwait_hosts; i++)
+		if (strcmp(c->wait_hosts[i], ip) == 0)
+			return true;
+	return false;
+}
+
+/* Requested addresses the scan did not check: the director lacks them. */
+static size_t
+collect_not_found(struct ctl_client *c, char **out)
+{
+	struct poolmond *d = c->ctl->d;
+	struct backend *b;
+	size_t i, n = 0;
+
+	for (i = 0; i < c->nwait_hosts; i++) {
+		b = backend_find(d, c->wait_hosts[i]);
+		if (b == NULL || !b->in_scan)
+			out[n++] = c->wait_hosts[i];
+	}
+	return n;
+}
+
+static void
+answer_recheck(struct ctl_client *c)
+{
+	struct poolmond *d = c->ctl->d;
+	Poolmon__Response resp;
+	Poolmon__RecheckReply reply;
+	struct backend_set set;
+	char **missing = NULL, msg[512] = "";
+	size_t i, nmissing = 0, off = 0;
+
+	if (backend_set_alloc(&set, d->nbackends, d->cfg.nports) < 0 ||
+	    (missing = calloc(c->nwait_hosts + 1, sizeof(*missing))) == NULL)
+		goto nomem;
+	for (i = 0; i < d->nbackends; i++)
+		if (d->backends[i].in_scan &&
+		    host_requested(c, d->backends[i].dh.ip))
+			backend_set_add(&set, d, &d->backends[i]);
+	nmissing = collect_not_found(c, missing);
+	for (i = 0; i < nmissing && off < sizeof(msg); i++)
+		off += (size_t)snprintf(msg + off, sizeof(msg) - off, "%s%s",
+		    i == 0 ? "not in the director's host list: " : ", ",
+		    missing[i]);
+	response_init(&resp, c->wait_id, nmissing == 0);
+	if (nmissing > 0) {
+		SET(&resp, code, ENOENT);
+		resp.message = msg;
+	}
+	poolmon__recheck_reply__init(&reply);
+	SET(&reply, queued, false);
+	SET(&reply, scan_id, d->scan_id);
+	reply.not_found = missing;
+	reply.n_not_found = nmissing;
+	resp.result_case = POOLMON__RESPONSE__RESULT_RECHECK;
+	resp.recheck = &reply;
+	if (queue_parts(&c->out, &resp, &set, place_recheck) < 0)
+		goto nomem;
+	backend_set_free(&set);
+	free(missing);
+	return;
+nomem:
+	backend_set_free(&set);
+	free(missing);
+	(void)reply_error(c, c->wait_id, ENOMEM, "out of memory");
+}
+
+static void
+answer_waiting(struct ctl_client *c, bool scanned)
+{
+	struct poolmond *d = c->ctl->d;
+
+	if (scanned)
+		answer_recheck(c);
+	else
+		(void)reply_error(c, c->wait_id, EIO, "no check done: director "
+		    "%s unreachable: %s", d->cfg.director_socket,
+		    d->director_error);
+	c->waiting = false;
+	free_hosts(c->wait_hosts, c->nwait_hosts);
+	c->wait_hosts = NULL;
+	c->nwait_hosts = 0;
+}
+
+void
+control_scan_done(struct poolmond *d, bool scanned)
+{
+	struct control *ctl = d->control;
+	struct ctl_client *c, *next;
+
+	notify_status(d);
+	if (ctl == NULL)
+		return;
+	for (c = ctl->clients; c != NULL; c = next) {
+		next = c->next;
+		if (!c->waiting)
+			continue;
+		/* Not yet the scan that covers the request. */
+		if (scanned && (int32_t)(d->scan_id - c->wait_scan) < 0)
+			continue;
+		answer_waiting(c, scanned);
+		if (client_flush(c) < 0)
+			client_free(c);
+		else
+			client_update(c);
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* The listening socket */
+
+static int
+resolve_group(const char *name, gid_t *gid, char *err, size_t errlen)
+{
+	struct group *gr;
+	long v;
+
+	if ((gr = getgrnam(name)) != NULL) {
+		*gid = gr->gr_gid;
+		return 0;
+	}
+	if (parse_long(name, 0, INT32_MAX, &v) == 0) {
+		*gid = (gid_t)v;
+		return 0;
+	}
+	return set_err(err, errlen, -ENOENT, "--control-group '%s': no such "
+	    "group", name);
+}
+
+/* Created 0750 with the control group, whose members must reach it. */
+static int
+make_socket_dir(const char *path, gid_t gid, char *err, size_t errlen)
+{
+	char dir[PATH_MAX], *slash;
+	struct stat st;
+	int e;
+
+	str_copy(dir, path, sizeof(dir));
+	if ((slash = strrchr(dir, '/')) == NULL || slash == dir)
+		return 0;
+	*slash = '\0';
+	if (stat(dir, &st) == 0) {
+		if (!S_ISDIR(st.st_mode))
+			return set_err(err, errlen, -ENOTDIR, "control socket "
+			    "directory %s: not a directory", dir);
+		return 0;
+	}
+	if (errno != ENOENT || (mkdir(dir, 0750) < 0 && errno != EEXIST) ||
+	    chown(dir, (uid_t)-1, gid) < 0 || chmod(dir, 0750) < 0) {
+		e = errno;
+		return set_err(err, errlen, -e, "control socket directory %s: "
+		    "%s", dir, strerror(e));
+	}
+	log_info("created control socket directory %s", dir);
+	return 0;
+}
+
+static void
+fill_sockaddr(struct sockaddr_un *sun, const char *path)
+{
+	memset(sun, 0, sizeof(*sun));
+	sun->sun_family = AF_UNIX;
+	str_copy(sun->sun_path, path, sizeof(sun->sun_path));
+}
+
+/*
+ * A socket file that another process still accepts on is left alone;
+ * one nobody listens on (a crashed instance's) is removed.
+ */
+static int
+clear_stale_socket(const char *path, char *err, size_t errlen)
+{
+	struct sockaddr_un sun;
+	struct stat st;
+	int fd, r, e;
+
+	if (lstat(path, &st) < 0) {
+		if (errno == ENOENT)
+			return 0;
+		e = errno;
+		return set_err(err, errlen, -e, "control socket %s: %s", path,
+		    strerror(e));
+	}
+	if (!S_ISSOCK(st.st_mode))
+		return set_err(err, errlen, -EEXIST, "control socket %s: "
+		    "exists and is not a socket", path);
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0) {
+		e = errno;
+		return set_err(err, errlen, -e, "socket: %s", strerror(e));
+	}
+	fill_sockaddr(&sun, path);
+	r = connect(fd, (struct sockaddr *)&sun, sizeof(sun));
+	e = errno;
+	close(fd);
+	if (r == 0 || e == EAGAIN || e == EINPROGRESS || e == EPROTOTYPE)
+		return set_err(err, errlen, -EADDRINUSE, "control socket %s is "
+		    "in use: another poolmond is running with it", path);
+	if (e != ECONNREFUSED)
+		return set_err(err, errlen, -e, "control socket %s: %s", path,
+		    strerror(e));
+	if (unlink(path) < 0 && errno != ENOENT) {
+		e = errno;
+		return set_err(err, errlen, -e, "stale control socket %s: %s",
+		    path, strerror(e));
+	}
+	log_info("removed stale control socket %s", path);
+	return 0;
+}
+
+static int
+bind_socket(struct control *ctl, char *err, size_t errlen)
+{
+	struct sockaddr_un sun;
+	struct stat st;
+	mode_t old;
+	int r, e;
+
+	ctl->fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK,
+	    0);
+	if (ctl->fd < 0) {
+		e = errno;
+		return set_err(err, errlen, -e, "socket: %s", strerror(e));
+	}
+	fill_sockaddr(&sun, ctl->path);
+	/* Created 0660 at once: never a moment others may connect. */
+	old = umask(0117);
+	r = bind(ctl->fd, (struct sockaddr *)&sun, sizeof(sun));
+	e = errno;
+	umask(old);
+	if (r < 0)
+		return set_err(err, errlen, -e, "control socket %s: %s",
+		    ctl->path, strerror(e));
+	if (chown(ctl->path, (uid_t)-1, ctl->gid) < 0 ||
+	    listen(ctl->fd, CTL_BACKLOG) < 0 || stat(ctl->path, &st) < 0) {
+		e = errno;
+		unlink(ctl->path);
+		return set_err(err, errlen, -e, "control socket %s: %s",
+		    ctl->path, strerror(e));
+	}
+	ctl->dev = st.st_dev;
+	ctl->ino = st.st_ino;
+	return 0;
+}
+
+int
+control_open(struct poolmond *d, char *err, size_t errlen)
+{
+	const char *path = d->cfg.control_socket;
+	struct control *ctl;
+	int r;
+
+	if ((ctl = calloc(1, sizeof(*ctl))) == NULL)
+		return set_err(err, errlen, -ENOMEM, "out of memory");
+	ctl->d = d;
+	ctl->fd = -1;
+	ctl->started = time(NULL);
+	d->control = ctl;
+	if (strlen(path) >= sizeof(ctl->path))
+		return set_err(err, errlen, -ENAMETOOLONG, "control socket "
+		    "%s: path too long", path);
+	str_copy(ctl->path, path, sizeof(ctl->path));
+	if ((r = resolve_group(d->cfg.control_group, &ctl->gid, err,
+	    errlen)) < 0)
+		return r;
+	if ((r = make_socket_dir(path, ctl->gid, err, errlen)) < 0)
+		return r;
+	if ((r = clear_stale_socket(path, err, errlen)) < 0)
+		return r;
+	return bind_socket(ctl, err, errlen);
+}
+
+int
+control_start(struct poolmond *d)
+{
+	struct control *ctl = d->control;
+
+	return sd_event_add_io(d->event, &ctl->listener, ctl->fd, EPOLLIN,
+	    on_accept, ctl);
+}
+
+void
+control_close(struct poolmond *d)
+{
+	struct control *ctl = d->control;
+	struct stat st;
+
+	if (ctl == NULL)
+		return;
+	while (ctl->clients != NULL)
+		client_free(ctl->clients);
+	sd_event_source_disable_unref(ctl->listener);
+	sd_event_source_disable_unref(ctl->accept_retry);
+	if (ctl->fd >= 0) {
+		close(ctl->fd);
+		/* Only our own file: a new instance may have replaced it. */
+		if (lstat(ctl->path, &st) == 0 && st.st_dev == ctl->dev &&
+		    st.st_ino == ctl->ino)
+			unlink(ctl->path);
+	}
+	free(ctl);
+	d->control = NULL;
+}

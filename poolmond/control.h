@@ -1,0 +1,55 @@
+/*
+ * The control socket poolmonctl talks to (proto/poolmon.proto over
+ * SOCK_SEQPACKET, common/frame.h). Served on the daemon's event loop
+ * without ever blocking it.
+ */
+#ifndef POOLMOND_CONTROL_H
+#define POOLMOND_CONTROL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct poolmond;
+
+/*
+ * Bind and listen on --control-socket before the daemon forks, so an error
+ * reaches the terminal: its directory is created 0750 if missing, the
+ * socket is mode 0660 with group --control-group. A socket another process
+ * still answers on is never removed; a stale one is. 0, or -errno with a
+ * message in err.
+ */
+int control_open(struct poolmond *d, char *err, size_t errlen);
+/* Serve clients on d->event. 0 or -errno. */
+int control_start(struct poolmond *d);
+/*
+ * A scan has finished (scanned), or could not start because the director
+ * is unreachable: answer the rechecks it covers and update systemd's
+ * STATUS=.
+ */
+void control_scan_done(struct poolmond *d, bool scanned);
+/* Drop every client, close the socket and remove it if it is still ours. */
+void control_close(struct poolmond *d);
+
+/* Packed messages waiting to be written to one client. */
+struct ctl_msg {
+	uint8_t *buf;
+	size_t len;
+};
+
+struct ctl_outq {
+	struct ctl_msg *msg;
+	size_t n;		/* queued */
+	size_t head;		/* written */
+	size_t cap;
+};
+
+void ctl_outq_clear(struct ctl_outq *q);
+/*
+ * The reply to a status request: one Response per part of at most
+ * CTL_PART_TARGET bytes, appended to q. 0 or -ENOMEM. For tests too.
+ */
+int control_status_reply(const struct poolmond *d, uint64_t id,
+    struct ctl_outq *q);
+
+#endif

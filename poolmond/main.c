@@ -1,0 +1,299 @@
+/* poolmond: start-up, life cycle and signals. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/ssl.h>
+
+#include "credentials.h"
+#include "log.h"
+#include "poolmond.h"
+#include "ptr.h"
+#include "tls.h"
+#include "util.h"
+#include "version.h"
+
+#define DAEMON_READY_TIMEOUT_MS	10000
+
+static void __attribute__((noreturn, format(printf, 1, 2)))
+startup_error(const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "poolmond: %s\n", msg);
+	exit(1);
+}
+
+static bool
+uses_tls(const struct config *cfg)
+{
+	size_t i;
+
+	for (i = 0; i < cfg->nports; i++)
+		if (cfg->ports[i].tls)
+			return true;
+	return false;
+}
+
+/* STARTTLS/STLS: logins on plain IMAP or POP3 ports upgrade when offered. */
+static bool
+may_starttls(const struct config *cfg)
+{
+	size_t i;
+
+	if (cfg->credfile == NULL)
+		return false;
+	for (i = 0; i < cfg->nports; i++)
+		if (!cfg->ports[i].tls && (cfg->ports[i].proto == PROTO_IMAP ||
+		    cfg->ports[i].proto == PROTO_POP3))
+			return true;
+	return false;
+}
+
+static void
+setup_credentials(struct poolmond *d)
+{
+	char err[256];
+
+	if (d->cfg.credfile == NULL)
+		return;
+	if (credentials_load(d->cfg.credfile, &d->env.creds, err,
+	    sizeof(err)) < 0)
+		startup_error("credential file %s: %s", d->cfg.credfile, err);
+}
+
+/* One TLS context for every check, and the PTR cache when names count. */
+static void
+setup_tls(struct poolmond *d)
+{
+	struct check_env *env = &d->env;
+	char err[256];
+
+	if (!uses_tls(&d->cfg) && !may_starttls(&d->cfg))
+		return;
+	env->ssl_ctx = tls_client_ctx_new(d->cfg.ssl_verify, d->cfg.ssl_ca,
+	    err, sizeof(err));
+	if (env->ssl_ctx == NULL)
+		startup_error("TLS: %s", err);
+	/* A given name makes the PTR name moot; unverified, so is any. */
+	env->ptr_lookup = d->cfg.ssl_verify && !d->cfg.no_ptr &&
+	    d->cfg.ssl_name == NULL;
+	if (env->ptr_lookup && (env->ptr_cache = ptr_cache_new(NULL)) == NULL)
+		startup_error("PTR cache: %s", strerror(errno));
+}
+
+static void
+setup_check_env(struct poolmond *d)
+{
+	struct check_env *env = &d->env;
+
+	env->timeout_ms = d->cfg.timeout_s * 1000;
+	env->retries = d->cfg.retries;
+	env->retry_delay_ms = d->cfg.retry_delay_ms;
+	env->ssl_verify = d->cfg.ssl_verify;
+	env->ssl_name = d->cfg.ssl_name;
+	env->lmtp_from = d->cfg.lmtp_from;
+	env->lmtp_to = d->cfg.lmtp_to;
+	setup_credentials(d);
+	setup_tls(d);
+}
+
+/*
+ * Fork into the background. The parent waits until the daemon has written
+ * its pid, so the pidfile is there when the command returns.
+ */
+static int
+daemonize(void)
+{
+	int ready[2], nullfd;
+	char c;
+	pid_t pid;
+
+	if (pipe2(ready, O_CLOEXEC) < 0)
+		startup_error("pipe: %s", strerror(errno));
+	pid = fork();
+	if (pid < 0)
+		startup_error("fork: %s", strerror(errno));
+	if (pid > 0) {
+		struct pollfd pfd = { .fd = ready[0], .events = POLLIN };
+
+		close(ready[1]);
+		if (poll(&pfd, 1, DAEMON_READY_TIMEOUT_MS) == 1 &&
+		    read(ready[0], &c, 1) == 1)
+			_exit(0);
+		fprintf(stderr, "poolmond: the daemon did not start; "
+		    "see the log\n");
+		_exit(1);
+	}
+	close(ready[0]);
+	if (setsid() < 0)
+		fatal("setsid");
+	if (chdir("/") < 0)
+		fatal("chdir /");
+	umask(022);
+	nullfd = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (nullfd < 0)
+		fatal("/dev/null");
+	dup2(nullfd, STDIN_FILENO);
+	dup2(nullfd, STDOUT_FILENO);
+	/* Library complaints on stderr end up in the log file, if any. */
+	dup2(log_fd() > STDERR_FILENO ? log_fd() : nullfd, STDERR_FILENO);
+	close(nullfd);
+	return ready[1];
+}
+
+/* Tell the waiting parent of daemonize() that the daemon is running. */
+static void
+daemon_ready(int *ready_fd)
+{
+	if (*ready_fd < 0)
+		return;
+	(void)!write(*ready_fd, "1", 1);
+	close(*ready_fd);
+	*ready_fd = -1;
+}
+
+static int
+on_stop_signal(sd_event_source *s, const struct signalfd_siginfo *si,
+    void *arg)
+{
+	struct poolmond *d = arg;
+
+	(void)s;
+	log_info("signal %s received, stopping", strsignal(si->ssi_signo));
+	d->stopping = true;
+	return sd_event_exit(d->event, 0);
+}
+
+static int
+on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *arg)
+{
+	struct poolmond *d = arg;
+	int r;
+
+	(void)s;
+	(void)si;
+	if ((r = log_reopen()) < 0) {
+		errno = -r;
+		log_warn("cannot reopen the log file");
+	} else
+		log_info("SIGHUP: log file reopened");
+	/* A bad file keeps the credentials in use: never die on reload. */
+	if (d->cfg.credfile != NULL)
+		(void)credentials_reload(d->cfg.credfile, &d->env.creds);
+	return 0;
+}
+
+static void
+setup_signals(struct poolmond *d)
+{
+	static const int stop[] = { SIGINT, SIGTERM, SIGQUIT };
+	sigset_t set;
+	size_t i;
+	int r;
+
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&set);
+	for (i = 0; i < ARRAY_SIZE(stop); i++)
+		sigaddset(&set, stop[i]);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGCHLD);
+	/* sd-event reads these through a signalfd. */
+	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
+		fatal("sigprocmask");
+	for (i = 0; i < ARRAY_SIZE(stop); i++) {
+		r = sd_event_add_signal(d->event, NULL, stop[i],
+		    on_stop_signal, d);
+		if (r < 0) {
+			errno = -r;
+			fatal("sd_event_add_signal");
+		}
+	}
+	r = sd_event_add_signal(d->event, NULL, SIGHUP, on_hup, d);
+	if (r < 0) {
+		errno = -r;
+		fatal("sd_event_add_signal");
+	}
+}
+
+static void
+acquire_pidfile(struct poolmond *d)
+{
+	pid_t holder;
+	int fd;
+
+	fd = pidfile_acquire(d->cfg.lockfile, &holder);
+	if (fd == -EEXIST) {
+		if (holder > 0)
+			startup_error("already running as pid %ld (lock file "
+			    "%s)", (long)holder, d->cfg.lockfile);
+		startup_error("already running (lock file %s is locked)",
+		    d->cfg.lockfile);
+	}
+	if (fd < 0)
+		startup_error("lock file %s: %s", d->cfg.lockfile,
+		    strerror(-fd));
+	d->pidfile_fd = fd;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct poolmond d;
+	char err[512];
+	int r, ready_fd = -1;
+
+	memset(&d, 0, sizeof(d));
+	d.pidfile_fd = -1;
+	d.report_pipe[0] = d.report_pipe[1] = -1;
+	config_defaults(&d.cfg);
+	switch (config_parse_args(&d.cfg, argc, argv, err, sizeof(err))) {
+	case CONFIG_EXIT_OK:
+		return 0;
+	case CONFIG_ERROR:
+		fprintf(stderr, "poolmond: %s\nTry 'poolmond --help' for "
+		    "more information.\n", err);
+		return 1;
+	case CONFIG_OK:
+		break;
+	}
+	setup_check_env(&d);
+	if ((r = log_init("poolmond", d.cfg.logfile, d.cfg.debug)) < 0)
+		startup_error("log file %s: %s", d.cfg.logfile, strerror(-r));
+	acquire_pidfile(&d);
+	if (!d.cfg.foreground)
+		ready_fd = daemonize();
+	if ((r = pidfile_write_pid(d.pidfile_fd, getpid())) < 0)
+		fatalx("lock file %s: %s", d.cfg.lockfile, strerror(-r));
+	if ((r = sd_event_default(&d.event)) < 0)
+		fatalx("sd_event_default: %s", strerror(-r));
+	setup_signals(&d);
+	if ((r = scan_init(&d)) < 0)
+		fatalx("scan engine: %s", strerror(-r));
+	log_info("poolmond %s started as pid %ld: %zu ports, interval %d s, "
+	    "timeout %d s, director %s%s", POOLMON_VERSION, (long)getpid(),
+	    d.cfg.nports, d.cfg.interval_s, d.cfg.timeout_s,
+	    d.cfg.director_socket, d.cfg.dry_run ? ", dry-run" : "");
+	daemon_ready(&ready_fd);
+	r = sd_event_loop(d.event);
+	scan_shutdown(&d);
+	sd_event_unref(d.event);
+	if (d.env.ssl_ctx != NULL)
+		SSL_CTX_free(d.env.ssl_ctx);
+	ptr_cache_free(d.env.ptr_cache);
+	credentials_clear(&d.env.creds);
+	pidfile_release(d.cfg.lockfile, d.pidfile_fd);
+	log_info("stopped");
+	log_close();
+	return r < 0 ? 1 : 0;
+}

@@ -1,0 +1,58 @@
+/*
+ * A connection to a backend port for one check attempt: non-blocking
+ * socket, optional TLS, a line reader with a line-length cap, every wait
+ * bounded by the attempt's deadline. Failures fill the check_result and
+ * return -1 so a check can simply "return -1" up its call chain.
+ */
+#ifndef POOLMOND_NET_H
+#define POOLMOND_NET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <openssl/ssl.h>
+
+#include "check.h"
+
+#define CONN_LINE_MAX		8192	/* longest reply line accepted */
+#define CONN_MAX_CONT_LINES	200	/* multi-line replies, untagged lines */
+
+struct conn {
+	int fd;
+	SSL *ssl;
+	int64_t deadline;
+	int timeout_ms;
+	const char *step;	/* protocol step, for failure reasons */
+	struct check_result *res;
+	size_t start, end;	/* unread bytes are buf[start..end) */
+	char buf[CONN_LINE_MAX + 1];
+};
+
+int conn_open(struct conn *c, const char *ip, uint16_t port,
+    int timeout_ms, struct check_result *res);
+/* TLS client handshake; verify_name is checked when ssl_verify is on. */
+int conn_start_tls(struct conn *c, SSL_CTX *ctx, const char *verify_name,
+    bool verify);
+/*
+ * Next line without its CRLF/LF; *line points into the buffer and is
+ * valid until the next read. It may contain NUL bytes: use *len.
+ */
+int conn_read_line(struct conn *c, const char **line, size_t *len);
+int conn_write(struct conn *c, const void *data, size_t len);
+int conn_printf(struct conn *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Bytes already read but not consumed (must be none before STARTTLS). */
+size_t conn_pending(const struct conn *c);
+void conn_close(struct conn *c);
+
+/* Record a failure "STEP: detail" and return -1. */
+int conn_fail(struct conn *c, enum check_status status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* The same for a reply line: "STEP: <line, sanitized>". */
+int conn_fail_line(struct conn *c, enum check_status status,
+    const char *line, size_t len);
+/* Does line start with prefix (case-insensitively when nocase)? */
+bool line_starts(const char *line, size_t len, const char *prefix,
+    bool nocase);
+
+#endif

@@ -1,0 +1,117 @@
+/*
+ * sd_notify(3) messages for Type=notify. With NotifyAccess=main systemd
+ * only hears the main process: a daemon that forks has its parent announce
+ * the new MAINPID before the parent exits.
+ */
+#include "notify.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include <systemd/sd-daemon.h>
+
+#include "log.h"
+#include "poolmond.h"
+
+#define STATUS_MAX	512
+
+static void
+send_notify(const char *msg)
+{
+	int r = sd_notify(0, msg);
+
+	if (r < 0)
+		log_debug("sd_notify: %s", strerror(-r));
+}
+
+static size_t
+count_failed(const struct poolmond *d)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < d->nbackends; i++)
+		if (d->backends[i].health == HEALTH_FAILED)
+			n++;
+	return n;
+}
+
+/* The one-line state systemctl status shows. */
+static void
+format_status(const struct poolmond *d, char *buf, size_t len)
+{
+	const char *dry = d->cfg.dry_run ? ", dry-run" : "";
+
+	if (d->director_down)
+		snprintf(buf, len, "director unreachable: %s; %zu backends, "
+		    "%zu down%s", d->director_error, d->nbackends,
+		    count_failed(d), dry);
+	else if (d->scans_completed == 0)
+		snprintf(buf, len, "first scan running%s", dry);
+	else
+		snprintf(buf, len, "%zu backends, %zu down, scan %lld ms%s",
+		    d->nbackends, count_failed(d), (long long)d->last_scan_ms,
+		    dry);
+}
+
+void
+notify_ready(const struct poolmond *d)
+{
+	char status[STATUS_MAX], msg[STATUS_MAX + 32];
+
+	format_status(d, status, sizeof(status));
+	snprintf(msg, sizeof(msg), "READY=1\nSTATUS=%s", status);
+	send_notify(msg);
+}
+
+void
+notify_status(const struct poolmond *d)
+{
+	char status[STATUS_MAX], msg[STATUS_MAX + 32];
+
+	format_status(d, status, sizeof(status));
+	snprintf(msg, sizeof(msg), "STATUS=%s", status);
+	send_notify(msg);
+}
+
+void
+notify_reloading(void)
+{
+	struct timespec ts;
+	char msg[96];
+
+	/* systemd (254+) matches the reload by this timestamp. */
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	snprintf(msg, sizeof(msg), "RELOADING=1\nMONOTONIC_USEC=%" PRIu64,
+	    (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u);
+	send_notify(msg);
+}
+
+void
+notify_stopping(void)
+{
+	send_notify("STOPPING=1");
+}
+
+void
+notify_mainpid(pid_t pid)
+{
+	char msg[64];
+
+	/* READY=1 too: the daemon's own READY=1 came from a process systemd
+	 * did not yet know as the main one. */
+	snprintf(msg, sizeof(msg), "MAINPID=%ld\nREADY=1", (long)pid);
+	send_notify(msg);
+}
+
+int
+notify_watchdog_start(struct poolmond *d)
+{
+	int r = sd_event_set_watchdog(d->event, 1);
+
+	if (r > 0)
+		log_debug("systemd watchdog enabled");
+	return r < 0 ? r : 0;
+}

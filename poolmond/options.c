@@ -1,0 +1,442 @@
+/*
+ * Command line: every option of poolmon 0.7 with the same names and meaning,
+ * plus poolmond's own. Bad values are refused at start-up with a message
+ * naming the option and the value.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "util.h"
+#include "version.h"
+
+enum long_only_opt {
+	OPT_LMTP_FROM = 256,
+	OPT_LMTP_TO,
+	OPT_VERSION,
+	OPT_MAX_CHILDREN,
+	OPT_RETRIES,
+	OPT_RETRY_DELAY,
+	OPT_CONTROL_SOCKET,
+	OPT_CONTROL_GROUP,
+	OPT_SSL_CA,
+	OPT_SSL_NAME,
+	OPT_NO_PTR,
+};
+
+/* A leading ':' makes a missing argument return ':' rather than '?'. */
+static const char short_opts[] = ":p:s:v:dt:i:l:k:fnS:c:h";
+
+static const struct option long_opts[] = {
+	{ "port",		required_argument, NULL, 'p' },
+	{ "ssl",		required_argument, NULL, 's' },
+	{ "ssl-verify",		required_argument, NULL, 'v' },
+	{ "ssl-ca",		required_argument, NULL, OPT_SSL_CA },
+	{ "ssl-name",		required_argument, NULL, OPT_SSL_NAME },
+	{ "no-ptr",		no_argument,	   NULL, OPT_NO_PTR },
+	{ "debug",		no_argument,	   NULL, 'd' },
+	{ "timeout",		required_argument, NULL, 't' },
+	{ "interval",		required_argument, NULL, 'i' },
+	{ "logfile",		required_argument, NULL, 'l' },
+	{ "lockfile",		required_argument, NULL, 'k' },
+	{ "foreground",		no_argument,	   NULL, 'f' },
+	{ "dry-run",		no_argument,	   NULL, 'n' },
+	{ "socket",		required_argument, NULL, 'S' },
+	{ "credfile",		required_argument, NULL, 'c' },
+	{ "lmtp-from",		required_argument, NULL, OPT_LMTP_FROM },
+	{ "lmtp-to",		required_argument, NULL, OPT_LMTP_TO },
+	{ "max-children",	required_argument, NULL, OPT_MAX_CHILDREN },
+	{ "retries",		required_argument, NULL, OPT_RETRIES },
+	{ "retry-delay",	required_argument, NULL, OPT_RETRY_DELAY },
+	{ "control-socket",	required_argument, NULL, OPT_CONTROL_SOCKET },
+	{ "control-group",	required_argument, NULL, OPT_CONTROL_GROUP },
+	{ "help",		no_argument,	   NULL, 'h' },
+	{ "version",		no_argument,	   NULL, OPT_VERSION },
+	{ NULL, 0, NULL, 0 },
+};
+
+void
+config_usage(FILE *out)
+{
+	fprintf(out,
+"Usage: poolmond [options]\n"
+"Reads the mail hosts of a Dovecot director and checks every one of them in\n"
+"parallel. A host that fails a check is marked down (HOST-DOWN) and its user\n"
+"mappings flushed (HOST-FLUSH); a down host that passes every check is marked\n"
+"up again (HOST-UP).\n"
+"\n"
+"Options of poolmon 0.7:\n"
+"  -d, --debug            Log debug lines, one per finished scan among them\n"
+"  -f, --foreground       Stay in the foreground; log to stderr unless -l\n"
+"  -h, --help             Print this text and exit\n"
+"  -i, --interval=SECS    Scan interval, start to start (default: %d)\n"
+"  -k, --lockfile=PATH    PID/lock file (default: %s)\n"
+"  -l, --logfile=PATH     Log file, or 'syslog' (default: %s)\n"
+"  -n, --dry-run          Log what would be done, change nothing\n"
+"  -p, --port=PORT        Port to check; repeat for several (default: 110, 143)\n"
+"  -s, --ssl=PORT         Port with implicit TLS; repeat for several\n"
+"                         PORT is NUMBER or PROTO:NUMBER, PROTO one of IMAP,\n"
+"                         POP3, LMTP (any case). 143 and 993 are IMAP, 110 and\n"
+"                         995 POP3, 24 LMTP; other ports need any banner line.\n"
+"  -v, --ssl-verify=0|1   Verify TLS certificates (default: 1)\n"
+"  -c, --credfile=PATH    File with a user name (line 1) and password (line 2)\n"
+"                         to log in with; must not be readable by others\n"
+"      --lmtp-from=ADDR   LMTP sender address (default: empty)\n"
+"      --lmtp-to=ADDR     LMTP recipient; makes the LMTP check a transaction\n"
+"  -S, --socket=PATH      Director admin socket (default: %s)\n"
+"  -t, --timeout=SECS     Timeout of one check attempt (default: %d)\n"
+"\n"
+"poolmond's own options:\n"
+"      --control-group=NAME\n"
+"                         Group that may recheck, switch dry-run and reload\n"
+"                         through the control socket (default: %s)\n"
+"      --control-socket=PATH\n"
+"                         poolmonctl's socket (default: %s)\n"
+"      --max-children=N   Backends checked at once (default: %d)\n"
+"      --no-ptr           Verify the address, not the PTR name, of a backend\n"
+"      --retries=N        Retries of a failed port check (default: %d)\n"
+"      --retry-delay=MS   Pause between retries, in ms (default: %d)\n"
+"      --ssl-ca=FILE      Trust the CAs of this PEM file, not the system's\n"
+"      --ssl-name=NAME    Name every certificate must carry (default: the\n"
+"                         backend's PTR name, else its IP address)\n"
+"      --version          Print the version and exit\n",
+	    DEFAULT_INTERVAL_S, DEFAULT_LOCKFILE, DEFAULT_LOGFILE,
+	    DEFAULT_DIRECTOR_SOCKET, DEFAULT_TIMEOUT_S, DEFAULT_CONTROL_GROUP,
+	    DEFAULT_CONTROL_SOCKET, DEFAULT_MAX_CHILDREN,
+	    DEFAULT_RETRIES, DEFAULT_RETRY_DELAY_MS);
+}
+
+void
+config_defaults(struct config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->ssl_verify = true;
+	cfg->timeout_s = DEFAULT_TIMEOUT_S;
+	cfg->interval_s = DEFAULT_INTERVAL_S;
+	cfg->logfile = DEFAULT_LOGFILE;
+	cfg->lockfile = DEFAULT_LOCKFILE;
+	cfg->director_socket = DEFAULT_DIRECTOR_SOCKET;
+	cfg->lmtp_from = "";
+	cfg->max_children = DEFAULT_MAX_CHILDREN;
+	cfg->retries = DEFAULT_RETRIES;
+	cfg->retry_delay_ms = DEFAULT_RETRY_DELAY_MS;
+	cfg->control_socket = DEFAULT_CONTROL_SOCKET;
+	cfg->control_group = DEFAULT_CONTROL_GROUP;
+}
+
+const char *
+mail_proto_name(enum mail_proto proto, bool tls)
+{
+	switch (proto) {
+	case PROTO_IMAP: return tls ? "IMAPS" : "IMAP";
+	case PROTO_POP3: return tls ? "POP3S" : "POP3";
+	case PROTO_LMTP: return tls ? "LMTPS" : "LMTP";
+	case PROTO_BANNER: break;
+	}
+	return tls ? "TCPS" : "TCP";
+}
+
+static void __attribute__((format(printf, 3, 4)))
+set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+int
+portspec_parse(const char *arg, bool tls, struct portspec *out, char *err,
+    size_t errlen)
+{
+	static const struct {
+		const char *name;
+		enum mail_proto proto;
+	} protos[] = {
+		{ "IMAP", PROTO_IMAP }, { "POP3", PROTO_POP3 },
+		{ "LMTP", PROTO_LMTP },
+	};
+	const char *opt = tls ? "--ssl" : "--port";
+	const char *colon = strchr(arg, ':'), *num = arg;
+	bool explicit = false;
+	long port;
+	size_t i;
+
+	out->tls = tls;
+	out->proto = PROTO_BANNER;
+	if (colon != NULL) {
+		for (i = 0; i < ARRAY_SIZE(protos); i++) {
+			if ((size_t)(colon - arg) == strlen(protos[i].name) &&
+			    strncasecmp(arg, protos[i].name,
+			    strlen(protos[i].name)) == 0)
+				break;
+		}
+		if (i == ARRAY_SIZE(protos)) {
+			set_err(err, errlen, "%s '%s': unknown protocol "
+			    "(expected IMAP, POP3 or LMTP)", opt, arg);
+			return -EINVAL;
+		}
+		out->proto = protos[i].proto;
+		explicit = true;
+		num = colon + 1;
+	}
+	switch (parse_long(num, 1, 65535, &port)) {
+	case 0:
+		break;
+	case -ERANGE:
+		set_err(err, errlen, "%s '%s': port out of range 1-65535",
+		    opt, arg);
+		return -EINVAL;
+	default:
+		set_err(err, errlen, "%s '%s': malformed port "
+		    "(expected NUMBER or PROTO:NUMBER)", opt, arg);
+		return -EINVAL;
+	}
+	out->port = (uint16_t)port;
+	if (!explicit) {
+		switch (port) {
+		case 143: case 993: out->proto = PROTO_IMAP; break;
+		case 110: case 995: out->proto = PROTO_POP3; break;
+		case 24: out->proto = PROTO_LMTP; break;
+		}
+	}
+	return 0;
+}
+
+static int
+parse_int_opt(const char *name, const char *arg, long min, long max, int *out,
+    char *err, size_t errlen)
+{
+	long v;
+	int r = parse_long(arg, min, max, &v);
+
+	if (r == -ERANGE) {
+		set_err(err, errlen, "%s '%s': must be between %ld and %ld",
+		    name, arg, min, max);
+		return -EINVAL;
+	}
+	if (r < 0) {
+		set_err(err, errlen, "%s '%s': not a number", name, arg);
+		return -EINVAL;
+	}
+	*out = (int)v;
+	return 0;
+}
+
+/* A unix socket path: sun_path holds at most 107 bytes. */
+static int
+set_path_opt(const char *name, const char *arg, const char **out, char *err,
+    size_t errlen)
+{
+	if (arg[0] != '/' || strlen(arg) > 107) {
+		set_err(err, errlen, "%s '%s': must be an absolute path of at "
+		    "most 107 bytes", name, arg);
+		return -EINVAL;
+	}
+	*out = arg;
+	return 0;
+}
+
+static int
+set_nonempty_opt(const char *name, const char *arg, const char **out,
+    char *err, size_t errlen)
+{
+	if (arg[0] == '\0') {
+		set_err(err, errlen, "%s: must not be empty", name);
+		return -EINVAL;
+	}
+	*out = arg;
+	return 0;
+}
+
+static int
+add_port(struct config *cfg, const char *arg, bool tls, char *err,
+    size_t errlen)
+{
+	if (cfg->nports == MAX_PORTS) {
+		set_err(err, errlen, "%s '%s': at most %d ports",
+		    tls ? "--ssl" : "--port", arg, MAX_PORTS);
+		return -EINVAL;
+	}
+	if (portspec_parse(arg, tls, &cfg->ports[cfg->nports], err,
+	    errlen) < 0)
+		return -EINVAL;
+	cfg->nports++;
+	return 0;
+}
+
+static void
+add_default_ports(struct config *cfg)
+{
+	static const struct portspec defaults[] = {
+		{ 110, PROTO_POP3, false }, { 143, PROTO_IMAP, false },
+	};
+
+	memcpy(cfg->ports, defaults, sizeof(defaults));
+	cfg->nports = ARRAY_SIZE(defaults);
+}
+
+/* The option as the user spelt it, for error messages. */
+static const char *
+option_name(int c, char *buf, size_t len)
+{
+	size_t i;
+
+	for (i = 0; long_opts[i].name != NULL; i++) {
+		if (long_opts[i].val == c) {
+			snprintf(buf, len, "--%s", long_opts[i].name);
+			return buf;
+		}
+	}
+	snprintf(buf, len, "-%c", c);
+	return buf;
+}
+
+/*
+ * A host name or IP address: it is matched against certificates and sent
+ * as SNI, so nothing but the characters of those.
+ */
+static int
+set_ssl_name(struct config *cfg, const char *arg, char *err, size_t errlen)
+{
+	size_t len = strlen(arg);
+
+	if (len == 0 || len > 253 || strspn(arg, "abcdefghijklmnopqrstuvwxyz"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_:") != len ||
+	    arg[0] == '.' || arg[0] == '-') {
+		set_err(err, errlen, "--ssl-name '%s': not a host name or "
+		    "IP address", arg);
+		return -EINVAL;
+	}
+	cfg->ssl_name = arg;
+	return 0;
+}
+
+static int
+apply_option(struct config *cfg, int c, const char *arg, char *err,
+    size_t errlen)
+{
+	char name[32];
+	int v;
+
+	option_name(c, name, sizeof(name));
+	switch (c) {
+	case 'p': return add_port(cfg, arg, false, err, errlen);
+	case 's': return add_port(cfg, arg, true, err, errlen);
+	case 'v':
+		if (parse_int_opt(name, arg, 0, 1, &v, err, errlen) < 0)
+			return -EINVAL;
+		cfg->ssl_verify = v == 1;
+		return 0;
+	case 'd': cfg->debug = true; return 0;
+	case 't':
+		return parse_int_opt(name, arg, 1, 3600, &cfg->timeout_s,
+		    err, errlen);
+	case 'i':
+		return parse_int_opt(name, arg, 1, 86400, &cfg->interval_s,
+		    err, errlen);
+	case 'l':
+		cfg->logfile = arg;
+		cfg->logfile_given = true;
+		return 0;
+	case 'k': cfg->lockfile = arg; return 0;
+	case 'f': cfg->foreground = true; return 0;
+	case 'n': cfg->dry_run = true; return 0;
+	case 'S': cfg->director_socket = arg; return 0;
+	case 'c': cfg->credfile = arg; return 0;
+	case OPT_LMTP_FROM: cfg->lmtp_from = arg; return 0;
+	case OPT_LMTP_TO: cfg->lmtp_to = arg; return 0;
+	case OPT_SSL_CA: cfg->ssl_ca = arg; return 0;
+	case OPT_SSL_NAME: return set_ssl_name(cfg, arg, err, errlen);
+	case OPT_NO_PTR: cfg->no_ptr = true; return 0;
+	case OPT_MAX_CHILDREN:
+		return parse_int_opt(name, arg, 1, 65536, &cfg->max_children,
+		    err, errlen);
+	case OPT_RETRIES:
+		return parse_int_opt(name, arg, 0, 100, &cfg->retries,
+		    err, errlen);
+	case OPT_RETRY_DELAY:
+		return parse_int_opt(name, arg, 0, 60000,
+		    &cfg->retry_delay_ms, err, errlen);
+	case OPT_CONTROL_SOCKET:
+		return set_path_opt(name, arg, &cfg->control_socket, err,
+		    errlen);
+	case OPT_CONTROL_GROUP:
+		return set_nonempty_opt(name, arg, &cfg->control_group, err,
+		    errlen);
+	}
+	set_err(err, errlen, "internal error: option %d not handled", c);
+	return -EINVAL;
+}
+
+static int
+check_addresses(const struct config *cfg, char *err, size_t errlen)
+{
+	/* These go into LMTP command lines: a CR or LF would inject commands. */
+	if (strpbrk(cfg->lmtp_from, "\r\n<>") != NULL) {
+		set_err(err, errlen, "--lmtp-from '%s': invalid address",
+		    cfg->lmtp_from);
+		return -EINVAL;
+	}
+	if (cfg->lmtp_to != NULL && (cfg->lmtp_to[0] == '\0' ||
+	    strpbrk(cfg->lmtp_to, "\r\n<>") != NULL)) {
+		set_err(err, errlen, "--lmtp-to '%s': invalid address",
+		    cfg->lmtp_to);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+enum config_parse_result
+config_parse_args(struct config *cfg, int argc, char **argv, char *err,
+    size_t errlen)
+{
+	int c;
+
+	optind = 0;	/* glibc: full reset, so unit tests can parse again */
+	opterr = 0;	/* errors are reported below, naming the option */
+	while ((c = getopt_long(argc, argv, short_opts, long_opts, NULL))
+	    != -1) {
+		switch (c) {
+		case 'h':
+			config_usage(stdout);
+			return CONFIG_EXIT_OK;
+		case OPT_VERSION:
+			printf("poolmond %s\n", POOLMON_VERSION);
+			return CONFIG_EXIT_OK;
+		case ':':
+			set_err(err, errlen, "option '%s' requires an argument",
+			    argv[optind - 1]);
+			return CONFIG_ERROR;
+		case '?':
+			if (optopt != 0 && optopt < 256 &&
+			    strncmp(argv[optind - 1], "--", 2) != 0)
+				set_err(err, errlen, "unknown option '-%c'", optopt);
+			else
+				set_err(err, errlen, "unknown, ambiguous or misused "
+				    "option '%s'", argv[optind - 1]);
+			return CONFIG_ERROR;
+		default:
+			if (apply_option(cfg, c, optarg, err, errlen) < 0)
+				return CONFIG_ERROR;
+		}
+	}
+	if (optind < argc) {
+		set_err(err, errlen, "unexpected argument '%s'", argv[optind]);
+		return CONFIG_ERROR;
+	}
+	if (cfg->nports == 0)
+		add_default_ports(cfg);
+	if (check_addresses(cfg, err, errlen) < 0)
+		return CONFIG_ERROR;
+	/* In the foreground without -l, log to stderr where the user looks. */
+	if (cfg->foreground && !cfg->logfile_given)
+		cfg->logfile = NULL;
+	return CONFIG_OK;
+}

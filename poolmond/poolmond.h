@@ -1,0 +1,128 @@
+/* The daemon's state: one struct, passed to every module. */
+#ifndef POOLMOND_POOLMOND_H
+#define POOLMOND_POOLMOND_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include <systemd/sd-event.h>
+
+#include "check.h"
+#include "config.h"
+#include "director.h"
+
+#define BACKEND_REASON_MAX	512
+
+enum health {
+	HEALTH_UNKNOWN,		/* not checked yet */
+	HEALTH_OK,
+	HEALTH_FAILED,
+};
+
+struct backend {
+	struct director_host dh;	/* as the last HOST-LIST showed it */
+	enum health health;
+	char reason[BACKEND_REASON_MAX];	/* of the last failure */
+	time_t last_check;		/* wall clock, end of last check */
+	struct check_result ports[MAX_PORTS];
+	bool flush_pending;		/* we sent HOST-DOWN, no flush yet */
+	/* Within a scan. */
+	bool in_scan;
+	uint32_t reported;		/* bit per port with a report */
+	pid_t pid;			/* running check process, or 0 */
+};
+
+struct running_child {
+	pid_t pid;
+	size_t backend;			/* index into poolmond.backends */
+	int64_t deadline;		/* monotonic ms: SIGKILL after */
+	bool killed;
+};
+
+/* One report per port, child to parent; small enough to be atomic. */
+struct check_report {
+	uint32_t magic;
+	uint32_t scan_id;
+	uint32_t backend;
+	uint32_t port;
+	struct check_result result;
+};
+#define CHECK_REPORT_MAGIC 0x706d6e31u
+
+struct poolmond {
+	struct config cfg;
+	struct check_env env;
+	sd_event *event;
+	sd_event_source *scan_timer;
+	sd_event_source *deadline_timer;
+	sd_event_source *report_source;
+	int report_pipe[2];
+	int pidfile_fd;
+
+	struct backend *backends;	/* sorted by address */
+	size_t nbackends;
+
+	/* The scan in progress. */
+	bool scanning;
+	uint32_t scan_id;
+	size_t next_to_start;
+	size_t selected;		/* backends in this scan */
+	size_t finished;
+	/* A requested scan (recheck): all backends, or only these. */
+	bool recheck_pending;
+	char **recheck_ips;
+	size_t nrecheck_ips;
+	int64_t scan_started;		/* monotonic ms */
+	bool scan_is_recheck;		/* requested, not the interval's */
+	int64_t interval_started;	/* start of the last interval scan */
+	int64_t next_scan_at;		/* monotonic ms */
+	struct running_child *children;
+	size_t nchildren;
+
+	/* Director reachability, to log an outage once. */
+	bool director_down;
+	char director_error[256];
+
+	uint64_t scans_completed;
+	int64_t last_scan_ms;
+	time_t last_scan_end;
+	bool stopping;
+
+	struct control *control;	/* poolmonctl's socket (control.c) */
+};
+
+/* scan.c */
+int scan_init(struct poolmond *d);
+void scan_shutdown(struct poolmond *d);
+/*
+ * Scan now (or right after the scan in progress): every backend when
+ * nips is 0, else only those addresses. -ENOMEM.
+ */
+int scan_request(struct poolmond *d, const char *const *ips, size_t nips);
+struct backend *backend_find(struct poolmond *d, const char *ip);
+
+/* child.c: runs in the forked check process; never returns. */
+void child_run(const struct poolmond *d, size_t backend, int report_fd,
+    int64_t hard_deadline) __attribute__((noreturn));
+int64_t child_budget_ms(const struct check_env *env);
+
+/* actions.c */
+void actions_apply(struct poolmond *d);
+/* "IMAP:143 connect: ... (4 tries); POP3:110 ..." for a failed backend. */
+void backend_failure_reason(const struct poolmond *d, struct backend *b);
+
+/*
+ * main.c: what SIGHUP and "poolmonctl reload" do (log reopened, credential
+ * file re-read). 0, or -errno with a message in err that never quotes the
+ * credentials.
+ */
+int poolmond_reload(struct poolmond *d, char *err, size_t errlen);
+
+/* pidfile.c */
+int pidfile_acquire(const char *path, pid_t *holder);
+int pidfile_write_pid(int fd, pid_t pid);
+void pidfile_release(const char *path, int fd);
+
+#endif

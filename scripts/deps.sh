@@ -1,0 +1,42 @@
+#!/bin/sh
+# Installs the Debian packages poolmon needs that are missing, when run as
+# root: "build" for building, "test" for make check and make demo too.
+# Says what it installs; as another user it only says what is missing.
+set -u
+
+build_pkgs="gcc make pkg-config libssl-dev libprotobuf-c-dev protobuf-c-compiler libsystemd-dev"
+test_pkgs="dovecot-core dovecot-imapd dovecot-pop3d dovecot-lmtpd openssl iptables iproute2 mandoc"
+
+case "${1:-build}" in
+build) want=$build_pkgs ;;
+test) want="$build_pkgs $test_pkgs" ;;
+*) echo "usage: $0 build|test" >&2; exit 2 ;;
+esac
+
+missing=
+for p in $want; do
+	s=$(dpkg-query -W -f '${db:Status-Status}' "$p" 2>/dev/null)
+	[ "$s" = installed ] || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "deps: missing Debian packages:$missing" >&2
+	echo "deps: run 'make deps' (or apt-get install) as root" >&2
+	exit 1
+fi
+command -v apt-get >/dev/null 2>&1 || {
+	echo "deps: no apt-get; install by hand:$missing" >&2
+	exit 1
+}
+echo "deps: installing Debian packages:$missing"
+export DEBIAN_FRONTEND=noninteractive
+# Package lists may be absent on a fresh machine.
+apt-get update -qq || exit 1
+# shellcheck disable=SC2086
+apt-get install -y -qq --no-install-recommends $missing >/dev/null || exit 1
+# Debian starts the system Dovecot on install; tests run their own.
+if [ -n "$(echo "$missing" | grep dovecot)" ]; then
+	doveadm stop >/dev/null 2>&1 || true
+fi
+echo "deps: installed:$missing"

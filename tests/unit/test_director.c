@@ -1,0 +1,278 @@
+/*
+ * Director client: HOST-LIST parsing (escaped tags, short lines, garbage),
+ * reply classification, and the client against a fake director on a
+ * socketpair-like UNIX socket (handshake, EOF, garbage, silence).
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "director.h"
+#include "util.h"
+#include "unit.h"
+
+static void
+test_parse_host_line(void)
+{
+	struct director_host h;
+	const char *why = NULL;
+	char line[256];
+
+	strcpy(line, "127.0.3.1\t100\t7\tmytag\tU\t1700000000");
+	CHECK(director_parse_host_line(line, &h, &why) == 0);
+	CHECK_STR(h.ip, "127.0.3.1");
+	CHECK(h.vhost_count == 100 && h.user_count == 7 && h.up);
+	CHECK_STR(h.tag, "mytag");
+	CHECK(h.last_updown_change == 1700000000);
+
+	strcpy(line, "::1\t0\t0\t\tD\t0");
+	CHECK(director_parse_host_line(line, &h, &why) == 0);
+	CHECK_STR(h.ip, "::1");
+	CHECK(!h.up && h.tag[0] == '\0');
+
+	/* Tab-escaped tag: \001t is a tab, \0011 the escape char itself. */
+	strcpy(line, "10.0.0.1\t1\t2\ta\001tb\0011c\001nd\tU\t5");
+	CHECK(director_parse_host_line(line, &h, &why) == 0);
+	CHECK_STR(h.tag, "a\tb\001c\nd");
+
+	/* Without the last-change field (older directors). */
+	strcpy(line, "10.0.0.1\t1\t2\t\tU");
+	CHECK(director_parse_host_line(line, &h, &why) == 0);
+}
+
+static void
+test_parse_host_line_bad(void)
+{
+	static const char *const bad[] = {
+		"", "127.0.0.1", "127.0.0.1\t100\t0\ttag",
+		"notanip\t100\t0\t\tU\t0", "127.0.0.1\tx\t0\t\tU\t0",
+		"127.0.0.1\t-1\t0\t\tU\t0", "127.0.0.1\t1\ty\t\tU\t0",
+		"127.0.0.1\t1\t0\t\tX\t0", "127.0.0.1\t1\t0\t\tUU\t0",
+		"127.0.0.1\t1\t0\tbad\001\tU\t0", "127.0.0.1\t1\t0\t\tU\tz",
+		"127.0.0.1\t99999999999\t0\t\tU\t0",
+	};
+	struct director_host h;
+	const char *why;
+	char line[256];
+	size_t i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		strcpy(line, bad[i]);
+		why = NULL;
+		CHECK(director_parse_host_line(line, &h, &why) == -EINVAL);
+		CHECK(why != NULL);
+	}
+}
+
+static void
+test_classify(void)
+{
+	CHECK(director_classify_reply("OK") == DIRECTOR_REPLY_OK);
+	CHECK(director_classify_reply("NOTFOUND") == DIRECTOR_REPLY_NOTFOUND);
+	CHECK(director_classify_reply(
+	    "host is already being updated - try again later") ==
+	    DIRECTOR_REPLY_BUSY);
+	CHECK(director_classify_reply("Ring sync timed out") ==
+	    DIRECTOR_REPLY_RING_TIMEOUT);
+	CHECK(director_classify_reply("OKAY") == DIRECTOR_REPLY_OTHER);
+	CHECK(director_classify_reply("") == DIRECTOR_REPLY_OTHER);
+	CHECK(director_classify_reply("ok") == DIRECTOR_REPLY_OTHER);
+}
+
+static void
+test_tabescape(void)
+{
+	char buf[64], small[4];
+
+	CHECK(str_tabescape_r("a\tb\001c\r\n", buf, sizeof(buf)) == 0);
+	CHECK_STR(buf, "a\001tb\0011c\001r\001n");
+	CHECK(str_tabunescape(buf) == 0);
+	CHECK_STR(buf, "a\tb\001c\r\n");
+	CHECK(str_tabescape_r("a\tb", small, sizeof(small)) == -ENOSPC);
+	strcpy(buf, "dangling\001");
+	CHECK(str_tabunescape(buf) == -EINVAL);
+	strcpy(buf, "bad\001x");
+	CHECK(str_tabunescape(buf) == -EINVAL);
+}
+
+/* A fake director: answers the handshake with hello, then script lines
+ * in turn for each command line it reads ("" = say nothing, hang). */
+static pid_t
+fake_director(const char *path, const char *hello, const char *const *script)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	int lfd, fd;
+	char buf[4096];
+	pid_t pid;
+
+	unlink(path);
+	str_copy(sun.sun_path, path, sizeof(sun.sun_path));
+	lfd = socket(AF_UNIX, SOCK_STREAM, 0);
+	if (bind(lfd, (struct sockaddr *)&sun, sizeof(sun)) < 0 ||
+	    listen(lfd, 1) < 0)
+		abort();
+	pid = fork();
+	if (pid != 0) {
+		close(lfd);
+		return pid;
+	}
+	fd = accept(lfd, NULL, NULL);
+	if (read(fd, buf, sizeof(buf)) <= 0)
+		_exit(0);
+	if (hello != NULL && *hello == '\0')
+		pause();
+	if (hello != NULL && write(fd, hello, strlen(hello)) < 0)
+		_exit(0);
+	for (; script != NULL && *script != NULL; script++) {
+		if (read(fd, buf, sizeof(buf)) <= 0)
+			_exit(0);
+		if (**script == '\0')
+			pause();
+		if (write(fd, *script, strlen(*script)) < 0)
+			_exit(0);
+	}
+	_exit(0);
+}
+
+static void
+stop_fake(pid_t pid)
+{
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+}
+
+static char sock_path[108];
+
+static void
+test_client_host_list(void)
+{
+	static const char *const script[] = {
+		"127.0.3.1\t100\t2\tt1\tU\t1\n127.0.3.2\t0\t0\t\tD\t2\n\n",
+		"OK\n", "NOTFOUND\n",
+		"host is already being updated - try again later\n",
+		"Ring sync timed out\n", NULL,
+	};
+	struct director_conn dc;
+	struct director_host *hosts = NULL;
+	enum director_reply rep;
+	char line[128];
+	size_t n = 0;
+	pid_t pid;
+
+	pid = fake_director(sock_path, "VERSION\tdirector-doveadm\t1\t0\n",
+	    script);
+	director_conn_init(&dc, 2000);
+	CHECK(director_connect(&dc, sock_path) == 0);
+	CHECK(director_host_list(&dc, &hosts, &n) == 0);
+	CHECK(n == 2);
+	if (n == 2) {
+		CHECK_STR(hosts[0].ip, "127.0.3.1");
+		CHECK(hosts[0].up && !hosts[1].up);
+		CHECK_STR(hosts[0].tag, "t1");
+	}
+	free(hosts);
+	CHECK(director_host_cmd(&dc, "HOST-DOWN", "127.0.3.1", &rep, line,
+	    sizeof(line)) == 0 && rep == DIRECTOR_REPLY_OK);
+	CHECK(director_host_cmd(&dc, "HOST-FLUSH", "127.0.3.1", &rep, line,
+	    sizeof(line)) == 0 && rep == DIRECTOR_REPLY_NOTFOUND);
+	CHECK(director_host_cmd(&dc, "HOST-UP", "127.0.3.1", &rep, line,
+	    sizeof(line)) == 0 && rep == DIRECTOR_REPLY_BUSY);
+	CHECK(director_host_cmd(&dc, "HOST-UP", "127.0.3.1", &rep, line,
+	    sizeof(line)) == 0 && rep == DIRECTOR_REPLY_RING_TIMEOUT);
+	/* EOF after the script. */
+	CHECK(director_host_cmd(&dc, "HOST-UP", "127.0.3.1", &rep, line,
+	    sizeof(line)) == -ECONNRESET);
+	/* Never an empty host: that would flush every host. */
+	CHECK(director_host_cmd(&dc, "HOST-FLUSH", "", &rep, line,
+	    sizeof(line)) == -EINVAL);
+	director_close(&dc);
+	stop_fake(pid);
+}
+
+static void
+test_client_bad_handshake(void)
+{
+	struct director_conn dc;
+	pid_t pid;
+
+	pid = fake_director(sock_path, "VERSION\tdirector-doveadm\t2\t0\n",
+	    NULL);
+	director_conn_init(&dc, 2000);
+	CHECK(director_connect(&dc, sock_path) == -EPROTO);
+	CHECK(strstr(dc.err, "handshake") != NULL);
+	stop_fake(pid);
+
+	pid = fake_director(sock_path, "garbage\n", NULL);
+	CHECK(director_connect(&dc, sock_path) == -EPROTO);
+	stop_fake(pid);
+
+	/* Nothing listening. */
+	unlink(sock_path);
+	CHECK(director_connect(&dc, sock_path) == -ENOENT);
+	CHECK(strstr(dc.err, sock_path) != NULL);
+}
+
+static void
+test_client_garbage_and_silence(void)
+{
+	static const char *const garbage[] = {
+		"127.0.3.1\tbogus\n\n", NULL,
+	};
+	static const char *const silent[] = { "", NULL };
+	static const char *const partial[] = { "127.0.3.1\t1", "", NULL };
+	struct director_conn dc;
+	struct director_host *hosts = NULL;
+	size_t n = 0;
+	int64_t t0;
+	pid_t pid;
+
+	pid = fake_director(sock_path, "VERSION\tdirector-doveadm\t1\t0\n",
+	    garbage);
+	director_conn_init(&dc, 1000);
+	CHECK(director_connect(&dc, sock_path) == 0);
+	CHECK(director_host_list(&dc, &hosts, &n) == -EPROTO);
+	CHECK(strstr(dc.err, "HOST-LIST") != NULL);
+	director_close(&dc);
+	stop_fake(pid);
+
+	pid = fake_director(sock_path, "VERSION\tdirector-doveadm\t1\t0\n",
+	    silent);
+	CHECK(director_connect(&dc, sock_path) == 0);
+	t0 = now_ms();
+	CHECK(director_host_list(&dc, &hosts, &n) == -ETIMEDOUT);
+	CHECK(now_ms() - t0 < 3000);
+	director_close(&dc);
+	stop_fake(pid);
+
+	pid = fake_director(sock_path, "VERSION\tdirector-doveadm\t1\t0\n",
+	    partial);
+	CHECK(director_connect(&dc, sock_path) == 0);
+	CHECK(director_host_list(&dc, &hosts, &n) == -ETIMEDOUT);
+	director_close(&dc);
+	stop_fake(pid);
+
+	/* Handshake never comes. */
+	pid = fake_director(sock_path, "", NULL);
+	CHECK(director_connect(&dc, sock_path) == -ETIMEDOUT);
+	stop_fake(pid);
+}
+
+int
+main(void)
+{
+	snprintf(sock_path, sizeof(sock_path), "/tmp/poolmon-unit-%ld.sock",
+	    (long)getpid());
+	RUN(test_parse_host_line);
+	RUN(test_parse_host_line_bad);
+	RUN(test_classify);
+	RUN(test_tabescape);
+	RUN(test_client_host_list);
+	RUN(test_client_bad_handshake);
+	RUN(test_client_garbage_and_silence);
+	unlink(sock_path);
+	return UNIT_EXIT();
+}

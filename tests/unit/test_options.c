@@ -1,0 +1,250 @@
+/* Command-line and port parsing: every poolmon 0.7 form and every bad one. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "config.h"
+#include "unit.h"
+
+static struct config cfg;
+static char err[512];
+
+/* Parse a NULL-terminated argument list after "poolmond". */
+static enum config_parse_result
+parse(const char *first, ...)
+{
+	char *argv[32];
+	int argc = 0;
+	const char *a;
+	va_list ap;
+
+	argv[argc++] = (char *)"poolmond";
+	va_start(ap, first);
+	for (a = first; a != NULL && argc < 31; a = va_arg(ap, const char *))
+		argv[argc++] = (char *)a;
+	va_end(ap);
+	argv[argc] = NULL;
+	config_defaults(&cfg);
+	err[0] = '\0';
+	return config_parse_args(&cfg, argc, argv, err, sizeof(err));
+}
+
+static void
+test_defaults(void)
+{
+	CHECK(parse(NULL) == CONFIG_OK);
+	CHECK(cfg.nports == 2);
+	CHECK(cfg.ports[0].port == 110 && cfg.ports[0].proto == PROTO_POP3);
+	CHECK(cfg.ports[1].port == 143 && cfg.ports[1].proto == PROTO_IMAP);
+	CHECK(!cfg.ports[0].tls && !cfg.ports[1].tls);
+	CHECK(cfg.timeout_s == 5);
+	CHECK(cfg.interval_s == 30);
+	CHECK(cfg.ssl_verify);
+	CHECK_STR(cfg.logfile, "/var/log/poolmon.log");
+	CHECK_STR(cfg.lockfile, "/var/run/poolmon.pid");
+	CHECK_STR(cfg.director_socket, "/var/run/dovecot/director-admin");
+	CHECK(cfg.max_children == 256);
+	CHECK(cfg.retries == 3);
+	CHECK(cfg.retry_delay_ms == 500);
+	CHECK(!cfg.dry_run && !cfg.foreground && !cfg.debug);
+	CHECK(cfg.credfile == NULL && cfg.lmtp_to == NULL);
+}
+
+static void
+test_ports(void)
+{
+	CHECK(parse("-p", "143", "--port=POP3:1110", "-p", "lmtp:24",
+	    "-s", "993", "--ssl", "995", "-s", "Imap:9993", "-p", "4190",
+	    "-p24", NULL) == CONFIG_OK);
+	CHECK(cfg.nports == 8);
+	CHECK(cfg.ports[0].port == 143 && cfg.ports[0].proto == PROTO_IMAP);
+	CHECK(cfg.ports[1].port == 1110 && cfg.ports[1].proto == PROTO_POP3);
+	CHECK(cfg.ports[2].port == 24 && cfg.ports[2].proto == PROTO_LMTP);
+	CHECK(cfg.ports[3].port == 993 && cfg.ports[3].proto == PROTO_IMAP &&
+	    cfg.ports[3].tls);
+	CHECK(cfg.ports[4].port == 995 && cfg.ports[4].proto == PROTO_POP3 &&
+	    cfg.ports[4].tls);
+	CHECK(cfg.ports[5].port == 9993 && cfg.ports[5].proto == PROTO_IMAP &&
+	    cfg.ports[5].tls);
+	CHECK(cfg.ports[6].port == 4190 &&
+	    cfg.ports[6].proto == PROTO_BANNER);
+	CHECK(cfg.ports[7].port == 24 && cfg.ports[7].proto == PROTO_LMTP);
+	/* Only -s given: no default plain ports are added. */
+	CHECK(parse("-s", "993", NULL) == CONFIG_OK);
+	CHECK(cfg.nports == 1);
+}
+
+static void
+test_bad_ports(void)
+{
+	static const char *const bad[] = {
+		"0", "65536", "-1", "abc", "", "143x", "IMAP:", "SMTP:25",
+		"IMAP:0", "POP3:70000", ":143", "IMAP:143:1", " 143",
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		CHECK(parse("-p", bad[i], NULL) == CONFIG_ERROR);
+		CHECK(strstr(err, "--port") != NULL);
+		CHECK(strstr(err, bad[i]) != NULL);
+		CHECK(parse("--ssl", bad[i], NULL) == CONFIG_ERROR);
+		CHECK(strstr(err, "--ssl") != NULL);
+	}
+	CHECK(parse("-p", "65536", NULL) == CONFIG_ERROR);
+	CHECK(strstr(err, "range") != NULL);
+}
+
+static void
+test_numbers(void)
+{
+	CHECK(parse("-t", "0", NULL) == CONFIG_ERROR);
+	CHECK(strstr(err, "--timeout") && strstr(err, "'0'"));
+	CHECK(parse("--timeout=abc", NULL) == CONFIG_ERROR);
+	CHECK(strstr(err, "--timeout") && strstr(err, "abc"));
+	CHECK(parse("-i", "0", NULL) == CONFIG_ERROR);
+	CHECK(strstr(err, "--interval") != NULL);
+	CHECK(parse("--interval=-5", NULL) == CONFIG_ERROR);
+	CHECK(parse("-v", "2", NULL) == CONFIG_ERROR);
+	CHECK(strstr(err, "--ssl-verify") != NULL);
+	CHECK(parse("--max-children=0", NULL) == CONFIG_ERROR);
+	CHECK(parse("--retries=-1", NULL) == CONFIG_ERROR);
+	CHECK(parse("--retry-delay=x", NULL) == CONFIG_ERROR);
+	CHECK(parse("-t", "7", "-i", "2", "-v", "0", "--retries=0",
+	    "--retry-delay=100", "--max-children", "3", NULL) == CONFIG_OK);
+	CHECK(cfg.timeout_s == 7 && cfg.interval_s == 2 && !cfg.ssl_verify);
+	CHECK(cfg.retries == 0 && cfg.retry_delay_ms == 100 &&
+	    cfg.max_children == 3);
+}
+
+static void
+test_flags_and_paths(void)
+{
+	CHECK(parse("-d", "-f", "-n", "-l", "syslog", "-k", "/tmp/p.pid",
+	    "-S", "/tmp/sock", "-c", "/tmp/cred", "--lmtp-from=a@b",
+	    "--lmtp-to", "c@d", NULL) == CONFIG_OK);
+	CHECK(cfg.debug && cfg.foreground && cfg.dry_run);
+	CHECK_STR(cfg.logfile, "syslog");
+	CHECK_STR(cfg.lockfile, "/tmp/p.pid");
+	CHECK_STR(cfg.director_socket, "/tmp/sock");
+	CHECK_STR(cfg.credfile, "/tmp/cred");
+	CHECK_STR(cfg.lmtp_from, "a@b");
+	CHECK_STR(cfg.lmtp_to, "c@d");
+	/* Long names as 0.7 spelt them, and bundled short options. */
+	CHECK(parse("--debug", "--foreground", "--dry-run", "--logfile=/x",
+	    "--lockfile=/y", "--socket=/z", "--credfile=/c", NULL) ==
+	    CONFIG_OK);
+	CHECK(cfg.debug && cfg.foreground && cfg.dry_run);
+	CHECK_STR(cfg.logfile, "/x");
+	CHECK(parse("-dfn", NULL) == CONFIG_OK);
+	CHECK(cfg.debug && cfg.foreground && cfg.dry_run);
+	/* -f without -l logs to stderr. */
+	CHECK(cfg.logfile == NULL);
+}
+
+static void
+test_bad_options(void)
+{
+	CHECK(parse("--bogus", NULL) == CONFIG_ERROR);
+	CHECK(strstr(err, "--bogus") != NULL);
+	CHECK(parse("-x", NULL) == CONFIG_ERROR);
+	CHECK(strstr(err, "-x") != NULL);
+	CHECK(parse("-p", NULL) == CONFIG_ERROR);
+	CHECK(strstr(err, "-p") != NULL && strstr(err, "argument"));
+	CHECK(parse("--port", NULL) == CONFIG_ERROR);
+	CHECK(strstr(err, "--port") != NULL);
+	CHECK(parse("--debug=1", NULL) == CONFIG_ERROR);
+	CHECK(strstr(err, "--debug") != NULL);
+	CHECK(parse("extra", NULL) == CONFIG_ERROR);
+	CHECK(strstr(err, "extra") != NULL);
+	CHECK(parse("--lmtp-to=a\r\nDATA", NULL) == CONFIG_ERROR);
+	CHECK(strstr(err, "--lmtp-to") != NULL);
+	CHECK(parse("--lmtp-to=", NULL) == CONFIG_ERROR);
+}
+
+static void
+test_tls_options(void)
+{
+	CHECK(parse(NULL) == CONFIG_OK);
+	CHECK(cfg.ssl_ca == NULL && cfg.ssl_name == NULL && !cfg.no_ptr);
+	CHECK(parse("--ssl-ca=/etc/ca.pem", "--ssl-name", "imap.example.org",
+	    "--no-ptr", NULL) == CONFIG_OK);
+	CHECK_STR(cfg.ssl_ca, "/etc/ca.pem");
+	CHECK_STR(cfg.ssl_name, "imap.example.org");
+	CHECK(cfg.no_ptr);
+	CHECK(parse("--ssl-name=192.0.2.7", NULL) == CONFIG_OK);
+	CHECK_STR(cfg.ssl_name, "192.0.2.7");
+	CHECK(parse("--ssl-name=2001:db8::1", NULL) == CONFIG_OK);
+	CHECK(parse("--ssl-name=", NULL) == CONFIG_ERROR);
+	CHECK(strstr(err, "--ssl-name") != NULL);
+	CHECK(parse("--ssl-name=a b", NULL) == CONFIG_ERROR);
+	CHECK(strstr(err, "--ssl-name 'a b'") != NULL);
+	CHECK(parse("--ssl-name=x\r\n", NULL) == CONFIG_ERROR);
+	CHECK(parse("--ssl-name=-x", NULL) == CONFIG_ERROR);
+	CHECK(parse("--ssl-ca", NULL) == CONFIG_ERROR);
+	CHECK(strstr(err, "--ssl-ca") && strstr(err, "argument"));
+	CHECK(parse("--no-ptr=1", NULL) == CONFIG_ERROR);
+	CHECK(strstr(err, "--no-ptr") != NULL);
+}
+
+static void
+test_usage_mentions_tls_options(void)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+
+	config_usage(f);
+	fclose(f);
+	CHECK(strstr(text, "--ssl-ca=FILE") != NULL);
+	CHECK(strstr(text, "--ssl-name=NAME") != NULL);
+	CHECK(strstr(text, "--no-ptr") != NULL);
+	free(text);
+}
+
+static void
+test_proto_names(void)
+{
+	CHECK_STR(mail_proto_name(PROTO_IMAP, false), "IMAP");
+	CHECK_STR(mail_proto_name(PROTO_IMAP, true), "IMAPS");
+	CHECK_STR(mail_proto_name(PROTO_POP3, true), "POP3S");
+	CHECK_STR(mail_proto_name(PROTO_LMTP, false), "LMTP");
+	CHECK_STR(mail_proto_name(PROTO_BANNER, false), "TCP");
+}
+
+static void
+test_control_options(void)
+{
+	CHECK(parse(NULL) == CONFIG_OK);
+	CHECK_STR(cfg.control_socket, "/run/poolmon/poolmond.sock");
+	CHECK_STR(cfg.control_group, "root");
+	CHECK(parse("--control-socket=/tmp/x/ctl.sock", "--control-group",
+	    "mailadm", NULL) == CONFIG_OK);
+	CHECK_STR(cfg.control_socket, "/tmp/x/ctl.sock");
+	CHECK_STR(cfg.control_group, "mailadm");
+	CHECK(parse("--control-socket=relative.sock", NULL) == CONFIG_ERROR);
+	CHECK(strstr(err, "--control-socket") != NULL);
+	CHECK(parse("--control-socket=/0123456789012345678901234567890123456789"
+	    "01234567890123456789012345678901234567890123456789012345678901234"
+	    "56789", NULL) == CONFIG_ERROR);
+	CHECK(strstr(err, "107") != NULL);
+	CHECK(parse("--control-group=", NULL) == CONFIG_ERROR);
+	CHECK(strstr(err, "--control-group") != NULL);
+	CHECK(parse("--control-group", NULL) == CONFIG_ERROR);
+	CHECK(strstr(err, "argument") != NULL);
+}
+
+int
+main(void)
+{
+	RUN(test_defaults);
+	RUN(test_ports);
+	RUN(test_bad_ports);
+	RUN(test_numbers);
+	RUN(test_flags_and_paths);
+	RUN(test_bad_options);
+	RUN(test_tls_options);
+	RUN(test_usage_mentions_tls_options);
+	RUN(test_proto_names);
+	RUN(test_control_options);
+	return UNIT_EXIT();
+}
