@@ -38,18 +38,27 @@ COMMON_SRC   := $(wildcard common/*.c)
 POOLMOND_SRC := $(wildcard poolmond/*.c)
 UNIT_SRC     := $(wildcard tests/unit/test_*.c)
 TOOL_SRC     := $(wildcard tests/tools/*.c)
+PROTO_SRC    := $(wildcard proto/*.proto)
+POOLMONCTL_SRC := $(wildcard poolmonctl/*.c)
 
 COMMON_OBJ   := $(COMMON_SRC:%.c=$(BUILD)/obj/%.o)
 POOLMOND_OBJ := $(POOLMOND_SRC:%.c=$(BUILD)/obj/%.o)
 # Everything of poolmond but main(), for unit tests.
 POOLMOND_LIB := $(filter-out $(BUILD)/obj/poolmond/main.o,$(POOLMOND_OBJ))
+# protoc-c output goes to $(BUILD)/proto; it is never committed.
+PROTO_C      := $(PROTO_SRC:proto/%.proto=$(BUILD)/proto/%.pb-c.c)
+PROTO_H      := $(PROTO_C:.c=.h)
+PROTO_OBJ    := $(PROTO_C:$(BUILD)/proto/%.c=$(BUILD)/obj/proto/%.o)
+POOLMONCTL_OBJ := $(POOLMONCTL_SRC:%.c=$(BUILD)/obj/%.o)
+# Everything of poolmonctl but main(), for unit tests.
+POOLMONCTL_LIB := $(filter-out $(BUILD)/obj/poolmonctl/main.o,$(POOLMONCTL_OBJ))
 UNIT_BIN     := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 TOOL_BIN     := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tests/%)
 
 .PHONY: all deps test-deps check demo install clean bench
 .DEFAULT_GOAL := all
 
-all: $(BUILD)/poolmond
+all: $(BUILD)/poolmond $(BUILD)/poolmonctl
 
 deps:
 	@scripts/deps.sh build
@@ -61,14 +70,36 @@ $(BUILD)/obj/%.o: %.c | deps
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
-$(BUILD)/poolmond: $(POOLMOND_OBJ) $(COMMON_OBJ)
+# One protoc-c run writes both files.
+$(BUILD)/proto/%.pb-c.c $(BUILD)/proto/%.pb-c.h: proto/%.proto | deps
+	@mkdir -p $(dir $@)
+	protoc-c --proto_path=proto --c_out=$(BUILD)/proto $<
+
+$(BUILD)/obj/proto/%.o: $(BUILD)/proto/%.c | deps
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+# Sources include the generated headers: generate them first.
+$(POOLMOND_OBJ) $(POOLMONCTL_OBJ) $(COMMON_OBJ) $(UNIT_BIN) $(TOOL_BIN): \
+    | $(PROTO_H)
+
+$(BUILD)/poolmond: $(POOLMOND_OBJ) $(COMMON_OBJ) $(PROTO_OBJ)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/poolmonctl: $(POOLMONCTL_OBJ) $(COMMON_OBJ) $(PROTO_OBJ)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 
 $(BUILD)/tests/test_%: tests/unit/test_%.c $(POOLMOND_LIB) $(COMMON_OBJ) \
-    tests/unit/unit.h | deps
+    $(POOLMONCTL_LIB) $(PROTO_OBJ) tests/unit/unit.h | deps
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Itests/unit $(ALL_LDFLAGS) -o $@ $< \
-	    $(POOLMOND_LIB) $(COMMON_OBJ) $(LIBS)
+	    $(POOLMOND_LIB) $(POOLMONCTL_LIB) $(COMMON_OBJ) $(PROTO_OBJ) $(LIBS)
+
+# A test tool that speaks the control protocol, badly on purpose.
+$(BUILD)/tests/ctl-raw: tests/tools/ctl-raw.c $(PROTO_OBJ) $(COMMON_OBJ) | deps
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(PROTO_OBJ) $(COMMON_OBJ) \
+	    $(LIBS)
 
 $(BUILD)/tests/%: tests/tools/%.c | deps
 	@mkdir -p $(dir $@)
@@ -87,6 +118,18 @@ install: all
 	install -d $(DESTDIR)$(SBINDIR)
 	install -m 0755 $(BUILD)/poolmond $(DESTDIR)$(SBINDIR)/poolmond
 	ln -sf poolmond $(DESTDIR)$(SBINDIR)/poolmon
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8 \
+	    $(DESTDIR)$(UNITDIR) $(DESTDIR)$(CONFDIR)
+	install -m 0755 $(BUILD)/poolmonctl $(DESTDIR)$(BINDIR)/poolmonctl
+	install -m 0644 man/poolmond.8 man/poolmonctl.8 $(DESTDIR)$(MANDIR)/man8/
+	# The unit names the binaries where this install puts them.
+	sed -e 's|/usr/sbin/poolmond|$(SBINDIR)/poolmond|' \
+	    -e 's|/usr/bin/poolmonctl|$(BINDIR)/poolmonctl|' \
+	    systemd/poolmond.service >$(DESTDIR)$(UNITDIR)/poolmond.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/poolmond.service
+	# An existing configuration is the administrator's: never replaced.
+	[ -e $(DESTDIR)$(CONFDIR)/poolmon.conf ] || install -m 0644 \
+	    systemd/poolmon.conf $(DESTDIR)$(CONFDIR)/poolmon.conf
 
 clean:
 	rm -rf build build-san

@@ -1,8 +1,9 @@
 /*
- * Director actions after a scan (poolmon 0.7 semantics): a failed backend
- * that the director has up gets HOST-DOWN and, once that is OK, HOST-FLUSH;
- * a healthy backend that is down gets HOST-UP. Anything but OK is logged
- * and retried at the next scan.
+ * Director actions after a scan. policy.c decides what each backend needs;
+ * this file asks the director whether its ring is synced (commands sent to
+ * an unsynced ring hang for 30 s), then sends HOST-DOWN and, once that is
+ * OK, HOST-FLUSH, or HOST-UP, and records ownership in the state file.
+ * Anything but OK is logged and retried at the next scan.
  */
 #include <stdio.h>
 #include <string.h>
@@ -16,6 +17,7 @@ struct action_ctx {
 	struct director_conn dc;
 	bool connected;
 	bool failed;		/* director unusable for the rest of the scan */
+	bool state_changed;
 };
 
 void
@@ -46,6 +48,23 @@ backend_failure_reason(const struct poolmond *d, struct backend *b)
 	}
 }
 
+static bool
+ensure_connected(struct action_ctx *ctx, const char *what)
+{
+	if (ctx->failed)
+		return false;
+	if (ctx->connected)
+		return true;
+	if (director_connect(&ctx->dc, ctx->d->cfg.director_socket) < 0) {
+		log_warnx("%s not sent: director unreachable: %s; retrying "
+		    "at the next scan", what, ctx->dc.err);
+		ctx->failed = true;
+		return false;
+	}
+	ctx->connected = true;
+	return true;
+}
+
 /* Send one host command; true only for OK. Logs every other outcome. */
 static bool
 host_cmd(struct action_ctx *ctx, const char *cmd, const char *ip)
@@ -54,17 +73,8 @@ host_cmd(struct action_ctx *ctx, const char *cmd, const char *ip)
 	char line[160];
 	int r;
 
-	if (ctx->failed)
+	if (!ensure_connected(ctx, cmd))
 		return false;
-	if (!ctx->connected) {
-		if (director_connect(&ctx->dc, ctx->d->cfg.director_socket) < 0) {
-			log_warnx("%s %s not sent: director unreachable: %s; "
-			    "retrying at the next scan", cmd, ip, ctx->dc.err);
-			ctx->failed = true;
-			return false;
-		}
-		ctx->connected = true;
-	}
 	r = director_host_cmd(&ctx->dc, cmd, ip, &reply, line, sizeof(line));
 	if (r < 0) {
 		/* EOF, timeout or garbage: this connection is done. */
@@ -86,6 +96,30 @@ host_cmd(struct action_ctx *ctx, const char *cmd, const char *ip)
 }
 
 static void
+set_owner(struct action_ctx *ctx, struct backend *b, enum owner owner)
+{
+	struct state *st = &ctx->d->state;
+
+	if (b->owner == owner)
+		return;
+	b->owner = owner;
+	if (owner == OWNER_POOLMOND)
+		(void)state_set(st, b->dh.ip, OWNER_POOLMOND, NULL);
+	else if (owner != OWNER_HOLD)
+		(void)state_remove(st, b->dh.ip);
+	ctx->state_changed = true;
+}
+
+static void
+flush(struct action_ctx *ctx, struct backend *b)
+{
+	if (host_cmd(ctx, "HOST-FLUSH", b->dh.ip)) {
+		b->flush_pending = false;
+		log_info("%s flushed", b->dh.ip);
+	}
+}
+
+static void
 take_down(struct action_ctx *ctx, struct backend *b)
 {
 	if (ctx->d->cfg.dry_run) {
@@ -93,43 +127,142 @@ take_down(struct action_ctx *ctx, struct backend *b)
 		    b->reason);
 		return;
 	}
-	/* Set before HOST-DOWN: a reply lost to a ring-sync timeout may
-	 * still have been applied, and then the flush is owed. */
+	/* Owned and owing a flush before HOST-DOWN is sent: a reply lost to
+	 * a ring-sync timeout may still have been applied. */
 	b->flush_pending = true;
+	set_owner(ctx, b, OWNER_POOLMOND);
 	if (!host_cmd(ctx, "HOST-DOWN", b->dh.ip))
 		return;
 	log_info("%s down: %s", b->dh.ip, b->reason);
 	b->dh.up = false;
-	if (host_cmd(ctx, "HOST-FLUSH", b->dh.ip)) {
-		b->flush_pending = false;
-		log_info("%s flushed", b->dh.ip);
-	}
+	flush(ctx, b);
 }
 
 static void
-retry_flush(struct action_ctx *ctx, struct backend *b)
+hold_down(struct action_ctx *ctx, struct backend *b)
 {
-	if (ctx->d->cfg.dry_run)
+	struct state_entry *e = state_find(&ctx->d->state, b->dh.ip);
+
+	if (ctx->d->cfg.dry_run) {
+		log_info("dry-run: would mark held %s down again", b->dh.ip);
 		return;
-	if (host_cmd(ctx, "HOST-FLUSH", b->dh.ip)) {
-		b->flush_pending = false;
-		log_info("%s flushed", b->dh.ip);
 	}
+	if (!host_cmd(ctx, "HOST-DOWN", b->dh.ip))
+		return;
+	log_info("%s is held for maintenance but was up: down again",
+	    b->dh.ip);
+	b->dh.up = false;
+	if (e != NULL && e->hold.flush)
+		flush(ctx, b);
 }
 
 static void
 bring_up(struct action_ctx *ctx, struct backend *b)
 {
+	const char *why = b->owner == OWNER_POOLMOND ? "" :
+	    " (--adopt-down)";
+
 	if (ctx->d->cfg.dry_run) {
-		log_info("dry-run: would mark %s up: all %zu checks passed",
-		    b->dh.ip, ctx->d->cfg.nports);
+		log_info("dry-run: would mark %s up: all %zu checks passed%s",
+		    b->dh.ip, ctx->d->cfg.nports, why);
 		return;
 	}
 	if (!host_cmd(ctx, "HOST-UP", b->dh.ip))
 		return;
-	log_info("%s up: all %zu checks passed", b->dh.ip,
-	    ctx->d->cfg.nports);
+	log_info("%s up: all %zu checks passed%s", b->dh.ip,
+	    ctx->d->cfg.nports, why);
 	b->dh.up = true;
+	b->flush_pending = false;
+	set_owner(ctx, b, OWNER_NONE);
+}
+
+static bool
+any_action(const struct poolmond *d)
+{
+	size_t i;
+
+	for (i = 0; i < d->nbackends; i++)
+		if (d->backends[i].action != ACTION_NONE)
+			return true;
+	return false;
+}
+
+/*
+ * The ring-sync gate: commands to a director whose ring is not synced
+ * wait up to 30 s. Defer every action until it is synced again.
+ */
+static bool
+ring_gate(struct action_ctx *ctx)
+{
+	struct poolmond *d = ctx->d;
+	char state[64];
+	bool synced;
+
+	if (!ensure_connected(ctx, "DIRECTOR-LIST"))
+		return false;
+	if (director_ring_synced(&ctx->dc, &synced, state,
+	    sizeof(state)) < 0) {
+		log_warnx("DIRECTOR-LIST: %s; deferring actions to the next "
+		    "scan", ctx->dc.err);
+		director_close(&ctx->dc);
+		ctx->connected = false;
+		ctx->failed = true;
+		return false;
+	}
+	d->ring_synced = synced;
+	if (!synced) {
+		if (!d->ring_unsynced_noted)
+			log_warnx("director ring not synced (%s): deferring "
+			    "actions until it is", state);
+		d->ring_unsynced_noted = true;
+		return false;
+	}
+	if (d->ring_unsynced_noted)
+		log_info("director ring synced again: acting on the pool");
+	d->ring_unsynced_noted = false;
+	return true;
+}
+
+static void
+log_guard(struct poolmond *d)
+{
+	char spared[1024];
+	size_t i, off = 0;
+
+	spared[0] = '\0';
+	for (i = 0; i < d->nbackends && off < sizeof(spared); i++) {
+		int n;
+
+		if (!d->backends[i].spared)
+			continue;
+		n = snprintf(spared + off, sizeof(spared) - off, "%s%s",
+		    off > 0 ? " " : "", d->backends[i].dh.ip);
+		if (n > 0)
+			off += (size_t)n;
+	}
+	if (d->outcome.all_failed)
+		log_warnx("every backend failed this scan: assuming a fault "
+		    "on poolmond's side (network, DNS, credentials); taking "
+		    "none down: %s", spared);
+	else if (d->outcome.guard_active)
+		log_warnx("pool guard: --max-down=%d%% reached; sparing %zu "
+		    "failed hosts: %s", d->cfg.max_down_pct, d->outcome.spared,
+		    spared);
+}
+
+static void
+apply(struct action_ctx *ctx, struct backend *b)
+{
+	switch (b->action) {
+	case ACTION_DOWN: take_down(ctx, b); break;
+	case ACTION_FLUSH:
+		if (!ctx->d->cfg.dry_run)
+			flush(ctx, b);
+		break;
+	case ACTION_UP: bring_up(ctx, b); break;
+	case ACTION_HOLD_DOWN: hold_down(ctx, b); break;
+	case ACTION_NONE: break;
+	}
 }
 
 void
@@ -137,21 +270,23 @@ actions_apply(struct poolmond *d)
 {
 	struct action_ctx ctx = { .d = d };
 	size_t i;
+	int r;
 
+	for (i = 0; i < d->nbackends; i++)
+		if (d->backends[i].in_scan)
+			policy_count(&d->backends[i]);
+	policy_decide(&d->policy, d->backends, d->nbackends,
+	    d->selected == d->nbackends, &d->outcome);
+	log_guard(d);
+	if (!any_action(d))
+		return;
 	director_conn_init(&ctx.dc, d->cfg.timeout_s * 1000);
-	for (i = 0; i < d->nbackends; i++) {
-		struct backend *b = &d->backends[i];
-
-		if (!b->in_scan)
-			continue;
-		if (b->health == HEALTH_FAILED && b->dh.up)
-			take_down(&ctx, b);
-		else if (b->health == HEALTH_FAILED && b->flush_pending)
-			retry_flush(&ctx, b);
-		else if (b->health == HEALTH_OK && !b->dh.up)
-			bring_up(&ctx, b);
-		if (b->health == HEALTH_OK)
-			b->flush_pending = false;
+	if (ring_gate(&ctx)) {
+		for (i = 0; i < d->nbackends; i++)
+			apply(&ctx, &d->backends[i]);
 	}
 	director_close(&ctx.dc);
+	if (ctx.state_changed && (r = state_save(&d->state)) < 0)
+		log_warnx("cannot write state file %s: %s", d->state.path,
+		    strerror(-r));
 }

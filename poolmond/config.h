@@ -55,6 +55,11 @@ struct config {
 	int max_children;
 	int retries;
 	int retry_delay_ms;
+	int fall;		/* failed scans before HOST-DOWN */
+	int rise;		/* healthy scans before HOST-UP */
+	int max_down_pct;	/* of a tag's hosts poolmond may leave down */
+	bool adopt_down;	/* bring up any healthy down host (0.7) */
+	const char *state_file;
 	const char *control_socket;	/* poolmonctl's socket */
 	const char *control_group;	/* may recheck, dry-run, reload */
 };

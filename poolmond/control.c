@@ -69,6 +69,7 @@ struct control {
 	ino_t ino;
 	gid_t gid;
 	time_t started;
+	control_reload_fn *reload;
 	struct ctl_client *clients;
 	size_t nclients;
 };
@@ -585,7 +586,7 @@ handle_reload(struct ctl_client *c, const Poolmon__Request *req)
 
 	log_info("control: reload requested by uid %u pid %d",
 	    (unsigned int)c->peer.uid, (int)c->peer.pid);
-	if ((r = poolmond_reload(c->ctl->d, err, sizeof(err))) < 0) {
+	if ((r = c->ctl->reload(c->ctl->d, err, sizeof(err))) < 0) {
 		(void)reply_error(c, req->id, -r, "reload failed: %s", err);
 		return;
 	}
@@ -1250,10 +1251,11 @@ control_open(struct poolmond *d, char *err, size_t errlen)
 }
 
 int
-control_start(struct poolmond *d)
+control_start(struct poolmond *d, control_reload_fn *reload)
 {
 	struct control *ctl = d->control;
 
+	ctl->reload = reload;
 	return sd_event_add_io(d->event, &ctl->listener, ctl->fd, EPOLLIN,
 	    on_accept, ctl);
 }

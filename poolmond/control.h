@@ -20,8 +20,14 @@ struct poolmond;
  * message in err.
  */
 int control_open(struct poolmond *d, char *err, size_t errlen);
-/* Serve clients on d->event. 0 or -errno. */
-int control_start(struct poolmond *d);
+/*
+ * What SIGHUP and "poolmonctl reload" both do: 0, or -errno with a message
+ * in err that never quotes the credentials.
+ */
+typedef int control_reload_fn(struct poolmond *d, char *err, size_t errlen);
+
+/* Serve clients on d->event; reload answers "poolmonctl reload". */
+int control_start(struct poolmond *d, control_reload_fn *reload);
 /*
  * A scan has finished (scanned), or could not start because the director
  * is unreachable: answer the rechecks it covers and update systemd's

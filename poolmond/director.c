@@ -372,3 +372,55 @@ director_host_cmd(struct director_conn *dc, const char *cmd, const char *ip,
 	str_sanitize_r(line, strlen(line), reply, replylen);
 	return 0;
 }
+
+bool
+director_parse_self_line(char *line, bool *synced, const char **ring_state)
+{
+	char *f[8];
+	size_t n = str_split_tabs(line, f, ARRAY_SIZE(f));
+
+	/* ip, port, "self", last_failed, ring state[, last sync msecs] */
+	if (n < 5 || strcmp(f[2], "self") != 0)
+		return false;
+	*ring_state = f[4];
+	*synced = strcmp(f[4], "ring synced") == 0;
+	return true;
+}
+
+struct ring_ctx {
+	bool found;
+	bool synced;
+	char *state;
+	size_t statelen;
+};
+
+static int
+ring_line(char *line, void *arg)
+{
+	struct ring_ctx *ctx = arg;
+	const char *rs;
+	bool synced;
+
+	if (!ctx->found && director_parse_self_line(line, &synced, &rs)) {
+		ctx->found = true;
+		ctx->synced = synced;
+		str_sanitize_r(rs, strlen(rs), ctx->state, ctx->statelen);
+	}
+	return 0;
+}
+
+int
+director_ring_synced(struct director_conn *dc, bool *synced, char *state,
+    size_t statelen)
+{
+	struct ring_ctx ctx = { .state = state, .statelen = statelen };
+	int r;
+
+	if ((r = director_list_cmd(dc, "DIRECTOR-LIST", ring_line, &ctx)) < 0)
+		return r;
+	if (!ctx.found)
+		return fail(dc, -EPROTO, "DIRECTOR-LIST has no line for "
+		    "this director");
+	*synced = ctx.synced;
+	return 0;
+}

@@ -46,6 +46,16 @@ struct director_conn {
 int director_parse_host_line(char *line, struct director_host *host,
     const char **why);
 enum director_reply director_classify_reply(const char *line);
+/*
+ * One DIRECTOR-LIST line (modified in place): true when it is the local
+ * director's own line, with *synced telling whether its ring is synced
+ * and *ring_state pointing at the state text ("ring synced", ...).
+ */
+bool director_parse_self_line(char *line, bool *synced,
+    const char **ring_state);
+/* Ask DIRECTOR-LIST whether the local ring is synced. 0 or -errno. */
+int director_ring_synced(struct director_conn *dc, bool *synced,
+    char *state, size_t statelen);
 const char *director_reply_str(enum director_reply reply);
 
 void director_conn_init(struct director_conn *dc, int timeout_ms);

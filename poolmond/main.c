@@ -11,8 +11,10 @@
 
 #include <openssl/ssl.h>
 
+#include "control.h"
 #include "credentials.h"
 #include "log.h"
+#include "notify.h"
 #include "poolmond.h"
 #include "ptr.h"
 #include "tls.h"
@@ -81,6 +83,11 @@ setup_tls(struct poolmond *d)
 
 	if (!uses_tls(&d->cfg) && !may_starttls(&d->cfg))
 		return;
+	/* OpenSSL's own message for a missing file is a bare "failed". */
+	if (d->cfg.ssl_verify && d->cfg.ssl_ca != NULL &&
+	    access(d->cfg.ssl_ca, R_OK) < 0)
+		startup_error("--ssl-ca %s: %s", d->cfg.ssl_ca,
+		    strerror(errno));
 	env->ssl_ctx = tls_client_ctx_new(d->cfg.ssl_verify, d->cfg.ssl_ca,
 	    err, sizeof(err));
 	if (env->ssl_ctx == NULL)
@@ -129,8 +136,11 @@ daemonize(void)
 
 		close(ready[1]);
 		if (poll(&pfd, 1, DAEMON_READY_TIMEOUT_MS) == 1 &&
-		    read(ready[0], &c, 1) == 1)
+		    read(ready[0], &c, 1) == 1) {
+			/* systemd heeds only its main process: this one. */
+			notify_mainpid(pid);
 			_exit(0);
+		}
 		fprintf(stderr, "poolmond: the daemon did not start; "
 		    "see the log\n");
 		_exit(1);
@@ -175,22 +185,46 @@ on_stop_signal(sd_event_source *s, const struct signalfd_siginfo *si,
 	return sd_event_exit(d->event, 0);
 }
 
+/*
+ * What SIGHUP and "poolmonctl reload" do: reopen the log, re-read the
+ * credential file. 0, or -errno with a message in err.
+ */
 static int
-on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *arg)
+reload(struct poolmond *d, char *err, size_t errlen)
 {
-	struct poolmond *d = arg;
-	int r;
+	int r, ret = 0;
 
-	(void)s;
-	(void)si;
+	notify_reloading();
 	if ((r = log_reopen()) < 0) {
 		errno = -r;
 		log_warn("cannot reopen the log file");
+		snprintf(err, errlen, "cannot reopen the log file: %s",
+		    strerror(-r));
+		ret = r;
 	} else
-		log_info("SIGHUP: log file reopened");
+		log_info("reload: log file reopened");
 	/* A bad file keeps the credentials in use: never die on reload. */
-	if (d->cfg.credfile != NULL)
-		(void)credentials_reload(d->cfg.credfile, &d->env.creds);
+	if (d->cfg.credfile != NULL &&
+	    credentials_reload(d->cfg.credfile, &d->env.creds) < 0 &&
+	    ret == 0) {
+		snprintf(err, errlen, "credential file %s not re-read (the "
+		    "log says why); the credentials in use stay",
+		    d->cfg.credfile);
+		ret = -EINVAL;
+	}
+	notify_ready(d);
+	return ret;
+}
+
+static int
+on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *arg)
+{
+	char err[512];
+
+	(void)s;
+	(void)si;
+	log_info("SIGHUP received, reloading");
+	(void)reload(arg, err, sizeof(err));
 	return 0;
 }
 
@@ -224,6 +258,23 @@ setup_signals(struct poolmond *d)
 		errno = -r;
 		fatal("sd_event_add_signal");
 	}
+}
+
+/* Hysteresis, guard and ownership; the state file once we hold the lock. */
+static void
+setup_policy(struct poolmond *d)
+{
+	int r;
+
+	d->policy = (struct policy){
+		.fall = d->cfg.fall, .rise = d->cfg.rise,
+		.max_down_pct = d->cfg.max_down_pct,
+		.adopt_down = d->cfg.adopt_down,
+	};
+	d->ring_synced = true;
+	if ((r = state_load(&d->state, d->cfg.state_file)) < 0)
+		startup_error("state file %s: %s", d->cfg.state_file,
+		    strerror(-r));
 }
 
 static void
@@ -271,6 +322,10 @@ main(int argc, char **argv)
 	if ((r = log_init("poolmond", d.cfg.logfile, d.cfg.debug)) < 0)
 		startup_error("log file %s: %s", d.cfg.logfile, strerror(-r));
 	acquire_pidfile(&d);
+	setup_policy(&d);
+	/* Before forking, so a socket in use is reported on the terminal. */
+	if (control_open(&d, err, sizeof(err)) < 0)
+		startup_error("%s", err);
 	if (!d.cfg.foreground)
 		ready_fd = daemonize();
 	if ((r = pidfile_write_pid(d.pidfile_fd, getpid())) < 0)
@@ -280,18 +335,26 @@ main(int argc, char **argv)
 	setup_signals(&d);
 	if ((r = scan_init(&d)) < 0)
 		fatalx("scan engine: %s", strerror(-r));
+	if ((r = control_start(&d, reload)) < 0)
+		fatalx("control socket: %s", strerror(-r));
+	if ((r = notify_watchdog_start(&d)) < 0)
+		fatalx("systemd watchdog: %s", strerror(-r));
 	log_info("poolmond %s started as pid %ld: %zu ports, interval %d s, "
 	    "timeout %d s, director %s%s", POOLMON_VERSION, (long)getpid(),
 	    d.cfg.nports, d.cfg.interval_s, d.cfg.timeout_s,
 	    d.cfg.director_socket, d.cfg.dry_run ? ", dry-run" : "");
 	daemon_ready(&ready_fd);
+	notify_ready(&d);
 	r = sd_event_loop(d.event);
+	notify_stopping();
+	control_close(&d);
 	scan_shutdown(&d);
 	sd_event_unref(d.event);
 	if (d.env.ssl_ctx != NULL)
 		SSL_CTX_free(d.env.ssl_ctx);
 	ptr_cache_free(d.env.ptr_cache);
 	credentials_clear(&d.env.creds);
+	state_free(&d.state);
 	pidfile_release(d.cfg.lockfile, d.pidfile_fd);
 	log_info("stopped");
 	log_close();

@@ -12,6 +12,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "policy.h"
+#include "state.h"
 #include "util.h"
 #include "version.h"
 
@@ -27,6 +29,11 @@ enum long_only_opt {
 	OPT_SSL_CA,
 	OPT_SSL_NAME,
 	OPT_NO_PTR,
+	OPT_FALL,
+	OPT_RISE,
+	OPT_MAX_DOWN,
+	OPT_ADOPT_DOWN,
+	OPT_STATE_FILE,
 };
 
 /* A leading ':' makes a missing argument return ':' rather than '?'. */
@@ -55,6 +62,11 @@ static const struct option long_opts[] = {
 	{ "retry-delay",	required_argument, NULL, OPT_RETRY_DELAY },
 	{ "control-socket",	required_argument, NULL, OPT_CONTROL_SOCKET },
 	{ "control-group",	required_argument, NULL, OPT_CONTROL_GROUP },
+	{ "fall",		required_argument, NULL, OPT_FALL },
+	{ "rise",		required_argument, NULL, OPT_RISE },
+	{ "max-down",		required_argument, NULL, OPT_MAX_DOWN },
+	{ "adopt-down",		no_argument,	   NULL, OPT_ADOPT_DOWN },
+	{ "state-file",		required_argument, NULL, OPT_STATE_FILE },
 	{ "help",		no_argument,	   NULL, 'h' },
 	{ "version",		no_argument,	   NULL, OPT_VERSION },
 	{ NULL, 0, NULL, 0 },
@@ -92,23 +104,32 @@ config_usage(FILE *out)
 "  -t, --timeout=SECS     Timeout of one check attempt (default: %d)\n"
 "\n"
 "poolmond's own options:\n"
+"      --adopt-down       Bring up any healthy down host, also those taken\n"
+"                         down by someone else (poolmon 0.7's behaviour)\n"
 "      --control-group=NAME\n"
 "                         Group that may recheck, switch dry-run and reload\n"
 "                         through the control socket (default: %s)\n"
 "      --control-socket=PATH\n"
 "                         poolmonctl's socket (default: %s)\n"
+"      --fall=N           Failed scans in a row before HOST-DOWN (default: %d)\n"
 "      --max-children=N   Backends checked at once (default: %d)\n"
+"      --max-down=PERCENT Most of a tag's hosts left down by poolmond's own\n"
+"                         actions (default: %d)\n"
 "      --no-ptr           Verify the address, not the PTR name, of a backend\n"
 "      --retries=N        Retries of a failed port check (default: %d)\n"
 "      --retry-delay=MS   Pause between retries, in ms (default: %d)\n"
+"      --rise=N           Healthy scans in a row before HOST-UP (default: %d)\n"
 "      --ssl-ca=FILE      Trust the CAs of this PEM file, not the system's\n"
 "      --ssl-name=NAME    Name every certificate must carry (default: the\n"
 "                         backend's PTR name, else its IP address)\n"
+"      --state-file=PATH  Hosts poolmond took down and maintenance holds\n"
+"                         (default: %s)\n"
 "      --version          Print the version and exit\n",
 	    DEFAULT_INTERVAL_S, DEFAULT_LOCKFILE, DEFAULT_LOGFILE,
 	    DEFAULT_DIRECTOR_SOCKET, DEFAULT_TIMEOUT_S, DEFAULT_CONTROL_GROUP,
-	    DEFAULT_CONTROL_SOCKET, DEFAULT_MAX_CHILDREN,
-	    DEFAULT_RETRIES, DEFAULT_RETRY_DELAY_MS);
+	    DEFAULT_CONTROL_SOCKET, DEFAULT_FALL, DEFAULT_MAX_CHILDREN,
+	    DEFAULT_MAX_DOWN_PCT, DEFAULT_RETRIES, DEFAULT_RETRY_DELAY_MS,
+	    DEFAULT_RISE, DEFAULT_STATE_FILE);
 }
 
 void
@@ -127,6 +148,10 @@ config_defaults(struct config *cfg)
 	cfg->retry_delay_ms = DEFAULT_RETRY_DELAY_MS;
 	cfg->control_socket = DEFAULT_CONTROL_SOCKET;
 	cfg->control_group = DEFAULT_CONTROL_GROUP;
+	cfg->fall = DEFAULT_FALL;
+	cfg->rise = DEFAULT_RISE;
+	cfg->max_down_pct = DEFAULT_MAX_DOWN_PCT;
+	cfg->state_file = DEFAULT_STATE_FILE;
 }
 
 const char *
@@ -355,6 +380,23 @@ apply_option(struct config *cfg, int c, const char *arg, char *err,
 	case OPT_SSL_CA: cfg->ssl_ca = arg; return 0;
 	case OPT_SSL_NAME: return set_ssl_name(cfg, arg, err, errlen);
 	case OPT_NO_PTR: cfg->no_ptr = true; return 0;
+	case OPT_FALL:
+		return parse_int_opt(name, arg, 1, 1000, &cfg->fall, err,
+		    errlen);
+	case OPT_RISE:
+		return parse_int_opt(name, arg, 1, 1000, &cfg->rise, err,
+		    errlen);
+	case OPT_MAX_DOWN:
+		return parse_int_opt(name, arg, 0, 100, &cfg->max_down_pct,
+		    err, errlen);
+	case OPT_ADOPT_DOWN: cfg->adopt_down = true; return 0;
+	case OPT_STATE_FILE:
+		if (arg[0] == '\0') {
+			set_err(err, errlen, "%s '': empty path", name);
+			return -EINVAL;
+		}
+		cfg->state_file = arg;
+		return 0;
 	case OPT_MAX_CHILDREN:
 		return parse_int_opt(name, arg, 1, 65536, &cfg->max_children,
 		    err, errlen);

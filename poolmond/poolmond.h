@@ -12,6 +12,8 @@
 #include "check.h"
 #include "config.h"
 #include "director.h"
+#include "policy.h"
+#include "state.h"
 
 #define BACKEND_REASON_MAX	512
 
@@ -28,6 +30,13 @@ struct backend {
 	time_t last_check;		/* wall clock, end of last check */
 	struct check_result ports[MAX_PORTS];
 	bool flush_pending;		/* we sent HOST-DOWN, no flush yet */
+	/* Hysteresis and ownership (policy.c). */
+	unsigned int fail_count;	/* consecutive failed scans */
+	unsigned int ok_count;		/* consecutive healthy scans */
+	enum owner owner;
+	bool operator_noted;		/* "down by operator" logged */
+	enum action action;		/* decided for this scan */
+	bool spared;			/* kept up by the pool-wide guard */
 	/* Within a scan. */
 	bool in_scan;
 	uint32_t reported;		/* bit per port with a report */
@@ -81,6 +90,13 @@ struct poolmond {
 	struct running_child *children;
 	size_t nchildren;
 
+	/* Operator safety (policy.c, state.c). */
+	struct policy policy;
+	struct state state;
+	struct policy_outcome outcome;	/* of the last scan */
+	bool ring_synced;		/* as DIRECTOR-LIST last said */
+	bool ring_unsynced_noted;	/* logged once per episode */
+
 	/* Director reachability, to log an outage once. */
 	bool director_down;
 	char director_error[256];
@@ -112,13 +128,6 @@ int64_t child_budget_ms(const struct check_env *env);
 void actions_apply(struct poolmond *d);
 /* "IMAP:143 connect: ... (4 tries); POP3:110 ..." for a failed backend. */
 void backend_failure_reason(const struct poolmond *d, struct backend *b);
-
-/*
- * main.c: what SIGHUP and "poolmonctl reload" do (log reopened, credential
- * file re-read). 0, or -errno with a message in err that never quotes the
- * credentials.
- */
-int poolmond_reload(struct poolmond *d, char *err, size_t errlen);
 
 /* pidfile.c */
 int pidfile_acquire(const char *path, pid_t *holder);

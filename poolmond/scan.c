@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "control.h"
 #include "log.h"
 #include "poolmond.h"
 #include "util.h"
@@ -84,6 +85,59 @@ merge_host_list(struct poolmond *d, struct director_host *hosts, size_t n)
 	return 0;
 }
 
+/*
+ * Whose business a host's state is: a hold, poolmond's own HOST-DOWN (from
+ * the state file), or, for a host down without either, the operator's.
+ */
+static bool
+derive_owner(struct poolmond *d, struct backend *b)
+{
+	struct state_entry *e = state_find(&d->state, b->dh.ip);
+
+	if (e != NULL && e->owner == OWNER_HOLD) {
+		b->owner = OWNER_HOLD;
+		return false;
+	}
+	if (e != NULL) {
+		if (!b->dh.up) {
+			b->owner = OWNER_POOLMOND;
+			return false;
+		}
+		log_info("%s is up again, not by poolmond: it is no longer "
+		    "poolmond's to bring up", b->dh.ip);
+		state_remove(&d->state, b->dh.ip);
+		b->owner = OWNER_NONE;
+		return true;
+	}
+	if (b->dh.up) {
+		b->owner = OWNER_NONE;
+		b->operator_noted = false;
+		return false;
+	}
+	b->owner = OWNER_OPERATOR;
+	if (!b->operator_noted)
+		log_info("%s is down by the operator: poolmond leaves it "
+		    "down%s", b->dh.ip, d->cfg.adopt_down ?
+		    " until healthy (--adopt-down)" :
+		    " ('poolmonctl release' hands it over)");
+	b->operator_noted = true;
+	return false;
+}
+
+static void
+derive_owners(struct poolmond *d)
+{
+	bool changed = false;
+	size_t i;
+	int r;
+
+	for (i = 0; i < d->nbackends; i++)
+		changed |= derive_owner(d, &d->backends[i]);
+	if (changed && (r = state_save(&d->state)) < 0)
+		log_warnx("cannot write state file %s: %s", d->state.path,
+		    strerror(-r));
+}
+
 static void
 director_outage(struct poolmond *d, const char *what, const char *why)
 {
@@ -121,6 +175,8 @@ read_host_list(struct poolmond *d)
 	d->director_error[0] = '\0';
 	r = merge_host_list(d, hosts, n);
 	free(hosts);
+	if (r == 0)
+		derive_owners(d);
 	return r;
 }
 
@@ -284,6 +340,7 @@ scan_finish(struct poolmond *d)
 	d->last_scan_end = time(NULL);
 	log_debug("scan complete: %zu backends, %zu failed, %lld ms",
 	    d->selected, failed, (long long)took);
+	control_scan_done(d, true);
 	if (d->stopping)
 		return;
 	if (d->recheck_pending)
@@ -340,6 +397,7 @@ scan_start(struct poolmond *d)
 	if (read_host_list(d) < 0) {
 		clear_recheck(d);
 		schedule_next_scan(d);
+		control_scan_done(d, false);
 		return;
 	}
 	select_backends(d);

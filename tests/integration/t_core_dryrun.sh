@@ -13,7 +13,7 @@ tb_director_start 127.0.7.100 "127.0.7.11-127.0.7.12" || tb_fail "director"
 tb_dcmd HOST-DOWN 127.0.7.12 >/dev/null || tb_fail "HOST-DOWN by the test"
 tb_backend_stop b1 || tb_fail "stop b1"
 
-pm_start -n -d -i 1 -t 1 --retries=0 -p 143
+pm_start -n -d -i 1 -t 1 --retries=0 --max-down=100 --adopt-down -p 143
 pm_wait_log "dry-run: would mark 127.0.7.11 down: IMAP:143 connect: Connection refused" 10 ||
 	tb_fail "no dry-run down line"
 pm_wait_log "dry-run: would mark 127.0.7.12 up" 10 || tb_fail "no dry-run up line"

@@ -18,7 +18,8 @@ pm_log() {
 
 pm_start() {
 	"$POOLMOND" -f -S "${TB_DIRECTOR_SOCKET:-$TB_DIR/director/run/director-admin}" \
-		-k "$TB_DIR/poolmond.pid" -l "$(pm_log)" "$@" \
+		-k "$TB_DIR/poolmond.pid" -l "$(pm_log)" --state-file "$TB_DIR/state" \
+		--control-socket "$TB_DIR/ctl.sock" "$@" \
 		</dev/null >>"$TB_DIR/poolmond.out" 2>&1 &
 	PM_PID=$!
 	tb_track_pid "$PM_PID"

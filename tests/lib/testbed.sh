@@ -25,12 +25,14 @@
 #   tb_director_start IP MAILSERVERS [EXTRA_CONF]    exports TB_DIRECTOR_SOCKET,
 #                                TB_DIRECTOR_CONF, TB_DIRECTOR_IP
 #   tb_director_stop / tb_director_restart
+#   tb_peer_start NAME IP MAILSERVERS RING / tb_peer_stop NAME   a second
+#                                director of a ring; tb_ring_synced
 #   tb_dcmd CMD [ARG...]         raw director-admin command, reply on stdout
 #   tb_host_state IP             U or D
 #   tb_wait_host_state IP U|D SECS
 #   tb_user_login USER PASS      IMAP login through the director proxy
 #   tb_user_backend USER         backend IP from USER-LOOKUP ("" if none)
-#   tb_block IP / tb_unblock IP  iptables DROP of TCP to IP (connects hang)
+#   tb_block IP[/LEN] / tb_unblock IP  iptables DROP of TCP to IP (connects hang)
 #   tb_track_pid PID             kill PID at cleanup (e.g. a poolmond)
 #   tb_cleanup                   idempotent teardown
 #   tb_pass MSG / tb_fail MSG / tb_assert_eq ACTUAL EXPECTED MSG
@@ -585,6 +587,33 @@ tb_director_restart() {
 	tb_director_stop && _tb_director_run
 }
 
+# tb_peer_start NAME IP MAILSERVERS RING: a second director of a ring (the
+# main one started by tb_director_start with the same RING as EXTRA_CONF,
+# e.g. "director_servers = 127.0.7.101:9090 127.0.7.102:9090").
+tb_peer_start() {
+	local name=${1:-} ip=${2:-} servers=${3:-} ring=${4:-} d
+	if [ -z "$TB_DIR" ] || [ -z "$ring" ]; then
+		_tb_err "usage (after tb_init): tb_peer_start NAME IP MAILSERVERS RING"
+		return 1
+	fi
+	d=$TB_DIR/peer-$name
+	if [ ! -f "$d/dovecot.conf" ]; then
+		mkdir -p "$d" && _tb_write_conf director "$d" "$ip" "$ring" "$servers" || return 1
+	fi
+	_tb_instance_start "$d" 143
+}
+
+tb_peer_stop() {
+	local d=$TB_DIR/peer-${1:-}
+	[ -f "$d/dovecot.conf" ] || { _tb_err "no peer '${1:-}'"; return 1; }
+	_tb_instance_stop "$d"
+}
+
+# tb_ring_synced: 0 when the main director says its ring is synced.
+tb_ring_synced() {
+	tb_dcmd DIRECTOR-LIST 2>/dev/null | grep -q $'\tself\t[^\t]*\tring synced'
+}
+
 # ---------------------------------------------------------------- director-admin
 
 # tb_dcmd CMD [ARGS...]: one raw director-admin command, reply on stdout.
@@ -664,12 +693,15 @@ tb_user_backend() {
 
 # Drop TCP to IP: connects hang, like a host that stopped answering.  Rules
 # carry a per-run comment so tb_cleanup finds every one of them.
+# tb_block 127.x.y.z[/LEN]: a prefix blocks several hosts in one step.
 tb_block() {
-	if [ -z "$_TB_TAG" ] || ! [[ ${1:-} =~ ^127\.[0-9]+\.[0-9]+\.[0-9]+$ ]]; then
-		_tb_err "usage (after tb_init): tb_block 127.x.y.z"
+	local net=${1:-}
+	if [ -z "$_TB_TAG" ] || ! [[ $net =~ ^127\.[0-9]+\.[0-9]+\.[0-9]+(/[0-9]+)?$ ]]; then
+		_tb_err "usage (after tb_init): tb_block 127.x.y.z[/LEN]"
 		return 1
 	fi
-	iptables -w 5 -I INPUT -d "$1/32" -p tcp -m comment --comment "$_TB_TAG" -j DROP
+	[[ $net == */* ]] || net=$net/32
+	iptables -w 5 -I INPUT -d "$net" -p tcp -m comment --comment "$_TB_TAG" -j DROP
 }
 
 tb_unblock() {

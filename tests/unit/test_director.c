@@ -84,6 +84,32 @@ test_classify(void)
 }
 
 static void
+test_ring_state(void)
+{
+	const char *rs = NULL;
+	bool synced = false;
+	char line[256];
+
+	strcpy(line, "127.0.2.1\t9090\tself\t0\tring synced\t12");
+	CHECK(director_parse_self_line(line, &synced, &rs));
+	CHECK(synced);
+	CHECK_STR(rs, "ring synced");
+	strcpy(line, "127.0.2.1\t9090\tself\t0\tring syncing - last sync "
+	    "5 secs ago\t5000");
+	CHECK(director_parse_self_line(line, &synced, &rs) && !synced);
+	strcpy(line, "127.0.2.1\t9090\tself\t0\tring handshaking");
+	CHECK(director_parse_self_line(line, &synced, &rs) && !synced);
+	/* Lines of connections to other directors are not "self". */
+	strcpy(line, "127.0.2.2\t9090\tleft\t0\tsynced\t0\t1\t2\t0\t0\t"
+	    "1\t1");
+	CHECK(!director_parse_self_line(line, &synced, &rs));
+	strcpy(line, "127.0.2.2\t9090\tself");
+	CHECK(!director_parse_self_line(line, &synced, &rs));
+	strcpy(line, "");
+	CHECK(!director_parse_self_line(line, &synced, &rs));
+}
+
+static void
 test_tabescape(void)
 {
 	char buf[64], small[4];
@@ -269,6 +295,7 @@ main(void)
 	RUN(test_parse_host_line);
 	RUN(test_parse_host_line_bad);
 	RUN(test_classify);
+	RUN(test_ring_state);
 	RUN(test_tabescape);
 	RUN(test_client_host_list);
 	RUN(test_client_bad_handshake);

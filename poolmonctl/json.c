@@ -1,0 +1,196 @@
+/* Streaming JSON output; see json.h. */
+#include "json.h"
+
+#include <inttypes.h>
+#include <string.h>
+
+void
+json_init(struct json *j, FILE *out)
+{
+	memset(j, 0, sizeof(*j));
+	j->out = out;
+}
+
+static void
+indent(struct json *j)
+{
+	int i;
+
+	fputc('\n', j->out);
+	for (i = 0; i < j->depth; i++)
+		fputs("  ", j->out);
+}
+
+/* Separator and indentation before a value or a key. */
+static void
+before_item(struct json *j)
+{
+	if (j->after_key) {
+		j->after_key = false;
+		return;
+	}
+	if (j->depth == 0)
+		return;
+	if (j->has_items[j->depth])
+		fputc(',', j->out);
+	j->has_items[j->depth] = true;
+	indent(j);
+}
+
+static void
+open_level(struct json *j, char c)
+{
+	before_item(j);
+	fputc(c, j->out);
+	if (j->depth < JSON_MAX_DEPTH - 1)
+		j->depth++;
+	j->has_items[j->depth] = false;
+}
+
+static void
+close_level(struct json *j, char c)
+{
+	bool had = j->has_items[j->depth];
+
+	if (j->depth > 0)
+		j->depth--;
+	if (had)
+		indent(j);
+	fputc(c, j->out);
+}
+
+void
+json_object_begin(struct json *j)
+{
+	open_level(j, '{');
+}
+
+void
+json_object_end(struct json *j)
+{
+	close_level(j, '}');
+}
+
+void
+json_array_begin(struct json *j)
+{
+	open_level(j, '[');
+}
+
+void
+json_array_end(struct json *j)
+{
+	close_level(j, ']');
+}
+
+void
+json_key(struct json *j, const char *key)
+{
+	before_item(j);
+	json_write_string(j->out, key);
+	fputs(": ", j->out);
+	j->after_key = true;
+}
+
+/* Length of the valid UTF-8 sequence at s, or 0 if it is not one. */
+static size_t
+utf8_len(const unsigned char *s)
+{
+	size_t n, i;
+	uint32_t cp;
+
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		n = 2, cp = s[0] & 0x1f;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		n = 3, cp = s[0] & 0x0f;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		n = 4, cp = s[0] & 0x07;
+	else
+		return 0;
+	for (i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (s[i] & 0x3f);
+	}
+	/* Overlong forms, surrogates and beyond U+10FFFF are invalid. */
+	if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
+	    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+		return 0;
+	return n;
+}
+
+void
+json_write_string(FILE *out, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t n;
+
+	if (s == NULL) {
+		fputs("null", out);
+		return;
+	}
+	fputc('"', out);
+	while (*p != '\0') {
+		switch (*p) {
+		case '"': fputs("\\\"", out); p++; continue;
+		case '\\': fputs("\\\\", out); p++; continue;
+		case '\n': fputs("\\n", out); p++; continue;
+		case '\r': fputs("\\r", out); p++; continue;
+		case '\t': fputs("\\t", out); p++; continue;
+		}
+		if (*p < 0x20 || *p == 0x7f) {
+			fprintf(out, "\\u%04x", *p);
+			p++;
+		} else if ((n = utf8_len(p)) == 0) {
+			fputs("\\ufffd", out);
+			p++;
+		} else {
+			fwrite(p, 1, n, out);
+			p += n;
+		}
+	}
+	fputc('"', out);
+}
+
+void
+json_string(struct json *j, const char *s)
+{
+	before_item(j);
+	json_write_string(j->out, s);
+}
+
+void
+json_int(struct json *j, int64_t v)
+{
+	before_item(j);
+	fprintf(j->out, "%" PRId64, v);
+}
+
+void
+json_uint(struct json *j, uint64_t v)
+{
+	before_item(j);
+	fprintf(j->out, "%" PRIu64, v);
+}
+
+void
+json_bool(struct json *j, bool v)
+{
+	before_item(j);
+	fputs(v ? "true" : "false", j->out);
+}
+
+void
+json_null(struct json *j)
+{
+	before_item(j);
+	fputs("null", j->out);
+}
+
+void
+json_finish(struct json *j)
+{
+	fputc('\n', j->out);
+}

@@ -1,0 +1,16 @@
+/*
+ * What poolmonctl prints: a reply as text for people, or as one JSON
+ * document with stable keys (listed in poolmonctl(8)) for programs.
+ */
+#ifndef POOLMONCTL_OUTPUT_H
+#define POOLMONCTL_OUTPUT_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "client.h"
+
+/* Print the result in reply, if it carries one. */
+void ctl_print_reply(FILE *out, const struct ctl_reply *reply, bool json);
+
+#endif

@@ -1,0 +1,155 @@
+#include "policy.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "poolmond.h"
+
+const char *
+action_str(enum action action)
+{
+	switch (action) {
+	case ACTION_DOWN: return "down";
+	case ACTION_FLUSH: return "flush";
+	case ACTION_UP: return "up";
+	case ACTION_HOLD_DOWN: return "hold down";
+	case ACTION_NONE: break;
+	}
+	return "none";
+}
+
+void
+policy_count(struct backend *b)
+{
+	if (b->health == HEALTH_FAILED) {
+		b->fail_count++;
+		b->ok_count = 0;
+	} else if (b->health == HEALTH_OK) {
+		b->ok_count++;
+		b->fail_count = 0;
+	}
+}
+
+enum action
+policy_action(const struct policy *p, const struct backend *b)
+{
+	if (b->owner == OWNER_HOLD)
+		return b->dh.up ? ACTION_HOLD_DOWN : ACTION_NONE;
+	if (b->dh.up) {
+		if (b->health == HEALTH_FAILED &&
+		    b->fail_count >= (unsigned int)p->fall)
+			return ACTION_DOWN;
+		return ACTION_NONE;
+	}
+	if (b->health == HEALTH_FAILED)
+		return b->flush_pending ? ACTION_FLUSH : ACTION_NONE;
+	if (b->health == HEALTH_OK && b->ok_count >= (unsigned int)p->rise &&
+	    (b->owner == OWNER_POOLMOND || p->adopt_down))
+		return ACTION_UP;
+	return ACTION_NONE;
+}
+
+static int
+cmp_tag_then_failing(const void *a, const void *b)
+{
+	const struct backend *x = *(struct backend *const *)a;
+	const struct backend *y = *(struct backend *const *)b;
+	int c = strcmp(x->dh.tag, y->dh.tag);
+
+	if (c != 0)
+		return c;
+	/* Within a tag, the longest failing first: they go down first. */
+	if (x->fail_count != y->fail_count)
+		return x->fail_count > y->fail_count ? -1 : 1;
+	return strcmp(x->dh.ip, y->dh.ip);
+}
+
+/* Apply --max-down to one tag's hosts, group[0..n). */
+static void
+guard_tag(const struct policy *p, struct backend **group, size_t n,
+    struct policy_outcome *out)
+{
+	size_t i, down = 0, cap = n * (size_t)p->max_down_pct / 100;
+
+	for (i = 0; i < n; i++)
+		if (!group[i]->dh.up)
+			down++;
+	for (i = 0; i < n; i++) {
+		struct backend *b = group[i];
+
+		if (b->action != ACTION_DOWN)
+			continue;
+		if (down < cap) {
+			down++;
+			continue;
+		}
+		b->action = ACTION_NONE;
+		b->spared = true;
+		out->guard_active = true;
+		out->spared++;
+	}
+}
+
+static void
+guard(const struct policy *p, struct backend *backends, size_t n,
+    struct policy_outcome *out)
+{
+	struct backend **sorted;
+	size_t i, start;
+
+	if ((sorted = calloc(n > 0 ? n : 1, sizeof(*sorted))) == NULL) {
+		/* Without memory, be safe: take nothing down. */
+		for (i = 0; i < n; i++)
+			if (backends[i].action == ACTION_DOWN) {
+				backends[i].action = ACTION_NONE;
+				backends[i].spared = true;
+				out->guard_active = true;
+				out->spared++;
+			}
+		return;
+	}
+	for (i = 0; i < n; i++)
+		sorted[i] = &backends[i];
+	qsort(sorted, n, sizeof(*sorted), cmp_tag_then_failing);
+	for (start = 0; start < n; start = i) {
+		for (i = start + 1; i < n &&
+		    strcmp(sorted[i]->dh.tag, sorted[start]->dh.tag) == 0; i++)
+			;
+		guard_tag(p, sorted + start, i - start, out);
+	}
+	free(sorted);
+}
+
+void
+policy_decide(const struct policy *p, struct backend *backends, size_t n,
+    bool full_scan, struct policy_outcome *out)
+{
+	size_t i, scanned = 0, failed = 0;
+
+	memset(out, 0, sizeof(*out));
+	for (i = 0; i < n; i++) {
+		struct backend *b = &backends[i];
+
+		b->spared = false;
+		b->action = b->in_scan ? policy_action(p, b) : ACTION_NONE;
+		if (!b->in_scan)
+			continue;
+		scanned++;
+		if (b->health == HEALTH_FAILED)
+			failed++;
+	}
+	/* Everything failing at once is more likely our own network, DNS or
+	 * credentials than the whole pool: take nothing down. */
+	if (full_scan && scanned >= 2 && failed == scanned) {
+		out->all_failed = true;
+		for (i = 0; i < n; i++) {
+			if (backends[i].action == ACTION_DOWN) {
+				backends[i].action = ACTION_NONE;
+				backends[i].spared = true;
+				out->spared++;
+			}
+		}
+		return;
+	}
+	guard(p, backends, n, out);
+}

@@ -1,0 +1,375 @@
+#include "state.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "util.h"
+
+#define STATE_HEADER		"poolmon-state 1"
+#define STATE_MAX_SIZE		(16 * 1024 * 1024)
+
+const char *
+owner_str(enum owner owner)
+{
+	switch (owner) {
+	case OWNER_POOLMOND: return "poolmond";
+	case OWNER_OPERATOR: return "operator";
+	case OWNER_HOLD: return "hold";
+	case OWNER_NONE: break;
+	}
+	return "";
+}
+
+static int
+cmp_entry(const void *a, const void *b)
+{
+	return strcmp(((const struct state_entry *)a)->ip,
+	    ((const struct state_entry *)b)->ip);
+}
+
+struct state_entry *
+state_find(const struct state *st, const char *ip)
+{
+	struct state_entry key;
+
+	if (str_copy(key.ip, ip, sizeof(key.ip)) >= sizeof(key.ip))
+		return NULL;
+	return bsearch(&key, st->entries, st->n, sizeof(*st->entries),
+	    cmp_entry);
+}
+
+int
+state_set(struct state *st, const char *ip, enum owner owner,
+    const struct hold_info *hold)
+{
+	struct state_entry *e = state_find(st, ip);
+
+	if (e == NULL) {
+		if (st->n >= STATE_MAX_ENTRIES)
+			return -ENOSPC;
+		if (st->n == st->alloc) {
+			size_t alloc = st->alloc ? st->alloc * 2 : 16;
+			struct state_entry *ne;
+
+			ne = reallocarray(st->entries, alloc, sizeof(*ne));
+			if (ne == NULL)
+				return -ENOMEM;
+			st->entries = ne;
+			st->alloc = alloc;
+		}
+		e = &st->entries[st->n++];
+		memset(e, 0, sizeof(*e));
+		if (str_copy(e->ip, ip, sizeof(e->ip)) >= sizeof(e->ip)) {
+			st->n--;
+			return -EINVAL;
+		}
+		qsort(st->entries, st->n, sizeof(*st->entries), cmp_entry);
+		e = state_find(st, ip);
+	}
+	e->owner = owner;
+	if (hold != NULL)
+		e->hold = *hold;
+	else
+		memset(&e->hold, 0, sizeof(e->hold));
+	return 0;
+}
+
+bool
+state_remove(struct state *st, const char *ip)
+{
+	struct state_entry *e = state_find(st, ip);
+	size_t i;
+
+	if (e == NULL)
+		return false;
+	i = (size_t)(e - st->entries);
+	memmove(e, e + 1, (st->n - i - 1) * sizeof(*e));
+	st->n--;
+	return true;
+}
+
+void
+state_free(struct state *st)
+{
+	free(st->entries);
+	st->entries = NULL;
+	st->n = st->alloc = 0;
+}
+
+static int
+parse_line(struct state *st, char *line, char *why, size_t whylen)
+{
+	struct hold_info hold;
+	struct in6_addr a;
+	char *f[7];
+	size_t n = str_split_tabs(line, f, ARRAY_SIZE(f));
+	long v;
+
+	if (n < 2 || (inet_pton(AF_INET, f[1], &a) != 1 &&
+	    inet_pton(AF_INET6, f[1], &a) != 1)) {
+		snprintf(why, whylen, "bad address");
+		return -EINVAL;
+	}
+	if (state_find(st, f[1]) != NULL) {
+		snprintf(why, whylen, "%s listed twice", f[1]);
+		return -EINVAL;
+	}
+	if (strcmp(f[0], "down") == 0 && n == 2)
+		return state_set(st, f[1], OWNER_POOLMOND, NULL);
+	if (strcmp(f[0], "hold") != 0 || n != 6) {
+		snprintf(why, whylen, "unknown record");
+		return -EINVAL;
+	}
+	memset(&hold, 0, sizeof(hold));
+	if (parse_long(f[2], 0, UINT32_MAX - 1, &v) < 0) {
+		snprintf(why, whylen, "bad uid");
+		return -EINVAL;
+	}
+	hold.uid = (uid_t)v;
+	if (parse_long(f[3], 0, LONG_MAX, &v) < 0) {
+		snprintf(why, whylen, "bad time");
+		return -EINVAL;
+	}
+	hold.since = (time_t)v;
+	if (strcmp(f[4], "0") != 0 && strcmp(f[4], "1") != 0) {
+		snprintf(why, whylen, "bad flush flag");
+		return -EINVAL;
+	}
+	hold.flush = f[4][0] == '1';
+	if (str_tabunescape(f[5]) < 0 ||
+	    str_copy(hold.reason, f[5], sizeof(hold.reason)) >=
+	    sizeof(hold.reason)) {
+		snprintf(why, whylen, "bad reason");
+		return -EINVAL;
+	}
+	return state_set(st, f[1], OWNER_HOLD, &hold);
+}
+
+int
+state_parse(struct state *st, const char *buf, size_t len, char *why,
+    size_t whylen)
+{
+	char *copy, *line, *next;
+	size_t lineno = 0;
+	int r = 0;
+
+	if (memchr(buf, '\0', len) != NULL) {
+		snprintf(why, whylen, "NUL byte");
+		return -EINVAL;
+	}
+	if ((copy = strndup(buf, len)) == NULL)
+		return -ENOMEM;
+	for (line = copy; line != NULL && r == 0; line = next) {
+		next = strchr(line, '\n');
+		if (next != NULL)
+			*next++ = '\0';
+		else if (*line == '\0')
+			break;
+		else {
+			/* Written files always end in a newline. */
+			snprintf(why, whylen, "truncated last line");
+			r = -EINVAL;
+			break;
+		}
+		lineno++;
+		if (lineno == 1) {
+			if (strcmp(line, STATE_HEADER) != 0) {
+				snprintf(why, whylen, "not a poolmon state "
+				    "file (bad header)");
+				r = -EINVAL;
+			}
+			continue;
+		}
+		if (line[0] == '#' || line[0] == '\0')
+			continue;
+		r = parse_line(st, line, why, whylen);
+	}
+	if (r == 0 && lineno == 0) {
+		snprintf(why, whylen, "empty file");
+		r = -EINVAL;
+	}
+	if (r == -EINVAL && lineno > 1) {
+		size_t l = strlen(why);
+
+		snprintf(why + l, whylen - l, " at line %zu", lineno);
+	}
+	free(copy);
+	return r;
+}
+
+static int
+read_file(const char *path, char **buf, size_t *len)
+{
+	struct stat sb;
+	ssize_t r;
+	int fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0)
+		return -errno;
+	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode) ||
+	    sb.st_size > STATE_MAX_SIZE) {
+		close(fd);
+		return -EINVAL;
+	}
+	if ((*buf = malloc((size_t)sb.st_size + 1)) == NULL) {
+		close(fd);
+		return -ENOMEM;
+	}
+	r = read(fd, *buf, (size_t)sb.st_size);
+	close(fd);
+	if (r != sb.st_size) {
+		free(*buf);
+		return r < 0 ? -errno : -EIO;
+	}
+	*len = (size_t)r;
+	return 0;
+}
+
+static void
+move_aside(const char *path, const char *why)
+{
+	char aside[PATH_MAX];
+
+	snprintf(aside, sizeof(aside), "%s.corrupt", path);
+	if (rename(path, aside) < 0)
+		log_warn("state file %s is unusable (%s) and cannot be moved "
+		    "aside", path, why);
+	else
+		log_warnx("state file %s is unusable (%s): moved to %s; "
+		    "starting with empty state", path, why, aside);
+}
+
+int
+state_load(struct state *st, const char *path)
+{
+	char why[128];
+	char *buf = NULL;
+	size_t len = 0;
+	int r;
+
+	st->path = path;
+	if (path == NULL)
+		return 0;
+	r = read_file(path, &buf, &len);
+	if (r == -ENOENT) {
+		log_info("no state file %s: first start, hosts already down "
+		    "are treated as the operator's", path);
+		return 0;
+	}
+	if (r == -ENOMEM)
+		return r;
+	if (r < 0) {
+		move_aside(path, strerror(-r));
+		return 0;
+	}
+	r = state_parse(st, buf, len, why, sizeof(why));
+	free(buf);
+	if (r == -ENOMEM)
+		return r;
+	if (r < 0) {
+		state_free(st);
+		move_aside(path, why);
+		return 0;
+	}
+	log_info("state file %s: %zu hosts", path, st->n);
+	return 0;
+}
+
+static int
+write_entries(FILE *f, const struct state *st)
+{
+	char reason[HOLD_REASON_MAX * 2 + 1];
+	size_t i;
+
+	fprintf(f, "%s\n# hosts poolmond took down, and maintenance holds; "
+	    "written by poolmond\n", STATE_HEADER);
+	for (i = 0; i < st->n; i++) {
+		const struct state_entry *e = &st->entries[i];
+
+		if (e->owner == OWNER_POOLMOND) {
+			fprintf(f, "down\t%s\n", e->ip);
+			continue;
+		}
+		if (e->owner != OWNER_HOLD)
+			continue;
+		if (str_tabescape_r(e->hold.reason, reason,
+		    sizeof(reason)) < 0)
+			reason[0] = '\0';
+		fprintf(f, "hold\t%s\t%lu\t%lld\t%d\t%s\n", e->ip,
+		    (unsigned long)e->hold.uid, (long long)e->hold.since,
+		    e->hold.flush ? 1 : 0, reason);
+	}
+	return ferror(f) ? -EIO : 0;
+}
+
+static int
+fsync_dir(const char *path)
+{
+	char copy[PATH_MAX];
+	int fd, r = 0;
+
+	str_copy(copy, path, sizeof(copy));
+	if ((fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return -errno;
+	if (fsync(fd) < 0)
+		r = -errno;
+	close(fd);
+	return r;
+}
+
+static void
+ensure_dir(const char *path)
+{
+	char copy[PATH_MAX];
+
+	str_copy(copy, path, sizeof(copy));
+	if (mkdir(dirname(copy), 0750) < 0 && errno != EEXIST)
+		log_warn("cannot create the directory of %s", path);
+}
+
+int
+state_save(const struct state *st)
+{
+	char tmp[PATH_MAX];
+	FILE *f;
+	int fd, r;
+
+	if (st->path == NULL)
+		return 0;
+	ensure_dir(st->path);
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp", st->path) >= (int)sizeof(tmp))
+		return -ENAMETOOLONG;
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
+	    0640);
+	if (fd < 0)
+		return -errno;
+	if ((f = fdopen(fd, "w")) == NULL) {
+		r = -errno;
+		close(fd);
+		unlink(tmp);
+		return r;
+	}
+	r = write_entries(f, st);
+	if (r == 0 && fflush(f) != 0)
+		r = -errno;
+	if (r == 0 && fsync(fileno(f)) < 0)
+		r = -errno;
+	if (fclose(f) != 0 && r == 0)
+		r = -errno;
+	if (r == 0 && rename(tmp, st->path) < 0)
+		r = -errno;
+	if (r < 0) {
+		unlink(tmp);
+		return r;
+	}
+	return fsync_dir(st->path);
+}

@@ -1,0 +1,65 @@
+/*
+ * What poolmond must remember across restarts: the hosts it took down
+ * itself (only those it brings up again) and the operator's maintenance
+ * holds. Kept in a small text file written atomically.
+ */
+#ifndef POOLMOND_STATE_H
+#define POOLMOND_STATE_H
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+#include <time.h>
+
+#define DEFAULT_STATE_FILE	"/var/lib/poolmon/state"
+#define HOLD_REASON_MAX		200
+#define STATE_MAX_ENTRIES	65536
+
+enum owner {
+	OWNER_NONE,		/* up, or nobody's business yet */
+	OWNER_POOLMOND,		/* poolmond took it down */
+	OWNER_OPERATOR,		/* down by someone else: left alone */
+	OWNER_HOLD,		/* maintenance hold: kept down */
+};
+
+struct hold_info {
+	uid_t uid;
+	time_t since;
+	bool flush;
+	char reason[HOLD_REASON_MAX];
+};
+
+struct state_entry {
+	char ip[INET6_ADDRSTRLEN];
+	enum owner owner;	/* OWNER_POOLMOND or OWNER_HOLD */
+	struct hold_info hold;
+};
+
+struct state {
+	const char *path;	/* NULL: nothing is persisted */
+	struct state_entry *entries;	/* sorted by ip */
+	size_t n, alloc;
+};
+
+const char *owner_str(enum owner owner);
+
+/*
+ * Load path into st. A missing file is a first start (empty state). A
+ * corrupt or unreadable one is moved aside to PATH.corrupt and logged;
+ * poolmond then starts empty. Returns 0, or -errno for out of memory.
+ */
+int state_load(struct state *st, const char *path);
+/* Parse a state file's contents. -EINVAL with why on any error. */
+int state_parse(struct state *st, const char *buf, size_t len, char *why,
+    size_t whylen);
+/* Write atomically: temp file, fsync, rename, directory fsync. -errno. */
+int state_save(const struct state *st);
+struct state_entry *state_find(const struct state *st, const char *ip);
+int state_set(struct state *st, const char *ip, enum owner owner,
+    const struct hold_info *hold);
+/* Returns true if there was an entry. */
+bool state_remove(struct state *st, const char *ip);
+void state_free(struct state *st);
+
+#endif

@@ -1,0 +1,87 @@
+#!/bin/bash
+# PTR names for TLS verification (on with --ssl-verify=1 and TLS): the name
+# a backend's address resolves to is what its certificate must carry, so a
+# backend named wrong.test fails although its certificate has its IP. An
+# address without a name, behind a DNS server that never answers, falls
+# back to the IP within the check timeout and the lookup is cached: the
+# scan does not stall. --no-ptr verifies the address instead.
+#
+# poolmond runs in a mount namespace of its own with the test's /etc/hosts
+# and /etc/resolv.conf bound over the machine's: nothing outside changes.
+. "$(dirname "$0")/../lib/testbed.sh"
+. "$(dirname "$0")/../lib/poolmon.sh"
+
+NAMED=127.0.5.6 WRONG=127.0.5.7 NONAME=127.0.5.8 DNS=127.0.5.253 DIR_IP=127.0.5.100
+
+tb_init || tb_fail "tb_init"
+command -v unshare >/dev/null || { echo "unshare(1) missing"; exit 77; }
+
+NS=$TB_DIR/ns
+mkdir -p "$NS"
+printf '127.0.0.1 localhost\n%s backend.test\n%s wrong.test\n' "$NAMED" "$WRONG" >"$NS/hosts"
+printf 'nameserver %s\noptions timeout:5 attempts:2\n' "$DNS" >"$NS/resolv.conf"
+cat >"$NS/run" <<'EOF'
+#!/bin/sh
+# run NSDIR CMD ARGS...: CMD with NSDIR's hosts and resolv.conf as /etc's.
+exec unshare -m --propagation private sh -c '
+	mount --bind "$0/hosts" /etc/hosts &&
+	mount --bind "$0/resolv.conf" /etc/resolv.conf &&
+	exec "$@"' "$@"
+EOF
+chmod +x "$NS/run"
+printf '#!/bin/sh\nexec "%s" "%s" "%s" "$@"\n' "$NS/run" "$NS" "$POOLMOND" >"$NS/poolmond"
+chmod +x "$NS/poolmond"
+
+"$TOOLS/fakeserver" -u "$DNS" 53 &
+tb_track_pid $!
+sleep 0.2
+
+# The namespace works, and its DNS really hangs (10 s for a lookup).
+tb_assert_eq "$("$NS/run" "$NS" getent hosts "$NAMED" | awk '{print $2}')" backend.test \
+	"namespace: $NAMED is backend.test"
+"$NS/run" "$NS" timeout 3 getent hosts "$NONAME"
+rc=$?
+tb_assert_eq "$rc" 124 "namespace: the PTR lookup of $NONAME hangs (getent killed after 3 s)"
+
+for ip in "$NAMED" "$WRONG" "$NONAME"; do
+	tb_backend_start "b${ip##*.}" "$ip" || tb_fail "backend $ip"
+done
+tb_director_start "$DIR_IP" "$NAMED $WRONG $NONAME" || tb_fail "director"
+
+# Down by the operator; --adopt-down: they come up only if they pass.
+tb_dcmd HOST-DOWN "$NAMED" >/dev/null
+tb_dcmd HOST-DOWN "$NONAME" >/dev/null
+POOLMOND=$NS/poolmond
+pm_start -d -i 1 -t 2 --retries 0 --adopt-down -s 993 --ssl-ca="$TB_DIR/ca.pem"
+kill -0 "$PM_PID" || tb_fail "poolmond did not start"
+tb_wait_host_state "$NAMED" U 10 || tb_fail "$NAMED (backend.test) not up"
+tb_wait_host_state "$NONAME" U 10 || tb_fail "$NONAME (no name) not up: no fallback to the IP"
+tb_wait_host_state "$WRONG" D 10 || tb_fail "$WRONG (wrong.test) not down"
+pm_wait_log "$WRONG down: IMAPS:993 TLS: certificate verify failed \(hostname mismatch\)$" 5 ||
+	tb_fail "no hostname mismatch for $WRONG"
+tb_pass "PTR names verified: backend.test passes, wrong.test fails, no name falls back to the IP"
+
+# Bounded: the first scan waited at most the 2 s timeout for the hanging
+# lookup; later scans use the cached answer and do not wait at all.
+pm_wait_log "scan complete: .*" 5 || tb_fail "no scan"
+for i in $(seq 1 40); do
+	[ "$(pm_count_log "scan complete")" -ge 4 ] && break
+	sleep 0.25
+done
+mapfile -t took < <(sed -n 's/.*scan complete: .*, \([0-9]*\) ms$/\1/p' "$(pm_log)")
+[ "${#took[@]}" -ge 4 ] || tb_fail "fewer than 4 scans: ${took[*]}"
+[ "${took[0]}" -ge 1900 ] && [ "${took[0]}" -lt 4000 ] ||
+	tb_fail "first scan took ${took[0]} ms (want 2 s for the bounded lookup, not 10 s)"
+for i in 1 2 3; do
+	[ "${took[$i]}" -lt 1000 ] || tb_fail "scan $((i + 1)) took ${took[$i]} ms: PTR answer not cached"
+done
+tb_pass "scans took ${took[*]} ms: lookup bounded by the timeout, then cached"
+pm_stop || tb_fail "poolmond exit"
+
+# --no-ptr: the address is verified, and wrong.test's certificate has it.
+pm_start -d -i 1 -t 2 --retries 0 -s 993 --ssl-ca="$TB_DIR/ca.pem" --no-ptr
+tb_wait_host_state "$WRONG" U 10 || tb_fail "$WRONG not up with --no-ptr"
+pm_stop || tb_fail "poolmond exit"
+tb_pass "--no-ptr verifies the address"
+echo "t_checks_ptr: all passed"
+exit 0

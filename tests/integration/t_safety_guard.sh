@@ -1,0 +1,48 @@
+#!/bin/bash
+# Pool-wide guard: with 4 backends and --max-down=50, killing 3 leaves
+# exactly 2 down and the guard reported; all 4 failing at once takes none
+# down (the fault is assumed to be on poolmond's side).
+. "$(dirname "$0")/../lib/testbed.sh"
+. "$(dirname "$0")/../lib/poolmon.sh"
+
+tb_init || tb_fail "tb_init"
+for i in 1 2 3 4; do
+	tb_backend_start "b$i" "127.0.7.6$((i + 3))" || tb_fail "backend b$i"
+done
+tb_director_start 127.0.7.100 "127.0.7.64-127.0.7.67" || tb_fail "director"
+
+down_count() {
+	tb_dcmd HOST-LIST | awk -F'\t' '$5 == "D"' | wc -l
+}
+
+pm_start -d -i 1 -t 1 --retries=0 --max-down=50 -p 143
+pm_wait_log "scan complete: 4 backends, 0 failed" 10 || tb_fail "first scan"
+
+for i in 1 2 3; do
+	tb_backend_stop "b$i" || tb_fail "stop b$i"
+done
+pm_wait_log "pool guard: --max-down=50% reached; sparing 1 failed hosts: 127.0.7.6[4-6]" 10 ||
+	tb_fail "guard not logged"
+sleep 3
+tb_assert_eq "$(down_count)" 2 "exactly 2 of 4 down with --max-down=50"
+tb_assert_eq "$(tb_host_state 127.0.7.67)" U "the healthy backend stays up"
+n=$(pm_count_log "pool guard")
+[ "$n" -ge 2 ] || tb_fail "guard logged once only ($n), not per scan"
+tb_pass "guard logged at every scan ($n)"
+pm_stop || tb_fail "stop"
+
+# All four failing at once: none taken down.
+tb_director_restart || tb_fail "director restart"
+for i in 1 2 3; do
+	tb_backend_restart "b$i" || tb_fail "restart b$i"
+done
+rm -f "$TB_DIR/state"
+pm_start -d -i 1 -t 1 --retries=0 --max-down=100 -p 143
+pm_wait_log "scan complete: 4 backends, 0 failed" 10 || tb_fail "scan with all healthy"
+# One rule for all four, so no scan sees only some of them fail.
+tb_block 127.0.7.64/30 || tb_fail "block"
+pm_wait_log "every backend failed this scan: assuming a fault on poolmond's side" 10 ||
+	tb_fail "all-failed not logged"
+sleep 2
+tb_assert_eq "$(down_count)" 0 "none taken down when every backend fails"
+pm_stop || tb_fail "stop"

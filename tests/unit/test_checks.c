@@ -1,0 +1,830 @@
+/*
+ * The protocol checks against scripted fake servers (the script engine of
+ * tests/tools/fakeserver.c, on 127.0.0.1), the credential file, and the
+ * bounded PTR lookup with its cache.
+ */
+#define FAKESERVER_NO_MAIN
+#include "../tools/fakeserver.c"
+
+#include <fcntl.h>
+#include <stdint.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+
+#include "check.h"
+#include "credentials.h"
+#include "log.h"
+#include "ptr.h"
+#include "tls.h"
+#include "util.h"
+#include "unit.h"
+
+#define END	NULL
+
+static char tmpdir[] = "/tmp/poolmon-test-checks.XXXXXX";
+
+/* ------------------------------------------------------------ harness */
+
+struct fake {
+	pid_t pid;
+	uint16_t port;
+};
+
+/* One connection on 127.0.0.1 playing a NULL-terminated script. */
+static void
+fake_start(struct fake *f, const char *const *steps)
+{
+	int lfd, fd, n;
+
+	for (n = 0; steps[n] != NULL; n++)
+		;
+	lfd = fs_listen("127.0.0.1", 0, SOCK_STREAM, &f->port);
+	CHECK(lfd >= 0);
+	f->pid = fork();
+	if (f->pid == 0) {
+		fd = accept(lfd, NULL, NULL);
+		close(lfd);
+		_exit(fd < 0 || fs_play(fd, n, (char *const *)steps) < 0 ?
+		    2 : 0);
+	}
+	close(lfd);
+}
+
+/* 0 when the fake saw everything its script expected. */
+static int
+fake_end(struct fake *f)
+{
+	int status = 0;
+
+	while (waitpid(f->pid, &status, 0) < 0 && errno == EINTR)
+		;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 99;
+}
+
+static void
+env_init(struct check_env *env, int timeout_ms)
+{
+	memset(env, 0, sizeof(*env));
+	env->timeout_ms = timeout_ms;
+	env->lmtp_from = "";
+}
+
+static void
+env_login(struct check_env *env, const char *user, const char *pass)
+{
+	env->creds.username = (char *)user;
+	env->creds.password = (char *)pass;
+}
+
+/* One attempt against a fake; returns the fake's verdict on our side. */
+static int
+run(const struct check_env *env, enum mail_proto proto,
+    struct check_result *res, const char *const *steps)
+{
+	struct fake f = { 0, 0 };
+	struct portspec p;
+	struct check_target t = { .env = env, .ip = "127.0.0.1",
+	    .verify_name = "127.0.0.1" };
+
+	fake_start(&f, steps);
+	p = (struct portspec){ f.port, proto, false };
+	t.port = &p;
+	memset(res, 0, sizeof(*res));
+	check_port_once(&t, res);
+	return fake_end(&f);
+}
+
+#define EXPECT_RESULT(res, st, why) do {				\
+	CHECK((res).status == (st));					\
+	CHECK_STR((res).reason, (why));					\
+} while (0)
+
+/* ------------------------------------------------------------ IMAP */
+
+static void
+test_imap_banner(void)
+{
+	static const char *const ok[] = { "line:* OK ready",
+	    "expect:P1 LOGOUT", "line:* BYE Logging out",
+	    "line:P1 OK Logout completed.", END };
+	static const char *const bye[] = { "line:* BYE Too busy", END };
+	static const char *const junk[] = { "line:* OKAY", END };
+	struct check_env env;
+	struct check_result res;
+
+	env_init(&env, 2000);
+	CHECK(run(&env, PROTO_IMAP, &res, ok) == 0);
+	EXPECT_RESULT(res, CHECK_OK, "");
+	CHECK(!res.warning);
+	CHECK(run(&env, PROTO_IMAP, &res, bye) == 0);
+	EXPECT_RESULT(res, CHECK_EBANNER, "banner: * BYE Too busy");
+	CHECK(run(&env, PROTO_IMAP, &res, junk) == 0);
+	EXPECT_RESULT(res, CHECK_EBANNER, "banner: * OKAY");
+}
+
+static void
+test_imap_split_greeting(void)
+{
+	static const char *const split[] = { "send:* O", "sleep:100",
+	    "send:K rea", "sleep:100", "send:dy\\r", "sleep:50", "send:\\n",
+	    "expect:P1 LOGOUT", END };
+	static const char *const slow[] = { "send:* O", "sleep:200",
+	    "send:K rea", "sleep:300", "line:dy", END };
+	struct check_env env;
+	struct check_result res;
+
+	env_init(&env, 2000);
+	CHECK(run(&env, PROTO_IMAP, &res, split) == 0);
+	EXPECT_RESULT(res, CHECK_OK, "");
+	/* The deadline covers the whole greeting, not each packet. */
+	env_init(&env, 400);
+	run(&env, PROTO_IMAP, &res, slow);
+	EXPECT_RESULT(res, CHECK_ETIMEOUT, "banner: timed out after 1 s");
+}
+
+static void
+test_imap_never_answers(void)
+{
+	static const char *const hang[] = { "hang", END };
+	struct check_env env;
+	struct check_result res;
+	int64_t t0 = now_ms();
+
+	env_init(&env, 300);
+	run(&env, PROTO_IMAP, &res, hang);
+	EXPECT_RESULT(res, CHECK_ETIMEOUT, "banner: timed out after 1 s");
+	CHECK(now_ms() - t0 < 2000);
+}
+
+static void
+test_imap_hostile_bytes(void)
+{
+	static const char *const huge[] = { "send:* OK ",
+	    "repeat:10000:A", "send:\\r\\n", END };
+	static const char *const nul_first[] = { "send:\\0\\0* OK\\xff\\r\\n",
+	    END };
+	static const char *const nul_data[] = {
+	    "send:* OK hi\\0there \\xff\\xfe\\r\\n", "expect:P1 LOGOUT", END };
+	static const char *const lf_only[] = { "send:* OK lf\\n",
+	    "expect:P1 LOGOUT", "send:P1 OK\\n", END };
+	struct check_env env;
+	struct check_result res;
+
+	env_init(&env, 2000);
+	run(&env, PROTO_IMAP, &res, huge);
+	EXPECT_RESULT(res, CHECK_ETOOLONG,
+	    "banner: reply line longer than 8192 bytes");
+	CHECK(run(&env, PROTO_IMAP, &res, nul_first) == 0);
+	EXPECT_RESULT(res, CHECK_EBANNER, "banner: ??* OK?");
+	/* NUL and non-UTF-8 bytes after a good status are just data. */
+	CHECK(run(&env, PROTO_IMAP, &res, nul_data) == 0);
+	EXPECT_RESULT(res, CHECK_OK, "");
+	CHECK(run(&env, PROTO_IMAP, &res, lf_only) == 0);
+	EXPECT_RESULT(res, CHECK_OK, "");
+}
+
+/* No LITERAL+: the password waits for the server's "+". */
+static void
+test_imap_login_sync_literal(void)
+{
+	static const char *const s[] = {
+	    "line:* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] ready",
+	    "expect:P1 LOGIN \"we\\\\\\\\ird\\\\\"user\" {10}",
+	    "line:+ OK", "expect:p@ss {w}\"d",
+	    "line:* CAPABILITY IMAP4rev1 IDLE",
+	    "line:P1 OK [CAPABILITY IMAP4rev1] Logged in",
+	    "expect:P2 LOGOUT", "line:* BYE Logging out", "line:P2 OK", END };
+	struct check_env env;
+	struct check_result res;
+
+	env_init(&env, 2000);
+	env_login(&env, "we\\ird\"user", "p@ss {w}\"d");
+	CHECK(run(&env, PROTO_IMAP, &res, s) == 0);
+	EXPECT_RESULT(res, CHECK_OK, "");
+}
+
+static void
+test_imap_login_literal_plus(void)
+{
+	/* Caps from CAPABILITY when the banner has none; 8-bit user name
+	 * goes as a literal too. */
+	static const char *const s[] = { "line:* OK ready",
+	    "expect:P1 CAPABILITY",
+	    "line:* CAPABILITY IMAP4rev1 LITERAL+ AUTH=PLAIN",
+	    "line:P1 OK done", "expect:P2 LOGIN {5+}", "expect:j\xc3\xb6rg {6+}",
+	    "expect:secret", "line:P2 OK Logged in", "expect:P3 LOGOUT", END };
+	struct check_env env;
+	struct check_result res;
+
+	env_init(&env, 2000);
+	env_login(&env, "j\xc3\xb6rg", "secret");
+	CHECK(run(&env, PROTO_IMAP, &res, s) == 0);
+	EXPECT_RESULT(res, CHECK_OK, "");
+}
+
+static void
+test_imap_login_refused(void)
+{
+	static const char *const no[] = {
+	    "line:* OK [CAPABILITY IMAP4rev1 LITERAL+] ready",
+	    "expect:P1 LOGIN \"user\" {6+}", "expect:secret",
+	    "line:P1 NO [AUTHENTICATIONFAILED] Authentication failed.", END };
+	static const char *const bad[] = {
+	    "line:* OK [CAPABILITY IMAP4rev1 LITERAL+] ready", "read", "read",
+	    "line:P1 BAD Error in IMAP command", END };
+	static const char *const tag[] = {
+	    "line:* OK [CAPABILITY IMAP4rev1 LITERAL+] ready", "read", "read",
+	    "line:* OK still here", "line:X9 OK Logged in", END };
+	static const char *const bye[] = {
+	    "line:* OK [CAPABILITY IMAP4rev1 LITERAL+] ready", "read", "read",
+	    "line:* BYE Server shutting down.", END };
+	static const char *const literal_no[] = {
+	    "line:* OK [CAPABILITY IMAP4rev1] ready", "read",
+	    "line:P1 NO Literal too large", END };
+	struct check_env env;
+	struct check_result res;
+
+	env_init(&env, 2000);
+	env_login(&env, "user", "secret");
+	CHECK(run(&env, PROTO_IMAP, &res, no) == 0);
+	EXPECT_RESULT(res, CHECK_ELOGIN,
+	    "LOGIN: NO [AUTHENTICATIONFAILED] Authentication failed.");
+	run(&env, PROTO_IMAP, &res, bad);
+	EXPECT_RESULT(res, CHECK_ELOGIN, "LOGIN: BAD Error in IMAP command");
+	run(&env, PROTO_IMAP, &res, tag);
+	EXPECT_RESULT(res, CHECK_EREPLY,
+	    "LOGIN: reply for another tag: X9 OK Logged in");
+	run(&env, PROTO_IMAP, &res, bye);
+	EXPECT_RESULT(res, CHECK_ELOGIN, "LOGIN: * BYE Server shutting down.");
+	run(&env, PROTO_IMAP, &res, literal_no);
+	EXPECT_RESULT(res, CHECK_ELOGIN, "LOGIN: NO Literal too large");
+}
+
+static void
+test_imap_untagged_flood(void)
+{
+	static const char *const s[] = {
+	    "line:* OK [CAPABILITY IMAP4rev1 LITERAL+] ready", "read", "read",
+	    "repeat:300:* OK noise\\r\\n", "line:P1 OK", END };
+	struct check_env env;
+	struct check_result res;
+
+	env_init(&env, 2000);
+	env_login(&env, "user", "secret");
+	run(&env, PROTO_IMAP, &res, s);
+	EXPECT_RESULT(res, CHECK_ETOOMANY, "LOGIN: more than 200 untagged lines");
+}
+
+/* A server echoing the password must not get it into a reason. */
+static void
+test_imap_password_redacted(void)
+{
+	static const char *const s[] = {
+	    "line:* OK [CAPABILITY IMAP4rev1 LITERAL+] ready", "read", "read",
+	    "line:P1 NO wrong password 'Xy7-secret' for user", END };
+	struct check_env env;
+	struct check_result res;
+
+	env_init(&env, 2000);
+	env_login(&env, "user", "Xy7-secret");
+	run(&env, PROTO_IMAP, &res, s);
+	EXPECT_RESULT(res, CHECK_ELOGIN,
+	    "LOGIN: NO wrong password '***' for user");
+	CHECK(strstr(res.reason, "Xy7") == NULL);
+}
+
+/* poolmon 0.7: LOGINDISABLED without STARTTLS is a warning, healthy. */
+static void
+test_imap_logindisabled(void)
+{
+	static const char *const s[] = {
+	    "line:* OK [CAPABILITY IMAP4rev1 LOGINDISABLED] ready",
+	    "expect:P1 LOGOUT", "line:P1 OK", END };
+	static const char *const tls_offered[] = {
+	    "line:* OK [CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED] ready",
+	    "expect:P1 LOGOUT", END };
+	struct check_env env;
+	struct check_result res;
+
+	env_init(&env, 2000);
+	env_login(&env, "user", "secret");
+	CHECK(run(&env, PROTO_IMAP, &res, s) == 0);
+	CHECK(res.status == CHECK_OK && res.warning);
+	CHECK(strstr(res.reason, "LOGIN: server announces LOGINDISABLED "
+	    "without STARTTLS") == res.reason);
+	CHECK(strstr(res.reason, "check login_trusted_networks") != NULL);
+	/* Without credentials too, as 0.7 warned on the banner alone. */
+	env_init(&env, 2000);
+	CHECK(run(&env, PROTO_IMAP, &res, s) == 0);
+	CHECK(res.status == CHECK_OK && res.warning);
+	CHECK(strstr(res.reason, "check login_trusted_networks") != NULL);
+	/* With STARTTLS offered, nothing to warn about when not logging in. */
+	CHECK(run(&env, PROTO_IMAP, &res, tls_offered) == 0);
+	CHECK(res.status == CHECK_OK && !res.warning);
+}
+
+static void
+test_imap_starttls_failures(void)
+{
+	static const char *const refused[] = {
+	    "line:* OK [CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED] ready",
+	    "expect:P1 STARTTLS", "line:P1 NO TLS not available", END };
+	/* Plaintext after the OK would be read as if it came over TLS. */
+	static const char *const injected[] = {
+	    "line:* OK [CAPABILITY IMAP4rev1 STARTTLS] ready",
+	    "expect:P1 STARTTLS", "send:P1 OK Begin\\r\\n* OK injected\\r\\n",
+	    "hang", END };
+	static const char *const not_tls[] = {
+	    "line:* OK [CAPABILITY IMAP4rev1 STARTTLS] ready",
+	    "expect:P1 STARTTLS", "line:P1 OK Begin TLS negotiation now.",
+	    "sleep:50", "line:this is not TLS at all", "hang", END };
+	struct check_env env;
+	struct check_result res;
+	char err[128];
+
+	env_init(&env, 2000);
+	env_login(&env, "user", "secret");
+	env.ssl_ctx = tls_client_ctx_new(false, NULL, err, sizeof(err));
+	CHECK(env.ssl_ctx != NULL);
+	CHECK(run(&env, PROTO_IMAP, &res, refused) == 0);
+	EXPECT_RESULT(res, CHECK_ESTARTTLS, "STARTTLS: NO TLS not available");
+	run(&env, PROTO_IMAP, &res, injected);
+	EXPECT_RESULT(res, CHECK_ETLS,
+	    "TLS: plaintext data after the TLS request");
+	run(&env, PROTO_IMAP, &res, not_tls);
+	CHECK(res.status == CHECK_ETLS);
+	CHECK(strncmp(res.reason, "TLS: ", 5) == 0);
+	SSL_CTX_free(env.ssl_ctx);
+}
+
+/* ------------------------------------------------------------ POP3 */
+
+static void
+test_pop3_banner(void)
+{
+	static const char *const ok[] = { "line:+OK Dovecot ready.",
+	    "expect:QUIT", "line:+OK Logging out", END };
+	static const char *const err[] = { "line:-ERR go away", END };
+	static const char *const nul[] = { "send:+\\0OK\\r\\n", END };
+	struct check_env env;
+	struct check_result res;
+
+	env_init(&env, 2000);
+	CHECK(run(&env, PROTO_POP3, &res, ok) == 0);
+	EXPECT_RESULT(res, CHECK_OK, "");
+	run(&env, PROTO_POP3, &res, err);
+	EXPECT_RESULT(res, CHECK_EBANNER, "banner: -ERR go away");
+	run(&env, PROTO_POP3, &res, nul);
+	EXPECT_RESULT(res, CHECK_EBANNER, "banner: +?OK");
+}
+
+static void
+test_pop3_login(void)
+{
+	static const char *const ok[] = { "line:+OK ready", "expect:CAPA",
+	    "line:+OK", "line:USER", "line:..dot-stuffed", "line:SASL PLAIN",
+	    "line:.", "expect:USER user", "line:+OK",
+	    "expect:PASS pass word", "line:+OK Logged in.", "expect:QUIT",
+	    "line:+OK Logging out.", END };
+	static const char *const wrong[] = { "line:+OK ready", "expect:CAPA",
+	    "line:-ERR no CAPA here", "expect:USER user", "line:+OK",
+	    "expect:PASS pass word",
+	    "line:-ERR [AUTH] Authentication failed.", END };
+	struct check_env env;
+	struct check_result res;
+
+	env_init(&env, 2000);
+	env_login(&env, "user", "pass word");
+	CHECK(run(&env, PROTO_POP3, &res, ok) == 0);
+	EXPECT_RESULT(res, CHECK_OK, "");
+	CHECK(run(&env, PROTO_POP3, &res, wrong) == 0);
+	EXPECT_RESULT(res, CHECK_ELOGIN,
+	    "PASS: -ERR [AUTH] Authentication failed.");
+}
+
+static void
+test_pop3_plaintext_disallowed(void)
+{
+	/* PASS must not follow: the script expects QUIT right away. */
+	static const char *const s[] = { "line:+OK ready", "expect:CAPA",
+	    "line:+OK", "line:SASL PLAIN", "line:.", "expect:USER user",
+	    "line:-ERR [AUTH] Plaintext authentication disallowed on "
+	    "non-secure (SSL/TLS) connections.", "expect:QUIT", END };
+	struct check_env env;
+	struct check_result res;
+
+	env_init(&env, 2000);
+	env_login(&env, "user", "secret");
+	CHECK(run(&env, PROTO_POP3, &res, s) == 0);
+	CHECK(res.status == CHECK_OK && res.warning);
+	CHECK(strstr(res.reason, "USER: ") == res.reason);
+	CHECK(strstr(res.reason, "check login_trusted_networks") != NULL);
+}
+
+static void
+test_pop3_hostile(void)
+{
+	static const char *const capa_flood[] = { "line:+OK ready",
+	    "expect:CAPA", "line:+OK", "repeat:300:X-CAP\\r\\n", END };
+	static const char *const stls_refused[] = { "line:+OK ready",
+	    "expect:CAPA", "line:+OK", "line:STLS", "line:.", "expect:STLS",
+	    "line:-ERR TLS support isn't enabled.", END };
+	static const char *const garbage[] = { "line:+OK ready",
+	    "expect:CAPA", "line:-ERR", "expect:USER", "line:hello?", END };
+	struct check_env env;
+	struct check_result res;
+
+	env_init(&env, 2000);
+	env_login(&env, "user", "secret");
+	run(&env, PROTO_POP3, &res, capa_flood);
+	EXPECT_RESULT(res, CHECK_ETOOMANY, "CAPA: more than 200 CAPA lines");
+	CHECK(run(&env, PROTO_POP3, &res, stls_refused) == 0);
+	EXPECT_RESULT(res, CHECK_ESTARTTLS,
+	    "STLS: -ERR TLS support isn't enabled.");
+	CHECK(run(&env, PROTO_POP3, &res, garbage) == 0);
+	EXPECT_RESULT(res, CHECK_EREPLY, "USER: hello?");
+}
+
+/* ------------------------------------------------------------ LMTP */
+
+static void
+test_lmtp_banner(void)
+{
+	static const char *const multi[] = { "line:220-first line",
+	    "line:220-second line", "line:220 ready", "expect:LHLO ",
+	    "line:250-backend.test", "line:250-PIPELINING",
+	    "line:250 ENHANCEDSTATUSCODES", "expect:QUIT", "line:221 2.0.0 Bye",
+	    END };
+	static const char *const endless[] = { "repeat:300:220-more\\r\\n",
+	    END };
+	static const char *const refused[] = { "line:554 5.3.2 no service",
+	    END };
+	static const char *const junk[] = { "line:hello", END };
+	static const char *const mixed[] = { "line:220-a", "line:250 b", END };
+	struct check_env env;
+	struct check_result res;
+
+	env_init(&env, 2000);
+	CHECK(run(&env, PROTO_LMTP, &res, multi) == 0);
+	EXPECT_RESULT(res, CHECK_OK, "");
+	run(&env, PROTO_LMTP, &res, endless);
+	EXPECT_RESULT(res, CHECK_ETOOMANY, "banner: more than 200 reply lines");
+	run(&env, PROTO_LMTP, &res, refused);
+	EXPECT_RESULT(res, CHECK_EBANNER, "banner: 554 5.3.2 no service");
+	run(&env, PROTO_LMTP, &res, junk);
+	EXPECT_RESULT(res, CHECK_EREPLY, "banner: malformed reply: hello");
+	run(&env, PROTO_LMTP, &res, mixed);
+	EXPECT_RESULT(res, CHECK_EREPLY,
+	    "banner: reply code changed within a reply: 250 b");
+}
+
+static void
+test_lmtp_transaction(void)
+{
+	/* RSET right after RCPT: never DATA. */
+	static const char *const ok[] = { "line:220 ready", "expect:LHLO",
+	    "line:250 ok", "expect:MAIL FROM:<>", "line:250 2.1.0 OK",
+	    "expect:RCPT TO:<x@test>", "line:250 2.1.5 OK", "expect:RSET",
+	    "line:250 2.0.0 OK", "expect:QUIT", "line:221 Bye", END };
+	static const char *const rcpt[] = { "line:220 ready", "expect:LHLO",
+	    "line:250 ok", "expect:MAIL FROM:<pm@test>", "line:250 OK",
+	    "expect:RCPT TO:<x@test>",
+	    "line:550 5.1.1 <x@test> User doesn't exist: x@test", END };
+	static const char *const mail[] = { "line:220 ready", "expect:LHLO",
+	    "line:250 ok", "expect:MAIL", "line:451 4.3.0 Temporary failure",
+	    END };
+	static const char *const lhlo[] = { "line:220 ready", "expect:LHLO",
+	    "line:500 5.5.1 Unknown command", END };
+	struct check_env env;
+	struct check_result res;
+
+	env_init(&env, 2000);
+	env.lmtp_to = "x@test";
+	CHECK(run(&env, PROTO_LMTP, &res, ok) == 0);
+	EXPECT_RESULT(res, CHECK_OK, "");
+	env.lmtp_from = "pm@test";
+	CHECK(run(&env, PROTO_LMTP, &res, rcpt) == 0);
+	EXPECT_RESULT(res, CHECK_ELMTP,
+	    "RCPT: 550 5.1.1 <x@test> User doesn't exist: x@test");
+	CHECK(run(&env, PROTO_LMTP, &res, mail) == 0);
+	EXPECT_RESULT(res, CHECK_ELMTP, "MAIL: 451 4.3.0 Temporary failure");
+	CHECK(run(&env, PROTO_LMTP, &res, lhlo) == 0);
+	EXPECT_RESULT(res, CHECK_ELMTP, "LHLO: 500 5.5.1 Unknown command");
+}
+
+/* Ports of no known protocol: any line in time passes. */
+static void
+test_other_port(void)
+{
+	static const char *const any[] = { "send:\\x01\\x02 whatever\\n", END };
+	static const char *const none[] = { "hang", END };
+	struct check_env env;
+	struct check_result res;
+
+	env_init(&env, 300);
+	CHECK(run(&env, PROTO_BANNER, &res, any) == 0);
+	EXPECT_RESULT(res, CHECK_OK, "");
+	run(&env, PROTO_BANNER, &res, none);
+	EXPECT_RESULT(res, CHECK_ETIMEOUT, "banner: timed out after 1 s");
+}
+
+/* ------------------------------------------------------------ credentials */
+
+static const char *
+credfile(const char *content, size_t len, mode_t mode)
+{
+	static char path[256];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/cred", tmpdir);
+	unlink(path);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	CHECK(fd >= 0);
+	CHECK(write(fd, content, len) == (ssize_t)len);
+	close(fd);
+	chmod(path, mode);
+	return path;
+}
+
+#define CRED(s, mode) credfile((s), sizeof(s) - 1, (mode))
+
+static void
+test_credentials_load(void)
+{
+	struct credentials c;
+	char err[256];
+
+	CHECK(credentials_load(CRED("user\r\npass word\r\n", 0600), &c, err,
+	    sizeof(err)) == 0);
+	CHECK_STR(c.username, "user");
+	CHECK_STR(c.password, "pass word");
+	credentials_clear(&c);
+	CHECK(c.username == NULL && c.password == NULL);
+	CHECK(credentials_load(CRED("u\n{p}\"\\\xff", 0400), &c, err,
+	    sizeof(err)) == 0);
+	CHECK_STR(c.password, "{p}\"\\\xff");
+	credentials_clear(&c);
+}
+
+static void
+test_credentials_refused(void)
+{
+	static const mode_t bad_modes[] = { 0644, 0640, 0604, 0620, 0602,
+	    0666 };
+	struct credentials c;
+	char err[256], path[300];
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(bad_modes); i++) {
+		CHECK(credentials_load(CRED("user\nTopSecret\n", bad_modes[i]),
+		    &c, err, sizeof(err)) < 0);
+		CHECK(strstr(err, "lets group or others read or write it") !=
+		    NULL);
+		CHECK(strstr(err, "TopSecret") == NULL);
+		CHECK(c.username == NULL);
+	}
+	CHECK(credentials_load(CRED("user\nTopSecret\n", 0644), &c, err,
+	    sizeof(err)) < 0);
+	CHECK_STR(err, "mode 0644 lets group or others read or write it; "
+	    "run chmod 600 on it");
+	snprintf(path, sizeof(path), "%s/missing", tmpdir);
+	CHECK(credentials_load(path, &c, err, sizeof(err)) < 0);
+	CHECK_STR(err, "No such file or directory");
+	CHECK(credentials_load(tmpdir, &c, err, sizeof(err)) < 0);
+	CHECK_STR(err, "not a regular file");
+	CHECK(credentials_load(CRED("useronly\n", 0600), &c, err,
+	    sizeof(err)) < 0);
+	CHECK_STR(err, "needs a user name on line 1 and a password on line 2");
+	CHECK(credentials_load(CRED("user\n\r\n", 0600), &c, err,
+	    sizeof(err)) < 0);
+	CHECK(credentials_load(CRED("\npass\n", 0600), &c, err,
+	    sizeof(err)) < 0);
+	CHECK(credentials_load(CRED("", 0600), &c, err, sizeof(err)) < 0);
+	CHECK(credentials_load(CRED("user\npa\0ss\n", 0600), &c, err,
+	    sizeof(err)) < 0);
+	CHECK_STR(err, "contains a NUL byte");
+}
+
+static void
+test_credentials_too_large(void)
+{
+	static char big[CREDFILE_MAX + 10];
+	struct credentials c;
+	char err[256];
+
+	memset(big, 'x', sizeof(big));
+	big[4] = '\n';
+	CHECK(credentials_load(credfile(big, sizeof(big), 0600), &c, err,
+	    sizeof(err)) < 0);
+	CHECK_STR(err, "larger than 4096 bytes");
+}
+
+static bool
+file_has(const char *path, const char *needle)
+{
+	char buf[8192];
+	ssize_t n;
+	int fd = open(path, O_RDONLY);
+
+	if (fd < 0)
+		return false;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	buf[n > 0 ? n : 0] = '\0';
+	return strstr(buf, needle) != NULL;
+}
+
+/* A bad file at reload keeps the credentials in use, and says why. */
+static void
+test_credentials_reload(void)
+{
+	struct credentials cur;
+	char err[256], logpath[300];
+
+	snprintf(logpath, sizeof(logpath), "%s/log", tmpdir);
+	CHECK(log_init("test_checks", logpath, true) == 0);
+	CHECK(credentials_load(CRED("old\nOldSecret\n", 0600), &cur, err,
+	    sizeof(err)) == 0);
+	CHECK(credentials_reload(CRED("new\nNewSecret\n", 0644), &cur) < 0);
+	CHECK_STR(cur.username, "old");
+	CHECK_STR(cur.password, "OldSecret");
+	CHECK(credentials_reload(CRED("new-only-one-line", 0600), &cur) < 0);
+	CHECK_STR(cur.password, "OldSecret");
+	CHECK(credentials_reload(CRED("new\nNewSecret\n", 0600), &cur) == 0);
+	CHECK_STR(cur.username, "new");
+	CHECK_STR(cur.password, "NewSecret");
+	credentials_clear(&cur);
+	log_close();
+	CHECK(file_has(logpath, "keeping the credentials in use"));
+	CHECK(file_has(logpath, "mode 0644"));
+	CHECK(file_has(logpath, "reloaded (user new)"));
+	CHECK(!file_has(logpath, "Secret"));
+	unlink(logpath);
+}
+
+static void
+test_credentials_redact(void)
+{
+	struct credentials c = { (char *)"u", (char *)"pw" };
+	char out[64];
+
+	credentials_redact(&c, "NO pw!pwpw\001x", 12, out, sizeof(out));
+	CHECK_STR(out, "NO ***!******?x");
+	credentials_redact(NULL, "NO pw", 5, out, sizeof(out));
+	CHECK_STR(out, "NO pw");
+}
+
+/* ------------------------------------------------------------ PTR */
+
+static int resolver_calls;
+static int release_pipe[2];
+
+static int
+name_resolver(const char *ip, char *name, size_t len)
+{
+	__atomic_add_fetch(&resolver_calls, 1, __ATOMIC_SEQ_CST);
+	if (strcmp(ip, "192.0.2.1") == 0) {
+		str_copy(name, "mail1.example.org.", len);
+		return 0;
+	}
+	if (strcmp(ip, "192.0.2.2") == 0) {
+		str_copy(name, "bad name!", len);
+		return 0;
+	}
+	return -1;
+}
+
+/* Never answers until the test lets it: a DNS server gone silent. */
+static int
+stuck_resolver(const char *ip, char *name, size_t len)
+{
+	char c;
+
+	(void)ip;
+	__atomic_add_fetch(&resolver_calls, 1, __ATOMIC_SEQ_CST);
+	(void)!read(release_pipe[0], &c, 1);
+	str_copy(name, "late.example.org", len);
+	return 0;
+}
+
+static void
+test_ptr_names_cached(void)
+{
+	struct ptr_cache *pc = ptr_cache_new(name_resolver);
+	char name[PTR_NAME_MAX];
+
+	CHECK(pc != NULL);
+	resolver_calls = 0;
+	CHECK(ptr_lookup(pc, "192.0.2.1", 1000, name, sizeof(name)) == 0);
+	CHECK_STR(name, "mail1.example.org");
+	CHECK(ptr_lookup(pc, "192.0.2.1", 1000, name, sizeof(name)) == 0);
+	CHECK_STR(name, "mail1.example.org");
+	CHECK(resolver_calls == 1);
+	/* No name, or one unfit for a certificate: the caller uses the IP;
+	 * that answer is cached as well. */
+	CHECK(ptr_lookup(pc, "192.0.2.9", 1000, name, sizeof(name)) < 0);
+	CHECK(ptr_lookup(pc, "192.0.2.9", 1000, name, sizeof(name)) < 0);
+	CHECK(ptr_lookup(pc, "192.0.2.2", 1000, name, sizeof(name)) < 0);
+	CHECK(resolver_calls == 3);
+	ptr_cache_free(pc);
+}
+
+/* The cache is shared with check processes: what a child found counts. */
+static void
+test_ptr_cache_shared_with_children(void)
+{
+	struct ptr_cache *pc = ptr_cache_new(name_resolver);
+	char name[PTR_NAME_MAX];
+	int status = -1;
+	pid_t pid;
+
+	resolver_calls = 0;
+	if ((pid = fork()) == 0)
+		_exit(ptr_lookup(pc, "192.0.2.1", 1000, name, sizeof(name)) ==
+		    0 ? 0 : 1);
+	waitpid(pid, &status, 0);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	CHECK(ptr_lookup(pc, "192.0.2.1", 1000, name, sizeof(name)) == 0);
+	CHECK_STR(name, "mail1.example.org");
+	CHECK(resolver_calls == 0);	/* the child's call, not ours */
+	ptr_cache_free(pc);
+}
+
+static void
+test_ptr_bounded(void)
+{
+	struct ptr_cache *pc = ptr_cache_new(stuck_resolver);
+	char name[PTR_NAME_MAX];
+	int64_t t0;
+
+	CHECK(pipe(release_pipe) == 0);
+	resolver_calls = 0;
+	t0 = now_ms();
+	CHECK(ptr_lookup(pc, "192.0.2.7", 300, name, sizeof(name)) < 0);
+	CHECK(now_ms() - t0 >= 290 && now_ms() - t0 < 1000);
+	/* The next scan does not wait again. */
+	t0 = now_ms();
+	CHECK(ptr_lookup(pc, "192.0.2.7", 300, name, sizeof(name)) < 0);
+	CHECK(now_ms() - t0 < 100);
+	CHECK(resolver_calls == 1);
+	/* Let the abandoned lookup finish; it frees its own job. */
+	CHECK(write(release_pipe[1], "x", 1) == 1);
+	usleep(100 * 1000);
+	close(release_pipe[0]);
+	close(release_pipe[1]);
+	ptr_cache_free(pc);
+}
+
+/* The system resolver: an address without a name, bounded either way. */
+static void
+test_ptr_system_resolver(void)
+{
+	struct ptr_cache *pc = ptr_cache_new(NULL);
+	char name[PTR_NAME_MAX];
+	int64_t t0 = now_ms();
+
+	CHECK(ptr_lookup(pc, "192.0.2.123", 1500, name, sizeof(name)) < 0);
+	CHECK(now_ms() - t0 < 2000);
+	CHECK(ptr_lookup(pc, "not-an-ip", 1500, name, sizeof(name)) < 0);
+	ptr_cache_free(pc);
+}
+
+int
+main(void)
+{
+	signal(SIGPIPE, SIG_IGN);
+	if (mkdtemp(tmpdir) == NULL) {
+		perror("mkdtemp");
+		return 1;
+	}
+	RUN(test_imap_banner);
+	RUN(test_imap_split_greeting);
+	RUN(test_imap_never_answers);
+	RUN(test_imap_hostile_bytes);
+	RUN(test_imap_login_sync_literal);
+	RUN(test_imap_login_literal_plus);
+	RUN(test_imap_login_refused);
+	RUN(test_imap_untagged_flood);
+	RUN(test_imap_password_redacted);
+	RUN(test_imap_logindisabled);
+	RUN(test_imap_starttls_failures);
+	RUN(test_pop3_banner);
+	RUN(test_pop3_login);
+	RUN(test_pop3_plaintext_disallowed);
+	RUN(test_pop3_hostile);
+	RUN(test_lmtp_banner);
+	RUN(test_lmtp_transaction);
+	RUN(test_other_port);
+	RUN(test_credentials_load);
+	RUN(test_credentials_refused);
+	RUN(test_credentials_too_large);
+	RUN(test_credentials_reload);
+	RUN(test_credentials_redact);
+	RUN(test_ptr_names_cached);
+	RUN(test_ptr_cache_shared_with_children);
+	RUN(test_ptr_bounded);
+	RUN(test_ptr_system_resolver);
+	unlink(credfile("", 0, 0600));
+	rmdir(tmpdir);
+	return UNIT_EXIT();
+}

@@ -1,0 +1,268 @@
+/* poolmonctl's JSON: the writer's escaping and the keys of each reply. */
+#include <stdlib.h>
+
+#include "../../poolmonctl/json.h"
+#include "../../poolmonctl/output.h"
+#include "unit.h"
+
+static char *buf;
+static size_t buflen;
+
+static FILE *
+mem_open(void)
+{
+	free(buf);
+	buf = NULL;
+	return open_memstream(&buf, &buflen);
+}
+
+static const char *
+escaped(const char *s)
+{
+	FILE *f = mem_open();
+
+	json_write_string(f, s);
+	fclose(f);
+	return buf;
+}
+
+static void
+test_escaping(void)
+{
+	CHECK_STR(escaped("plain"), "\"plain\"");
+	CHECK_STR(escaped("a\"b\\c"), "\"a\\\"b\\\\c\"");
+	CHECK_STR(escaped("l1\nl2\r\t"), "\"l1\\nl2\\r\\t\"");
+	CHECK_STR(escaped("\001\037\177"), "\"\\u0001\\u001f\\u007f\"");
+	CHECK_STR(escaped("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x93\xa7"),
+	    "\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x93\xa7\"");
+	/* Not UTF-8: a stray byte, an overlong '/', a surrogate, a cut. */
+	CHECK_STR(escaped("x\xffy"), "\"x\\ufffdy\"");
+	CHECK_STR(escaped("\xc0\xaf"), "\"\\ufffd\\ufffd\"");
+	CHECK_STR(escaped("\xed\xa0\x80"), "\"\\ufffd\\ufffd\\ufffd\"");
+	CHECK_STR(escaped("\xe2\x82"), "\"\\ufffd\\ufffd\"");
+	CHECK_STR(escaped(NULL), "null");
+}
+
+static void
+test_nesting(void)
+{
+	FILE *f = mem_open();
+	struct json j;
+
+	json_init(&j, f);
+	json_object_begin(&j);
+	json_key(&j, "a");
+	json_int(&j, -5);
+	json_key(&j, "empty");
+	json_array_begin(&j);
+	json_array_end(&j);
+	json_key(&j, "list");
+	json_array_begin(&j);
+	json_bool(&j, true);
+	json_null(&j);
+	json_object_begin(&j);
+	json_object_end(&j);
+	json_array_end(&j);
+	json_key(&j, "u");
+	json_uint(&j, 18446744073709551615ull);
+	json_object_end(&j);
+	json_finish(&j);
+	fclose(f);
+	CHECK_STR(buf, "{\n  \"a\": -5,\n  \"empty\": [],\n  \"list\": [\n"
+	    "    true,\n    null,\n    {}\n  ],\n"
+	    "  \"u\": 18446744073709551615\n}\n");
+}
+
+/* A status reply in two parts, as a large pool would send it. */
+static Poolmon__PortCheck pc_ok, pc_bad, pc_new;
+static Poolmon__PortCheck *checks_a[] = { &pc_ok, &pc_bad };
+static Poolmon__PortCheck *checks_b[] = { &pc_new };
+static Poolmon__Backend be_a, be_b;
+static Poolmon__Backend *part1_b[] = { &be_a };
+static Poolmon__Backend *part2_b[] = { &be_b };
+static Poolmon__Summary summary;
+static Poolmon__StatusReply st1, st2;
+static Poolmon__Response r1, r2;
+
+static void
+build_status(void)
+{
+	poolmon__port_check__init(&pc_ok);
+	pc_ok.port = 143;
+	pc_ok.protocol = (char *)"IMAP";
+	pc_ok.has_checked = pc_ok.checked = 1;
+	pc_ok.has_ok = pc_ok.ok = 1;
+	pc_ok.status = (char *)"ok";
+	pc_ok.has_latency_ms = 1;
+	pc_ok.latency_ms = 4;
+	pc_ok.has_tries = 1;
+	pc_ok.tries = 1;
+	poolmon__port_check__init(&pc_bad);
+	pc_bad.port = 995;
+	pc_bad.protocol = (char *)"POP3";
+	pc_bad.has_tls = pc_bad.tls = 1;
+	pc_bad.has_checked = pc_bad.checked = 1;
+	pc_bad.has_ok = 1;
+	pc_bad.status = (char *)"connect failed";
+	pc_bad.reason = (char *)"connect: Connection refused";
+	pc_bad.tries = 4;
+	poolmon__port_check__init(&pc_new);
+	pc_new.port = 143;
+	pc_new.protocol = (char *)"IMAP";
+	poolmon__backend__init(&be_a);
+	be_a.address = (char *)"127.0.6.1";
+	be_a.tag = (char *)"blue\"tag";
+	be_a.has_director_up = 1;
+	be_a.vhost_count = 100;
+	be_a.users = 7;
+	be_a.has_health = 1;
+	be_a.health = POOLMON__HEALTH__HEALTH_FAILED;
+	be_a.reason = (char *)"POP3S:995 connect: Connection refused";
+	be_a.has_last_check = 1;
+	be_a.last_check = 1700000000;
+	be_a.n_checks = 2;
+	be_a.checks = checks_a;
+	poolmon__backend__init(&be_b);
+	be_b.address = (char *)"127.0.6.2";
+	be_b.has_director_up = be_b.director_up = 1;
+	be_b.n_checks = 1;
+	be_b.checks = checks_b;
+	poolmon__summary__init(&summary);
+	summary.daemon_version = (char *)"0.9.0";
+	summary.director_socket = (char *)"/run/dovecot/director-admin";
+	summary.has_director_reachable = summary.director_reachable = 1;
+	summary.has_dry_run = summary.dry_run = 1;
+	summary.has_scans_completed = 1;
+	summary.scans_completed = 3;
+	summary.backends_total = 2;
+	poolmon__status_reply__init(&st1);
+	st1.summary = &summary;
+	st1.n_backends = 1;
+	st1.backends = part1_b;
+	poolmon__status_reply__init(&st2);
+	st2.n_backends = 1;
+	st2.backends = part2_b;
+	poolmon__response__init(&r1);
+	r1.success = 1;
+	r1.has_more = r1.more = 1;
+	r1.result_case = POOLMON__RESPONSE__RESULT_STATUS;
+	r1.status = &st1;
+	poolmon__response__init(&r2);
+	r2.success = 1;
+	r2.result_case = POOLMON__RESPONSE__RESULT_STATUS;
+	r2.status = &st2;
+}
+
+static const char *
+render(struct ctl_reply *reply, bool json)
+{
+	FILE *f = mem_open();
+
+	ctl_print_reply(f, reply, json);
+	fclose(f);
+	return buf;
+}
+
+static void
+test_status_keys(void)
+{
+	Poolmon__Response *parts[] = { &r1, &r2 };
+	struct ctl_reply reply = { parts, 2 };
+	const char *out;
+
+	build_status();
+	out = render(&reply, true);
+	CHECK(strstr(out, "\"dry_run\": true,") != NULL);
+	CHECK(strstr(out, "\"scans_completed\": 3,") != NULL);
+	CHECK(strstr(out, "\"director_reachable\": true,") != NULL);
+	CHECK(strstr(out, "\"director_error\": null,") != NULL);
+	CHECK(strstr(out, "\"backends\": [") != NULL);
+	/* Both parts' backends, in order. */
+	CHECK(strstr(out, "127.0.6.1") != NULL &&
+	    strstr(out, "127.0.6.2") > strstr(out, "127.0.6.1"));
+	CHECK(strstr(out, "\"tag\": \"blue\\\"tag\",") != NULL);
+	CHECK(strstr(out, "\"director_state\": \"down\",") != NULL);
+	CHECK(strstr(out, "\"director_state\": \"up\",") != NULL);
+	CHECK(strstr(out, "\"vhost_count\": 100,") != NULL);
+	CHECK(strstr(out, "\"users\": 7,") != NULL);
+	CHECK(strstr(out, "\"healthy\": false,") != NULL);
+	CHECK(strstr(out, "\"healthy\": null,") != NULL);
+	CHECK(strstr(out, "\"last_check\": 1700000000,") != NULL);
+	CHECK(strstr(out, "\"last_check\": null,") != NULL);
+	CHECK(strstr(out, "\"reason\": \"POP3S:995 connect: Connection "
+	    "refused\",") != NULL);
+	CHECK(strstr(out, "\"port\": 995,") != NULL);
+	CHECK(strstr(out, "\"protocol\": \"POP3\",") != NULL);
+	CHECK(strstr(out, "\"tls\": true,") != NULL);
+	CHECK(strstr(out, "\"ok\": false,") != NULL);
+	CHECK(strstr(out, "\"ok\": true,") != NULL);
+	CHECK(strstr(out, "\"ok\": null,") != NULL);
+	CHECK(strstr(out, "\"latency_ms\": 4,") != NULL);
+	CHECK(strstr(out, "\"error\": \"connect: Connection refused\",")
+	    != NULL);
+	CHECK(strstr(out, "\"error\": null,") != NULL);
+	CHECK(out[strlen(out) - 1] == '\n' && out[strlen(out) - 2] == '}');
+	out = render(&reply, false);
+	CHECK(strstr(out, "dry-run:   on") != NULL);
+	CHECK(strstr(out, "ADDRESS") != NULL);
+	CHECK(strstr(out, "127.0.6.2") != NULL);
+	CHECK(strstr(out, "unchecked") != NULL);
+}
+
+static void
+test_other_replies(void)
+{
+	Poolmon__Response r = POOLMON__RESPONSE__INIT, *parts[] = { &r };
+	Poolmon__SetDryRunReply dr = POOLMON__SET_DRY_RUN_REPLY__INIT;
+	Poolmon__VersionReply vr = POOLMON__VERSION_REPLY__INIT;
+	Poolmon__RecheckReply rr = POOLMON__RECHECK_REPLY__INIT;
+	Poolmon__ShowReply sr = POOLMON__SHOW_REPLY__INIT;
+	char *nf[] = { (char *)"127.0.6.9" };
+	struct ctl_reply reply = { parts, 1 };
+
+	build_status();
+	dr.dry_run = 1;
+	r.result_case = POOLMON__RESPONSE__RESULT_SET_DRY_RUN;
+	r.set_dry_run = &dr;
+	CHECK_STR(render(&reply, true), "{\n  \"dry_run\": true,\n"
+	    "  \"previous\": false\n}\n");
+	CHECK_STR(render(&reply, false), "dry-run on (was off)\n");
+	vr.daemon_version = (char *)"0.9.0";
+	vr.protocol_version = 1;
+	vr.pid = 42;
+	r.result_case = POOLMON__RESPONSE__RESULT_VERSION_INFO;
+	r.version_info = &vr;
+	CHECK(strstr(render(&reply, true), "\"protocol_version\": 1,"));
+	CHECK(strstr(buf, "\"client_version\": \"") != NULL);
+	rr.has_scan_id = 1;
+	rr.scan_id = 5;
+	rr.n_backends = 1;
+	rr.backends = part2_b;
+	rr.n_not_found = 1;
+	rr.not_found = nf;
+	r.result_case = POOLMON__RESPONSE__RESULT_RECHECK;
+	r.recheck = &rr;
+	CHECK(strstr(render(&reply, true), "\"scan_id\": 5,"));
+	CHECK(strstr(buf, "\"queued\": false,") != NULL);
+	CHECK(strstr(buf, "\"not_found\": [\n    \"127.0.6.9\"\n  ]"));
+	sr.backend = &be_a;
+	r.result_case = POOLMON__RESPONSE__RESULT_SHOW;
+	r.show = &sr;
+	CHECK(strstr(render(&reply, true), "{\n  \"address\": \"127.0.6.1\""));
+	CHECK(strstr(render(&reply, false), "POP3S:995") != NULL);
+	CHECK(strstr(buf, "4 tries") != NULL);
+	/* A bare error carries no result: nothing on stdout. */
+	r.result_case = POOLMON__RESPONSE__RESULT__NOT_SET;
+	CHECK_STR(render(&reply, true), "");
+}
+
+int
+main(void)
+{
+	RUN(test_escaping);
+	RUN(test_nesting);
+	RUN(test_status_keys);
+	RUN(test_other_replies);
+	free(buf);
+	return UNIT_EXIT();
+}

@@ -1,0 +1,153 @@
+/* poolmonctl's command parser: prefixes, and every kind of bad input. */
+#include <errno.h>
+#include <stdarg.h>
+
+#include "../../poolmonctl/parse.h"
+#include "config.h"
+#include "frame.h"
+#include "unit.h"
+
+static struct ctl_command cmd;
+static char err[512];
+
+/* Parse a NULL-terminated list of words; cmd is freed by the next call. */
+static int
+parse(const char *first, ...)
+{
+	static int have_cmd;
+	char *argv[16];
+	int argc = 0;
+	const char *a;
+	va_list ap;
+	int r;
+
+	if (have_cmd)
+		ctl_command_free(&cmd);
+	va_start(ap, first);
+	for (a = first; a != NULL && argc < 15; a = va_arg(ap, const char *))
+		argv[argc++] = (char *)a;
+	va_end(ap);
+	argv[argc] = NULL;
+	r = ctl_parse(argc, argv, &cmd, err, sizeof(err));
+	have_cmd = r == 0;
+	return r;
+}
+
+static void
+test_full_words(void)
+{
+	CHECK(parse("status", NULL) == 0 && cmd.action == CTL_ACTION_STATUS);
+	CHECK(parse("show", "127.0.6.1", NULL) == 0 &&
+	    cmd.action == CTL_ACTION_SHOW && cmd.nhosts == 1);
+	CHECK_STR(cmd.hosts[0], "127.0.6.1");
+	CHECK(parse("recheck", NULL) == 0 &&
+	    cmd.action == CTL_ACTION_RECHECK && cmd.nhosts == 0);
+	CHECK(parse("recheck", "127.0.6.1", "127.0.6.2", "::1", NULL) == 0);
+	CHECK(cmd.action == CTL_ACTION_RECHECK && cmd.nhosts == 3);
+	CHECK_STR(cmd.hosts[2], "::1");
+	CHECK(parse("dry-run", "on", NULL) == 0 &&
+	    cmd.action == CTL_ACTION_DRY_RUN_ON);
+	CHECK(parse("dry-run", "off", NULL) == 0 &&
+	    cmd.action == CTL_ACTION_DRY_RUN_OFF);
+	CHECK(parse("reload", NULL) == 0 && cmd.action == CTL_ACTION_RELOAD);
+	CHECK(parse("version", NULL) == 0 &&
+	    cmd.action == CTL_ACTION_VERSION);
+}
+
+static void
+test_prefixes(void)
+{
+	CHECK(parse("st", NULL) == 0 && cmd.action == CTL_ACTION_STATUS);
+	CHECK(parse("sh", "10.0.0.1", NULL) == 0 &&
+	    cmd.action == CTL_ACTION_SHOW);
+	CHECK(parse("rec", NULL) == 0 && cmd.action == CTL_ACTION_RECHECK);
+	CHECK(parse("rel", NULL) == 0 && cmd.action == CTL_ACTION_RELOAD);
+	CHECK(parse("d", "on", NULL) == 0 &&
+	    cmd.action == CTL_ACTION_DRY_RUN_ON);
+	CHECK(parse("dry", "of", NULL) == 0 &&
+	    cmd.action == CTL_ACTION_DRY_RUN_OFF);
+	CHECK(parse("v", NULL) == 0 && cmd.action == CTL_ACTION_VERSION);
+}
+
+static void
+test_ambiguous(void)
+{
+	CHECK(parse("s", NULL) == -EINVAL);
+	CHECK(strstr(err, "ambiguous argument") != NULL);
+	CHECK(strstr(err, "'s'") != NULL);
+	CHECK(strstr(err, "status, show") != NULL);
+	CHECK(parse("re", NULL) == -EINVAL);
+	CHECK(strstr(err, "ambiguous") && strstr(err, "recheck, reload"));
+	CHECK(parse("dry-run", "o", NULL) == -EINVAL);
+	CHECK(strstr(err, "ambiguous") && strstr(err, "on, off"));
+}
+
+static void
+test_unknown(void)
+{
+	CHECK(parse("bogus", NULL) == -EINVAL);
+	CHECK(strstr(err, "unknown argument: 'bogus'") != NULL);
+	CHECK(strstr(err, "status|show|recheck|dry-run|reload|version"));
+	CHECK(parse("status", "extra", NULL) == -EINVAL);
+	CHECK(strstr(err, "unknown argument: 'extra'") != NULL);
+	CHECK(parse("dry-run", "maybe", NULL) == -EINVAL);
+	CHECK(strstr(err, "unknown argument") && strstr(err, "on|off"));
+	CHECK(parse("show", "127.0.6.1", "127.0.6.2", NULL) == -EINVAL);
+	CHECK(strstr(err, "'127.0.6.2'") != NULL);
+	/* Longer than the keyword is not a prefix. */
+	CHECK(parse("statusx", NULL) == -EINVAL);
+	CHECK(parse("", NULL) == -EINVAL);
+	/* Control bytes never reach the terminal verbatim. */
+	CHECK(parse("st\033[2Jx", NULL) == -EINVAL);
+	CHECK(strchr(err, '\033') == NULL);
+}
+
+static void
+test_missing(void)
+{
+	CHECK(parse(NULL) == -EINVAL);
+	CHECK(strstr(err, "missing argument") != NULL);
+	CHECK(strstr(err, "status|show|recheck|dry-run|reload|version"));
+	CHECK(parse("show", NULL) == -EINVAL);
+	CHECK(strstr(err, "missing argument: expected HOST") != NULL);
+	CHECK(parse("dry-run", NULL) == -EINVAL);
+	CHECK(strstr(err, "missing argument: expected on|off") != NULL);
+}
+
+static void
+test_hosts(void)
+{
+	CHECK(parse("show", "mail1.example.com", NULL) == -EINVAL);
+	CHECK(strstr(err, "not an IP address") != NULL);
+	CHECK(parse("recheck", "127.0.6.1", "nope", NULL) == -EINVAL);
+	CHECK(strstr(err, "'nope'") != NULL);
+	CHECK(parse("show", "127.0.6.256", NULL) == -EINVAL);
+	/* The director's form: inet_ntop(). */
+	CHECK(parse("show", "0:0::0001", NULL) == 0);
+	CHECK_STR(cmd.hosts[0], "::1");
+	CHECK(parse("recheck", "2001:DB8::A", NULL) == 0);
+	CHECK_STR(cmd.hosts[0], "2001:db8::a");
+}
+
+static void
+test_names_and_defaults(void)
+{
+	CHECK_STR(ctl_action_name(CTL_ACTION_DRY_RUN_ON), "dry-run on");
+	CHECK_STR(ctl_action_name(CTL_ACTION_RECHECK), "recheck");
+	/* poolmonctl and poolmond agree where the socket is. */
+	CHECK_STR(CTL_DEFAULT_SOCKET, DEFAULT_CONTROL_SOCKET);
+}
+
+int
+main(void)
+{
+	RUN(test_full_words);
+	RUN(test_prefixes);
+	RUN(test_ambiguous);
+	RUN(test_unknown);
+	RUN(test_missing);
+	RUN(test_hosts);
+	RUN(test_names_and_defaults);
+	ctl_command_free(&cmd);
+	return UNIT_EXIT();
+}

@@ -1,0 +1,172 @@
+/* Hysteresis, ownership, holds and the pool-wide guard (policy.c). */
+#include <stdio.h>
+
+#include "poolmond.h"
+#include "unit.h"
+
+static const struct policy p01 = { .fall = 1, .rise = 1,
+    .max_down_pct = 100 };
+
+static void
+init(struct backend *b, const char *ip, const char *tag, bool up,
+    enum health h)
+{
+	memset(b, 0, sizeof(*b));
+	snprintf(b->dh.ip, sizeof(b->dh.ip), "%s", ip);
+	snprintf(b->dh.tag, sizeof(b->dh.tag), "%s", tag);
+	b->dh.up = up;
+	b->health = h;
+	b->in_scan = true;
+	b->owner = up ? OWNER_NONE : OWNER_OPERATOR;
+	/* As after one scan with this health. */
+	policy_count(b);
+}
+
+static void
+test_fall_rise(void)
+{
+	struct policy p = { .fall = 3, .rise = 2, .max_down_pct = 100 };
+	struct backend b;
+
+	init(&b, "10.0.0.1", "", true, HEALTH_FAILED);
+	CHECK(policy_action(&p, &b) == ACTION_NONE);
+	policy_count(&b);
+	CHECK(policy_action(&p, &b) == ACTION_NONE);
+	policy_count(&b);
+	CHECK(b.fail_count == 3);
+	CHECK(policy_action(&p, &b) == ACTION_DOWN);
+	/* One healthy scan in between starts the count again. */
+	b.health = HEALTH_OK;
+	policy_count(&b);
+	CHECK(b.fail_count == 0 && b.ok_count == 1);
+	b.health = HEALTH_FAILED;
+	policy_count(&b);
+	CHECK(policy_action(&p, &b) == ACTION_NONE);
+
+	/* Down by poolmond: up only after two healthy scans. */
+	init(&b, "10.0.0.1", "", false, HEALTH_OK);
+	b.owner = OWNER_POOLMOND;
+	CHECK(policy_action(&p, &b) == ACTION_NONE);
+	policy_count(&b);
+	CHECK(policy_action(&p, &b) == ACTION_UP);
+}
+
+static void
+test_ownership(void)
+{
+	struct policy adopt = p01;
+	struct backend b;
+
+	/* Down by the operator and healthy: left down... */
+	init(&b, "10.0.0.1", "", false, HEALTH_OK);
+	CHECK(policy_action(&p01, &b) == ACTION_NONE);
+	/* ...unless --adopt-down (poolmon 0.7). */
+	adopt.adopt_down = true;
+	CHECK(policy_action(&adopt, &b) == ACTION_UP);
+	/* Ours: brought up. */
+	b.owner = OWNER_POOLMOND;
+	CHECK(policy_action(&p01, &b) == ACTION_UP);
+	/* A held host stays down whatever its health, and is taken down
+	 * again if someone brings it up. */
+	b.owner = OWNER_HOLD;
+	CHECK(policy_action(&adopt, &b) == ACTION_NONE);
+	b.dh.up = true;
+	CHECK(policy_action(&p01, &b) == ACTION_HOLD_DOWN);
+	/* A flush owed from an earlier HOST-DOWN is retried. */
+	init(&b, "10.0.0.1", "", false, HEALTH_FAILED);
+	b.owner = OWNER_POOLMOND;
+	b.flush_pending = true;
+	CHECK(policy_action(&p01, &b) == ACTION_FLUSH);
+}
+
+static size_t
+count(struct backend *b, size_t n, enum action a)
+{
+	size_t i, c = 0;
+
+	for (i = 0; i < n; i++)
+		c += b[i].action == a;
+	return c;
+}
+
+static void
+test_guard_max_down(void)
+{
+	struct policy p = { .fall = 1, .rise = 1, .max_down_pct = 50 };
+	struct policy_outcome out;
+	struct backend b[4];
+
+	/* 4 hosts, 3 fail: 50% lets 2 go down, 1 is spared. */
+	init(&b[0], "10.0.0.1", "", true, HEALTH_FAILED);
+	init(&b[1], "10.0.0.2", "", true, HEALTH_FAILED);
+	init(&b[2], "10.0.0.3", "", true, HEALTH_FAILED);
+	init(&b[3], "10.0.0.4", "", true, HEALTH_OK);
+	b[2].fail_count = 5;	/* failing longest: goes down first */
+	b[0].fail_count = b[1].fail_count = 1;
+	policy_decide(&p, b, 4, true, &out);
+	CHECK(count(b, 4, ACTION_DOWN) == 2);
+	CHECK(b[2].action == ACTION_DOWN);
+	CHECK(out.guard_active && out.spared == 1 && !out.all_failed);
+	CHECK(b[1].spared && !b[0].spared);
+
+	/* A host already down (operator) counts toward the cap. */
+	init(&b[3], "10.0.0.4", "", false, HEALTH_OK);
+	policy_decide(&p, b, 4, true, &out);
+	CHECK(count(b, 4, ACTION_DOWN) == 1);
+	CHECK(out.spared == 2);
+	/* ...but is never brought up by the guard. */
+	CHECK(b[3].action == ACTION_NONE);
+}
+
+static void
+test_guard_per_tag(void)
+{
+	struct policy p = { .fall = 1, .rise = 1, .max_down_pct = 50 };
+	struct policy_outcome out;
+	struct backend b[4];
+
+	init(&b[0], "10.0.0.1", "a", true, HEALTH_FAILED);
+	init(&b[1], "10.0.0.2", "a", true, HEALTH_OK);
+	init(&b[2], "10.0.0.3", "b", true, HEALTH_FAILED);
+	init(&b[3], "10.0.0.4", "b", true, HEALTH_FAILED);
+	policy_decide(&p, b, 4, true, &out);
+	CHECK(b[0].action == ACTION_DOWN);
+	CHECK(count(b, 4, ACTION_DOWN) == 2);
+	CHECK(b[2].action == ACTION_DOWN && b[3].spared);
+	CHECK(out.guard_active);
+}
+
+static void
+test_all_failed(void)
+{
+	struct policy_outcome out;
+	struct backend b[3];
+
+	init(&b[0], "10.0.0.1", "", true, HEALTH_FAILED);
+	init(&b[1], "10.0.0.2", "", true, HEALTH_FAILED);
+	init(&b[2], "10.0.0.3", "", false, HEALTH_FAILED);
+	b[2].owner = OWNER_POOLMOND;
+	policy_decide(&p01, b, 3, true, &out);
+	CHECK(out.all_failed);
+	CHECK(count(b, 3, ACTION_DOWN) == 0);
+	/* A recheck of a subset is not "every backend". */
+	b[2].in_scan = false;
+	init(&b[2], "10.0.0.3", "", true, HEALTH_UNKNOWN);
+	b[2].in_scan = false;
+	policy_decide(&p01, b, 3, false, &out);
+	CHECK(!out.all_failed);
+	CHECK(count(b, 3, ACTION_DOWN) == 2);
+	/* Backends outside the scan get no action. */
+	CHECK(b[2].action == ACTION_NONE);
+}
+
+int
+main(void)
+{
+	RUN(test_fall_rise);
+	RUN(test_ownership);
+	RUN(test_guard_max_down);
+	RUN(test_guard_per_tag);
+	RUN(test_all_failed);
+	return UNIT_EXIT();
+}
