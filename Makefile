@@ -55,7 +55,7 @@ POOLMONCTL_LIB := $(filter-out $(BUILD)/obj/poolmonctl/main.o,$(POOLMONCTL_OBJ))
 UNIT_BIN     := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 TOOL_BIN     := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps test-deps check demo install clean bench
+.PHONY: all deps test-deps check demo install clean bench tests
 .DEFAULT_GOAL := all
 
 all: $(BUILD)/poolmond $(BUILD)/poolmonctl
@@ -131,7 +131,49 @@ install: all
 	[ -e $(DESTDIR)$(CONFDIR)/poolmon.conf ] || install -m 0644 \
 	    systemd/poolmon.conf $(DESTDIR)$(CONFDIR)/poolmon.conf
 
+# Fuzzing with libFuzzer (clang), into build-fuzz/. Each target has a seed
+# corpus under tests/fuzz/corpus/NAME; fuzz-smoke runs each for a bounded
+# time (FUZZ_SECONDS) in a scratch copy of its corpus.
+FUZZ        := build-fuzz
+FUZZ_CC     := clang
+FUZZ_SAN    := -fsanitize=address,undefined -fno-sanitize-recover=all
+FUZZ_CFLAGS = -std=gnu11 -g -O1 -D_GNU_SOURCE $(FUZZ_SAN) $(WARN) \
+	      -fsanitize=fuzzer-no-link -Icommon -Ipoolmond -Ipoolmonctl \
+	      -I$(FUZZ)/proto $(PKG_CFLAGS)
+FUZZ_SRC    := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN    := $(FUZZ_SRC:tests/fuzz/%.c=$(FUZZ)/%)
+FUZZ_LIBSRC := $(filter-out poolmond/main.c,$(POOLMOND_SRC)) \
+	       $(filter-out poolmonctl/main.c,$(POOLMONCTL_SRC)) $(COMMON_SRC)
+FUZZ_OBJ    := $(FUZZ_LIBSRC:%.c=$(FUZZ)/obj/%.o) \
+	       $(PROTO_SRC:proto/%.proto=$(FUZZ)/obj/proto/%.pb-c.o)
+FUZZ_SECONDS ?= 20
+
+.PHONY: fuzz fuzz-deps fuzz-smoke
+fuzz-deps:
+	@scripts/deps.sh fuzz
+
+$(FUZZ)/proto/%.pb-c.c $(FUZZ)/proto/%.pb-c.h: proto/%.proto | fuzz-deps
+	@mkdir -p $(dir $@)
+	protoc-c --proto_path=proto --c_out=$(FUZZ)/proto $<
+
+$(FUZZ)/obj/proto/%.o: $(FUZZ)/proto/%.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -c -o $@ $<
+
+$(FUZZ)/obj/%.o: %.c | fuzz-deps $(PROTO_SRC:proto/%.proto=$(FUZZ)/proto/%.pb-c.h)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -c -o $@ $<
+
+$(FUZZ)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_OBJ)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJ) \
+	    $(LIBS)
+
+fuzz: $(FUZZ_BIN)
+
+fuzz-smoke: fuzz
+	@tests/fuzz/smoke.sh $(FUZZ) $(FUZZ_SECONDS)
+
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-fuzz
 
 -include $(wildcard $(BUILD)/obj/*/*.d $(BUILD)/tests/*.d)

@@ -89,7 +89,7 @@ send_request(struct ctl_conn *c, const Poolmon__Request *req,
 	int r;
 
 	if (len > CTL_REQUEST_MAX)
-		return conn_error(c, -EMSGSIZE, "request too large (%zu bytes, "
+		return conn_error(c, -E2BIG, "request too large (%zu bytes, "
 		    "at most %d): name fewer hosts", len, CTL_REQUEST_MAX);
 	if ((buf = malloc(len > 0 ? len : 1)) == NULL)
 		return conn_error(c, -ENOMEM, "out of memory");

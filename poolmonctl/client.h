@@ -25,7 +25,7 @@ int ctl_connect(struct ctl_conn *c, const char *path);
 /*
  * Send req and read the parts of its response until one says no more
  * follow, for at most timeout_ms in all. 0, or -errno with err set;
- * -EMSGSIZE: the request itself is too big.
+ * -E2BIG: the request itself is too big (too many hosts).
  */
 int ctl_call(struct ctl_conn *c, const Poolmon__Request *req, int timeout_ms,
     struct ctl_reply *reply);

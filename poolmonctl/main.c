@@ -31,6 +31,8 @@
 
 enum long_only_opt {
 	OPT_NO_WAIT = 256,
+	OPT_REASON,
+	OPT_FLUSH,
 };
 
 struct ctl_options {
@@ -38,6 +40,9 @@ struct ctl_options {
 	bool json;
 	bool no_wait;
 	int timeout_s;		/* 0: the command's default */
+	/* The command's words, its own options among them, in order. */
+	char **words;
+	int nwords;
 };
 
 static const struct option long_opts[] = {
@@ -45,6 +50,8 @@ static const struct option long_opts[] = {
 	{ "json",	no_argument,	   NULL, 'j' },
 	{ "timeout",	required_argument, NULL, 't' },
 	{ "no-wait",	no_argument,	   NULL, OPT_NO_WAIT },
+	{ "reason",	required_argument, NULL, OPT_REASON },
+	{ "flush",	no_argument,	   NULL, OPT_FLUSH },
 	{ "help",	no_argument,	   NULL, 'h' },
 	{ "version",	no_argument,	   NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -65,6 +72,11 @@ usage(FILE *out)
 "  dry-run on|off       Switch dry-run (report, change nothing) at run time\n"
 "  reload               Re-read the credential file and reopen the log\n"
 "  version              Versions of poolmonctl, poolmond and the protocol\n"
+"  hold HOST [--reason=TEXT] [--flush]\n"
+"                       Take HOST down for maintenance (and move its\n"
+"                       users away) and keep it down until released\n"
+"  release HOST         Hand a held or operator-down HOST to poolmond,\n"
+"                       which brings it up once it is healthy\n"
 "\n"
 "Options:\n"
 "  -s, --socket=PATH    poolmond's control socket (default: %s)\n"
@@ -92,17 +104,33 @@ usage_error(const char *fmt, ...)
 	return EXIT_USAGE;
 }
 
-/* Options may come anywhere; -1 to go on, else the exit status. */
+/*
+ * Options may come anywhere. "-" keeps the words in order (getopt returns
+ * each as 1), so a command's own options go back among its words, where
+ * the command parser places them. -1 to go on, else the exit status.
+ */
 static int
 parse_options(int argc, char **argv, struct ctl_options *o)
 {
 	long v;
 	int c;
 
+	/* At most two words per argument: --reason=TEXT is two. */
+	if ((o->words = calloc((size_t)argc * 2 + 1, sizeof(char *))) ==
+	    NULL) {
+		fprintf(stderr, "poolmonctl: out of memory\n");
+		return EXIT_REFUSED;
+	}
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":s:jt:hV", long_opts, NULL)) !=
+	while ((c = getopt_long(argc, argv, "-:s:jt:hV", long_opts, NULL)) !=
 	    -1) {
 		switch (c) {
+		case 1: o->words[o->nwords++] = optarg; break;
+		case OPT_REASON:
+			o->words[o->nwords++] = (char *)"--reason";
+			o->words[o->nwords++] = optarg;
+			break;
+		case OPT_FLUSH: o->words[o->nwords++] = (char *)"--flush"; break;
 		case 's': o->socket = optarg; break;
 		case 'j': o->json = true; break;
 		case OPT_NO_WAIT: o->no_wait = true; break;
@@ -127,7 +155,23 @@ parse_options(int argc, char **argv, struct ctl_options *o)
 			    argv[optind - 1]);
 		}
 	}
+	/* Whatever follows "--" is words. */
+	while (optind < argc)
+		o->words[o->nwords++] = argv[optind++];
 	return -1;
+}
+
+static void
+build_hold(const struct ctl_command *cmd, Poolmon__Request *req,
+    Poolmon__HoldRequest *hold)
+{
+	poolmon__hold_request__init(hold);
+	hold->host = cmd->hosts[0];
+	hold->reason = cmd->reason;
+	hold->has_flush = 1;
+	hold->flush = cmd->flush;
+	req->command_case = POOLMON__REQUEST__COMMAND_HOLD;
+	req->hold = hold;
 }
 
 static void
@@ -177,6 +221,15 @@ build_request(const struct ctl_command *cmd, const struct ctl_options *o,
 		req->command_case = POOLMON__REQUEST__COMMAND_GET_VERSION;
 		req->get_version = body;
 		break;
+	case CTL_ACTION_HOLD:
+		build_hold(cmd, req, body);
+		break;
+	case CTL_ACTION_RELEASE:
+		poolmon__release_request__init(body);
+		((Poolmon__ReleaseRequest *)body)->host = cmd->hosts[0];
+		req->command_case = POOLMON__REQUEST__COMMAND_RELEASE;
+		req->release = body;
+		break;
 	case CTL_ACTION_NONE:
 		break;
 	}
@@ -192,6 +245,8 @@ call_daemon(const struct ctl_command *cmd, const struct ctl_options *o)
 		Poolmon__SetDryRunRequest set_dry_run;
 		Poolmon__ReloadRequest reload;
 		Poolmon__VersionRequest version;
+		Poolmon__HoldRequest hold;
+		Poolmon__ReleaseRequest release;
 	} body;
 	Poolmon__Request req;
 	struct ctl_conn conn;
@@ -203,6 +258,12 @@ call_daemon(const struct ctl_command *cmd, const struct ctl_options *o)
 		timeout_s = cmd->action == CTL_ACTION_RECHECK && !o->no_wait ?
 		    DEFAULT_RECHECK_TIMEOUT_S : DEFAULT_TIMEOUT_S;
 	build_request(cmd, o, &req, &body);
+	if (poolmon__request__get_packed_size(&req) > CTL_REQUEST_MAX) {
+		fprintf(stderr, "poolmonctl: %zu hosts make a request larger "
+		    "than %d bytes; name fewer\n", cmd->nhosts,
+		    CTL_REQUEST_MAX);
+		return EXIT_USAGE;
+	}
 	if (ctl_connect(&conn, o->socket) < 0) {
 		fprintf(stderr, "poolmonctl: %s\n", conn.err);
 		return EXIT_UNREACHABLE;
@@ -212,8 +273,7 @@ call_daemon(const struct ctl_command *cmd, const struct ctl_options *o)
 	if (r < 0) {
 		fprintf(stderr, "poolmonctl: %s\n", conn.err);
 		ctl_reply_free(&reply);
-		return r == -EMSGSIZE && reply.nparts == 0 ? EXIT_USAGE :
-		    EXIT_UNREACHABLE;
+		return r == -E2BIG ? EXIT_USAGE : EXIT_UNREACHABLE;
 	}
 	/* A refusal may still carry a result, e.g. rechecked hosts. */
 	ctl_print_reply(stdout, &reply, o->json);
@@ -238,16 +298,16 @@ main(int argc, char **argv)
 	char err[512];
 	int r;
 
-	if ((r = parse_options(argc, argv, &o)) >= 0)
-		return r;
-	if (ctl_parse(argc - optind, argv + optind, &cmd, err,
-	    sizeof(err)) < 0)
-		return usage_error("%s", err);
-	if (o.no_wait && cmd.action != CTL_ACTION_RECHECK) {
+	if ((r = parse_options(argc, argv, &o)) < 0) {
+		if (ctl_parse(o.nwords, o.words, &cmd, err, sizeof(err)) < 0)
+			r = usage_error("%s", err);
+		else if (o.no_wait && cmd.action != CTL_ACTION_RECHECK)
+			r = usage_error("--no-wait is an option of recheck "
+			    "only");
+		else
+			r = call_daemon(&cmd, &o);
 		ctl_command_free(&cmd);
-		return usage_error("--no-wait is an option of recheck only");
 	}
-	r = call_daemon(&cmd, &o);
-	ctl_command_free(&cmd);
+	free(o.words);
 	return r;
 }

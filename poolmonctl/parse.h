@@ -3,10 +3,13 @@
  * style of OpenBSD's relayctl: every keyword may be shortened to any
  * unambiguous prefix ("st" is status), and a bad command line is refused
  * with "unknown argument", "ambiguous argument" or "missing argument".
+ * A command's own options (hold's --reason and --flush) are words of it
+ * too: poolmonctl's getopt hands them over in order.
  */
 #ifndef POOLMONCTL_PARSE_H
 #define POOLMONCTL_PARSE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 
@@ -19,13 +22,18 @@ enum ctl_action {
 	CTL_ACTION_DRY_RUN_OFF,
 	CTL_ACTION_RELOAD,
 	CTL_ACTION_VERSION,
+	CTL_ACTION_HOLD,
+	CTL_ACTION_RELEASE,
 };
 
 struct ctl_command {
 	enum ctl_action action;
-	/* show: one; recheck: any number (none: every backend). */
+	/* show, hold, release: one; recheck: any number (none: all). */
 	char **hosts;		/* IP addresses in inet_ntop() form */
 	size_t nhosts;
+	/* hold: --reason TEXT (NULL: none) and --flush. */
+	char *reason;
+	bool flush;
 };
 
 /*

@@ -5,6 +5,8 @@
  * OK, HOST-FLUSH, or HOST-UP, and records ownership in the state file.
  * Anything but OK is logged and retried at the next scan.
  */
+#include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -289,4 +291,117 @@ actions_apply(struct poolmond *d)
 	if (ctx.state_changed && (r = state_save(&d->state)) < 0)
 		log_warnx("cannot write state file %s: %s", d->state.path,
 		    strerror(-r));
+}
+
+static int __attribute__((format(printf, 4, 5)))
+set_err(int code, char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+static int
+save_state(struct poolmond *d, char *err, size_t errlen)
+{
+	int r = state_save(&d->state);
+
+	if (r < 0) {
+		log_warnx("cannot write state file %s: %s", d->state.path,
+		    strerror(-r));
+		return set_err(r, err, errlen, "cannot write the state file "
+		    "%s: %s", d->state.path, strerror(-r));
+	}
+	return 0;
+}
+
+int
+actions_hold(struct poolmond *d, const char *ip, const char *reason,
+    uid_t uid, bool do_flush, char *err, size_t errlen)
+{
+	struct action_ctx ctx = { .d = d };
+	struct hold_info hold = { .uid = uid, .since = time(NULL),
+	    .flush = do_flush };
+	struct backend *b = backend_find(d, ip);
+	int r;
+
+	if (b == NULL)
+		return set_err(-ENOENT, err, errlen, "%s is not in the "
+		    "director's host list", ip);
+	str_copy(hold.reason, reason != NULL ? reason : "",
+	    sizeof(hold.reason));
+	if ((r = state_set(&d->state, b->dh.ip, OWNER_HOLD, &hold)) < 0)
+		return set_err(r, err, errlen, "cannot record the hold: %s",
+		    strerror(-r));
+	b->owner = OWNER_HOLD;
+	b->flush_pending = false;
+	log_info("%s held for maintenance by uid %lu%s%s%s", b->dh.ip,
+	    (unsigned long)uid, hold.reason[0] != '\0' ? " (" : "",
+	    hold.reason, hold.reason[0] != '\0' ? ")" : "");
+	if ((r = save_state(d, err, errlen)) < 0)
+		return r;
+	if (d->cfg.dry_run) {
+		log_info("dry-run: would mark held %s down%s", b->dh.ip,
+		    do_flush ? " and flush it" : "");
+		return set_err(0, err, errlen, "hold recorded; dry-run: "
+		    "HOST-DOWN not sent");
+	}
+	director_conn_init(&ctx.dc, d->cfg.timeout_s * 1000);
+	r = 0;
+	if (!ring_gate(&ctx))
+		r = set_err(-EAGAIN, err, errlen, "hold recorded, but the "
+		    "director is %s: poolmond marks it down at a later scan",
+		    ctx.failed ? "unreachable" : "not synced");
+	else if (b->dh.up && !host_cmd(&ctx, "HOST-DOWN", b->dh.ip))
+		r = set_err(-EIO, err, errlen, "hold recorded, but HOST-DOWN "
+		    "failed (see the log): retried at the next scan");
+	else {
+		b->dh.up = false;
+		if (do_flush && !host_cmd(&ctx, "HOST-FLUSH", b->dh.ip))
+			r = set_err(-EIO, err, errlen, "held down, but "
+			    "HOST-FLUSH failed (see the log)");
+		else if (do_flush)
+			log_info("%s flushed", b->dh.ip);
+	}
+	director_close(&ctx.dc);
+	return r;
+}
+
+int
+actions_release(struct poolmond *d, const char *ip, char *err,
+    size_t errlen)
+{
+	struct backend *b = backend_find(d, ip);
+	struct state_entry *e = state_find(&d->state, ip);
+	const char *was;
+	int r;
+
+	if (b == NULL && e == NULL)
+		return set_err(-ENOENT, err, errlen, "%s is not in the "
+		    "director's host list", ip);
+	if (e == NULL && (b == NULL || b->owner != OWNER_OPERATOR))
+		return set_err(-EINVAL, err, errlen, "%s is neither held nor "
+		    "down by the operator: nothing to release", ip);
+	was = e != NULL ? owner_str(e->owner) : "operator";
+	if (e != NULL && e->owner == OWNER_POOLMOND)
+		return set_err(0, err, errlen, "%s is already poolmond's",
+		    ip);
+	/* Handed over: poolmond brings it up once healthy (--rise). */
+	if ((r = state_set(&d->state, ip, OWNER_POOLMOND, NULL)) < 0)
+		return set_err(r, err, errlen, "cannot record the release: %s",
+		    strerror(-r));
+	if (b != NULL) {
+		b->owner = OWNER_POOLMOND;
+		b->operator_noted = false;
+	}
+	log_info("%s released (was %s): poolmond brings it up when healthy",
+	    ip, was);
+	if ((r = save_state(d, err, errlen)) < 0)
+		return r;
+	if (b != NULL)
+		(void)scan_request(d, &ip, 1);
+	return set_err(0, err, errlen, "released (was %s)", was);
 }

@@ -13,9 +13,11 @@
 #include <strings.h>
 
 #include "credentials.h"
+#include "util.h"
 
 #define LITERAL_MINUS_MAX	4096	/* RFC 7888: LITERAL- up to this */
 #define IMAP_REASON_LINE	160	/* reply bytes quoted in a reason */
+#define BYE_WAIT_MS		500	/* the verdict is in: a short goodbye */
 
 /* What imap_reply() accepts besides the tagged OK. */
 #define REPLY_CONT	0x1	/* a "+" continuation request */
@@ -88,6 +90,15 @@ resp_code_caps(struct imap *im, const char *text, size_t len)
 		    len - (sizeof(code) - 1));
 }
 
+/* Does s start with the word w (then a space or the end)? */
+static bool
+word_is(const char *s, size_t len, const char *w)
+{
+	size_t n = strlen(w);
+
+	return line_starts(s, len, w, true) && (len == n || s[n] == ' ');
+}
+
 /* Fail with a reply line quoted (the password, if echoed, masked). */
 static int
 imap_fail(struct imap *im, enum check_status status, const char *what,
@@ -112,8 +123,7 @@ static int
 imap_untagged(struct imap *im, const char *data, size_t len, int accept,
     enum check_status status, const char *line, size_t linelen)
 {
-	if (line_starts(data, len, "BYE", true) &&
-	    (len == 3 || data[3] == ' ')) {
+	if (word_is(data, len, "BYE")) {
 		if (accept & REPLY_BYE)
 			return 0;
 		return imap_fail(im, status, "", line, linelen);
@@ -129,13 +139,12 @@ static int
 imap_tagged(struct imap *im, const char *rest, size_t len,
     enum check_status status)
 {
-	if (line_starts(rest, len, "OK", true) && (len == 2 || rest[2] == ' ')) {
+	if (word_is(rest, len, "OK")) {
 		if (len > 3)
 			resp_code_caps(im, rest + 3, len - 3);
 		return IMAP_TAGGED_OK;
 	}
-	if ((line_starts(rest, len, "NO", true) ||
-	    line_starts(rest, len, "BAD", true)))
+	if (word_is(rest, len, "NO") || word_is(rest, len, "BAD"))
 		return imap_fail(im, status, "", rest, len);
 	return imap_fail(im, CHECK_EREPLY, "unexpected reply: ", rest, len);
 }
@@ -179,9 +188,9 @@ imap_reply(struct imap *im, int accept, enum check_status status)
 	    CONN_MAX_CONT_LINES);
 }
 
-/* Start a command: a fresh tag, then the text; no CRLF when open. */
+/* Start a command: a fresh tag, then the text; no CRLF when more follows. */
 static int __attribute__((format(printf, 3, 4)))
-imap_cmd(struct imap *im, bool open, const char *fmt, ...)
+imap_cmd(struct imap *im, bool more, const char *fmt, ...)
 {
 	char text[256];
 	va_list ap;
@@ -191,7 +200,7 @@ imap_cmd(struct imap *im, bool open, const char *fmt, ...)
 	vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
 	return conn_printf(im->c, "%s %s%s", im->tag, text,
-	    open ? "" : "\r\n");
+	    more ? "" : "\r\n");
 }
 
 /* The rest of a command: a literal; {N} waits for the server's "+". */
@@ -307,6 +316,8 @@ imap_logout(struct imap *im)
 	const char *step = im->c->step;
 
 	im->c->step = "LOGOUT";
+	if (im->c->deadline > now_ms() + BYE_WAIT_MS)
+		im->c->deadline = now_ms() + BYE_WAIT_MS;
 	if (imap_cmd(im, false, "LOGOUT") == 0)
 		(void)imap_reply(im, REPLY_BYE, CHECK_EREPLY);
 	*im->c->res = saved;
@@ -317,10 +328,9 @@ imap_logout(struct imap *im)
 static int
 imap_authenticate(struct imap *im)
 {
-	if (im->c->ssl == NULL && im->starttls) {
-		if (imap_starttls(im) < 0)
-			return -1;
-	} else if (!im->have_caps && imap_capability(im) < 0)
+	if (!im->have_caps && imap_capability(im) < 0)
+		return -1;
+	if (im->c->ssl == NULL && im->starttls && imap_starttls(im) < 0)
 		return -1;
 	im->c->step = "LOGIN";
 	if (im->logindisabled && im->c->ssl == NULL)

@@ -11,6 +11,7 @@
 #include "util.h"
 
 #define LMTP_REASON_LINE	160	/* reply bytes quoted in a reason */
+#define BYE_WAIT_MS		500	/* the verdict is in: a short goodbye */
 
 struct lmtp_reply {
 	int code;
@@ -95,6 +96,8 @@ lmtp_polite(struct conn *c, const char *step, const char *cmd)
 	struct lmtp_reply rep;
 
 	c->step = step;
+	if (c->deadline > now_ms() + BYE_WAIT_MS)
+		c->deadline = now_ms() + BYE_WAIT_MS;
 	if (conn_printf(c, "%s\r\n", cmd) == 0)
 		(void)read_reply(c, &rep);
 	*c->res = saved;

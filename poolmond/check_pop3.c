@@ -10,8 +10,10 @@
 #include <strings.h>
 
 #include "credentials.h"
+#include "util.h"
 
 #define POP3_REASON_LINE	160	/* reply bytes quoted in a reason */
+#define BYE_WAIT_MS		500	/* the verdict is in: a short goodbye */
 
 struct pop3 {
 	struct conn *c;
@@ -188,6 +190,8 @@ pop3_quit(struct pop3 *p)
 	size_t len;
 
 	p->c->step = "QUIT";
+	if (p->c->deadline > now_ms() + BYE_WAIT_MS)
+		p->c->deadline = now_ms() + BYE_WAIT_MS;
 	if (conn_write(p->c, "QUIT\r\n", 6) == 0)
 		(void)pop3_status(p, &line, &len);
 	*p->c->res = saved;

@@ -205,6 +205,48 @@ backend_set_free(struct backend_set *set)
 	memset(set, 0, sizeof(*set));
 }
 
+/* Failed scans in a row while still up: failing, not yet down. */
+static uint32_t
+failing_count(const struct backend *b)
+{
+	if (!b->dh.up || b->health != HEALTH_FAILED || b->owner == OWNER_HOLD)
+		return 0;
+	return b->fail_count;
+}
+
+/* Healthy scans in a row while down and poolmond's to bring up. */
+static uint32_t
+rising_count(const struct poolmond *d, const struct backend *b)
+{
+	if (b->dh.up || b->health != HEALTH_OK)
+		return 0;
+	if (b->owner != OWNER_POOLMOND &&
+	    !(b->owner == OWNER_OPERATOR && d->cfg.adopt_down))
+		return 0;
+	return b->ok_count;
+}
+
+/* Whose the host's state is and why; a hold's details from the state. */
+static void
+fill_ownership(Poolmon__Backend *m, const struct poolmond *d,
+    const struct backend *b)
+{
+	const struct state_entry *e;
+
+	m->owner = (char *)owner_str(b->owner);
+	if (b->owner == OWNER_HOLD &&
+	    (e = state_find(&d->state, b->dh.ip)) != NULL &&
+	    e->owner == OWNER_HOLD) {
+		m->hold_reason = (char *)e->hold.reason;
+		SET(m, hold_uid, (uint32_t)e->hold.uid);
+		SET(m, hold_since, (int64_t)e->hold.since);
+		SET(m, hold_flush, e->hold.flush);
+	}
+	SET(m, failing_count, failing_count(b));
+	SET(m, rising_count, rising_count(d, b));
+	SET(m, spared, b->spared);
+}
+
 /* Append b; its strings are used in place, so pack before b changes. */
 static void
 backend_set_add(struct backend_set *set, const struct poolmond *d,
@@ -225,6 +267,7 @@ backend_set_add(struct backend_set *set, const struct poolmond *d,
 	SET(m, last_check, (int64_t)b->last_check);
 	SET(m, flush_pending, b->flush_pending);
 	SET(m, last_updown_change, (int64_t)b->dh.last_updown_change);
+	fill_ownership(m, d, b);
 	for (i = 0; i < d->cfg.nports; i++) {
 		fill_port_check(&set->checks[at + i], &d->cfg.ports[i],
 		    &b->ports[i], b->last_check != 0);
@@ -313,6 +356,19 @@ count_backends(const struct poolmond *d, Poolmon__Summary *s)
 	SET(s, director_down, (uint32_t)d->nbackends - up);
 }
 
+/* The safety policy and what it did at the last scan. */
+static void
+fill_safety(Poolmon__Summary *s, const struct poolmond *d)
+{
+	SET(s, guard_active, d->outcome.guard_active);
+	SET(s, all_failed, d->outcome.all_failed);
+	SET(s, ring_synced, d->ring_synced);
+	SET(s, fall, (uint32_t)d->cfg.fall);
+	SET(s, rise, (uint32_t)d->cfg.rise);
+	SET(s, max_down_pct, (uint32_t)d->cfg.max_down_pct);
+	SET(s, adopt_down, d->cfg.adopt_down);
+}
+
 static void
 fill_summary(Poolmon__Summary *s, const struct poolmond *d)
 {
@@ -332,6 +388,7 @@ fill_summary(Poolmon__Summary *s, const struct poolmond *d)
 	SET(s, last_scan_end, (int64_t)d->last_scan_end);
 	SET(s, last_scan_ms, (uint32_t)d->last_scan_ms);
 	count_backends(d, s);
+	fill_safety(s, d);
 }
 
 int
@@ -423,6 +480,39 @@ normalize_ip(const char *host, char *out, size_t outlen)
 	return -EINVAL;
 }
 
+/* A request's host in the director's form, or a reply saying why not. */
+static bool
+host_arg(struct ctl_client *c, uint64_t id, const char *host, char *ip,
+    size_t iplen)
+{
+	char shown[CTL_HOST_SHOWN_MAX + 1];
+
+	if (normalize_ip(host, ip, iplen) == 0)
+		return true;
+	(void)reply_error(c, id, EINVAL, "'%s' is not an IP address",
+	    shown_host(host, shown, sizeof(shown)));
+	return false;
+}
+
+/*
+ * The message of b, or NULL for none (b NULL). The message points into
+ * set and b: pack before either changes.
+ */
+static int
+one_backend(struct backend_set *set, const struct poolmond *d,
+    const struct backend *b, Poolmon__Backend **out)
+{
+	*out = NULL;
+	memset(set, 0, sizeof(*set));
+	if (b == NULL)
+		return 0;
+	if (backend_set_alloc(set, 1, d->cfg.nports) < 0)
+		return -ENOMEM;
+	backend_set_add(set, d, b);
+	*out = set->ptr[0];
+	return 0;
+}
+
 static void
 handle_status(struct ctl_client *c, const Poolmon__Request *req)
 {
@@ -437,25 +527,19 @@ handle_show(struct ctl_client *c, const Poolmon__Request *req)
 	Poolmon__Response resp;
 	Poolmon__ShowReply show;
 	struct backend_set set;
-	char ip[INET6_ADDRSTRLEN], shown[CTL_HOST_SHOWN_MAX + 1];
+	char ip[INET6_ADDRSTRLEN];
 	struct backend *b;
 
-	if (normalize_ip(req->show->host, ip, sizeof(ip)) < 0) {
-		(void)reply_error(c, req->id, EINVAL, "'%s' is not an IP "
-		    "address", shown_host(req->show->host, shown,
-		    sizeof(shown)));
+	if (!host_arg(c, req->id, req->show->host, ip, sizeof(ip)))
 		return;
-	}
 	if ((b = backend_find(d, ip)) == NULL) {
 		(void)reply_error(c, req->id, ENOENT, "%s is not in the "
 		    "director's host list", ip);
 		return;
 	}
-	if (backend_set_alloc(&set, 1, d->cfg.nports) == 0) {
-		backend_set_add(&set, d, b);
+	poolmon__show_reply__init(&show);
+	if (one_backend(&set, d, b, &show.backend) == 0) {
 		response_init(&resp, req->id, true);
-		poolmon__show_reply__init(&show);
-		show.backend = set.ptr[0];
 		resp.result_case = POOLMON__RESPONSE__RESULT_SHOW;
 		resp.show = &show;
 		if (outq_push(&c->out, &resp) == 0) {
@@ -616,6 +700,127 @@ handle_version(struct ctl_client *c, const Poolmon__Request *req)
 		(void)reply_error(c, req->id, ENOMEM, "out of memory");
 }
 
+/* Shown in status and logged: one printable line of bounded length. */
+static bool
+hold_reason_ok(const char *reason)
+{
+	const unsigned char *p;
+
+	if (strlen(reason) >= HOLD_REASON_MAX)
+		return false;
+	for (p = (const unsigned char *)reason; *p != '\0'; p++)
+		if (*p < 0x20 || *p == 0x7f)
+			return false;
+	return true;
+}
+
+/*
+ * r and err are actions_hold()'s. A hold that is recorded but not yet
+ * applied is a failure (the host is not down yet) that still carries
+ * the held backend, so the client shows both.
+ */
+static void
+reply_hold(struct ctl_client *c, uint64_t id, const char *ip, bool flush,
+    int r, const char *err)
+{
+	struct poolmond *d = c->ctl->d;
+	const struct state_entry *e = state_find(&d->state, ip);
+	bool held = e != NULL && e->owner == OWNER_HOLD;
+	Poolmon__Response resp;
+	Poolmon__HoldReply reply;
+	struct backend_set set;
+
+	if (r < 0 && !held) {
+		(void)reply_error(c, id, -r, "%s", err);
+		return;
+	}
+	poolmon__hold_reply__init(&reply);
+	SET(&reply, held, held);
+	if (one_backend(&set, d, backend_find(d, ip), &reply.backend) < 0) {
+		backend_set_free(&set);
+		(void)reply_error(c, id, ENOMEM, "out of memory");
+		return;
+	}
+	response_init(&resp, id, r == 0);
+	if (r < 0)
+		SET(&resp, code, -r);
+	resp.message = (char *)(err[0] != '\0' ? err : flush ?
+	    "held: down and flushed" : "held: down");
+	resp.result_case = POOLMON__RESPONSE__RESULT_HOLD;
+	resp.hold = &reply;
+	if (outq_push(&c->out, &resp) < 0)
+		(void)reply_error(c, id, ENOMEM, "out of memory");
+	backend_set_free(&set);
+}
+
+static void
+handle_hold(struct ctl_client *c, const Poolmon__Request *req)
+{
+	const Poolmon__HoldRequest *hr = req->hold;
+	const char *reason = hr->reason != NULL ? hr->reason : "";
+	char ip[INET6_ADDRSTRLEN], err[512] = "";
+	int r;
+
+	if (!host_arg(c, req->id, hr->host, ip, sizeof(ip)))
+		return;
+	if (!hold_reason_ok(reason)) {
+		(void)reply_error(c, req->id, EINVAL, "the reason must be at "
+		    "most %d bytes without control characters",
+		    HOLD_REASON_MAX - 1);
+		return;
+	}
+	/* Who asked is the peer's uid, never anything the request says. */
+	r = actions_hold(c->ctl->d, ip, reason, c->peer.uid, hr->flush, err,
+	    sizeof(err));
+	reply_hold(c, req->id, ip, hr->flush, r, err);
+}
+
+/* Whose ip is before a release: what the release hands over. */
+static const char *
+previous_owner(struct poolmond *d, const char *ip)
+{
+	const struct state_entry *e = state_find(&d->state, ip);
+	const struct backend *b = backend_find(d, ip);
+
+	if (e != NULL)
+		return owner_str(e->owner);
+	return b != NULL ? owner_str(b->owner) : "";
+}
+
+static void
+handle_release(struct ctl_client *c, const Poolmon__Request *req)
+{
+	struct poolmond *d = c->ctl->d;
+	Poolmon__Response resp;
+	Poolmon__ReleaseReply reply;
+	struct backend_set set;
+	char ip[INET6_ADDRSTRLEN], err[512] = "";
+	const char *was;
+	int r;
+
+	if (!host_arg(c, req->id, req->release->host, ip, sizeof(ip)))
+		return;
+	was = previous_owner(d, ip);
+	if ((r = actions_release(d, ip, err, sizeof(err))) < 0) {
+		(void)reply_error(c, req->id, -r, "%s", err);
+		return;
+	}
+	poolmon__release_reply__init(&reply);
+	reply.previous_owner = (char *)was;
+	if (one_backend(&set, d, backend_find(d, ip), &reply.backend) < 0) {
+		backend_set_free(&set);
+		(void)reply_error(c, req->id, ENOMEM, "out of memory");
+		return;
+	}
+	response_init(&resp, req->id, true);
+	resp.message = err;
+	resp.result_case = POOLMON__RESPONSE__RESULT_RELEASE;
+	resp.release = &reply;
+	if (outq_push(&c->out, &resp) < 0)
+		(void)reply_error(c, req->id, ENOMEM, "out of memory");
+	backend_set_free(&set);
+}
+
 static const struct ctl_command {
 	Poolmon__Request__CommandCase command;
 	const char *name;
@@ -631,6 +836,9 @@ static const struct ctl_command {
 	{ POOLMON__REQUEST__COMMAND_RELOAD, "reload", true, handle_reload },
 	{ POOLMON__REQUEST__COMMAND_GET_VERSION, "version", false,
 	    handle_version },
+	{ POOLMON__REQUEST__COMMAND_HOLD, "hold", true, handle_hold },
+	{ POOLMON__REQUEST__COMMAND_RELEASE, "release", true,
+	    handle_release },
 };
 
 static const struct ctl_command *
@@ -730,11 +938,16 @@ client_flush(struct ctl_client *c)
 	return c->close_after_flush ? -ECONNRESET : 0;
 }
 
-/* Poll for what the client's state needs; restart its idle timeout. */
+/*
+ * Poll for what the client's state needs; restart its idle timeout. A
+ * hang-up (EPOLLHUP) is reported whatever the mask: a client that closed
+ * while it waited is noticed. A half-close is not a hang-up: it may still
+ * read its reply.
+ */
 static void
 client_update(struct ctl_client *c)
 {
-	uint32_t events = EPOLLRDHUP;
+	uint32_t events = 0;
 
 	if (c->out.head < c->out.n)
 		events |= EPOLLOUT;
@@ -789,7 +1002,7 @@ on_client_io(sd_event_source *s, int fd, uint32_t revents, void *arg)
 	if ((revents & EPOLLIN) && client_reading(c)) {
 		if (client_read(c) < 0)
 			goto drop;
-	} else if (revents & (EPOLLHUP | EPOLLERR | EPOLLRDHUP)) {
+	} else if (revents & (EPOLLHUP | EPOLLERR)) {
 		/* Gone: nobody would read what it waited for. */
 		goto drop;
 	}
@@ -896,8 +1109,8 @@ client_new(struct control *ctl, int fd)
 	c->next = ctl->clients;
 	ctl->clients = c;
 	ctl->nclients++;
-	r = sd_event_add_io(ctl->d->event, &c->io, fd, EPOLLIN | EPOLLRDHUP,
-	    on_client_io, c);
+	r = sd_event_add_io(ctl->d->event, &c->io, fd, EPOLLIN, on_client_io,
+	    c);
 	if (r >= 0)
 		r = sd_event_add_time_relative(ctl->d->event, &c->timer,
 		    CLOCK_MONOTONIC, (uint64_t)CTL_CLIENT_TIMEOUT_MS * 1000, 0,

@@ -239,7 +239,6 @@ int
 director_connect(struct director_conn *dc, const char *path)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	char line[DIRECTOR_LINE_MAX];
 	int r;
 
 	director_close(dc);
@@ -257,14 +256,32 @@ director_connect(struct director_conn *dc, const char *path)
 		director_close(dc);
 		return r;
 	}
-	if ((r = write_all(dc, DIRECTOR_HANDSHAKE,
-	    strlen(DIRECTOR_HANDSHAKE))) < 0 ||
-	    (r = read_line(dc, line, sizeof(line))) < 0 ||
-	    (r = check_handshake(dc, line)) < 0) {
+	if ((r = director_handshake(dc)) < 0) {
 		director_close(dc);
 		return r;
 	}
 	return 0;
+}
+
+void
+director_conn_attach(struct director_conn *dc, int fd)
+{
+	director_close(dc);
+	dc->fd = fd;
+}
+
+int
+director_handshake(struct director_conn *dc)
+{
+	char line[DIRECTOR_LINE_MAX];
+	int r;
+
+	start_deadline(dc);
+	if ((r = write_all(dc, DIRECTOR_HANDSHAKE,
+	    strlen(DIRECTOR_HANDSHAKE))) < 0 ||
+	    (r = read_line(dc, line, sizeof(line))) < 0)
+		return r;
+	return check_handshake(dc, line);
 }
 
 static int

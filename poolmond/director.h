@@ -62,6 +62,9 @@ void director_conn_init(struct director_conn *dc, int timeout_ms);
 /* Connect and handshake. -errno; dc->err says why. */
 int director_connect(struct director_conn *dc, const char *path);
 void director_close(struct director_conn *dc);
+/* Use an already connected socket (tests, fuzzing), then handshake. */
+void director_conn_attach(struct director_conn *dc, int fd);
+int director_handshake(struct director_conn *dc);
 
 /* HOST-LIST into a malloc'ed array. -errno (-EPROTO for garbage). */
 int director_host_list(struct director_conn *dc, struct director_host **hosts,

@@ -126,6 +126,17 @@ int64_t child_budget_ms(const struct check_env *env);
 
 /* actions.c */
 void actions_apply(struct poolmond *d);
+/*
+ * Maintenance hold: recorded, then HOST-DOWN (and HOST-FLUSH with flush)
+ * at once; the host stays down whatever its health until released.
+ * 0, or -errno with err saying what was and was not done.
+ */
+int actions_hold(struct poolmond *d, const char *ip, const char *reason,
+    uid_t uid, bool flush, char *err, size_t errlen);
+/* Hand a held or operator-down host to poolmond, which brings it up once
+ * healthy. 0 (err holds a note) or -errno with err set. */
+int actions_release(struct poolmond *d, const char *ip, char *err,
+    size_t errlen);
 /* "IMAP:143 connect: ... (4 tries); POP3:110 ..." for a failed backend. */
 void backend_failure_reason(const struct poolmond *d, struct backend *b);
 

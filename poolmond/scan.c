@@ -67,8 +67,8 @@ merge_host_list(struct poolmond *d, struct director_host *hosts, size_t n)
 		nb[i].dh = hosts[i];
 	qsort(nb, n, sizeof(*nb), cmp_backend);
 	for (i = 0; i < n; i++) {
-		old = bsearch(&nb[i], d->backends, d->nbackends,
-		    sizeof(*d->backends), cmp_backend);
+		old = d->nbackends == 0 ? NULL : bsearch(&nb[i], d->backends,
+		    d->nbackends, sizeof(*d->backends), cmp_backend);
 		if (old != NULL) {
 			struct director_host dh = nb[i].dh;
 
@@ -555,6 +555,8 @@ backend_find(struct poolmond *d, const char *ip)
 {
 	struct backend key;
 
+	if (d->nbackends == 0)
+		return NULL;
 	str_copy(key.dh.ip, ip, sizeof(key.dh.ip));
 	return bsearch(&key, d->backends, d->nbackends, sizeof(*d->backends),
 	    cmp_backend);

@@ -41,7 +41,9 @@ state_find(const struct state *st, const char *ip)
 {
 	struct state_entry key;
 
-	if (str_copy(key.ip, ip, sizeof(key.ip)) >= sizeof(key.ip))
+	/* bsearch() of an empty (NULL) array is undefined. */
+	if (st->n == 0 ||
+	    str_copy(key.ip, ip, sizeof(key.ip)) >= sizeof(key.ip))
 		return NULL;
 	return bsearch(&key, st->entries, st->n, sizeof(*st->entries),
 	    cmp_entry);

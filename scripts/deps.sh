@@ -1,16 +1,20 @@
 #!/bin/sh
 # Installs the Debian packages poolmon needs that are missing, when run as
-# root: "build" for building, "test" for make check and make demo too.
+# root: "build" for building, "test" for make check and make demo too,
+# "fuzz" for make fuzz (clang and libFuzzer).
 # Says what it installs; as another user it only says what is missing.
 set -u
 
 build_pkgs="gcc make pkg-config libssl-dev libprotobuf-c-dev protobuf-c-compiler libsystemd-dev"
-test_pkgs="dovecot-core dovecot-imapd dovecot-pop3d dovecot-lmtpd openssl iptables iproute2 mandoc"
+test_pkgs="dovecot-core dovecot-imapd dovecot-pop3d dovecot-lmtpd openssl iptables iproute2 mandoc jq"
+
+fuzz_pkgs="clang libclang-rt-14-dev"
 
 case "${1:-build}" in
 build) want=$build_pkgs ;;
 test) want="$build_pkgs $test_pkgs" ;;
-*) echo "usage: $0 build|test" >&2; exit 2 ;;
+fuzz) want="$build_pkgs $fuzz_pkgs" ;;
+*) echo "usage: $0 build|test|fuzz" >&2; exit 2 ;;
 esac
 
 missing=

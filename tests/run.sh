@@ -46,7 +46,8 @@ for s in "${scripts[@]}"; do
 		continue
 	fi
 	start=$(date +%s)
-	timeout -k 10 600 bash "$s" >"$logdir/$name.log" 2>&1
+	TB_KEEP_LOGS="$logdir/$name.files" timeout -k 10 600 bash "$s" \
+	    >"$logdir/$name.log" 2>&1
 	rc=$?
 	took=$(( $(date +%s) - start ))
 	if [ "$rc" -eq 0 ]; then
@@ -60,6 +61,12 @@ for s in "${scripts[@]}"; do
 		failures+=("$name")
 		echo "FAIL $name (${took}s, exit $rc); its output:"
 		sed 's/^/    /' "$logdir/$name.log" | tail -n 60
+		if [ -f "$logdir/$name.files/poolmond.log" ]; then
+			echo "    last lines of its poolmond.log:"
+			tail -n 40 "$logdir/$name.files/poolmond.log" | sed 's/^/    | /'
+		fi
+		[ -d "$logdir/$name.files" ] &&
+			echo "    (its daemon and Dovecot logs: $logdir/$name.files)"
 	fi
 done
 

@@ -11,7 +11,8 @@ tb_director_start 127.0.7.100 "127.0.7.21" || tb_fail "director"
 
 pidfile=$TB_DIR/poolmon.pid
 log=$TB_DIR/poolmon.log
-args=(-S "$TB_DIRECTOR_SOCKET" -k "$pidfile" -l "$log" --state-file "$TB_DIR/state" -i 1 -t 2 -d -p 143)
+args=(-S "$TB_DIRECTOR_SOCKET" -k "$pidfile" -l "$log" --state-file "$TB_DIR/state"
+	--control-socket "$TB_DIR/ctl.sock" -i 1 -t 2 -d -p 143)
 
 "$POOLMOND" "${args[@]}" </dev/null >"$TB_DIR/start.out" 2>&1
 tb_assert_eq "$?" 0 "daemon start returns 0"

@@ -22,7 +22,10 @@ tb_assert_eq "$(tb_dcmd HOST-REMOVE "$B2")" OK "HOST-REMOVE $B2"
 tb_assert_eq "$(tb_dcmd HOST-SET "$B2@blue" 50)" OK "HOST-SET $B2@blue"
 
 CTL=$TB_DIR/ctl.sock
-"$POOLMOND" -f -i 3600 -t 2 --retries 0 --max-down 100 -p 143 -p 110 \
+# A generous timeout and a retry: on a loaded machine a live backend must
+# not fail; a dead one refuses at once anyway.
+"$POOLMOND" -f -i 3600 -t 5 --retries 1 --retry-delay 100 --max-down 100 \
+	-p 143 -p 110 \
 	-S "$TB_DIRECTOR_SOCKET" -k "$TB_DIR/pid" -l "$TB_DIR/log" \
 	--state-file "$TB_DIR/state" --control-socket "$CTL" \
 	</dev/null >>"$TB_DIR/out" 2>&1 &

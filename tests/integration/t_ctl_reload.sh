@@ -36,7 +36,7 @@ ctl() {
 }
 
 write_cred "$WRONG" 600
-"$POOLMOND" -f -i 3600 -t 2 --retries 0 --max-down 100 -p 143 -c "$CRED" \
+"$POOLMOND" -f -i 3600 -t 5 --retries 0 --max-down 100 -p 143 -c "$CRED" \
 	-S "$TB_DIRECTOR_SOCKET" -k "$TB_DIR/pid" -l "$LOG" \
 	--state-file "$TB_DIR/state" --control-socket "$CTL" \
 	</dev/null >>"$TB_DIR/out" 2>&1 &

@@ -758,8 +758,14 @@ _tb_wait_reaped() {
 
 # Idempotent; safe from the EXIT trap and by hand.
 tb_cleanup() {
-	local d p
+	local rc=$? d p
 	[ -n "$_TB_OWNED_DIR" ] || return 0
+	# A failed test keeps its logs where tests/run.sh shows them.
+	if [ "$rc" -ne 0 ] && [ -n "${TB_KEEP_LOGS:-}" ]; then
+		mkdir -p "$TB_KEEP_LOGS" &&
+			find "$_TB_OWNED_DIR" -maxdepth 2 -name '*.log' \
+				-exec cp --backup=numbered -t "$TB_KEEP_LOGS" {} + 2>/dev/null
+	fi
 	_tb_unblock_all
 	_tb_kill_tracked
 	_tb_instance_stop "$_TB_OWNED_DIR"/*/

@@ -338,6 +338,10 @@ test_imap_starttls_failures(void)
 	    "line:* OK [CAPABILITY IMAP4rev1 STARTTLS] ready",
 	    "expect:P1 STARTTLS", "line:P1 OK Begin TLS negotiation now.",
 	    "sleep:50", "line:this is not TLS at all", "hang", END };
+	/* Capabilities from CAPABILITY when the greeting has none. */
+	static const char *const asked[] = { "line:* OK hi",
+	    "expect:P1 CAPABILITY", "line:* CAPABILITY IMAP4rev1 STARTTLS",
+	    "line:P1 OK", "expect:P2 STARTTLS", "line:P2 BAD not now", END };
 	struct check_env env;
 	struct check_result res;
 	char err[128];
@@ -348,6 +352,8 @@ test_imap_starttls_failures(void)
 	CHECK(env.ssl_ctx != NULL);
 	CHECK(run(&env, PROTO_IMAP, &res, refused) == 0);
 	EXPECT_RESULT(res, CHECK_ESTARTTLS, "STARTTLS: NO TLS not available");
+	CHECK(run(&env, PROTO_IMAP, &res, asked) == 0);
+	EXPECT_RESULT(res, CHECK_ESTARTTLS, "STARTTLS: BAD not now");
 	run(&env, PROTO_IMAP, &res, injected);
 	EXPECT_RESULT(res, CHECK_ETLS,
 	    "TLS: plaintext data after the TLS request");
@@ -526,6 +532,34 @@ test_other_port(void)
 	EXPECT_RESULT(res, CHECK_OK, "");
 	run(&env, PROTO_BANNER, &res, none);
 	EXPECT_RESULT(res, CHECK_ETIMEOUT, "banner: timed out after 1 s");
+}
+
+/* A server silent after its greeting: the goodbye does not use the
+ * whole timeout, and the verdict stays "ok". */
+static void
+test_goodbye_bounded(void)
+{
+	static const char *const imap[] = { "line:* OK hi", "hang", END };
+	static const char *const pop3[] = { "line:+OK hi", "hang", END };
+	static const char *const lmtp[] = { "line:220 hi", "expect:LHLO",
+	    "line:250 ok", "hang", END };
+	static const struct {
+		enum mail_proto proto;
+		const char *const *script;
+	} cases[] = {
+		{ PROTO_IMAP, imap }, { PROTO_POP3, pop3 },
+		{ PROTO_LMTP, lmtp },
+	};
+	struct check_env env;
+	struct check_result res;
+	size_t i;
+
+	env_init(&env, 4000);
+	for (i = 0; i < ARRAY_SIZE(cases); i++) {
+		run(&env, cases[i].proto, &res, cases[i].script);
+		EXPECT_RESULT(res, CHECK_OK, "");
+		CHECK(res.latency_ms >= 400 && res.latency_ms < 1500);
+	}
 }
 
 /* ------------------------------------------------------------ credentials */
@@ -815,6 +849,7 @@ main(void)
 	RUN(test_lmtp_banner);
 	RUN(test_lmtp_transaction);
 	RUN(test_other_port);
+	RUN(test_goodbye_bounded);
 	RUN(test_credentials_load);
 	RUN(test_credentials_refused);
 	RUN(test_credentials_too_large);

@@ -188,6 +188,7 @@ test_client_host_list(void)
 	char line[128];
 	size_t n = 0;
 	pid_t pid;
+	int r;
 
 	pid = fake_director(sock_path, "VERSION\tdirector-doveadm\t1\t0\n",
 	    script);
@@ -209,9 +210,11 @@ test_client_host_list(void)
 	    sizeof(line)) == 0 && rep == DIRECTOR_REPLY_BUSY);
 	CHECK(director_host_cmd(&dc, "HOST-UP", "127.0.3.1", &rep, line,
 	    sizeof(line)) == 0 && rep == DIRECTOR_REPLY_RING_TIMEOUT);
-	/* EOF after the script. */
-	CHECK(director_host_cmd(&dc, "HOST-UP", "127.0.3.1", &rep, line,
-	    sizeof(line)) == -ECONNRESET);
+	/* The director is gone after the script: EOF, or EPIPE when it
+	 * closed before the command was written. */
+	r = director_host_cmd(&dc, "HOST-UP", "127.0.3.1", &rep, line,
+	    sizeof(line));
+	CHECK(r == -ECONNRESET || r == -EPIPE);
 	/* Never an empty host: that would flush every host. */
 	CHECK(director_host_cmd(&dc, "HOST-FLUSH", "", &rep, line,
 	    sizeof(line)) == -EINVAL);
