@@ -54,8 +54,12 @@ POOLMONCTL_OBJ := $(POOLMONCTL_SRC:%.c=$(BUILD)/obj/%.o)
 POOLMONCTL_LIB := $(filter-out $(BUILD)/obj/poolmonctl/main.o,$(POOLMONCTL_OBJ))
 UNIT_BIN     := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 TOOL_BIN     := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tests/%)
+# Hostile peers for the robustness tests (tests/hostile, issue 6).
+HOSTILE_SRC  := $(wildcard tests/hostile/*.c)
+HOSTILE_BIN  := $(HOSTILE_SRC:tests/hostile/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps test-deps check demo install clean bench tests
+.PHONY: all deps test-deps check demo install clean bench tests \
+	valgrind-check
 .DEFAULT_GOAL := all
 
 all: $(BUILD)/poolmond $(BUILD)/poolmonctl
@@ -66,9 +70,14 @@ deps:
 test-deps:
 	@scripts/deps.sh test
 
-$(BUILD)/obj/%.o: %.c | deps
+# An object whose dependency file is missing is rebuilt: without the .d,
+# make could not know which headers it needs.
+$(BUILD)/obj/%.o: %.c $(BUILD)/obj/%.d | deps
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+OBJ_DEPS := $(POOLMOND_OBJ:.o=.d) $(POOLMONCTL_OBJ:.o=.d) $(COMMON_OBJ:.o=.d)
+$(OBJ_DEPS):
 
 # One protoc-c run writes both files.
 $(BUILD)/proto/%.pb-c.c $(BUILD)/proto/%.pb-c.h: proto/%.proto | deps
@@ -105,11 +114,24 @@ $(BUILD)/tests/%: tests/tools/%.c | deps
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(LIBS)
 
-tests: $(UNIT_BIN) $(TOOL_BIN)
+# Hostile servers and clients; those speaking the control protocol need
+# its generated code.
+$(HOSTILE_BIN): | $(PROTO_H)
+$(BUILD)/tests/%: tests/hostile/%.c $(PROTO_OBJ) $(COMMON_OBJ) | deps
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(PROTO_OBJ) $(COMMON_OBJ) \
+	    $(LIBS)
+
+tests: $(UNIT_BIN) $(TOOL_BIN) $(HOSTILE_BIN)
 
 # The README's test command: unit tests, then real-Dovecot integration.
 check: test-deps all tests
 	@BUILD=$(BUILD) tests/run.sh
+
+# poolmond under valgrind (memcheck) against a real director: fails on
+# invalid accesses, definite leaks or descriptors left open at exit.
+valgrind-check: test-deps all tests
+	@BUILD=$(BUILD) tests/hostile/valgrind-check.sh
 
 demo: test-deps all
 	@scripts/demo.sh $(BUILD)/poolmond

@@ -47,6 +47,9 @@ log_init(const char *ident, const char *dest, bool debug)
 	}
 	if ((fd = open_logfile(dest)) < 0)
 		return fd;
+	/* Initialised again: the old file is done with. */
+	if (logger.path != NULL && logger.fd > STDERR_FILENO)
+		close(logger.fd);
 	free(logger.path);
 	if ((logger.path = strdup(dest)) == NULL) {
 		close(fd);

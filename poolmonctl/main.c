@@ -73,8 +73,8 @@ usage(FILE *out)
 "  reload               Re-read the credential file and reopen the log\n"
 "  version              Versions of poolmonctl, poolmond and the protocol\n"
 "  hold HOST [--reason=TEXT] [--flush]\n"
-"                       Take HOST down for maintenance (and move its\n"
-"                       users away) and keep it down until released\n"
+"                       Take HOST down for maintenance (--flush: move\n"
+"                       its users away too) and keep it down until released\n"
 "  release HOST         Hand a held or operator-down HOST to poolmond,\n"
 "                       which brings it up once it is healthy\n"
 "\n"
@@ -130,7 +130,9 @@ parse_options(int argc, char **argv, struct ctl_options *o)
 			o->words[o->nwords++] = (char *)"--reason";
 			o->words[o->nwords++] = optarg;
 			break;
-		case OPT_FLUSH: o->words[o->nwords++] = (char *)"--flush"; break;
+		case OPT_FLUSH:
+			o->words[o->nwords++] = (char *)"--flush";
+			break;
 		case 's': o->socket = optarg; break;
 		case 'j': o->json = true; break;
 		case OPT_NO_WAIT: o->no_wait = true; break;

@@ -13,6 +13,9 @@
 #include "version.h"
 
 #define TIME_LEN	32
+#define STATE_LEN	(TIME_LEN + 320)
+/* Wider states (long hold reasons) push their row's reason right. */
+#define STATE_WIDTH_MAX	40
 
 /* ------------------------------------------------------------------ */
 /* Helpers */
@@ -52,6 +55,67 @@ port_name(const Poolmon__PortCheck *pc, char *buf, size_t len)
 {
 	snprintf(buf, len, "%s%s:%u", pc->protocol, pc->tls ? "S" : "",
 	    pc->port);
+}
+
+static const char *
+or_null(const char *s)
+{
+	return s != NULL && s[0] != '\0' ? s : NULL;
+}
+
+/* "held: REASON (uid N since TIME)", or "held (uid ...)" without one. */
+static void
+hold_text(const Poolmon__Backend *b, char *buf, size_t len)
+{
+	char t[TIME_LEN];
+
+	snprintf(buf, len, "held%s%s (uid %u since %s)",
+	    or_null(b->hold_reason) != NULL ? ": " : "",
+	    or_null(b->hold_reason) != NULL ? b->hold_reason : "",
+	    b->hold_uid, format_time(b->hold_since, t, sizeof(t)));
+}
+
+/* "1/3" against a known threshold, else "1". */
+static void
+count_text(uint32_t n, uint32_t limit, char *buf, size_t len)
+{
+	if (limit > 0)
+		snprintf(buf, len, "%u/%u", n, limit);
+	else
+		snprintf(buf, len, "%u", n);
+}
+
+/*
+ * Whose the host is and where it is heading, in a few words: held, down
+ * by operator or poolmond, failing or rising with the count, spared by
+ * the guard; "-" for an up host with nothing to say. s may be NULL.
+ */
+static const char *
+backend_state(const Poolmon__Backend *b, const Poolmon__Summary *s,
+    char *buf, size_t len)
+{
+	char n[32];
+
+	if (b->owner != NULL && strcmp(b->owner, "hold") == 0) {
+		hold_text(b, buf, len);
+	} else if (!b->director_up && b->owner != NULL &&
+	    (strcmp(b->owner, "operator") == 0 ||
+	    strcmp(b->owner, "poolmond") == 0)) {
+		snprintf(buf, len, "down by %s", b->owner);
+		if (b->rising_count > 0) {
+			count_text(b->rising_count, s != NULL ? s->rise : 0, n,
+			    sizeof(n));
+			snprintf(buf + strlen(buf), len - strlen(buf),
+			    ", rising %s", n);
+		}
+	} else if (b->failing_count > 0) {
+		count_text(b->failing_count, s != NULL ? s->fall : 0, n,
+		    sizeof(n));
+		snprintf(buf, len, "failing %s%s", n, b->spared ?
+		    ", spared by guard" : "");
+	} else
+		snprintf(buf, len, "%s", b->spared ? "spared by guard" : "-");
+	return buf;
 }
 
 static size_t
@@ -135,6 +199,36 @@ json_time(struct json *j, const char *key, int64_t t)
 		json_null(j);
 }
 
+/* A hold's keys are null unless the host is held. */
+static void
+json_ownership(struct json *j, const Poolmon__Backend *b)
+{
+	bool held = b->owner != NULL && strcmp(b->owner, "hold") == 0;
+
+	json_key(j, "owner");
+	json_string(j, or_null(b->owner));
+	json_key(j, "hold_reason");
+	json_string(j, held ? (b->hold_reason != NULL ? b->hold_reason : "") :
+	    NULL);
+	json_key(j, "hold_uid");
+	if (held)
+		json_uint(j, b->hold_uid);
+	else
+		json_null(j);
+	json_time(j, "hold_since", held ? b->hold_since : 0);
+	json_key(j, "hold_flush");
+	if (held)
+		json_bool(j, b->hold_flush);
+	else
+		json_null(j);
+	json_key(j, "failing_count");
+	json_uint(j, b->failing_count);
+	json_key(j, "rising_count");
+	json_uint(j, b->rising_count);
+	json_key(j, "spared");
+	json_bool(j, b->spared);
+}
+
 static void
 json_backend(struct json *j, const Poolmon__Backend *b)
 {
@@ -165,6 +259,7 @@ json_backend(struct json *j, const Poolmon__Backend *b)
 	json_time(j, "last_updown_change", b->last_updown_change);
 	json_key(j, "flush_pending");
 	json_bool(j, b->flush_pending);
+	json_ownership(j, b);
 	json_key(j, "checks");
 	json_array_begin(j);
 	for (i = 0; i < b->n_checks; i++)
@@ -186,6 +281,26 @@ json_backends(struct json *j, const struct ctl_reply *reply)
 		json_backend(j, all[i]);
 	json_array_end(j);
 	free(all);
+}
+
+static void
+json_safety(struct json *j, const Poolmon__Summary *s)
+{
+	json_key(j, "guard_active");
+	json_bool(j, s->guard_active);
+	json_key(j, "all_failed");
+	json_bool(j, s->all_failed);
+	/* An older daemon knows no ring gate: it never waits for a sync. */
+	json_key(j, "ring_synced");
+	json_bool(j, s->has_ring_synced ? s->ring_synced : true);
+	json_key(j, "fall");
+	json_uint(j, s->fall);
+	json_key(j, "rise");
+	json_uint(j, s->rise);
+	json_key(j, "max_down_pct");
+	json_uint(j, s->max_down_pct);
+	json_key(j, "adopt_down");
+	json_bool(j, s->adopt_down);
 }
 
 static void
@@ -228,6 +343,7 @@ json_summary(struct json *j, const Poolmon__Summary *s)
 	json_uint(j, s->director_up);
 	json_key(j, "director_down");
 	json_uint(j, s->director_down);
+	json_safety(j, s);
 }
 
 static void
@@ -290,6 +406,40 @@ json_version(struct json *j, const Poolmon__VersionReply *v)
 }
 
 static void
+json_hold(struct json *j, const Poolmon__Response *r)
+{
+	json_object_begin(j);
+	json_key(j, "held");
+	json_bool(j, r->hold->held);
+	json_key(j, "message");
+	json_string(j, r->message);
+	json_key(j, "backend");
+	if (r->hold->backend != NULL)
+		json_backend(j, r->hold->backend);
+	else
+		json_null(j);
+	json_object_end(j);
+}
+
+static void
+json_release(struct json *j, const Poolmon__Response *r)
+{
+	json_object_begin(j);
+	json_key(j, "released");
+	json_bool(j, r->success);
+	json_key(j, "previous_owner");
+	json_string(j, or_null(r->release->previous_owner));
+	json_key(j, "message");
+	json_string(j, r->message);
+	json_key(j, "backend");
+	if (r->release->backend != NULL)
+		json_backend(j, r->release->backend);
+	else
+		json_null(j);
+	json_object_end(j);
+}
+
+static void
 json_result(struct json *j, const struct ctl_reply *reply)
 {
 	const Poolmon__Response *r = reply->parts[0];
@@ -323,6 +473,12 @@ json_result(struct json *j, const struct ctl_reply *reply)
 	case POOLMON__RESPONSE__RESULT_VERSION_INFO:
 		json_version(j, r->version_info);
 		break;
+	case POOLMON__RESPONSE__RESULT_HOLD:
+		json_hold(j, r);
+		break;
+	case POOLMON__RESPONSE__RESULT_RELEASE:
+		json_release(j, r);
+		break;
 	default:
 		return;
 	}
@@ -331,6 +487,31 @@ json_result(struct json *j, const struct ctl_reply *reply)
 
 /* ------------------------------------------------------------------ */
 /* Text */
+
+/* The policy, and the guard and ring gate when they hold poolmond back. */
+static void
+text_safety(FILE *out, const Poolmon__Summary *s)
+{
+	/* An older daemon sends none of this. */
+	if (!s->has_fall)
+		return;
+	fprintf(out, "policy:    fall %u, rise %u, max-down %u%%, adopt-down "
+	    "%s\n", s->fall, s->rise, s->max_down_pct, s->adopt_down ? "on" :
+	    "off");
+	if (s->all_failed)
+		fprintf(out, "guard:     active: every backend failed the last "
+		    "scan; none taken down\n");
+	else if (s->guard_active)
+		fprintf(out, "guard:     active: --max-down reached; failed "
+		    "hosts spared\n");
+	else
+		fprintf(out, "guard:     inactive\n");
+	if (s->has_ring_synced && !s->ring_synced)
+		fprintf(out, "ring:      not synced: actions deferred until "
+		    "the director's ring syncs\n");
+	else
+		fprintf(out, "ring:      synced\n");
+}
 
 static void
 text_summary(FILE *out, const Poolmon__Summary *s)
@@ -357,48 +538,59 @@ text_summary(FILE *out, const Poolmon__Summary *s)
 	    "director: %u up, %u down\n", s->backends_total,
 	    s->backends_healthy, s->backends_failed, s->backends_unchecked,
 	    s->director_up, s->director_down);
+	text_safety(out, s);
 }
 
 struct widths {
 	int address;
 	int tag;
+	int state;
 };
 
 static void
-measure(struct widths *w, const Poolmon__Backend *b)
+measure(struct widths *w, const Poolmon__Backend *b,
+    const Poolmon__Summary *s)
 {
+	char state[STATE_LEN];
 	int n;
 
 	if ((n = (int)strlen(b->address)) > w->address)
 		w->address = n;
 	if ((n = (int)strlen(or_dash(b->tag))) > w->tag)
 		w->tag = n;
+	n = (int)strlen(backend_state(b, s, state, sizeof(state)));
+	if (n > w->state)
+		w->state = n < STATE_WIDTH_MAX ? n : STATE_WIDTH_MAX;
 }
 
 static void
 text_table_head(FILE *out, const struct widths *w)
 {
-	fprintf(out, "%-*s  %-*s  %-8s  %6s  %6s  %-9s  %-19s  %s\n",
+	fprintf(out, "%-*s  %-*s  %-8s  %6s  %6s  %-9s  %-19s  %-*s  %s\n",
 	    w->address, "ADDRESS", w->tag, "TAG", "DIRECTOR", "VHOSTS",
-	    "USERS", "HEALTH", "LAST CHECK", "REASON");
+	    "USERS", "HEALTH", "LAST CHECK", w->state, "STATE", "REASON");
 }
 
 static void
-text_table_row(FILE *out, const struct widths *w, const Poolmon__Backend *b)
+text_table_row(FILE *out, const struct widths *w, const Poolmon__Backend *b,
+    const Poolmon__Summary *s)
 {
-	char t[TIME_LEN];
+	char t[TIME_LEN], state[STATE_LEN];
 
-	fprintf(out, "%-*s  %-*s  %-8s  %6u  %6u  %-9s  %-19s  %s\n",
+	fprintf(out, "%-*s  %-*s  %-8s  %6u  %6u  %-9s  %-19s  %-*s  %s\n",
 	    w->address, b->address, w->tag, or_dash(b->tag),
 	    b->director_up ? "up" : "down", b->vhost_count, b->users,
 	    health_name(b->health), format_time(b->last_check, t, sizeof(t)),
+	    w->state, backend_state(b, s, state, sizeof(state)),
 	    or_dash(b->reason));
 }
 
+/* s, the status summary, gives the thresholds; NULL for a recheck. */
 static void
-text_backend_table(FILE *out, const struct ctl_reply *reply)
+text_backend_table(FILE *out, const struct ctl_reply *reply,
+    const Poolmon__Summary *s)
 {
-	struct widths w = { 7, 3 };
+	struct widths w = { 7, 3, 5 };
 	const Poolmon__Backend **all;
 	size_t i, n;
 
@@ -407,10 +599,10 @@ text_backend_table(FILE *out, const struct ctl_reply *reply)
 		return;
 	}
 	for (i = 0; i < n; i++)
-		measure(&w, all[i]);
+		measure(&w, all[i], s);
 	text_table_head(out, &w);
 	for (i = 0; i < n; i++)
-		text_table_row(out, &w, all[i]);
+		text_table_row(out, &w, all[i], s);
 	free(all);
 }
 
@@ -422,7 +614,7 @@ text_status(FILE *out, const struct ctl_reply *reply)
 	if (s != NULL)
 		text_summary(out, s);
 	fputc('\n', out);
-	text_backend_table(out, reply);
+	text_backend_table(out, reply, s);
 }
 
 static void
@@ -439,6 +631,17 @@ text_check(FILE *out, const Poolmon__PortCheck *pc)
 	    pc->latency_ms, pc->tries, pc->tries == 1 ? "try" : "tries",
 	    pc->reason != NULL ? "  " : "", pc->reason != NULL ?
 	    pc->reason : "");
+}
+
+static void
+text_show_ownership(FILE *out, const Poolmon__Backend *b)
+{
+	char state[STATE_LEN];
+
+	fprintf(out, "  owner:          %s\n", or_dash(b->owner));
+	fprintf(out, "  state:          %s%s\n", backend_state(b, NULL, state,
+	    sizeof(state)), b->owner != NULL && strcmp(b->owner, "hold") ==
+	    0 && b->hold_flush ? ", users flushed" : "");
 }
 
 static void
@@ -459,6 +662,7 @@ text_show(FILE *out, const Poolmon__Backend *b)
 	fprintf(out, "  last check:     %s\n", format_time(b->last_check, t2,
 	    sizeof(t2)));
 	fprintf(out, "  flush pending:  %s\n", b->flush_pending ? "yes" : "no");
+	text_show_ownership(out, b);
 	fprintf(out, "  checks:\n");
 	for (i = 0; i < b->n_checks; i++)
 		text_check(out, b->checks[i]);
@@ -473,7 +677,26 @@ text_recheck(FILE *out, const struct ctl_reply *reply)
 		fprintf(out, "recheck queued\n");
 		return;
 	}
-	text_backend_table(out, reply);
+	text_backend_table(out, reply, NULL);
+}
+
+/* "ADDRESS: what was done". */
+static void
+text_note(FILE *out, const Poolmon__Backend *b, const char *message)
+{
+	if (b != NULL)
+		fprintf(out, "%s: ", b->address);
+	fprintf(out, "%s\n", message != NULL ? message : "done");
+}
+
+/* A failed hold's message goes to standard error: say only what stands. */
+static void
+text_hold(FILE *out, const Poolmon__Response *r)
+{
+	if (r->success)
+		text_note(out, r->hold->backend, r->message);
+	else if (r->hold->held)
+		text_note(out, r->hold->backend, "hold recorded");
 }
 
 static void
@@ -499,6 +722,12 @@ text_result(FILE *out, const struct ctl_reply *reply)
 	case POOLMON__RESPONSE__RESULT_RELOAD:
 		fprintf(out, "%s\n", r->message != NULL ? r->message :
 		    "reloaded");
+		break;
+	case POOLMON__RESPONSE__RESULT_HOLD:
+		text_hold(out, r);
+		break;
+	case POOLMON__RESPONSE__RESULT_RELEASE:
+		text_note(out, r->release->backend, r->message);
 		break;
 	case POOLMON__RESPONSE__RESULT_VERSION_INFO:
 		fprintf(out, "poolmonctl %s, protocol %d\n", POOLMON_VERSION,

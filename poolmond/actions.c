@@ -25,29 +25,41 @@ struct action_ctx {
 void
 backend_failure_reason(const struct poolmond *d, struct backend *b)
 {
+	char reason[BACKEND_REASON_MAX];
 	size_t i, off = 0;
 
-	b->reason[0] = '\0';
-	for (i = 0; i < d->cfg.nports && off < sizeof(b->reason); i++) {
-		const struct check_result *res = &b->ports[i];
+	reason[0] = '\0';
+	for (i = 0; i < d->cfg.nports && off < sizeof(reason); i++) {
+		const struct port_state *res = &b->ports[i];
 		const struct portspec *p = &d->cfg.ports[i];
 		int n;
 
 		if (res->status == CHECK_OK)
 			continue;
-		n = snprintf(b->reason + off, sizeof(b->reason) - off,
+		n = snprintf(reason + off, sizeof(reason) - off,
 		    "%s%s:%u %s", off > 0 ? "; " : "",
-		    mail_proto_name(p->proto, p->tls), p->port, res->reason);
+		    mail_proto_name(p->proto, p->tls), p->port,
+		    res->reason != NULL ? res->reason :
+		    check_status_str(res->status));
 		if (n < 0)
 			break;
 		off += (size_t)n;
-		if (res->tries > 1 && off < sizeof(b->reason)) {
-			n = snprintf(b->reason + off, sizeof(b->reason) - off,
+		if (res->tries > 1 && off < sizeof(reason)) {
+			n = snprintf(reason + off, sizeof(reason) - off,
 			    " (%u tries)", res->tries);
 			if (n > 0)
 				off += (size_t)n;
 		}
 	}
+	if (backend_set_reason(b, reason) < 0)
+		log_warnx("%s: out of memory for its failure reason", b->dh.ip);
+}
+
+/* For log lines: the failure reason, never NULL. */
+static const char *
+reason_of(const struct backend *b)
+{
+	return b->reason != NULL ? b->reason : "failed";
 }
 
 static bool
@@ -88,10 +100,14 @@ host_cmd(struct action_ctx *ctx, const char *cmd, const char *ip)
 	}
 	if (reply == DIRECTOR_REPLY_OK)
 		return true;
-	if (reply == DIRECTOR_REPLY_OTHER)
+	if (reply == DIRECTOR_REPLY_OTHER) {
 		log_warnx("%s %s: director replied '%s'; retrying at the "
 		    "next scan", cmd, ip, line);
-	else
+		/* Not understood: more may follow, which the next command
+		 * would take for its reply. A fresh connection for it. */
+		director_close(&ctx->dc);
+		ctx->connected = false;
+	} else
 		log_warnx("%s %s: %s; retrying at the next scan", cmd, ip,
 		    director_reply_str(reply));
 	return false;
@@ -126,7 +142,7 @@ take_down(struct action_ctx *ctx, struct backend *b)
 {
 	if (ctx->d->cfg.dry_run) {
 		log_info("dry-run: would mark %s down: %s", b->dh.ip,
-		    b->reason);
+		    reason_of(b));
 		return;
 	}
 	/* Owned and owing a flush before HOST-DOWN is sent: a reply lost to
@@ -135,7 +151,7 @@ take_down(struct action_ctx *ctx, struct backend *b)
 	set_owner(ctx, b, OWNER_POOLMOND);
 	if (!host_cmd(ctx, "HOST-DOWN", b->dh.ip))
 		return;
-	log_info("%s down: %s", b->dh.ip, b->reason);
+	log_info("%s down: %s", b->dh.ip, reason_of(b));
 	b->dh.up = false;
 	flush(ctx, b);
 }

@@ -16,6 +16,12 @@ _Static_assert(sizeof(struct check_report) <= PIPE_BUF,
     "a report must be written atomically");
 
 #define CHILD_THREAD_STACK	(256 * 1024)
+/*
+ * What an attempt may take beyond its timeout (the wake-up after it, the
+ * close): without it an attempt that times out leaves its retries no room
+ * before the hard deadline, and a hanging port is never retried.
+ */
+#define ATTEMPT_SLACK_MS	250
 
 struct port_job {
 	struct check_target target;
@@ -30,7 +36,8 @@ int64_t
 child_budget_ms(const struct check_env *env)
 {
 	/* A PTR lookup may take one timeout before the first attempt. */
-	return (int64_t)(env->retries + 1) * env->timeout_ms +
+	return (int64_t)(env->retries + 1) * (env->timeout_ms +
+	    ATTEMPT_SLACK_MS) +
 	    (int64_t)env->retries * env->retry_delay_ms +
 	    (env->ptr_lookup ? env->timeout_ms : 0);
 }

@@ -159,7 +159,7 @@ health_msg(enum health h)
 
 static void
 fill_port_check(Poolmon__PortCheck *m, const struct portspec *p,
-    const struct check_result *res, bool checked)
+    const struct port_state *res, bool checked)
 {
 	poolmon__port_check__init(m);
 	m->port = p->port;
@@ -170,8 +170,8 @@ fill_port_check(Poolmon__PortCheck *m, const struct portspec *p,
 		return;
 	SET(m, ok, res->status == CHECK_OK);
 	m->status = (char *)check_status_str(res->status);
-	if (res->reason[0] != '\0')
-		m->reason = (char *)res->reason;
+	if (res->reason != NULL)
+		m->reason = res->reason;
 	SET(m, latency_ms, res->latency_ms);
 	SET(m, tries, res->tries);
 	SET(m, warning, res->warning);
@@ -262,8 +262,8 @@ backend_set_add(struct backend_set *set, const struct poolmond *d,
 	SET(m, vhost_count, b->dh.vhost_count);
 	SET(m, users, b->dh.user_count);
 	SET(m, health, health_msg(b->health));
-	if (b->reason[0] != '\0')
-		m->reason = (char *)b->reason;
+	if (b->reason != NULL)
+		m->reason = b->reason;
 	SET(m, last_check, (int64_t)b->last_check);
 	SET(m, flush_pending, b->flush_pending);
 	SET(m, last_updown_change, (int64_t)b->dh.last_updown_change);

@@ -115,6 +115,17 @@ make_sockaddr(const char *ip, uint16_t port, struct sockaddr_storage *ss,
 	return -EINVAL;
 }
 
+void
+conn_attach(struct conn *c, int fd, int timeout_ms, struct check_result *res)
+{
+	memset(c, 0, offsetof(struct conn, buf));
+	c->fd = fd;
+	c->res = res;
+	c->timeout_ms = timeout_ms;
+	c->deadline = now_ms() + timeout_ms;
+	c->step = "connect";
+}
+
 int
 conn_open(struct conn *c, const char *ip, uint16_t port, int timeout_ms,
     struct check_result *res)
@@ -123,12 +134,7 @@ conn_open(struct conn *c, const char *ip, uint16_t port, int timeout_ms,
 	socklen_t sslen, errlen;
 	int err = 0;
 
-	memset(c, 0, offsetof(struct conn, buf));
-	c->fd = -1;
-	c->res = res;
-	c->timeout_ms = timeout_ms;
-	c->deadline = now_ms() + timeout_ms;
-	c->step = "connect";
+	conn_attach(c, -1, timeout_ms, res);
 	if (make_sockaddr(ip, port, &ss, &sslen) < 0)
 		return conn_fail(c, CHECK_EINTERNAL, "bad address '%s'", ip);
 	c->fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK |
@@ -280,6 +286,8 @@ fill(struct conn *c)
 		c->start = 0;
 	}
 	room = CONN_LINE_MAX - c->end;
+	if (c->max_read > 0 && room > c->max_read)
+		room = c->max_read;
 	for (;;) {
 		if (c->ssl != NULL) {
 			errno = 0;

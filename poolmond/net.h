@@ -25,11 +25,15 @@ struct conn {
 	const char *step;	/* protocol step, for failure reasons */
 	struct check_result *res;
 	size_t start, end;	/* unread bytes are buf[start..end) */
+	size_t max_read;	/* 0, or a cap per read (tests: split reads) */
 	char buf[CONN_LINE_MAX + 1];
 };
 
 int conn_open(struct conn *c, const char *ip, uint16_t port,
     int timeout_ms, struct check_result *res);
+/* A connection over an already connected non-blocking socket (tests). */
+void conn_attach(struct conn *c, int fd, int timeout_ms,
+    struct check_result *res);
 /* TLS client handshake; verify_name is checked when ssl_verify is on. */
 int conn_start_tls(struct conn *c, SSL_CTX *ctx, const char *verify_name,
     bool verify);

@@ -23,12 +23,24 @@ enum health {
 	HEALTH_FAILED,
 };
 
+/*
+ * The last result of one port. Kept small, with a reason only when there
+ * is one: thousands of backends times their ports stay in the daemon.
+ */
+struct port_state {
+	enum check_status status;
+	bool warning;
+	uint16_t tries;
+	uint32_t latency_ms;
+	char *reason;			/* malloc'ed; NULL: ok, no warning */
+};
+
 struct backend {
 	struct director_host dh;	/* as the last HOST-LIST showed it */
 	enum health health;
-	char reason[BACKEND_REASON_MAX];	/* of the last failure */
+	char *reason;			/* of the last failure; malloc'ed */
 	time_t last_check;		/* wall clock, end of last check */
-	struct check_result ports[MAX_PORTS];
+	struct port_state *ports;	/* cfg.nports of them */
 	bool flush_pending;		/* we sent HOST-DOWN, no flush yet */
 	/* Hysteresis and ownership (policy.c). */
 	unsigned int fail_count;	/* consecutive failed scans */
@@ -139,6 +151,15 @@ int actions_release(struct poolmond *d, const char *ip, char *err,
     size_t errlen);
 /* "IMAP:143 connect: ... (4 tries); POP3:110 ..." for a failed backend. */
 void backend_failure_reason(const struct poolmond *d, struct backend *b);
+
+/* backend.c */
+/* Zeroed port states for nports; -ENOMEM. */
+int backend_init_ports(struct backend *b, size_t nports);
+void backend_free(struct backend *b, size_t nports);
+/* Store a check result; the reason is copied only when there is one. */
+int port_state_set(struct port_state *ps, const struct check_result *res);
+/* Replace the failure reason; NULL clears it. */
+int backend_set_reason(struct backend *b, const char *reason);
 
 /* pidfile.c */
 int pidfile_acquire(const char *path, pid_t *holder);

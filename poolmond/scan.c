@@ -54,11 +54,21 @@ cmp_backend(const void *a, const void *b)
  * Replace the backend table by the director's current host list, keeping
  * what we know of hosts that were there before.
  */
+static void
+free_backends(struct backend *backends, size_t n, size_t nports)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		backend_free(&backends[i], nports);
+	free(backends);
+}
+
 static int
 merge_host_list(struct poolmond *d, struct director_host *hosts, size_t n)
 {
+	size_t i, nports = d->cfg.nports;
 	struct backend *nb, *old;
-	size_t i;
 
 	nb = calloc(n > 0 ? n : 1, sizeof(*nb));
 	if (nb == NULL)
@@ -72,14 +82,20 @@ merge_host_list(struct poolmond *d, struct director_host *hosts, size_t n)
 		if (old != NULL) {
 			struct director_host dh = nb[i].dh;
 
+			/* Its memory moves to the new table. */
 			nb[i] = *old;
 			nb[i].dh = dh;
+			old->ports = NULL;
+			old->reason = NULL;
+		} else if (backend_init_ports(&nb[i], nports) < 0) {
+			free_backends(nb, n, nports);
+			return -ENOMEM;
 		}
 		nb[i].in_scan = false;
 		nb[i].pid = 0;
 		nb[i].reported = 0;
 	}
-	free(d->backends);
+	free_backends(d->backends, d->nbackends, nports);
 	d->backends = nb;
 	d->nbackends = n;
 	return 0;
@@ -228,22 +244,27 @@ finish_backend(struct poolmond *d, size_t idx, const char *why_missing,
 	bool ok = true;
 
 	for (i = 0; i < d->cfg.nports; i++) {
-		struct check_result *res = &b->ports[i];
+		struct port_state *res = &b->ports[i];
 		const struct portspec *p = &d->cfg.ports[i];
 
 		if (!(b->reported & (1u << i))) {
-			memset(res, 0, sizeof(*res));
-			res->status = missing_status;
-			str_copy(res->reason, why_missing, sizeof(res->reason));
+			struct check_result missing = { .status =
+			    missing_status };
+
+			str_copy(missing.reason, why_missing,
+			    sizeof(missing.reason));
+			(void)port_state_set(res, &missing);
 		}
 		if (res->status != CHECK_OK)
 			ok = false;
 		log_debug("%s %s:%u %s (%u ms, %u %s)", b->dh.ip,
 		    mail_proto_name(p->proto, p->tls), p->port,
-		    res->status == CHECK_OK ? "ok" : res->reason,
+		    res->status == CHECK_OK ? "ok" :
+		    res->reason != NULL ? res->reason : "failed",
 		    res->latency_ms, res->tries,
 		    res->tries == 1 ? "try" : "tries");
-		if (res->status == CHECK_OK && res->warning)
+		if (res->status == CHECK_OK && res->warning &&
+		    res->reason != NULL)
 			log_warnx("%s %s:%u %s", b->dh.ip,
 			    mail_proto_name(p->proto, p->tls), p->port,
 			    res->reason);
@@ -433,8 +454,8 @@ store_report(struct poolmond *d, const struct check_report *rep)
 	b = &d->backends[rep->backend];
 	if (!b->in_scan || b->pid == 0)
 		return;
-	b->ports[rep->port] = rep->result;
-	b->ports[rep->port].reason[CHECK_REASON_MAX - 1] = '\0';
+	if (port_state_set(&b->ports[rep->port], &rep->result) < 0)
+		log_warnx("%s: out of memory for a check result", b->dh.ip);
 	b->reported |= 1u << rep->port;
 }
 
@@ -649,7 +670,7 @@ scan_shutdown(struct poolmond *d)
 	d->report_pipe[0] = d->report_pipe[1] = -1;
 	free(d->children);
 	d->children = NULL;
-	free(d->backends);
+	free_backends(d->backends, d->nbackends, d->cfg.nports);
 	d->backends = NULL;
 	d->nbackends = 0;
 	clear_recheck(d);

@@ -21,7 +21,7 @@ for bin in "$dir"/fuzz_*; do
 		passed=$((passed + 1))
 	else
 		echo "fuzz $name: FAILED"
-		tail -n 40 "$work/$name.log"
+		grep -v "^#[0-9]" "$work/$name.log" | tail -n 40
 		failed=$((failed + 1))
 	fi
 done

@@ -637,6 +637,13 @@ test_credentials_refused(void)
 	CHECK(credentials_load(CRED("user\npa\0ss\n", 0600), &c, err,
 	    sizeof(err)) < 0);
 	CHECK_STR(err, "contains a NUL byte");
+	/* A CR inside a line would split a POP3 or LMTP command. */
+	CHECK(credentials_load(CRED("us\rer\npass\n", 0600), &c, err,
+	    sizeof(err)) < 0);
+	CHECK(credentials_load(CRED("user\nZq\rX9\r\n", 0600), &c, err,
+	    sizeof(err)) < 0);
+	CHECK(strstr(err, "carriage return") != NULL);
+	CHECK(strstr(err, "Zq") == NULL && strstr(err, "X9") == NULL);
 }
 
 static void

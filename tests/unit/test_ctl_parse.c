@@ -61,7 +61,11 @@ test_prefixes(void)
 	CHECK(parse("sh", "10.0.0.1", NULL) == 0 &&
 	    cmd.action == CTL_ACTION_SHOW);
 	CHECK(parse("rec", NULL) == 0 && cmd.action == CTL_ACTION_RECHECK);
-	CHECK(parse("rel", NULL) == 0 && cmd.action == CTL_ACTION_RELOAD);
+	CHECK(parse("relo", NULL) == 0 && cmd.action == CTL_ACTION_RELOAD);
+	CHECK(parse("rele", "10.0.0.1", NULL) == 0 &&
+	    cmd.action == CTL_ACTION_RELEASE);
+	CHECK(parse("h", "10.0.0.1", NULL) == 0 &&
+	    cmd.action == CTL_ACTION_HOLD);
 	CHECK(parse("d", "on", NULL) == 0 &&
 	    cmd.action == CTL_ACTION_DRY_RUN_ON);
 	CHECK(parse("dry", "of", NULL) == 0 &&
@@ -80,6 +84,87 @@ test_ambiguous(void)
 	CHECK(strstr(err, "ambiguous") && strstr(err, "recheck, reload"));
 	CHECK(parse("dry-run", "o", NULL) == -EINVAL);
 	CHECK(strstr(err, "ambiguous") && strstr(err, "on, off"));
+	/* release made "rel" ambiguous. */
+	CHECK(parse("rel", NULL) == -EINVAL);
+	CHECK(strstr(err, "ambiguous") && strstr(err, "reload, release"));
+}
+
+static void
+test_hold(void)
+{
+	CHECK(parse("hold", "127.0.6.1", NULL) == 0);
+	CHECK(cmd.action == CTL_ACTION_HOLD && cmd.nhosts == 1);
+	CHECK_STR(cmd.hosts[0], "127.0.6.1");
+	CHECK(cmd.reason == NULL && !cmd.flush);
+	CHECK(parse("hold", "127.0.6.1", "--reason", "kernel update",
+	    "--flush", NULL) == 0);
+	CHECK_STR(cmd.reason, "kernel update");
+	CHECK(cmd.flush);
+	/* Before the host too, in the --name=VALUE form, and by prefix. */
+	CHECK(parse("ho", "--fl", "--reason=disk swap", "0:0::1", NULL) == 0);
+	CHECK(cmd.action == CTL_ACTION_HOLD && cmd.flush);
+	CHECK_STR(cmd.reason, "disk swap");
+	CHECK_STR(cmd.hosts[0], "::1");
+	/* The value is the next word, whatever it looks like. */
+	CHECK(parse("hold", "127.0.6.1", "--reason", "--flush", NULL) == 0);
+	CHECK_STR(cmd.reason, "--flush");
+	CHECK(!cmd.flush);
+	/* An empty reason is a reason given as empty. */
+	CHECK(parse("hold", "127.0.6.1", "--reason=", NULL) == 0);
+	CHECK_STR(cmd.reason, "");
+	/* The last --reason counts. */
+	CHECK(parse("hold", "127.0.6.1", "--reason", "a", "--reason", "b",
+	    NULL) == 0);
+	CHECK_STR(cmd.reason, "b");
+}
+
+static void
+test_hold_errors(void)
+{
+	CHECK(parse("hold", NULL) == -EINVAL);
+	CHECK(strstr(err, "missing argument: expected HOST") != NULL);
+	CHECK(parse("hold", "--flush", NULL) == -EINVAL);
+	CHECK(strstr(err, "missing argument: expected HOST") != NULL);
+	CHECK(parse("hold", "127.0.6.1", "--reason", NULL) == -EINVAL);
+	CHECK(strstr(err, "missing argument: option '--reason' needs a "
+	    "value") != NULL);
+	CHECK(parse("hold", "--reason", NULL) == -EINVAL);
+	CHECK(strstr(err, "'--reason' needs a value") != NULL);
+	CHECK(parse("hold", "127.0.6.1", "--bogus", NULL) == -EINVAL);
+	CHECK(strstr(err, "unknown option: '--bogus' (expected "
+	    "--reason|--flush)") != NULL);
+	CHECK(parse("hold", "127.0.6.1", "-f", NULL) == -EINVAL);
+	CHECK(strstr(err, "unknown option: '-f'") != NULL);
+	CHECK(parse("hold", "127.0.6.1", "--", NULL) == -EINVAL);
+	CHECK(strstr(err, "unknown option") != NULL);
+	CHECK(parse("hold", "127.0.6.1", "--flush=yes", NULL) == -EINVAL);
+	CHECK(strstr(err, "option '--flush' takes no argument") != NULL);
+	CHECK(parse("hold", "127.0.6.1", "127.0.6.2", NULL) == -EINVAL);
+	CHECK(strstr(err, "unknown argument: '127.0.6.2'") != NULL);
+	CHECK(parse("hold", "mail1", NULL) == -EINVAL);
+	CHECK(strstr(err, "not an IP address") != NULL);
+	/* Only hold has options. */
+	CHECK(parse("status", "--flush", NULL) == -EINVAL);
+	CHECK(strstr(err, "unknown argument: '--flush'") != NULL);
+	CHECK(parse("release", "127.0.6.1", "--flush", NULL) == -EINVAL);
+	CHECK(strstr(err, "unknown argument: '--flush'") != NULL);
+	/* Control bytes in an option never reach the terminal verbatim. */
+	CHECK(parse("hold", "127.0.6.1", "--\033[2J", NULL) == -EINVAL);
+	CHECK(strchr(err, '\033') == NULL);
+}
+
+static void
+test_release(void)
+{
+	CHECK(parse("release", "127.0.6.1", NULL) == 0);
+	CHECK(cmd.action == CTL_ACTION_RELEASE && cmd.nhosts == 1);
+	CHECK_STR(cmd.hosts[0], "127.0.6.1");
+	CHECK(parse("release", NULL) == -EINVAL);
+	CHECK(strstr(err, "missing argument: expected HOST") != NULL);
+	CHECK(parse("release", "127.0.6.1", "127.0.6.2", NULL) == -EINVAL);
+	CHECK(strstr(err, "nothing may follow") != NULL);
+	CHECK(parse("release", "nohost", NULL) == -EINVAL);
+	CHECK(strstr(err, "not an IP address") != NULL);
 }
 
 static void
@@ -134,6 +219,8 @@ test_names_and_defaults(void)
 {
 	CHECK_STR(ctl_action_name(CTL_ACTION_DRY_RUN_ON), "dry-run on");
 	CHECK_STR(ctl_action_name(CTL_ACTION_RECHECK), "recheck");
+	CHECK_STR(ctl_action_name(CTL_ACTION_HOLD), "hold");
+	CHECK_STR(ctl_action_name(CTL_ACTION_RELEASE), "release");
 	/* poolmonctl and poolmond agree where the socket is. */
 	CHECK_STR(CTL_DEFAULT_SOCKET, DEFAULT_CONTROL_SOCKET);
 }
@@ -147,6 +234,9 @@ main(void)
 	RUN(test_unknown);
 	RUN(test_missing);
 	RUN(test_hosts);
+	RUN(test_hold);
+	RUN(test_hold_errors);
+	RUN(test_release);
 	RUN(test_names_and_defaults);
 	ctl_command_free(&cmd);
 	return UNIT_EXIT();

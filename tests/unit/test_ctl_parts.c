@@ -32,6 +32,8 @@ make_pool(size_t n, size_t nports)
 
 		snprintf(b->dh.ip, sizeof(b->dh.ip), "10.%zu.%zu.%zu",
 		    i / 65536, i / 256 % 256, i % 256);
+		if (backend_init_ports(b, nports) < 0)
+			abort();
 		memset(b->dh.tag, 't', sizeof(b->dh.tag) - 1);
 		b->dh.up = i % 2 == 0;
 		b->dh.vhost_count = 100;
@@ -39,14 +41,28 @@ make_pool(size_t n, size_t nports)
 			continue;	/* never checked */
 		b->last_check = 1700000000;
 		b->health = i % 3 == 1 ? HEALTH_OK : HEALTH_FAILED;
-		memset(b->reason, 'r', sizeof(b->reason) - 1);
+		/* The longest reasons there can be. */
+		b->reason = calloc(1, BACKEND_REASON_MAX);
+		memset(b->reason, 'r', BACKEND_REASON_MAX - 1);
 		for (p = 0; p < nports; p++) {
 			b->ports[p].status = b->health == HEALTH_OK ?
 			    CHECK_OK : CHECK_ETIMEOUT;
 			b->ports[p].tries = 4;
+			b->ports[p].reason = calloc(1, CHECK_REASON_MAX);
 			memset(b->ports[p].reason, 'x', CHECK_REASON_MAX - 1);
 		}
 	}
+}
+
+static void
+free_pool(void)
+{
+	size_t i;
+
+	for (i = 0; i < d.nbackends; i++)
+		backend_free(&d.backends[i], d.cfg.nports);
+	free(d.backends);
+	d.backends = NULL;
 }
 
 static Poolmon__Response *
@@ -99,7 +115,7 @@ test_large_pool(void)
 	CHECK(seen == 3000);
 	CHECK(order_ok);
 	ctl_outq_clear(&q);
-	free(d.backends);
+	free_pool();
 }
 
 static void
@@ -136,7 +152,7 @@ test_backend_fields(void)
 	CHECK(b->checks[1]->tries == 4);
 	poolmon__response__free_unpacked(r, NULL);
 	ctl_outq_clear(&q);
-	free(d.backends);
+	free_pool();
 }
 
 static void
@@ -160,7 +176,7 @@ test_empty_pool(void)
 		poolmon__response__free_unpacked(r, NULL);
 	}
 	ctl_outq_clear(&q);
-	free(d.backends);
+	free_pool();
 }
 
 int
