@@ -136,6 +136,10 @@ valgrind-check: test-deps all tests
 demo: test-deps all
 	@scripts/demo.sh $(BUILD)/poolmond
 
+# Prints figures; never fails on one. BENCH_SIZES="100 1000 5000".
+bench: test-deps all
+	@scripts/bench.sh $(BUILD)
+
 install: all
 	install -d $(DESTDIR)$(SBINDIR)
 	install -m 0755 $(BUILD)/poolmond $(DESTDIR)$(SBINDIR)/poolmond

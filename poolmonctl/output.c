@@ -325,6 +325,10 @@ json_summary(struct json *j, const Poolmon__Summary *s)
 	json_bool(j, s->scanning);
 	json_key(j, "scans_completed");
 	json_uint(j, s->scans_completed);
+	json_key(j, "children_forked");
+	json_uint(j, s->children_forked);
+	json_key(j, "child_maxrss_kb");
+	json_uint(j, s->child_maxrss_kb);
 	json_time(j, "last_scan", s->last_scan_end);
 	json_key(j, "last_scan_ms");
 	if (s->scans_completed > 0)

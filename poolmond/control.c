@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -372,6 +373,8 @@ fill_safety(Poolmon__Summary *s, const struct poolmond *d)
 static void
 fill_summary(Poolmon__Summary *s, const struct poolmond *d)
 {
+	struct rusage ru;
+
 	poolmon__summary__init(s);
 	s->daemon_version = (char *)POOLMON_VERSION;
 	SET(s, pid, (uint32_t)getpid());
@@ -385,6 +388,9 @@ fill_summary(Poolmon__Summary *s, const struct poolmond *d)
 	SET(s, interval_s, (uint32_t)d->cfg.interval_s);
 	SET(s, scanning, d->scanning);
 	SET(s, scans_completed, d->scans_completed);
+	SET(s, children_forked, d->children_forked);
+	if (getrusage(RUSAGE_CHILDREN, &ru) == 0)
+		SET(s, child_maxrss_kb, (uint64_t)ru.ru_maxrss);
 	SET(s, last_scan_end, (int64_t)d->last_scan_end);
 	SET(s, last_scan_ms, (uint32_t)d->last_scan_ms);
 	count_backends(d, s);

@@ -62,6 +62,11 @@ struct running_child {
 	bool killed;
 };
 
+struct reaped_child {
+	pid_t pid;
+	int status;
+};
+
 /* One report per port, child to parent; small enough to be atomic. */
 struct check_report {
 	uint32_t magic;
@@ -101,6 +106,7 @@ struct poolmond {
 	int64_t next_scan_at;		/* monotonic ms */
 	struct running_child *children;
 	size_t nchildren;
+	struct reaped_child *reaped;	/* scratch of reap_children() */
 
 	/* Operator safety (policy.c, state.c). */
 	struct policy policy;
@@ -114,6 +120,7 @@ struct poolmond {
 	char director_error[256];
 
 	uint64_t scans_completed;
+	uint64_t children_forked;
 	int64_t last_scan_ms;
 	time_t last_scan_end;
 	bool stopping;

@@ -21,6 +21,11 @@
 /* Grace on top of a child's own budget before the parent kills it. */
 #define CHILD_KILL_GRACE_MS	1000
 #define REPORT_PIPE_SIZE	(1024 * 1024)
+/*
+ * Addresses a recheck may queue; beyond, the recheck is of every backend,
+ * which covers them: clients asking faster than scans run cannot grow it.
+ */
+#define RECHECK_QUEUE_MAX	4096
 
 static int on_scan_timer(sd_event_source *s, uint64_t usec, void *arg);
 
@@ -295,6 +300,7 @@ start_child(struct poolmond *d, size_t idx)
 		child_run(d, idx, 3, start + budget);
 	}
 	b->pid = pid;
+	d->children_forked++;
 	d->children[d->nchildren++] = (struct running_child){
 		.pid = pid, .backend = idx,
 		.deadline = start + budget + CHILD_KILL_GRACE_MS,
@@ -526,15 +532,27 @@ static void
 reap_children(struct poolmond *d)
 {
 	struct running_child *rc;
+	struct reaped_child *done = d->reaped;
+	size_t i, n;
 	int status;
 	pid_t pid;
 
-	/* Reports sent just before exit are in the pipe: read them first. */
-	drain_reports(d);
-	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-		if ((rc = find_child(d, pid)) != NULL)
-			reaped(d, rc, status);
-	}
+	do {
+		n = 0;
+		while (n < (size_t)d->cfg.max_children &&
+		    (pid = waitpid(-1, &status, WNOHANG)) > 0)
+			done[n++] = (struct reaped_child){ pid, status };
+		/*
+		 * A child writes its reports before it exits: now that these
+		 * have exited, all their reports are in the pipe. Reading the
+		 * pipe before waitpid() would miss those of a child that
+		 * exits in between.
+		 */
+		drain_reports(d);
+		for (i = 0; i < n; i++)
+			if ((rc = find_child(d, done[i].pid)) != NULL)
+				reaped(d, rc, done[i].status);
+	} while (n == (size_t)d->cfg.max_children);
 	if (!d->stopping)
 		start_children(d);
 }
@@ -619,7 +637,8 @@ scan_init(struct poolmond *d)
 
 	d->children = calloc((size_t)d->cfg.max_children,
 	    sizeof(*d->children));
-	if (d->children == NULL)
+	d->reaped = calloc((size_t)d->cfg.max_children, sizeof(*d->reaped));
+	if (d->children == NULL || d->reaped == NULL)
 		return -ENOMEM;
 	if (pipe2(d->report_pipe, O_CLOEXEC) < 0)
 		return -errno;
@@ -670,6 +689,8 @@ scan_shutdown(struct poolmond *d)
 	d->report_pipe[0] = d->report_pipe[1] = -1;
 	free(d->children);
 	d->children = NULL;
+	free(d->reaped);
+	d->reaped = NULL;
 	free_backends(d->backends, d->nbackends, d->cfg.nports);
 	d->backends = NULL;
 	d->nbackends = 0;

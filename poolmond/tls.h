@@ -13,5 +13,11 @@
  */
 SSL_CTX *tls_client_ctx_new(bool verify, const char *cafile, char *err,
     size_t errlen);
+/*
+ * One TLS handshake within the daemon, against itself, so OpenSSL's lazily
+ * filled algorithm and decoder caches are filled once, before forking, and
+ * shared by every check process instead of rebuilt in each.
+ */
+void tls_warm_up(SSL_CTX *client_ctx);
 
 #endif

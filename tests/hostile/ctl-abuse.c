@@ -112,6 +112,10 @@ recv_reply(int fd, int ms, Poolmon__Response **resp)
 	if (poll(&pfd, 1, ms) <= 0)
 		return -1;
 	n = frame_recv(fd, CTL_RESPONSE_MAX, &buf);
+	/* A peer that closes with our request unread resets the connection:
+	 * the error comes first, then what it sent before closing. */
+	if (n == -ECONNRESET)
+		n = frame_recv(fd, CTL_RESPONSE_MAX, &buf);
 	if (n == -EAGAIN)
 		return -1;
 	if (n <= 0)
@@ -398,8 +402,8 @@ mode_noread(int n)
 static void
 mode_flood(int n, int secs)
 {
-	struct pollfd *pfd = calloc((size_t)n, sizeof(*pfd));
-	bool *connected = calloc((size_t)n, sizeof(*connected));
+	struct pollfd *pfd;
+	bool *connected;
 	int i, ok = 0, failed = 0, refused = 0, dropped = 0, open = 0, e;
 	long long start = now_ms(), took;
 	struct sockaddr_un sun;
@@ -409,12 +413,12 @@ mode_flood(int n, int secs)
 
 	raise_nofile(n + 64);
 	getrlimit(RLIMIT_NOFILE, &rl);
-	if ((rlim_t)n + 32 > rl.rlim_cur) {
-		printf("flood error=nofile-limit-%lu\n",
-		    (unsigned long)rl.rlim_cur);
-		exit(1);
-	}
+	/* A hard limit below n + 64: as many as it allows, said below. */
+	if ((rlim_t)n + 64 > rl.rlim_cur)
+		n = rl.rlim_cur > 128 ? (int)rl.rlim_cur - 64 : 64;
 	fill_sun(&sun);
+	pfd = calloc((size_t)n, sizeof(*pfd));
+	connected = calloc((size_t)n, sizeof(*connected));
 	for (i = 0; i < n; i++)
 		pfd[i].fd = -1;
 	/* All at once: non-blocking connects, again while the backlog is
@@ -503,10 +507,16 @@ ask(int fd, Poolmon__Request *req, int ms, size_t *backends)
 	buf = pack(req, &len);
 	r = send_msg(fd, buf, len);
 	free(buf);
-	if (r < 0)
-		return -2;
 	if (backends != NULL)
 		*backends = 0;
+	/* Refused at once, the reply saying why may be waiting. */
+	if (r < 0 && (r = recv_reply(fd, 0, &resp)) == 1 && resp != NULL) {
+		code = resp->has_code ? (int)resp->code : 999;
+		poolmon__response__free_unpacked(resp, NULL);
+		return code;
+	}
+	if (r < 0)
+		return -2;
 	while (more) {
 		r = recv_reply(fd, ms, &resp);
 		if (r <= 0)
@@ -518,9 +528,11 @@ ask(int fd, Poolmon__Request *req, int ms, size_t *backends)
 			    (int)resp->code : 999;
 		first = false;
 		more = resp->has_more && resp->more;
-		if (backends != NULL && resp->status != NULL)
+		if (backends != NULL && resp->result_case ==
+		    POOLMON__RESPONSE__RESULT_STATUS)
 			*backends += resp->status->n_backends;
-		if (backends != NULL && resp->recheck != NULL)
+		if (backends != NULL && resp->result_case ==
+		    POOLMON__RESPONSE__RESULT_RECHECK)
 			*backends += resp->recheck->n_backends;
 		poolmon__response__free_unpacked(resp, NULL);
 	}

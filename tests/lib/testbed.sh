@@ -25,6 +25,8 @@
 #   tb_director_start IP MAILSERVERS [EXTRA_CONF]    exports TB_DIRECTOR_SOCKET,
 #                                TB_DIRECTOR_CONF, TB_DIRECTOR_IP
 #   tb_director_stop / tb_director_restart
+#   tb_pool_start / tb_pool_addresses N   one listen=* backend on ports
+#                                10143 10110 10024 10993 10995 for many hosts
 #   tb_peer_start NAME IP MAILSERVERS RING / tb_peer_stop NAME   a second
 #                                director of a ring; tb_ring_synced
 #   tb_dcmd CMD [ARG...]         raw director-admin command, reply on stdout
@@ -585,6 +587,75 @@ tb_director_stop() {
 # Stop and start with the same config; host states start over (all up).
 tb_director_restart() {
 	tb_director_stop && _tb_director_run
+}
+
+# tb_pool_start: one backend instance with listen = * that answers on
+# every 127.x address, on ports of its own (10143 IMAP, 10110 POP3, 10024
+# LMTP, 10993 IMAPS, 10995 POP3S) so it never collides with the instances
+# on the standard ports: a cheap pool of hundreds of healthy backends.
+# tb_pool_addresses N prints N addresses 127.1.x.y for its director.
+tb_pool_start() {
+	local d=$TB_DIR/backend-pool
+	[ -n "$TB_DIR" ] || { _tb_err "tb_init first"; return 1; }
+	mkdir -p "$d" &&
+		_tb_write_conf backend "$d" 127.1.0.1 "$(_tb_pool_conf)" &&
+		_tb_instance_start "$d" 10143
+}
+
+tb_pool_addresses() {
+	local n=${1:-0} i=0 a=1 b=0
+	while [ "$i" -lt "$n" ]; do
+		echo "127.1.$b.$a"
+		i=$((i + 1)) a=$((a + 1))
+		[ "$a" -gt 254 ] && { a=1; b=$((b + 1)); }
+	done
+}
+
+_tb_pool_conf() {
+	cat <<-'EOF'
+		listen = *
+		default_process_limit = 400
+		default_client_limit = 8000
+		auth_cache_size = 10M
+		auth_cache_ttl = 1 hour
+		service imap-login {
+		  inet_listener imap {
+		    port = 10143
+		  }
+		  inet_listener imaps {
+		    port = 10993
+		  }
+		  process_limit = 4
+		  client_limit = 8000
+		}
+		service pop3-login {
+		  inet_listener pop3 {
+		    port = 10110
+		  }
+		  inet_listener pop3s {
+		    port = 10995
+		  }
+		  process_limit = 4
+		  client_limit = 8000
+		}
+		service lmtp {
+		  inet_listener lmtp {
+		    port = 10024
+		  }
+		  service_count = 1000
+		}
+		# Mail processes serve many logins, so the pool's own cost per
+		# check stays small next to the monitor's.
+		service imap {
+		  service_count = 10000
+		}
+		service pop3 {
+		  service_count = 10000
+		}
+		service auth {
+		  client_limit = 8000
+		}
+	EOF
 }
 
 # tb_peer_start NAME IP MAILSERVERS RING: a second director of a ring (the

@@ -1,0 +1,155 @@
+#!/bin/bash
+# Control-socket abuse in bulk (tests/hostile/ctl-abuse; t_ctl_robust does
+# one bad message of each kind): 300 messages of random bytes, sizes around
+# the 64 KiB cap, every truncation of a valid request, 30 clients that
+# stall beside one that never reads its replies, 1000 connections at once,
+# an unauthorised uid asking for rechecks 300 times, and rechecks of
+# thousands of unknown addresses. Throughout, the daemon keeps scanning on
+# time (scans counted per phase), answers the next honest client, and its
+# descriptors and memory come back to where they were.
+. "$(dirname "$0")/../lib/testbed.sh"
+. "$(dirname "$0")/../lib/poolmon.sh"
+. "$(dirname "$0")/../hostile/lib.sh"
+
+ABUSE=$TOOLS/ctl-abuse FD=$TOOLS/fakedirector
+[ -x "$ABUSE" ] && [ -x "$FD" ] || tb_fail "ctl-abuse/fakedirector not built (make tests)"
+command -v setpriv >/dev/null || { echo "setpriv is not installed"; exit 77; }
+
+tb_init || tb_fail "tb_init"
+# Two backends, one of them slow: each scan takes 1.5 s of the 2 s
+# interval, so rechecks can pile up while one runs.
+hs_server 127.0.8.21 143 'line:* OK hi' 'expect:P1 LOGOUT' 'line:* BYE' 'line:P1 OK' ||
+	tb_fail "backend"
+hs_server 127.0.8.22 143 sleep:1500 'line:* OK hi' 'expect:P1 LOGOUT' 'line:* BYE' 'line:P1 OK' ||
+	tb_fail "backend"
+"$FD" -T "$TB_DIR/truth.sock" "$TB_DIR/fd.sock" 127.0.8.21 127.0.8.22 </dev/null \
+	>>"$TB_DIR/fd.out" 2>&1 &
+tb_track_pid $!
+for i in $(seq 1 50); do [ -S "$TB_DIR/fd.sock" ] && break; sleep 0.1; done
+
+CTL=$TB_DIR/ctl.sock
+TB_DIRECTOR_SOCKET=$TB_DIR/fd.sock hs_pm_start -d -i 2 -t 3 --retries 0 -p 143 ||
+	tb_fail "poolmond"
+pm_wait_log "scan complete: 2 backends, 0 failed" 10 || tb_fail "first scan"
+abuse() { "$ABUSE" "$CTL" "$@"; }
+# field LINE KEY
+field() { tr ' ' '\n' <<<"$1" | sed -n "s/^$2=//p"; }
+
+honest() {	# the next honest client is answered at once
+	local out
+	out=$(abuse status)
+	[[ $out =~ ^status\ code=0\ backends=2\ ms=([0-9]+)$ ]] ||
+		tb_fail "$1: honest status: $out"
+	[ "${BASH_REMATCH[1]}" -lt 1000 ] || tb_fail "$1: honest status took ${BASH_REMATCH[1]} ms"
+}
+# A phase: on_time NAME START_MS START_SCANS - scans went on every 2 s.
+phase_start() { P_MS=$(date +%s%3N) P_SCANS=$(pm_count_log "scan complete"); }
+on_time() {
+	local secs scans
+	secs=$(( ($(date +%s%3N) - P_MS) / 1000 ))
+	scans=$(( $(pm_count_log "scan complete") - P_SCANS ))
+	[ "$scans" -ge $((secs / 2 - 1)) ] || tb_fail "$1: $scans scans in $secs s"
+	kill -0 "$PM_DAEMON" || tb_fail "$1: poolmond died"
+	honest "$1"
+	tb_pass "$1 (scans on time: $scans in $secs s; honest client answered)"
+}
+fds_start=$(ls "/proc/$PM_DAEMON/fd" | wc -l)
+rss_start=$(hs_status_kb "$PM_DAEMON" VmRSS)
+honest "before"
+
+phase_start
+out=$(abuse random 300 42)
+[ "$(field "$out" hung)" = 0 ] && [ "$(field "$out" sendfail)" = 0 ] || tb_fail "random: $out"
+# Malformed (71) or too large (90); never a success, never silence.
+[[ $(field "$out" codes) =~ ^(71|90)(:[0-9]+)(,(71|90):[0-9]+)*$ ]] || tb_fail "random: codes: $out"
+on_time "300 random messages: each answered with an error and a hang-up ($(field "$out" codes))"
+
+out=$(abuse sizes)
+tb_assert_eq "$out" "sizes 65535=71 65536=71 65537=90 131072=90" "sizes around the 64 KiB cap"
+out=$(abuse truncate)
+[ "$(field "$out" hung)" = 0 ] || tb_fail "truncate: $out"
+# Cut right after the id, a request has no command: unknown (95), the
+# connection stays; any other cut is malformed (71).
+tb_assert_eq "$(field "$out" codes)" "71:$(($(field "$out" prefixes) - 1)),95:1" "every truncation answered"
+
+# 30 clients that say nothing and one that asks and never reads: all are
+# dropped after the 5 s client timeout; one slot is left for the honest.
+phase_start
+abuse stall 30 10 >"$TB_DIR/stall.out" &
+STALL=$!
+sleep 0.5
+abuse noread 100000 >"$TB_DIR/noread.out" &
+NOREAD=$!
+sleep 0.5
+honest "beside 31 stalled clients"
+wait "$STALL" "$NOREAD"
+out=$(cat "$TB_DIR/stall.out")
+[ "$(field "$out" closed)" = 30 ] && [ "$(field "$out" min_ms)" -ge 4500 ] &&
+	[ "$(field "$out" max_ms)" -le 7000 ] || tb_fail "stalled clients: $out"
+out=$(cat "$TB_DIR/noread.out")
+[ "$(field "$out" closed)" = 1 ] && [ "$(field "$out" after_ms)" -ge 4000 ] &&
+	[ "$(field "$out" after_ms)" -le 7000 ] || tb_fail "client that never reads: $out"
+on_time "30 stalled clients and one that never reads ($(field "$out" sent) requests): dropped after ~5 s"
+
+# 1000 connections at once: 32 are served, the others told "too many
+# control clients" at once; an honest client meanwhile is answered or told
+# so, never left hanging, and is answered once the flood is gone.
+phase_start
+abuse flood 1000 3 >"$TB_DIR/flood.out" &
+FLOOD=$!
+sleep 1
+out=$(abuse status)
+[[ $out =~ ^status\ code=(0|16)\ .*ms=([0-9]+)$ ]] && [ "${BASH_REMATCH[2]}" -lt 1000 ] ||
+	tb_fail "honest client during the flood: $out"
+during=$out
+wait "$FLOOD"
+out=$(cat "$TB_DIR/flood.out")
+n=$(field "$out" n)
+[ "$n" -ge 1000 ] || echo "note: file descriptor limit: flood of $n connections"
+[ "$(field "$out" connected)" = "$n" ] || tb_fail "flood: $out"
+[ "$(field "$out" open)" -le 32 ] &&
+	[ $(( $(field "$out" refused) + $(field "$out" open) + $(field "$out" dropped) )) = "$n" ] ||
+	tb_fail "flood: $out"
+on_time "flood: $out; during it: $during"
+refusals=$(pm_count_log "more than 32 clients, refusing one")
+
+# An unauthorised uid (the operator opened the socket to everyone).
+cp "$ABUSE" "$TB_DIR/ctl-abuse" && chmod 0755 "$TB_DIR/ctl-abuse"
+chmod 0666 "$CTL"
+phase_start
+rechecks=$(pm_count_log "control: recheck of ")
+out=$(setpriv --reuid=nobody --regid=nogroup --clear-groups "$TB_DIR/ctl-abuse" "$CTL" privileged 300)
+grep -qx "privileged n=300 recheck codes=13:300" <<<"$out" || tb_fail "nobody: $out"
+grep -qx "privileged n=300 status codes=0:300" <<<"$out" || tb_fail "nobody: $out"
+tb_assert_eq "$(pm_count_log "control: recheck of ")" "$rechecks" "no recheck queued for nobody"
+on_time "uid nobody: 300 rechecks refused (EACCES), 300 status requests served"
+chmod 0660 "$CTL"
+
+# Rechecks of 4000 unknown addresses, 300 times, faster than scans run.
+phase_start
+rss0=$(hs_status_kb "$PM_DAEMON" VmRSS)
+out=$(abuse bigrecheck 300 4000)
+tb_assert_eq "$out" "bigrecheck n=300 hosts=4000 codes=0:300" "300 rechecks of 4000 addresses queued"
+rss1=$(hs_status_kb "$PM_DAEMON" VmRSS)
+[ "$rss1" -le $((rss0 + 4096)) ] || tb_fail "recheck queue grew poolmond from $rss0 to $rss1 kB"
+on_time "recheck flood: poolmond VmRSS $rss0 -> $rss1 kB"
+
+# Over the whole test: a scan completed at least every 3 s (the 2 s
+# interval; log times have 1 s steps), abuse or not.
+gap=$(grep -a "scan complete" "$(pm_log)" | cut -c1-19 | while read -r d t; do
+	date -d "$d $t" +%s; done | awk 'NR > 1 && $1 - p > m { m = $1 - p } { p = $1 } END { print m + 0 }')
+[ "$gap" -le 3 ] || tb_fail "$gap s between two scans"
+tb_pass "at most $gap s between two scans over the whole test"
+
+# Back where it started: no client, descriptor or memory left behind.
+for i in $(seq 1 30); do
+	[ "$(ls "/proc/$PM_DAEMON/fd" | wc -l)" -le "$fds_start" ] && break
+	sleep 0.2
+done
+tb_assert_eq "$(ls "/proc/$PM_DAEMON/fd" | wc -l)" "$fds_start" "descriptors back to $fds_start"
+rss_end=$(hs_status_kb "$PM_DAEMON" VmRSS)
+[ "$rss_end" -le $((rss_start + 4096)) ] || tb_fail "VmRSS $rss_start -> $rss_end kB"
+tb_pass "VmRSS $rss_start -> $rss_end kB; $refusals refusals logged"
+pm_stop || tb_fail "poolmond exit status"
+echo "t_ctl_abuse: all passed"
+exit 0
