@@ -95,12 +95,17 @@ check_port(const struct check_target *t, struct check_result *res,
 
 	for (attempt = 0; attempt <= env->retries; attempt++) {
 		if (attempt > 0) {
+			/* No pause after a timeout: that attempt has waited
+			 * long enough, and a hanging host is then failed
+			 * within (retries + 1) x timeout. */
+			int64_t pause = res->status == CHECK_ETIMEOUT ? 0 :
+			    env->retry_delay_ms;
+
 			/* A retry that cannot finish before the deadline is
 			 * pointless: report the last failure instead. */
-			if (now_ms() + env->retry_delay_ms + env->timeout_ms >
-			    hard_deadline)
+			if (now_ms() + pause + env->timeout_ms > hard_deadline)
 				break;
-			sleep_ms(env->retry_delay_ms);
+			sleep_ms(pause);
 		}
 		check_port_once(t, res);
 		res->tries = (uint16_t)(attempt + 1);

@@ -205,14 +205,17 @@ read_host_list(struct poolmond *d)
 static void
 child_setup(int report_fd)
 {
-	static const int reset[] = { SIGINT, SIGTERM, SIGQUIT, SIGHUP,
-	    SIGCHLD, SIGALRM };
+	static const int reset[] = { SIGINT, SIGTERM, SIGQUIT, SIGCHLD,
+	    SIGALRM };
 	sigset_t none;
 	size_t i;
 
 	for (i = 0; i < ARRAY_SIZE(reset); i++)
 		signal(reset[i], SIG_DFL);
 	signal(SIGPIPE, SIG_IGN);
+	/* A reload meant for the daemon (killall -HUP poolmond, systemctl
+	 * kill -s HUP) must not kill a check and fail a healthy backend. */
+	signal(SIGHUP, SIG_IGN);
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	/* Die with the daemon rather than outlive it. */
@@ -610,7 +613,7 @@ scan_request(struct poolmond *d, const char *const *ips, size_t nips)
 	/* A pending full recheck already covers any subset. */
 	if (d->recheck_pending && d->nrecheck_ips == 0)
 		return 0;
-	if (nips == 0)
+	if (nips == 0 || d->nrecheck_ips + nips > RECHECK_QUEUE_MAX)
 		clear_recheck(d);
 	else {
 		copy = reallocarray(d->recheck_ips, d->nrecheck_ips + nips,

@@ -32,16 +32,17 @@ json_field() {
 	"$POOLMONCTL" -s "$ctl" --json status | jq -r ".$1"
 }
 
-# Largest private memory (KiB) of any check process, sampled while they run.
+# Largest private memory (KiB) of any check process, sampled while they
+# run: pages a child wrote (copy-on-write copies, its own heap and stacks).
 sample_children() {
 	local pid=$1 out=$2 max=0 c v
-	while kill -0 "$pid" 2>/dev/null; do
-		for c in $(pgrep -P "$pid"); do
+	while [ -e "/proc/$pid" ]; do
+		for c in $(cat "/proc/$pid/task/$pid/children" 2>/dev/null); do
 			v=$(awk '/^Private_(Clean|Dirty):/ { s += $2 } END { print s + 0 }' \
 				"/proc/$c/smaps_rollup" 2>/dev/null)
 			[ -n "$v" ] && [ "$v" -gt "$max" ] && max=$v && echo "$max" >"$out"
 		done
-		sleep 0.05
+		sleep 0.01
 	done
 }
 

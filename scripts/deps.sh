@@ -6,7 +6,7 @@
 set -u
 
 build_pkgs="gcc make pkg-config libssl-dev libprotobuf-c-dev protobuf-c-compiler libsystemd-dev"
-test_pkgs="dovecot-core dovecot-imapd dovecot-pop3d dovecot-lmtpd openssl iptables iproute2 mandoc jq"
+test_pkgs="dovecot-core dovecot-imapd dovecot-pop3d dovecot-lmtpd openssl iptables iproute2 mandoc jq valgrind"
 
 fuzz_pkgs="clang libclang-rt-14-dev"
 

@@ -495,14 +495,16 @@ main(int argc, char **argv)
 		    argv[optind], argv[optind + 1], strerror(errno));
 		return 1;
 	}
+	/* The test waits for this line rather than probing the port: a
+	 * probe would be the log's first connection. */
 	if (logpath != NULL) {
-		ch = open(logpath, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
+		fd = open(logpath, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
 		    0644);
-		if (ch < 0 || write(ch, "listening\n", 10) != 10) {
+		if (fd < 0 || write(fd, "listening\n", 10) != 10) {
 			perror(logpath);
 			return 1;
 		}
-		close(ch);
+		close(fd);
 	}
 	while (conns < 0 || served < conns) {
 		if ((fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC)) < 0) {

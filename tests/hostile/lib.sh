@@ -22,6 +22,9 @@
 #   hs_wait_count REGEX N SECS until pm_count_log REGEX is N or more
 #   hs_children PID            pids whose parent is PID
 #   hs_log_ascii FILE          0 when FILE holds only printable ASCII lines
+#   hs_mem_checked             0 unless $POOLMOND is an ASan build: its
+#                              shadow memory and quarantine make memory
+#                              figures meaningless, so bounds are skipped
 
 : "${TOOLS:?TOOLS must point at the built test programs}"
 HS_WATCH_PID=""
@@ -37,7 +40,7 @@ hs_connlog() {
 }
 
 hs_server() {
-	local ip=$1 port=$2 log i
+	local ip=$1 port=$2 log
 	shift 2
 	log=$(hs_connlog "$ip" "$port")
 	rm -f "$log"
@@ -46,7 +49,7 @@ hs_server() {
 	HS_LAST_PID=$!
 	tb_track_pid "$HS_LAST_PID"
 	# No probe connection: it would be the log's first.
-	for i in $(seq 1 50); do
+	for _ in $(seq 1 50); do
 		[ -s "$log" ] && return 0
 		sleep 0.1
 	done
@@ -60,7 +63,6 @@ hs_conns() {
 }
 
 hs_pm_start() {
-	local i
 	rm -f "$TB_DIR/poolmond.pid" "$TB_DIR/maxrss.out"
 	"$TOOLS/maxrss" "$TB_DIR/maxrss.out" "$POOLMOND" -f \
 		-S "${TB_DIRECTOR_SOCKET:-$TB_DIR/director/run/director-admin}" \
@@ -70,7 +72,7 @@ hs_pm_start() {
 	PM_PID=$!
 	tb_track_pid "$PM_PID"
 	PM_DAEMON=""
-	for i in $(seq 1 50); do
+	for _ in $(seq 1 50); do
 		PM_DAEMON=$(cat "$TB_DIR/poolmond.pid" 2>/dev/null)
 		[ -n "$PM_DAEMON" ] && [ -d "/proc/$PM_DAEMON" ] && return 0
 		sleep 0.1
@@ -115,8 +117,7 @@ hs_check_ms() {
 }
 
 hs_wait_count() {
-	local i
-	for i in $(seq 1 $(($3 * 10))); do
+	for _ in $(seq 1 $(($3 * 10))); do
 		[ "$(pm_count_log "$1")" -ge "$2" ] && return 0
 		sleep 0.1
 	done
@@ -131,4 +132,12 @@ hs_children() {
 
 hs_log_ascii() {
 	! LC_ALL=C grep -q -a -P '[^\x20-\x7e\t]' "$1"
+}
+
+hs_mem_checked() {
+	if LC_ALL=C grep -q -a __asan_init "$POOLMOND"; then
+		echo "note: ASan build: memory bounds not checked"
+		return 1
+	fi
+	return 0
 }

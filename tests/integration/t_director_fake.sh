@@ -28,14 +28,13 @@ SOCK=$TB_DIR/fd.sock TRUTH=$TB_DIR/truth.sock FDLOG=$TB_DIR/fd.log MODE=$TB_DIR/
 "$FD" -L "$FDLOG" -m "$MODE" -T "$TRUTH" "$SOCK" $GOOD1 $DEAD $GOOD2 $DEAD2 \
 	</dev/null >>"$TB_DIR/fd.out" 2>&1 &
 tb_track_pid $!
-for i in $(seq 1 50); do [ -S "$TRUTH" ] && break; sleep 0.1; done
+for _ in $(seq 1 50); do [ -S "$TRUTH" ] && break; sleep 0.1; done
 truth() { TB_DIRECTOR_SOCKET=$TRUTH tb_dcmd "$@"; }
 truth_state() { TB_DIRECTOR_SOCKET=$TRUTH tb_host_state "$1"; }
 since() { tail -n +$(($1 + 1)) "$FDLOG"; }
 # wait_fd MARK REGEX N SECS: N lines matching REGEX in the fake's log since MARK
 wait_fd() {
-	local i
-	for i in $(seq 1 $(($4 * 10))); do
+	for _ in $(seq 1 $(($4 * 10))); do
 		[ "$(since "$1" | grep -cE -- "$2")" -ge "$3" ] && return 0
 		sleep 0.1
 	done

@@ -56,13 +56,14 @@ tb_pass "director restarted: $DEAD taken down again"
 
 # 2. The admin socket replaced by a regular file; the director itself keeps
 # running on the socket, moved aside.
+n=$(pm_count_log "unreachable")
+re="director $SOCK: unreachable: connect $SOCK: Connection refused; poolmond keeps trying every scan"
+m=$(pm_count_log "$re")
 mv "$SOCK" "$SOCK.real" || tb_fail "mv socket"
 echo "not a socket" >"$SOCK"
 TB_DIRECTOR_SOCKET=$SOCK.real tb_dcmd HOST-UP "$DEAD" >/dev/null || tb_fail "HOST-UP"
-n=$(pm_count_log "unreachable")
 downs=$(pm_count_log "$DEAD down:")
-pm_wait_log "director $SOCK: unreachable: connect $SOCK: Connection refused; poolmond keeps trying every scan" 8 ||
-	tb_fail "regular file: no clear log line"
+hs_wait_count "$re" $((m + 1)) 8 || tb_fail "regular file: no clear log line"
 sleep 3
 kill -0 "$PM_PID" || tb_fail "poolmond died"
 tb_assert_eq "$(pm_count_log "unreachable")" $((n + 1)) "logged once"

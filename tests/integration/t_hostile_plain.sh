@@ -16,6 +16,8 @@
 . "$(dirname "$0")/../hostile/lib.sh"
 
 GOOD=127.0.8.1 DIR_IP=127.0.8.100 TIMEOUT_MS=2000
+MEM=1
+hs_mem_checked || MEM=0
 tb_init || tb_fail "tb_init"
 tb_backend_start good "$GOOD" || tb_fail "backend"
 
@@ -52,7 +54,9 @@ hostile 127.0.8.2 143 "banner: timed out after 2 s" $SLOW hang
 hostile 127.0.8.3 143 "banner: reply line longer than 8192 bytes" $FAST \
 	'send:* OK ' bulk:10485760:x
 hostile 127.0.8.4 143 "banner: timed out after 2 s" $SLOW 'drip:1000:* OK hello\r\n'
-hostile 127.0.8.5 143 "CAPABILITY: connection closed" $FAST 'line:* OK hi' close
+# The client's CAPABILITY may meet the close (EOF) or the reset it causes.
+hostile 127.0.8.5 143 "CAPABILITY: (connection closed|read: Connection reset by peer)" $FAST \
+	'line:* OK hi' close
 # The reset may beat the end of the client's connect(), or follow it.
 hostile 127.0.8.6 143 "(connect|banner: read): Connection reset by peer" $FAST reset
 hostile 127.0.8.7 143 'LOGIN: NO \?\( bad\? utf8 \?\?\?\?\? end' $FAST \
@@ -116,7 +120,7 @@ tb_pass "hang and drip: client gone after ~2 s; 10 MB: client gone before readin
 
 # More scans with every hostile backend, for the memory figures.
 n=$(pm_count_log "scan complete")
-for i in $(seq 1 40); do
+for _ in $(seq 1 40); do
 	[ "$(pm_count_log "scan complete")" -ge $((n + 3)) ] && break
 	sleep 0.5
 done
@@ -142,21 +146,23 @@ tb_assert_eq "$(grep -ac "scan complete: 15 backends, 14 failed" "$(pm_log)")" "
 # buffer, OpenSSL state) stays under 4 MB, whatever a backend sends: a 10
 # MB line read into memory would show here.
 hwm_end=$(hs_status_kb "$PM_DAEMON" VmHWM)
-[ "$hwm_end" -le $((hwm_first + 1024)) ] ||
-	tb_fail "poolmond VmHWM grew from $hwm_first to $hwm_end kB"
-tb_pass "poolmond VmHWM $hwm_first -> $hwm_end kB"
+if [ "$MEM" = 1 ]; then
+	[ "$hwm_end" -le $((hwm_first + 1024)) ] ||
+		tb_fail "poolmond VmHWM grew from $hwm_first to $hwm_end kB"
+	tb_pass "poolmond VmHWM $hwm_first -> $hwm_end kB"
+fi
 kill -0 "$PM_DAEMON" || tb_fail "poolmond died"
 "$POOLMONCTL" -s "$TB_DIR/ctl.sock" status >/dev/null || tb_fail "status"
 hs_watch_stop || tb_fail "procwatch"
 priv=$(hs_watch_field max_private_kb) chwm=$(hs_watch_field max_hwm_kb)
 seen=$(hs_watch_field children)
 [ "$seen" -ge 30 ] || tb_fail "procwatch saw only $seen check processes"
-[ "$priv" -le 4096 ] || tb_fail "a check process had $priv kB of its own"
+[ "$MEM" = 0 ] || [ "$priv" -le 4096 ] || tb_fail "a check process had $priv kB of its own"
 tb_pass "$seen check processes sampled: at most $priv kB of their own, VmHWM $chwm kB"
 
 pm_stop || tb_fail "poolmond exit status"
 maxrss=$(hs_maxrss)
-[ -n "$maxrss" ] && [ "$maxrss" -le $((hwm_end + 4096)) ] ||
+[ -n "$maxrss" ] && { [ "$MEM" = 0 ] || [ "$maxrss" -le $((hwm_end + 4096)) ]; } ||
 	tb_fail "largest RSS of poolmond or a check process: '$maxrss' kB (daemon $hwm_end kB)"
 tb_pass "largest RSS of poolmond and all its check processes: $maxrss kB"
 hs_log_ascii "$(pm_log)" || tb_fail "unprintable bytes in the log: $(LC_ALL=C grep -a -n -P '[^\x20-\x7e\t]' "$(pm_log)" | head -3)"

@@ -26,6 +26,10 @@ pm_wait_log "pool guard: --max-down=50% reached; sparing 1 failed hosts: 127.0.7
 sleep 3
 tb_assert_eq "$(down_count)" 2 "exactly 2 of 4 down with --max-down=50"
 tb_assert_eq "$(tb_host_state 127.0.7.67)" U "the healthy backend stays up"
+json=$("$POOLMONCTL" -s "$TB_DIR/ctl.sock" --json status) || tb_fail "poolmonctl status"
+tb_assert_eq "$(jq .guard_active <<<"$json")" true "status reports the guard as active"
+tb_assert_eq "$(jq '[.backends[] | select(.spared == true)] | length' <<<"$json")" 1 \
+	"status marks the one spared host"
 n=$(pm_count_log "pool guard")
 [ "$n" -ge 2 ] || tb_fail "guard logged once only ($n), not per scan"
 tb_pass "guard logged at every scan ($n)"
@@ -45,4 +49,6 @@ pm_wait_log "every backend failed this scan: assuming a fault on poolmond's side
 	tb_fail "all-failed not logged"
 sleep 2
 tb_assert_eq "$(down_count)" 0 "none taken down when every backend fails"
+tb_assert_eq "$("$POOLMONCTL" -s "$TB_DIR/ctl.sock" --json status | jq .all_failed)" true \
+	"status reports that every backend failed"
 pm_stop || tb_fail "stop"

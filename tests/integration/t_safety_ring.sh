@@ -37,9 +37,13 @@ tb_assert_eq "$(tb_host_state 127.0.7.53)" U "dead backend not acted on while un
 tb_assert_eq "$(pm_count_log 'director ring not synced')" 1 "deferral logged once per episode"
 grep -q "HOST-DOWN 127.0.7.53" "$(pm_log)" && tb_fail "HOST-DOWN sent to an unsynced ring"
 tb_pass "no command sent to the unsynced ring"
+tb_assert_eq "$("$POOLMONCTL" -s "$TB_DIR/ctl.sock" --json status | jq .ring_synced)" false \
+	"status shows the ring as not synced"
 
 tb_peer_start p2 127.0.7.102 "$servers" "$ring" || tb_fail "peer director again"
 tb_wait_host_state 127.0.7.53 D 20 || tb_fail "not acted on after the ring synced"
 pm_wait_log "director ring synced again" 2 || tb_fail "resync not logged"
 tb_pass "dead backend taken down once the ring synced again"
+tb_assert_eq "$("$POOLMONCTL" -s "$TB_DIR/ctl.sock" --json status | jq .ring_synced)" true \
+	"status shows the ring synced again"
 pm_stop || tb_fail "stop"

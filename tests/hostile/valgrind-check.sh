@@ -1,0 +1,129 @@
+#!/bin/bash
+# make valgrind-check: poolmond under valgrind's memcheck against a real
+# director for a dozen scans, every code path of a normal life exercised:
+# IMAP, POP3 and IMAPS checks with a login, a hostile backend (a 10 MB
+# banner), a dead one, HOST-DOWN/HOST-FLUSH/HOST-UP, every poolmonctl
+# request, SIGHUP, then SIGTERM. Fails on any invalid access or use of
+# uninitialised memory (in the daemon or in a check process - forked
+# children run under valgrind too), on a definite leak, or on a descriptor
+# the daemon leaves open at exit. Needs root (real Dovecot instances);
+# takes about a minute. Not part of make check: run it on its own.
+#
+#   BUILD=build POOLMOND=... POOLMONCTL=... TOOLS=... valgrind-check.sh
+set -u
+cd "$(dirname "$0")/../.." || exit 1
+BUILD=${BUILD:-build}
+case $BUILD in
+*san*) echo "valgrind-check: a sanitizer build cannot run under valgrind; use make valgrind-check without SANITIZE" >&2; exit 1 ;;
+esac
+export POOLMOND=${POOLMOND:-$PWD/$BUILD/poolmond}
+export POOLMONCTL=${POOLMONCTL:-$PWD/$BUILD/poolmonctl}
+export TOOLS=${TOOLS:-$PWD/$BUILD/tests}
+[ "$(id -u)" = 0 ] || { echo "valgrind-check: needs root (it starts Dovecot instances)" >&2; exit 1; }
+# As make does for the other packages it needs: say so, then install.
+if ! command -v valgrind >/dev/null && command -v apt-get >/dev/null; then
+	echo "valgrind-check: installing the Debian package valgrind"
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q valgrind >/dev/null ||
+		{ apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q valgrind >/dev/null; }
+fi
+command -v valgrind >/dev/null || { echo "valgrind-check: valgrind is not installed" >&2; exit 1; }
+. tests/lib/testbed.sh
+. tests/lib/poolmon.sh
+. tests/hostile/lib.sh
+
+B1=127.0.8.1 HOSTILE=127.0.8.2 DEAD=127.0.8.3 B4=127.0.8.4 DIR_IP=127.0.8.100
+tb_init || tb_fail "tb_init"
+tb_backend_start b1 "$B1" || tb_fail "backend b1"
+# Stays healthy: with b1 down too, not every backend has failed.
+tb_backend_start b4 "$B4" || tb_fail "backend b4"
+hs_server "$HOSTILE" 143 'send:* OK ' bulk:10485760:x || tb_fail "hostile"
+hs_server "$HOSTILE" 110 'line:+OK hi' 'expect:CAPA' 'line:-ERR no' 'expect:USER' \
+	'line:+OK' 'expect:PASS' 'line:-ERR \xff\0bad' hang || tb_fail "hostile"
+hs_server "$HOSTILE" 993 recv 'bulk:1048576:\x16\x03\x03\x40\x00' || tb_fail "hostile"
+tb_director_start "$DIR_IP" "$B1-$B4" || tb_fail "director"
+printf '%s\n%s\n' "$TB_USER" "$TB_PASS" >"$TB_DIR/cred"
+chmod 600 "$TB_DIR/cred"
+
+VG=(valgrind --tool=memcheck --error-exitcode=99 --leak-check=full
+	--errors-for-leak-kinds=definite --show-leak-kinds=definite
+	--track-origins=yes --track-fds=yes --num-callers=30
+	--suppressions=tests/hostile/valgrind.supp
+	--log-file="$TB_DIR/vg.%p.log")
+"${VG[@]}" "$POOLMOND" -f -d -S "$TB_DIRECTOR_SOCKET" -k "$TB_DIR/poolmond.pid" \
+	-l "$(pm_log)" --state-file "$TB_DIR/state" --control-socket "$TB_DIR/ctl.sock" \
+	-i 1 -t 5 --retries 1 --retry-delay 100 --max-down=100 \
+	-p 143 -p 110 -s 993 -v 0 -c "$TB_DIR/cred" </dev/null >>"$TB_DIR/poolmond.out" 2>&1 &
+PM_PID=$!
+tb_track_pid "$PM_PID"
+ctl() { "$POOLMONCTL" -s "$TB_DIR/ctl.sock" -t 60 "$@"; }
+
+pm_wait_log "scan complete: 4 backends, 2 failed" 60 || tb_fail "no scan under valgrind"
+tb_wait_host_state "$DEAD" D 20 || tb_fail "$DEAD not taken down"
+tb_wait_host_state "$HOSTILE" D 20 || tb_fail "$HOSTILE not taken down"
+ctl status >/dev/null && ctl --json status >/dev/null && ctl show "$B1" >/dev/null &&
+	ctl version >/dev/null && ctl dry-run on >/dev/null && ctl dry-run off >/dev/null &&
+	ctl reload >/dev/null && ctl recheck >/dev/null && ctl recheck "$B1" 10.9.9.9 >/dev/null
+[ $? -le 1 ] || tb_fail "poolmonctl under valgrind"
+"$TOOLS/ctl-raw" "$TB_DIR/ctl.sock" garbage >/dev/null
+"$TOOLS/ctl-raw" "$TB_DIR/ctl.sock" truncated >/dev/null
+kill -HUP "$PM_PID"
+# Down and up again: HOST-DOWN, HOST-FLUSH, HOST-UP.
+tb_backend_stop b1 || tb_fail "stop b1"
+tb_wait_host_state "$B1" D 30 || tb_fail "$B1 not taken down"
+tb_backend_restart b1 2>/dev/null || tb_backend_start b1 "$B1" || tb_fail "start b1"
+tb_wait_host_state "$B1" U 30 || tb_fail "$B1 not brought up"
+n=$(pm_count_log "scan complete")
+hs_wait_count "scan complete" $((n + 2)) 30 || tb_fail "scans stopped"
+
+kill -TERM "$PM_PID"
+for _ in $(seq 1 600); do
+	kill -0 "$PM_PID" 2>/dev/null || break
+	sleep 0.1
+done
+wait "$PM_PID"
+rc=$?
+vglog=$TB_DIR/vg.$PM_PID.log
+[ -s "$vglog" ] || tb_fail "no valgrind log for the daemon"
+
+# The daemon: no error, no definite leak, only the standard descriptors.
+fail=0
+if [ "$rc" -ne 0 ]; then
+	echo "poolmond under valgrind exited $rc"
+	fail=1
+fi
+grep -q "ERROR SUMMARY: 0 errors" "$vglog" || fail=1
+# Descriptors open at exit that poolmond opened itself (not inherited).
+open=$(awk '/^==[0-9]+== Open (file|AF_UNIX socket|AF_INET socket|pipe|socket)/ { fd = $0; next }
+	fd != "" { if ($0 !~ /inherited from parent/) print fd; fd = "" }' "$vglog" |
+	grep -v "descriptor [012]:" || true)
+if [ -n "$open" ]; then
+	echo "descriptors left open at exit:"
+	echo "$open"
+	fail=1
+fi
+# The check processes: no error in any of them. Those the daemon killed
+# at TERM wrote no summary; they must not have reported an error either.
+children=0 killed=0
+for f in "$TB_DIR"/vg.*.log; do
+	[ "$f" = "$vglog" ] && continue
+	if grep -q "ERROR SUMMARY:" "$f"; then
+		children=$((children + 1))
+		grep -q "ERROR SUMMARY: 0 errors" "$f" && continue
+	else
+		killed=$((killed + 1))
+		grep -Eq "== (Invalid|Conditional jump|Use of uninitialised|Syscall param|Mismatched|Source and destination|Process terminating)" "$f" ||
+			continue
+	fi
+	echo "check process $(basename "$f"):"
+	head -n 80 "$f"
+	fail=1
+done
+[ "$children" -ge 20 ] || { echo "only $children check processes ran under valgrind"; fail=1; }
+grep -E "definitely lost|ERROR SUMMARY|in use at exit|FILE DESCRIPTORS" "$vglog" | sed 's/^==[0-9]*== //'
+if [ "$fail" -ne 0 ]; then
+	cat "$vglog"
+	tb_fail "valgrind found problems (logs above)"
+fi
+tb_pass "poolmond under valgrind: $(pm_count_log "scan complete") scans, $children check processes (and $killed killed at TERM), no error, no definite leak, no descriptor left open"
+echo "valgrind-check: all passed"
+exit 0
