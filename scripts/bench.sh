@@ -32,20 +32,6 @@ json_field() {
 	"$POOLMONCTL" -s "$ctl" --json status | jq -r ".$1"
 }
 
-# Largest private memory (KiB) of any check process, sampled while they
-# run: pages a child wrote (copy-on-write copies, its own heap and stacks).
-sample_children() {
-	local pid=$1 out=$2 max=0 c v
-	while [ -e "/proc/$pid" ]; do
-		for c in $(cat "/proc/$pid/task/$pid/children" 2>/dev/null); do
-			v=$(awk '/^Private_(Clean|Dirty):/ { s += $2 } END { print s + 0 }' \
-				"/proc/$c/smaps_rollup" 2>/dev/null)
-			[ -n "$v" ] && [ "$v" -gt "$max" ] && max=$v && echo "$max" >"$out"
-		done
-		sleep 0.01
-	done
-}
-
 # Seconds (ms precision) until the director shows IP in STATE.
 time_to_state() {
 	local ip=$1 want=$2 limit=$3 t0 now
@@ -96,16 +82,15 @@ run_size() {
 	# Scans back to back through "poolmonctl recheck" (which waits for the
 	# scan), with no interval scan in between.
 	start_poolmond -i 3600 || return 1
-	sampler_out=$TB_DIR/childmax
-	echo 0 >"$sampler_out"
-	sample_children "$pm" "$sampler_out" &
+	# tests/hostile/procwatch samples the check processes' own memory.
+	"$TOOLS/procwatch" "$pm" 20 "$TB_DIR/procwatch" &
 	sampler=$!
-	"$POOLMONCTL" -s "$ctl" recheck >/dev/null 2>&1	# warm-up (PTR, caches)
+	"$POOLMONCTL" -s "$ctl" -t 3600 recheck >/dev/null 2>&1	# warm-up (PTR, caches)
 	forks0=$(json_field children_forked)
 	c0=$(cpu_ticks "$pm")
 	t0=$(_tb_now_ms)
 	for i in $(seq 1 "$scans"); do
-		"$POOLMONCTL" -s "$ctl" recheck >/dev/null 2>&1
+		"$POOLMONCTL" -s "$ctl" -t 3600 recheck >/dev/null 2>&1
 	done
 	t1=$(_tb_now_ms)
 	c1=$(cpu_ticks "$pm")
@@ -116,7 +101,8 @@ run_size() {
 		echo $((e - s)); done; } | sort -n | sed -n 5p)
 	hwm=$(awk '/^VmHWM:/ { print $2 }' "/proc/$pm/status")
 	kill "$sampler" 2>/dev/null
-	childmax=$(cat "$sampler_out")
+	wait "$sampler" 2>/dev/null
+	childmax=$(sed -n 's/.*max_private_kb=\([0-9]*\).*/\1/p' "$TB_DIR/procwatch" | head -1)
 	wall=$(awk -v ms=$((t1 - t0)) -v s="$scans" 'BEGIN { printf "%.2f", ms / s / 1000 }')
 	cpu=$(awk -v t=$((c1 - c0)) -v s="$scans" -v hz="$hz" 'BEGIN { printf "%.2f", t / s / hz }')
 	perb=$(awk -v t=$((c1 - c0)) -v s="$scans" -v hz="$hz" -v n="$n" \

@@ -49,6 +49,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../tools/unescape.h"
+
 #define H_LINE_MAX	65536
 #define H_HANG_MS	60000
 #define H_RECV_MS	10000
@@ -86,52 +88,16 @@ now_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static int
-hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Unescape src into a new buffer; its length in *len. */
 static char *
 unescape(const char *src, size_t *len)
 {
-	char *out = malloc(strlen(src) + 1);
-	size_t o = 0;
+	char *out = script_unescape(src, len);
 
 	if (out == NULL) {
 		perror("malloc");
 		exit(1);
 	}
-	for (; *src != '\0'; src++) {
-		if (*src != '\\' || src[1] == '\0') {
-			out[o++] = *src;
-			continue;
-		}
-		switch (*++src) {
-		case 'r': out[o++] = '\r'; break;
-		case 'n': out[o++] = '\n'; break;
-		case 't': out[o++] = '\t'; break;
-		case '0': out[o++] = '\0'; break;
-		case 'x':
-			if (hexval(src[1]) >= 0 && hexval(src[2]) >= 0) {
-				out[o++] = (char)(hexval(src[1]) * 16 +
-				    hexval(src[2]));
-				src += 2;
-				break;
-			}
-			out[o++] = 'x';
-			break;
-		default: out[o++] = *src; break;
-		}
-	}
-	*len = o;
 	return out;
 }
 

@@ -39,56 +39,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "unescape.h"
+
 #define FS_LINE_MAX	65536
 #define FS_HANG_MS	60000
 #define FS_DRAIN_MS	5000
-
-static int
-fs_hex(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* Unescape src into a new buffer; its length in *len. */
-static char *
-fs_unescape(const char *src, size_t *len)
-{
-	char *out = malloc(strlen(src) + 1);
-	size_t o = 0;
-
-	if (out == NULL)
-		return NULL;
-	for (; *src != '\0'; src++) {
-		if (*src != '\\' || src[1] == '\0') {
-			out[o++] = *src;
-			continue;
-		}
-		switch (*++src) {
-		case 'r': out[o++] = '\r'; break;
-		case 'n': out[o++] = '\n'; break;
-		case 't': out[o++] = '\t'; break;
-		case '0': out[o++] = '\0'; break;
-		case 'x':
-			if (fs_hex(src[1]) >= 0 && fs_hex(src[2]) >= 0) {
-				out[o++] = (char)(fs_hex(src[1]) * 16 +
-				    fs_hex(src[2]));
-				src += 2;
-				break;
-			}
-			out[o++] = 'x';
-			break;
-		default: out[o++] = *src; break;
-		}
-	}
-	*len = o;
-	return out;
-}
 
 static int
 fs_write(int fd, const char *p, size_t len)
@@ -205,7 +160,7 @@ fs_repeat(int fd, const char *arg)
 
 	if (*end != ':' || n < 0)
 		return -1;
-	if ((text = fs_unescape(end + 1, &len)) == NULL)
+	if ((text = script_unescape(end + 1, &len)) == NULL)
 		return -1;
 	while (n-- > 0 && r == 0)
 		r = fs_write(fd, text, len);
@@ -217,7 +172,7 @@ static int
 fs_send(int fd, const char *arg, bool crlf)
 {
 	size_t len;
-	char *text = fs_unescape(arg, &len);
+	char *text = script_unescape(arg, &len);
 	int r;
 
 	if (text == NULL)
@@ -250,7 +205,7 @@ fs_step(int fd, const char *step)
 	if (strcmp(step, "read") == 0)
 		return fs_read_line(fd, line, sizeof(line), &len) < 0 ? 1 : 0;
 	if (strncmp(step, "expect:", 7) == 0) {
-		if ((want = fs_unescape(step + 7, &wlen)) == NULL)
+		if ((want = script_unescape(step + 7, &wlen)) == NULL)
 			return -1;
 		r = fs_expect(fd, want, wlen);
 		free(want);
