@@ -349,8 +349,10 @@ schedule_next_scan(struct poolmond *d)
 			d->next_scan_at = now;
 		}
 	}
-	arm_timer(d->scan_timer, d->next_scan_at > now ? d->next_scan_at :
-	    now);
+	/* A recheck asked for meanwhile runs at once; the interval's next
+	 * scan keeps its time all the same. */
+	arm_timer(d->scan_timer, d->recheck_pending ||
+	    d->next_scan_at < now ? now : d->next_scan_at);
 }
 
 static void
@@ -371,11 +373,7 @@ scan_finish(struct poolmond *d)
 	log_debug("scan complete: %zu backends, %zu failed, %lld ms",
 	    d->selected, failed, (long long)took);
 	control_scan_done(d, true);
-	if (d->stopping)
-		return;
-	if (d->recheck_pending)
-		arm_timer(d->scan_timer, now_ms());
-	else
+	if (!d->stopping)
 		schedule_next_scan(d);
 }
 
