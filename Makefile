@@ -196,6 +196,9 @@ $(FUZZ)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_OBJ)
 
 fuzz: $(FUZZ_BIN)
 
+# Keep the fuzz objects (make would delete them as intermediates).
+.SECONDARY: $(FUZZ_OBJ)
+
 fuzz-smoke: fuzz
 	@tests/fuzz/smoke.sh $(FUZZ) $(FUZZ_SECONDS)
 
