@@ -288,7 +288,6 @@ actions_apply(struct poolmond *d)
 {
 	struct action_ctx ctx = { .d = d };
 	size_t i;
-	int r;
 
 	for (i = 0; i < d->nbackends; i++)
 		if (d->backends[i].in_scan)
@@ -304,9 +303,19 @@ actions_apply(struct poolmond *d)
 			apply(&ctx, &d->backends[i]);
 	}
 	director_close(&ctx.dc);
-	if (ctx.state_changed && (r = state_save(&d->state)) < 0)
+	if (ctx.state_changed)
+		(void)backend_state_save(d);
+}
+
+int
+backend_state_save(struct poolmond *d)
+{
+	int r = state_save(&d->state);
+
+	if (r < 0)
 		log_warnx("cannot write state file %s: %s", d->state.path,
 		    strerror(-r));
+	return r;
 }
 
 static int __attribute__((format(printf, 4, 5)))
@@ -323,14 +332,11 @@ set_err(int code, char *err, size_t errlen, const char *fmt, ...)
 static int
 save_state(struct poolmond *d, char *err, size_t errlen)
 {
-	int r = state_save(&d->state);
+	int r = backend_state_save(d);
 
-	if (r < 0) {
-		log_warnx("cannot write state file %s: %s", d->state.path,
-		    strerror(-r));
+	if (r < 0)
 		return set_err(r, err, errlen, "cannot write the state file "
 		    "%s: %s", d->state.path, strerror(-r));
-	}
 	return 0;
 }
 

@@ -156,6 +156,8 @@ int actions_hold(struct poolmond *d, const char *ip, const char *reason,
  * healthy. 0 (err holds a note) or -errno with err set. */
 int actions_release(struct poolmond *d, const char *ip, char *err,
     size_t errlen);
+/* Write the state file; a failure is logged. 0 or -errno. */
+int backend_state_save(struct poolmond *d);
 /* "IMAP:143 connect: ... (4 tries); POP3:110 ..." for a failed backend. */
 void backend_failure_reason(const struct poolmond *d, struct backend *b);
 

@@ -150,13 +150,11 @@ derive_owners(struct poolmond *d)
 {
 	bool changed = false;
 	size_t i;
-	int r;
 
 	for (i = 0; i < d->nbackends; i++)
 		changed |= derive_owner(d, &d->backends[i]);
-	if (changed && (r = state_save(&d->state)) < 0)
-		log_warnx("cannot write state file %s: %s", d->state.path,
-		    strerror(-r));
+	if (changed)
+		(void)backend_state_save(d);
 }
 
 static void
