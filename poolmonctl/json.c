@@ -133,6 +133,16 @@ json_write_string(FILE *out, const char *s)
 	}
 	fputc('"', out);
 	while (*p != '\0') {
+		/* Plain text goes out in one piece: a call per character
+		 * made a 5000-backend status take a fifth of a second. */
+		const unsigned char *run = p;
+
+		while (*p >= 0x20 && *p < 0x7f && *p != '"' && *p != '\\')
+			p++;
+		if (p > run)
+			fwrite(run, 1, (size_t)(p - run), out);
+		if (*p == '\0')
+			break;
 		switch (*p) {
 		case '"': fputs("\\\"", out); p++; continue;
 		case '\\': fputs("\\\\", out); p++; continue;

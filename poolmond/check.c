@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "checks.h"
+#include "fiber.h"
 #include "net.h"
 #include "util.h"
 
@@ -59,7 +60,7 @@ check_port_once(const struct check_target *t, struct check_result *res)
 	res->status = CHECK_OK;
 	res->warning = false;
 	res->reason[0] = '\0';
-	r = conn_open(&c, t->ip, p->port, t->env->timeout_ms, res);
+	r = conn_open(&c, t->fiber, t->ip, p->port, t->env->timeout_ms, res);
 	if (r == 0 && p->tls)
 		r = conn_start_tls(&c, t->env->ssl_ctx, t->verify_name,
 		    t->env->ssl_verify);
@@ -75,15 +76,6 @@ check_port_once(const struct check_target *t, struct check_result *res)
 	if (r < 0 && res->status == CHECK_OK)
 		res->status = CHECK_EINTERNAL;	/* a check forgot its reason */
 	res->latency_ms = (uint32_t)(now_ms() - start);
-}
-
-static void
-sleep_ms(int64_t ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
-
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
 }
 
 void
@@ -105,7 +97,7 @@ check_port(const struct check_target *t, struct check_result *res,
 			 * pointless: report the last failure instead. */
 			if (now_ms() + pause + env->timeout_ms > hard_deadline)
 				break;
-			sleep_ms(pause);
+			fiber_sleep_until(t->fiber, now_ms() + pause);
 		}
 		check_port_once(t, res);
 		res->tries = (uint16_t)(attempt + 1);

@@ -53,8 +53,11 @@ struct check_env {
 	const char *lmtp_to;	/* NULL: LMTP check stops after LHLO */
 };
 
+struct fiber;
+
 struct check_target {
 	const struct check_env *env;
+	struct fiber *fiber;		/* NULL: waits block the thread */
 	const char *ip;
 	const char *verify_name;	/* name for TLS verification/SNI */
 	const struct portspec *port;

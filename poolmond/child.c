@@ -1,21 +1,20 @@
 /*
  * The check process of one backend. It checks every port concurrently, one
- * thread a port, so a hanging port does not delay the others, and writes
- * one check_report per port to the parent.
+ * fiber a port on its one thread, so a hanging port does not delay the
+ * others, and writes one check_report per port to the parent.
  */
 #include <errno.h>
 #include <limits.h>
-#include <pthread.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "fiber.h"
 #include "poolmond.h"
 #include "util.h"
 
 _Static_assert(sizeof(struct check_report) <= PIPE_BUF,
     "a report must be written atomically");
 
-#define CHILD_THREAD_STACK	(256 * 1024)
 /*
  * What an attempt may take beyond its timeout (the wake-up after it, the
  * close): without it an attempt that times out leaves its retries no room
@@ -28,8 +27,6 @@ struct port_job {
 	struct check_report report;
 	int report_fd;
 	int64_t hard_deadline;
-	pthread_t thread;
-	bool started;
 };
 
 int64_t
@@ -69,14 +66,14 @@ send_report(const struct port_job *job)
 	} while (w < 0 && errno == EINTR);
 }
 
-static void *
-port_thread(void *arg)
+static void
+port_fiber(struct fiber *self, void *arg)
 {
 	struct port_job *job = arg;
 
+	job->target.fiber = self;
 	check_port(&job->target, &job->report.result, job->hard_deadline);
 	send_report(job);
-	return NULL;
 }
 
 void
@@ -85,14 +82,12 @@ child_run(const struct poolmond *d, size_t backend, int report_fd,
 {
 	const struct backend *b = &d->backends[backend];
 	struct port_job jobs[MAX_PORTS];
-	pthread_attr_t attr;
+	void *args[MAX_PORTS];
 	char ptr_name[PTR_NAME_MAX];
 	const char *name = verify_name(&d->env, b->dh.ip, ptr_name,
 	    sizeof(ptr_name));
 	size_t i, n = d->cfg.nports;
 
-	pthread_attr_init(&attr);
-	pthread_attr_setstacksize(&attr, CHILD_THREAD_STACK);
 	for (i = 0; i < n; i++) {
 		struct port_job *job = &jobs[i];
 
@@ -107,15 +102,12 @@ child_run(const struct poolmond *d, size_t backend, int report_fd,
 		job->report.port = (uint32_t)i;
 		job->report_fd = report_fd;
 		job->hard_deadline = hard_deadline;
-		/* The last port runs on this thread: one thread fewer. */
-		if (i + 1 < n && pthread_create(&job->thread, &attr,
-		    port_thread, job) == 0)
-			job->started = true;
-		else
-			port_thread(job);
+		args[i] = job;
 	}
-	for (i = 0; i < n; i++)
-		if (jobs[i].started)
-			pthread_join(jobs[i].thread, NULL);
+	/* Without fibers (no memory for their stacks), one port after the
+	 * other: slower, still bounded by the hard deadline. */
+	if (n == 1 || fiber_run(port_fiber, args, n) < 0)
+		for (i = 0; i < n; i++)
+			port_fiber(NULL, args[i]);
 	_exit(0);
 }

@@ -15,6 +15,7 @@
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 
+#include "fiber.h"
 #include "util.h"
 
 static void
@@ -75,21 +76,13 @@ fail_timeout(struct conn *c)
 static int
 wait_ready(struct conn *c, short events)
 {
-	struct pollfd pfd = { .fd = c->fd, .events = events };
-	int64_t left;
-	int r;
+	int r = fiber_wait_fd(c->fiber, c->fd, events, c->deadline);
 
-	for (;;) {
-		left = c->deadline - now_ms();
-		if (left <= 0)
-			return fail_timeout(c);
-		r = poll(&pfd, 1, (int)left);
-		if (r > 0)
-			return 0;
-		if (r < 0 && errno != EINTR)
-			return conn_fail(c, CHECK_EIO, "poll: %s",
-			    strerror(errno));
-	}
+	if (r == 0)
+		return fail_timeout(c);
+	if (r < 0)
+		return conn_fail(c, CHECK_EIO, "poll: %s", strerror(-r));
+	return 0;
 }
 
 static int
@@ -127,14 +120,15 @@ conn_attach(struct conn *c, int fd, int timeout_ms, struct check_result *res)
 }
 
 int
-conn_open(struct conn *c, const char *ip, uint16_t port, int timeout_ms,
-    struct check_result *res)
+conn_open(struct conn *c, struct fiber *fiber, const char *ip, uint16_t port,
+    int timeout_ms, struct check_result *res)
 {
 	struct sockaddr_storage ss;
 	socklen_t sslen, errlen;
 	int err = 0;
 
 	conn_attach(c, -1, timeout_ms, res);
+	c->fiber = fiber;
 	if (make_sockaddr(ip, port, &ss, &sslen) < 0)
 		return conn_fail(c, CHECK_EINTERNAL, "bad address '%s'", ip);
 	c->fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK |
@@ -174,6 +168,17 @@ size_t
 conn_pending(const struct conn *c)
 {
 	return c->end - c->start;
+}
+
+/*
+ * Before each TLS operation: SSL_get_error() reads the thread's error queue
+ * and errno, which the fibers of the check process share.
+ */
+static void
+clear_errors(void)
+{
+	ERR_clear_error();
+	errno = 0;
 }
 
 /* The reason OpenSSL gives for the last failure, verification first. */
@@ -262,7 +267,7 @@ conn_start_tls(struct conn *c, SSL_CTX *ctx, const char *verify_name,
 			    "cannot set name to verify");
 	}
 	for (;;) {
-		errno = 0;
+		clear_errors();
 		r = SSL_connect(c->ssl);
 		if (r == 1)
 			break;
@@ -290,7 +295,7 @@ fill(struct conn *c)
 		room = c->max_read;
 	for (;;) {
 		if (c->ssl != NULL) {
-			errno = 0;
+			clear_errors();
 			r = SSL_read(c->ssl, c->buf + c->end, (int)room);
 			if (r > 0) {
 				c->end += (size_t)r;
@@ -351,7 +356,7 @@ conn_write(struct conn *c, const void *data, size_t len)
 
 	while (len > 0) {
 		if (c->ssl != NULL) {
-			errno = 0;
+			clear_errors();
 			r = SSL_write(c->ssl, p, (int)len);
 			if (r > 0) {
 				p += r;

@@ -17,8 +17,11 @@
 #define CONN_LINE_MAX		8192	/* longest reply line accepted */
 #define CONN_MAX_CONT_LINES	200	/* multi-line replies, untagged lines */
 
+struct fiber;
+
 struct conn {
 	int fd;
+	struct fiber *fiber;	/* waits yield to other ports; NULL: poll */
 	SSL *ssl;
 	int64_t deadline;
 	int timeout_ms;
@@ -29,8 +32,9 @@ struct conn {
 	char buf[CONN_LINE_MAX + 1];
 };
 
-int conn_open(struct conn *c, const char *ip, uint16_t port,
-    int timeout_ms, struct check_result *res);
+/* fiber: the check process's fiber the waits run on, or NULL to block. */
+int conn_open(struct conn *c, struct fiber *fiber, const char *ip,
+    uint16_t port, int timeout_ms, struct check_result *res);
 /* A connection over an already connected non-blocking socket (tests). */
 void conn_attach(struct conn *c, int fd, int timeout_ms,
     struct check_result *res);

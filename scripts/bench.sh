@@ -28,6 +28,26 @@ cpu_ticks() {
 	awk '{ print $14 + $15 + $16 + $17 }' "/proc/$1/stat"
 }
 
+# CPU ticks of a process tree: the Dovecot instance serving the checks
+# (its master counts the login and mail processes it has reaped).
+tree_ticks() {
+	local root=$1
+	ps -e -o pid=,ppid= | awk -v root="$root" '
+		{ parent[$1] = $2 }
+		END {
+			n = 1; todo[1] = root; inside[root] = 1
+			while (n > 0) {
+				p = todo[n--]; print p
+				for (c in parent)
+					if (parent[c] == p && !(c in inside)) {
+						inside[c] = 1; todo[++n] = c
+					}
+			}
+		}' | while read -r p; do
+		cat "/proc/$p/stat" 2>/dev/null
+	done | awk '{ t += $14 + $15 + $16 + $17 } END { print t + 0 }'
+}
+
 json_field() {
 	"$POOLMONCTL" -s "$ctl" --json status | jq -r ".$1"
 }
@@ -68,14 +88,15 @@ stop_poolmond() {
 }
 
 run_size() {
-	local n=$1 servers t0 t1 c0 c1 forks0 forks1 i wall cpu hwm lat stopped black \
-		childmax sampler ip hz
+	local n=$1 servers t0 t1 c0 c1 s0 s1 forks0 forks1 i wall cpu hwm lat stopped \
+		black childmax sampler ip hz pool_pid server
 	hz=$(getconf CLK_TCK)
 	tb_init || return 1
 	ctl=$TB_DIR/ctl.sock
 	printf 'testuser\ntestpass\n' >"$TB_DIR/cred"
 	chmod 600 "$TB_DIR/cred"
 	tb_pool_start || return 1
+	pool_pid=$(_tb_master_pid "$TB_DIR/backend-pool") || return 1
 	servers=$(tb_pool_addresses "$n" | tr '\n' ' ')
 	tb_director_start 127.0.10.1 "$servers" || return 1
 
@@ -88,12 +109,14 @@ run_size() {
 	"$POOLMONCTL" -s "$ctl" -t 3600 recheck >/dev/null 2>&1	# warm-up (PTR, caches)
 	forks0=$(json_field children_forked)
 	c0=$(cpu_ticks "$pm")
+	s0=$(tree_ticks "$pool_pid")
 	t0=$(_tb_now_ms)
 	for i in $(seq 1 "$scans"); do
 		"$POOLMONCTL" -s "$ctl" -t 3600 recheck >/dev/null 2>&1
 	done
 	t1=$(_tb_now_ms)
 	c1=$(cpu_ticks "$pm")
+	s1=$(tree_ticks "$pool_pid")
 	forks1=$(json_field children_forked)
 	failed=$(json_field backends_failed)
 	lat=$( { for i in $(seq 1 10); do
@@ -105,12 +128,23 @@ run_size() {
 	childmax=$(sed -n 's/.*max_private_kb=\([0-9]*\).*/\1/p' "$TB_DIR/procwatch" | head -1)
 	wall=$(awk -v ms=$((t1 - t0)) -v s="$scans" 'BEGIN { printf "%.2f", ms / s / 1000 }')
 	cpu=$(awk -v t=$((c1 - c0)) -v s="$scans" -v hz="$hz" 'BEGIN { printf "%.2f", t / s / hz }')
+	server=$(awk -v t=$((s1 - s0)) -v s="$scans" -v hz="$hz" 'BEGIN { printf "%.2f", t / s / hz }')
 	perb=$(awk -v t=$((c1 - c0)) -v s="$scans" -v hz="$hz" -v n="$n" \
 		'BEGIN { printf "%.2f", t / s / hz / n * 1000 }')
 	stop_poolmond
 
 	# Detection latency at a real interval: a refused backend (service
 	# stopped: TCP reset) and a blackholed one (packets dropped).
+	stopped=- black=-
+	[ "${BENCH_DETECT:-1}" = 1 ] && detect_latency
+	printf '| %5d | %7s | %6s | %7s | %8s | %8s | %7s | %7s | %6s | %6s | %9s | %9s |\n' \
+		"$n" "$cpu" "$perb" "$server" "$wall" "$((hwm / 1024)).$(( (hwm % 1024) * 10 / 1024 ))" \
+		"$childmax" "$(( (forks1 - forks0) / scans ))" "$failed" "$lat" \
+		"$stopped" "$black"
+	tb_cleanup
+}
+
+detect_latency() {
 	start_poolmond -i "$interval" || return 1
 	sleep 2
 	ip=127.1.0.7
@@ -125,11 +159,21 @@ run_size() {
 	black=$(time_to_state "$ip" D $((interval * 4 + 60)))
 	tb_unblock "$ip"
 	stop_poolmond
+}
 
-	printf '| %5d | %7s | %6s | %8s | %8s | %7s | %7s | %6s | %6s | %9s | %9s |\n' \
-		"$n" "$cpu" "$perb" "$wall" "$((hwm / 1024)).$(( (hwm % 1024) * 10 / 1024 ))" \
-		"$childmax" "$(( (forks1 - forks0) / scans ))" "$failed" "$lat" \
-		"$stopped" "$black"
+# What this machine charges for the parts of a check process, measured
+# without poolmond (tests/tools/calibrate): the floor under ms/backend.
+calibrate() {
+	local out
+	tb_init || return 1
+	tb_pool_start || return 1
+	echo
+	echo "Machine floor (tests/tools/calibrate, CPU per event):"
+	if out=$("$TOOLS/calibrate" 127.1.0.1 10993 "$TB_DIR/ca.pem" backend.test 200); then
+		echo "$out" | sed 's/^/  /'
+	else
+		echo "  (calibration failed)"
+	fi
 	tb_cleanup
 }
 
@@ -137,8 +181,9 @@ echo "poolmond benchmark: $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB",
 echo "5 ports (IMAP, POP3, LMTP, IMAPS, POP3S), logins and LMTP RCPT; -t 5, --retries 3;"
 echo "$scans scans per size after a warm-up; detection at -i $interval."
 echo
-echo "| N     | CPU s/scan | ms/backend | wall s/scan | daemon MiB | child KiB | forks/scan | failed | status ms | stopped s | blackhole s |"
-echo "|-------|---------|--------|----------|----------|---------|---------|--------|--------|-----------|-----------|"
+echo "| N     | CPU s/scan | ms/backend | Dovecot CPU s/scan | wall s/scan | daemon MiB | child KiB | forks/scan | failed | status ms | stopped s | blackhole s |"
+echo "|-------|---------|--------|---------|----------|----------|---------|---------|--------|--------|-----------|-----------|"
 for n in $sizes; do
 	run_size "$n" || echo "| $n | (failed: see above) |"
 done
+[ "${BENCH_CALIBRATE:-1}" = 1 ] && calibrate
