@@ -165,7 +165,7 @@ FUZZ_CC     := clang
 FUZZ_SAN    := -fsanitize=address,undefined -fno-sanitize-recover=all
 FUZZ_CFLAGS = -std=gnu11 -g -O1 -D_GNU_SOURCE $(FUZZ_SAN) $(WARN) \
 	      -fsanitize=fuzzer-no-link -Icommon -Ipoolmond -Ipoolmonctl \
-	      -I$(FUZZ)/proto $(PKG_CFLAGS)
+	      -I$(FUZZ)/proto $(PKG_CFLAGS) -MMD -MP
 FUZZ_SRC    := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN    := $(FUZZ_SRC:tests/fuzz/%.c=$(FUZZ)/%)
 FUZZ_LIBSRC := $(filter-out poolmond/main.c,$(POOLMOND_SRC)) \
@@ -206,3 +206,5 @@ clean:
 	rm -rf build build-san build-fuzz
 
 -include $(wildcard $(BUILD)/obj/*/*.d $(BUILD)/tests/*.d)
+# Fuzz objects too, so that a header change rebuilds them.
+-include $(wildcard $(FUZZ)/obj/*/*.d $(FUZZ)/*.d)
