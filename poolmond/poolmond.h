@@ -84,6 +84,7 @@ struct poolmond {
 	sd_event_source *scan_timer;
 	sd_event_source *deadline_timer;
 	sd_event_source *report_source;
+	sd_event_source *start_source;	/* more check processes to fork */
 	int report_pipe[2];
 	int pidfile_fd;
 

@@ -20,6 +20,12 @@
 
 /* Grace on top of a child's own budget before the parent kills it. */
 #define CHILD_KILL_GRACE_MS	1000
+/*
+ * Check processes forked in one turn of the event loop: a fork costs a
+ * millisecond or more, and poolmonctl, reports and director replies are
+ * served between batches rather than after hundreds of forks.
+ */
+#define START_BATCH		16
 #define REPORT_PIPE_SIZE	(1024 * 1024)
 /*
  * Addresses a recheck may queue; beyond, the recheck is of every backend,
@@ -314,20 +320,39 @@ static void scan_finish(struct poolmond *d);
 static void
 start_children(struct poolmond *d)
 {
-	size_t idx;
+	size_t idx, started = 0;
 
 	while (d->nchildren < (size_t)d->cfg.max_children &&
 	    d->next_to_start < d->nbackends) {
+		if (started == START_BATCH) {
+			/* The rest after the events pending now. */
+			(void)sd_event_source_set_enabled(d->start_source,
+			    SD_EVENT_ONESHOT);
+			break;
+		}
 		idx = d->next_to_start++;
 		if (!d->backends[idx].in_scan)
 			continue;
 		if (start_child(d, idx) < 0)
 			finish_backend(d, idx, "cannot fork a check process",
 			    CHECK_ECHILD);
+		else
+			started++;
 	}
 	rearm_deadline_timer(d);
 	if (d->scanning && d->finished == d->selected)
 		scan_finish(d);
+}
+
+static int
+on_start_more(sd_event_source *s, void *arg)
+{
+	struct poolmond *d = arg;
+
+	(void)s;
+	if (!d->stopping)
+		start_children(d);
+	return 0;
 }
 
 static void
@@ -660,6 +685,10 @@ scan_init(struct poolmond *d)
 	    0, 1000, on_scan_timer, d);
 	if (r < 0)
 		return r;
+	r = sd_event_add_defer(d->event, &d->start_source, on_start_more, d);
+	if (r < 0 || (r = sd_event_source_set_enabled(d->start_source,
+	    SD_EVENT_OFF)) < 0)
+		return r;
 	return arm_timer(d->scan_timer, now_ms());
 }
 
@@ -680,7 +709,9 @@ scan_shutdown(struct poolmond *d)
 	sd_event_source_unref(d->scan_timer);
 	sd_event_source_unref(d->deadline_timer);
 	sd_event_source_unref(d->report_source);
+	sd_event_source_unref(d->start_source);
 	d->scan_timer = d->deadline_timer = d->report_source = NULL;
+	d->start_source = NULL;
 	if (d->report_pipe[0] >= 0)
 		close(d->report_pipe[0]);
 	if (d->report_pipe[1] >= 0)

@@ -48,6 +48,17 @@ tree_ticks() {
 	done | awk '{ t += $14 + $15 + $16 + $17 } END { print t + 0 }'
 }
 
+# Median milliseconds of COUNT "poolmonctl --json status" calls.
+status_latency() {
+	local count=$1 i s e
+	for i in $(seq 1 "$count"); do
+		s=$(_tb_now_ms)
+		"$POOLMONCTL" -s "$ctl" -t 60 --json status >/dev/null
+		e=$(_tb_now_ms)
+		echo $((e - s))
+	done | sort -n | sed -n "$(( (count + 1) / 2 ))p"
+}
+
 json_field() {
 	"$POOLMONCTL" -s "$ctl" --json status | jq -r ".$1"
 }
@@ -89,7 +100,7 @@ stop_poolmond() {
 
 run_size() {
 	local n=$1 servers t0 t1 c0 c1 s0 s1 forks0 forks1 i wall cpu hwm lat stopped \
-		black childmax sampler ip hz pool_pid server
+		black childmax sampler ip hz pool_pid server rechecking busylat
 	hz=$(getconf CLK_TCK)
 	tb_init || return 1
 	ctl=$TB_DIR/ctl.sock
@@ -119,9 +130,13 @@ run_size() {
 	s1=$(tree_ticks "$pool_pid")
 	forks1=$(json_field children_forked)
 	failed=$(json_field backends_failed)
-	lat=$( { for i in $(seq 1 10); do
-		s=$(_tb_now_ms); "$POOLMONCTL" -s "$ctl" --json status >/dev/null; e=$(_tb_now_ms)
-		echo $((e - s)); done; } | sort -n | sed -n 5p)
+	lat=$(status_latency 10)
+	# The same while a scan runs: an operator asks when something is wrong.
+	"$POOLMONCTL" -s "$ctl" -t 3600 recheck >/dev/null 2>&1 &
+	rechecking=$!
+	sleep 1
+	busylat=$(status_latency 5)
+	wait "$rechecking"
 	hwm=$(awk '/^VmHWM:/ { print $2 }' "/proc/$pm/status")
 	kill "$sampler" 2>/dev/null
 	wait "$sampler" 2>/dev/null
@@ -137,9 +152,9 @@ run_size() {
 	# stopped: TCP reset) and a blackholed one (packets dropped).
 	stopped=- black=-
 	[ "${BENCH_DETECT:-1}" = 1 ] && detect_latency
-	printf '| %5d | %7s | %6s | %7s | %8s | %8s | %7s | %7s | %6s | %6s | %9s | %9s |\n' \
+	printf '| %5d | %7s | %6s | %7s | %8s | %8s | %7s | %7s | %6s | %6s | %6s | %9s | %9s |\n' \
 		"$n" "$cpu" "$perb" "$server" "$wall" "$((hwm / 1024)).$(( (hwm % 1024) * 10 / 1024 ))" \
-		"$childmax" "$(( (forks1 - forks0) / scans ))" "$failed" "$lat" \
+		"$childmax" "$(( (forks1 - forks0) / scans ))" "$failed" "$lat" "$busylat" \
 		"$stopped" "$black"
 	tb_cleanup
 }
@@ -181,8 +196,8 @@ echo "poolmond benchmark: $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB",
 echo "5 ports (IMAP, POP3, LMTP, IMAPS, POP3S), logins and LMTP RCPT; -t 5, --retries 3;"
 echo "$scans scans per size after a warm-up; detection at -i $interval."
 echo
-echo "| N     | CPU s/scan | ms/backend | Dovecot CPU s/scan | wall s/scan | daemon MiB | child KiB | forks/scan | failed | status ms | stopped s | blackhole s |"
-echo "|-------|---------|--------|---------|----------|----------|---------|---------|--------|--------|-----------|-----------|"
+echo "| N     | CPU s/scan | ms/backend | Dovecot CPU s/scan | wall s/scan | daemon MiB | child KiB | forks/scan | failed | status ms | status ms, scanning | stopped s | blackhole s |"
+echo "|-------|---------|--------|---------|----------|----------|---------|---------|--------|--------|--------|-----------|-----------|"
 for n in $sizes; do
 	run_size "$n" || echo "| $n | (failed: see above) |"
 done
