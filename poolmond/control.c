@@ -34,6 +34,12 @@
 #define CTL_MAX_CLIENTS		32
 #define CTL_BACKLOG		16
 #define CTL_ACCEPT_RETRY_MS	1000
+/*
+ * Control events come before the scan's: during a large scan reports and
+ * child exits are always pending, and poolmonctl waited for the scan's
+ * end (20 s at 1000 backends) although its requests cost little.
+ */
+#define CTL_PRIORITY		SD_EVENT_PRIORITY_IMPORTANT
 #define CTL_MAX_PEER_GROUPS	65536
 /* A backend's field tag and length inside its part, generously. */
 #define CTL_EMBED_OVERHEAD	8
@@ -1118,6 +1124,8 @@ client_new(struct control *ctl, int fd)
 	r = sd_event_add_io(ctl->d->event, &c->io, fd, EPOLLIN, on_client_io,
 	    c);
 	if (r >= 0)
+		r = sd_event_source_set_priority(c->io, CTL_PRIORITY);
+	if (r >= 0)
 		r = sd_event_add_time_relative(ctl->d->event, &c->timer,
 		    CLOCK_MONOTONIC, (uint64_t)CTL_CLIENT_TIMEOUT_MS * 1000, 0,
 		    on_client_timeout, c);
@@ -1474,9 +1482,14 @@ control_start(struct poolmond *d, control_reload_fn *reload)
 {
 	struct control *ctl = d->control;
 
+	int r;
+
 	ctl->reload = reload;
-	return sd_event_add_io(d->event, &ctl->listener, ctl->fd, EPOLLIN,
+	r = sd_event_add_io(d->event, &ctl->listener, ctl->fd, EPOLLIN,
 	    on_accept, ctl);
+	if (r < 0)
+		return r;
+	return sd_event_source_set_priority(ctl->listener, CTL_PRIORITY);
 }
 
 void
