@@ -34,6 +34,8 @@ n=$(pm_count_log "pool guard")
 [ "$n" -ge 2 ] || tb_fail "guard logged once only ($n), not per scan"
 tb_pass "guard logged at every scan ($n)"
 pm_stop || tb_fail "stop"
+# The next instance's lines only: "scan complete" must be its own.
+mv "$(pm_log)" "$(pm_log).first"
 
 # All four failing at once: none taken down.
 tb_director_restart || tb_fail "director restart"
