@@ -1,9 +1,7 @@
 /* The check of one port: dispatch by protocol, retries, status strings. */
 #include "check.h"
 
-#include <errno.h>
 #include <string.h>
-#include <time.h>
 
 #include "checks.h"
 #include "fiber.h"

@@ -1481,7 +1481,6 @@ int
 control_start(struct poolmond *d, control_reload_fn *reload)
 {
 	struct control *ctl = d->control;
-
 	int r;
 
 	ctl->reload = reload;

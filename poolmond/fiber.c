@@ -57,6 +57,8 @@ struct fiber_set {
 	size_t live;
 	char *map;		/* every fiber's guard page and stack */
 	size_t map_len;
+	struct pollfd *pfd;	/* of the waiting fibers, for poll() */
+	size_t *owner;		/* pfd[i] is fibers[owner[i]]'s */
 #ifdef FIBER_ASAN
 	const void *main_bottom;
 	size_t main_size;
@@ -132,6 +134,16 @@ fiber_make(struct fiber *f)
 	return 0;
 }
 
+static void
+fiber_set_free(struct fiber_set *set)
+{
+	if (set->map != NULL && set->map != MAP_FAILED)
+		munmap(set->map, set->map_len);
+	free(set->fibers);
+	free(set->pfd);
+	free(set->owner);
+}
+
 static int
 fiber_set_init(struct fiber_set *set, fiber_fn *fn, void *const args[],
     size_t n)
@@ -140,15 +152,21 @@ fiber_set_init(struct fiber_set *set, fiber_fn *fn, void *const args[],
 	int r = 0;
 
 	memset(set, 0, sizeof(*set));
-	if ((set->fibers = calloc(n, sizeof(*set->fibers))) == NULL)
-		return -errno;
+	set->fibers = calloc(n, sizeof(*set->fibers));
+	set->pfd = calloc(n, sizeof(*set->pfd));
+	set->owner = calloc(n, sizeof(*set->owner));
+	if (set->fibers == NULL || set->pfd == NULL || set->owner == NULL) {
+		fiber_set_free(set);
+		return -ENOMEM;
+	}
 	slot = page + FIBER_STACK;
 	set->map_len = slot * n;
 	set->map = mmap(NULL, set->map_len, PROT_READ | PROT_WRITE,
 	    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
 	if (set->map == MAP_FAILED) {
-		free(set->fibers);
-		return -errno;
+		r = -errno;
+		fiber_set_free(set);
+		return r;
 	}
 	set->n = set->live = n;
 	for (i = 0; i < n; i++) {
@@ -165,8 +183,7 @@ fiber_set_init(struct fiber_set *set, fiber_fn *fn, void *const args[],
 		else
 			r = fiber_make(f);
 		if (r < 0) {
-			munmap(set->map, set->map_len);
-			free(set->fibers);
+			fiber_set_free(set);
 			return r;
 		}
 	}
@@ -175,17 +192,16 @@ fiber_set_init(struct fiber_set *set, fiber_fn *fn, void *const args[],
 
 /* Wake every waiting fiber whose descriptor is ready or time is up. */
 static void
-wake_ready(struct fiber_set *set, const struct pollfd *pfd,
-    const size_t *owner, size_t np, int poll_err)
+wake_ready(struct fiber_set *set, size_t np, int poll_err)
 {
 	int64_t now = now_ms();
 	size_t i;
 
 	for (i = 0; i < np; i++) {
-		struct fiber *f = &set->fibers[owner[i]];
+		struct fiber *f = &set->fibers[set->owner[i]];
 
-		if (pfd[i].revents != 0) {
-			f->result = pfd[i].revents;
+		if (set->pfd[i].revents != 0) {
+			f->result = set->pfd[i].revents;
 			f->waiting = false;
 		}
 	}
@@ -209,23 +225,14 @@ fiber_run(fiber_fn *fn, void *const args[], size_t n)
 {
 	struct fiber_set set;
 	struct pollfd *pfd;
-	size_t *owner, i, np;
+	size_t i, np;
 	int r;
 
 	if (n == 0)
 		return 0;
-	pfd = calloc(n, sizeof(*pfd));
-	owner = calloc(n, sizeof(*owner));
-	if (pfd == NULL || owner == NULL) {
-		free(pfd);
-		free(owner);
-		return -ENOMEM;
-	}
-	if ((r = fiber_set_init(&set, fn, args, n)) < 0) {
-		free(pfd);
-		free(owner);
+	if ((r = fiber_set_init(&set, fn, args, n)) < 0)
 		return r;
-	}
+	pfd = set.pfd;
 	for (i = 0; i < n; i++)
 		switch_to_fiber(&set.fibers[i]);
 	while (set.live > 0) {
@@ -243,7 +250,7 @@ fiber_run(fiber_fn *fn, void *const args[], size_t n)
 				pfd[np].fd = f->fd;
 				pfd[np].events = f->events;
 				pfd[np].revents = 0;
-				owner[np++] = i;
+				set.owner[np++] = i;
 			}
 		}
 		left = deadline - now_ms();
@@ -252,13 +259,10 @@ fiber_run(fiber_fn *fn, void *const args[], size_t n)
 		if (left > INT_MAX)
 			left = INT_MAX;
 		r = poll(pfd, np, (int)left);
-		wake_ready(&set, pfd, owner, r < 0 ? 0 : np,
+		wake_ready(&set, r < 0 ? 0 : np,
 		    r < 0 && errno != EINTR ? errno : 0);
 	}
-	munmap(set.map, set.map_len);
-	free(set.fibers);
-	free(pfd);
-	free(owner);
+	fiber_set_free(&set);
 	return 0;
 }
 

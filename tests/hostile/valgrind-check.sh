@@ -75,14 +75,9 @@ tb_wait_host_state "$B1" U 30 || tb_fail "$B1 not brought up"
 n=$(pm_count_log "scan complete")
 hs_wait_count "scan complete" $((n + 2)) 30 || tb_fail "scans stopped"
 
-kill -TERM "$PM_PID"
-for _ in $(seq 1 600); do
-	kill -0 "$PM_PID" 2>/dev/null || break
-	sleep 0.1
-done
-wait "$PM_PID"
-rc=$?
 vglog=$TB_DIR/vg.$PM_PID.log
+pm_stop 60
+rc=$?
 [ -s "$vglog" ] || tb_fail "no valgrind log for the daemon"
 
 # The daemon: no error, no definite leak, only the standard descriptors.

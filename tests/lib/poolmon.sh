@@ -4,7 +4,7 @@
 #
 #   pm_start ARGS...     poolmond -f with the testbed's director socket, a
 #                        pidfile and log under $TB_DIR, plus ARGS; sets PM_PID
-#   pm_stop              TERM it and wait (max 10 s); 0 if it exited 0
+#   pm_stop [SECS]       TERM it and wait (max SECS, 10); 0 if it exited 0
 #   pm_log               path of its log file
 #   pm_wait_log REGEX SECS   wait until the log matches
 #   pm_count_log REGEX   number of matching log lines
@@ -26,10 +26,10 @@ pm_start() {
 }
 
 pm_stop() {
-	local i rc
+	local secs=${1:-10} i rc
 	[ -n "$PM_PID" ] || return 1
 	kill -TERM "$PM_PID" 2>/dev/null
-	for i in $(seq 1 100); do
+	for i in $(seq 1 $((secs * 10))); do
 		kill -0 "$PM_PID" 2>/dev/null || break
 		sleep 0.1
 	done

@@ -74,22 +74,15 @@ pong_fiber(struct fiber *self, void *arg)
 	int i;
 
 	for (i = 0; i < p->rounds; i++) {
-		/* q answers: it reads first; p starts the exchange. */
-		if (p->name == 'q') {
-			if (fiber_wait_fd(self, p->in, POLLIN,
-			    now_ms() + 5000) <= 0 || read(p->in, &c, 1) != 1)
-				p->fails++;
-			note(p->j, p->name);
-			if (write(p->out, &c, 1) != 1)
-				p->fails++;
-		} else {
-			if (write(p->out, &c, 1) != 1)
-				p->fails++;
-			if (fiber_wait_fd(self, p->in, POLLIN,
-			    now_ms() + 5000) <= 0 || read(p->in, &c, 1) != 1)
-				p->fails++;
-			note(p->j, p->name);
-		}
+		/* p starts each exchange; q answers what it has read. */
+		if (p->name == 'p' && write(p->out, &c, 1) != 1)
+			p->fails++;
+		if (fiber_wait_fd(self, p->in, POLLIN, now_ms() + 5000) <= 0 ||
+		    read(p->in, &c, 1) != 1)
+			p->fails++;
+		note(p->j, p->name);
+		if (p->name == 'q' && write(p->out, &c, 1) != 1)
+			p->fails++;
 	}
 }
 
