@@ -618,6 +618,10 @@ _tb_pool_conf() {
 		default_client_limit = 8000
 		auth_cache_size = 10M
 		auth_cache_ttl = 1 hour
+		# Every check logs in as the same user from the same address
+		# (127.0.0.1): Dovecot's default of 10 such sessions per
+		# protocol is one real backend's share, not a pool of hundreds.
+		mail_max_userip_connections = 100000
 		service imap-login {
 		  inet_listener imap {
 		    port = 10143
