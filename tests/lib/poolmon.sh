@@ -8,15 +8,20 @@
 #   pm_log               path of its log file
 #   pm_wait_log REGEX SECS   wait until the log matches
 #   pm_count_log REGEX   number of matching log lines
+#
+# pm_wait_log and pm_count_log read only what the latest pm_start's poolmond
+# wrote: a restarted poolmond must not be answered by its predecessor's lines.
 
 : "${POOLMOND:?POOLMOND must point at the poolmond binary}"
 PM_PID=""
+PM_LOG_FROM=0
 
 pm_log() {
 	echo "$TB_DIR/poolmond.log"
 }
 
 pm_start() {
+	PM_LOG_FROM=$(stat -c %s "$(pm_log)" 2>/dev/null || echo 0)
 	"$POOLMOND" -f -S "${TB_DIRECTOR_SOCKET:-$TB_DIR/director/run/director-admin}" \
 		-k "$TB_DIR/poolmond.pid" -l "$(pm_log)" --state-file "$TB_DIR/state" \
 		--control-socket "$TB_DIR/ctl.sock" "$@" \
@@ -39,17 +44,22 @@ pm_stop() {
 	return $rc
 }
 
+# _pm_own_log: the log from where the latest pm_start found its end.
+_pm_own_log() {
+	tail -c +$((PM_LOG_FROM + 1)) "$(pm_log)" 2>/dev/null
+}
+
 pm_wait_log() {
 	local re=$1 secs=$2 i
 	for i in $(seq 1 $((secs * 5))); do
-		grep -Eq -- "$re" "$(pm_log)" 2>/dev/null && return 0
+		_pm_own_log | grep -Eq -- "$re" && return 0
 		sleep 0.2
 	done
 	echo "log never matched '$re'; log:" >&2
-	tail -n 30 "$(pm_log)" >&2
+	_pm_own_log | tail -n 30 >&2
 	return 1
 }
 
 pm_count_log() {
-	grep -Ec -- "$1" "$(pm_log)" 2>/dev/null
+	_pm_own_log | grep -Ec -- "$1"
 }
