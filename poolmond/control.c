@@ -7,6 +7,7 @@
  * dropped. A recheck is answered when the scan that covers it finishes.
  */
 #include "control.h"
+#include "control_reply.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -16,7 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -41,12 +41,7 @@
  */
 #define CTL_PRIORITY		SD_EVENT_PRIORITY_IMPORTANT
 #define CTL_MAX_PEER_GROUPS	65536
-/* A backend's field tag and length inside its part, generously. */
-#define CTL_EMBED_OVERHEAD	8
 #define CTL_HOST_SHOWN_MAX	64
-
-/* Set an optional proto2 field and its presence flag. */
-#define SET(m, field, v)	((m)->has_##field = 1, (m)->field = (v))
 
 struct ctl_client {
 	struct control *ctl;
@@ -64,6 +59,8 @@ struct ctl_client {
 	uint32_t wait_scan;
 	char **wait_hosts;	/* none: every backend */
 	size_t nwait_hosts;
+	/* A status or recheck reply still to be written, part by part. */
+	struct ctl_stream stream;
 };
 
 struct control {
@@ -81,18 +78,7 @@ struct control {
 	size_t nclients;
 };
 
-/* The reply messages of a set of backends, with the storage they use. */
-struct backend_set {
-	Poolmon__Backend *msg;
-	Poolmon__Backend **ptr;
-	size_t *size;		/* packed size of each */
-	Poolmon__PortCheck *checks;
-	Poolmon__PortCheck **checkp;
-	size_t n;
-};
-
 typedef void ctl_handler(struct ctl_client *, const Poolmon__Request *);
-typedef void ctl_place(Poolmon__Response *, Poolmon__Backend **, size_t);
 
 static int __attribute__((format(printf, 4, 5)))
 set_err(char *err, size_t errlen, int code, const char *fmt, ...)
@@ -103,330 +89,6 @@ set_err(char *err, size_t errlen, int code, const char *fmt, ...)
 	vsnprintf(err, errlen, fmt, ap);
 	va_end(ap);
 	return code;
-}
-
-/* ------------------------------------------------------------------ */
-/* Output queue */
-
-void
-ctl_outq_clear(struct ctl_outq *q)
-{
-	size_t i;
-
-	for (i = q->head; i < q->n; i++)
-		free(q->msg[i].buf);
-	free(q->msg);
-	memset(q, 0, sizeof(*q));
-}
-
-static int
-outq_push(struct ctl_outq *q, const Poolmon__Response *resp)
-{
-	struct ctl_msg *grown;
-	size_t len = poolmon__response__get_packed_size(resp);
-	uint8_t *buf;
-
-	if (q->n == q->cap) {
-		grown = reallocarray(q->msg, q->cap ? q->cap * 2 : 4,
-		    sizeof(*grown));
-		if (grown == NULL)
-			return -ENOMEM;
-		q->msg = grown;
-		q->cap = q->cap ? q->cap * 2 : 4;
-	}
-	if ((buf = malloc(len > 0 ? len : 1)) == NULL)
-		return -ENOMEM;
-	poolmon__response__pack(resp, buf);
-	q->msg[q->n++] = (struct ctl_msg){ .buf = buf, .len = len };
-	return 0;
-}
-
-static void
-response_init(Poolmon__Response *resp, uint64_t id, bool success)
-{
-	poolmon__response__init(resp);
-	resp->version = POOLMON__PROTOCOL__PROTOCOL_VERSION;
-	resp->id = id;
-	resp->success = success;
-}
-
-/* ------------------------------------------------------------------ */
-/* Reply messages */
-
-static Poolmon__Health
-health_msg(enum health h)
-{
-	switch (h) {
-	case HEALTH_OK: return POOLMON__HEALTH__HEALTH_OK;
-	case HEALTH_FAILED: return POOLMON__HEALTH__HEALTH_FAILED;
-	case HEALTH_UNKNOWN: break;
-	}
-	return POOLMON__HEALTH__HEALTH_UNKNOWN;
-}
-
-static void
-fill_port_check(Poolmon__PortCheck *m, const struct portspec *p,
-    const struct port_state *res, bool checked)
-{
-	poolmon__port_check__init(m);
-	m->port = p->port;
-	m->protocol = (char *)mail_proto_name(p->proto, false);
-	SET(m, tls, p->tls);
-	SET(m, checked, checked);
-	if (!checked)
-		return;
-	SET(m, ok, res->status == CHECK_OK);
-	m->status = (char *)check_status_str(res->status);
-	if (res->reason != NULL)
-		m->reason = res->reason;
-	SET(m, latency_ms, res->latency_ms);
-	SET(m, tries, res->tries);
-	SET(m, warning, res->warning);
-}
-
-static int
-backend_set_alloc(struct backend_set *set, size_t n, size_t nports)
-{
-	size_t m = n > 0 ? n : 1, c = n * nports > 0 ? n * nports : 1;
-
-	memset(set, 0, sizeof(*set));
-	set->msg = calloc(m, sizeof(*set->msg));
-	set->ptr = calloc(m, sizeof(*set->ptr));
-	set->size = calloc(m, sizeof(*set->size));
-	set->checks = calloc(c, sizeof(*set->checks));
-	set->checkp = calloc(c, sizeof(*set->checkp));
-	if (set->msg == NULL || set->ptr == NULL || set->size == NULL ||
-	    set->checks == NULL || set->checkp == NULL)
-		return -ENOMEM;
-	return 0;
-}
-
-static void
-backend_set_free(struct backend_set *set)
-{
-	free(set->msg);
-	free(set->ptr);
-	free(set->size);
-	free(set->checks);
-	free(set->checkp);
-	memset(set, 0, sizeof(*set));
-}
-
-/* Failed scans in a row while still up: failing, not yet down. */
-static uint32_t
-failing_count(const struct backend *b)
-{
-	if (!b->dh.up || b->health != HEALTH_FAILED || b->owner == OWNER_HOLD)
-		return 0;
-	return b->fail_count;
-}
-
-/* Healthy scans in a row while down and poolmond's to bring up. */
-static uint32_t
-rising_count(const struct poolmond *d, const struct backend *b)
-{
-	if (b->dh.up || b->health != HEALTH_OK)
-		return 0;
-	if (b->owner != OWNER_POOLMOND &&
-	    !(b->owner == OWNER_OPERATOR && d->cfg.adopt_down))
-		return 0;
-	return b->ok_count;
-}
-
-/* Whose the host's state is and why; a hold's details from the state. */
-static void
-fill_ownership(Poolmon__Backend *m, const struct poolmond *d,
-    const struct backend *b)
-{
-	const struct state_entry *e;
-
-	m->owner = (char *)owner_str(b->owner);
-	if (b->owner == OWNER_HOLD &&
-	    (e = state_find(&d->state, b->dh.ip)) != NULL &&
-	    e->owner == OWNER_HOLD) {
-		m->hold_reason = (char *)e->hold.reason;
-		SET(m, hold_uid, (uint32_t)e->hold.uid);
-		SET(m, hold_since, (int64_t)e->hold.since);
-		SET(m, hold_flush, e->hold.flush);
-	}
-	SET(m, failing_count, failing_count(b));
-	SET(m, rising_count, rising_count(d, b));
-	SET(m, spared, b->spared);
-}
-
-/* Append b; its strings are used in place, so pack before b changes. */
-static void
-backend_set_add(struct backend_set *set, const struct poolmond *d,
-    const struct backend *b)
-{
-	size_t i, at = set->n * d->cfg.nports;
-	Poolmon__Backend *m = &set->msg[set->n];
-
-	poolmon__backend__init(m);
-	m->address = (char *)b->dh.ip;
-	m->tag = (char *)b->dh.tag;
-	SET(m, director_up, b->dh.up);
-	SET(m, vhost_count, b->dh.vhost_count);
-	SET(m, users, b->dh.user_count);
-	SET(m, health, health_msg(b->health));
-	if (b->reason != NULL)
-		m->reason = b->reason;
-	SET(m, last_check, (int64_t)b->last_check);
-	SET(m, flush_pending, b->flush_pending);
-	SET(m, last_updown_change, (int64_t)b->dh.last_updown_change);
-	fill_ownership(m, d, b);
-	for (i = 0; i < d->cfg.nports; i++) {
-		fill_port_check(&set->checks[at + i], &d->cfg.ports[i],
-		    &b->ports[i], b->last_check != 0);
-		set->checkp[at + i] = &set->checks[at + i];
-	}
-	m->n_checks = d->cfg.nports;
-	m->checks = &set->checkp[at];
-	set->size[set->n] = poolmon__backend__get_packed_size(m);
-	set->ptr[set->n] = m;
-	set->n++;
-}
-
-/*
- * Queue resp with the backends of set spread over as many parts as keep
- * each under CTL_PART_TARGET bytes; place() puts one part's share into
- * the reply. One part at least, even without backends.
- */
-static int
-queue_parts(struct ctl_outq *q, Poolmon__Response *resp,
-    const struct backend_set *set, ctl_place *place)
-{
-	size_t base, size, start = 0, end;
-	int r;
-
-	/* Measured with "more" set: the parts differ in nothing else. */
-	SET(resp, more, true);
-	place(resp, NULL, 0);
-	base = poolmon__response__get_packed_size(resp);
-	do {
-		size = base;
-		for (end = start; end < set->n; end++) {
-			if (end > start && size + set->size[end] +
-			    CTL_EMBED_OVERHEAD > CTL_PART_TARGET)
-				break;
-			size += set->size[end] + CTL_EMBED_OVERHEAD;
-		}
-		place(resp, set->ptr + start, end - start);
-		resp->has_more = resp->more = end < set->n;
-		if ((r = outq_push(q, resp)) < 0)
-			return r;
-		/* The summary is in the first part only. */
-		if (resp->result_case == POOLMON__RESPONSE__RESULT_STATUS)
-			resp->status->summary = NULL;
-		start = end;
-	} while (start < set->n);
-	return 0;
-}
-
-static void
-place_status(Poolmon__Response *resp, Poolmon__Backend **b, size_t n)
-{
-	resp->status->backends = b;
-	resp->status->n_backends = n;
-}
-
-static void
-place_recheck(Poolmon__Response *resp, Poolmon__Backend **b, size_t n)
-{
-	resp->recheck->backends = b;
-	resp->recheck->n_backends = n;
-}
-
-static void
-count_backends(const struct poolmond *d, Poolmon__Summary *s)
-{
-	uint32_t healthy = 0, failed = 0, unchecked = 0, up = 0;
-	size_t i;
-
-	for (i = 0; i < d->nbackends; i++) {
-		const struct backend *b = &d->backends[i];
-
-		if (b->health == HEALTH_OK)
-			healthy++;
-		else if (b->health == HEALTH_FAILED)
-			failed++;
-		else
-			unchecked++;
-		if (b->dh.up)
-			up++;
-	}
-	SET(s, backends_total, (uint32_t)d->nbackends);
-	SET(s, backends_healthy, healthy);
-	SET(s, backends_failed, failed);
-	SET(s, backends_unchecked, unchecked);
-	SET(s, director_up, up);
-	SET(s, director_down, (uint32_t)d->nbackends - up);
-}
-
-/* The safety policy and what it did at the last scan. */
-static void
-fill_safety(Poolmon__Summary *s, const struct poolmond *d)
-{
-	SET(s, guard_active, d->outcome.guard_active);
-	SET(s, all_failed, d->outcome.all_failed);
-	SET(s, ring_synced, d->ring_synced);
-	SET(s, fall, (uint32_t)d->cfg.fall);
-	SET(s, rise, (uint32_t)d->cfg.rise);
-	SET(s, max_down_pct, (uint32_t)d->cfg.max_down_pct);
-	SET(s, adopt_down, d->cfg.adopt_down);
-}
-
-static void
-fill_summary(Poolmon__Summary *s, const struct poolmond *d)
-{
-	struct rusage ru;
-
-	poolmon__summary__init(s);
-	s->daemon_version = (char *)POOLMON_VERSION;
-	SET(s, pid, (uint32_t)getpid());
-	if (d->control != NULL)
-		SET(s, started, (int64_t)d->control->started);
-	s->director_socket = (char *)d->cfg.director_socket;
-	SET(s, director_reachable, !d->director_down);
-	if (d->director_down)
-		s->director_error = (char *)d->director_error;
-	SET(s, dry_run, d->cfg.dry_run);
-	SET(s, interval_s, (uint32_t)d->cfg.interval_s);
-	SET(s, scanning, d->scanning);
-	SET(s, scans_completed, d->scans_completed);
-	SET(s, children_forked, d->children_forked);
-	if (getrusage(RUSAGE_CHILDREN, &ru) == 0)
-		SET(s, child_maxrss_kb, (uint64_t)ru.ru_maxrss);
-	SET(s, last_scan_end, (int64_t)d->last_scan_end);
-	SET(s, last_scan_ms, (uint32_t)d->last_scan_ms);
-	count_backends(d, s);
-	fill_safety(s, d);
-}
-
-int
-control_status_reply(const struct poolmond *d, uint64_t id,
-    struct ctl_outq *q)
-{
-	Poolmon__Response resp;
-	Poolmon__StatusReply status;
-	Poolmon__Summary summary;
-	struct backend_set set;
-	size_t i;
-	int r;
-
-	if ((r = backend_set_alloc(&set, d->nbackends, d->cfg.nports)) == 0) {
-		for (i = 0; i < d->nbackends; i++)
-			backend_set_add(&set, d, &d->backends[i]);
-		response_init(&resp, id, true);
-		poolmon__status_reply__init(&status);
-		fill_summary(&summary, d);
-		status.summary = &summary;
-		resp.result_case = POOLMON__RESPONSE__RESULT_STATUS;
-		resp.status = &status;
-		r = queue_parts(q, &resp, &set, place_status);
-	}
-	backend_set_free(&set);
-	return r;
 }
 
 /* ------------------------------------------------------------------ */
@@ -446,10 +108,10 @@ reply_error(struct ctl_client *c, uint64_t id, int code, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	response_init(&resp, id, false);
+	ctl_response_init(&resp, id, false);
 	SET(&resp, code, code);
 	resp.message = msg;
-	return outq_push(&c->out, &resp);
+	return ctl_outq_push(&c->out, &resp);
 }
 
 /* The request broke the protocol: say why, then hang up. */
@@ -528,7 +190,7 @@ one_backend(struct backend_set *set, const struct poolmond *d,
 static void
 handle_status(struct ctl_client *c, const Poolmon__Request *req)
 {
-	if (control_status_reply(c->ctl->d, req->id, &c->out) < 0)
+	if (ctl_stream_status(&c->stream, c->ctl->d, req->id) < 0)
 		(void)reply_error(c, req->id, ENOMEM, "out of memory");
 }
 
@@ -551,10 +213,10 @@ handle_show(struct ctl_client *c, const Poolmon__Request *req)
 	}
 	poolmon__show_reply__init(&show);
 	if (one_backend(&set, d, b, &show.backend) == 0) {
-		response_init(&resp, req->id, true);
+		ctl_response_init(&resp, req->id, true);
 		resp.result_case = POOLMON__RESPONSE__RESULT_SHOW;
 		resp.show = &show;
-		if (outq_push(&c->out, &resp) == 0) {
+		if (ctl_outq_push(&c->out, &resp) == 0) {
 			backend_set_free(&set);
 			return;
 		}
@@ -637,13 +299,13 @@ handle_recheck(struct ctl_client *c, const Poolmon__Request *req)
 		return;
 	}
 	free_hosts(hosts, rr->n_hosts);
-	response_init(&resp, req->id, true);
+	ctl_response_init(&resp, req->id, true);
 	poolmon__recheck_reply__init(&reply);
 	SET(&reply, queued, true);
 	resp.message = (char *)"recheck queued";
 	resp.result_case = POOLMON__RESPONSE__RESULT_RECHECK;
 	resp.recheck = &reply;
-	if (outq_push(&c->out, &resp) < 0)
+	if (ctl_outq_push(&c->out, &resp) < 0)
 		(void)reply_error(c, req->id, ENOMEM, "out of memory");
 }
 
@@ -662,13 +324,13 @@ handle_set_dry_run(struct ctl_client *c, const Poolmon__Request *req)
 		    (int)c->peer.pid);
 		notify_status(d);
 	}
-	response_init(&resp, req->id, true);
+	ctl_response_init(&resp, req->id, true);
 	poolmon__set_dry_run_reply__init(&reply);
 	reply.dry_run = on;
 	SET(&reply, previous, was);
 	resp.result_case = POOLMON__RESPONSE__RESULT_SET_DRY_RUN;
 	resp.set_dry_run = &reply;
-	if (outq_push(&c->out, &resp) < 0)
+	if (ctl_outq_push(&c->out, &resp) < 0)
 		(void)reply_error(c, req->id, ENOMEM, "out of memory");
 }
 
@@ -686,12 +348,12 @@ handle_reload(struct ctl_client *c, const Poolmon__Request *req)
 		(void)reply_error(c, req->id, -r, "reload failed: %s", err);
 		return;
 	}
-	response_init(&resp, req->id, true);
+	ctl_response_init(&resp, req->id, true);
 	poolmon__reload_reply__init(&reply);
 	resp.message = (char *)"reloaded";
 	resp.result_case = POOLMON__RESPONSE__RESULT_RELOAD;
 	resp.reload = &reply;
-	if (outq_push(&c->out, &resp) < 0)
+	if (ctl_outq_push(&c->out, &resp) < 0)
 		(void)reply_error(c, req->id, ENOMEM, "out of memory");
 }
 
@@ -701,14 +363,14 @@ handle_version(struct ctl_client *c, const Poolmon__Request *req)
 	Poolmon__Response resp;
 	Poolmon__VersionReply reply;
 
-	response_init(&resp, req->id, true);
+	ctl_response_init(&resp, req->id, true);
 	poolmon__version_reply__init(&reply);
 	reply.daemon_version = (char *)POOLMON_VERSION;
 	reply.protocol_version = POOLMON__PROTOCOL__PROTOCOL_VERSION;
 	SET(&reply, pid, (uint32_t)getpid());
 	resp.result_case = POOLMON__RESPONSE__RESULT_VERSION_INFO;
 	resp.version_info = &reply;
-	if (outq_push(&c->out, &resp) < 0)
+	if (ctl_outq_push(&c->out, &resp) < 0)
 		(void)reply_error(c, req->id, ENOMEM, "out of memory");
 }
 
@@ -753,14 +415,14 @@ reply_hold(struct ctl_client *c, uint64_t id, const char *ip, bool flush,
 		(void)reply_error(c, id, ENOMEM, "out of memory");
 		return;
 	}
-	response_init(&resp, id, r == 0);
+	ctl_response_init(&resp, id, r == 0);
 	if (r < 0)
 		SET(&resp, code, -r);
 	resp.message = (char *)(err[0] != '\0' ? err : flush ?
 	    "held: down and flushed" : "held: down");
 	resp.result_case = POOLMON__RESPONSE__RESULT_HOLD;
 	resp.hold = &reply;
-	if (outq_push(&c->out, &resp) < 0)
+	if (ctl_outq_push(&c->out, &resp) < 0)
 		(void)reply_error(c, id, ENOMEM, "out of memory");
 	backend_set_free(&set);
 }
@@ -824,11 +486,11 @@ handle_release(struct ctl_client *c, const Poolmon__Request *req)
 		(void)reply_error(c, req->id, ENOMEM, "out of memory");
 		return;
 	}
-	response_init(&resp, req->id, true);
+	ctl_response_init(&resp, req->id, true);
 	resp.message = err;
 	resp.result_case = POOLMON__RESPONSE__RESULT_RELEASE;
 	resp.release = &reply;
-	if (outq_push(&c->out, &resp) < 0)
+	if (ctl_outq_push(&c->out, &resp) < 0)
 		(void)reply_error(c, req->id, ENOMEM, "out of memory");
 	backend_set_free(&set);
 }
@@ -919,6 +581,7 @@ client_free(struct ctl_client *c)
 	sd_event_source_disable_unref(c->timer);
 	close(c->fd);
 	ctl_outq_clear(&c->out);
+	ctl_stream_end(&c->stream);
 	free_hosts(c->wait_hosts, c->nwait_hosts);
 	free(c);
 }
@@ -926,27 +589,41 @@ client_free(struct ctl_client *c)
 static bool
 client_reading(const struct ctl_client *c)
 {
-	return !c->waiting && !c->close_after_flush && c->out.head == c->out.n;
+	return !c->waiting && !c->close_after_flush && !c->stream.active &&
+	    c->out.head == c->out.n;
 }
 
-/* Write what the socket takes. -errno when the client is to be dropped. */
+/*
+ * Write what the socket takes, making a reply's next part only when the
+ * last one is written. -errno when the client is to be dropped.
+ */
 static int
 client_flush(struct ctl_client *c)
 {
 	struct ctl_msg *m;
+	uint64_t id;
 	int r;
 
-	while (c->out.head < c->out.n) {
-		m = &c->out.msg[c->out.head];
-		if ((r = frame_send(c->fd, m->buf, m->len)) == -EAGAIN)
-			return 0;
-		if (r < 0)
-			return r;
-		free(m->buf);
-		m->buf = NULL;
-		c->out.head++;
+	for (;;) {
+		while (c->out.head < c->out.n) {
+			m = &c->out.msg[c->out.head];
+			r = frame_send(c->fd, m->buf, m->len);
+			if (r == -EAGAIN)
+				return 0;
+			if (r < 0)
+				return r;
+			free(m->buf);
+			m->buf = NULL;
+			c->out.head++;
+		}
+		c->out.n = c->out.head = 0;
+		if (!c->stream.active)
+			break;
+		id = c->stream.id;
+		if (ctl_stream_next(&c->stream, c->ctl->d, &c->out) < 0 &&
+		    reply_error(c, id, ENOMEM, "out of memory") < 0)
+			return -ENOMEM;
 	}
-	c->out.n = c->out.head = 0;
 	return c->close_after_flush ? -ECONNRESET : 0;
 }
 
@@ -1079,7 +756,7 @@ refuse_client(int fd, int code, const char *why)
 	uint8_t buf[256];
 	size_t len;
 
-	response_init(&resp, 0, false);
+	ctl_response_init(&resp, 0, false);
 	SET(&resp, code, code);
 	resp.message = (char *)why;
 	len = poolmon__response__get_packed_size(&resp);
@@ -1198,93 +875,21 @@ on_accept(sd_event_source *s, int fd, uint32_t revents, void *arg)
 /* ------------------------------------------------------------------ */
 /* Recheck answers */
 
-static bool
-host_requested(const struct ctl_client *c, const char *ip)
-{
-	size_t i;
-
-	if (c->nwait_hosts == 0)
-		return true;
-	for (i = 0; i < c->nwait_hosts; i++)
-		if (strcmp(c->wait_hosts[i], ip) == 0)
-			return true;
-	return false;
-}
-
-/* Requested addresses the scan did not check: the director lacks them. */
-static size_t
-collect_not_found(struct ctl_client *c, char **out)
-{
-	struct poolmond *d = c->ctl->d;
-	struct backend *b;
-	size_t i, n = 0;
-
-	for (i = 0; i < c->nwait_hosts; i++) {
-		b = backend_find(d, c->wait_hosts[i]);
-		if (b == NULL || !b->in_scan)
-			out[n++] = c->wait_hosts[i];
-	}
-	return n;
-}
-
-static void
-answer_recheck(struct ctl_client *c)
-{
-	struct poolmond *d = c->ctl->d;
-	Poolmon__Response resp;
-	Poolmon__RecheckReply reply;
-	struct backend_set set;
-	char **missing = NULL, msg[512] = "";
-	size_t i, nmissing = 0, off = 0;
-
-	if (backend_set_alloc(&set, d->nbackends, d->cfg.nports) < 0 ||
-	    (missing = calloc(c->nwait_hosts + 1, sizeof(*missing))) == NULL)
-		goto nomem;
-	for (i = 0; i < d->nbackends; i++)
-		if (d->backends[i].in_scan &&
-		    host_requested(c, d->backends[i].dh.ip))
-			backend_set_add(&set, d, &d->backends[i]);
-	nmissing = collect_not_found(c, missing);
-	for (i = 0; i < nmissing && off < sizeof(msg); i++)
-		off += (size_t)snprintf(msg + off, sizeof(msg) - off, "%s%s",
-		    i == 0 ? "not in the director's host list: " : ", ",
-		    missing[i]);
-	response_init(&resp, c->wait_id, nmissing == 0);
-	if (nmissing > 0) {
-		SET(&resp, code, ENOENT);
-		resp.message = msg;
-	}
-	poolmon__recheck_reply__init(&reply);
-	SET(&reply, queued, false);
-	SET(&reply, scan_id, d->scan_id);
-	reply.not_found = missing;
-	reply.n_not_found = nmissing;
-	resp.result_case = POOLMON__RESPONSE__RESULT_RECHECK;
-	resp.recheck = &reply;
-	if (queue_parts(&c->out, &resp, &set, place_recheck) < 0)
-		goto nomem;
-	backend_set_free(&set);
-	free(missing);
-	return;
-nomem:
-	backend_set_free(&set);
-	free(missing);
-	(void)reply_error(c, c->wait_id, ENOMEM, "out of memory");
-}
-
 static void
 answer_waiting(struct ctl_client *c, bool scanned)
 {
 	struct poolmond *d = c->ctl->d;
 
-	if (scanned)
-		answer_recheck(c);
-	else
+	if (!scanned) {
 		(void)reply_error(c, c->wait_id, EIO, "no check done: director "
 		    "%s unreachable: %s", d->cfg.director_socket,
 		    d->director_error);
+		free_hosts(c->wait_hosts, c->nwait_hosts);
+	} else if (ctl_stream_recheck(&c->stream, d, c->wait_id,
+	    c->wait_hosts, c->nwait_hosts) < 0)
+		(void)reply_error(c, c->wait_id, ENOMEM, "out of memory");
+	/* The stream took the hosts. */
 	c->waiting = false;
-	free_hosts(c->wait_hosts, c->nwait_hosts);
 	c->wait_hosts = NULL;
 	c->nwait_hosts = 0;
 }
@@ -1475,6 +1080,12 @@ control_open(struct poolmond *d, char *err, size_t errlen)
 	if ((r = clear_stale_socket(path, err, errlen)) < 0)
 		return r;
 	return bind_socket(ctl, err, errlen);
+}
+
+time_t
+control_started(const struct control *ctl)
+{
+	return ctl->started;
 }
 
 int

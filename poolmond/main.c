@@ -1,6 +1,7 @@
 /* poolmond: start-up, life cycle and signals. */
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -297,6 +298,8 @@ acquire_pidfile(struct poolmond *d)
 	d->pidfile_fd = fd;
 }
 
+#define POOLMOND_MMAP_THRESHOLD	(128 * 1024)
+
 int
 main(int argc, char **argv)
 {
@@ -304,6 +307,12 @@ main(int argc, char **argv)
 	char err[512];
 	int r, ready_fd = -1;
 
+	/*
+	 * A fixed threshold: glibc otherwise raises it after the first large
+	 * free, and then the tables of thousands of backends that each scan
+	 * builds and frees stay in the heap instead of going back.
+	 */
+	mallopt(M_MMAP_THRESHOLD, POOLMOND_MMAP_THRESHOLD);
 	memset(&d, 0, sizeof(d));
 	d.pidfile_fd = -1;
 	d.report_pipe[0] = d.report_pipe[1] = -1;

@@ -51,6 +51,7 @@ struct backend {
 	bool spared;			/* kept up by the pool-wide guard */
 	/* Within a scan. */
 	bool in_scan;
+	uint32_t scanned_in;		/* the last scan that selected it */
 	uint32_t reported;		/* bit per port with a report */
 	pid_t pid;			/* running check process, or 0 */
 };

@@ -61,10 +61,6 @@ cmp_backend(const void *a, const void *b)
 	    ((const struct backend *)b)->dh.ip);
 }
 
-/*
- * Replace the backend table by the director's current host list, keeping
- * what we know of hosts that were there before.
- */
 static void
 free_backends(struct backend *backends, size_t n, size_t nports)
 {
@@ -76,40 +72,91 @@ free_backends(struct backend *backends, size_t n, size_t nports)
 }
 
 static int
+cmp_host(const void *a, const void *b)
+{
+	return strcmp(((const struct director_host *)a)->ip,
+	    ((const struct director_host *)b)->ip);
+}
+
+/* Forget the last scan's marks: a new one selects its own. */
+static void
+reset_scan_marks(struct backend *b)
+{
+	b->in_scan = false;
+	b->pid = 0;
+	b->reported = 0;
+}
+
+/*
+ * The usual case, the same hosts as last time (hosts sorted): update them
+ * in place rather than build a second table of thousands.
+ */
+static bool
+same_hosts(const struct poolmond *d, const struct director_host *hosts,
+    size_t n)
+{
+	size_t i;
+
+	if (n != d->nbackends)
+		return false;
+	for (i = 0; i < n; i++)
+		if (strcmp(hosts[i].ip, d->backends[i].dh.ip) != 0)
+			return false;
+	return true;
+}
+
+/*
+ * Replace the backend table by the director's current host list, keeping
+ * what we know of hosts that were there before.
+ */
+static int
 merge_host_list(struct poolmond *d, struct director_host *hosts, size_t n)
 {
 	size_t i, nports = d->cfg.nports;
-	struct backend *nb, *old;
+	struct backend *nb, **old;
+	int r = -ENOMEM;
 
-	nb = calloc(n > 0 ? n : 1, sizeof(*nb));
-	if (nb == NULL)
-		return -ENOMEM;
-	for (i = 0; i < n; i++)
-		nb[i].dh = hosts[i];
-	qsort(nb, n, sizeof(*nb), cmp_backend);
-	for (i = 0; i < n; i++) {
-		old = d->nbackends == 0 ? NULL : bsearch(&nb[i], d->backends,
-		    d->nbackends, sizeof(*d->backends), cmp_backend);
-		if (old != NULL) {
-			struct director_host dh = nb[i].dh;
-
-			/* Its memory moves to the new table. */
-			nb[i] = *old;
-			nb[i].dh = dh;
-			old->ports = NULL;
-			old->reason = NULL;
-		} else if (backend_init_ports(&nb[i], nports) < 0) {
-			free_backends(nb, n, nports);
-			return -ENOMEM;
+	qsort(hosts, n, sizeof(*hosts), cmp_host);
+	if (same_hosts(d, hosts, n)) {
+		for (i = 0; i < n; i++) {
+			d->backends[i].dh = hosts[i];
+			reset_scan_marks(&d->backends[i]);
 		}
-		nb[i].in_scan = false;
-		nb[i].pid = 0;
-		nb[i].reported = 0;
+		return 0;
+	}
+	nb = calloc(n > 0 ? n : 1, sizeof(*nb));
+	old = calloc(n > 0 ? n : 1, sizeof(*old));
+	if (nb == NULL || old == NULL)
+		goto fail;
+	/* New hosts' memory first: a failure must leave the table whole. */
+	for (i = 0; i < n; i++) {
+		nb[i].dh = hosts[i];
+		old[i] = d->nbackends == 0 ? NULL : bsearch(&nb[i],
+		    d->backends, d->nbackends, sizeof(*d->backends),
+		    cmp_backend);
+		if (old[i] == NULL && backend_init_ports(&nb[i], nports) < 0)
+			goto fail;
+	}
+	for (i = 0; i < n; i++) {
+		if (old[i] != NULL) {
+			/* Its memory moves to the new table. */
+			nb[i] = *old[i];
+			nb[i].dh = hosts[i];
+			old[i]->ports = NULL;
+			old[i]->reason = NULL;
+		}
+		reset_scan_marks(&nb[i]);
 	}
 	free_backends(d->backends, d->nbackends, nports);
 	d->backends = nb;
 	d->nbackends = n;
-	return 0;
+	nb = NULL;
+	r = 0;
+fail:
+	if (nb != NULL)
+		free_backends(nb, n, nports);
+	free(old);
+	return r;
 }
 
 /*
@@ -413,7 +460,7 @@ clear_recheck(struct poolmond *d)
 	d->recheck_pending = false;
 }
 
-/* Mark the backends of this scan: all, or those of a recheck request. */
+/* Mark the backends of scan d->scan_id: all, or a recheck request's. */
 static void
 select_backends(struct poolmond *d)
 {
@@ -421,8 +468,11 @@ select_backends(struct poolmond *d)
 	size_t i;
 
 	d->selected = 0;
-	for (i = 0; i < d->nbackends; i++)
+	for (i = 0; i < d->nbackends; i++) {
 		d->backends[i].in_scan = d->nrecheck_ips == 0;
+		if (d->nrecheck_ips == 0)
+			d->backends[i].scanned_in = d->scan_id;
+	}
 	if (d->nrecheck_ips == 0) {
 		d->selected = d->nbackends;
 		return;
@@ -431,6 +481,7 @@ select_backends(struct poolmond *d)
 		if ((b = backend_find(d, d->recheck_ips[i])) != NULL &&
 		    !b->in_scan) {
 			b->in_scan = true;
+			b->scanned_in = d->scan_id;
 			d->selected++;
 		}
 	}
@@ -451,10 +502,10 @@ scan_start(struct poolmond *d)
 		control_scan_done(d, false);
 		return;
 	}
+	d->scan_id++;
 	select_backends(d);
 	clear_recheck(d);
 	d->scanning = true;
-	d->scan_id++;
 	d->next_to_start = 0;
 	d->finished = 0;
 	log_debug("scan %u: %zu of %zu backends", d->scan_id, d->selected,

@@ -1,10 +1,14 @@
 /*
- * The daemon's status reply: split into parts under the size target, the
- * summary in the first, every backend exactly once and in order.
+ * The daemon's status and recheck replies: split into parts under the size
+ * target, made one at a time, the summary (or not_found) in the first,
+ * every backend exactly once and in address order, even when the host list
+ * is replaced between parts.
  */
+#include <errno.h>
 #include <stdlib.h>
 
 #include "control.h"
+#include "control_reply.h"
 #include "frame.h"
 #include "poolmon.pb-c.h"
 #include "poolmond.h"
@@ -12,6 +16,13 @@
 #include "util.h"
 
 static struct poolmond d;
+
+static int
+cmp_backend(const void *a, const void *b)
+{
+	return strcmp(((const struct backend *)a)->dh.ip,
+	    ((const struct backend *)b)->dh.ip);
+}
 
 static void
 make_pool(size_t n, size_t nports)
@@ -52,6 +63,37 @@ make_pool(size_t n, size_t nports)
 			memset(b->ports[p].reason, 'x', CHECK_REASON_MAX - 1);
 		}
 	}
+	qsort(d.backends, n, sizeof(*d.backends), cmp_backend);
+}
+
+/* Backends first .. first + n - 1, sorted by address as scan.c keeps them. */
+static struct backend *
+pool_from(size_t first, size_t n, size_t nports)
+{
+	struct backend *pool = calloc(n > 0 ? n : 1, sizeof(*pool));
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		snprintf(pool[i].dh.ip, sizeof(pool[i].dh.ip), "10.%zu.%zu.%zu",
+		    (first + i) / 65536, (first + i) / 256 % 256,
+		    (first + i) % 256);
+		if (backend_init_ports(&pool[i], nports) < 0)
+			abort();
+		pool[i].dh.up = true;
+		pool[i].in_scan = true;
+	}
+	qsort(pool, n, sizeof(*pool), cmp_backend);
+	return pool;
+}
+
+static void
+free_backends(struct backend *pool, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		backend_free(&pool[i], d.cfg.nports);
+	free(pool);
 }
 
 static void
@@ -179,11 +221,158 @@ test_empty_pool(void)
 	free_pool();
 }
 
+/* The addresses in q's unread parts, in order; their not_found counted. */
+static size_t
+collect(struct ctl_outq *q, char (*seen)[INET6_ADDRSTRLEN], size_t max,
+    size_t *nnot_found)
+{
+	Poolmon__Backend **b;
+	size_t i, k, n = 0, nb;
+
+	for (i = q->head; i < q->n; i++) {
+		Poolmon__Response *r = unpack(&q->msg[i]);
+
+		CHECK(r != NULL && q->msg[i].len <= CTL_PART_TARGET);
+		if (r == NULL)
+			continue;
+		if (r->result_case == POOLMON__RESPONSE__RESULT_RECHECK) {
+			b = r->recheck->backends;
+			nb = r->recheck->n_backends;
+			*nnot_found += r->recheck->n_not_found;
+		} else {
+			b = r->status->backends;
+			nb = r->status->n_backends;
+		}
+		for (k = 0; k < nb && n < max; k++)
+			str_copy(seen[n++], b[k]->address, INET6_ADDRSTRLEN);
+		poolmon__response__free_unpacked(r, NULL);
+	}
+	q->head = q->n;
+	return n;
+}
+
+/*
+ * A scan replaces the host list while a status is being read: the reply
+ * goes on from the last address sent, so it has every host of the old list
+ * up to there and every host of the new one after it, each once, in order.
+ */
+static void
+test_list_replaced_between_parts(void)
+{
+	static char seen[8000][INET6_ADDRSTRLEN];
+	struct ctl_outq q = { 0 };
+	struct ctl_stream s;
+	struct backend *old;
+	size_t n = 0, i, expect = 0, nf = 0;
+	bool ordered = true;
+
+	memset(&d, 0, sizeof(d));
+	config_defaults(&d.cfg);
+	d.cfg.nports = 5;
+	d.backends = pool_from(0, 3000, 5);
+	d.nbackends = 3000;
+	CHECK(ctl_stream_status(&s, &d, 9) == 0);
+	CHECK(ctl_stream_next(&s, &d, &q) == 0 && s.active);
+	CHECK(ctl_stream_next(&s, &d, &q) == 0 && s.active);
+	n = collect(&q, seen, 8000, &nf);
+	CHECK(n > 0 && n < 3000);
+	for (i = 0; i < 3000; i++)
+		if (strcmp(d.backends[i].dh.ip, seen[n - 1]) <= 0)
+			expect++;
+	/* Hosts 0-1999 leave, 3000-4999 arrive. */
+	old = d.backends;
+	d.backends = pool_from(2000, 3000, 5);
+	free_backends(old, 3000);
+	for (i = 0; i < 3000; i++)
+		if (strcmp(d.backends[i].dh.ip, seen[n - 1]) > 0)
+			expect++;
+	while (s.active)
+		CHECK(ctl_stream_next(&s, &d, &q) == 0);
+	n += collect(&q, seen + n, 8000 - n, &nf);
+	for (i = 1; i < n; i++)
+		if (strcmp(seen[i - 1], seen[i]) >= 0)
+			ordered = false;
+	CHECK(ordered);
+	CHECK(n == expect);
+	CHECK(nf == 0);
+	ctl_stream_end(&s);
+	ctl_outq_clear(&q);
+	free_pool();
+}
+
+static char **
+hosts_of(size_t first, size_t n, const char *extra1, const char *extra2)
+{
+	char **h = calloc(n + 3, sizeof(*h));
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (asprintf(&h[i], "10.%zu.%zu.%zu", (first + i) / 65536,
+		    (first + i) / 256 % 256, (first + i) % 256) < 0)
+			abort();
+	h[n] = strdup(extra1);
+	h[n + 1] = strdup(extra2);
+	return h;
+}
+
+/*
+ * A recheck's reply: the requested hosts its scan checked, in parts; the
+ * ones the director lacks, or the scan did not check, once, in the first.
+ */
+static void
+test_recheck_reply(void)
+{
+	static char seen[4000][INET6_ADDRSTRLEN];
+	struct ctl_outq q = { 0 };
+	struct ctl_stream s;
+	Poolmon__Response *r;
+	size_t n, nf = 0, i;
+
+	memset(&d, 0, sizeof(d));
+	config_defaults(&d.cfg);
+	d.cfg.nports = 5;
+	d.backends = pool_from(0, 3000, 5);
+	d.nbackends = 3000;
+	d.scan_id = 7;
+	for (i = 0; i < 3000; i++)
+		d.backends[i].scanned_in = 7;
+	/* Checked by an older scan only: not this recheck's. */
+	d.backends[10].scanned_in = 6;
+	d.backends[10].in_scan = false;
+	/* 2900 hosts asked for, 10.0.0.0 .. 10.0.11.83, and two unknown. */
+	CHECK(ctl_stream_recheck(&s, &d, 3, hosts_of(0, 2900, "192.0.2.1",
+	    "192.0.2.2"), 2902) == 0);
+	CHECK(ctl_stream_next(&s, &d, &q) == 0);
+	if (q.n == 1 && (r = unpack(&q.msg[0])) != NULL) {
+		CHECK(!r->success && r->has_code && r->code == ENOENT);
+		CHECK(r->recheck->scan_id == 7 && r->more);
+		CHECK(r->recheck->n_not_found == 3);
+		CHECK(r->message != NULL && strstr(r->message, "192.0.2.2"));
+		poolmon__response__free_unpacked(r, NULL);
+	} else
+		CHECK(0);
+	while (s.active)
+		CHECK(ctl_stream_next(&s, &d, &q) == 0);
+	CHECK(q.n > 2);
+	n = collect(&q, seen, 4000, &nf);
+	/* 10.0.0.10 (index 10 of the sorted pool) was not checked. */
+	CHECK(nf == 3);
+	CHECK(n == 2899);
+	for (i = 0; i < n; i++)
+		if (strcmp(seen[i], d.backends[10].dh.ip) == 0)
+			CHECK(0);
+	ctl_stream_end(&s);
+	ctl_outq_clear(&q);
+	free_pool();
+}
+
 int
 main(void)
 {
 	RUN(test_large_pool);
 	RUN(test_backend_fields);
 	RUN(test_empty_pool);
+	RUN(test_list_replaced_between_parts);
+	RUN(test_recheck_reply);
 	return UNIT_EXIT();
 }

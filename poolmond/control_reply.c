@@ -1,0 +1,511 @@
+/*
+ * Reply messages of the control socket. A status or recheck reply lists
+ * backends; with thousands of them it is split into parts of at most
+ * CTL_PART_TARGET bytes, and each part is built and packed only when the
+ * client has read the one before (ctl_stream_next), so a slow or large
+ * reply costs the daemon one part's memory, not the whole table's.
+ */
+#include "control_reply.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "frame.h"
+#include "poolmond.h"
+#include "util.h"
+#include "version.h"
+
+/* A backend's field tag and length inside its part, generously. */
+#define CTL_EMBED_OVERHEAD	8
+/* Backends built per part at most; parts end at CTL_PART_TARGET first. */
+#define CTL_STREAM_BATCH	256
+
+/* ------------------------------------------------------------------ */
+/* Output queue */
+
+void
+ctl_outq_clear(struct ctl_outq *q)
+{
+	size_t i;
+
+	for (i = q->head; i < q->n; i++)
+		free(q->msg[i].buf);
+	free(q->msg);
+	memset(q, 0, sizeof(*q));
+}
+
+int
+ctl_outq_push(struct ctl_outq *q, const Poolmon__Response *resp)
+{
+	struct ctl_msg *grown;
+	size_t len = poolmon__response__get_packed_size(resp);
+	uint8_t *buf;
+
+	if (q->n == q->cap) {
+		grown = reallocarray(q->msg, q->cap ? q->cap * 2 : 4,
+		    sizeof(*grown));
+		if (grown == NULL)
+			return -ENOMEM;
+		q->msg = grown;
+		q->cap = q->cap ? q->cap * 2 : 4;
+	}
+	if ((buf = malloc(len > 0 ? len : 1)) == NULL)
+		return -ENOMEM;
+	poolmon__response__pack(resp, buf);
+	q->msg[q->n++] = (struct ctl_msg){ .buf = buf, .len = len };
+	return 0;
+}
+
+void
+ctl_response_init(Poolmon__Response *resp, uint64_t id, bool success)
+{
+	poolmon__response__init(resp);
+	resp->version = POOLMON__PROTOCOL__PROTOCOL_VERSION;
+	resp->id = id;
+	resp->success = success;
+}
+
+/* ------------------------------------------------------------------ */
+/* Reply messages */
+
+static Poolmon__Health
+health_msg(enum health h)
+{
+	switch (h) {
+	case HEALTH_OK: return POOLMON__HEALTH__HEALTH_OK;
+	case HEALTH_FAILED: return POOLMON__HEALTH__HEALTH_FAILED;
+	case HEALTH_UNKNOWN: break;
+	}
+	return POOLMON__HEALTH__HEALTH_UNKNOWN;
+}
+
+static void
+fill_port_check(Poolmon__PortCheck *m, const struct portspec *p,
+    const struct port_state *res, bool checked)
+{
+	poolmon__port_check__init(m);
+	m->port = p->port;
+	m->protocol = (char *)mail_proto_name(p->proto, false);
+	SET(m, tls, p->tls);
+	SET(m, checked, checked);
+	if (!checked)
+		return;
+	SET(m, ok, res->status == CHECK_OK);
+	m->status = (char *)check_status_str(res->status);
+	if (res->reason != NULL)
+		m->reason = res->reason;
+	SET(m, latency_ms, res->latency_ms);
+	SET(m, tries, res->tries);
+	SET(m, warning, res->warning);
+}
+
+int
+backend_set_alloc(struct backend_set *set, size_t cap, size_t nports)
+{
+	size_t m = cap > 0 ? cap : 1, c = m * (nports > 0 ? nports : 1);
+
+	memset(set, 0, sizeof(*set));
+	set->msg = calloc(m, sizeof(*set->msg));
+	set->ptr = calloc(m, sizeof(*set->ptr));
+	set->size = calloc(m, sizeof(*set->size));
+	set->checks = calloc(c, sizeof(*set->checks));
+	set->checkp = calloc(c, sizeof(*set->checkp));
+	if (set->msg == NULL || set->ptr == NULL || set->size == NULL ||
+	    set->checks == NULL || set->checkp == NULL) {
+		backend_set_free(set);
+		return -ENOMEM;
+	}
+	set->cap = m;
+	return 0;
+}
+
+void
+backend_set_free(struct backend_set *set)
+{
+	free(set->msg);
+	free(set->ptr);
+	free(set->size);
+	free(set->checks);
+	free(set->checkp);
+	memset(set, 0, sizeof(*set));
+}
+
+/* Failed scans in a row while still up: failing, not yet down. */
+static uint32_t
+failing_count(const struct backend *b)
+{
+	if (!b->dh.up || b->health != HEALTH_FAILED || b->owner == OWNER_HOLD)
+		return 0;
+	return b->fail_count;
+}
+
+/* Healthy scans in a row while down and poolmond's to bring up. */
+static uint32_t
+rising_count(const struct poolmond *d, const struct backend *b)
+{
+	if (b->dh.up || b->health != HEALTH_OK)
+		return 0;
+	if (b->owner != OWNER_POOLMOND &&
+	    !(b->owner == OWNER_OPERATOR && d->cfg.adopt_down))
+		return 0;
+	return b->ok_count;
+}
+
+/* Whose the host's state is and why; a hold's details from the state. */
+static void
+fill_ownership(Poolmon__Backend *m, const struct poolmond *d,
+    const struct backend *b)
+{
+	const struct state_entry *e;
+
+	m->owner = (char *)owner_str(b->owner);
+	if (b->owner == OWNER_HOLD &&
+	    (e = state_find(&d->state, b->dh.ip)) != NULL &&
+	    e->owner == OWNER_HOLD) {
+		m->hold_reason = (char *)e->hold.reason;
+		SET(m, hold_uid, (uint32_t)e->hold.uid);
+		SET(m, hold_since, (int64_t)e->hold.since);
+		SET(m, hold_flush, e->hold.flush);
+	}
+	SET(m, failing_count, failing_count(b));
+	SET(m, rising_count, rising_count(d, b));
+	SET(m, spared, b->spared);
+}
+
+void
+backend_set_add(struct backend_set *set, const struct poolmond *d,
+    const struct backend *b)
+{
+	size_t i, at = set->n * d->cfg.nports;
+	Poolmon__Backend *m = &set->msg[set->n];
+
+	poolmon__backend__init(m);
+	m->address = (char *)b->dh.ip;
+	m->tag = (char *)b->dh.tag;
+	SET(m, director_up, b->dh.up);
+	SET(m, vhost_count, b->dh.vhost_count);
+	SET(m, users, b->dh.user_count);
+	SET(m, health, health_msg(b->health));
+	if (b->reason != NULL)
+		m->reason = b->reason;
+	SET(m, last_check, (int64_t)b->last_check);
+	SET(m, flush_pending, b->flush_pending);
+	SET(m, last_updown_change, (int64_t)b->dh.last_updown_change);
+	fill_ownership(m, d, b);
+	for (i = 0; i < d->cfg.nports; i++) {
+		fill_port_check(&set->checks[at + i], &d->cfg.ports[i],
+		    &b->ports[i], b->last_check != 0);
+		set->checkp[at + i] = &set->checks[at + i];
+	}
+	m->n_checks = d->cfg.nports;
+	m->checks = &set->checkp[at];
+	set->size[set->n] = poolmon__backend__get_packed_size(m);
+	set->ptr[set->n] = m;
+	set->n++;
+}
+
+static void
+count_backends(const struct poolmond *d, Poolmon__Summary *s)
+{
+	uint32_t healthy = 0, failed = 0, unchecked = 0, up = 0;
+	size_t i;
+
+	for (i = 0; i < d->nbackends; i++) {
+		const struct backend *b = &d->backends[i];
+
+		if (b->health == HEALTH_OK)
+			healthy++;
+		else if (b->health == HEALTH_FAILED)
+			failed++;
+		else
+			unchecked++;
+		if (b->dh.up)
+			up++;
+	}
+	SET(s, backends_total, (uint32_t)d->nbackends);
+	SET(s, backends_healthy, healthy);
+	SET(s, backends_failed, failed);
+	SET(s, backends_unchecked, unchecked);
+	SET(s, director_up, up);
+	SET(s, director_down, (uint32_t)d->nbackends - up);
+}
+
+/* The safety policy and what it did at the last scan. */
+static void
+fill_safety(Poolmon__Summary *s, const struct poolmond *d)
+{
+	SET(s, guard_active, d->outcome.guard_active);
+	SET(s, all_failed, d->outcome.all_failed);
+	SET(s, ring_synced, d->ring_synced);
+	SET(s, fall, (uint32_t)d->cfg.fall);
+	SET(s, rise, (uint32_t)d->cfg.rise);
+	SET(s, max_down_pct, (uint32_t)d->cfg.max_down_pct);
+	SET(s, adopt_down, d->cfg.adopt_down);
+}
+
+static void
+fill_summary(Poolmon__Summary *s, const struct poolmond *d)
+{
+	struct rusage ru;
+
+	poolmon__summary__init(s);
+	s->daemon_version = (char *)POOLMON_VERSION;
+	SET(s, pid, (uint32_t)getpid());
+	if (d->control != NULL)
+		SET(s, started, (int64_t)control_started(d->control));
+	s->director_socket = (char *)d->cfg.director_socket;
+	SET(s, director_reachable, !d->director_down);
+	if (d->director_down)
+		s->director_error = (char *)d->director_error;
+	SET(s, dry_run, d->cfg.dry_run);
+	SET(s, interval_s, (uint32_t)d->cfg.interval_s);
+	SET(s, scanning, d->scanning);
+	SET(s, scans_completed, d->scans_completed);
+	SET(s, children_forked, d->children_forked);
+	if (getrusage(RUSAGE_CHILDREN, &ru) == 0)
+		SET(s, child_maxrss_kb, (uint64_t)ru.ru_maxrss);
+	SET(s, last_scan_end, (int64_t)d->last_scan_end);
+	SET(s, last_scan_ms, (uint32_t)d->last_scan_ms);
+	count_backends(d, s);
+	fill_safety(s, d);
+}
+
+/* ------------------------------------------------------------------ */
+/* Replies in parts */
+
+static int
+cmp_host(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Index of the first backend whose address sorts after "after". */
+static size_t
+first_after(const struct poolmond *d, const char *after)
+{
+	size_t lo = 0, hi = d->nbackends, mid;
+
+	if (after[0] == '\0')
+		return 0;
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if (strcmp(d->backends[mid].dh.ip, after) <= 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static const struct backend *
+backend_at(const struct poolmond *d, const char *ip)
+{
+	size_t i = first_after(d, ip);
+
+	if (i > 0 && strcmp(d->backends[i - 1].dh.ip, ip) == 0)
+		return &d->backends[i - 1];
+	return NULL;
+}
+
+/* A recheck lists what it asked for that its scan, or a later one, checked. */
+static bool
+stream_lists(const struct ctl_stream *s, const struct backend *b)
+{
+	const char *ip = b->dh.ip;
+
+	if (!s->recheck)
+		return true;
+	if ((int32_t)(b->scanned_in - s->scan_id) < 0)
+		return false;
+	return s->hosts == NULL ||
+	    bsearch(&ip, s->hosts, s->nhosts, sizeof(*s->hosts), cmp_host);
+}
+
+static int
+stream_begin(struct ctl_stream *s, const struct poolmond *d, uint64_t id)
+{
+	memset(s, 0, sizeof(*s));
+	if (backend_set_alloc(&s->set, CTL_STREAM_BATCH, d->cfg.nports) < 0)
+		return -ENOMEM;
+	s->active = true;
+	s->first = true;
+	s->id = id;
+	return 0;
+}
+
+int
+ctl_stream_status(struct ctl_stream *s, const struct poolmond *d,
+    uint64_t id)
+{
+	return stream_begin(s, d, id);
+}
+
+/* Requested addresses the scan did not check: the director lacks them. */
+static int
+stream_not_found(struct ctl_stream *s, const struct poolmond *d)
+{
+	const struct backend *b;
+	size_t i, off = 0;
+
+	if ((s->not_found = calloc(s->nhosts + 1, sizeof(char *))) == NULL)
+		return -ENOMEM;
+	for (i = 0; i < s->nhosts; i++) {
+		if ((b = backend_at(d, s->hosts[i])) != NULL && b->in_scan)
+			continue;
+		s->not_found[s->nnot_found++] = s->hosts[i];
+		if (off < sizeof(s->message))
+			off += (size_t)snprintf(s->message + off,
+			    sizeof(s->message) - off, "%s%s", s->nnot_found ==
+			    1 ? "not in the director's host list: " : ", ",
+			    s->hosts[i]);
+	}
+	return 0;
+}
+
+int
+ctl_stream_recheck(struct ctl_stream *s, const struct poolmond *d,
+    uint64_t id, char **hosts, size_t nhosts)
+{
+	int r = stream_begin(s, d, id);
+
+	s->recheck = true;
+	s->scan_id = d->scan_id;
+	if (nhosts == 0)
+		free(hosts);
+	else {
+		s->hosts = hosts;
+		s->nhosts = nhosts;
+		qsort(s->hosts, s->nhosts, sizeof(*s->hosts), cmp_host);
+	}
+	if (r == 0)
+		r = stream_not_found(s, d);
+	if (r < 0)
+		ctl_stream_end(s);
+	return r;
+}
+
+void
+ctl_stream_end(struct ctl_stream *s)
+{
+	size_t i;
+
+	backend_set_free(&s->set);
+	for (i = 0; i < s->nhosts; i++)
+		free(s->hosts[i]);
+	free(s->hosts);
+	free(s->not_found);
+	memset(s, 0, sizeof(*s));
+}
+
+/* The part's envelope, without backends: header fields and "more" set. */
+static void
+stream_envelope(const struct ctl_stream *s, const struct poolmond *d,
+    Poolmon__Response *resp, Poolmon__StatusReply *status,
+    Poolmon__Summary *summary, Poolmon__RecheckReply *recheck)
+{
+	ctl_response_init(resp, s->id, s->nnot_found == 0);
+	/* Measured with "more" set: the parts differ in nothing else. */
+	SET(resp, more, true);
+	if (!s->recheck) {
+		poolmon__status_reply__init(status);
+		if (s->first) {
+			fill_summary(summary, d);
+			status->summary = summary;
+		}
+		resp->result_case = POOLMON__RESPONSE__RESULT_STATUS;
+		resp->status = status;
+		return;
+	}
+	if (s->nnot_found > 0) {
+		SET(resp, code, ENOENT);
+		resp->message = (char *)s->message;
+	}
+	poolmon__recheck_reply__init(recheck);
+	SET(recheck, queued, false);
+	SET(recheck, scan_id, s->scan_id);
+	if (s->first) {
+		recheck->not_found = s->not_found;
+		recheck->n_not_found = s->nnot_found;
+	}
+	resp->result_case = POOLMON__RESPONSE__RESULT_RECHECK;
+	resp->recheck = recheck;
+}
+
+/* Fill s->set from backend i on while the part stays under its target. */
+static size_t
+stream_fill(struct ctl_stream *s, const struct poolmond *d, size_t i,
+    size_t size)
+{
+	size_t add;
+
+	s->set.n = 0;
+	for (; i < d->nbackends && s->set.n < s->set.cap; i++) {
+		if (!stream_lists(s, &d->backends[i]))
+			continue;
+		backend_set_add(&s->set, d, &d->backends[i]);
+		add = s->set.size[s->set.n - 1] + CTL_EMBED_OVERHEAD;
+		if (s->set.n > 1 && size + add > CTL_PART_TARGET) {
+			s->set.n--;
+			break;
+		}
+		size += add;
+	}
+	while (i < d->nbackends && !stream_lists(s, &d->backends[i]))
+		i++;
+	return i;
+}
+
+int
+ctl_stream_next(struct ctl_stream *s, const struct poolmond *d,
+    struct ctl_outq *q)
+{
+	Poolmon__Response resp;
+	Poolmon__StatusReply status;
+	Poolmon__Summary summary;
+	Poolmon__RecheckReply recheck;
+	size_t next;
+	bool more;
+	int r;
+
+	stream_envelope(s, d, &resp, &status, &summary, &recheck);
+	next = stream_fill(s, d, first_after(d, s->after),
+	    poolmon__response__get_packed_size(&resp));
+	more = next < d->nbackends;
+	if (s->recheck) {
+		recheck.backends = s->set.ptr;
+		recheck.n_backends = s->set.n;
+	} else {
+		status.backends = s->set.ptr;
+		status.n_backends = s->set.n;
+	}
+	resp.has_more = resp.more = more;
+	if ((r = ctl_outq_push(q, &resp)) < 0) {
+		ctl_stream_end(s);
+		return r;
+	}
+	if (s->set.n > 0)
+		str_copy(s->after, s->set.ptr[s->set.n - 1]->address,
+		    sizeof(s->after));
+	s->first = false;
+	if (!more)
+		ctl_stream_end(s);
+	return 0;
+}
+
+int
+control_status_reply(const struct poolmond *d, uint64_t id,
+    struct ctl_outq *q)
+{
+	struct ctl_stream s;
+	int r;
+
+	if ((r = ctl_stream_status(&s, d, id)) < 0)
+		return r;
+	while (s.active)
+		if ((r = ctl_stream_next(&s, d, q)) < 0)
+			return r;
+	return 0;
+}
