@@ -151,7 +151,9 @@ run_size() {
 	# Detection latency at a real interval: a refused backend (service
 	# stopped: TCP reset) and a blackholed one (packets dropped).
 	stopped=- black=-
-	[ "${BENCH_DETECT:-1}" = 1 ] && detect_latency
+	if [ "${BENCH_DETECT:-1}" = 1 ]; then
+		detect_latency
+	fi
 	printf '| %5d | %7s | %6s | %7s | %8s | %8s | %7s | %7s | %6s | %6s | %6s | %9s | %9s |\n' \
 		"$n" "$cpu" "$perb" "$server" "$wall" "$((hwm / 1024)).$(( (hwm % 1024) * 10 / 1024 ))" \
 		"$childmax" "$(( (forks1 - forks0) / scans ))" "$failed" "$lat" "$busylat" \
@@ -201,4 +203,8 @@ echo "|-------|---------|--------|---------|----------|----------|---------|----
 for n in $sizes; do
 	run_size "$n" || echo "| $n | (failed: see above) |"
 done
-[ "${BENCH_CALIBRATE:-1}" = 1 ] && calibrate
+# An if, not "[ ] && calibrate": with BENCH_CALIBRATE=0 that would end
+# the script, and make bench, with status 1.
+if [ "${BENCH_CALIBRATE:-1}" = 1 ]; then
+	calibrate
+fi
