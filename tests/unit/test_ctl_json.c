@@ -65,12 +65,17 @@ test_nesting(void)
 	json_array_end(&j);
 	json_key(&j, "u");
 	json_uint(&j, 18446744073709551615ull);
+	json_key(&j, "min");
+	json_int(&j, INT64_MIN);
+	json_key(&j, "zero");
+	json_uint(&j, 0);
 	json_object_end(&j);
 	json_finish(&j);
 	fclose(f);
 	CHECK_STR(buf, "{\n  \"a\": -5,\n  \"empty\": [],\n  \"list\": [\n"
 	    "    true,\n    null,\n    {}\n  ],\n"
-	    "  \"u\": 18446744073709551615\n}\n");
+	    "  \"u\": 18446744073709551615,\n"
+	    "  \"min\": -9223372036854775808,\n  \"zero\": 0\n}\n");
 }
 
 /* A status reply in two parts, as a large pool would send it. */
