@@ -52,8 +52,9 @@ struct ctl_outq {
 
 void ctl_outq_clear(struct ctl_outq *q);
 /*
- * The reply to a status request: one Response per part of at most
- * CTL_PART_TARGET bytes, appended to q. 0 or -ENOMEM. For tests too.
+ * The whole reply to a status request at once: one Response per part of
+ * at most CTL_PART_TARGET bytes, appended to q. 0 or -ENOMEM. For tests;
+ * clients get the parts one at a time (control_reply.h).
  */
 int control_status_reply(const struct poolmond *d, uint64_t id,
     struct ctl_outq *q);
