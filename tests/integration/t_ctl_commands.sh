@@ -26,7 +26,7 @@ CTL=$TB_DIR/ctl.sock
 # not fail; a dead one refuses at once anyway.
 "$POOLMOND" -f -i 3600 -t 5 --retries 1 --retry-delay 100 --max-down 100 \
 	-p 143 -p 110 \
-	-S "$TB_DIRECTOR_SOCKET" -k "$TB_DIR/pid" -l "$TB_DIR/log" \
+	-S "$TB_DIRECTOR_SOCKET" -k "$TB_DIR/pid" -l "$TB_DIR/poolmond.log" \
 	--state-file "$TB_DIR/state" --control-socket "$CTL" \
 	</dev/null >>"$TB_DIR/out" 2>&1 &
 PM=$!
@@ -126,7 +126,7 @@ tb_backend_stop b2 || tb_fail "stop b2"
 json=$(ctl --json recheck "$B2") || tb_fail "recheck in dry-run"
 tb_assert_eq "$(jq -r '.backends[0] | "\(.healthy) \(.director_state)"' <<<"$json")" "false up" "dry-run: failed but left up"
 tb_assert_eq "$(tb_host_state "$B2")" U "dry-run: $B2 still up in the director"
-grep -q "dry-run: would mark $B2 down" "$TB_DIR/log" || tb_fail "no dry-run log line"
+grep -q "dry-run: would mark $B2 down" "$TB_DIR/poolmond.log" || tb_fail "no dry-run log line"
 tb_assert_eq "$(ctl --json d of | jq -r '"\(.dry_run) \(.previous)"')" "false true" "dry-run off"
 ctl recheck "$B2" >/dev/null || tb_fail "recheck after dry-run off"
 tb_assert_eq "$(tb_host_state "$B2")" D "dry-run off: $B2 down"

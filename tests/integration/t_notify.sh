@@ -45,7 +45,7 @@ line_no() {
 
 NOTIFY_SOCKET=$NSOCK WATCHDOG_USEC=400000 "$POOLMOND" -f -i 1 -t 2 \
 	--retries 0 --max-down 100 -p 143 -S "$TB_DIRECTOR_SOCKET" \
-	-k "$TB_DIR/pid" -l "$TB_DIR/log" --state-file "$TB_DIR/state" \
+	-k "$TB_DIR/pid" -l "$TB_DIR/poolmond.log" --state-file "$TB_DIR/state" \
 	--control-socket "$CTL" </dev/null >>"$TB_DIR/out" 2>&1 &
 PM=$!
 tb_track_pid "$PM"
