@@ -24,7 +24,7 @@ tb_assert_eq "$(tb_dcmd HOST-SET "$B2@blue" 50)" OK "HOST-SET $B2@blue"
 CTL=$TB_DIR/ctl.sock
 # A generous timeout and a retry: on a loaded machine a live backend must
 # not fail; a dead one refuses at once anyway.
-"$POOLMOND" -f -i 3600 -t 5 --retries 1 --retry-delay 100 --max-down 100 \
+"$POOLMOND" -f -d -i 3600 -t 5 --retries 1 --retry-delay 100 --max-down 100 \
 	-p 143 -p 110 \
 	-S "$TB_DIRECTOR_SOCKET" -k "$TB_DIR/pid" -l "$TB_DIR/poolmond.log" \
 	--state-file "$TB_DIR/state" --control-socket "$CTL" \
