@@ -300,16 +300,6 @@ first_after(const struct poolmond *d, const char *after)
 	return lo;
 }
 
-static const struct backend *
-backend_at(const struct poolmond *d, const char *ip)
-{
-	size_t i = first_after(d, ip);
-
-	if (i > 0 && strcmp(d->backends[i - 1].dh.ip, ip) == 0)
-		return &d->backends[i - 1];
-	return NULL;
-}
-
 /* A recheck lists what it asked for that its scan, or a later one, checked. */
 static bool
 stream_lists(const struct ctl_stream *s, const struct backend *b)
@@ -345,7 +335,7 @@ ctl_stream_status(struct ctl_stream *s, const struct poolmond *d,
 
 /* Requested addresses the scan did not check: the director lacks them. */
 static int
-stream_not_found(struct ctl_stream *s, const struct poolmond *d)
+stream_not_found(struct ctl_stream *s, struct poolmond *d)
 {
 	const struct backend *b;
 	size_t i, off = 0;
@@ -353,7 +343,7 @@ stream_not_found(struct ctl_stream *s, const struct poolmond *d)
 	if ((s->not_found = calloc(s->nhosts + 1, sizeof(char *))) == NULL)
 		return -ENOMEM;
 	for (i = 0; i < s->nhosts; i++) {
-		if ((b = backend_at(d, s->hosts[i])) != NULL && b->in_scan)
+		if ((b = backend_find(d, s->hosts[i])) != NULL && b->in_scan)
 			continue;
 		s->not_found[s->nnot_found++] = s->hosts[i];
 		if (off < sizeof(s->message))
@@ -366,7 +356,7 @@ stream_not_found(struct ctl_stream *s, const struct poolmond *d)
 }
 
 int
-ctl_stream_recheck(struct ctl_stream *s, const struct poolmond *d,
+ctl_stream_recheck(struct ctl_stream *s, struct poolmond *d,
     uint64_t id, char **hosts, size_t nhosts)
 {
 	int r = stream_begin(s, d, id);

@@ -86,6 +86,17 @@ pool_from(size_t first, size_t n, size_t nports)
 	return pool;
 }
 
+/* Make pool of n backends with nports each the daemon's table. */
+static void
+use_pool(struct backend *pool, size_t n, size_t nports)
+{
+	memset(&d, 0, sizeof(d));
+	config_defaults(&d.cfg);
+	d.cfg.nports = nports;
+	d.backends = pool;
+	d.nbackends = n;
+}
+
 static void
 free_backends(struct backend *pool, size_t n)
 {
@@ -266,11 +277,7 @@ test_list_replaced_between_parts(void)
 	size_t n = 0, i, expect = 0, nf = 0;
 	bool ordered = true;
 
-	memset(&d, 0, sizeof(d));
-	config_defaults(&d.cfg);
-	d.cfg.nports = 5;
-	d.backends = pool_from(0, 3000, 5);
-	d.nbackends = 3000;
+	use_pool(pool_from(0, 3000, 5), 3000, 5);
 	CHECK(ctl_stream_status(&s, &d, 9) == 0);
 	CHECK(ctl_stream_next(&s, &d, &q) == 0 && s.active);
 	CHECK(ctl_stream_next(&s, &d, &q) == 0 && s.active);
@@ -328,11 +335,7 @@ test_recheck_reply(void)
 	Poolmon__Response *r;
 	size_t n, nf = 0, i;
 
-	memset(&d, 0, sizeof(d));
-	config_defaults(&d.cfg);
-	d.cfg.nports = 5;
-	d.backends = pool_from(0, 3000, 5);
-	d.nbackends = 3000;
+	use_pool(pool_from(0, 3000, 5), 3000, 5);
 	d.scan_id = 7;
 	for (i = 0; i < 3000; i++)
 		d.backends[i].scanned_in = 7;
