@@ -58,8 +58,12 @@ want=$(tb_dcmd HOST-LIST | awk -F'\t' '{ printf "%s %s %s %s [%s]\n", $1, $2, $3
 got=$(jq -r '.backends[] | "\(.address) \(.vhost_count) \(.users) \(.director_state) [\(.tag)]"' <<<"$json" | sort)
 tb_assert_eq "$got" "$want" "status matches HOST-LIST"
 tb_assert_eq "$(jq -r '[.backends[] | select(.address == "'$B2'")][0].tag' <<<"$json")" blue "tag of $B2"
-tb_assert_eq "$(jq -r '.dry_run, .director_reachable, .backends_total, .backends_healthy' <<<"$json" | tr '\n' ' ')" \
-	"false true 3 3 " "summary: dry-run off, director reachable, 3 healthy"
+summary=$(jq -r '.dry_run, .director_reachable, .backends_total, .backends_healthy' <<<"$json" | tr '\n' ' ')
+# Seen twice, not reproduced since: one backend not healthy right after the
+# first scan although Dovecot logged all three checks. Show the backends.
+[ "$summary" = "false true 3 3 " ] ||
+	jq -c '.scanning, .scans_completed, [.backends[] | {address, healthy, last_check, reason}]' <<<"$json" >&2
+tb_assert_eq "$summary" "false true 3 3 " "summary: dry-run off, director reachable, 3 healthy"
 tb_assert_eq "$(jq -r '[.backends[] | .healthy] | all' <<<"$json")" true "every backend healthy"
 tb_assert_eq "$(jq -r '[.backends[].checks[] | "\(.port)/\(.protocol)/\(.tls)/\(.ok)/\(.latency_ms|type)/\(.error)"] | unique | join(" ")' <<<"$json")" \
 	"110/POP3/false/true/number/null 143/IMAP/false/true/number/null" "checks: port, protocol, tls, ok, latency_ms, error"
