@@ -55,7 +55,7 @@ start_pm() {
 # 1. The stable keys, on a healthy pool.
 start_pm
 json=$(ctl --json status) || tb_fail "status --json exit $?"
-jq -e . >/dev/null <<<"$json" || tb_fail "status --json does not parse"
+[ -n "$json" ] && jq -e . >/dev/null <<<"$json" || tb_fail "status --json does not parse"
 tb_assert_eq "$(jq -r '"\(.guard_active) \(.all_failed) \(.ring_synced) \(.fall) \(.rise) \(.max_down_pct) \(.adopt_down)"' <<<"$json")" \
 	"false false true 3 2 50 false" "summary: guard, ring and policy"
 for k in owner hold_reason hold_uid hold_since failing_count spared; do
