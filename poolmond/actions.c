@@ -290,9 +290,9 @@ actions_apply(struct poolmond *d)
 	size_t i;
 
 	for (i = 0; i < d->nbackends; i++)
-		if (d->backends[i].in_scan)
+		if (backend_in_scan(&d->backends[i], d->scan_id))
 			policy_count(&d->backends[i]);
-	policy_decide(&d->policy, d->backends, d->nbackends,
+	policy_decide(&d->policy, d->backends, d->nbackends, d->scan_id,
 	    d->selected == d->nbackends, &d->outcome);
 	log_guard(d);
 	if (!any_action(d))

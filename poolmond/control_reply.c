@@ -343,7 +343,8 @@ stream_not_found(struct ctl_stream *s, struct poolmond *d)
 	if ((s->not_found = calloc(s->nhosts + 1, sizeof(char *))) == NULL)
 		return -ENOMEM;
 	for (i = 0; i < s->nhosts; i++) {
-		if ((b = backend_find(d, s->hosts[i])) != NULL && b->in_scan)
+		if ((b = backend_find(d, s->hosts[i])) != NULL &&
+		    backend_in_scan(b, d->scan_id))
 			continue;
 		s->not_found[s->nnot_found++] = s->hosts[i];
 		if (off < sizeof(s->message))

@@ -122,7 +122,7 @@ guard(const struct policy *p, struct backend *backends, size_t n,
 
 void
 policy_decide(const struct policy *p, struct backend *backends, size_t n,
-    bool full_scan, struct policy_outcome *out)
+    uint32_t scan_id, bool full_scan, struct policy_outcome *out)
 {
 	size_t i, scanned = 0, failed = 0;
 
@@ -131,9 +131,11 @@ policy_decide(const struct policy *p, struct backend *backends, size_t n,
 		struct backend *b = &backends[i];
 
 		b->spared = false;
-		b->action = b->in_scan ? policy_action(p, b) : ACTION_NONE;
-		if (!b->in_scan)
+		if (!backend_in_scan(b, scan_id)) {
+			b->action = ACTION_NONE;
 			continue;
+		}
+		b->action = policy_action(p, b);
 		scanned++;
 		if (b->health == HEALTH_FAILED)
 			failed++;

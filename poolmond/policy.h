@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define DEFAULT_FALL		1
 #define DEFAULT_RISE		1
@@ -43,11 +44,11 @@ void policy_count(struct backend *b);
 /* The action for one backend, before the pool-wide guard. */
 enum action policy_action(const struct policy *p, const struct backend *b);
 /*
- * Decide every backend of the scan: sets b->action and b->spared.
+ * Decide every backend of scan scan_id: sets b->action and b->spared.
  * full_scan: the scan covered every backend (not a recheck of a few).
  */
 void policy_decide(const struct policy *p, struct backend *backends,
-    size_t n, bool full_scan, struct policy_outcome *out);
+    size_t n, uint32_t scan_id, bool full_scan, struct policy_outcome *out);
 const char *action_str(enum action action);
 
 #endif

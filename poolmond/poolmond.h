@@ -50,7 +50,6 @@ struct backend {
 	enum action action;		/* decided for this scan */
 	bool spared;			/* kept up by the pool-wide guard */
 	/* Within a scan. */
-	bool in_scan;
 	uint32_t scanned_in;		/* the last scan that selected it */
 	uint32_t reported;		/* bit per port with a report */
 	pid_t pid;			/* running check process, or 0 */
@@ -129,6 +128,13 @@ struct poolmond {
 
 	struct control *control;	/* poolmonctl's socket (control.c) */
 };
+
+/* In the scan in progress, or the last one: selected by scan scan_id. */
+static inline bool
+backend_in_scan(const struct backend *b, uint32_t scan_id)
+{
+	return b->scanned_in == scan_id;
+}
 
 /* scan.c */
 int scan_init(struct poolmond *d);

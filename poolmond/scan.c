@@ -78,11 +78,10 @@ cmp_host(const void *a, const void *b)
 	    ((const struct director_host *)b)->ip);
 }
 
-/* Forget the last scan's marks: a new one selects its own. */
+/* No check process or report from the last scan: a new one starts. */
 static void
 reset_scan_marks(struct backend *b)
 {
-	b->in_scan = false;
 	b->pid = 0;
 	b->reported = 0;
 }
@@ -378,7 +377,7 @@ start_children(struct poolmond *d)
 			break;
 		}
 		idx = d->next_to_start++;
-		if (!d->backends[idx].in_scan)
+		if (!backend_in_scan(&d->backends[idx], d->scan_id))
 			continue;
 		if (start_child(d, idx) < 0)
 			finish_backend(d, idx, "cannot fork a check process",
@@ -467,20 +466,16 @@ select_backends(struct poolmond *d)
 	struct backend *b;
 	size_t i;
 
-	d->selected = 0;
-	for (i = 0; i < d->nbackends; i++) {
-		d->backends[i].in_scan = d->nrecheck_ips == 0;
-		if (d->nrecheck_ips == 0)
-			d->backends[i].scanned_in = d->scan_id;
-	}
 	if (d->nrecheck_ips == 0) {
+		for (i = 0; i < d->nbackends; i++)
+			d->backends[i].scanned_in = d->scan_id;
 		d->selected = d->nbackends;
 		return;
 	}
+	d->selected = 0;
 	for (i = 0; i < d->nrecheck_ips; i++) {
 		if ((b = backend_find(d, d->recheck_ips[i])) != NULL &&
-		    !b->in_scan) {
-			b->in_scan = true;
+		    !backend_in_scan(b, d->scan_id)) {
 			b->scanned_in = d->scan_id;
 			d->selected++;
 		}
@@ -533,7 +528,7 @@ store_report(struct poolmond *d, const struct check_report *rep)
 		return;
 	}
 	b = &d->backends[rep->backend];
-	if (!b->in_scan || b->pid == 0)
+	if (!backend_in_scan(b, d->scan_id) || b->pid == 0)
 		return;
 	if (port_state_set(&b->ports[rep->port], &rep->result) < 0)
 		log_warnx("%s: out of memory for a check result", b->dh.ip);

@@ -80,7 +80,6 @@ pool_from(size_t first, size_t n, size_t nports)
 		if (backend_init_ports(&pool[i], nports) < 0)
 			abort();
 		pool[i].dh.up = true;
-		pool[i].in_scan = true;
 	}
 	qsort(pool, n, sizeof(*pool), cmp_backend);
 	return pool;
@@ -341,7 +340,6 @@ test_recheck_reply(void)
 		d.backends[i].scanned_in = 7;
 	/* Checked by an older scan only: not this recheck's. */
 	d.backends[10].scanned_in = 6;
-	d.backends[10].in_scan = false;
 	/* 2900 hosts asked for, 10.0.0.0 .. 10.0.11.83, and two unknown. */
 	CHECK(ctl_stream_recheck(&s, &d, 3, hosts_of(0, 2900, "192.0.2.1",
 	    "192.0.2.2"), 2902) == 0);

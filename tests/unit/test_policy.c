@@ -6,6 +6,8 @@
 
 static const struct policy p01 = { .fall = 1, .rise = 1,
     .max_down_pct = 100 };
+/* The scan every backend here is in, unless a test takes it out. */
+#define SCAN	1
 
 static void
 init(struct backend *b, const char *ip, const char *tag, bool up,
@@ -16,7 +18,7 @@ init(struct backend *b, const char *ip, const char *tag, bool up,
 	snprintf(b->dh.tag, sizeof(b->dh.tag), "%s", tag);
 	b->dh.up = up;
 	b->health = h;
-	b->in_scan = true;
+	b->scanned_in = SCAN;
 	b->owner = up ? OWNER_NONE : OWNER_OPERATOR;
 	/* As after one scan with this health. */
 	policy_count(b);
@@ -103,7 +105,7 @@ test_guard_max_down(void)
 	init(&b[3], "10.0.0.4", "", true, HEALTH_OK);
 	b[2].fail_count = 5;	/* failing longest: goes down first */
 	b[0].fail_count = b[1].fail_count = 1;
-	policy_decide(&p, b, 4, true, &out);
+	policy_decide(&p, b, 4, SCAN, true, &out);
 	CHECK(count(b, 4, ACTION_DOWN) == 2);
 	CHECK(b[2].action == ACTION_DOWN);
 	CHECK(out.guard_active && out.spared == 1 && !out.all_failed);
@@ -111,7 +113,7 @@ test_guard_max_down(void)
 
 	/* A host already down (operator) counts toward the cap. */
 	init(&b[3], "10.0.0.4", "", false, HEALTH_OK);
-	policy_decide(&p, b, 4, true, &out);
+	policy_decide(&p, b, 4, SCAN, true, &out);
 	CHECK(count(b, 4, ACTION_DOWN) == 1);
 	CHECK(out.spared == 2);
 	/* ...but is never brought up by the guard. */
@@ -129,7 +131,7 @@ test_guard_per_tag(void)
 	init(&b[1], "10.0.0.2", "a", true, HEALTH_OK);
 	init(&b[2], "10.0.0.3", "b", true, HEALTH_FAILED);
 	init(&b[3], "10.0.0.4", "b", true, HEALTH_FAILED);
-	policy_decide(&p, b, 4, true, &out);
+	policy_decide(&p, b, 4, SCAN, true, &out);
 	CHECK(b[0].action == ACTION_DOWN);
 	CHECK(count(b, 4, ACTION_DOWN) == 2);
 	CHECK(b[2].action == ACTION_DOWN && b[3].spared);
@@ -146,14 +148,13 @@ test_all_failed(void)
 	init(&b[1], "10.0.0.2", "", true, HEALTH_FAILED);
 	init(&b[2], "10.0.0.3", "", false, HEALTH_FAILED);
 	b[2].owner = OWNER_POOLMOND;
-	policy_decide(&p01, b, 3, true, &out);
+	policy_decide(&p01, b, 3, SCAN, true, &out);
 	CHECK(out.all_failed);
 	CHECK(count(b, 3, ACTION_DOWN) == 0);
 	/* A recheck of a subset is not "every backend". */
-	b[2].in_scan = false;
 	init(&b[2], "10.0.0.3", "", true, HEALTH_UNKNOWN);
-	b[2].in_scan = false;
-	policy_decide(&p01, b, 3, false, &out);
+	b[2].scanned_in = 0;
+	policy_decide(&p01, b, 3, SCAN, false, &out);
 	CHECK(!out.all_failed);
 	CHECK(count(b, 3, ACTION_DOWN) == 2);
 	/* Backends outside the scan get no action. */
