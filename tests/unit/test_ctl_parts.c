@@ -257,6 +257,11 @@ collect(struct ctl_outq *q, char (*seen)[INET6_ADDRSTRLEN], size_t max,
 			str_copy(seen[n++], b[k]->address, INET6_ADDRSTRLEN);
 		poolmon__response__free_unpacked(r, NULL);
 	}
+	/* Read: gone, as client_flush() frees what it has written. */
+	for (i = q->head; i < q->n; i++) {
+		free(q->msg[i].buf);
+		q->msg[i].buf = NULL;
+	}
 	q->head = q->n;
 	return n;
 }
