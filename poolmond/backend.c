@@ -35,7 +35,7 @@ port_state_set(struct port_state *ps, const struct check_result *res)
 	    (reason = strndup(res->reason, CHECK_REASON_MAX - 1)) == NULL)
 		return -ENOMEM;
 	free(ps->reason);
-	ps->status = res->status;
+	ps->status = (uint8_t)res->status;
 	ps->warning = res->warning;
 	ps->tries = res->tries;
 	ps->latency_ms = res->latency_ms;

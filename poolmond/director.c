@@ -63,10 +63,11 @@ director_parse_host_line(char *line, struct director_host *host,
 		*why = "bad escape in tag";
 		return -EINVAL;
 	}
-	if (str_copy(host->tag, f[3], sizeof(host->tag)) >= sizeof(host->tag)) {
+	if (strlen(f[3]) >= DIRECTOR_TAG_MAX) {
 		*why = "tag too long";
 		return -EINVAL;
 	}
+	host->tag = f[3];
 	if (strcmp(f[4], "U") == 0)
 		host->up = true;
 	else if (strcmp(f[4], "D") == 0)
@@ -321,55 +322,128 @@ director_list_cmd(struct director_conn *dc, const char *cmd,
 	}
 }
 
+/* Distinct tags looked up before a tag is stored again: few in a pool. */
+#define TAGS_DEDUP_MAX	64
+
 struct host_list_ctx {
 	struct director_conn *dc;
-	struct director_host *hosts;
-	size_t n, alloc;
+	struct director_host_list list;
+	size_t alloc;
+	/* Each host's tag as an offset into tags (which moves as it grows);
+	 * offset 0 is the empty tag, tags[0] being NUL. */
+	uint32_t *tag_at;
+	size_t tags_len, tags_alloc;
+	uint32_t distinct[TAGS_DEDUP_MAX];
+	size_t ndistinct;
 };
+
+static int
+grow_hosts(struct host_list_ctx *ctx)
+{
+	size_t alloc = ctx->alloc ? ctx->alloc * 2 : 64;
+	struct director_host *h;
+	uint32_t *at;
+
+	if (ctx->list.n >= DIRECTOR_MAX_HOSTS)
+		return fail(ctx->dc, -EPROTO, "more than %d hosts",
+		    DIRECTOR_MAX_HOSTS);
+	if ((h = reallocarray(ctx->list.hosts, alloc, sizeof(*h))) == NULL)
+		return fail(ctx->dc, -ENOMEM, "out of memory");
+	ctx->list.hosts = h;
+	if ((at = reallocarray(ctx->tag_at, alloc, sizeof(*at))) == NULL)
+		return fail(ctx->dc, -ENOMEM, "out of memory");
+	ctx->tag_at = at;
+	ctx->alloc = alloc;
+	return 0;
+}
+
+/* Where tag is in the list's tags, stored there if it is not yet. */
+static int
+intern_tag(struct host_list_ctx *ctx, const char *tag, uint32_t *at)
+{
+	size_t i, len = strlen(tag);
+	char *tags;
+
+	*at = 0;
+	if (len == 0)
+		return 0;
+	for (i = 0; i < ctx->ndistinct; i++)
+		if (strcmp(ctx->list.tags + ctx->distinct[i], tag) == 0) {
+			*at = ctx->distinct[i];
+			return 0;
+		}
+	if (ctx->tags_len == 0)
+		ctx->tags_len = 1;		/* the empty tag */
+	if (ctx->tags_len + len + 1 > ctx->tags_alloc) {
+		size_t alloc = ctx->tags_alloc ? ctx->tags_alloc * 2 : 256;
+
+		while (ctx->tags_len + len + 1 > alloc)
+			alloc *= 2;
+		if ((tags = realloc(ctx->list.tags, alloc)) == NULL)
+			return fail(ctx->dc, -ENOMEM, "out of memory");
+		tags[0] = '\0';
+		ctx->list.tags = tags;
+		ctx->tags_alloc = alloc;
+	}
+	*at = (uint32_t)ctx->tags_len;
+	memcpy(ctx->list.tags + ctx->tags_len, tag, len + 1);
+	ctx->tags_len += len + 1;
+	if (ctx->ndistinct < TAGS_DEDUP_MAX)
+		ctx->distinct[ctx->ndistinct++] = *at;
+	return 0;
+}
 
 static int
 host_list_line(char *line, void *arg)
 {
 	struct host_list_ctx *ctx = arg;
+	struct director_host *host;
 	const char *why;
 	char shown[80];
+	int r;
 
-	if (ctx->n == ctx->alloc) {
-		size_t alloc = ctx->alloc ? ctx->alloc * 2 : 64;
-		struct director_host *h;
-
-		if (ctx->n >= DIRECTOR_MAX_HOSTS)
-			return fail(ctx->dc, -EPROTO, "more than %d hosts",
-			    DIRECTOR_MAX_HOSTS);
-		h = reallocarray(ctx->hosts, alloc, sizeof(*h));
-		if (h == NULL)
-			return fail(ctx->dc, -ENOMEM, "out of memory");
-		ctx->hosts = h;
-		ctx->alloc = alloc;
-	}
+	if (ctx->list.n == ctx->alloc && (r = grow_hosts(ctx)) < 0)
+		return r;
+	host = &ctx->list.hosts[ctx->list.n];
 	str_sanitize_r(line, strlen(line), shown, sizeof(shown));
-	if (director_parse_host_line(line, &ctx->hosts[ctx->n], &why) < 0)
+	if (director_parse_host_line(line, host, &why) < 0)
 		return fail(ctx->dc, -EPROTO, "bad HOST-LIST line '%s': %s",
 		    shown, why);
-	ctx->n++;
+	if ((r = intern_tag(ctx, host->tag, &ctx->tag_at[ctx->list.n])) < 0)
+		return r;
+	ctx->list.n++;
 	return 0;
 }
 
 int
-director_host_list(struct director_conn *dc, struct director_host **hosts,
-    size_t *nhosts)
+director_host_list(struct director_conn *dc, struct director_host_list *list)
 {
 	struct host_list_ctx ctx = { .dc = dc };
+	size_t i;
 	int r;
 
+	memset(list, 0, sizeof(*list));
 	r = director_list_cmd(dc, "HOST-LIST", host_list_line, &ctx);
 	if (r < 0) {
-		free(ctx.hosts);
+		director_host_list_free(&ctx.list);
+		free(ctx.tag_at);
 		return r;
 	}
-	*hosts = ctx.hosts;
-	*nhosts = ctx.n;
+	/* The tags have stopped moving: offsets become pointers. */
+	for (i = 0; i < ctx.list.n; i++)
+		ctx.list.hosts[i].tag = ctx.list.tags != NULL ?
+		    ctx.list.tags + ctx.tag_at[i] : "";
+	free(ctx.tag_at);
+	*list = ctx.list;
 	return 0;
+}
+
+void
+director_host_list_free(struct director_host_list *list)
+{
+	free(list->hosts);
+	free(list->tags);
+	memset(list, 0, sizeof(*list));
 }
 
 int

@@ -18,11 +18,22 @@
 
 struct director_host {
 	char ip[INET6_ADDRSTRLEN];
+	bool up;			/* in the ip's padding */
 	unsigned int vhost_count;
 	unsigned int user_count;
-	char tag[DIRECTOR_TAG_MAX];
-	bool up;
+	/* Not owned: the host list's tags, a parsed line, or a literal. */
+	const char *tag;
 	time_t last_updown_change;
+};
+
+/*
+ * A HOST-LIST reply. Its hosts' tags point into tags, which holds each
+ * distinct tag once: thousands of hosts share a handful of tags.
+ */
+struct director_host_list {
+	struct director_host *hosts;
+	size_t n;
+	char *tags;
 };
 
 enum director_reply {
@@ -42,7 +53,10 @@ struct director_conn {
 	char err[256];		/* why the last call failed */
 };
 
-/* Parse one HOST-LIST line (modified in place). 0, or -EINVAL with *why. */
+/*
+ * Parse one HOST-LIST line (modified in place; host->tag points into it).
+ * 0, or -EINVAL with *why.
+ */
 int director_parse_host_line(char *line, struct director_host *host,
     const char **why);
 enum director_reply director_classify_reply(const char *line);
@@ -66,9 +80,10 @@ void director_close(struct director_conn *dc);
 void director_conn_attach(struct director_conn *dc, int fd);
 int director_handshake(struct director_conn *dc);
 
-/* HOST-LIST into a malloc'ed array. -errno (-EPROTO for garbage). */
-int director_host_list(struct director_conn *dc, struct director_host **hosts,
-    size_t *nhosts);
+/* HOST-LIST into list; 0 or -errno (-EPROTO for garbage). */
+int director_host_list(struct director_conn *dc,
+    struct director_host_list *list);
+void director_host_list_free(struct director_host_list *list);
 /* Send "CMD\tIP" and classify the one-line reply; the line goes to reply. */
 int director_host_cmd(struct director_conn *dc, const char *cmd,
     const char *ip, enum director_reply *result, char *reply,

@@ -28,27 +28,30 @@ enum health {
  * is one: thousands of backends times their ports stay in the daemon.
  */
 struct port_state {
-	enum check_status status;
-	bool warning;
-	uint16_t tries;
-	uint32_t latency_ms;
 	char *reason;			/* malloc'ed; NULL: ok, no warning */
+	uint32_t latency_ms;
+	uint16_t tries;
+	uint8_t status;			/* enum check_status, in a byte */
+	bool warning;
 };
+_Static_assert(CHECK_STATUS_COUNT <= UINT8_MAX + 1,
+    "port_state.status holds an enum check_status in a byte");
 
+/* Fields ordered to leave no padding: thousands of these stay. */
 struct backend {
 	struct director_host dh;	/* as the last HOST-LIST showed it */
-	enum health health;
 	char *reason;			/* of the last failure; malloc'ed */
 	time_t last_check;		/* wall clock, end of last check */
 	struct port_state *ports;	/* cfg.nports of them */
+	enum health health;
 	bool flush_pending;		/* we sent HOST-DOWN, no flush yet */
 	/* Hysteresis and ownership (policy.c). */
+	bool operator_noted;		/* "down by operator" logged */
+	bool spared;			/* kept up by the pool-wide guard */
 	unsigned int fail_count;	/* consecutive failed scans */
 	unsigned int ok_count;		/* consecutive healthy scans */
 	enum owner owner;
-	bool operator_noted;		/* "down by operator" logged */
 	enum action action;		/* decided for this scan */
-	bool spared;			/* kept up by the pool-wide guard */
 	/* Within a scan. */
 	uint32_t scanned_in;		/* the last scan that selected it */
 	uint32_t reported;		/* bit per port with a report */
@@ -90,6 +93,7 @@ struct poolmond {
 
 	struct backend *backends;	/* sorted by address */
 	size_t nbackends;
+	char *tags;			/* the backends' dh.tag point here */
 
 	/* The scan in progress. */
 	bool scanning;

@@ -109,7 +109,7 @@ same_hosts(const struct poolmond *d, const struct director_host *hosts,
  * what we know of hosts that were there before.
  */
 static int
-merge_host_list(struct poolmond *d, struct director_host *hosts, size_t n)
+merge_hosts(struct poolmond *d, struct director_host *hosts, size_t n)
 {
 	size_t i, nports = d->cfg.nports;
 	struct backend *nb, **old;
@@ -155,6 +155,20 @@ fail:
 	if (nb != NULL)
 		free_backends(nb, n, nports);
 	free(old);
+	return r;
+}
+
+/* The table's tags are the list's from now on: every backend's dh is. */
+static int
+merge_host_list(struct poolmond *d, struct director_host_list *list)
+{
+	int r = merge_hosts(d, list->hosts, list->n);
+
+	if (r == 0) {
+		free(d->tags);
+		d->tags = list->tags;
+		list->tags = NULL;
+	}
 	return r;
 }
 
@@ -223,8 +237,7 @@ static int
 read_host_list(struct poolmond *d)
 {
 	struct director_conn dc;
-	struct director_host *hosts = NULL;
-	size_t n = 0;
+	struct director_host_list list;
 	int r;
 
 	director_conn_init(&dc, d->cfg.timeout_s * 1000);
@@ -233,7 +246,7 @@ read_host_list(struct poolmond *d)
 		director_outage(d, "unreachable:", dc.err);
 		return r;
 	}
-	r = director_host_list(&dc, &hosts, &n);
+	r = director_host_list(&dc, &list);
 	director_close(&dc);
 	if (r < 0) {
 		director_outage(d, "HOST-LIST failed:", dc.err);
@@ -244,8 +257,8 @@ read_host_list(struct poolmond *d)
 		    d->cfg.director_socket);
 	d->director_down = false;
 	d->director_error[0] = '\0';
-	r = merge_host_list(d, hosts, n);
-	free(hosts);
+	r = merge_host_list(d, &list);
+	director_host_list_free(&list);
 	if (r == 0)
 		derive_owners(d);
 	return r;
@@ -523,7 +536,8 @@ store_report(struct poolmond *d, const struct check_report *rep)
 	struct backend *b;
 
 	if (rep->magic != CHECK_REPORT_MAGIC || rep->scan_id != d->scan_id ||
-	    rep->backend >= d->nbackends || rep->port >= d->cfg.nports) {
+	    rep->backend >= d->nbackends || rep->port >= d->cfg.nports ||
+	    (unsigned int)rep->result.status >= CHECK_STATUS_COUNT) {
 		log_warnx("ignoring a malformed check report");
 		return;
 	}
@@ -769,6 +783,8 @@ scan_shutdown(struct poolmond *d)
 	d->reaped = NULL;
 	free_backends(d->backends, d->nbackends, d->cfg.nports);
 	d->backends = NULL;
+	free(d->tags);
+	d->tags = NULL;
 	d->nbackends = 0;
 	clear_recheck(d);
 }

@@ -162,18 +162,22 @@ run_size() {
 }
 
 detect_latency() {
+	local limit
+	# Actions follow a scan's end: a scan longer than the interval bounds
+	# detection, so wait out two of them (the size's measured wall time).
+	limit=$(awk -v i="$interval" -v w="$wall" 'BEGIN { printf "%d", i * 4 + 60 + 2 * w }')
 	start_poolmond -i "$interval" || return 1
 	sleep 2
 	ip=127.1.0.7
 	iptables -w 5 -I INPUT -d "$ip/32" -p tcp -m comment --comment "$_TB_TAG" \
 		-j REJECT --reject-with tcp-reset
-	stopped=$(time_to_state "$ip" D $((interval * 4 + 60)))
+	stopped=$(time_to_state "$ip" D "$limit")
 	tb_unblock "$ip"
 	iptables -w 5 -D INPUT -d "$ip/32" -p tcp -m comment --comment "$_TB_TAG" \
 		-j REJECT --reject-with tcp-reset 2>/dev/null
 	ip=127.1.0.9
 	tb_block "$ip"
-	black=$(time_to_state "$ip" D $((interval * 4 + 60)))
+	black=$(time_to_state "$ip" D "$limit")
 	tb_unblock "$ip"
 	stop_poolmond
 }

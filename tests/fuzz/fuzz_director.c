@@ -45,10 +45,9 @@ static void
 talk(const uint8_t *data, size_t size)
 {
 	struct director_conn dc;
-	struct director_host *hosts = NULL;
+	struct director_host_list list;
 	enum director_reply rep;
 	char reply[128], state[64];
-	size_t n = 0;
 	bool synced;
 	int sv[2];
 
@@ -65,8 +64,8 @@ talk(const uint8_t *data, size_t size)
 	director_conn_init(&dc, 50);
 	director_conn_attach(&dc, sv[0]);
 	if (director_handshake(&dc) == 0 &&
-	    director_host_list(&dc, &hosts, &n) == 0) {
-		free(hosts);
+	    director_host_list(&dc, &list) == 0) {
+		director_host_list_free(&list);
 		if (director_host_cmd(&dc, "HOST-DOWN", "127.0.0.1", &rep,
 		    reply, sizeof(reply)) == 0)
 			(void)director_ring_synced(&dc, &synced, state,

@@ -16,6 +16,8 @@
 #include "util.h"
 
 static struct poolmond d;
+/* The longest tag a HOST-LIST may carry. */
+static char longest_tag[DIRECTOR_TAG_MAX];
 
 static int
 cmp_backend(const void *a, const void *b)
@@ -30,6 +32,7 @@ make_pool(size_t n, size_t nports)
 	size_t i, p;
 
 	memset(&d, 0, sizeof(d));
+	memset(longest_tag, 't', sizeof(longest_tag) - 1);
 	config_defaults(&d.cfg);
 	d.cfg.nports = nports;
 	for (p = 0; p < nports; p++) {
@@ -45,7 +48,7 @@ make_pool(size_t n, size_t nports)
 		    i / 65536, i / 256 % 256, i % 256);
 		if (backend_init_ports(b, nports) < 0)
 			abort();
-		memset(b->dh.tag, 't', sizeof(b->dh.tag) - 1);
+		b->dh.tag = longest_tag;
 		b->dh.up = i % 2 == 0;
 		b->dh.vhost_count = 100;
 		if (i % 3 == 0)

@@ -5,7 +5,9 @@
  */
 #include <errno.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -183,10 +185,9 @@ test_client_host_list(void)
 		"Ring sync timed out\n", NULL,
 	};
 	struct director_conn dc;
-	struct director_host *hosts = NULL;
+	struct director_host_list list;
 	enum director_reply rep;
 	char line[128];
-	size_t n = 0;
 	pid_t pid;
 	int r;
 
@@ -194,14 +195,15 @@ test_client_host_list(void)
 	    script);
 	director_conn_init(&dc, 2000);
 	CHECK(director_connect(&dc, sock_path) == 0);
-	CHECK(director_host_list(&dc, &hosts, &n) == 0);
-	CHECK(n == 2);
-	if (n == 2) {
-		CHECK_STR(hosts[0].ip, "127.0.3.1");
-		CHECK(hosts[0].up && !hosts[1].up);
-		CHECK_STR(hosts[0].tag, "t1");
+	CHECK(director_host_list(&dc, &list) == 0);
+	CHECK(list.n == 2);
+	if (list.n == 2) {
+		CHECK_STR(list.hosts[0].ip, "127.0.3.1");
+		CHECK(list.hosts[0].up && !list.hosts[1].up);
+		CHECK_STR(list.hosts[0].tag, "t1");
+		CHECK_STR(list.hosts[1].tag, "");
 	}
-	free(hosts);
+	director_host_list_free(&list);
 	CHECK(director_host_cmd(&dc, "HOST-DOWN", "127.0.3.1", &rep, line,
 	    sizeof(line)) == 0 && rep == DIRECTOR_REPLY_OK);
 	CHECK(director_host_cmd(&dc, "HOST-FLUSH", "127.0.3.1", &rep, line,
@@ -254,8 +256,7 @@ test_client_garbage_and_silence(void)
 	static const char *const silent[] = { "", NULL };
 	static const char *const partial[] = { "127.0.3.1\t1", "", NULL };
 	struct director_conn dc;
-	struct director_host *hosts = NULL;
-	size_t n = 0;
+	struct director_host_list list;
 	int64_t t0;
 	pid_t pid;
 
@@ -263,7 +264,7 @@ test_client_garbage_and_silence(void)
 	    garbage);
 	director_conn_init(&dc, 1000);
 	CHECK(director_connect(&dc, sock_path) == 0);
-	CHECK(director_host_list(&dc, &hosts, &n) == -EPROTO);
+	CHECK(director_host_list(&dc, &list) == -EPROTO);
 	CHECK(strstr(dc.err, "HOST-LIST") != NULL);
 	director_close(&dc);
 	stop_fake(pid);
@@ -272,7 +273,7 @@ test_client_garbage_and_silence(void)
 	    silent);
 	CHECK(director_connect(&dc, sock_path) == 0);
 	t0 = now_ms();
-	CHECK(director_host_list(&dc, &hosts, &n) == -ETIMEDOUT);
+	CHECK(director_host_list(&dc, &list) == -ETIMEDOUT);
 	CHECK(now_ms() - t0 < 3000);
 	director_close(&dc);
 	stop_fake(pid);
@@ -280,7 +281,7 @@ test_client_garbage_and_silence(void)
 	pid = fake_director(sock_path, "VERSION\tdirector-doveadm\t1\t0\n",
 	    partial);
 	CHECK(director_connect(&dc, sock_path) == 0);
-	CHECK(director_host_list(&dc, &hosts, &n) == -ETIMEDOUT);
+	CHECK(director_host_list(&dc, &list) == -ETIMEDOUT);
 	director_close(&dc);
 	stop_fake(pid);
 
@@ -288,6 +289,70 @@ test_client_garbage_and_silence(void)
 	pid = fake_director(sock_path, "", NULL);
 	CHECK(director_connect(&dc, sock_path) == -ETIMEDOUT);
 	stop_fake(pid);
+}
+
+/*
+ * Tags are stored once per list: hosts sharing a tag share its storage,
+ * and tags past the ones looked up (more than 64 distinct), long enough
+ * to move the buffer as it grows, still come back whole.
+ */
+static void
+test_host_list_tags(void)
+{
+	enum { NHOSTS = 400, NUNIQUE = 100 };
+	static const char *const shared[] = { "", "red", "blue" };
+	char tag[DIRECTOR_TAG_MAX], want[DIRECTOR_TAG_MAX];
+	struct director_host_list list;
+	struct director_conn dc;
+	size_t i, len = 0, size = NHOSTS * 256;
+	char *reply = malloc(size);
+	int sv[2];
+
+	CHECK(reply != NULL && socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+	for (i = 0; i < NHOSTS; i++) {
+		if (i % 4 == 3 && i / 4 < NUNIQUE)
+			snprintf(tag, sizeof(tag), "%0*zu",
+			    DIRECTOR_TAG_MAX - 1, i);
+		else
+			snprintf(tag, sizeof(tag), "%s", shared[i % 3]);
+		len += (size_t)snprintf(reply + len, size - len,
+		    "10.1.%zu.%zu\t100\t0\t%s\t%s\t0\n", i / 256, i % 256,
+		    tag, i % 2 ? "U" : "D");
+	}
+	reply[len++] = '\n';
+	CHECK(write(sv[1], reply, len) == (ssize_t)len);
+	director_conn_init(&dc, 2000);
+	director_conn_attach(&dc, sv[0]);
+	CHECK(director_host_list(&dc, &list) == 0);
+	CHECK(list.n == NHOSTS);
+	for (i = 0; i < list.n && list.n == NHOSTS; i++) {
+		if (i % 4 == 3 && i / 4 < NUNIQUE)
+			snprintf(want, sizeof(want), "%0*zu",
+			    DIRECTOR_TAG_MAX - 1, i);
+		else
+			snprintf(want, sizeof(want), "%s", shared[i % 3]);
+		CHECK_STR(list.hosts[i].tag, want);
+		CHECK(list.hosts[i].up == (i % 2 == 1));
+	}
+	/* Hosts 1 and 4 share "red", 2 and 5 "blue": one copy each. */
+	if (list.n == NHOSTS)
+		CHECK(list.hosts[1].tag == list.hosts[4].tag &&
+		    list.hosts[2].tag == list.hosts[5].tag);
+	director_host_list_free(&list);
+	CHECK(list.hosts == NULL && list.tags == NULL && list.n == 0);
+
+	/* A tag of DIRECTOR_TAG_MAX bytes is one too many. */
+	memset(tag, 'x', sizeof(tag) - 1);
+	tag[sizeof(tag) - 1] = '\0';
+	len = (size_t)snprintf(reply, size, "10.2.0.1\t1\t0\t%sx\tU\t0\n\n",
+	    tag);
+	CHECK(write(sv[1], reply, len) == (ssize_t)len);
+	CHECK(director_host_list(&dc, &list) == -EPROTO);
+	CHECK(strstr(dc.err, "tag too long") != NULL);
+	CHECK(list.hosts == NULL && list.n == 0);
+	director_close(&dc);
+	close(sv[1]);
+	free(reply);
 }
 
 int
@@ -301,6 +366,7 @@ main(void)
 	RUN(test_ring_state);
 	RUN(test_tabescape);
 	RUN(test_client_host_list);
+	RUN(test_host_list_tags);
 	RUN(test_client_bad_handshake);
 	RUN(test_client_garbage_and_silence);
 	unlink(sock_path);

@@ -15,7 +15,7 @@ init(struct backend *b, const char *ip, const char *tag, bool up,
 {
 	memset(b, 0, sizeof(*b));
 	snprintf(b->dh.ip, sizeof(b->dh.ip), "%s", ip);
-	snprintf(b->dh.tag, sizeof(b->dh.tag), "%s", tag);
+	b->dh.tag = tag;
 	b->dh.up = up;
 	b->health = h;
 	b->scanned_in = SCAN;
