@@ -1,6 +1,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -129,4 +130,23 @@ str_copy(char *dst, const char *src, size_t dstlen)
 		dst[n] = '\0';
 	}
 	return len;
+}
+
+bool
+ratelimit_allow(struct ratelimit *rl, int64_t now, unsigned int *suppressed)
+{
+	if (rl->count == 0 || now - rl->window_start >= rl->interval_ms) {
+		rl->window_start = now;
+		rl->count = 0;
+	}
+	if (rl->count < rl->burst) {
+		rl->count++;
+		*suppressed = rl->suppressed;
+		rl->suppressed = 0;
+		return true;
+	}
+	if (rl->suppressed < UINT_MAX)
+		rl->suppressed++;
+	*suppressed = rl->suppressed;
+	return false;
 }

@@ -31,4 +31,24 @@ void str_sanitize_r(const char *src, size_t srclen, char *dst, size_t dstlen);
 /* strlcpy semantics: always terminates, returns strlen(src). */
 size_t str_copy(char *dst, const char *src, size_t dstlen);
 
+/*
+ * At most burst events in a window of interval_ms, the window starting at
+ * its first event: what others can make the daemon log stays bounded.
+ */
+struct ratelimit {
+	int64_t interval_ms;
+	unsigned int burst;
+	int64_t window_start;
+	unsigned int count;		/* allowed in this window */
+	unsigned int suppressed;	/* refused since the last allowed */
+};
+
+/*
+ * Whether one more event may go ahead at now (monotonic ms). When it may,
+ * *suppressed is how many were refused since the last one allowed; when
+ * not, how many have been refused so far, this one included.
+ */
+bool ratelimit_allow(struct ratelimit *rl, int64_t now,
+    unsigned int *suppressed);
+
 #endif

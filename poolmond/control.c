@@ -42,6 +42,7 @@
 #define CTL_PRIORITY		SD_EVENT_PRIORITY_IMPORTANT
 #define CTL_MAX_PEER_GROUPS	65536
 #define CTL_HOST_SHOWN_MAX	64
+#define CTL_WARN_BURST		10	/* client errors logged a minute */
 
 struct ctl_client {
 	struct control *ctl;
@@ -76,6 +77,7 @@ struct control {
 	control_reload_fn *reload;
 	struct ctl_client *clients;
 	size_t nclients;
+	struct ratelimit client_warnings;	/* warn_client() */
 };
 
 typedef void ctl_handler(struct ctl_client *, const Poolmon__Request *);
@@ -89,6 +91,35 @@ set_err(char *err, size_t errlen, int code, const char *fmt, ...)
 	vsnprintf(err, errlen, fmt, ap);
 	va_end(ap);
 	return code;
+}
+
+/*
+ * What a client did wrong (refused, too many, broke the protocol), logged
+ * at most CTL_WARN_BURST times a minute: anyone who may open the socket
+ * could otherwise fill the log with a loop.
+ */
+static void __attribute__((format(printf, 2, 3)))
+warn_client(struct control *ctl, const char *fmt, ...)
+{
+	unsigned int suppressed;
+	char msg[512];
+	va_list ap;
+
+	if (!ratelimit_allow(&ctl->client_warnings, now_ms(), &suppressed)) {
+		if (suppressed == 1)
+			log_warnx("control: more than %d client errors a "
+			    "minute; the next are counted, not logged",
+			    CTL_WARN_BURST);
+		return;
+	}
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (suppressed > 0)
+		log_warnx("control: %s (after %u unlogged client errors)",
+		    msg, suppressed);
+	else
+		log_warnx("control: %s", msg);
 }
 
 /* ------------------------------------------------------------------ */
@@ -124,8 +155,8 @@ reply_fatal(struct ctl_client *c, uint64_t id, int code, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	log_warnx("control: client uid %u pid %d: %s; closing the connection",
-	    (unsigned int)c->peer.uid, (int)c->peer.pid, msg);
+	warn_client(c->ctl, "client uid %u pid %d: %s; closing the "
+	    "connection", (unsigned int)c->peer.uid, (int)c->peer.pid, msg);
 	(void)reply_error(c, id, code, "%s", msg);
 	c->close_after_flush = true;
 }
@@ -547,7 +578,7 @@ handle_request(struct ctl_client *c, const uint8_t *buf, size_t len)
 		    "poolmond %s speaks protocol version %d", POOLMON_VERSION,
 		    POOLMON__PROTOCOL__PROTOCOL_VERSION);
 	} else if (cmd->privileged && !c->privileged) {
-		log_warnx("control: %s refused to uid %u pid %d: neither root "
+		warn_client(ctl, "%s refused to uid %u pid %d: neither root "
 		    "nor in group %s", cmd->name, (unsigned int)c->peer.uid,
 		    (int)c->peer.pid, ctl->d->cfg.control_group);
 		(void)reply_error(c, req->id, EACCES, "permission denied: %s "
@@ -775,7 +806,7 @@ client_new(struct control *ctl, int fd)
 	int r;
 
 	if (ctl->nclients >= CTL_MAX_CLIENTS) {
-		log_warnx("control: more than %d clients, refusing one",
+		warn_client(ctl, "more than %d clients, refusing one",
 		    CTL_MAX_CLIENTS);
 		refuse_client(fd, EBUSY, "too many control clients");
 		return -EBUSY;
@@ -1067,6 +1098,8 @@ control_open(struct poolmond *d, char *err, size_t errlen)
 	ctl->d = d;
 	ctl->fd = -1;
 	ctl->started = time(NULL);
+	ctl->client_warnings.interval_ms = 60 * 1000;
+	ctl->client_warnings.burst = CTL_WARN_BURST;
 	d->control = ctl;
 	if (strlen(path) >= sizeof(ctl->path))
 		return set_err(err, errlen, -ENAMETOOLONG, "control socket "

@@ -33,6 +33,7 @@ CTL=$TB_DIR/ctl.sock
 TB_DIRECTOR_SOCKET=$TB_DIR/fd.sock hs_pm_start -d -i 2 -t 3 --retries 0 -p 143 ||
 	tb_fail "poolmond"
 pm_wait_log "scan complete: 2 backends, 0 failed" 10 || tb_fail "first scan"
+T0=$(date +%s)
 abuse() { "$ABUSE" "$CTL" "$@"; }
 # field LINE KEY
 field() { tr ' ' '\n' <<<"$1" | sed -n "s/^$2=//p"; }
@@ -65,6 +66,13 @@ out=$(abuse random 300 42)
 # Malformed (71) or too large (90); never a success, never silence.
 [[ $(field "$out" codes) =~ ^(71|90)(:[0-9]+)(,(71|90):[0-9]+)*$ ]] || tb_fail "random: codes: $out"
 on_time "300 random messages: each answered with an error and a hang-up ($(field "$out" codes))"
+# What clients do wrong is logged at most 10 times a minute, then counted:
+# 300 protocol errors in a few seconds are 10 lines and one notice.
+n=$(pm_count_log "; closing the connection")
+[ "$n" -ge 1 ] && [ "$n" -le 10 ] || tb_fail "random: $n protocol errors logged"
+[ "$(pm_count_log "the next are counted, not logged")" = 1 ] ||
+	tb_fail "random: no notice that client errors go unlogged"
+tb_pass "300 protocol errors: $n logged, then counted"
 
 out=$(abuse sizes)
 tb_assert_eq "$out" "sizes 65535=71 65536=71 65537=90 131072=90" "sizes around the 64 KiB cap"
@@ -124,6 +132,8 @@ out=$(setpriv --reuid=nobody --regid=nogroup --clear-groups "$TB_DIR/ctl-abuse" 
 grep -qx "privileged n=300 recheck codes=13:300" <<<"$out" || tb_fail "nobody: $out"
 grep -qx "privileged n=300 status codes=0:300" <<<"$out" || tb_fail "nobody: $out"
 tb_assert_eq "$(pm_count_log "control: recheck of ")" "$rechecks" "no recheck queued for nobody"
+n=$(pm_count_log "recheck refused to uid")
+[ "$n" -le 10 ] || tb_fail "nobody: $n refusals logged"
 on_time "uid nobody: 300 rechecks refused (EACCES), 300 status requests served"
 chmod 0660 "$CTL"
 
@@ -143,6 +153,12 @@ gap=$(grep -a "scan complete" "$(pm_log)" | cut -c1-19 | while read -r d t; do
 	date -d "$d $t" +%s; done | awk 'NR > 1 && $1 - p > m { m = $1 - p } { p = $1 } END { print m + 0 }')
 [ "$gap" -le 3 ] || tb_fail "$gap s between two scans"
 tb_pass "at most $gap s between two scans over the whole test"
+
+# Client errors logged over the whole test: at most 10 a started minute.
+mins=$(( ($(date +%s) - T0) / 60 + 1 ))
+errs=$(pm_count_log "control: .*(closing the connection|refusing one|refused to uid)")
+[ "$errs" -le $((10 * mins)) ] || tb_fail "$errs client errors logged in $mins minute(s)"
+tb_pass "$errs client errors logged in $mins minute(s) of abuse"
 
 # Back where it started: no client, descriptor or memory left behind.
 for _ in $(seq 1 30); do
