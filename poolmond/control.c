@@ -43,6 +43,7 @@
 #define CTL_MAX_PEER_GROUPS	65536
 #define CTL_HOST_SHOWN_MAX	64
 #define CTL_WARN_BURST		10	/* client errors logged a minute */
+#define CTL_WARN_WINDOW_MS	(60 * 1000)
 
 struct ctl_client {
 	struct control *ctl;
@@ -1098,7 +1099,7 @@ control_open(struct poolmond *d, char *err, size_t errlen)
 	ctl->d = d;
 	ctl->fd = -1;
 	ctl->started = time(NULL);
-	ctl->client_warnings.interval_ms = 60 * 1000;
+	ctl->client_warnings.interval_ms = CTL_WARN_WINDOW_MS;
 	ctl->client_warnings.burst = CTL_WARN_BURST;
 	d->control = ctl;
 	if (strlen(path) >= sizeof(ctl->path))

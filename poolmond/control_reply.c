@@ -335,7 +335,7 @@ ctl_stream_status(struct ctl_stream *s, const struct poolmond *d,
 
 /* Requested addresses the scan did not check: the director lacks them. */
 static int
-stream_not_found(struct ctl_stream *s, struct poolmond *d)
+stream_not_found(struct ctl_stream *s, const struct poolmond *d)
 {
 	const struct backend *b;
 	size_t i, off = 0;
@@ -357,7 +357,7 @@ stream_not_found(struct ctl_stream *s, struct poolmond *d)
 }
 
 int
-ctl_stream_recheck(struct ctl_stream *s, struct poolmond *d,
+ctl_stream_recheck(struct ctl_stream *s, const struct poolmond *d,
     uint64_t id, char **hosts, size_t nhosts)
 {
 	int r = stream_begin(s, d, id);

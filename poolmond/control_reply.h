@@ -84,7 +84,7 @@ int ctl_stream_status(struct ctl_stream *s, const struct poolmond *d,
  * takes hosts (malloc'ed strings in the director's form; NULL with nhosts
  * 0 for every backend) whatever it returns. 0 or -ENOMEM.
  */
-int ctl_stream_recheck(struct ctl_stream *s, struct poolmond *d,
+int ctl_stream_recheck(struct ctl_stream *s, const struct poolmond *d,
     uint64_t id, char **hosts, size_t nhosts);
 /*
  * Queue the next part (at most CTL_PART_TARGET bytes) on q; the stream

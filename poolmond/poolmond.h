@@ -148,7 +148,9 @@ void scan_shutdown(struct poolmond *d);
  * nips is 0, else only those addresses. -ENOMEM.
  */
 int scan_request(struct poolmond *d, const char *const *ips, size_t nips);
-struct backend *backend_find(struct poolmond *d, const char *ip);
+/* The backend with address ip, or NULL; as strchr(), a const table in,
+ * a backend callers that own d may change out. */
+struct backend *backend_find(const struct poolmond *d, const char *ip);
 
 /* child.c: runs in the forked check process; never returns. */
 void child_run(const struct poolmond *d, size_t backend, int report_fd,

@@ -674,7 +674,7 @@ on_deadline(sd_event_source *s, uint64_t usec, void *arg)
 }
 
 struct backend *
-backend_find(struct poolmond *d, const char *ip)
+backend_find(const struct poolmond *d, const char *ip)
 {
 	struct backend key;
 
