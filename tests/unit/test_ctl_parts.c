@@ -26,21 +26,28 @@ cmp_backend(const void *a, const void *b)
 	    ((const struct backend *)b)->dh.ip);
 }
 
+/* Make pool of n backends with nports each the daemon's table. */
+static void
+use_pool(struct backend *pool, size_t n, size_t nports)
+{
+	memset(&d, 0, sizeof(d));
+	config_defaults(&d.cfg);
+	d.cfg.nports = nports;
+	d.backends = pool;
+	d.nbackends = n;
+}
+
 static void
 make_pool(size_t n, size_t nports)
 {
 	size_t i, p;
 
-	memset(&d, 0, sizeof(d));
+	use_pool(calloc(n > 0 ? n : 1, sizeof(*d.backends)), n, nports);
 	memset(longest_tag, 't', sizeof(longest_tag) - 1);
-	config_defaults(&d.cfg);
-	d.cfg.nports = nports;
 	for (p = 0; p < nports; p++) {
 		d.cfg.ports[p].port = (uint16_t)(1000 + p);
 		d.cfg.ports[p].proto = PROTO_IMAP;
 	}
-	d.backends = calloc(n > 0 ? n : 1, sizeof(*d.backends));
-	d.nbackends = n;
 	for (i = 0; i < n; i++) {
 		struct backend *b = &d.backends[i];
 
@@ -86,17 +93,6 @@ pool_from(size_t first, size_t n, size_t nports)
 	}
 	qsort(pool, n, sizeof(*pool), cmp_backend);
 	return pool;
-}
-
-/* Make pool of n backends with nports each the daemon's table. */
-static void
-use_pool(struct backend *pool, size_t n, size_t nports)
-{
-	memset(&d, 0, sizeof(d));
-	config_defaults(&d.cfg);
-	d.cfg.nports = nports;
-	d.backends = pool;
-	d.nbackends = n;
 }
 
 static void
