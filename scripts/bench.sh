@@ -151,7 +151,8 @@ run_size() {
 	# Detection latency at a real interval: a refused backend (service
 	# stopped: TCP reset) and a blackholed one (packets dropped).
 	stopped=- black=-
-	if [ "${BENCH_DETECT:-1}" = 1 ]; then
+	# Its two backends are the pool's 7th and 9th.
+	if [ "${BENCH_DETECT:-1}" = 1 ] && [ "$n" -ge 9 ]; then
 		detect_latency
 	fi
 	printf '| %5d | %7s | %6s | %7s | %8s | %8s | %7s | %7s | %6s | %6s | %6s | %9s | %9s |\n' \

@@ -1,0 +1,29 @@
+#!/bin/bash
+# make bench in small: scripts/bench.sh with 10 backends (its detection
+# runs use the 7th and the 9th), one scan, a 3 s interval for detection,
+# and the machine floor. It must print a full row (figures, not "-" or
+# "> limit"), 10 forks a scan, no backend failed, detection of the stopped
+# and the blackholed backend, and the calibration lines, and exit 0.
+# Figures are not judged: the benchmark reports, it never fails on one.
+. "$(dirname "$0")/../lib/testbed.sh"
+
+out=$(BENCH_SIZES=10 BENCH_SCANS=1 BENCH_INTERVAL=3 "$(dirname "$0")/../../scripts/bench.sh" "$BUILD" 2>&1)
+rc=$?
+tb_assert_eq "$rc" 0 "bench.sh exit status"
+row=$(grep -E '^\| +10 \|' <<<"$out") || tb_fail "no row for N = 10: $out"
+# | N | cpu | per | dovecot | wall | MiB | child | forks | failed | st | st busy | stopped | black |
+num='[0-9]+(\.[0-9]+)?'
+IFS='|' read -r _ n cpu perb server wall mib child forks failed lat busylat stopped black _ <<<"$row"
+for f in "$cpu" "$perb" "$server" "$wall" "$mib" "$child" "$lat" "$busylat" "$stopped" "$black"; do
+	[[ $(echo $f) =~ ^$num$ ]] || tb_fail "not a figure: '$f' in $row"
+done
+tb_assert_eq "$(echo $forks)" 10 "forks per scan"
+tb_assert_eq "$(echo $failed)" 0 "backends failed"
+# Detection: at most interval + (retries + 1) x timeout + a scan, not the limit.
+awk -v s="$stopped" -v b="$black" 'BEGIN { exit !(s > 0 && s <= 3 + 20 + 5 && b > 0 && b <= 3 + 20 + 5) }' ||
+	tb_fail "detection: stopped $stopped s, blackhole $black s"
+grep -q '^Machine floor' <<<"$out" && grep -qE '^  tls_fresh [0-9.]+ ms$' <<<"$out" ||
+	tb_fail "no machine floor: $out"
+tb_pass "bench row: $(echo $row | tr -s ' ')"
+echo "t_bench: all passed"
+exit 0
