@@ -170,6 +170,7 @@ main(int argc, char **argv)
 
 	fork_exit = per_child(rounds, do_nothing, NULL);
 	touched = per_child(rounds, touch_pages, pages);
+	free(pages);
 	printf("fork_exit %.3f ms\n", fork_exit * 1e3);
 	printf("page_first_touch %.2f us\n",
 	    (touched - fork_exit) / TOUCH_PAGES * 1e6);
@@ -180,5 +181,6 @@ main(int argc, char **argv)
 	printf("tls_warm %.3f ms\n", (cpu_all() - c0) / rounds * 1e3);
 	printf("tls_fresh %.3f ms\n",
 	    per_child(rounds, one_handshake, &t) * 1e3);
+	SSL_CTX_free(t.ctx);
 	return 0;
 }
