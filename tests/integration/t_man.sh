@@ -2,6 +2,7 @@
 # The man pages: clean under "mandoc -Tlint -Wwarning"; poolmond.8 names
 # every option poolmond --help lists and every check status of check.c;
 # poolmonctl.8 names every command and option of poolmonctl --help.
+# runs without root
 : "${POOLMOND:?}" "${POOLMONCTL:?}"
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 D=$ROOT/man/poolmond.8 C=$ROOT/man/poolmonctl.8

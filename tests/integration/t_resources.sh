@@ -103,13 +103,23 @@ start_daemon() {
 	DPID=$(cat "$PIDFILE")
 	tb_track_pid "$DPID"
 }
-# mid_scan: until check processes run; their "pid starttime" in KIDS
+# start_time PID: field 22 of /proc/PID/stat, empty once PID is gone. The
+# command name (field 2) is "(poolmond)", without blanks, so fields count.
+start_time() {
+	awk '{ print $22 }' "/proc/$1/stat" 2>/dev/null
+}
+# mid_scan: until check processes run; "pid:starttime" of each in KIDS.
+# A child that exited before its start time was read is left out: with an
+# empty start time it would match any vanished process (the flake seen in
+# CI). At least one child must be recorded, or the survivors test below
+# would pass on an empty list whatever the daemon did.
 mid_scan() {
-	local c
+	local c st
 	for _ in $(seq 1 100); do
 		KIDS=""
 		for c in $(hs_children "$DPID"); do
-			KIDS+="$c:$(awk '{ print $22 }' "/proc/$c/stat" 2>/dev/null) "
+			st=$(start_time "$c")
+			[ -n "$st" ] && KIDS+="$c:$st "
 		done
 		[ -n "$KIDS" ] && return 0
 		sleep 0.05
@@ -118,10 +128,10 @@ mid_scan() {
 }
 # survivors: those of KIDS still alive (same pid, same start time)
 survivors() {
-	local k left=""
+	local k st left=""
 	for k in $KIDS; do
-		[ "$(awk '{ print $22 }' "/proc/${k%%:*}/stat" 2>/dev/null)" = "${k#*:}" ] &&
-			left+="${k%%:*} "
+		st=$(start_time "${k%%:*}")
+		[ -n "$st" ] && [ "$st" = "${k#*:}" ] && left+="${k%%:*} "
 	done
 	echo "$left"
 }

@@ -7,6 +7,7 @@
 # install" puts everything in place and keeps an existing poolmon.conf.
 # Without systemd-analyze a small parser checks the unit's syntax instead
 # and the test says so.
+# runs without root
 : "${POOLMOND:?}" "${POOLMONCTL:?}"
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 UNIT=$ROOT/systemd/poolmond.service CONF=$ROOT/systemd/poolmon.conf

@@ -197,6 +197,13 @@ test_deep_stack(void)
 	CHECK(a.sum == 120 * 121 / 2 && b.sum == a.sum);
 }
 
+/* An empty set runs and returns at once. */
+static void
+test_no_fibers(void)
+{
+	CHECK(fiber_run(sleeper_fiber, NULL, 0) == 0);
+}
+
 int
 main(void)
 {
@@ -205,6 +212,6 @@ main(void)
 	RUN(test_deadline);
 	RUN(test_no_fiber);
 	RUN(test_deep_stack);
-	CHECK(fiber_run(sleeper_fiber, NULL, 0) == 0);
+	RUN(test_no_fibers);
 	return UNIT_EXIT();
 }
