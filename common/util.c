@@ -1,5 +1,6 @@
 #include "util.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -149,4 +150,28 @@ ratelimit_allow(struct ratelimit *rl, int64_t now, unsigned int *suppressed)
 		rl->suppressed++;
 	*suppressed = rl->suppressed;
 	return false;
+}
+
+int
+ip_parse(const char *s, int *family, void *out)
+{
+	if (inet_pton(AF_INET, s, out) == 1)
+		*family = AF_INET;
+	else if (inet_pton(AF_INET6, s, out) == 1)
+		*family = AF_INET6;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+int
+ip_canonical(const char *s, char *out, size_t outlen)
+{
+	unsigned char bin[sizeof(struct in6_addr)];
+	int family;
+
+	if (ip_parse(s, &family, bin) < 0 ||
+	    inet_ntop(family, bin, out, (socklen_t)outlen) == NULL)
+		return -EINVAL;
+	return 0;
 }

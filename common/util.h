@@ -28,6 +28,14 @@ size_t str_split_tabs(char *s, char **fields, size_t max);
 /* Copy a string for a log line: control bytes and non-ASCII become '?'. */
 void str_sanitize_r(const char *src, size_t srclen, char *dst, size_t dstlen);
 
+/*
+ * An IPv4 or IPv6 address in text: its family (AF_INET, AF_INET6) and
+ * binary form (out: 16 bytes), or -EINVAL. The one place that knows both.
+ */
+int ip_parse(const char *s, int *family, void *out);
+/* The address in its canonical text form ("0::1" -> "::1"); -EINVAL. */
+int ip_canonical(const char *s, char *out, size_t outlen);
+
 /* strlcpy semantics: always terminates, returns strlen(src). */
 size_t str_copy(char *dst, const char *src, size_t dstlen);
 

@@ -26,6 +26,8 @@ health_name(Poolmon__Health h)
 	switch (h) {
 	case POOLMON__HEALTH__HEALTH_OK: return "ok";
 	case POOLMON__HEALTH__HEALTH_FAILED: return "failed";
+	/* Checked, but poolmond's own fault kept it from telling. */
+	case POOLMON__HEALTH__HEALTH_UNDETERMINED: return "unknown";
 	default: break;
 	}
 	return "unchecked";
@@ -246,10 +248,11 @@ json_backend(struct json *j, const Poolmon__Backend *b)
 	json_key(j, "users");
 	json_uint(j, b->users);
 	json_key(j, "healthy");
-	if (b->health == POOLMON__HEALTH__HEALTH_UNKNOWN)
-		json_null(j);
-	else
+	if (b->health == POOLMON__HEALTH__HEALTH_OK ||
+	    b->health == POOLMON__HEALTH__HEALTH_FAILED)
 		json_bool(j, b->health == POOLMON__HEALTH__HEALTH_OK);
+	else
+		json_null(j);
 	json_key(j, "health");
 	json_string(j, health_name(b->health));
 	json_key(j, "reason");
@@ -343,6 +346,10 @@ json_summary(struct json *j, const Poolmon__Summary *s)
 	json_uint(j, s->backends_failed);
 	json_key(j, "backends_unchecked");
 	json_uint(j, s->backends_unchecked);
+	json_key(j, "backends_unknown");
+	json_uint(j, s->backends_unknown);
+	json_key(j, "checks_unknown");
+	json_uint(j, s->checks_unknown);
 	json_key(j, "director_up");
 	json_uint(j, s->director_up);
 	json_key(j, "director_down");
@@ -538,10 +545,14 @@ text_summary(FILE *out, const Poolmon__Summary *s)
 	else
 		fprintf(out, "scans:     none done yet; every %u s%s\n",
 		    s->interval_s, s->scanning ? "; one running now" : "");
-	fprintf(out, "backends:  %u: %u healthy, %u failed, %u unchecked; "
-	    "director: %u up, %u down\n", s->backends_total,
+	fprintf(out, "backends:  %u: %u healthy, %u failed, %u unchecked, "
+	    "%u unknown; director: %u up, %u down\n", s->backends_total,
 	    s->backends_healthy, s->backends_failed, s->backends_unchecked,
-	    s->director_up, s->director_down);
+	    s->backends_unknown, s->director_up, s->director_down);
+	if (s->checks_unknown > 0)
+		fprintf(out, "unknown:   %" PRIu64 " checks poolmond could not "
+		    "make since it started (its own fault; see the log)\n",
+		    s->checks_unknown);
 	text_safety(out, s);
 }
 

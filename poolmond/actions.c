@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "owner.h"
 #include "poolmond.h"
 #include "util.h"
 
@@ -21,39 +22,6 @@ struct action_ctx {
 	bool failed;		/* director unusable for the rest of the scan */
 	bool state_changed;
 };
-
-void
-backend_failure_reason(const struct poolmond *d, struct backend *b)
-{
-	char reason[BACKEND_REASON_MAX];
-	size_t i, off = 0;
-
-	reason[0] = '\0';
-	for (i = 0; i < d->cfg.nports && off < sizeof(reason); i++) {
-		const struct port_state *res = &b->ports[i];
-		const struct portspec *p = &d->cfg.ports[i];
-		int n;
-
-		if (res->status == CHECK_OK)
-			continue;
-		n = snprintf(reason + off, sizeof(reason) - off,
-		    "%s%s:%u %s", off > 0 ? "; " : "",
-		    mail_proto_name(p->proto, p->tls), p->port,
-		    res->reason != NULL ? res->reason :
-		    check_status_str(res->status));
-		if (n < 0)
-			break;
-		off += (size_t)n;
-		if (res->tries > 1 && off < sizeof(reason)) {
-			n = snprintf(reason + off, sizeof(reason) - off,
-			    " (%u tries)", res->tries);
-			if (n > 0)
-				off += (size_t)n;
-		}
-	}
-	if (backend_set_reason(b, reason) < 0)
-		log_warnx("%s: out of memory for its failure reason", b->dh.ip);
-}
 
 /* For log lines: the failure reason, never NULL. */
 static const char *
@@ -199,8 +167,8 @@ any_action(const struct poolmond *d)
 {
 	size_t i;
 
-	for (i = 0; i < d->nbackends; i++)
-		if (d->backends[i].action != ACTION_NONE)
+	for (i = 0; i < d->pool.n; i++)
+		if (d->pool.backends[i].action != ACTION_NONE)
 			return true;
 	return false;
 }
@@ -248,13 +216,13 @@ log_guard(struct poolmond *d)
 	size_t i, off = 0;
 
 	spared[0] = '\0';
-	for (i = 0; i < d->nbackends && off < sizeof(spared); i++) {
+	for (i = 0; i < d->pool.n && off < sizeof(spared); i++) {
 		int n;
 
-		if (!d->backends[i].spared)
+		if (!d->pool.backends[i].spared)
 			continue;
 		n = snprintf(spared + off, sizeof(spared) - off, "%s%s",
-		    off > 0 ? " " : "", d->backends[i].dh.ip);
+		    off > 0 ? " " : "", d->pool.backends[i].dh.ip);
 		if (n > 0)
 			off += (size_t)n;
 	}
@@ -289,33 +257,22 @@ actions_apply(struct poolmond *d)
 	struct action_ctx ctx = { .d = d };
 	size_t i;
 
-	for (i = 0; i < d->nbackends; i++)
-		if (backend_in_scan(&d->backends[i], d->scan_id))
-			policy_count(&d->backends[i]);
-	policy_decide(&d->policy, d->backends, d->nbackends, d->scan_id,
-	    d->selected == d->nbackends, &d->outcome);
+	for (i = 0; i < d->pool.n; i++)
+		if (backend_in_scan(&d->pool.backends[i], d->scan_id))
+			policy_count(&d->pool.backends[i]);
+	policy_decide(&d->policy, d->pool.backends, d->pool.n, d->scan_id,
+	    d->selected == d->pool.n, &d->outcome);
 	log_guard(d);
 	if (!any_action(d))
 		return;
 	director_conn_init(&ctx.dc, d->cfg.timeout_s * 1000);
 	if (ring_gate(&ctx)) {
-		for (i = 0; i < d->nbackends; i++)
-			apply(&ctx, &d->backends[i]);
+		for (i = 0; i < d->pool.n; i++)
+			apply(&ctx, &d->pool.backends[i]);
 	}
 	director_close(&ctx.dc);
 	if (ctx.state_changed)
-		(void)backend_state_save(d);
-}
-
-int
-backend_state_save(struct poolmond *d)
-{
-	int r = state_save(&d->state);
-
-	if (r < 0)
-		log_warnx("cannot write state file %s: %s", d->state.path,
-		    strerror(-r));
-	return r;
+		(void)owner_state_save(&d->state);
 }
 
 static int __attribute__((format(printf, 4, 5)))
@@ -332,7 +289,7 @@ set_err(int code, char *err, size_t errlen, const char *fmt, ...)
 static int
 save_state(struct poolmond *d, char *err, size_t errlen)
 {
-	int r = backend_state_save(d);
+	int r = owner_state_save(&d->state);
 
 	if (r < 0)
 		return set_err(r, err, errlen, "cannot write the state file "
@@ -347,7 +304,7 @@ actions_hold(struct poolmond *d, const char *ip, const char *reason,
 	struct action_ctx ctx = { .d = d };
 	struct hold_info hold = { .uid = uid, .since = time(NULL),
 	    .flush = do_flush };
-	struct backend *b = backend_find(d, ip);
+	struct backend *b = pool_find(&d->pool, ip);
 	int r;
 
 	if (b == NULL)
@@ -396,7 +353,7 @@ int
 actions_release(struct poolmond *d, const char *ip, char *err,
     size_t errlen)
 {
-	struct backend *b = backend_find(d, ip);
+	struct backend *b = pool_find(&d->pool, ip);
 	struct state_entry *e = state_find(&d->state, ip);
 	const char *was;
 	int r;

@@ -1,9 +1,11 @@
 /* The daemon's memory of one backend: port results and failure reasons. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "poolmond.h"
+#include "log.h"
+#include "pool.h"
 
 int
 backend_init_ports(struct backend *b, size_t nports)
@@ -53,4 +55,65 @@ backend_set_reason(struct backend *b, const char *reason)
 	free(b->reason);
 	b->reason = copy;
 	return 0;
+}
+
+/* "IMAP:143 connect: ... (4 tries); POP3:110 ..." of the ports that did
+ * not pass and, when only_local, only those poolmond could not check. */
+static void
+ports_reason(const struct backend *b, const struct portspec *ports,
+    size_t nports, bool only_local, char *reason, size_t len)
+{
+	size_t i, off = 0;
+
+	reason[0] = '\0';
+	for (i = 0; i < nports && off < len; i++) {
+		const struct port_state *res = &b->ports[i];
+		const struct portspec *p = &ports[i];
+		int n;
+
+		if (res->status == CHECK_OK || (only_local &&
+		    !check_status_is_local(res->status)))
+			continue;
+		n = snprintf(reason + off, len - off, "%s%s:%u %s",
+		    off > 0 ? "; " : "", mail_proto_name(p->proto, p->tls),
+		    p->port, res->reason != NULL ? res->reason :
+		    check_status_str(res->status));
+		if (n < 0)
+			break;
+		off += (size_t)n;
+		if (res->tries > 1 && off < len) {
+			n = snprintf(reason + off, len - off, " (%u tries)",
+			    res->tries);
+			if (n > 0)
+				off += (size_t)n;
+		}
+	}
+}
+
+void
+backend_judge(struct backend *b, const struct portspec *ports,
+    size_t nports)
+{
+	char reason[BACKEND_REASON_MAX];
+	bool failed = false, local = false;
+	size_t i;
+
+	for (i = 0; i < nports; i++) {
+		enum check_status st = b->ports[i].status;
+
+		if (st == CHECK_OK)
+			continue;
+		if (check_status_is_local(st))
+			local = true;
+		else
+			failed = true;
+	}
+	/* A port the backend failed outweighs one poolmond could not check. */
+	b->health = failed ? HEALTH_FAILED : local ? HEALTH_UNKNOWN :
+	    HEALTH_OK;
+	if (b->health == HEALTH_OK)
+		return;
+	ports_reason(b, ports, nports, !failed, reason, sizeof(reason));
+	if (backend_set_reason(b, reason) < 0)
+		log_warnx("%s: out of memory for its failure reason", b->dh.ip);
 }

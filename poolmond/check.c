@@ -25,6 +25,7 @@ static const char *const status_str[CHECK_STATUS_COUNT] = {
 	[CHECK_EKILLED] = "killed at deadline",
 	[CHECK_ECHILD] = "check process failed",
 	[CHECK_EINTERNAL] = "internal error",
+	[CHECK_ELOCAL] = "local resources",
 };
 
 const char *
@@ -33,6 +34,13 @@ check_status_str(enum check_status status)
 	if ((unsigned int)status >= CHECK_STATUS_COUNT)
 		return "unknown";
 	return status_str[status];
+}
+
+bool
+check_status_is_local(enum check_status status)
+{
+	return status == CHECK_ECHILD || status == CHECK_EINTERNAL ||
+	    status == CHECK_ELOCAL;
 }
 
 /* Any banner line within the timeout passes (ports of no known protocol). */

@@ -35,6 +35,7 @@ enum check_status {
 	CHECK_EKILLED,		/* check process killed at its hard deadline */
 	CHECK_ECHILD,		/* check process failed (fork, crash) */
 	CHECK_EINTERNAL,
+	CHECK_ELOCAL,		/* out of descriptors, memory or ports here */
 	CHECK_STATUS_COUNT
 };
 
@@ -72,6 +73,11 @@ struct check_result {
 };
 
 const char *check_status_str(enum check_status status);
+/*
+ * Whether a status says nothing about the backend: poolmond could not
+ * make the check (its process failed, a resource ran out, a bug).
+ */
+bool check_status_is_local(enum check_status status);
 
 /* One attempt of one port. */
 void check_port_once(const struct check_target *t, struct check_result *res);

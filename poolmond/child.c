@@ -80,7 +80,7 @@ void
 child_run(const struct poolmond *d, size_t backend, int report_fd,
     int64_t hard_deadline)
 {
-	const struct backend *b = &d->backends[backend];
+	const struct backend *b = &d->pool.backends[backend];
 	struct port_job jobs[MAX_PORTS];
 	void *args[MAX_PORTS];
 	char ptr_name[PTR_NAME_MAX];

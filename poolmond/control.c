@@ -238,7 +238,7 @@ handle_show(struct ctl_client *c, const Poolmon__Request *req)
 
 	if (!host_arg(c, req->id, req->show->host, ip, sizeof(ip)))
 		return;
-	if ((b = backend_find(d, ip)) == NULL) {
+	if ((b = pool_find(&d->pool, ip)) == NULL) {
 		(void)reply_error(c, req->id, ENOENT, "%s is not in the "
 		    "director's host list", ip);
 		return;
@@ -442,7 +442,7 @@ reply_hold(struct ctl_client *c, uint64_t id, const char *ip, bool flush,
 	}
 	poolmon__hold_reply__init(&reply);
 	SET(&reply, held, held);
-	if (one_backend(&set, d, backend_find(d, ip), &reply.backend) < 0) {
+	if (one_backend(&set, d, pool_find(&d->pool, ip), &reply.backend) < 0) {
 		backend_set_free(&set);
 		(void)reply_error(c, id, ENOMEM, "out of memory");
 		return;
@@ -486,7 +486,7 @@ static const char *
 previous_owner(struct poolmond *d, const char *ip)
 {
 	const struct state_entry *e = state_find(&d->state, ip);
-	const struct backend *b = backend_find(d, ip);
+	const struct backend *b = pool_find(&d->pool, ip);
 
 	if (e != NULL)
 		return owner_str(e->owner);
@@ -513,7 +513,7 @@ handle_release(struct ctl_client *c, const Poolmon__Request *req)
 	}
 	poolmon__release_reply__init(&reply);
 	reply.previous_owner = (char *)was;
-	if (one_backend(&set, d, backend_find(d, ip), &reply.backend) < 0) {
+	if (one_backend(&set, d, pool_find(&d->pool, ip), &reply.backend) < 0) {
 		backend_set_free(&set);
 		(void)reply_error(c, req->id, ENOMEM, "out of memory");
 		return;

@@ -15,6 +15,7 @@
 
 #include "frame.h"
 #include "poolmond.h"
+#include "supervise.h"
 #include "util.h"
 #include "version.h"
 
@@ -77,7 +78,8 @@ health_msg(enum health h)
 	switch (h) {
 	case HEALTH_OK: return POOLMON__HEALTH__HEALTH_OK;
 	case HEALTH_FAILED: return POOLMON__HEALTH__HEALTH_FAILED;
-	case HEALTH_UNKNOWN: break;
+	case HEALTH_UNKNOWN: return POOLMON__HEALTH__HEALTH_UNDETERMINED;
+	case HEALTH_UNCHECKED: break;
 	}
 	return POOLMON__HEALTH__HEALTH_UNKNOWN;
 }
@@ -210,27 +212,16 @@ backend_set_add(struct backend_set *set, const struct poolmond *d,
 static void
 count_backends(const struct poolmond *d, Poolmon__Summary *s)
 {
-	uint32_t healthy = 0, failed = 0, unchecked = 0, up = 0;
-	size_t i;
+	struct pool_counts c;
 
-	for (i = 0; i < d->nbackends; i++) {
-		const struct backend *b = &d->backends[i];
-
-		if (b->health == HEALTH_OK)
-			healthy++;
-		else if (b->health == HEALTH_FAILED)
-			failed++;
-		else
-			unchecked++;
-		if (b->dh.up)
-			up++;
-	}
-	SET(s, backends_total, (uint32_t)d->nbackends);
-	SET(s, backends_healthy, healthy);
-	SET(s, backends_failed, failed);
-	SET(s, backends_unchecked, unchecked);
-	SET(s, director_up, up);
-	SET(s, director_down, (uint32_t)d->nbackends - up);
+	pool_count(&d->pool, &c);
+	SET(s, backends_total, (uint32_t)d->pool.n);
+	SET(s, backends_healthy, (uint32_t)c.healthy);
+	SET(s, backends_failed, (uint32_t)c.failed);
+	SET(s, backends_unchecked, (uint32_t)c.unchecked);
+	SET(s, backends_unknown, (uint32_t)c.unknown);
+	SET(s, director_up, (uint32_t)c.director_up);
+	SET(s, director_down, (uint32_t)(d->pool.n - c.director_up));
 }
 
 /* The safety policy and what it did at the last scan. */
@@ -264,7 +255,9 @@ fill_summary(Poolmon__Summary *s, const struct poolmond *d)
 	SET(s, interval_s, (uint32_t)d->cfg.interval_s);
 	SET(s, scanning, d->scanning);
 	SET(s, scans_completed, d->scans_completed);
-	SET(s, children_forked, d->children_forked);
+	if (d->sup != NULL)
+		SET(s, children_forked, supervisor_forked(d->sup));
+	SET(s, checks_unknown, d->checks_unknown);
 	if (getrusage(RUSAGE_CHILDREN, &ru) == 0)
 		SET(s, child_maxrss_kb, (uint64_t)ru.ru_maxrss);
 	SET(s, last_scan_end, (int64_t)d->last_scan_end);
@@ -286,13 +279,13 @@ cmp_host(const void *a, const void *b)
 static size_t
 first_after(const struct poolmond *d, const char *after)
 {
-	size_t lo = 0, hi = d->nbackends, mid;
+	size_t lo = 0, hi = d->pool.n, mid;
 
 	if (after[0] == '\0')
 		return 0;
 	while (lo < hi) {
 		mid = lo + (hi - lo) / 2;
-		if (strcmp(d->backends[mid].dh.ip, after) <= 0)
+		if (strcmp(d->pool.backends[mid].dh.ip, after) <= 0)
 			lo = mid + 1;
 		else
 			hi = mid;
@@ -343,7 +336,7 @@ stream_not_found(struct ctl_stream *s, const struct poolmond *d)
 	if ((s->not_found = calloc(s->nhosts + 1, sizeof(char *))) == NULL)
 		return -ENOMEM;
 	for (i = 0; i < s->nhosts; i++) {
-		if ((b = backend_find(d, s->hosts[i])) != NULL &&
+		if ((b = pool_find(&d->pool, s->hosts[i])) != NULL &&
 		    backend_in_scan(b, d->scan_id))
 			continue;
 		s->not_found[s->nnot_found++] = s->hosts[i];
@@ -433,10 +426,10 @@ stream_fill(struct ctl_stream *s, const struct poolmond *d, size_t i,
 	size_t add;
 
 	s->set.n = 0;
-	for (; i < d->nbackends && s->set.n < s->set.cap; i++) {
-		if (!stream_lists(s, &d->backends[i]))
+	for (; i < d->pool.n && s->set.n < s->set.cap; i++) {
+		if (!stream_lists(s, &d->pool.backends[i]))
 			continue;
-		backend_set_add(&s->set, d, &d->backends[i]);
+		backend_set_add(&s->set, d, &d->pool.backends[i]);
 		add = s->set.size[s->set.n - 1] + CTL_EMBED_OVERHEAD;
 		if (s->set.n > 1 && size + add > CTL_PART_TARGET) {
 			s->set.n--;
@@ -444,7 +437,7 @@ stream_fill(struct ctl_stream *s, const struct poolmond *d, size_t i,
 		}
 		size += add;
 	}
-	while (i < d->nbackends && !stream_lists(s, &d->backends[i]))
+	while (i < d->pool.n && !stream_lists(s, &d->pool.backends[i]))
 		i++;
 	return i;
 }
@@ -464,7 +457,7 @@ ctl_stream_next(struct ctl_stream *s, const struct poolmond *d,
 	stream_envelope(s, d, &resp, &status, &summary, &recheck);
 	next = stream_fill(s, d, first_after(d, s->after),
 	    poolmon__response__get_packed_size(&resp));
-	more = next < d->nbackends;
+	more = next < d->pool.n;
 	if (s->recheck) {
 		recheck.backends = s->set.ptr;
 		recheck.n_backends = s->set.n;

@@ -315,7 +315,6 @@ main(int argc, char **argv)
 	mallopt(M_MMAP_THRESHOLD, POOLMOND_MMAP_THRESHOLD);
 	memset(&d, 0, sizeof(d));
 	d.pidfile_fd = -1;
-	d.report_pipe[0] = d.report_pipe[1] = -1;
 	config_defaults(&d.cfg);
 	switch (config_parse_args(&d.cfg, argc, argv, err, sizeof(err))) {
 	case CONFIG_EXIT_OK:
@@ -342,6 +341,7 @@ main(int argc, char **argv)
 	if ((r = sd_event_default(&d.event)) < 0)
 		fatalx("sd_event_default: %s", strerror(-r));
 	setup_signals(&d);
+	d.scan_done = control_scan_done;
 	if ((r = scan_init(&d)) < 0)
 		fatalx("scan engine: %s", strerror(-r));
 	if ((r = control_start(&d, reload)) < 0)

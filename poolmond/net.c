@@ -119,6 +119,17 @@ conn_attach(struct conn *c, int fd, int timeout_ms, struct check_result *res)
 	c->step = "connect";
 }
 
+/*
+ * Errors of this machine, not of the backend: out of descriptors, memory
+ * or buffers, or of local ports to connect from.
+ */
+static bool
+local_errno(int err)
+{
+	return err == EMFILE || err == ENFILE || err == ENOMEM ||
+	    err == ENOBUFS || err == EADDRNOTAVAIL;
+}
+
 int
 conn_open(struct conn *c, struct fiber *fiber, const char *ip, uint16_t port,
     int timeout_ms, struct check_result *res)
@@ -134,12 +145,13 @@ conn_open(struct conn *c, struct fiber *fiber, const char *ip, uint16_t port,
 	c->fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK |
 	    SOCK_CLOEXEC, 0);
 	if (c->fd < 0)
-		return conn_fail(c, CHECK_ECONNECT, "socket: %s",
-		    strerror(errno));
+		return conn_fail(c, local_errno(errno) ? CHECK_ELOCAL :
+		    CHECK_ECONNECT, "socket: %s", strerror(errno));
 	if (connect(c->fd, (struct sockaddr *)&ss, sslen) == 0)
 		return 0;
 	if (errno != EINPROGRESS)
-		return conn_fail(c, CHECK_ECONNECT, "%s", strerror(errno));
+		return conn_fail(c, local_errno(errno) ? CHECK_ELOCAL :
+		    CHECK_ECONNECT, "%s", strerror(errno));
 	if (wait_ready(c, POLLOUT) < 0)
 		return -1;
 	errlen = sizeof(err);

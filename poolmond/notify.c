@@ -27,32 +27,27 @@ send_notify(const char *msg)
 		log_debug("sd_notify: %s", strerror(-r));
 }
 
-static size_t
-count_failed(const struct poolmond *d)
-{
-	size_t i, n = 0;
-
-	for (i = 0; i < d->nbackends; i++)
-		if (d->backends[i].health == HEALTH_FAILED)
-			n++;
-	return n;
-}
-
 /* The one-line state systemctl status shows. */
 static void
 format_status(const struct poolmond *d, char *buf, size_t len)
 {
 	const char *dry = d->cfg.dry_run ? ", dry-run" : "";
+	struct pool_counts c;
+	char unknown[80] = "";
 
+	pool_count(&d->pool, &c);
+	if (c.unknown > 0)
+		snprintf(unknown, sizeof(unknown), ", %zu not checked (poolmond's "
+		    "fault)", c.unknown);
 	if (d->director_down)
 		snprintf(buf, len, "director unreachable: %s; %zu backends, "
-		    "%zu down%s", d->director_error, d->nbackends,
-		    count_failed(d), dry);
+		    "%zu down%s%s", d->director_error, d->pool.n, c.failed,
+		    unknown, dry);
 	else if (d->scans_completed == 0)
 		snprintf(buf, len, "first scan running%s", dry);
 	else
-		snprintf(buf, len, "%zu backends, %zu down, scan %lld ms%s",
-		    d->nbackends, count_failed(d), (long long)d->last_scan_ms,
+		snprintf(buf, len, "%zu backends, %zu down%s, scan %lld ms%s",
+		    d->pool.n, c.failed, unknown, (long long)d->last_scan_ms,
 		    dry);
 }
 

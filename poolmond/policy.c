@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "poolmond.h"
+#include "pool.h"
 
 const char *
 action_str(enum action action)

@@ -1,45 +1,33 @@
 /*
- * The scan engine. At each interval (start to start) it reads HOST-LIST,
- * forks one check process per backend with at most --max-children alive,
- * collects their reports from one shared pipe, kills stragglers at their
- * hard deadline and, when every backend is done, applies the actions.
+ * The scan engine. At each interval (start to start) it reads HOST-LIST
+ * into the pool, starts one check process per backend with at most
+ * --max-children alive (supervise.c), stores their reports and, when
+ * every backend is done, applies the actions and tells whoever listens.
  */
 #include <errno.h>
-#include <fcntl.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include "control.h"
 #include "log.h"
+#include "owner.h"
 #include "poolmond.h"
+#include "supervise.h"
 #include "util.h"
 
-/* Grace on top of a child's own budget before the parent kills it. */
-#define CHILD_KILL_GRACE_MS	1000
 /*
  * Check processes forked in one turn of the event loop: a fork costs a
  * millisecond or more, and poolmonctl, reports and director replies are
  * served between batches rather than after hundreds of forks.
  */
 #define START_BATCH		16
-#define REPORT_PIPE_SIZE	(1024 * 1024)
 /*
  * Addresses a recheck may queue; beyond, the recheck is of every backend,
  * which covers them: clients asking faster than scans run cannot grow it.
  */
 #define RECHECK_QUEUE_MAX	4096
-
-static int on_scan_timer(sd_event_source *s, uint64_t usec, void *arg);
-
-static int64_t
-usec_to_ms(uint64_t usec)
-{
-	return (int64_t)(usec / 1000);
-}
+/* Warnings about checks poolmond itself could not make, per minute. */
+#define UNKNOWN_WARN_BURST	10
+#define UNKNOWN_WARN_WINDOW_MS	60000
 
 static int
 arm_timer(sd_event_source *timer, int64_t at_ms)
@@ -54,175 +42,6 @@ arm_timer(sd_event_source *timer, int64_t at_ms)
 	return sd_event_source_set_enabled(timer, SD_EVENT_ONESHOT);
 }
 
-static int
-cmp_backend(const void *a, const void *b)
-{
-	return strcmp(((const struct backend *)a)->dh.ip,
-	    ((const struct backend *)b)->dh.ip);
-}
-
-static void
-free_backends(struct backend *backends, size_t n, size_t nports)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		backend_free(&backends[i], nports);
-	free(backends);
-}
-
-static int
-cmp_host(const void *a, const void *b)
-{
-	return strcmp(((const struct director_host *)a)->ip,
-	    ((const struct director_host *)b)->ip);
-}
-
-/* No check process or report from the last scan: a new one starts. */
-static void
-reset_scan_marks(struct backend *b)
-{
-	b->pid = 0;
-	b->reported = 0;
-}
-
-/*
- * The usual case, the same hosts as last time (hosts sorted): update them
- * in place rather than build a second table of thousands.
- */
-static bool
-same_hosts(const struct poolmond *d, const struct director_host *hosts,
-    size_t n)
-{
-	size_t i;
-
-	if (n != d->nbackends)
-		return false;
-	for (i = 0; i < n; i++)
-		if (strcmp(hosts[i].ip, d->backends[i].dh.ip) != 0)
-			return false;
-	return true;
-}
-
-/*
- * Replace the backend table by the director's current host list, keeping
- * what we know of hosts that were there before.
- */
-static int
-merge_hosts(struct poolmond *d, struct director_host *hosts, size_t n)
-{
-	size_t i, nports = d->cfg.nports;
-	struct backend *nb, **old;
-	int r = -ENOMEM;
-
-	qsort(hosts, n, sizeof(*hosts), cmp_host);
-	if (same_hosts(d, hosts, n)) {
-		for (i = 0; i < n; i++) {
-			d->backends[i].dh = hosts[i];
-			reset_scan_marks(&d->backends[i]);
-		}
-		return 0;
-	}
-	nb = calloc(n > 0 ? n : 1, sizeof(*nb));
-	old = calloc(n > 0 ? n : 1, sizeof(*old));
-	if (nb == NULL || old == NULL)
-		goto fail;
-	/* New hosts' memory first: a failure must leave the table whole. */
-	for (i = 0; i < n; i++) {
-		nb[i].dh = hosts[i];
-		old[i] = d->nbackends == 0 ? NULL : bsearch(&nb[i],
-		    d->backends, d->nbackends, sizeof(*d->backends),
-		    cmp_backend);
-		if (old[i] == NULL && backend_init_ports(&nb[i], nports) < 0)
-			goto fail;
-	}
-	for (i = 0; i < n; i++) {
-		if (old[i] != NULL) {
-			/* Its memory moves to the new table. */
-			nb[i] = *old[i];
-			nb[i].dh = hosts[i];
-			old[i]->ports = NULL;
-			old[i]->reason = NULL;
-		}
-		reset_scan_marks(&nb[i]);
-	}
-	free_backends(d->backends, d->nbackends, nports);
-	d->backends = nb;
-	d->nbackends = n;
-	nb = NULL;
-	r = 0;
-fail:
-	if (nb != NULL)
-		free_backends(nb, n, nports);
-	free(old);
-	return r;
-}
-
-/* The table's tags are the list's from now on: every backend's dh is. */
-static int
-merge_host_list(struct poolmond *d, struct director_host_list *list)
-{
-	int r = merge_hosts(d, list->hosts, list->n);
-
-	if (r == 0) {
-		free(d->tags);
-		d->tags = list->tags;
-		list->tags = NULL;
-	}
-	return r;
-}
-
-/*
- * Whose business a host's state is: a hold, poolmond's own HOST-DOWN (from
- * the state file), or, for a host down without either, the operator's.
- */
-static bool
-derive_owner(struct poolmond *d, struct backend *b)
-{
-	struct state_entry *e = state_find(&d->state, b->dh.ip);
-
-	if (e != NULL && e->owner == OWNER_HOLD) {
-		b->owner = OWNER_HOLD;
-		return false;
-	}
-	if (e != NULL) {
-		if (!b->dh.up) {
-			b->owner = OWNER_POOLMOND;
-			return false;
-		}
-		log_info("%s is up again, not by poolmond: it is no longer "
-		    "poolmond's to bring up", b->dh.ip);
-		state_remove(&d->state, b->dh.ip);
-		b->owner = OWNER_NONE;
-		return true;
-	}
-	if (b->dh.up) {
-		b->owner = OWNER_NONE;
-		b->operator_noted = false;
-		return false;
-	}
-	b->owner = OWNER_OPERATOR;
-	if (!b->operator_noted)
-		log_info("%s is down by the operator: poolmond leaves it "
-		    "down%s", b->dh.ip, d->cfg.adopt_down ?
-		    " until healthy (--adopt-down)" :
-		    " ('poolmonctl release' hands it over)");
-	b->operator_noted = true;
-	return false;
-}
-
-static void
-derive_owners(struct poolmond *d)
-{
-	bool changed = false;
-	size_t i;
-
-	for (i = 0; i < d->nbackends; i++)
-		changed |= derive_owner(d, &d->backends[i]);
-	if (changed)
-		(void)backend_state_save(d);
-}
-
 static void
 director_outage(struct poolmond *d, const char *what, const char *why)
 {
@@ -231,6 +50,27 @@ director_outage(struct poolmond *d, const char *what, const char *why)
 		    "scan", d->cfg.director_socket, what, why);
 	d->director_down = true;
 	str_copy(d->director_error, why, sizeof(d->director_error));
+}
+
+static int
+merge_host_list(struct poolmond *d, struct director_host_list *list)
+{
+	char dup_ip[INET6_ADDRSTRLEN];
+	size_t dups;
+	int r;
+
+	r = pool_merge(&d->pool, list, &dups, dup_ip, sizeof(dup_ip));
+	if (r < 0) {
+		log_warnx("HOST-LIST: %s; keeping the last host list",
+		    strerror(-r));
+		return r;
+	}
+	if (dups > 0)
+		log_warnx("HOST-LIST names %s (and maybe others) more than "
+		    "once: %zu duplicate entr%s ignored, the first kept",
+		    dup_ip, dups, dups == 1 ? "y" : "ies");
+	owner_derive_all(&d->pool, &d->state, d->cfg.adopt_down);
+	return 0;
 }
 
 static int
@@ -259,75 +99,33 @@ read_host_list(struct poolmond *d)
 	d->director_error[0] = '\0';
 	r = merge_host_list(d, &list);
 	director_host_list_free(&list);
-	if (r == 0)
-		derive_owners(d);
 	return r;
 }
 
-/* In the check process: drop everything of the daemon's but the pipe. */
+/* A check poolmond could not make: said, within bounds, and counted. */
 static void
-child_setup(int report_fd)
+note_unknown(struct poolmond *d, const struct backend *b)
 {
-	static const int reset[] = { SIGINT, SIGTERM, SIGQUIT, SIGCHLD,
-	    SIGALRM };
-	sigset_t none;
-	size_t i;
+	unsigned int suppressed;
 
-	for (i = 0; i < ARRAY_SIZE(reset); i++)
-		signal(reset[i], SIG_DFL);
-	signal(SIGPIPE, SIG_IGN);
-	/* A reload meant for the daemon (killall -HUP poolmond, systemctl
-	 * kill -s HUP) must not kill a check and fail a healthy backend. */
-	signal(SIGHUP, SIG_IGN);
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-	/* Die with the daemon rather than outlive it. */
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (report_fd != 3) {
-		if (dup2(report_fd, 3) < 0)
-			_exit(1);
-	}
-	/* No pidfile lock, control or director socket in a child. */
-	close_range(4, ~0U, 0);
+	d->checks_unknown++;
+	if (!ratelimit_allow(&d->unknown_warnings, now_ms(), &suppressed))
+		return;
+	log_warnx("%s not checked: %s; poolmond's own fault, not the "
+	    "backend's: no action%s", b->dh.ip, b->reason != NULL ?
+	    b->reason : "unknown", suppressed > 0 ? " (more such lines "
+	    "were not logged)" : "");
 }
 
 static void
-rearm_deadline_timer(struct poolmond *d)
+log_ports(const struct poolmond *d, const struct backend *b)
 {
-	int64_t first = -1;
 	size_t i;
-
-	for (i = 0; i < d->nchildren; i++) {
-		if (d->children[i].killed)
-			continue;
-		if (first < 0 || d->children[i].deadline < first)
-			first = d->children[i].deadline;
-	}
-	arm_timer(d->deadline_timer, first);
-}
-
-static void
-finish_backend(struct poolmond *d, size_t idx, const char *why_missing,
-    enum check_status missing_status)
-{
-	struct backend *b = &d->backends[idx];
-	size_t i;
-	bool ok = true;
 
 	for (i = 0; i < d->cfg.nports; i++) {
-		struct port_state *res = &b->ports[i];
+		const struct port_state *res = &b->ports[i];
 		const struct portspec *p = &d->cfg.ports[i];
 
-		if (!(b->reported & (1u << i))) {
-			struct check_result missing = { .status =
-			    missing_status };
-
-			str_copy(missing.reason, why_missing,
-			    sizeof(missing.reason));
-			(void)port_state_set(res, &missing);
-		}
-		if (res->status != CHECK_OK)
-			ok = false;
 		log_debug("%s %s:%u %s (%u ms, %u %s)", b->dh.ip,
 		    mail_proto_name(p->proto, p->tls), p->port,
 		    res->status == CHECK_OK ? "ok" :
@@ -340,37 +138,67 @@ finish_backend(struct poolmond *d, size_t idx, const char *why_missing,
 			    mail_proto_name(p->proto, p->tls), p->port,
 			    res->reason);
 	}
-	b->health = ok ? HEALTH_OK : HEALTH_FAILED;
-	if (!ok)
-		backend_failure_reason(d, b);
+}
+
+/* Ports without a report get missing_status and why_missing. */
+static void
+finish_backend(struct poolmond *d, size_t idx, const char *why_missing,
+    enum check_status missing_status)
+{
+	struct backend *b = &d->pool.backends[idx];
+	size_t i;
+
+	for (i = 0; i < d->cfg.nports; i++) {
+		if (!(b->reported & (1u << i))) {
+			struct check_result missing = { .status =
+			    missing_status };
+
+			str_copy(missing.reason, why_missing,
+			    sizeof(missing.reason));
+			(void)port_state_set(&b->ports[i], &missing);
+		}
+	}
+	log_ports(d, b);
+	backend_judge(b, d->cfg.ports, d->cfg.nports);
+	if (b->health == HEALTH_UNKNOWN)
+		note_unknown(d, b);
 	b->last_check = time(NULL);
 	b->pid = 0;
 	d->finished++;
 }
 
+struct child_ctx {
+	const struct poolmond *d;
+	size_t backend;
+};
+
+/* In the check process. */
+static void
+check_body(void *arg, int report_fd, int64_t hard_deadline)
+{
+	const struct child_ctx *ctx = arg;
+
+	child_run(ctx->d, ctx->backend, report_fd, hard_deadline);
+}
+
 static int
 start_child(struct poolmond *d, size_t idx)
 {
-	struct backend *b = &d->backends[idx];
-	int64_t budget = child_budget_ms(&d->env);
-	int64_t start = now_ms();
+	struct child_ctx ctx = { .d = d, .backend = idx };
+	struct backend *b = &d->pool.backends[idx];
+	char why[CHECK_REASON_MAX];
 	pid_t pid;
+	int r;
 
-	pid = fork();
-	if (pid < 0) {
-		log_warn("%s: cannot fork a check process", b->dh.ip);
-		return -errno;
-	}
-	if (pid == 0) {
-		child_setup(d->report_pipe[1]);
-		child_run(d, idx, 3, start + budget);
+	r = supervisor_spawn(d->sup, idx, child_budget_ms(&d->env),
+	    check_body, &ctx, &pid);
+	if (r < 0) {
+		snprintf(why, sizeof(why), "cannot fork a check process: %s",
+		    strerror(-r));
+		finish_backend(d, idx, why, CHECK_ECHILD);
+		return r;
 	}
 	b->pid = pid;
-	d->children_forked++;
-	d->children[d->nchildren++] = (struct running_child){
-		.pid = pid, .backend = idx,
-		.deadline = start + budget + CHILD_KILL_GRACE_MS,
-	};
 	return 0;
 }
 
@@ -381,8 +209,8 @@ start_children(struct poolmond *d)
 {
 	size_t idx, started = 0;
 
-	while (d->nchildren < (size_t)d->cfg.max_children &&
-	    d->next_to_start < d->nbackends) {
+	while (supervisor_running(d->sup) < (size_t)d->cfg.max_children &&
+	    d->next_to_start < d->pool.n) {
 		if (started == START_BATCH) {
 			/* The rest after the events pending now. */
 			(void)sd_event_source_set_enabled(d->start_source,
@@ -390,15 +218,11 @@ start_children(struct poolmond *d)
 			break;
 		}
 		idx = d->next_to_start++;
-		if (!backend_in_scan(&d->backends[idx], d->scan_id))
+		if (!backend_in_scan(&d->pool.backends[idx], d->scan_id))
 			continue;
-		if (start_child(d, idx) < 0)
-			finish_backend(d, idx, "cannot fork a check process",
-			    CHECK_ECHILD);
-		else
+		if (start_child(d, idx) == 0)
 			started++;
 	}
-	rearm_deadline_timer(d);
 	if (d->scanning && d->finished == d->selected)
 		scan_finish(d);
 }
@@ -438,23 +262,28 @@ schedule_next_scan(struct poolmond *d)
 }
 
 static void
+tell_scan_done(struct poolmond *d, bool scanned)
+{
+	if (d->scan_done != NULL)
+		d->scan_done(d, scanned);
+}
+
+static void
 scan_finish(struct poolmond *d)
 {
-	size_t i, failed = 0;
+	struct pool_counts c;
 	int64_t took;
 
 	d->scanning = false;
 	actions_apply(d);
-	for (i = 0; i < d->nbackends; i++)
-		if (d->backends[i].health == HEALTH_FAILED)
-			failed++;
+	pool_count(&d->pool, &c);
 	took = now_ms() - d->scan_started;
 	d->scans_completed++;
 	d->last_scan_ms = took;
 	d->last_scan_end = time(NULL);
-	log_debug("scan complete: %zu backends, %zu failed, %lld ms",
-	    d->selected, failed, (long long)took);
-	control_scan_done(d, true);
+	log_debug("scan complete: %zu backends, %zu failed, %zu unknown, "
+	    "%lld ms", d->selected, c.failed, c.unknown, (long long)took);
+	tell_scan_done(d, true);
 	if (!d->stopping)
 		schedule_next_scan(d);
 }
@@ -480,14 +309,14 @@ select_backends(struct poolmond *d)
 	size_t i;
 
 	if (d->nrecheck_ips == 0) {
-		for (i = 0; i < d->nbackends; i++)
-			d->backends[i].scanned_in = d->scan_id;
-		d->selected = d->nbackends;
+		for (i = 0; i < d->pool.n; i++)
+			d->pool.backends[i].scanned_in = d->scan_id;
+		d->selected = d->pool.n;
 		return;
 	}
 	d->selected = 0;
 	for (i = 0; i < d->nrecheck_ips; i++) {
-		if ((b = backend_find(d, d->recheck_ips[i])) != NULL &&
+		if ((b = pool_find(&d->pool, d->recheck_ips[i])) != NULL &&
 		    !backend_in_scan(b, d->scan_id)) {
 			b->scanned_in = d->scan_id;
 			d->selected++;
@@ -507,7 +336,7 @@ scan_start(struct poolmond *d)
 	if (read_host_list(d) < 0) {
 		clear_recheck(d);
 		schedule_next_scan(d);
-		control_scan_done(d, false);
+		tell_scan_done(d, false);
 		return;
 	}
 	d->scan_id++;
@@ -517,7 +346,7 @@ scan_start(struct poolmond *d)
 	d->next_to_start = 0;
 	d->finished = 0;
 	log_debug("scan %u: %zu of %zu backends", d->scan_id, d->selected,
-	    d->nbackends);
+	    d->pool.n);
 	start_children(d);
 }
 
@@ -531,158 +360,55 @@ on_scan_timer(sd_event_source *s, uint64_t usec, void *arg)
 }
 
 static void
-store_report(struct poolmond *d, const struct check_report *rep)
+on_record(void *arg, const void *record)
 {
-	struct backend *b;
+	struct poolmond *d = arg;
+	int r = pool_store_report(&d->pool, d->scan_id, record);
 
-	if (rep->magic != CHECK_REPORT_MAGIC || rep->scan_id != d->scan_id ||
-	    rep->backend >= d->nbackends || rep->port >= d->cfg.nports ||
-	    (unsigned int)rep->result.status >= CHECK_STATUS_COUNT) {
+	if (r == -EINVAL)
 		log_warnx("ignoring a malformed check report");
-		return;
-	}
-	b = &d->backends[rep->backend];
-	if (!backend_in_scan(b, d->scan_id) || b->pid == 0)
-		return;
-	if (port_state_set(&b->ports[rep->port], &rep->result) < 0)
-		log_warnx("%s: out of memory for a check result", b->dh.ip);
-	b->reported |= 1u << rep->port;
+	else if (r == -ENOMEM)
+		log_warnx("out of memory for a check result");
 }
 
 static void
-drain_reports(struct poolmond *d)
+on_child_ended(void *arg, size_t idx, enum child_end how, int code)
 {
-	struct check_report rep;
-	ssize_t r;
-
-	for (;;) {
-		r = read(d->report_pipe[0], &rep, sizeof(rep));
-		if (r == (ssize_t)sizeof(rep)) {
-			store_report(d, &rep);
-			continue;
-		}
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r > 0)
-			log_warnx("short check report (%zd bytes)", r);
-		return;
-	}
-}
-
-static int
-on_report(sd_event_source *s, int fd, uint32_t revents, void *arg)
-{
-	(void)s;
-	(void)fd;
-	(void)revents;
-	drain_reports(arg);
-	return 0;
-}
-
-static struct running_child *
-find_child(struct poolmond *d, pid_t pid)
-{
-	size_t i;
-
-	for (i = 0; i < d->nchildren; i++)
-		if (d->children[i].pid == pid)
-			return &d->children[i];
-	return NULL;
-}
-
-static void
-reaped(struct poolmond *d, struct running_child *rc, int status)
-{
-	char why[96];
+	struct poolmond *d = arg;
 	enum check_status st = CHECK_ECHILD;
+	char why[96];
 
-	if (rc->killed) {
+	if (d->stopping)
+		return;
+	switch (how) {
+	case CHILD_KILLED:
 		snprintf(why, sizeof(why), "check killed at its deadline "
 		    "(%lld ms)", (long long)child_budget_ms(&d->env) +
 		    CHILD_KILL_GRACE_MS);
 		st = CHECK_EKILLED;
-	} else if (WIFSIGNALED(status))
-		snprintf(why, sizeof(why), "check process died of signal %d",
-		    WTERMSIG(status));
-	else
+		break;
+	case CHILD_SIGNALED:
+		snprintf(why, sizeof(why), "check process died of signal %d "
+		    "(%s)", code, sigabbrev_np(code) != NULL ?
+		    sigabbrev_np(code) : "?");
+		break;
+	case CHILD_EXITED:
 		snprintf(why, sizeof(why), "check process exited with "
-		    "status %d without a result", WEXITSTATUS(status));
-	if (!d->stopping)
-		finish_backend(d, rc->backend, why, st);
-	*rc = d->children[--d->nchildren];
+		    "status %d without a result", code);
+		break;
+	}
+	finish_backend(d, idx, why, st);
+	if (d->scanning && d->finished == d->selected)
+		scan_finish(d);
 }
 
 static void
-reap_children(struct poolmond *d)
-{
-	struct running_child *rc;
-	struct reaped_child *done = d->reaped;
-	size_t i, n;
-	int status;
-	pid_t pid;
-
-	do {
-		n = 0;
-		while (n < (size_t)d->cfg.max_children &&
-		    (pid = waitpid(-1, &status, WNOHANG)) > 0)
-			done[n++] = (struct reaped_child){ pid, status };
-		/*
-		 * A child writes its reports before it exits: now that these
-		 * have exited, all their reports are in the pipe. Reading the
-		 * pipe before waitpid() would miss those of a child that
-		 * exits in between.
-		 */
-		drain_reports(d);
-		for (i = 0; i < n; i++)
-			if ((rc = find_child(d, done[i].pid)) != NULL)
-				reaped(d, rc, done[i].status);
-	} while (n == (size_t)d->cfg.max_children);
-	if (!d->stopping)
-		start_children(d);
-}
-
-static int
-on_sigchld(sd_event_source *s, const struct signalfd_siginfo *si, void *arg)
-{
-	(void)s;
-	(void)si;
-	reap_children(arg);
-	return 0;
-}
-
-static int
-on_deadline(sd_event_source *s, uint64_t usec, void *arg)
+on_children_idle(void *arg)
 {
 	struct poolmond *d = arg;
-	int64_t now = usec_to_ms(usec);
-	size_t i;
 
-	(void)s;
-	for (i = 0; i < d->nchildren; i++) {
-		struct running_child *rc = &d->children[i];
-
-		if (!rc->killed && rc->deadline <= now) {
-			log_debug("%s: check process %ld past its deadline, "
-			    "killing it", d->backends[rc->backend].dh.ip,
-			    (long)rc->pid);
-			kill(rc->pid, SIGKILL);
-			rc->killed = true;
-		}
-	}
-	rearm_deadline_timer(d);
-	return 0;
-}
-
-struct backend *
-backend_find(const struct poolmond *d, const char *ip)
-{
-	struct backend key;
-
-	if (d->nbackends == 0)
-		return NULL;
-	str_copy(key.dh.ip, ip, sizeof(key.dh.ip));
-	return bsearch(&key, d->backends, d->nbackends, sizeof(*d->backends),
-	    cmp_backend);
+	if (!d->stopping && d->scanning)
+		start_children(d);
 }
 
 int
@@ -717,28 +443,19 @@ scan_request(struct poolmond *d, const char *const *ips, size_t nips)
 int
 scan_init(struct poolmond *d)
 {
+	const struct supervisor_hooks hooks = {
+		.record = on_record, .ended = on_child_ended,
+		.idle = on_children_idle, .arg = d,
+	};
 	int r;
 
-	d->children = calloc((size_t)d->cfg.max_children,
-	    sizeof(*d->children));
-	d->reaped = calloc((size_t)d->cfg.max_children, sizeof(*d->reaped));
-	if (d->children == NULL || d->reaped == NULL)
-		return -ENOMEM;
-	if (pipe2(d->report_pipe, O_CLOEXEC) < 0)
-		return -errno;
-	/* Only the daemon's end is non-blocking: a child waits for room. */
-	if (fcntl(d->report_pipe[0], F_SETFL, O_NONBLOCK) < 0)
-		return -errno;
-	(void)fcntl(d->report_pipe[0], F_SETPIPE_SZ, REPORT_PIPE_SIZE);
-	r = sd_event_add_io(d->event, &d->report_source, d->report_pipe[0],
-	    EPOLLIN, on_report, d);
-	if (r < 0)
-		return r;
-	r = sd_event_add_signal(d->event, NULL, SIGCHLD, on_sigchld, d);
-	if (r < 0)
-		return r;
-	r = sd_event_add_time(d->event, &d->deadline_timer, CLOCK_MONOTONIC,
-	    UINT64_MAX, 1000, on_deadline, d);
+	pool_init(&d->pool, d->cfg.nports);
+	d->unknown_warnings = (struct ratelimit){
+		.interval_ms = UNKNOWN_WARN_WINDOW_MS,
+		.burst = UNKNOWN_WARN_BURST,
+	};
+	r = supervisor_new(d->event, (size_t)d->cfg.max_children,
+	    sizeof(struct check_report), &hooks, &d->sup);
 	if (r < 0)
 		return r;
 	r = sd_event_add_time(d->event, &d->scan_timer, CLOCK_MONOTONIC,
@@ -755,36 +472,11 @@ scan_init(struct poolmond *d)
 void
 scan_shutdown(struct poolmond *d)
 {
-	size_t i;
-	int status;
-
 	d->stopping = true;
-	for (i = 0; i < d->nchildren; i++)
-		kill(d->children[i].pid, SIGKILL);
-	for (i = 0; i < d->nchildren; i++)
-		while (waitpid(d->children[i].pid, &status, 0) < 0 &&
-		    errno == EINTR)
-			;
-	d->nchildren = 0;
-	sd_event_source_unref(d->scan_timer);
-	sd_event_source_unref(d->deadline_timer);
-	sd_event_source_unref(d->report_source);
-	sd_event_source_unref(d->start_source);
-	d->scan_timer = d->deadline_timer = d->report_source = NULL;
-	d->start_source = NULL;
-	if (d->report_pipe[0] >= 0)
-		close(d->report_pipe[0]);
-	if (d->report_pipe[1] >= 0)
-		close(d->report_pipe[1]);
-	d->report_pipe[0] = d->report_pipe[1] = -1;
-	free(d->children);
-	d->children = NULL;
-	free(d->reaped);
-	d->reaped = NULL;
-	free_backends(d->backends, d->nbackends, d->cfg.nports);
-	d->backends = NULL;
-	free(d->tags);
-	d->tags = NULL;
-	d->nbackends = 0;
+	supervisor_free(d->sup);
+	d->sup = NULL;
+	d->scan_timer = sd_event_source_disable_unref(d->scan_timer);
+	d->start_source = sd_event_source_disable_unref(d->start_source);
+	pool_free(&d->pool);
 	clear_recheck(d);
 }

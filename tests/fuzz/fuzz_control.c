@@ -58,7 +58,6 @@ setup(void)
 	d->cfg.control_group = "root";
 	d->cfg.state_file = NULL;
 	d->pidfile_fd = -1;
-	d->report_pipe[0] = d->report_pipe[1] = -1;
 	sigemptyset(&set);
 	sigaddset(&set, SIGCHLD);
 	sigprocmask(SIG_BLOCK, &set, NULL);

@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <stdint.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include "check.h"
@@ -534,6 +535,39 @@ test_other_port(void)
 	EXPECT_RESULT(res, CHECK_ETIMEOUT, "banner: timed out after 1 s");
 }
 
+/* Out of descriptors here is poolmond's fault, not the backend's. */
+static void
+test_out_of_descriptors(void)
+{
+	static const struct portspec port = { .port = 9, .proto = PROTO_IMAP };
+	struct check_env env;
+	struct check_target t = { .env = &env, .ip = "127.0.0.1",
+	    .verify_name = "127.0.0.1", .port = &port };
+	struct check_result res;
+	struct rlimit old, low;
+	int fd;
+
+	env_init(&env, 500);
+	CHECK(getrlimit(RLIMIT_NOFILE, &old) == 0);
+	/* The lowest free descriptor is the last one allowed. */
+	fd = open("/dev/null", O_RDONLY);
+	CHECK(fd >= 0);
+	low = old;
+	low.rlim_cur = (rlim_t)fd;
+	close(fd);
+	CHECK(setrlimit(RLIMIT_NOFILE, &low) == 0);
+	fd = open("/dev/null", O_RDONLY);	/* takes the last one */
+	check_port_once(&t, &res);
+	if (fd >= 0)
+		close(fd);
+	CHECK(setrlimit(RLIMIT_NOFILE, &old) == 0);
+	CHECK(res.status == CHECK_ELOCAL);
+	CHECK(check_status_is_local(res.status));
+	CHECK(strstr(res.reason, "Too many open files") != NULL);
+	CHECK(!check_status_is_local(CHECK_ECONNECT));
+	CHECK(!check_status_is_local(CHECK_EKILLED));
+}
+
 /* A server silent after its greeting: the goodbye does not use the
  * whole timeout, and the verdict stays "ok". */
 static void
@@ -839,6 +873,7 @@ main(void)
 		return 1;
 	}
 	RUN(test_imap_banner);
+	RUN(test_out_of_descriptors);
 	RUN(test_imap_split_greeting);
 	RUN(test_imap_never_answers);
 	RUN(test_imap_hostile_bytes);

@@ -33,8 +33,8 @@ use_pool(struct backend *pool, size_t n, size_t nports)
 	memset(&d, 0, sizeof(d));
 	config_defaults(&d.cfg);
 	d.cfg.nports = nports;
-	d.backends = pool;
-	d.nbackends = n;
+	d.pool.backends = pool;
+	d.pool.n = n;
 }
 
 static void
@@ -42,14 +42,14 @@ make_pool(size_t n, size_t nports)
 {
 	size_t i, p;
 
-	use_pool(calloc(n > 0 ? n : 1, sizeof(*d.backends)), n, nports);
+	use_pool(calloc(n > 0 ? n : 1, sizeof(*d.pool.backends)), n, nports);
 	memset(longest_tag, 't', sizeof(longest_tag) - 1);
 	for (p = 0; p < nports; p++) {
 		d.cfg.ports[p].port = (uint16_t)(1000 + p);
 		d.cfg.ports[p].proto = PROTO_IMAP;
 	}
 	for (i = 0; i < n; i++) {
-		struct backend *b = &d.backends[i];
+		struct backend *b = &d.pool.backends[i];
 
 		snprintf(b->dh.ip, sizeof(b->dh.ip), "10.%zu.%zu.%zu",
 		    i / 65536, i / 256 % 256, i % 256);
@@ -73,7 +73,7 @@ make_pool(size_t n, size_t nports)
 			memset(b->ports[p].reason, 'x', CHECK_REASON_MAX - 1);
 		}
 	}
-	qsort(d.backends, n, sizeof(*d.backends), cmp_backend);
+	qsort(d.pool.backends, n, sizeof(*d.pool.backends), cmp_backend);
 }
 
 /* Backends first .. first + n - 1, sorted by address as scan.c keeps them. */
@@ -110,10 +110,10 @@ free_pool(void)
 {
 	size_t i;
 
-	for (i = 0; i < d.nbackends; i++)
-		backend_free(&d.backends[i], d.cfg.nports);
-	free(d.backends);
-	d.backends = NULL;
+	for (i = 0; i < d.pool.n; i++)
+		backend_free(&d.pool.backends[i], d.cfg.nports);
+	free(d.pool.backends);
+	d.pool.backends = NULL;
 }
 
 static Poolmon__Response *
@@ -155,8 +155,8 @@ test_large_pool(void)
 		for (k = 0; k < r->status->n_backends; k++, seen++) {
 			Poolmon__Backend *b = r->status->backends[k];
 
-			if (seen < d.nbackends &&
-			    strcmp(b->address, d.backends[seen].dh.ip) != 0)
+			if (seen < d.pool.n &&
+			    strcmp(b->address, d.pool.backends[seen].dh.ip) != 0)
 				order_ok = false;
 			if (b->n_checks != MAX_PORTS)
 				order_ok = false;
@@ -287,14 +287,14 @@ test_list_replaced_between_parts(void)
 	n = collect(&q, seen, 8000, &nf);
 	CHECK(n > 0 && n < 3000);
 	for (i = 0; i < 3000; i++)
-		if (strcmp(d.backends[i].dh.ip, seen[n - 1]) <= 0)
+		if (strcmp(d.pool.backends[i].dh.ip, seen[n - 1]) <= 0)
 			expect++;
 	/* Hosts 0-1999 leave, 3000-4999 arrive. */
-	old = d.backends;
-	d.backends = pool_from(2000, 3000, 5);
+	old = d.pool.backends;
+	d.pool.backends = pool_from(2000, 3000, 5);
 	free_backends(old, 3000);
 	for (i = 0; i < 3000; i++)
-		if (strcmp(d.backends[i].dh.ip, seen[n - 1]) > 0)
+		if (strcmp(d.pool.backends[i].dh.ip, seen[n - 1]) > 0)
 			expect++;
 	while (s.active)
 		CHECK(ctl_stream_next(&s, &d, &q) == 0);
@@ -341,9 +341,9 @@ test_recheck_reply(void)
 	use_pool(pool_from(0, 3000, 5), 3000, 5);
 	d.scan_id = 7;
 	for (i = 0; i < 3000; i++)
-		d.backends[i].scanned_in = 7;
+		d.pool.backends[i].scanned_in = 7;
 	/* Checked by an older scan only: not this recheck's. */
-	d.backends[10].scanned_in = 6;
+	d.pool.backends[10].scanned_in = 6;
 	/* 2900 hosts asked for, 10.0.0.0 .. 10.0.11.83, and two unknown. */
 	CHECK(ctl_stream_recheck(&s, &d, 3, hosts_of(0, 2900, "192.0.2.1",
 	    "192.0.2.2"), 2902) == 0);
@@ -364,7 +364,7 @@ test_recheck_reply(void)
 	CHECK(nf == 3);
 	CHECK(n == 2899);
 	for (i = 0; i < n; i++)
-		if (strcmp(seen[i], d.backends[10].dh.ip) == 0)
+		if (strcmp(seen[i], d.pool.backends[10].dh.ip) == 0)
 			CHECK(0);
 	ctl_stream_end(&s);
 	ctl_outq_clear(&q);

@@ -152,7 +152,7 @@ test_all_failed(void)
 	CHECK(out.all_failed);
 	CHECK(count(b, 3, ACTION_DOWN) == 0);
 	/* A recheck of a subset is not "every backend". */
-	init(&b[2], "10.0.0.3", "", true, HEALTH_UNKNOWN);
+	init(&b[2], "10.0.0.3", "", true, HEALTH_UNCHECKED);
 	b[2].scanned_in = 0;
 	policy_decide(&p01, b, 3, SCAN, false, &out);
 	CHECK(!out.all_failed);
