@@ -88,7 +88,7 @@ config_usage(FILE *out)
 "  -h, --help             Print this text and exit\n"
 "  -i, --interval=SECS    Scan interval, start to start (default: %d)\n"
 "  -k, --lockfile=PATH    PID/lock file (default: %s)\n"
-"  -l, --logfile=PATH     Log file, or 'syslog' (default: %s)\n"
+"  -l, --logfile=PATH     Log file, 'syslog' or 'journal' (default: %s)\n"
 "  -n, --dry-run          Log what would be done, change nothing\n"
 "  -p, --port=PORT        Port to check; repeat for several (default: 110, 143)\n"
 "  -s, --ssl=PORT         Port with implicit TLS; repeat for several\n"

@@ -43,8 +43,9 @@ derive(struct backend *b, struct state *st, bool adopt_down)
 	}
 	b->owner = OWNER_OPERATOR;
 	if (!b->operator_noted)
-		log_info("%s is down by the operator: poolmond leaves it "
-		    "down%s", b->dh.ip, adopt_down ?
+		log_info_f(&(struct log_fields){ .host = b->dh.ip,
+		    .event = "operator" }, "%s is down by the operator: "
+		    "poolmond leaves it down%s", b->dh.ip, adopt_down ?
 		    " until healthy (--adopt-down)" :
 		    " ('poolmonctl release' hands it over)");
 	b->operator_noted = true;

@@ -108,13 +108,16 @@ note_unknown(struct poolmond *d, const struct backend *b)
 {
 	unsigned int suppressed;
 
+	const char *why = b->reason != NULL ? b->reason : "unknown";
+	const struct log_fields f = { .host = b->dh.ip, .event = "unknown",
+	    .reason = why };
+
 	d->checks_unknown++;
 	if (!ratelimit_allow(&d->unknown_warnings, now_ms(), &suppressed))
 		return;
-	log_warnx("%s not checked: %s; poolmond's own fault, not the "
-	    "backend's: no action%s", b->dh.ip, b->reason != NULL ?
-	    b->reason : "unknown", suppressed > 0 ? " (more such lines "
-	    "were not logged)" : "");
+	log_warnx_f(&f, "%s not checked: %s; poolmond's own fault, not the "
+	    "backend's: no action%s", b->dh.ip, why, suppressed > 0 ?
+	    " (more such lines were not logged)" : "");
 }
 
 static void
@@ -125,18 +128,24 @@ log_ports(const struct poolmond *d, const struct backend *b)
 	for (i = 0; i < d->cfg.nports; i++) {
 		const struct port_state *res = &b->ports[i];
 		const struct portspec *p = &d->cfg.ports[i];
+		const char *what = res->status == CHECK_OK ? "ok" :
+		    res->reason != NULL ? res->reason : "failed";
+		char port[24];
+		struct log_fields f = { .host = b->dh.ip, .event = "check",
+		    .port = port, .reason = res->status != CHECK_OK ? what :
+		    NULL };
 
-		log_debug("%s %s:%u %s (%u ms, %u %s)", b->dh.ip,
-		    mail_proto_name(p->proto, p->tls), p->port,
-		    res->status == CHECK_OK ? "ok" :
-		    res->reason != NULL ? res->reason : "failed",
-		    res->latency_ms, res->tries,
+		snprintf(port, sizeof(port), "%s:%u",
+		    mail_proto_name(p->proto, p->tls), p->port);
+		log_debug_f(&f, "%s %s %s (%u ms, %u %s)", b->dh.ip, port,
+		    what, res->latency_ms, res->tries,
 		    res->tries == 1 ? "try" : "tries");
 		if (res->status == CHECK_OK && res->warning &&
-		    res->reason != NULL)
-			log_warnx("%s %s:%u %s", b->dh.ip,
-			    mail_proto_name(p->proto, p->tls), p->port,
+		    res->reason != NULL) {
+			f.reason = res->reason;
+			log_warnx_f(&f, "%s %s %s", b->dh.ip, port,
 			    res->reason);
+		}
 	}
 }
 
