@@ -11,6 +11,8 @@
 #include <time.h>
 #include <unistd.h>
 
+/* CODE_FILE= and CODE_LINE= would name this file, not the caller. */
+#define SD_JOURNAL_SUPPRESS_LOCATION
 #include <systemd/sd-journal.h>
 
 /* One logger per process: every module logs through it. */
