@@ -43,6 +43,23 @@ check_status_is_local(enum check_status status)
 	    status == CHECK_ELOCAL;
 }
 
+int
+check_cleartext_refused(struct conn *c, const struct check_target *t,
+    const char *upgrade)
+{
+	/* The step the credentials would have gone with. */
+	c->step = strcmp(upgrade, "STLS") == 0 ? "USER" : "LOGIN";
+	if (t->env->require_tls)
+		return conn_fail(c, CHECK_ESTARTTLS, "%s not offered: "
+		    "credentials are never sent without TLS (--require-tls)",
+		    upgrade);
+	if (t->tls_seen)
+		return conn_fail(c, CHECK_ESTARTTLS, "%s no longer offered "
+		    "(it was before): credentials not sent in clear", upgrade);
+	c->res->cleartext_login = true;
+	return 0;
+}
+
 /* Any banner line within the timeout passes (ports of no known protocol). */
 int
 check_banner(struct conn *c, const struct check_target *t)
@@ -65,6 +82,8 @@ check_port_once(const struct check_target *t, struct check_result *res)
 
 	res->status = CHECK_OK;
 	res->warning = false;
+	res->tls_offered = false;
+	res->cleartext_login = false;
 	res->reason[0] = '\0';
 	r = conn_open(&c, t->fiber, t->ip, p->port, t->env->timeout_ms, res);
 	if (r == 0 && p->tls)

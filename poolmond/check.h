@@ -50,6 +50,7 @@ struct check_env {
 	bool ptr_lookup;	/* verify the PTR name when there is one */
 	struct ptr_cache *ptr_cache;
 	struct credentials creds;	/* creds.username NULL: no login */
+	bool require_tls;	/* never send credentials without TLS */
 	const char *lmtp_from;
 	const char *lmtp_to;	/* NULL: LMTP check stops after LHLO */
 };
@@ -62,11 +63,16 @@ struct check_target {
 	const char *ip;
 	const char *verify_name;	/* name for TLS verification/SNI */
 	const struct portspec *port;
+	/* The backend offered STARTTLS/STLS before: a missing offer now is
+	 * an attacker's stripping, not a reason to log in in clear. */
+	bool tls_seen;
 };
 
 struct check_result {
 	enum check_status status;
 	bool warning;		/* passed, but reason holds a config warning */
+	bool tls_offered;	/* STARTTLS or STLS was offered */
+	bool cleartext_login;	/* credentials were sent without TLS */
 	uint16_t tries;
 	uint32_t latency_ms;	/* of the last attempt */
 	char reason[CHECK_REASON_MAX];

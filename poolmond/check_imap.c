@@ -330,7 +330,13 @@ imap_authenticate(struct imap *im)
 {
 	if (!im->have_caps && imap_capability(im) < 0)
 		return -1;
-	if (im->c->ssl == NULL && im->starttls && imap_starttls(im) < 0)
+	if (im->c->ssl == NULL && im->starttls) {
+		im->c->res->tls_offered = true;
+		if (imap_starttls(im) < 0)
+			return -1;
+	}
+	if (im->c->ssl == NULL && check_cleartext_refused(im->c, im->t,
+	    "STARTTLS") < 0)
 		return -1;
 	im->c->step = "LOGIN";
 	if (im->logindisabled && im->c->ssl == NULL)

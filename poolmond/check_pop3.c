@@ -208,8 +208,15 @@ check_pop3(struct conn *c, const struct check_target *t)
 	if (pop3_banner(&p) < 0)
 		return -1;
 	if (p.creds != NULL) {
-		if (c->ssl == NULL && (pop3_capa(&p) < 0 ||
-		    (p.stls && pop3_stls(&p) < 0)))
+		if (c->ssl == NULL && pop3_capa(&p) < 0)
+			return -1;
+		if (c->ssl == NULL && p.stls) {
+			c->res->tls_offered = true;
+			if (pop3_stls(&p) < 0)
+				return -1;
+		}
+		if (c->ssl == NULL &&
+		    check_cleartext_refused(c, t, "STLS") < 0)
 			return -1;
 		if (pop3_login(&p) < 0)
 			return -1;

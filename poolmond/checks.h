@@ -10,5 +10,13 @@ int check_banner(struct conn *c, const struct check_target *t);
 int check_imap(struct conn *c, const struct check_target *t);
 int check_pop3(struct conn *c, const struct check_target *t);
 int check_lmtp(struct conn *c, const struct check_target *t);
+/*
+ * Before credentials go out on a connection without TLS, whose server did
+ * not offer upgrade (STARTTLS or STLS): refused with --require-tls, or
+ * when the backend offered it before (an attacker on the path may have
+ * stripped the offer); else allowed, and noted in the result.
+ */
+int check_cleartext_refused(struct conn *c, const struct check_target *t,
+    const char *upgrade);
 
 #endif

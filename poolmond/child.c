@@ -96,6 +96,7 @@ child_run(const struct poolmond *d, size_t backend, int report_fd,
 		job->target.ip = b->dh.ip;
 		job->target.verify_name = name;
 		job->target.port = &d->cfg.ports[i];
+		job->target.tls_seen = b->tls_seen;
 		job->report.magic = CHECK_REPORT_MAGIC;
 		job->report.scan_id = d->scan_id;
 		job->report.backend = (uint32_t)backend;

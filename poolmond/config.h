@@ -52,6 +52,7 @@ struct config {
 	const char *credfile;
 	const char *lmtp_from;
 	const char *lmtp_to;
+	bool require_tls;	/* never send credentials without TLS */
 	int max_children;
 	int retries;
 	int retry_delay_ms;

@@ -112,6 +112,7 @@ setup_check_env(struct poolmond *d)
 	env->ssl_name = d->cfg.ssl_name;
 	env->lmtp_from = d->cfg.lmtp_from;
 	env->lmtp_to = d->cfg.lmtp_to;
+	env->require_tls = d->cfg.require_tls;
 	setup_credentials(d);
 	setup_tls(d);
 }

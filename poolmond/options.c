@@ -34,6 +34,7 @@ enum long_only_opt {
 	OPT_MAX_DOWN,
 	OPT_ADOPT_DOWN,
 	OPT_STATE_FILE,
+	OPT_REQUIRE_TLS,
 };
 
 /* A leading ':' makes a missing argument return ':' rather than '?'. */
@@ -67,6 +68,7 @@ static const struct option long_opts[] = {
 	{ "max-down",		required_argument, NULL, OPT_MAX_DOWN },
 	{ "adopt-down",		no_argument,	   NULL, OPT_ADOPT_DOWN },
 	{ "state-file",		required_argument, NULL, OPT_STATE_FILE },
+	{ "require-tls",	no_argument,	   NULL, OPT_REQUIRE_TLS },
 	{ "help",		no_argument,	   NULL, 'h' },
 	{ "version",		no_argument,	   NULL, OPT_VERSION },
 	{ NULL, 0, NULL, 0 },
@@ -116,6 +118,8 @@ config_usage(FILE *out)
 "      --max-down=PERCENT Most of a tag's hosts left down by poolmond's own\n"
 "                         actions (default: %d)\n"
 "      --no-ptr           Verify the address, not the PTR name, of a backend\n"
+"      --require-tls      Never send credentials without TLS: a plain port\n"
+"                         whose server offers no STARTTLS/STLS fails\n"
 "      --retries=N        Retries of a failed port check (default: %d)\n"
 "      --retry-delay=MS   Pause between retries, in ms, none after a\n"
 "                         timeout (default: %d)\n"
@@ -378,6 +382,7 @@ apply_option(struct config *cfg, int c, const char *arg, char *err,
 	case 'c': cfg->credfile = arg; return 0;
 	case OPT_LMTP_FROM: cfg->lmtp_from = arg; return 0;
 	case OPT_LMTP_TO: cfg->lmtp_to = arg; return 0;
+	case OPT_REQUIRE_TLS: cfg->require_tls = true; return 0;
 	case OPT_SSL_CA: cfg->ssl_ca = arg; return 0;
 	case OPT_SSL_NAME: return set_ssl_name(cfg, arg, err, errlen);
 	case OPT_NO_PTR: cfg->no_ptr = true; return 0;

@@ -58,6 +58,9 @@ struct backend {
 	/* Hysteresis and ownership (policy.c). */
 	bool operator_noted;		/* "down by operator" logged */
 	bool spared;			/* kept up by the pool-wide guard */
+	/* It offered STARTTLS/STLS once: never log in in clear again. */
+	bool tls_seen;
+	bool cleartext_noted;		/* "credentials sent in clear" logged */
 	unsigned int fail_count;	/* consecutive failed scans */
 	unsigned int ok_count;		/* consecutive healthy scans */
 	enum owner owner;

@@ -368,13 +368,32 @@ on_scan_timer(sd_event_source *s, uint64_t usec, void *arg)
 	return 0;
 }
 
+/* What a login check learnt of the backend's TLS. */
+static void
+note_tls(struct poolmond *d, struct backend *b, const struct check_result *res)
+{
+	if (res->tls_offered)
+		b->tls_seen = true;
+	if (res->cleartext_login && !b->cleartext_noted) {
+		log_warnx_f(&(struct log_fields){ .host = b->dh.ip,
+		    .event = "cleartext" }, "%s offers no STARTTLS/STLS: the "
+		    "check's credentials went in clear (--require-tls "
+		    "refuses that)", b->dh.ip);
+		b->cleartext_noted = true;
+	}
+	(void)d;
+}
+
 static void
 on_record(void *arg, const void *record)
 {
 	struct poolmond *d = arg;
-	int r = pool_store_report(&d->pool, d->scan_id, record);
+	const struct check_report *rep = record;
+	int r = pool_store_report(&d->pool, d->scan_id, rep);
 
-	if (r == -EINVAL)
+	if (r == 0)
+		note_tls(d, &d->pool.backends[rep->backend], &rep->result);
+	else if (r == -EINVAL)
 		log_warnx("ignoring a malformed check report");
 	else if (r == -ENOMEM)
 		log_warnx("out of memory for a check result");

@@ -19,6 +19,8 @@
  *   expect:TEXT      read one line; it must start with TEXT, else exit 2
  *   hang             wait (60 s at most) until the client closes
  *   close            close the connection now
+ *   eof              the client must close without sending anything more
+ *                    (5 s at most), else exit 2
  * After the last step the server half-closes and drains the client.
  *
  * Unit tests include this file with FAKESERVER_NO_MAIN to run scripts on
@@ -128,6 +130,28 @@ fs_drain(int fd, int ms)
 	}
 }
 
+/* 1 (done) when the client closes without a byte more, else -1. */
+static int
+fs_expect_eof(int fd)
+{
+	char buf[256];
+	ssize_t r;
+
+	if (fs_wait(fd, 5000) <= 0) {
+		fprintf(stderr, "fakeserver: expected EOF, got silence\n");
+		return -1;
+	}
+	do {
+		r = read(fd, buf, sizeof(buf) - 1);
+	} while (r < 0 && errno == EINTR);
+	if (r > 0) {
+		buf[r] = '\0';
+		fprintf(stderr, "fakeserver: expected EOF, got '%s'\n", buf);
+		return -1;
+	}
+	return 1;
+}
+
 static int
 fs_expect(int fd, const char *want, size_t wlen)
 {
@@ -217,6 +241,8 @@ fs_step(int fd, const char *step)
 	}
 	if (strcmp(step, "close") == 0)
 		return 1;
+	if (strcmp(step, "eof") == 0)
+		return fs_expect_eof(fd);
 	fprintf(stderr, "fakeserver: unknown step '%s'\n", step);
 	return -1;
 }

@@ -364,6 +364,91 @@ test_imap_starttls_failures(void)
 	SSL_CTX_free(env.ssl_ctx);
 }
 
+/* One attempt with the target's tls_seen set. */
+static int
+run_seen(const struct check_env *env, enum mail_proto proto,
+    struct check_result *res, const char *const *steps, bool tls_seen)
+{
+	struct fake f = { 0, 0 };
+	struct portspec p;
+	struct check_target t = { .env = env, .ip = "127.0.0.1",
+	    .verify_name = "127.0.0.1", .tls_seen = tls_seen };
+
+	fake_start(&f, steps);
+	p = (struct portspec){ f.port, proto, false };
+	t.port = &p;
+	memset(res, 0, sizeof(*res));
+	check_port_once(&t, res);
+	return fake_end(&f);
+}
+
+/*
+ * An on-path attacker strips STARTTLS: with --require-tls, or once the
+ * backend has offered it, the password is never sent (the fake sees EOF,
+ * no LOGIN); otherwise 0.7's cleartext login, noted in the result.
+ */
+static void
+test_imap_starttls_stripped(void)
+{
+	static const char *const stripped[] = {
+	    "line:* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] ready", "eof", END };
+	static const char *const clear[] = {
+	    "line:* OK [CAPABILITY IMAP4rev1 LITERAL+] ready",
+	    "expect:P1 LOGIN", "expect:secret", "line:P1 OK Logged in",
+	    "expect:P2 LOGOUT", END };
+	static const char *const offered[] = {
+	    "line:* OK [CAPABILITY IMAP4rev1 STARTTLS] ready",
+	    "expect:P1 STARTTLS", "line:P1 NO not now", END };
+	struct check_env env;
+	struct check_result res;
+
+	env_init(&env, 2000);
+	env_login(&env, "user", "secret");
+	env.require_tls = true;
+	CHECK(run_seen(&env, PROTO_IMAP, &res, stripped, false) == 0);
+	EXPECT_RESULT(res, CHECK_ESTARTTLS, "LOGIN: STARTTLS not offered: "
+	    "credentials are never sent without TLS (--require-tls)");
+	CHECK(!res.cleartext_login);
+	env.require_tls = false;
+	CHECK(run_seen(&env, PROTO_IMAP, &res, stripped, true) == 0);
+	EXPECT_RESULT(res, CHECK_ESTARTTLS, "LOGIN: STARTTLS no longer "
+	    "offered (it was before): credentials not sent in clear");
+	CHECK(run_seen(&env, PROTO_IMAP, &res, clear, false) == 0);
+	EXPECT_RESULT(res, CHECK_OK, "");
+	CHECK(res.cleartext_login && !res.tls_offered);
+	/* The offer is reported, whatever comes of it. */
+	CHECK(run_seen(&env, PROTO_IMAP, &res, offered, false) == 0);
+	CHECK(res.status == CHECK_ESTARTTLS && res.tls_offered);
+	CHECK(!res.cleartext_login);
+}
+
+static void
+test_pop3_stls_stripped(void)
+{
+	static const char *const stripped[] = { "line:+OK ready",
+	    "expect:CAPA", "line:+OK", "line:USER", "line:.", "eof", END };
+	static const char *const clear[] = { "line:+OK ready",
+	    "expect:CAPA", "line:+OK", "line:USER", "line:.",
+	    "expect:USER user", "line:+OK", "expect:PASS secret",
+	    "line:+OK in", "expect:QUIT", END };
+	struct check_env env;
+	struct check_result res;
+
+	env_init(&env, 2000);
+	env_login(&env, "user", "secret");
+	env.require_tls = true;
+	CHECK(run_seen(&env, PROTO_POP3, &res, stripped, false) == 0);
+	EXPECT_RESULT(res, CHECK_ESTARTTLS, "USER: STLS not offered: "
+	    "credentials are never sent without TLS (--require-tls)");
+	env.require_tls = false;
+	CHECK(run_seen(&env, PROTO_POP3, &res, stripped, true) == 0);
+	EXPECT_RESULT(res, CHECK_ESTARTTLS, "USER: STLS no longer offered "
+	    "(it was before): credentials not sent in clear");
+	CHECK(run_seen(&env, PROTO_POP3, &res, clear, false) == 0);
+	EXPECT_RESULT(res, CHECK_OK, "");
+	CHECK(res.cleartext_login);
+}
+
 /* ------------------------------------------------------------ POP3 */
 
 static void
@@ -874,6 +959,8 @@ main(void)
 	}
 	RUN(test_imap_banner);
 	RUN(test_out_of_descriptors);
+	RUN(test_imap_starttls_stripped);
+	RUN(test_pop3_stls_stripped);
 	RUN(test_imap_split_greeting);
 	RUN(test_imap_never_answers);
 	RUN(test_imap_hostile_bytes);
