@@ -33,9 +33,12 @@ out=$("$ABUSE" "$CTL" rechecks 100)
 [[ $out == "rechecks n=100 ok=100 "* ]] || tb_fail "warm-up: $out"
 
 nfds() { ls "/proc/$PM_PID/fd" | wc -l; }
-# sd-event watches each check process through a pidfd, held from its fork
-# until the loop has recycled its slot.
-npidfds() { find "/proc/$PM_PID/fd" -lname 'anon_inode:\[pidfd\]' 2>/dev/null | wc -l; }
+# "ALL PIDFDS" from one listing: sd-event watches each check process
+# through a pidfd, held from its fork until the loop recycles its slot.
+fd_counts() {
+	ls -l "/proc/$PM_PID/fd" 2>/dev/null |
+		awk 'NR > 1 { n++ } /anon_inode:\[pidfd\]/ { p++ } END { print n + 0, p + 0 }'
+}
 nchildren() { hs_children "$PM_PID" | wc -w; }
 # Quiet: no scan running, no client connected.
 quiet() {
@@ -52,7 +55,8 @@ scans0=$(pm_count_log "scan complete")
 # Sample descriptors, children (zombies too) and memory while it runs.
 (
 	while [ ! -e "$TB_DIR/stop-sampling" ]; do
-		echo "$(nfds) $(nchildren) $(hs_status_kb "$PM_PID" VmRSS) $(npidfds)"
+		read -r all pidfds < <(fd_counts)
+		echo "$all $(nchildren) $(hs_status_kb "$PM_PID" VmRSS) $pidfds"
 		sleep 0.2
 	done
 ) >"$TB_DIR/samples" 2>/dev/null &
