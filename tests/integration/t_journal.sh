@@ -25,9 +25,10 @@ tb_track_pid $!
 for _ in $(seq 1 20); do [ -S "$J/socket" ] && break; sleep 0.1; done
 [ -S "$J/socket" ] || tb_fail "journal-listen did not bind"
 
-# in_ns CMD...: CMD with the test's directory as /run/systemd/journal.
+# in_ns CMD...: CMD with the test's directory as /run/systemd/journal,
+# in this process (exec all the way: $! of "in_ns ... &" is CMD's pid).
 in_ns() {
-	unshare -m --propagation private sh -c '
+	exec unshare -m --propagation private sh -c '
 		mount -t tmpfs tmpfs /run && mkdir -p /run/systemd/journal &&
 		mount --bind "$0" /run/systemd/journal && exec "$@"' "$J" "$@"
 }
