@@ -155,6 +155,8 @@ tb_assert_eq "$(stat -c '%U:%G %a' /var/lib/poolmon)" "root:root 750" "/var/lib/
 if [ -d /run/systemd/system ]; then
 	systemctl is-active -q poolmond || fail "poolmond.service is not running"
 	pass "poolmond.service runs"
+	# The daemon below uses the same state and log files.
+	systemctl stop poolmond || fail "systemctl stop poolmond"
 else
 	echo "NOTE: systemd is not PID 1 here: the service is not started"
 fi
