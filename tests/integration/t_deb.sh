@@ -54,6 +54,9 @@ cleanup() {
 	if [ "$installed" = 1 ]; then
 		dpkg -P poolmon >/dev/null 2>&1 || echo "cleanup: dpkg -P poolmon failed" >&2
 	fi
+	# None of them was here before the test; a failed purge leaves them.
+	# shellcheck disable=SC2086
+	rm -rf $OWN /var/log/poolmon.log.*
 	[ "$had_user" = 1 ] || userdel poolmon 2>/dev/null
 	[ "$had_group" = 1 ] || groupdel poolmon 2>/dev/null
 	rm -rf "$T"
