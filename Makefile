@@ -59,7 +59,7 @@ HOSTILE_SRC  := $(wildcard tests/hostile/*.c)
 HOSTILE_BIN  := $(HOSTILE_SRC:tests/hostile/%.c=$(BUILD)/tests/%)
 
 .PHONY: all deps test-deps check demo install clean bench tests \
-	valgrind-check
+	valgrind-check deb deb-deps
 .DEFAULT_GOAL := all
 
 all: $(BUILD)/poolmond $(BUILD)/poolmonctl
@@ -157,6 +157,30 @@ install: all
 	[ -e $(DESTDIR)$(CONFDIR)/poolmon.conf ] || install -m 0644 \
 	    systemd/poolmon.conf $(DESTDIR)$(CONFDIR)/poolmon.conf
 
+# The Debian package (debian/), built by dpkg-buildpackage in a copy of
+# the sources under build-deb/ (its "clean" would remove build/, and it
+# writes next to the tree), then copied here as poolmon_VERSION_ARCH.deb.
+DEB_SRC     := common poolmond poolmonctl proto man systemd scripts debian \
+	       Makefile README.md
+DEB_VERSION = $(shell sed -n 's/^.define POOLMON_VERSION "\(.*\)"$$/\1/p' \
+	      common/version.h)
+DEB_ARCH    = $(shell dpkg-architecture -qDEB_HOST_ARCH)
+
+deb-deps:
+	@scripts/deps.sh deb
+
+deb: deb-deps
+	rm -rf build-deb
+	mkdir -p build-deb/poolmon
+	tar -cf - $(DEB_SRC) | tar -xf - -C build-deb/poolmon
+	# Built with debian/rules' flags only: none of this make's variables
+	# (SANITIZE=1, CFLAGS) reach it. The tests need root and Dovecot:
+	# make check runs them, not the package build.
+	cd build-deb/poolmon && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL \
+	    DEB_BUILD_OPTIONS="nocheck $(DEB_BUILD_OPTIONS)" \
+	    dpkg-buildpackage -b -us -uc
+	cp build-deb/poolmon_$(DEB_VERSION)_$(DEB_ARCH).deb .
+
 # Fuzzing with libFuzzer (clang), into build-fuzz/. Each target has a seed
 # corpus under tests/fuzz/corpus/NAME; fuzz-smoke runs each for a bounded
 # time (FUZZ_SECONDS) in a scratch copy of its corpus.
@@ -203,7 +227,7 @@ fuzz-smoke: fuzz
 	@tests/fuzz/smoke.sh $(FUZZ) $(FUZZ_SECONDS)
 
 clean:
-	rm -rf build build-san build-fuzz
+	rm -rf build build-san build-fuzz build-deb
 
 -include $(wildcard $(BUILD)/obj/*/*.d $(BUILD)/tests/*.d)
 # Fuzz objects too, so that a header change rebuilds them.

@@ -1,7 +1,8 @@
 #!/bin/sh
 # Installs the Debian packages poolmon needs that are missing, when run as
 # root: "build" for building, "test" for make check and make demo too,
-# "fuzz" for make fuzz (clang and libFuzzer).
+# "fuzz" for make fuzz (clang and libFuzzer), "deb" for make deb (debhelper)
+# and its test (lintian, bash-completion).
 # Says what it installs; as another user it only says what is missing.
 set -u
 
@@ -10,11 +11,16 @@ test_pkgs="dovecot-core dovecot-imapd dovecot-pop3d dovecot-lmtpd openssl iptabl
 
 fuzz_pkgs="clang libclang-rt-14-dev"
 
+# dpkg-buildpackage needs no fakeroot: debian/control says
+# Rules-Requires-Root: no.
+deb_pkgs="debhelper dpkg-dev lintian bash-completion"
+
 case "${1:-build}" in
 build) want=$build_pkgs ;;
 test) want="$build_pkgs $test_pkgs" ;;
 fuzz) want="$build_pkgs $fuzz_pkgs" ;;
-*) echo "usage: $0 build|test|fuzz" >&2; exit 2 ;;
+deb) want="$build_pkgs $deb_pkgs" ;;
+*) echo "usage: $0 build|test|fuzz|deb" >&2; exit 2 ;;
 esac
 
 missing=
