@@ -292,6 +292,10 @@ acquire_pidfile(struct poolmond *d)
 		startup_error("already running (lock file %s is locked)",
 		    d->cfg.lockfile);
 	}
+	if (fd == -ESTALE)
+		startup_error("lock file %s: replaced each time it was locked; "
+		    "is another poolmond starting or stopping?",
+		    d->cfg.lockfile);
 	if (fd < 0)
 		startup_error("lock file %s: %s", d->cfg.lockfile,
 		    strerror(-fd));
