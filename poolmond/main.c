@@ -331,6 +331,9 @@ main(int argc, char **argv)
 	case CONFIG_OK:
 		break;
 	}
+	/* Before the password is read: no core dump ever holds it. */
+	if ((r = credentials_no_core_dumps()) < 0)
+		startup_error("cannot disable core dumps: %s", strerror(-r));
 	setup_check_env(&d);
 	if ((r = log_init("poolmond", d.cfg.logfile, d.cfg.debug)) < 0)
 		startup_error("log file %s: %s", d.cfg.logfile, strerror(-r));
