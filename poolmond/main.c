@@ -323,10 +323,12 @@ main(int argc, char **argv)
 	config_defaults(&d.cfg);
 	switch (config_parse_args(&d.cfg, argc, argv, err, sizeof(err))) {
 	case CONFIG_EXIT_OK:
+		config_free(&d.cfg);
 		return 0;
 	case CONFIG_ERROR:
 		fprintf(stderr, "poolmond: %s\nTry 'poolmond --help' for "
 		    "more information.\n", err);
+		config_free(&d.cfg);
 		return 1;
 	case CONFIG_OK:
 		break;
@@ -374,5 +376,6 @@ main(int argc, char **argv)
 	pidfile_release(d.cfg.lockfile, d.pidfile_fd);
 	log_info("stopped");
 	log_close();
+	config_free(&d.cfg);
 	return r < 0 ? 1 : 0;
 }
