@@ -8,6 +8,7 @@
 #include <stdio.h>
 
 #define MAX_PORTS		16
+#define CONFIG_PATH_OPTS	6	/* made absolute: -S -c -k -l ... */
 
 #define DEFAULT_TIMEOUT_S	5
 #define DEFAULT_INTERVAL_S	30
@@ -63,6 +64,9 @@ struct config {
 	const char *state_file;
 	const char *control_socket;	/* poolmonctl's socket */
 	const char *control_group;	/* may recheck, dry-run, reload */
+	/* Absolute forms of the relative paths given; config_free(). */
+	char *abs_paths[CONFIG_PATH_OPTS];
+	size_t nabs_paths;
 };
 
 enum config_parse_result {
@@ -72,8 +76,15 @@ enum config_parse_result {
 };
 
 void config_defaults(struct config *cfg);
+/*
+ * Parse argv into cfg. Relative paths of files poolmond opens after it
+ * has changed to / (-S, -c, -k, -l, --state-file, --control-socket) are
+ * made absolute against the current directory.
+ */
 enum config_parse_result config_parse_args(struct config *cfg, int argc,
     char **argv, char *err, size_t errlen);
+/* Free what config_parse_args() allocated; cfg's paths are then unset. */
+void config_free(struct config *cfg);
 /* "143", "IMAP:143", "pop3:110" ... Returns 0 or -EINVAL with err set. */
 int portspec_parse(const char *arg, bool tls, struct portspec *out,
     char *err, size_t errlen);

@@ -11,6 +11,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -32,6 +33,14 @@
 
 #define CTL_CLIENT_TIMEOUT_MS	5000
 #define CTL_MAX_CLIENTS		32
+/*
+ * Root always gets a slot: CTL_ROOT_SLOTS of them only root may take.
+ * Reserved rather than won by evicting someone, which could cut off a
+ * client mid-request (a recheck waiting for its scan). And no one uid but
+ * root holds more than half of them.
+ */
+#define CTL_ROOT_SLOTS		4
+#define CTL_MAX_PER_UID		(CTL_MAX_CLIENTS / 2)
 #define CTL_BACKLOG		16
 #define CTL_ACCEPT_RETRY_MS	1000
 /*
@@ -799,16 +808,53 @@ refuse_client(int fd, int code, const char *why)
 	close(fd);
 }
 
+/* May a client of uid have a slot? If not, why in why (to log). */
+static bool
+slot_free(const struct control *ctl, uid_t uid, char *why, size_t whylen)
+{
+	const struct ctl_client *c;
+	size_t not_root = 0, same_uid = 0;
+
+	if (ctl->nclients >= CTL_MAX_CLIENTS) {
+		snprintf(why, whylen, "more than %d clients", CTL_MAX_CLIENTS);
+		return false;
+	}
+	if (uid == 0)
+		return true;
+	for (c = ctl->clients; c != NULL; c = c->next) {
+		not_root += c->peer.uid != 0;
+		same_uid += c->peer.uid == uid;
+	}
+	if (same_uid >= CTL_MAX_PER_UID) {
+		snprintf(why, whylen, "more than %d clients of one uid",
+		    CTL_MAX_PER_UID);
+		return false;
+	}
+	if (not_root >= CTL_MAX_CLIENTS - CTL_ROOT_SLOTS) {
+		snprintf(why, whylen, "the last %d slots are kept for root",
+		    CTL_ROOT_SLOTS);
+		return false;
+	}
+	return true;
+}
+
 static int
 client_new(struct control *ctl, int fd)
 {
 	struct ctl_client *c;
-	socklen_t len;
+	struct ucred peer;
+	char why[64];
+	socklen_t len = sizeof(peer);
 	int r;
 
-	if (ctl->nclients >= CTL_MAX_CLIENTS) {
-		warn_client(ctl, "more than %d clients, refusing one",
-		    CTL_MAX_CLIENTS);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &peer, &len) < 0) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	if (!slot_free(ctl, peer.uid, why, sizeof(why))) {
+		warn_client(ctl, "%s, refusing one (uid %u pid %d)", why,
+		    (unsigned int)peer.uid, (int)peer.pid);
 		refuse_client(fd, EBUSY, "too many control clients");
 		return -EBUSY;
 	}
@@ -818,13 +864,7 @@ client_new(struct control *ctl, int fd)
 	}
 	c->ctl = ctl;
 	c->fd = fd;
-	len = sizeof(c->peer);
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &c->peer, &len) < 0) {
-		r = -errno;
-		close(fd);
-		free(c);
-		return r;
-	}
+	c->peer = peer;
 	c->privileged = c->peer.uid == 0 || c->peer.gid == ctl->gid ||
 	    peer_in_group(fd, ctl->gid);
 	c->next = ctl->clients;
@@ -971,31 +1011,56 @@ resolve_group(const char *name, gid_t *gid, char *err, size_t errlen)
 	    "group", name);
 }
 
-/* Created 0750 with the control group, whose members must reach it. */
+/* Why the directory could not be opened, O_NOFOLLOW | O_DIRECTORY. */
+static int
+socket_dir_error(const char *dir, int e, char *err, size_t errlen)
+{
+	struct stat st;
+
+	/* A symlink opened so fails with ENOTDIR (or ELOOP). */
+	if ((e == ENOTDIR || e == ELOOP) && lstat(dir, &st) == 0 &&
+	    S_ISLNK(st.st_mode))
+		return set_err(err, errlen, -ELOOP, "control socket directory "
+		    "%s: is a symbolic link; give the directory itself", dir);
+	if (e == ENOTDIR)
+		return set_err(err, errlen, -ENOTDIR, "control socket "
+		    "directory %s: not a directory", dir);
+	return set_err(err, errlen, -e, "control socket directory %s: %s",
+	    dir, strerror(e));
+}
+
+/*
+ * Created 0750 with the control group, whose members must reach it. Never
+ * changed through a symlink: it is opened O_NOFOLLOW and changed through
+ * that descriptor, so a symlink swapped in after mkdir() gains nothing;
+ * a symlink in its place is refused.
+ */
 static int
 make_socket_dir(const char *path, gid_t gid, char *err, size_t errlen)
 {
 	char dir[PATH_MAX], *slash;
-	struct stat st;
-	int e;
+	bool created;
+	int fd, e;
 
 	str_copy(dir, path, sizeof(dir));
 	if ((slash = strrchr(dir, '/')) == NULL || slash == dir)
 		return 0;
 	*slash = '\0';
-	if (stat(dir, &st) == 0) {
-		if (!S_ISDIR(st.st_mode))
-			return set_err(err, errlen, -ENOTDIR, "control socket "
-			    "directory %s: not a directory", dir);
-		return 0;
-	}
-	if (errno != ENOENT || (mkdir(dir, 0750) < 0 && errno != EEXIST) ||
-	    chown(dir, (uid_t)-1, gid) < 0 || chmod(dir, 0750) < 0) {
+	created = mkdir(dir, 0750) == 0;
+	if (!created && errno != EEXIST)
+		return socket_dir_error(dir, errno, err, errlen);
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return socket_dir_error(dir, errno, err, errlen);
+	if (created && (fchown(fd, (uid_t)-1, gid) < 0 ||
+	    fchmod(fd, 0750) < 0)) {
 		e = errno;
-		return set_err(err, errlen, -e, "control socket directory %s: "
-		    "%s", dir, strerror(e));
+		close(fd);
+		return socket_dir_error(dir, e, err, errlen);
 	}
-	log_info("created control socket directory %s", dir);
+	close(fd);
+	if (created)
+		log_info("created control socket directory %s", dir);
 	return 0;
 }
 
@@ -1075,8 +1140,10 @@ bind_socket(struct control *ctl, char *err, size_t errlen)
 	if (r < 0)
 		return set_err(err, errlen, -e, "control socket %s: %s",
 		    ctl->path, strerror(e));
-	if (chown(ctl->path, (uid_t)-1, ctl->gid) < 0 ||
-	    listen(ctl->fd, CTL_BACKLOG) < 0 || stat(ctl->path, &st) < 0) {
+	/* The file bind() made, not whatever a symlink swapped in names. */
+	if (fchownat(AT_FDCWD, ctl->path, (uid_t)-1, ctl->gid,
+	    AT_SYMLINK_NOFOLLOW) < 0 || listen(ctl->fd, CTL_BACKLOG) < 0 ||
+	    lstat(ctl->path, &st) < 0) {
 		e = errno;
 		unlink(ctl->path);
 		return set_err(err, errlen, -e, "control socket %s: %s",

@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -39,7 +41,17 @@ read_credfile(const char *path, char *buf, char *err, size_t errlen)
 	ssize_t n, total = 0;
 	int fd, saved;
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) < 0)
+	/*
+	 * No symlink: whoever may change one could point it at a file of
+	 * their own. Non-blocking, so a FIFO cannot hang us (it is then
+	 * refused as not a regular file).
+	 */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW |
+	    O_NONBLOCK);
+	if (fd < 0 && errno == ELOOP)
+		return cred_err(err, errlen, "is a symbolic link; give the "
+		    "file itself");
+	if (fd < 0)
 		return cred_err(err, errlen, "%s", strerror(errno));
 	/* fstat of the open file: what we check is what we read. */
 	if (fstat(fd, &st) < 0) {
@@ -50,6 +62,13 @@ read_credfile(const char *path, char *buf, char *err, size_t errlen)
 	if (!S_ISREG(st.st_mode)) {
 		close(fd);
 		return cred_err(err, errlen, "not a regular file");
+	}
+	/* Anyone else who owns it may chmod it, or rewrite it. */
+	if (st.st_uid != 0 && st.st_uid != geteuid()) {
+		close(fd);
+		return cred_err(err, errlen, "owned by uid %lu, neither root "
+		    "nor poolmond's user (uid %lu); run chown root on it",
+		    (unsigned long)st.st_uid, (unsigned long)geteuid());
 	}
 	if (st.st_mode & CRED_BAD_MODE) {
 		close(fd);
@@ -192,4 +211,17 @@ credentials_redact(const struct credentials *c, const char *line,
 	}
 	str_sanitize_r(buf, o, out, outlen);
 	explicit_bzero(buf, sizeof(buf));
+}
+
+int
+credentials_no_core_dumps(void)
+{
+	const struct rlimit none = { 0, 0 };
+
+	/* The hard limit too: no process of ours may raise it again. */
+	if (setrlimit(RLIMIT_CORE, &none) < 0)
+		return -errno;
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+		return -errno;
+	return 0;
 }

@@ -16,8 +16,8 @@ struct credentials {
 };
 
 /*
- * Read and validate path: a regular file neither readable nor writable by
- * group or others, user name on line 1 and password on line 2 (CR/LF
+ * Read and validate path: a regular file, not a symlink, owned by root or
+ * by our effective uid, neither readable nor writable by group or others, user name on line 1 and password on line 2 (CR/LF
  * stripped, both non-empty, no NUL bytes). Returns 0, or -1 with err set
  * to a message that never quotes the file's contents.
  */
@@ -37,5 +37,12 @@ void credentials_clear(struct credentials *c);
  */
 void credentials_redact(const struct credentials *c, const char *line,
     size_t len, char *out, size_t outlen);
+/*
+ * No core dump of this process or of the children it forks may hold the
+ * password: RLIMIT_CORE 0 (soft and hard) and PR_SET_DUMPABLE 0, both
+ * inherited across fork(). A change of uid or gid resets the dumpable
+ * flag (to fs.suid_dumpable): call it again after one. 0 or -errno.
+ */
+int credentials_no_core_dumps(void);
 
 #endif

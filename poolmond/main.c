@@ -293,6 +293,10 @@ acquire_pidfile(struct poolmond *d)
 		startup_error("already running (lock file %s is locked)",
 		    d->cfg.lockfile);
 	}
+	if (fd == -ESTALE)
+		startup_error("lock file %s: replaced each time it was locked; "
+		    "is another poolmond starting or stopping?",
+		    d->cfg.lockfile);
 	if (fd < 0)
 		startup_error("lock file %s: %s", d->cfg.lockfile,
 		    strerror(-fd));
@@ -319,14 +323,19 @@ main(int argc, char **argv)
 	config_defaults(&d.cfg);
 	switch (config_parse_args(&d.cfg, argc, argv, err, sizeof(err))) {
 	case CONFIG_EXIT_OK:
+		config_free(&d.cfg);
 		return 0;
 	case CONFIG_ERROR:
 		fprintf(stderr, "poolmond: %s\nTry 'poolmond --help' for "
 		    "more information.\n", err);
+		config_free(&d.cfg);
 		return 1;
 	case CONFIG_OK:
 		break;
 	}
+	/* Before the password is read: no core dump ever holds it. */
+	if ((r = credentials_no_core_dumps()) < 0)
+		startup_error("cannot disable core dumps: %s", strerror(-r));
 	setup_check_env(&d);
 	if ((r = log_init("poolmond", d.cfg.logfile, d.cfg.debug)) < 0)
 		startup_error("log file %s: %s", d.cfg.logfile, strerror(-r));
@@ -368,5 +377,6 @@ main(int argc, char **argv)
 	pidfile_release(d.cfg.lockfile, d.pidfile_fd);
 	log_info("stopped");
 	log_close();
+	config_free(&d.cfg);
 	return r < 0 ? 1 : 0;
 }

@@ -7,10 +7,13 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "policy.h"
 #include "state.h"
@@ -259,14 +262,13 @@ parse_int_opt(const char *name, const char *arg, long min, long max, int *out,
 	return 0;
 }
 
-/* A unix socket path: sun_path holds at most 107 bytes. */
+/* A unix socket path; its length is checked once it is absolute. */
 static int
 set_path_opt(const char *name, const char *arg, const char **out, char *err,
     size_t errlen)
 {
-	if (arg[0] != '/' || strlen(arg) > 107) {
-		set_err(err, errlen, "%s '%s': must be an absolute path of at "
-		    "most 107 bytes", name, arg);
+	if (arg[0] == '\0') {
+		set_err(err, errlen, "%s '': empty path", name);
 		return -EINVAL;
 	}
 	*out = arg;
@@ -441,6 +443,78 @@ check_addresses(const struct config *cfg, char *err, size_t errlen)
 	return 0;
 }
 
+/*
+ * cwd/path in place of a relative *path: a daemon changes to /, and the
+ * director socket, the log, the state file... must stay where the user
+ * meant them.
+ */
+static int
+make_absolute(struct config *cfg, const char *name, const char **path,
+    char *err, size_t errlen)
+{
+	char cwd[PATH_MAX], *abs;
+	const char *rel = *path;
+
+	if (rel == NULL || rel[0] == '/')
+		return 0;
+	if (getcwd(cwd, sizeof(cwd)) == NULL) {
+		set_err(err, errlen, "%s '%s': cannot make it an absolute "
+		    "path: current directory: %s", name, rel, strerror(errno));
+		return -EINVAL;
+	}
+	while (rel[0] == '.' && rel[1] == '/')
+		rel += 2 + strspn(rel + 2, "/");
+	if (asprintf(&abs, "%s%s%s", cwd, strcmp(cwd, "/") == 0 ? "" : "/",
+	    rel) < 0) {
+		set_err(err, errlen, "%s '%s': out of memory", name, *path);
+		return -EINVAL;
+	}
+	cfg->abs_paths[cfg->nabs_paths++] = abs;
+	*path = abs;
+	return 0;
+}
+
+static int
+make_paths_absolute(struct config *cfg, char *err, size_t errlen)
+{
+	const struct {
+		const char *name;
+		const char **path;
+	} opts[CONFIG_PATH_OPTS] = {
+		{ "--socket", &cfg->director_socket },
+		{ "--credfile", &cfg->credfile },
+		{ "--lockfile", &cfg->lockfile },
+		{ "--logfile", &cfg->logfile },
+		{ "--state-file", &cfg->state_file },
+		{ "--control-socket", &cfg->control_socket },
+	};
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(opts); i++) {
+		/* "syslog" is no file. */
+		if (opts[i].path == &cfg->logfile && cfg->logfile != NULL &&
+		    strcmp(cfg->logfile, "syslog") == 0)
+			continue;
+		if (make_absolute(cfg, opts[i].name, opts[i].path, err,
+		    errlen) < 0)
+			return -EINVAL;
+	}
+	/* sun_path holds at most 107 bytes and a NUL. */
+	if (strlen(cfg->control_socket) > 107) {
+		set_err(err, errlen, "--control-socket '%s': must be a path of "
+		    "at most 107 bytes (absolute)", cfg->control_socket);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+void
+config_free(struct config *cfg)
+{
+	while (cfg->nabs_paths > 0)
+		free(cfg->abs_paths[--cfg->nabs_paths]);
+}
+
 enum config_parse_result
 config_parse_args(struct config *cfg, int argc, char **argv, char *err,
     size_t errlen)
@@ -486,5 +560,7 @@ config_parse_args(struct config *cfg, int argc, char **argv, char *err,
 	/* In the foreground without -l, log to stderr where the user looks. */
 	if (cfg->foreground && !cfg->logfile_given)
 		cfg->logfile = NULL;
+	if (make_paths_absolute(cfg, err, errlen) < 0)
+		return CONFIG_ERROR;
 	return CONFIG_OK;
 }

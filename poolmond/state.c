@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
+#include <search.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,13 +41,35 @@ struct state_entry *
 state_find(const struct state *st, const char *ip)
 {
 	struct state_entry key;
+	struct state_entry *const *found;
 
-	/* bsearch() of an empty (NULL) array is undefined. */
-	if (st->n == 0 ||
-	    str_copy(key.ip, ip, sizeof(key.ip)) >= sizeof(key.ip))
+	if (str_copy(key.ip, ip, sizeof(key.ip)) >= sizeof(key.ip))
 		return NULL;
-	return bsearch(&key, st->entries, st->n, sizeof(*st->entries),
-	    cmp_entry);
+	found = tfind(&key, &st->root, cmp_entry);
+	return found != NULL ? *found : NULL;
+}
+
+/* A new entry for ip, which is not in st yet. */
+static int
+insert_entry(struct state *st, const char *ip, struct state_entry **out)
+{
+	struct state_entry *e, **slot;
+
+	if (st->n >= STATE_MAX_ENTRIES)
+		return -ENOSPC;
+	if ((e = calloc(1, sizeof(*e))) == NULL)
+		return -ENOMEM;
+	if (str_copy(e->ip, ip, sizeof(e->ip)) >= sizeof(e->ip)) {
+		free(e);
+		return -EINVAL;
+	}
+	if ((slot = tsearch(e, &st->root, cmp_entry)) == NULL) {
+		free(e);
+		return -ENOMEM;
+	}
+	st->n++;
+	*out = *slot;
+	return 0;
 }
 
 int
@@ -54,29 +77,10 @@ state_set(struct state *st, const char *ip, enum owner owner,
     const struct hold_info *hold)
 {
 	struct state_entry *e = state_find(st, ip);
+	int r;
 
-	if (e == NULL) {
-		if (st->n >= STATE_MAX_ENTRIES)
-			return -ENOSPC;
-		if (st->n == st->alloc) {
-			size_t alloc = st->alloc ? st->alloc * 2 : 16;
-			struct state_entry *ne;
-
-			ne = reallocarray(st->entries, alloc, sizeof(*ne));
-			if (ne == NULL)
-				return -ENOMEM;
-			st->entries = ne;
-			st->alloc = alloc;
-		}
-		e = &st->entries[st->n++];
-		memset(e, 0, sizeof(*e));
-		if (str_copy(e->ip, ip, sizeof(e->ip)) >= sizeof(e->ip)) {
-			st->n--;
-			return -EINVAL;
-		}
-		qsort(st->entries, st->n, sizeof(*st->entries), cmp_entry);
-		e = state_find(st, ip);
-	}
+	if (e == NULL && (r = insert_entry(st, ip, &e)) < 0)
+		return r;
 	e->owner = owner;
 	if (hold != NULL)
 		e->hold = *hold;
@@ -89,12 +93,11 @@ bool
 state_remove(struct state *st, const char *ip)
 {
 	struct state_entry *e = state_find(st, ip);
-	size_t i;
 
 	if (e == NULL)
 		return false;
-	i = (size_t)(e - st->entries);
-	memmove(e, e + 1, (st->n - i - 1) * sizeof(*e));
+	tdelete(e, &st->root, cmp_entry);
+	free(e);
 	st->n--;
 	return true;
 }
@@ -102,9 +105,9 @@ state_remove(struct state *st, const char *ip)
 void
 state_free(struct state *st)
 {
-	free(st->entries);
-	st->entries = NULL;
-	st->n = st->alloc = 0;
+	tdestroy(st->root, free);
+	st->root = NULL;
+	st->n = 0;
 }
 
 static int
@@ -286,30 +289,38 @@ state_load(struct state *st, const char *path)
 	return 0;
 }
 
+static void
+write_entry(FILE *f, const struct state_entry *e)
+{
+	char reason[HOLD_REASON_MAX * 2 + 1];
+
+	if (e->owner == OWNER_POOLMOND) {
+		fprintf(f, "down\t%s\n", e->ip);
+		return;
+	}
+	if (e->owner != OWNER_HOLD)
+		return;
+	if (str_tabescape_r(e->hold.reason, reason, sizeof(reason)) < 0)
+		reason[0] = '\0';
+	fprintf(f, "hold\t%s\t%lu\t%lld\t%d\t%s\n", e->ip,
+	    (unsigned long)e->hold.uid, (long long)e->hold.since,
+	    e->hold.flush ? 1 : 0, reason);
+}
+
+/* twalk_r: each node once, in order (sorted by ip, as 0.x files were). */
+static void
+write_node(const void *node, VISIT which, void *f)
+{
+	if (which == postorder || which == leaf)
+		write_entry(f, *(struct state_entry *const *)node);
+}
+
 static int
 write_entries(FILE *f, const struct state *st)
 {
-	char reason[HOLD_REASON_MAX * 2 + 1];
-	size_t i;
-
 	fprintf(f, "%s\n# hosts poolmond took down, and maintenance holds; "
 	    "written by poolmond\n", STATE_HEADER);
-	for (i = 0; i < st->n; i++) {
-		const struct state_entry *e = &st->entries[i];
-
-		if (e->owner == OWNER_POOLMOND) {
-			fprintf(f, "down\t%s\n", e->ip);
-			continue;
-		}
-		if (e->owner != OWNER_HOLD)
-			continue;
-		if (str_tabescape_r(e->hold.reason, reason,
-		    sizeof(reason)) < 0)
-			reason[0] = '\0';
-		fprintf(f, "hold\t%s\t%lu\t%lld\t%d\t%s\n", e->ip,
-		    (unsigned long)e->hold.uid, (long long)e->hold.since,
-		    e->hold.flush ? 1 : 0, reason);
-	}
+	twalk_r(st->root, write_node, f);
 	return ferror(f) ? -EIO : 0;
 }
 
@@ -348,13 +359,13 @@ state_save(const struct state *st)
 	if (st->path == NULL)
 		return 0;
 	ensure_dir(st->path);
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp", st->path) >= (int)sizeof(tmp))
+	if (snprintf(tmp, sizeof(tmp), "%s.XXXXXX", st->path) >=
+	    (int)sizeof(tmp))
 		return -ENAMETOOLONG;
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
-	    0640);
-	if (fd < 0)
+	/* O_EXCL of a new name: nothing planted at a known name is used. */
+	if ((fd = mkostemp(tmp, O_CLOEXEC)) < 0)
 		return -errno;
-	if ((f = fdopen(fd, "w")) == NULL) {
+	if (fchmod(fd, 0640) < 0 || (f = fdopen(fd, "w")) == NULL) {
 		r = -errno;
 		close(fd);
 		unlink(tmp);

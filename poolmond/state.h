@@ -36,10 +36,15 @@ struct state_entry {
 	struct hold_info hold;
 };
 
+/*
+ * The entries are in a balanced tree (tsearch(3)), so loading n of them
+ * and each insertion cost O(log n) comparisons, and a state_find() result
+ * stays valid until that entry is removed.
+ */
 struct state {
 	const char *path;	/* NULL: nothing is persisted */
-	struct state_entry *entries;	/* sorted by ip */
-	size_t n, alloc;
+	void *root;		/* of struct state_entry, by ip */
+	size_t n;
 };
 
 const char *owner_str(enum owner owner);
@@ -53,7 +58,11 @@ int state_load(struct state *st, const char *path);
 /* Parse a state file's contents. -EINVAL with why on any error. */
 int state_parse(struct state *st, const char *buf, size_t len, char *why,
     size_t whylen);
-/* Write atomically: temp file, fsync, rename, directory fsync. -errno. */
+/*
+ * Write atomically: a fresh temporary file beside path (mkstemp, never a
+ * fixed name someone else may have created), fsync, rename, directory
+ * fsync. -errno.
+ */
 int state_save(const struct state *st);
 struct state_entry *state_find(const struct state *st, const char *ip);
 int state_set(struct state *st, const char *ip, enum owner owner,

@@ -39,6 +39,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 	config_defaults(&cfg);
 	(void)config_parse_args(&cfg, argc, argv, err, sizeof(err));
+	config_free(&cfg);
 	(void)portspec_parse(copy, false, &ps, err, sizeof(err));
 	free(copy);
 	return 0;

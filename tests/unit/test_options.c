@@ -1,7 +1,10 @@
 /* Command-line and port parsing: every poolmon 0.7 form and every bad one. */
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "unit.h"
@@ -24,6 +27,7 @@ parse(const char *first, ...)
 		argv[argc++] = (char *)a;
 	va_end(ap);
 	argv[argc] = NULL;
+	config_free(&cfg);
 	config_defaults(&cfg);
 	err[0] = '\0';
 	return config_parse_args(&cfg, argc, argv, err, sizeof(err));
@@ -221,7 +225,7 @@ test_control_options(void)
 	    "mailadm", NULL) == CONFIG_OK);
 	CHECK_STR(cfg.control_socket, "/tmp/x/ctl.sock");
 	CHECK_STR(cfg.control_group, "mailadm");
-	CHECK(parse("--control-socket=relative.sock", NULL) == CONFIG_ERROR);
+	CHECK(parse("--control-socket=", NULL) == CONFIG_ERROR);
 	CHECK(strstr(err, "--control-socket") != NULL);
 	CHECK(parse("--control-socket=/0123456789012345678901234567890123456789"
 	    "01234567890123456789012345678901234567890123456789012345678901234"
@@ -231,6 +235,47 @@ test_control_options(void)
 	CHECK(strstr(err, "--control-group") != NULL);
 	CHECK(parse("--control-group", NULL) == CONFIG_ERROR);
 	CHECK(strstr(err, "argument") != NULL);
+}
+
+/*
+ * A daemon changes to /: relative paths are made absolute against the
+ * directory poolmond was started in, before it forks.
+ */
+static void
+test_relative_paths(void)
+{
+	char cwd[PATH_MAX], want[PATH_MAX + 64], longdir[200];
+	char *old = getcwd(cwd, sizeof(cwd));
+
+	CHECK(old != NULL && chdir("/tmp") == 0);
+	CHECK(parse("-S", "run/director-admin", "-c", "./cred", "-k",
+	    "pm.pid", "-l", "log/poolmon.log", "--state-file", "st",
+	    "--control-socket", "ctl.sock", NULL) == CONFIG_OK);
+	CHECK_STR(cfg.director_socket, "/tmp/run/director-admin");
+	CHECK_STR(cfg.credfile, "/tmp/cred");
+	CHECK_STR(cfg.lockfile, "/tmp/pm.pid");
+	CHECK_STR(cfg.logfile, "/tmp/log/poolmon.log");
+	CHECK_STR(cfg.state_file, "/tmp/st");
+	CHECK_STR(cfg.control_socket, "/tmp/ctl.sock");
+	/* Absolute ones, syslog and the defaults are left as they are. */
+	CHECK(parse("-S", "/a/b", "-l", "syslog", NULL) == CONFIG_OK);
+	CHECK_STR(cfg.director_socket, "/a/b");
+	CHECK_STR(cfg.logfile, "syslog");
+	CHECK_STR(cfg.state_file, "/var/lib/poolmon/state");
+	CHECK(cfg.credfile == NULL);
+	CHECK(chdir("/") == 0);
+	CHECK(parse("-k", "x.pid", NULL) == CONFIG_OK);
+	CHECK_STR(cfg.lockfile, "/x.pid");
+	/* A socket path too long once absolute names the option. */
+	snprintf(longdir, sizeof(longdir), "/tmp/poolmon-unit-options-%0100d",
+	    0);
+	CHECK(mkdir(longdir, 0700) == 0 && chdir(longdir) == 0);
+	CHECK(parse("--control-socket", "ctl.sock", NULL) == CONFIG_ERROR);
+	snprintf(want, sizeof(want), "--control-socket '%s/ctl.sock': must "
+	    "be a path of at most 107 bytes (absolute)", longdir);
+	CHECK_STR(err, want);
+	CHECK(chdir("/") == 0 && rmdir(longdir) == 0);
+	CHECK(old == NULL || chdir(cwd) == 0);
 }
 
 int
@@ -246,5 +291,7 @@ main(void)
 	RUN(test_usage_mentions_tls_options);
 	RUN(test_proto_names);
 	RUN(test_control_options);
+	RUN(test_relative_paths);
+	config_free(&cfg);
 	return UNIT_EXIT();
 }

@@ -1,8 +1,11 @@
 /* The state file: parsing, atomic save and reload, corrupt files. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -19,6 +22,25 @@ write_file(const char *path, const char *text)
 	if (fd < 0 || write(fd, text, strlen(text)) < 0)
 		abort();
 	close(fd);
+}
+
+/* Files in d whose name starts with prefix, but for . and .. */
+static int
+count_files(const char *d, const char *prefix)
+{
+	struct dirent *de;
+	DIR *dp = opendir(d);
+	int n = 0;
+
+	if (dp == NULL)
+		return -1;
+	while ((de = readdir(dp)) != NULL)
+		if (strcmp(de->d_name, ".") != 0 &&
+		    strcmp(de->d_name, "..") != 0 &&
+		    strncmp(de->d_name, prefix, strlen(prefix)) == 0)
+			n++;
+	closedir(dp);
+	return n;
 }
 
 static void
@@ -80,7 +102,7 @@ test_save_load(void)
 {
 	struct state st = { 0 }, back = { 0 };
 	struct hold_info h = { .uid = 7, .since = 42, .flush = false };
-	char path[128];
+	char path[128], sub[80];
 	struct stat sb;
 
 	snprintf(path, sizeof(path), "%s/sub/state", dir);
@@ -95,6 +117,9 @@ test_save_load(void)
 	snprintf(path + strlen(path), 8, ".tmp");
 	CHECK(access(path, F_OK) < 0);	/* no temp file left */
 	path[strlen(path) - 4] = '\0';
+	/* Nothing else in sub/: no temporary file of ours left over. */
+	snprintf(sub, sizeof(sub), "%s/sub", dir);
+	CHECK(count_files(sub, "") == 1);
 	CHECK(state_load(&back, path) == 0);
 	CHECK(back.n == 2);
 	CHECK(state_find(&back, "10.0.0.9") != NULL);
@@ -124,6 +149,163 @@ test_corrupt_moved_aside(void)
 	state_free(&st);
 }
 
+static char *
+read_all(const char *path)
+{
+	static char buf[256];
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_NOFOLLOW);
+
+	if (fd < 0)
+		return NULL;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n < 0)
+		return NULL;
+	buf[n] = '\0';
+	return buf;
+}
+
+/*
+ * Someone who can write the state directory plants PATH.tmp, a symlink
+ * to a file of theirs or to one of root's: the save neither follows nor
+ * reuses it, and still succeeds.
+ */
+static void
+test_planted_tmp(void)
+{
+	struct state st = { 0 }, back = { 0 };
+	char path[128], tmp[140], victim[140];
+	struct stat sb;
+
+	snprintf(path, sizeof(path), "%s/planted", dir);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	snprintf(victim, sizeof(victim), "%s/victim", dir);
+	write_file(victim, "precious\n");
+	CHECK(symlink(victim, tmp) == 0);
+	CHECK(state_load(&st, path) == 0);
+	CHECK(state_set(&st, "10.0.0.1", OWNER_POOLMOND, NULL) == 0);
+	CHECK(state_save(&st) == 0);
+	CHECK(lstat(tmp, &sb) == 0 && S_ISLNK(sb.st_mode));
+	CHECK_STR(read_all(victim), "precious\n");
+	CHECK(state_load(&back, path) == 0 && back.n == 1);
+	state_free(&back);
+
+	/* A planted regular file: not truncated, not renamed over PATH. */
+	CHECK(unlink(tmp) == 0);
+	write_file(tmp, "theirs\n");
+	CHECK(state_set(&st, "10.0.0.2", OWNER_POOLMOND, NULL) == 0);
+	CHECK(state_save(&st) == 0);
+	CHECK_STR(read_all(tmp), "theirs\n");
+	CHECK(state_load(&back, path) == 0 && back.n == 2);
+	CHECK(stat(path, &sb) == 0 && (sb.st_mode & 0777) == 0640);
+	/* PATH, PATH.tmp, and no temporary file of ours left over. */
+	CHECK(count_files(dir, "planted") == 2);
+	state_free(&back);
+	state_free(&st);
+}
+
+#define MANY	STATE_MAX_ENTRIES
+
+static double
+elapsed_ms(const struct timespec *t0)
+{
+	struct timespec t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (double)(t1.tv_sec - t0->tv_sec) * 1e3 +
+	    (double)(t1.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
+/* The i-th address of the big file: IPv4 and IPv6, in no useful order. */
+static void
+many_ip(unsigned int i, char *buf, size_t len)
+{
+	unsigned int k = (i * 40503u) % MANY;	/* a permutation of 0..MANY */
+
+	if (k % 4 == 0)
+		snprintf(buf, len, "2001:db8::%x:%x", k >> 16, k & 0xffff);
+	else
+		snprintf(buf, len, "10.%u.%u.%u", (k >> 16) & 0xff,
+		    (k >> 8) & 0xff, k & 0xff);
+}
+
+/*
+ * 65536 entries, the most a file may hold: the load (the O(n^2 log n)
+ * insertion of old took ~100 s for these, 24.8 s for half) and as many
+ * insertions one by one. No assertion on time: the alarm only ends a
+ * run that hangs, far beyond any normal one; the figures are printed.
+ */
+static void
+test_many_entries(void)
+{
+	struct state st = { 0 }, back = { 0 };
+	struct timespec t0;
+	char path[128], ip[INET6_ADDRSTRLEN];
+	struct state_entry *e;
+	unsigned int i, found = 0, right = 0;
+	double load_ms, set_ms;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/many", dir);
+	if ((f = fopen(path, "w")) == NULL)
+		abort();
+	fprintf(f, "poolmon-state 1\n");
+	for (i = 0; i < MANY; i++) {
+		many_ip(i, ip, sizeof(ip));
+		if (i % 2 == 0)
+			fprintf(f, "down\t%s\n", ip);
+		else
+			fprintf(f, "hold\t%s\t%u\t1700000000\t0\tr%u\n", ip,
+			    i, i);
+	}
+	fclose(f);
+	alarm(60);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	CHECK(state_load(&st, path) == 0);
+	load_ms = elapsed_ms(&t0);
+	CHECK(st.n == MANY);
+	for (i = 0; i < MANY; i++) {
+		many_ip(i, ip, sizeof(ip));
+		if ((e = state_find(&st, ip)) == NULL)
+			continue;
+		found++;
+		if (i % 2 == 0 ? e->owner == OWNER_POOLMOND :
+		    e->owner == OWNER_HOLD && e->hold.uid == i)
+			right++;
+	}
+	CHECK(found == MANY && right == MANY);
+	/* One more is refused: the file's limit. */
+	CHECK(state_set(&st, "192.0.2.1", OWNER_POOLMOND, NULL) == -ENOSPC);
+
+	/* Saved sorted, reloaded the same: the format is unchanged. */
+	CHECK(state_save(&st) == 0);
+	CHECK(state_load(&back, path) == 0 && back.n == MANY);
+	state_free(&back);
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (i = 0; i < MANY; i++) {
+		many_ip(MANY - 1 - i, ip, sizeof(ip));
+		CHECK(state_set(&back, ip, OWNER_POOLMOND, NULL) == 0);
+	}
+	set_ms = elapsed_ms(&t0);
+	alarm(0);
+	CHECK(back.n == MANY);
+	for (i = 0; i < MANY; i += 2) {
+		many_ip(i, ip, sizeof(ip));
+		CHECK(state_remove(&back, ip));
+	}
+	CHECK(back.n == MANY / 2);
+	many_ip(1, ip, sizeof(ip));
+	CHECK(state_find(&back, ip) != NULL);
+	many_ip(2, ip, sizeof(ip));
+	CHECK(state_find(&back, ip) == NULL);
+	printf("# state: load of %d entries %.1f ms, %d insertions %.1f ms\n",
+	    MANY, load_ms, MANY, set_ms);
+	state_free(&back);
+	state_free(&st);
+}
+
 int
 main(void)
 {
@@ -137,6 +319,8 @@ main(void)
 	RUN(test_parse_bad);
 	RUN(test_save_load);
 	RUN(test_corrupt_moved_aside);
+	RUN(test_planted_tmp);
+	RUN(test_many_entries);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	if (system(cmd) != 0)
 		return 1;
