@@ -66,10 +66,10 @@ json_time(struct json *j, const char *key, int64_t t)
 static void
 json_ownership(struct json *j, const Poolmon__Backend *b)
 {
-	bool held = backend_owner(b) == POOLMON__OWNER__OWNER_HOLD;
+	bool held = reply_owner(b) == POOLMON__OWNER__OWNER_HOLD;
 
 	json_key(j, "owner");
-	json_string(j, backend_owner_name(b));
+	json_string(j, reply_owner_name(b));
 	json_key(j, "hold_reason");
 	json_string(j, held ? (b->hold_reason != NULL ? b->hold_reason : "") :
 	    NULL);
@@ -114,7 +114,7 @@ json_backend(struct json *j, const Poolmon__Backend *b)
 	else
 		json_bool(j, b->health == POOLMON__HEALTH__HEALTH_OK);
 	json_key(j, "health");
-	json_string(j, health_name(b->health));
+	json_string(j, reply_health_name(b->health));
 	json_key(j, "reason");
 	json_string(j, b->reason != NULL && b->reason[0] != '\0' ?
 	    b->reason : NULL);
@@ -150,7 +150,7 @@ json_backends(struct json *j, const struct ctl_reply *reply)
 static void
 json_ring(struct json *j, const Poolmon__Summary *s)
 {
-	Poolmon__RingState ring = summary_ring_state(s);
+	Poolmon__RingState ring = reply_ring_state(s);
 
 	json_key(j, "ring_synced");
 	if (ring == POOLMON__RING_STATE__RING_UNKNOWN)

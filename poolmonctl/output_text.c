@@ -147,14 +147,14 @@ static const char *
 backend_state(const Poolmon__Backend *b, const Poolmon__Summary *s,
     char *buf, size_t len)
 {
-	Poolmon__Owner owner = backend_owner(b);
+	Poolmon__Owner owner = reply_owner(b);
 	char n[32];
 
 	if (owner == POOLMON__OWNER__OWNER_HOLD) {
 		hold_text(b, buf, len);
 	} else if (!b->director_up && (owner == POOLMON__OWNER__OWNER_OPERATOR
 	    || owner == POOLMON__OWNER__OWNER_POOLMOND)) {
-		snprintf(buf, len, "down by %s", backend_owner_name(b));
+		snprintf(buf, len, "down by %s", reply_owner_name(b));
 		if (b->rising_count > 0) {
 			count_text(b->rising_count, s != NULL ? s->rise : 0, n,
 			    sizeof(n));
@@ -177,7 +177,7 @@ backend_state(const Poolmon__Backend *b, const Poolmon__Summary *s,
 static void
 text_ring(FILE *out, const Poolmon__Summary *s)
 {
-	switch (summary_ring_state(s)) {
+	switch (reply_ring_state(s)) {
 	case POOLMON__RING_STATE__RING_SYNCED:
 		fprintf(out, "ring:      synced\n");
 		break;
@@ -186,9 +186,10 @@ text_ring(FILE *out, const Poolmon__Summary *s)
 		    "the director's ring syncs\n");
 		break;
 	default:
-		fprintf(out, "ring:      unknown: %s\n", !s->director_reachable ?
-		    "the director is unreachable" : "not asked since the "
-		    "director was unreachable; asked before the next action");
+		fprintf(out, "ring:      unknown: %s\n",
+		    !s->director_reachable ? "the director is unreachable" :
+		    "not asked since the director was unreachable; asked "
+		    "before the next action");
 		break;
 	}
 }
@@ -286,8 +287,8 @@ text_table_row(FILE *out, const struct widths *w, const Poolmon__Backend *b,
 	    w->address, esc(b->address, address, sizeof(address)), w->tag,
 	    esc_or_dash(b->tag, tag, sizeof(tag)),
 	    b->director_up ? "up" : "down", b->vhost_count, b->users,
-	    health_name(b->health), format_time(b->last_check, t, sizeof(t)),
-	    w->state, backend_state(b, s, state, sizeof(state)));
+	    reply_health_name(b->health), format_time(b->last_check, t,
+	    sizeof(t)), w->state, backend_state(b, s, state, sizeof(state)));
 	put_esc(out, or_dash(b->reason));
 	fputc('\n', out);
 }
@@ -347,9 +348,9 @@ text_show_ownership(FILE *out, const Poolmon__Backend *b)
 {
 	char state[STATE_LEN];
 
-	fprintf(out, "  owner:          %s\n", or_dash(backend_owner_name(b)));
+	fprintf(out, "  owner:          %s\n", or_dash(reply_owner_name(b)));
 	fprintf(out, "  state:          %s%s\n", backend_state(b, NULL, state,
-	    sizeof(state)), backend_owner(b) == POOLMON__OWNER__OWNER_HOLD &&
+	    sizeof(state)), reply_owner(b) == POOLMON__OWNER__OWNER_HOLD &&
 	    b->hold_flush ? ", users flushed" : "");
 }
 
@@ -367,7 +368,7 @@ text_show(FILE *out, const Poolmon__Backend *b)
 	    t1, sizeof(t1)));
 	fprintf(out, "  vhost count:    %u\n", b->vhost_count);
 	fprintf(out, "  users:          %u\n", b->users);
-	fprintf(out, "  health:         %s\n", health_name(b->health));
+	fprintf(out, "  health:         %s\n", reply_health_name(b->health));
 	fprintf(out, "  last failure:   ");
 	put_esc(out, or_dash(b->reason));
 	fputc('\n', out);

@@ -52,7 +52,7 @@ reply_backends(const struct ctl_reply *reply, size_t *n)
 }
 
 Poolmon__Owner
-backend_owner(const Poolmon__Backend *b)
+reply_owner(const Poolmon__Backend *b)
 {
 	size_t i;
 
@@ -66,9 +66,9 @@ backend_owner(const Poolmon__Backend *b)
 }
 
 const char *
-backend_owner_name(const Poolmon__Backend *b)
+reply_owner_name(const Poolmon__Backend *b)
 {
-	Poolmon__Owner owner = backend_owner(b);
+	Poolmon__Owner owner = reply_owner(b);
 	size_t i;
 
 	for (i = 0; i < NOWNER_NAMES; i++)
@@ -78,7 +78,7 @@ backend_owner_name(const Poolmon__Backend *b)
 }
 
 const char *
-health_name(Poolmon__Health h)
+reply_health_name(Poolmon__Health h)
 {
 	switch (h) {
 	case POOLMON__HEALTH__HEALTH_OK: return "ok";
@@ -89,7 +89,7 @@ health_name(Poolmon__Health h)
 }
 
 Poolmon__RingState
-summary_ring_state(const Poolmon__Summary *s)
+reply_ring_state(const Poolmon__Summary *s)
 {
 	if (s->has_ring_state) {
 		switch (s->ring_state) {

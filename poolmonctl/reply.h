@@ -14,10 +14,10 @@
 /* Every backend of every part, in order; free() the array. */
 const Poolmon__Backend **reply_backends(const struct ctl_reply *reply,
     size_t *n);
-Poolmon__Owner backend_owner(const Poolmon__Backend *b);
+Poolmon__Owner reply_owner(const Poolmon__Backend *b);
 /* "poolmond", "operator", "hold", or NULL when nobody's. */
-const char *backend_owner_name(const Poolmon__Backend *b);
-const char *health_name(Poolmon__Health h);
-Poolmon__RingState summary_ring_state(const Poolmon__Summary *s);
+const char *reply_owner_name(const Poolmon__Backend *b);
+const char *reply_health_name(Poolmon__Health h);
+Poolmon__RingState reply_ring_state(const Poolmon__Summary *s);
 
 #endif
