@@ -7,8 +7,6 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -17,7 +15,6 @@
 #include "output.h"
 #include "parse.h"
 #include "poolmon.pb-c.h"
-#include "util.h"
 #include "version.h"
 
 #define EXIT_REFUSED		1
