@@ -1,6 +1,7 @@
 /*
- * What poolmonctl prints: a reply as text for people, or as one JSON
- * document with stable keys (listed in poolmonctl(8)) for programs.
+ * What poolmonctl prints: a reply as text for people (output_text.c), or
+ * as one JSON document with stable keys, listed in poolmonctl(8), for
+ * programs (output_json.c).
  */
 #ifndef POOLMONCTL_OUTPUT_H
 #define POOLMONCTL_OUTPUT_H
@@ -12,5 +13,7 @@
 
 /* Print the result in reply, if it carries one. */
 void ctl_print_reply(FILE *out, const struct ctl_reply *reply, bool json);
+void ctl_print_text(FILE *out, const struct ctl_reply *reply);
+void ctl_print_json(FILE *out, const struct ctl_reply *reply);
 
 #endif

@@ -1,18 +1,25 @@
 /*
- * Table-driven parser of poolmonctl's command words. Each table lists what
- * may come next; ENDTOKEN means the command may end there. An option of a
- * command ("--flush") leads to the table it may appear in again.
+ * Parser of poolmonctl's command line. getopt_long() takes every option
+ * in one pass and leaves the command's words in order ("-" in the option
+ * string); the words are then walked through the command table, where
+ * each table lists what may come next and ENDTOKEN means the command may
+ * end there. A command's keyword in t_main names the options it takes.
  */
 #include "parse.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <getopt.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "util.h"
+
 #define SHOWN_WORD_MAX	64
+#define TIMEOUT_MAX_S	86400
 
 enum token_type {
 	NOTOKEN,		/* end of a table */
@@ -20,63 +27,78 @@ enum token_type {
 	KEYWORD,
 	HOST,			/* one IP address */
 	HOSTLIST,		/* IP addresses up to the end */
-	OPTION,			/* --name */
-	OPTION_ARG,		/* --name VALUE or --name=VALUE */
 };
 
 struct token {
 	enum token_type type;
 	const char *keyword;
 	enum ctl_action action;
+	unsigned options;	/* CTL_OPT_* the command takes */
 	const struct token *next;
 };
 
 static const struct token t_end[] = {
-	{ ENDTOKEN, "", CTL_ACTION_NONE, NULL },
-	{ NOTOKEN, "", CTL_ACTION_NONE, NULL },
+	{ ENDTOKEN, "", CTL_ACTION_NONE, 0, NULL },
+	{ NOTOKEN, "", CTL_ACTION_NONE, 0, NULL },
 };
 
 static const struct token t_host[] = {
-	{ HOST, "", CTL_ACTION_NONE, t_end },
-	{ NOTOKEN, "", CTL_ACTION_NONE, NULL },
+	{ HOST, "", CTL_ACTION_NONE, 0, t_end },
+	{ NOTOKEN, "", CTL_ACTION_NONE, 0, NULL },
 };
 
 static const struct token t_hostlist[] = {
-	{ HOSTLIST, "", CTL_ACTION_NONE, NULL },
-	{ NOTOKEN, "", CTL_ACTION_NONE, NULL },
+	{ HOSTLIST, "", CTL_ACTION_NONE, 0, NULL },
+	{ NOTOKEN, "", CTL_ACTION_NONE, 0, NULL },
 };
 
 static const struct token t_dry_run[] = {
-	{ KEYWORD, "on", CTL_ACTION_DRY_RUN_ON, t_end },
-	{ KEYWORD, "off", CTL_ACTION_DRY_RUN_OFF, t_end },
-	{ NOTOKEN, "", CTL_ACTION_NONE, NULL },
-};
-
-/* hold [OPTIONS] HOST [OPTIONS]: options on either side of the host. */
-static const struct token t_hold_opts[] = {
-	{ ENDTOKEN, "", CTL_ACTION_NONE, NULL },
-	{ OPTION_ARG, "--reason", CTL_ACTION_NONE, t_hold_opts },
-	{ OPTION, "--flush", CTL_ACTION_NONE, t_hold_opts },
-	{ NOTOKEN, "", CTL_ACTION_NONE, NULL },
-};
-
-static const struct token t_hold[] = {
-	{ HOST, "", CTL_ACTION_NONE, t_hold_opts },
-	{ OPTION_ARG, "--reason", CTL_ACTION_NONE, t_hold },
-	{ OPTION, "--flush", CTL_ACTION_NONE, t_hold },
-	{ NOTOKEN, "", CTL_ACTION_NONE, NULL },
+	{ KEYWORD, "on", CTL_ACTION_DRY_RUN_ON, 0, t_end },
+	{ KEYWORD, "off", CTL_ACTION_DRY_RUN_OFF, 0, t_end },
+	{ NOTOKEN, "", CTL_ACTION_NONE, 0, NULL },
 };
 
 static const struct token t_main[] = {
-	{ KEYWORD, "status", CTL_ACTION_STATUS, t_end },
-	{ KEYWORD, "show", CTL_ACTION_SHOW, t_host },
-	{ KEYWORD, "recheck", CTL_ACTION_RECHECK, t_hostlist },
-	{ KEYWORD, "dry-run", CTL_ACTION_NONE, t_dry_run },
-	{ KEYWORD, "reload", CTL_ACTION_RELOAD, t_end },
-	{ KEYWORD, "version", CTL_ACTION_VERSION, t_end },
-	{ KEYWORD, "hold", CTL_ACTION_HOLD, t_hold },
-	{ KEYWORD, "release", CTL_ACTION_RELEASE, t_host },
-	{ NOTOKEN, "", CTL_ACTION_NONE, NULL },
+	{ KEYWORD, "status", CTL_ACTION_STATUS, 0, t_end },
+	{ KEYWORD, "show", CTL_ACTION_SHOW, 0, t_host },
+	{ KEYWORD, "recheck", CTL_ACTION_RECHECK, CTL_OPT_NO_WAIT,
+	    t_hostlist },
+	{ KEYWORD, "dry-run", CTL_ACTION_NONE, 0, t_dry_run },
+	{ KEYWORD, "reload", CTL_ACTION_RELOAD, 0, t_end },
+	{ KEYWORD, "version", CTL_ACTION_VERSION, 0, t_end },
+	{ KEYWORD, "hold", CTL_ACTION_HOLD, CTL_OPT_REASON | CTL_OPT_FLUSH,
+	    t_host },
+	{ KEYWORD, "release", CTL_ACTION_RELEASE, 0, t_host },
+	{ NOTOKEN, "", CTL_ACTION_NONE, 0, NULL },
+};
+
+/* getopt_long() values of the options without a short form. */
+enum long_only_opt {
+	OPT_NO_WAIT = 256,
+	OPT_REASON,
+	OPT_FLUSH,
+};
+
+static const struct option long_opts[] = {
+	{ "socket",	required_argument, NULL, 's' },
+	{ "json",	no_argument,	   NULL, 'j' },
+	{ "timeout",	required_argument, NULL, 't' },
+	{ "no-wait",	no_argument,	   NULL, OPT_NO_WAIT },
+	{ "reason",	required_argument, NULL, OPT_REASON },
+	{ "flush",	no_argument,	   NULL, OPT_FLUSH },
+	{ "help",	no_argument,	   NULL, 'h' },
+	{ "version",	no_argument,	   NULL, 'V' },
+	{ NULL, 0, NULL, 0 },
+};
+
+/* The commands' own options, for "--flush is an option of hold only". */
+static const struct {
+	unsigned bit;
+	const char *name;
+} cmd_options[] = {
+	{ CTL_OPT_NO_WAIT, "--no-wait" },
+	{ CTL_OPT_REASON, "--reason" },
+	{ CTL_OPT_FLUSH, "--flush" },
 };
 
 static int __attribute__((format(printf, 3, 4)))
@@ -103,18 +125,106 @@ shown(const char *word, char *buf, size_t len)
 	return buf;
 }
 
-static bool
-is_option(const struct token *t)
+/* ------------------------------------------------------------------ */
+/* Options */
+
+/* The option getopt_long() refused: "--name..." as typed, or "-c". */
+static const char *
+bad_option(char *const argv[], char *buf, size_t len)
 {
-	return t->type == OPTION || t->type == OPTION_ARG;
+	char shortopt[3] = { '-', (char)optopt, '\0' };
+	const char *word = optind > 0 ? argv[optind - 1] : "";
+
+	if (strncmp(word, "--", 2) == 0 || optopt <= 0 || optopt > 0x7f)
+		return shown(word, buf, len);
+	return shown(shortopt, buf, len);
+}
+
+static int
+option_error(int c, char *const argv[], char *err, size_t errlen)
+{
+	char buf[SHOWN_WORD_MAX + 1];
+	const char *word = bad_option(argv, buf, sizeof(buf));
+	const char *eq = strchr(word, '=');
+
+	if (c == ':')
+		return parse_error(err, errlen, "missing argument: option "
+		    "'%s' needs a value", word);
+	/* getopt_long() knew the name ("--flush=yes"): the value is wrong. */
+	if (strncmp(word, "--", 2) == 0 && eq != NULL && optopt != 0)
+		return parse_error(err, errlen, "option '%.*s' takes no "
+		    "argument", (int)(eq - word), word);
+	return parse_error(err, errlen, "unknown option '%s'", word);
+}
+
+static int
+set_timeout(struct ctl_cmdline *cl, const char *arg, char *err,
+    size_t errlen)
+{
+	char buf[SHOWN_WORD_MAX + 1];
+	long v;
+
+	if (parse_long(arg, 1, TIMEOUT_MAX_S, &v) < 0)
+		return parse_error(err, errlen, "--timeout '%s': expected 1 to "
+		    "%d seconds", shown(arg, buf, sizeof(buf)), TIMEOUT_MAX_S);
+	cl->timeout_s = (int)v;
+	return 0;
+}
+
+/* One option; 0 to go on, 1 to stop (help, version), or -EINVAL. */
+static int
+take_option(int c, char *const argv[], struct ctl_cmdline *cl,
+    enum ctl_parse_result *result, char *err, size_t errlen)
+{
+	switch (c) {
+	case 's': cl->socket = optarg; return 0;
+	case 'j': cl->json = true; return 0;
+	case 't': return set_timeout(cl, optarg, err, errlen);
+	case OPT_NO_WAIT: cl->given |= CTL_OPT_NO_WAIT; cl->no_wait = true;
+		return 0;
+	/* The last --reason counts. */
+	case OPT_REASON: cl->given |= CTL_OPT_REASON; cl->reason = optarg;
+		return 0;
+	case OPT_FLUSH: cl->given |= CTL_OPT_FLUSH; cl->flush = true;
+		return 0;
+	case 'h': *result = CTL_PARSE_HELP; return 1;
+	case 'V': *result = CTL_PARSE_VERSION; return 1;
+	default: return option_error(c, argv, err, errlen);
+	}
 }
 
 /*
- * "on|off", "HOST": what a table accepts. Options only when asked: they
- * never make up for a missing argument.
+ * Every option, wherever it stands; the other words, in order, into
+ * words. "--" ends the options: whatever follows is words.
  */
+static int
+take_options(int argc, char *argv[], struct ctl_cmdline *cl, char **words,
+    int *nwords, enum ctl_parse_result *result, char *err, size_t errlen)
+{
+	int c, r;
+
+	optind = 0;		/* glibc: start over, for every call */
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "-:s:jt:hV", long_opts, NULL)) !=
+	    -1) {
+		if (c == 1) {
+			words[(*nwords)++] = optarg;
+			continue;
+		}
+		if ((r = take_option(c, argv, cl, result, err, errlen)) != 0)
+			return r;
+	}
+	while (optind < argc)
+		words[(*nwords)++] = argv[optind++];
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Command words */
+
+/* "on|off", "HOST": what a table accepts. */
 static void
-describe(const struct token *table, bool options, char *buf, size_t len)
+describe(const struct token *table, char *buf, size_t len)
 {
 	size_t off = 0;
 	int n;
@@ -124,7 +234,7 @@ describe(const struct token *table, bool options, char *buf, size_t len)
 		const char *what = table->type == HOST ||
 		    table->type == HOSTLIST ? "HOST" : table->keyword;
 
-		if (table->type == ENDTOKEN || (!options && is_option(table)))
+		if (table->type == ENDTOKEN)
 			continue;
 		n = snprintf(buf + off, len - off, "%s%s", off ? "|" : "",
 		    what);
@@ -144,7 +254,7 @@ may_end(const struct token *table)
 }
 
 static int
-add_host(struct ctl_command *cmd, const char *word, char *err,
+add_host(struct ctl_cmdline *cl, const char *word, char *err,
     size_t errlen)
 {
 	char ip[INET6_ADDRSTRLEN], buf[SHOWN_WORD_MAX + 1];
@@ -161,7 +271,7 @@ add_host(struct ctl_command *cmd, const char *word, char *err,
 		    "an IP address", shown(word, buf, sizeof(buf)));
 	if ((copy = strdup(ip)) == NULL)
 		return parse_error(err, errlen, "out of memory");
-	cmd->hosts[cmd->nhosts++] = copy;
+	cl->hosts[cl->nhosts++] = copy;
 	return 0;
 }
 
@@ -199,7 +309,7 @@ match_keyword(const char *word, const struct token *table, char *err,
 
 static const struct token *
 match_token(const char *word, const struct token *table,
-    struct ctl_command *cmd, char *err, size_t errlen)
+    struct ctl_cmdline *cl, char *err, size_t errlen)
 {
 	const struct token *t;
 	char buf[SHOWN_WORD_MAX + 1], what[128];
@@ -210,153 +320,108 @@ match_token(const char *word, const struct token *table,
 		return NULL;
 	for (t = table; t->type != NOTOKEN; t++) {
 		if (t->type == HOST || t->type == HOSTLIST)
-			return add_host(cmd, word, err, errlen) == 0 ? t : NULL;
+			return add_host(cl, word, err, errlen) == 0 ? t : NULL;
 	}
 	if (table[0].type == ENDTOKEN && table[1].type == NOTOKEN)
 		parse_error(err, errlen, "unknown argument: '%s' (nothing may "
 		    "follow)", shown(word, buf, sizeof(buf)));
 	else {
-		describe(table, true, what, sizeof(what));
+		describe(table, what, sizeof(what));
 		parse_error(err, errlen, "unknown argument: '%s' (expected "
 		    "%s)", shown(word, buf, sizeof(buf)), what);
 	}
 	return NULL;
 }
 
-static bool
-has_options(const struct token *table)
-{
-	for (; table->type != NOTOKEN; table++)
-		if (is_option(table))
-			return true;
-	return false;
-}
-
-/* The option word names, up to any "=": exact, else the only prefix. */
-static const struct token *
-match_option(const char *word, size_t len, const struct token *table,
-    char *err, size_t errlen)
-{
-	const struct token *found = NULL, *t;
-	char buf[SHOWN_WORD_MAX + 1], what[128];
-	size_t matches = 0;
-
-	for (t = table; len > 2 && t->type != NOTOKEN; t++) {
-		if (!is_option(t) || strncmp(word, t->keyword, len) != 0)
-			continue;
-		if (t->keyword[len] == '\0')
-			return t;
-		found = t;
-		matches++;
-	}
-	if (matches == 1)
-		return found;
-	describe(table, true, what, sizeof(what));
-	parse_error(err, errlen, "%s option: '%s' (expected %s)", matches > 1 ?
-	    "ambiguous" : "unknown", shown(word, buf, sizeof(buf)), what);
-	return NULL;
-}
-
-/* The options are hold's: --flush is the only flag, --reason the value. */
-static void
-set_flag(struct ctl_command *cmd, const struct token *t)
-{
-	if (strcmp(t->keyword, "--flush") == 0)
-		cmd->flush = true;
-}
-
+/* The words through the tables; *options gets what the command takes. */
 static int
-set_value(struct ctl_command *cmd, const struct token *t, const char *value,
-    char *err, size_t errlen)
-{
-	if (strcmp(t->keyword, "--reason") != 0)
-		return 0;
-	/* The last one given counts, as with getopt. */
-	free(cmd->reason);
-	if ((cmd->reason = strdup(value)) == NULL)
-		return parse_error(err, errlen, "out of memory");
-	return 0;
-}
-
-/* argv[*i] is an option; one with a separate value consumes the next. */
-static int
-parse_option(int argc, char *const argv[], int *i, const struct token *table,
-    struct ctl_command *cmd, char *err, size_t errlen)
-{
-	const char *word = argv[*i], *eq = strchr(word, '=');
-	const struct token *t;
-
-	t = match_option(word, eq != NULL ? (size_t)(eq - word) :
-	    strlen(word), table, err, errlen);
-	if (t == NULL)
-		return -EINVAL;
-	if (t->type == OPTION) {
-		if (eq != NULL)
-			return parse_error(err, errlen, "option '%s' takes no "
-			    "argument", t->keyword);
-		set_flag(cmd, t);
-		return 0;
-	}
-	if (eq != NULL)
-		return set_value(cmd, t, eq + 1, err, errlen);
-	if (*i + 1 >= argc)
-		return parse_error(err, errlen, "missing argument: option "
-		    "'%s' needs a value", t->keyword);
-	return set_value(cmd, t, argv[++*i], err, errlen);
-}
-
-int
-ctl_parse(int argc, char *const argv[], struct ctl_command *cmd, char *err,
-    size_t errlen)
+match_words(int nwords, char *const words[], struct ctl_cmdline *cl,
+    unsigned *options, char *err, size_t errlen)
 {
 	const struct token *table = t_main, *t;
 	char what[128];
 	int i;
 
-	memset(cmd, 0, sizeof(*cmd));
-	err[0] = '\0';
-	if (argc < 0)
-		argc = 0;
-	if ((cmd->hosts = calloc((size_t)argc + 1, sizeof(char *))) == NULL)
-		return parse_error(err, errlen, "out of memory");
-	for (i = 0; i < argc; i++) {
-		if (argv[i][0] == '-' && has_options(table)) {
-			if (parse_option(argc, argv, &i, table, cmd, err,
-			    errlen) < 0) {
-				ctl_command_free(cmd);
-				return -EINVAL;
-			}
-			continue;
-		}
-		if ((t = match_token(argv[i], table, cmd, err, errlen)) ==
-		    NULL) {
-			ctl_command_free(cmd);
+	for (i = 0; i < nwords; i++) {
+		if ((t = match_token(words[i], table, cl, err, errlen)) == NULL)
 			return -EINVAL;
-		}
 		if (t->action != CTL_ACTION_NONE)
-			cmd->action = t->action;
+			cl->action = t->action;
+		*options |= t->options;
 		if (t->type != HOSTLIST)
 			table = t->next;
 	}
 	if (!may_end(table)) {
-		describe(table, false, what, sizeof(what));
-		ctl_command_free(cmd);
+		describe(table, what, sizeof(what));
 		return parse_error(err, errlen, "missing argument: expected %s",
 		    what);
 	}
 	return 0;
 }
 
+/* An option given to a command that does not take it. */
+static int
+check_options(const struct ctl_cmdline *cl, unsigned options, char *err,
+    size_t errlen)
+{
+	const struct token *t;
+	size_t i;
+
+	for (i = 0; i < sizeof(cmd_options) / sizeof(cmd_options[0]); i++) {
+		if (!(cl->given & cmd_options[i].bit) ||
+		    (options & cmd_options[i].bit))
+			continue;
+		for (t = t_main; t->type != NOTOKEN; t++)
+			if (t->options & cmd_options[i].bit)
+				break;
+		return parse_error(err, errlen, "%s is an option of %s only",
+		    cmd_options[i].name, t->keyword);
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+
+int
+ctl_cmdline_parse(int argc, char *argv[], const char *default_socket,
+    struct ctl_cmdline *cl, char *err, size_t errlen)
+{
+	enum ctl_parse_result result = CTL_PARSE_RUN;
+	unsigned options = 0;
+	char **words;
+	int nwords = 0, r;
+
+	memset(cl, 0, sizeof(*cl));
+	cl->socket = default_socket;
+	err[0] = '\0';
+	if (argc < 1)
+		argc = 1;
+	words = calloc((size_t)argc, sizeof(char *));
+	cl->hosts = calloc((size_t)argc, sizeof(char *));
+	if (words == NULL || cl->hosts == NULL)
+		r = parse_error(err, errlen, "out of memory");
+	else if ((r = take_options(argc, argv, cl, words, &nwords, &result,
+	    err, errlen)) == 0 &&
+	    (r = match_words(nwords, words, cl, &options, err, errlen)) == 0)
+		r = check_options(cl, options, err, errlen);
+	free(words);
+	if (r < 0) {
+		ctl_cmdline_free(cl);
+		return r;
+	}
+	return (int)result;
+}
+
 void
-ctl_command_free(struct ctl_command *cmd)
+ctl_cmdline_free(struct ctl_cmdline *cl)
 {
 	size_t i;
 
-	for (i = 0; i < cmd->nhosts; i++)
-		free(cmd->hosts[i]);
-	free(cmd->hosts);
-	free(cmd->reason);
-	memset(cmd, 0, sizeof(*cmd));
+	for (i = 0; i < cl->nhosts; i++)
+		free(cl->hosts[i]);
+	free(cl->hosts);
+	cl->hosts = NULL;
+	cl->nhosts = 0;
 }
 
 const char *

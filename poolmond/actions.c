@@ -193,9 +193,11 @@ ring_gate(struct action_ctx *ctx)
 		director_close(&ctx->dc);
 		ctx->connected = false;
 		ctx->failed = true;
+		d->ring_unknown = true;
 		return false;
 	}
 	d->ring_synced = synced;
+	d->ring_unknown = false;
 	if (!synced) {
 		if (!d->ring_unsynced_noted)
 			log_warnx("director ring not synced (%s): deferring "

@@ -84,6 +84,18 @@ health_msg(enum health h)
 	return POOLMON__HEALTH__HEALTH_UNKNOWN;
 }
 
+static Poolmon__Owner
+owner_msg(enum owner o)
+{
+	switch (o) {
+	case OWNER_POOLMOND: return POOLMON__OWNER__OWNER_POOLMOND;
+	case OWNER_OPERATOR: return POOLMON__OWNER__OWNER_OPERATOR;
+	case OWNER_HOLD: return POOLMON__OWNER__OWNER_HOLD;
+	case OWNER_NONE: break;
+	}
+	return POOLMON__OWNER__OWNER_NONE;
+}
+
 static void
 fill_port_check(Poolmon__PortCheck *m, const struct portspec *p,
     const struct port_state *res, bool checked)
@@ -164,6 +176,7 @@ fill_ownership(Poolmon__Backend *m, const struct poolmond *d,
 	const struct state_entry *e;
 
 	m->owner = (char *)owner_str(b->owner);
+	SET(m, ownership, owner_msg(b->owner));
 	if (b->owner == OWNER_HOLD &&
 	    (e = state_find(&d->state, b->dh.ip)) != NULL &&
 	    e->owner == OWNER_HOLD) {
@@ -231,6 +244,10 @@ fill_safety(Poolmon__Summary *s, const struct poolmond *d)
 	SET(s, guard_active, d->outcome.guard_active);
 	SET(s, all_failed, d->outcome.all_failed);
 	SET(s, ring_synced, d->ring_synced);
+	SET(s, ring_state, d->director_down || d->ring_unknown ?
+	    POOLMON__RING_STATE__RING_UNKNOWN : d->ring_synced ?
+	    POOLMON__RING_STATE__RING_SYNCED :
+	    POOLMON__RING_STATE__RING_NOT_SYNCED);
 	SET(s, fall, (uint32_t)d->cfg.fall);
 	SET(s, rise, (uint32_t)d->cfg.rise);
 	SET(s, max_down_pct, (uint32_t)d->cfg.max_down_pct);

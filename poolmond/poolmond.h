@@ -52,6 +52,8 @@ struct poolmond {
 	struct state state;
 	struct policy_outcome outcome;	/* of the last scan */
 	bool ring_synced;		/* as DIRECTOR-LIST last said */
+	/* Not asked since the director was last unreachable. */
+	bool ring_unknown;
 	bool ring_unsynced_noted;	/* logged once per episode */
 
 	/* Director reachability, to log an outage once. */

@@ -49,6 +49,7 @@ director_outage(struct poolmond *d, const char *what, const char *why)
 		log_warnx("director %s: %s %s; poolmond keeps trying every "
 		    "scan", d->cfg.director_socket, what, why);
 	d->director_down = true;
+	d->ring_unknown = true;
 	str_copy(d->director_error, why, sizeof(d->director_error));
 }
 

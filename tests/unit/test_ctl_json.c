@@ -261,6 +261,101 @@ test_other_replies(void)
 	CHECK_STR(render(&reply, true), "");
 }
 
+/* A status with the summary's policy, so text prints the ring line. */
+static const char *
+render_status(bool json)
+{
+	Poolmon__Response *parts[] = { &r1, &r2 };
+	struct ctl_reply reply = { parts, 2 };
+
+	summary.has_fall = 1;
+	return render(&reply, json);
+}
+
+/*
+ * ring_synced is null while the ring is unknown (the director is
+ * unreachable); an older daemon's bool, or none at all, still reads.
+ */
+static void
+test_ring_state(void)
+{
+	build_status();
+	summary.has_ring_state = 1;
+	summary.ring_state = POOLMON__RING_STATE__RING_UNKNOWN;
+	summary.has_ring_synced = summary.ring_synced = 1;
+	summary.director_reachable = 0;
+	CHECK(strstr(render_status(true), "\"ring_synced\": null,") != NULL);
+	CHECK(strstr(buf, "\"ring_state\": \"unknown\",") != NULL);
+	CHECK(strstr(render_status(false), "ring:      unknown: the director "
+	    "is unreachable\n") != NULL);
+	summary.director_reachable = 1;
+	CHECK(strstr(render_status(false), "ring:      unknown: not asked "
+	    "since the director was unreachable") != NULL);
+	summary.ring_state = POOLMON__RING_STATE__RING_NOT_SYNCED;
+	CHECK(strstr(render_status(true), "\"ring_synced\": false,") != NULL);
+	CHECK(strstr(buf, "\"ring_state\": \"not_synced\",") != NULL);
+	CHECK(strstr(render_status(false), "ring:      not synced") != NULL);
+	summary.ring_state = POOLMON__RING_STATE__RING_SYNCED;
+	CHECK(strstr(render_status(true), "\"ring_synced\": true,") != NULL);
+	CHECK(strstr(buf, "\"ring_state\": \"synced\",") != NULL);
+	CHECK(strstr(render_status(false), "ring:      synced\n") != NULL);
+	/* A value this client does not know yet: unknown, never synced. */
+	summary.ring_state = (Poolmon__RingState)7;
+	CHECK(strstr(render_status(true), "\"ring_synced\": null,") != NULL);
+	/* An older daemon: its bool, and without one no ring gate at all. */
+	summary.has_ring_state = 0;
+	summary.ring_synced = 0;
+	CHECK(strstr(render_status(true), "\"ring_synced\": false,") != NULL);
+	CHECK(strstr(buf, "\"ring_state\": \"not_synced\",") != NULL);
+	summary.has_ring_synced = 0;
+	CHECK(strstr(render_status(true), "\"ring_synced\": true,") != NULL);
+	CHECK(strstr(render_status(false), "ring:      synced\n") != NULL);
+}
+
+/* The Owner enum, and an older daemon's owner name, read alike. */
+static void
+test_owner(void)
+{
+	static const struct {
+		Poolmon__Owner owner;
+		const char *name, *json, *text;
+	} cases[] = {
+		{ POOLMON__OWNER__OWNER_HOLD, "hold", "\"owner\": \"hold\",",
+		    "held (uid 0 since never)" },
+		{ POOLMON__OWNER__OWNER_POOLMOND, "poolmond",
+		    "\"owner\": \"poolmond\",", "down by poolmond" },
+		{ POOLMON__OWNER__OWNER_OPERATOR, "operator",
+		    "\"owner\": \"operator\",", "down by operator" },
+		{ POOLMON__OWNER__OWNER_NONE, "", "\"owner\": null,", NULL },
+	};
+	size_t i, old;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		for (old = 0; old < 2; old++) {
+			build_status();
+			be_a.hold_reason = (char *)"";
+			if (old)
+				be_a.owner = (char *)cases[i].name;
+			else {
+				be_a.has_ownership = 1;
+				be_a.ownership = cases[i].owner;
+			}
+			CHECK(strstr(render_status(true), cases[i].json));
+			CHECK((strstr(buf, "\"hold_reason\": \"\",") != NULL) ==
+			    (cases[i].owner == POOLMON__OWNER__OWNER_HOLD));
+			if (cases[i].text != NULL)
+				CHECK(strstr(render_status(false),
+				    cases[i].text) != NULL);
+		}
+	}
+	/* The enum wins over the name. */
+	build_status();
+	be_a.owner = (char *)"operator";
+	be_a.has_ownership = 1;
+	be_a.ownership = POOLMON__OWNER__OWNER_NONE;
+	CHECK(strstr(render_status(true), "\"owner\": null,") != NULL);
+}
+
 int
 main(void)
 {
@@ -268,6 +363,8 @@ main(void)
 	RUN(test_nesting);
 	RUN(test_status_keys);
 	RUN(test_other_replies);
+	RUN(test_ring_state);
+	RUN(test_owner);
 	free(buf);
 	return UNIT_EXIT();
 }

@@ -1,4 +1,7 @@
-/* poolmonctl's command parser: prefixes, and every kind of bad input. */
+/*
+ * poolmonctl's command line: one getopt_long() pass, the command table's
+ * prefixes and per-command options, and every kind of bad input.
+ */
 #include <errno.h>
 #include <stdarg.h>
 
@@ -7,30 +10,35 @@
 #include "frame.h"
 #include "unit.h"
 
-static struct ctl_command cmd;
+static struct ctl_cmdline cmd;
 static char err[512];
 
-/* Parse a NULL-terminated list of words; cmd is freed by the next call. */
+/*
+ * Parse "poolmonctl" and a NULL-terminated list of arguments; cmd is
+ * freed by the next call. 0 for a command to run, else what
+ * ctl_cmdline_parse() returned.
+ */
 static int
 parse(const char *first, ...)
 {
 	static int have_cmd;
-	char *argv[16];
-	int argc = 0;
+	char *argv[16] = { (char *)"poolmonctl" };
+	int argc = 1;
 	const char *a;
 	va_list ap;
 	int r;
 
 	if (have_cmd)
-		ctl_command_free(&cmd);
+		ctl_cmdline_free(&cmd);
 	va_start(ap, first);
 	for (a = first; a != NULL && argc < 15; a = va_arg(ap, const char *))
 		argv[argc++] = (char *)a;
 	va_end(ap);
 	argv[argc] = NULL;
-	r = ctl_parse(argc, argv, &cmd, err, sizeof(err));
-	have_cmd = r == 0;
-	return r;
+	r = ctl_cmdline_parse(argc, argv, "/default.sock", &cmd, err,
+	    sizeof(err));
+	have_cmd = r >= 0;
+	return r == CTL_PARSE_RUN ? 0 : r;
 }
 
 static void
@@ -131,26 +139,82 @@ test_hold_errors(void)
 	CHECK(parse("hold", "--reason", NULL) == -EINVAL);
 	CHECK(strstr(err, "'--reason' needs a value") != NULL);
 	CHECK(parse("hold", "127.0.6.1", "--bogus", NULL) == -EINVAL);
-	CHECK(strstr(err, "unknown option: '--bogus' (expected "
-	    "--reason|--flush)") != NULL);
+	CHECK_STR(err, "unknown option '--bogus'");
 	CHECK(parse("hold", "127.0.6.1", "-f", NULL) == -EINVAL);
-	CHECK(strstr(err, "unknown option: '-f'") != NULL);
-	CHECK(parse("hold", "127.0.6.1", "--", NULL) == -EINVAL);
-	CHECK(strstr(err, "unknown option") != NULL);
+	CHECK_STR(err, "unknown option '-f'");
+	/* In a cluster, the letter that is wrong. */
+	CHECK(parse("-jf", "status", NULL) == -EINVAL);
+	CHECK_STR(err, "unknown option '-f'");
 	CHECK(parse("hold", "127.0.6.1", "--flush=yes", NULL) == -EINVAL);
-	CHECK(strstr(err, "option '--flush' takes no argument") != NULL);
+	CHECK_STR(err, "option '--flush' takes no argument");
 	CHECK(parse("hold", "127.0.6.1", "127.0.6.2", NULL) == -EINVAL);
 	CHECK(strstr(err, "unknown argument: '127.0.6.2'") != NULL);
 	CHECK(parse("hold", "mail1", NULL) == -EINVAL);
 	CHECK(strstr(err, "not an IP address") != NULL);
-	/* Only hold has options. */
-	CHECK(parse("status", "--flush", NULL) == -EINVAL);
-	CHECK(strstr(err, "unknown argument: '--flush'") != NULL);
-	CHECK(parse("release", "127.0.6.1", "--flush", NULL) == -EINVAL);
+	/* After "--", an option's name is only a word. */
+	CHECK(parse("hold", "127.0.6.1", "--", "--flush", NULL) == -EINVAL);
 	CHECK(strstr(err, "unknown argument: '--flush'") != NULL);
 	/* Control bytes in an option never reach the terminal verbatim. */
 	CHECK(parse("hold", "127.0.6.1", "--\033[2J", NULL) == -EINVAL);
 	CHECK(strchr(err, '\033') == NULL);
+}
+
+/* The table says which command takes which option. */
+static void
+test_command_options(void)
+{
+	CHECK(parse("status", "--flush", NULL) == -EINVAL);
+	CHECK_STR(err, "--flush is an option of hold only");
+	CHECK(parse("release", "127.0.6.1", "--flush", NULL) == -EINVAL);
+	CHECK_STR(err, "--flush is an option of hold only");
+	CHECK(parse("--reason=x", "recheck", NULL) == -EINVAL);
+	CHECK_STR(err, "--reason is an option of hold only");
+	CHECK(parse("--no-wait", "status", NULL) == -EINVAL);
+	CHECK_STR(err, "--no-wait is an option of recheck only");
+	CHECK(parse("hold", "127.0.6.1", "--no-wait", NULL) == -EINVAL);
+	CHECK_STR(err, "--no-wait is an option of recheck only");
+	/* A bad command is reported before a misplaced option. */
+	CHECK(parse("--no-wait", "bogus", NULL) == -EINVAL);
+	CHECK(strstr(err, "unknown argument: 'bogus'") != NULL);
+	CHECK(parse("recheck", "--no-wait", "127.0.6.1", NULL) == 0);
+	CHECK(cmd.action == CTL_ACTION_RECHECK && cmd.no_wait &&
+	    cmd.nhosts == 1);
+	CHECK(parse("rec", "127.0.6.1", NULL) == 0 && !cmd.no_wait);
+}
+
+/* poolmonctl's own options, anywhere on the line, and -h, -V. */
+static void
+test_global_options(void)
+{
+	CHECK(parse("status", NULL) == 0);
+	CHECK_STR(cmd.socket, "/default.sock");
+	CHECK(!cmd.json && cmd.timeout_s == 0);
+	CHECK(parse("st", "-j", "--socket", "/x.sock", "-t", "7", NULL) == 0);
+	CHECK(cmd.action == CTL_ACTION_STATUS && cmd.json);
+	CHECK_STR(cmd.socket, "/x.sock");
+	CHECK(cmd.timeout_s == 7);
+	CHECK(parse("--json", "-s/y.sock", "--timeout=86400", "show",
+	    "127.0.6.1", NULL) == 0);
+	CHECK_STR(cmd.socket, "/y.sock");
+	CHECK(cmd.json && cmd.timeout_s == 86400);
+	CHECK(parse("-t", "0", "status", NULL) == -EINVAL);
+	CHECK_STR(err, "--timeout '0': expected 1 to 86400 seconds");
+	CHECK(parse("--timeout=5x", "status", NULL) == -EINVAL);
+	CHECK(strstr(err, "--timeout '5x'") != NULL);
+	CHECK(parse("status", "-s", NULL) == -EINVAL);
+	CHECK_STR(err, "missing argument: option '-s' needs a value");
+	CHECK(parse("--json=yes", "status", NULL) == -EINVAL);
+	CHECK_STR(err, "option '--json' takes no argument");
+	CHECK(parse("--bogus", "status", NULL) == -EINVAL);
+	CHECK_STR(err, "unknown option '--bogus'");
+	/* -h and -V win over whatever else is wrong. */
+	CHECK(parse("bogus", "-h", NULL) == CTL_PARSE_HELP);
+	CHECK(parse("--help", NULL) == CTL_PARSE_HELP);
+	CHECK(parse("-V", "status", "extra", NULL) == CTL_PARSE_VERSION);
+	/* Every word after "--" is the command's. */
+	CHECK(parse("-j", "--", "status", NULL) == 0 && cmd.json);
+	CHECK(parse("--", "-j", "status", NULL) == -EINVAL);
+	CHECK(strstr(err, "unknown argument: '-j'") != NULL);
 }
 
 static void
@@ -236,8 +300,10 @@ main(void)
 	RUN(test_hosts);
 	RUN(test_hold);
 	RUN(test_hold_errors);
+	RUN(test_command_options);
+	RUN(test_global_options);
 	RUN(test_release);
 	RUN(test_names_and_defaults);
-	ctl_command_free(&cmd);
+	ctl_cmdline_free(&cmd);
 	return UNIT_EXIT();
 }
