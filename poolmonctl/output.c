@@ -756,6 +756,19 @@ text_result(FILE *out, const struct ctl_reply *reply)
 	}
 }
 
+/* metrics: the parts' texts as they are, --json or not. */
+static void
+text_metrics(FILE *out, const struct ctl_reply *reply)
+{
+	size_t i;
+
+	for (i = 0; i < reply->nparts; i++)
+		if (reply->parts[i]->result_case ==
+		    POOLMON__RESPONSE__RESULT_METRICS)
+			fwrite(reply->parts[i]->metrics->text.data, 1,
+			    reply->parts[i]->metrics->text.len, out);
+}
+
 void
 ctl_print_reply(FILE *out, const struct ctl_reply *reply, bool json)
 {
@@ -763,7 +776,9 @@ ctl_print_reply(FILE *out, const struct ctl_reply *reply, bool json)
 
 	if (reply->nparts == 0)
 		return;
-	if (json) {
+	if (reply->parts[0]->result_case == POOLMON__RESPONSE__RESULT_METRICS)
+		text_metrics(out, reply);
+	else if (json) {
 		json_init(&j, out);
 		json_result(&j, reply);
 	} else

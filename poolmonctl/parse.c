@@ -76,6 +76,7 @@ static const struct token t_main[] = {
 	{ KEYWORD, "version", CTL_ACTION_VERSION, t_end },
 	{ KEYWORD, "hold", CTL_ACTION_HOLD, t_hold },
 	{ KEYWORD, "release", CTL_ACTION_RELEASE, t_host },
+	{ KEYWORD, "metrics", CTL_ACTION_METRICS, t_end },
 	{ NOTOKEN, "", CTL_ACTION_NONE, NULL },
 };
 
@@ -372,6 +373,7 @@ ctl_action_name(enum ctl_action action)
 	case CTL_ACTION_VERSION: return "version";
 	case CTL_ACTION_HOLD: return "hold";
 	case CTL_ACTION_RELEASE: return "release";
+	case CTL_ACTION_METRICS: return "metrics";
 	case CTL_ACTION_NONE: break;
 	}
 	return "none";

@@ -24,6 +24,7 @@ enum ctl_action {
 	CTL_ACTION_VERSION,
 	CTL_ACTION_HOLD,
 	CTL_ACTION_RELEASE,
+	CTL_ACTION_METRICS,
 };
 
 struct ctl_command {

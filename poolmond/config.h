@@ -62,6 +62,7 @@ struct config {
 	const char *state_file;
 	const char *control_socket;	/* poolmonctl's socket */
 	const char *control_group;	/* may recheck, dry-run, reload */
+	const char *metrics_listen;	/* ADDR:PORT; NULL: no HTTP server */
 };
 
 enum config_parse_result {
