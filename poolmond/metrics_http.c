@@ -155,11 +155,35 @@ rearm_timer(struct metrics_http *h)
 	(void)sd_event_source_set_enabled(h->timer, SD_EVENT_ONESHOT);
 }
 
+static unsigned int
+connections(struct metrics_http *h)
+{
+	const union MHD_DaemonInfo *info;
+
+	info = MHD_get_daemon_info(h->mhd, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+	return info != NULL ? info->num_connections : 0;
+}
+
+/*
+ * At the connection limit MHD takes its listening socket out of its
+ * epoll set, and puts it back only at the start of a run. A run that
+ * closed connections (timed out) may have freed the limit with nobody
+ * left to wake the next: run again, or clients waiting in the listen
+ * queue would wait for an event that never comes.
+ */
 static void
 run_mhd(struct metrics_http *h)
 {
-	if (MHD_run(h->mhd) != MHD_YES)
-		log_warnx("metrics http: MHD_run failed");
+	unsigned int before, after = connections(h);
+
+	do {
+		before = after;
+		if (MHD_run(h->mhd) != MHD_YES) {
+			log_warnx("metrics http: MHD_run failed");
+			break;
+		}
+		after = connections(h);
+	} while (after < before);
 	rearm_timer(h);
 }
 
