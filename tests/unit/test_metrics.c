@@ -2,16 +2,20 @@
  * The metrics text: family names with HELP and TYPE, labels and their
  * escaping, the backend state one-hot, health absent while unchecked or
  * unknown, check durations and failure counters per port, the action
- * counters, --metrics-listen's address forms, and the control socket's
- * reply split into parts that add up to the same text.
+ * counters, --metrics-listen's address forms, the control socket's
+ * reply split into parts that add up to the same text, and the HTTP
+ * server on an sd-event loop answering a client queued behind idle
+ * connections once their timeout frees the connection limit.
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "control.h"
 #include "frame.h"
@@ -401,6 +405,96 @@ test_control_parts(void)
 	free_daemon();
 }
 
+/* A port nobody listens on now, on 127.0.0.1. */
+static int
+free_port(void)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET };
+	socklen_t len = sizeof(sin);
+	int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
+
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd >= 0 && bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0 &&
+	    getsockname(fd, (struct sockaddr *)&sin, &len) == 0)
+		port = ntohs(sin.sin_port);
+	if (fd >= 0)
+		close(fd);
+	return port;
+}
+
+static int
+connect_to(int port)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET,
+	    .sin_port = htons((uint16_t)port) };
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd >= 0 && connect(fd, (struct sockaddr *)&sin, sizeof(sin)) < 0 &&
+	    errno != EINPROGRESS) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+#define IDLE_CLIENTS	20	/* more than the server's 16 slots */
+
+/*
+ * Idle clients take every connection slot; a scraper queued behind them
+ * is answered once their inactivity timeout frees the slots, and the
+ * loop never blocks meanwhile (sd_event_run returns every 100 ms).
+ */
+static void
+test_http_behind_idle(void)
+{
+	static const char req[] = "GET /metrics HTTP/1.0\r\n\r\n";
+	int idle[IDLE_CLIENTS], port, fd, i;
+	char listen_at[32], err[256], buf[4096];
+	size_t got = 0;
+	bool sent = false, done = false;
+	int64_t deadline;
+	ssize_t n = -1;
+
+	make_daemon(0);
+	CHECK((port = free_port()) > 0);
+	snprintf(listen_at, sizeof(listen_at), "127.0.0.1:%d", port);
+	d.cfg.metrics_listen = listen_at;
+	CHECK(metrics_http_open(&d, err, sizeof(err)) == 0);
+	CHECK(sd_event_new(&d.event) >= 0);
+	CHECK(metrics_http_start(&d) == 0);
+	for (i = 0; i < IDLE_CLIENTS; i++)
+		CHECK((idle[i] = connect_to(port)) >= 0);
+	/* Let the server take its 16 before the scraper queues. */
+	for (i = 0; i < 5; i++)
+		(void)sd_event_run(d.event, 20 * 1000);
+	CHECK((fd = connect_to(port)) >= 0);
+	deadline = now_ms() + 30 * 1000;
+	while (!done && now_ms() < deadline) {
+		struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+
+		if (!sent && poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLOUT))
+			sent = write(fd, req, sizeof(req) - 1) ==
+			    (ssize_t)(sizeof(req) - 1);
+		(void)sd_event_run(d.event, 100 * 1000);
+		while (sent && got < sizeof(buf) - 1 &&
+		    (n = read(fd, buf + got, sizeof(buf) - 1 - got)) > 0)
+			got += (size_t)n;
+		done = got >= sizeof(buf) - 1 || (sent && n == 0);
+	}
+	buf[got] = '\0';
+	CHECK(sent && done);
+	CHECK(strncmp(buf, "HTTP/1.", 7) == 0 && strstr(buf, " 200 ") != NULL);
+	CHECK(strstr(buf, "text/plain; version=0.0.4") != NULL);
+	CHECK(strstr(buf, "poolmon_up 1") != NULL);
+	close(fd);
+	for (i = 0; i < IDLE_CLIENTS; i++)
+		close(idle[i]);
+	metrics_http_close(&d);
+	d.event = sd_event_unref(d.event);
+	free_daemon();
+}
+
 int
 main(void)
 {
@@ -411,5 +505,6 @@ main(void)
 	RUN(test_actions);
 	RUN(test_listen_forms);
 	RUN(test_control_parts);
+	RUN(test_http_behind_idle);
 	return UNIT_EXIT();
 }
