@@ -45,6 +45,7 @@ usage(FILE *out)
 "                       its users away too) and keep it down until released\n"
 "  release HOST         Hand a held or operator-down HOST to poolmond,\n"
 "                       which brings it up once it is healthy\n"
+"  metrics              Prometheus metrics, as --metrics-listen serves them\n"
 "\n"
 "Options:\n"
 "  -s, --socket=PATH    poolmond's control socket (default: %s)\n"
@@ -141,6 +142,11 @@ build_request(const struct ctl_cmdline *cl, Poolmon__Request *req,
 		req->command_case = POOLMON__REQUEST__COMMAND_RELEASE;
 		req->release = body;
 		break;
+	case CTL_ACTION_METRICS:
+		poolmon__metrics_request__init(body);
+		req->command_case = POOLMON__REQUEST__COMMAND_METRICS;
+		req->metrics = body;
+		break;
 	case CTL_ACTION_NONE:
 		break;
 	}
@@ -158,6 +164,7 @@ call_daemon(const struct ctl_cmdline *cl)
 		Poolmon__VersionRequest version;
 		Poolmon__HoldRequest hold;
 		Poolmon__ReleaseRequest release;
+		Poolmon__MetricsRequest metrics;
 	} body;
 	Poolmon__Request req;
 	struct ctl_conn conn;

@@ -69,6 +69,7 @@ static const struct token t_main[] = {
 	{ KEYWORD, "hold", CTL_ACTION_HOLD, CTL_OPT_REASON | CTL_OPT_FLUSH,
 	    t_host },
 	{ KEYWORD, "release", CTL_ACTION_RELEASE, 0, t_host },
+	{ KEYWORD, "metrics", CTL_ACTION_METRICS, 0, t_end },
 	{ NOTOKEN, "", CTL_ACTION_NONE, 0, NULL },
 };
 
@@ -434,6 +435,7 @@ ctl_action_name(enum ctl_action action)
 	case CTL_ACTION_DRY_RUN_ON: return "dry-run on";
 	case CTL_ACTION_DRY_RUN_OFF: return "dry-run off";
 	case CTL_ACTION_RELOAD: return "reload";
+	case CTL_ACTION_METRICS: return "metrics";
 	case CTL_ACTION_VERSION: return "version";
 	case CTL_ACTION_HOLD: return "hold";
 	case CTL_ACTION_RELEASE: return "release";

@@ -25,6 +25,7 @@ enum ctl_action {
 	CTL_ACTION_VERSION,
 	CTL_ACTION_HOLD,
 	CTL_ACTION_RELEASE,
+	CTL_ACTION_METRICS,
 };
 
 /* The options that belong to one command, as bits. */

@@ -49,7 +49,7 @@ ensure_connected(struct action_ctx *ctx, const char *what)
 
 /* Send one host command; true only for OK. Logs every other outcome. */
 static bool
-host_cmd(struct action_ctx *ctx, const char *cmd, const char *ip)
+send_host_cmd(struct action_ctx *ctx, const char *cmd, const char *ip)
 {
 	enum director_reply reply;
 	char line[160];
@@ -79,6 +79,16 @@ host_cmd(struct action_ctx *ctx, const char *cmd, const char *ip)
 		log_warnx("%s %s: %s; retrying at the next scan", cmd, ip,
 		    director_reply_str(reply));
 	return false;
+}
+
+/* Every host command, sent and counted (poolmon_actions_total). */
+static bool
+host_cmd(struct action_ctx *ctx, const char *cmd, const char *ip)
+{
+	bool ok = send_host_cmd(ctx, cmd, ip);
+
+	metrics_count_action(&ctx->d->metrics, cmd, ok);
+	return ok;
 }
 
 static void

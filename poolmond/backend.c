@@ -42,6 +42,8 @@ port_state_set(struct port_state *ps, const struct check_result *res)
 	ps->tries = res->tries;
 	ps->latency_ms = res->latency_ms;
 	ps->reason = reason;
+	if (res->status != CHECK_OK && !check_status_is_local(res->status))
+		ps->failures++;
 	return 0;
 }
 

@@ -67,6 +67,7 @@ struct config {
 	/* Absolute forms of the relative paths given; config_free(). */
 	char *abs_paths[CONFIG_PATH_OPTS];
 	size_t nabs_paths;
+	const char *metrics_listen;	/* ADDR:PORT; NULL: no HTTP server */
 };
 
 enum config_parse_result {

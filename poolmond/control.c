@@ -25,6 +25,7 @@
 
 #include "frame.h"
 #include "log.h"
+#include "metrics.h"
 #include "notify.h"
 #include "poolmon.pb-c.h"
 #include "poolmond.h"
@@ -536,6 +537,80 @@ handle_release(struct ctl_client *c, const Poolmon__Request *req)
 	backend_set_free(&set);
 }
 
+/* ------------------------------------------------------------------ */
+/* metrics: the Prometheus text (metrics.c) */
+
+/* Room in a part for the Response around the text. */
+#define CTL_METRICS_TEXT_MAX	(CTL_PART_TARGET - 256)
+
+/* A part of text from here: up to the last line end that fits. */
+static size_t
+metrics_part_len(const char *text, size_t left)
+{
+	const char *nl;
+
+	if (left <= CTL_METRICS_TEXT_MAX)
+		return left;
+	nl = memrchr(text, '\n', CTL_METRICS_TEXT_MAX);
+	return nl != NULL ? (size_t)(nl - text) + 1 : CTL_METRICS_TEXT_MAX;
+}
+
+static int
+push_metrics(struct ctl_outq *q, uint64_t id, const char *text, size_t len)
+{
+	Poolmon__Response resp;
+	Poolmon__MetricsReply reply;
+	size_t off = 0, n;
+	int r;
+
+	do {
+		n = metrics_part_len(text + off, len - off);
+		ctl_response_init(&resp, id, true);
+		SET(&resp, more, off + n < len);
+		poolmon__metrics_reply__init(&reply);
+		reply.has_text = 1;
+		reply.text.len = n;
+		reply.text.data = (uint8_t *)text + off;
+		resp.result_case = POOLMON__RESPONSE__RESULT_METRICS;
+		resp.metrics = &reply;
+		if ((r = ctl_outq_push(q, &resp)) < 0)
+			return r;
+		off += n;
+	} while (off < len);
+	return 0;
+}
+
+/*
+ * Rendered and queued whole: unlike status, not a part at a time. The
+ * text is about 1 KiB a backend, held until the client has read it.
+ */
+int
+control_metrics_reply(const struct poolmond *d, uint64_t id,
+    struct ctl_outq *q)
+{
+	size_t queued = q->n, len;
+	char *text;
+	int r;
+
+	if ((r = metrics_render(d, &text, &len)) < 0)
+		return r;
+	r = push_metrics(q, id, text, len);
+	free(text);
+	/* A reply cut short is no reply: drop its parts. */
+	while (r < 0 && q->n > queued)
+		free(q->msg[--q->n].buf);
+	return r;
+}
+
+static void
+handle_metrics(struct ctl_client *c, const Poolmon__Request *req)
+{
+	if (control_metrics_reply(c->ctl->d, req->id, &c->out) < 0)
+		(void)reply_error(c, req->id, ENOMEM, "out of memory");
+}
+
+/* ------------------------------------------------------------------ */
+
 static const struct ctl_command {
 	Poolmon__Request__CommandCase command;
 	const char *name;
@@ -554,6 +629,8 @@ static const struct ctl_command {
 	{ POOLMON__REQUEST__COMMAND_HOLD, "hold", true, handle_hold },
 	{ POOLMON__REQUEST__COMMAND_RELEASE, "release", true,
 	    handle_release },
+	{ POOLMON__REQUEST__COMMAND_METRICS, "metrics", false,
+	    handle_metrics },
 };
 
 static const struct ctl_command *

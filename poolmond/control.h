@@ -58,5 +58,13 @@ void ctl_outq_clear(struct ctl_outq *q);
  */
 int control_status_reply(const struct poolmond *d, uint64_t id,
     struct ctl_outq *q);
+/*
+ * The reply to a metrics request: the text of metrics_render() in
+ * Responses of at most CTL_PART_TARGET bytes, split at line ends, "more"
+ * set on all but the last; appended to q whole, or not at all. 0 or
+ * -ENOMEM.
+ */
+int control_metrics_reply(const struct poolmond *d, uint64_t id,
+    struct ctl_outq *q);
 
 #endif

@@ -344,6 +344,8 @@ main(int argc, char **argv)
 	/* Before forking, so a socket in use is reported on the terminal. */
 	if (control_open(&d, err, sizeof(err)) < 0)
 		startup_error("%s", err);
+	if (metrics_http_open(&d, err, sizeof(err)) < 0)
+		startup_error("%s", err);
 	if (!d.cfg.foreground)
 		ready_fd = daemonize();
 	if ((r = pidfile_write_pid(d.pidfile_fd, getpid())) < 0)
@@ -356,6 +358,8 @@ main(int argc, char **argv)
 		fatalx("scan engine: %s", strerror(-r));
 	if ((r = control_start(&d, reload)) < 0)
 		fatalx("control socket: %s", strerror(-r));
+	if ((r = metrics_http_start(&d)) < 0)
+		fatalx("metrics http server: %s", strerror(-r));
 	if ((r = notify_watchdog_start(&d)) < 0)
 		fatalx("systemd watchdog: %s", strerror(-r));
 	log_info("poolmond %s started as pid %ld: %zu ports, interval %d s, "
@@ -366,6 +370,7 @@ main(int argc, char **argv)
 	notify_ready(&d);
 	r = sd_event_loop(d.event);
 	notify_stopping();
+	metrics_http_close(&d);
 	control_close(&d);
 	scan_shutdown(&d);
 	sd_event_unref(d.event);

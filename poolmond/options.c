@@ -14,7 +14,9 @@
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
+#include <sys/socket.h>
 
+#include "metrics.h"
 #include "policy.h"
 #include "state.h"
 #include "util.h"
@@ -38,6 +40,7 @@ enum long_only_opt {
 	OPT_ADOPT_DOWN,
 	OPT_STATE_FILE,
 	OPT_REQUIRE_TLS,
+	OPT_METRICS_LISTEN,
 };
 
 /* A leading ':' makes a missing argument return ':' rather than '?'. */
@@ -72,6 +75,7 @@ static const struct option long_opts[] = {
 	{ "adopt-down",		no_argument,	   NULL, OPT_ADOPT_DOWN },
 	{ "state-file",		required_argument, NULL, OPT_STATE_FILE },
 	{ "require-tls",	no_argument,	   NULL, OPT_REQUIRE_TLS },
+	{ "metrics-listen",	required_argument, NULL, OPT_METRICS_LISTEN },
 	{ "help",		no_argument,	   NULL, 'h' },
 	{ "version",		no_argument,	   NULL, OPT_VERSION },
 	{ NULL, 0, NULL, 0 },
@@ -120,6 +124,9 @@ config_usage(FILE *out)
 "      --max-children=N   Backends checked at once (default: %d)\n"
 "      --max-down=PERCENT Most of a tag's hosts left down by poolmond's own\n"
 "                         actions (default: %d)\n"
+"      --metrics-listen=ADDR:PORT\n"
+"                         Serve Prometheus metrics on http://ADDR:PORT/metrics\n"
+"                         (127.0.0.1:9095 or [::1]:9095; default: off)\n"
 "      --no-ptr           Verify the address, not the PTR name, of a backend\n"
 "      --require-tls      Never send credentials without TLS: a plain port\n"
 "                         whose server offers no STARTTLS/STLS fails\n"
@@ -351,6 +358,22 @@ set_ssl_name(struct config *cfg, const char *arg, char *err, size_t errlen)
 }
 
 static int
+set_metrics_listen(struct config *cfg, const char *arg, char *err,
+    size_t errlen)
+{
+	struct sockaddr_storage ss;
+
+	if (metrics_parse_listen(arg, &ss) < 0) {
+		set_err(err, errlen, "--metrics-listen '%s': expected "
+		    "IPv4:PORT or [IPv6]:PORT, e.g. 127.0.0.1:9095 or "
+		    "[::1]:9095", arg);
+		return -EINVAL;
+	}
+	cfg->metrics_listen = arg;
+	return 0;
+}
+
+static int
 apply_option(struct config *cfg, int c, const char *arg, char *err,
     size_t errlen)
 {
@@ -420,6 +443,8 @@ apply_option(struct config *cfg, int c, const char *arg, char *err,
 	case OPT_CONTROL_GROUP:
 		return set_nonempty_opt(name, arg, &cfg->control_group, err,
 		    errlen);
+	case OPT_METRICS_LISTEN:
+		return set_metrics_listen(cfg, arg, err, errlen);
 	}
 	set_err(err, errlen, "internal error: option %d not handled", c);
 	return -EINVAL;

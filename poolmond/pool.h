@@ -39,11 +39,14 @@ enum health {
  */
 struct port_state {
 	char *reason;			/* malloc'ed; NULL: ok, no warning */
+	uint64_t failures;		/* through the backend, for metrics */
 	uint32_t latency_ms;
 	uint16_t tries;
 	uint8_t status;			/* enum check_status, in a byte */
 	bool warning;
 };
+_Static_assert(sizeof(struct port_state) <= 24,
+    "port_state stays small: one per backend and port");
 _Static_assert(CHECK_STATUS_COUNT <= UINT8_MAX + 1,
     "port_state.status holds an enum check_status in a byte");
 
@@ -135,7 +138,10 @@ int pool_store_report(struct pool *p, uint32_t scan_id,
 /* Zeroed port states for nports; -ENOMEM. */
 int backend_init_ports(struct backend *b, size_t nports);
 void backend_free(struct backend *b, size_t nports);
-/* Store a check result; the reason is copied only when there is one. */
+/*
+ * Store a check result; the reason is copied only when there is one. A
+ * failure through the backend (not poolmond's own) is counted.
+ */
 int port_state_set(struct port_state *ps, const struct check_result *res);
 /* Replace the failure reason; NULL clears it. */
 int backend_set_reason(struct backend *b, const char *reason);

@@ -12,6 +12,7 @@
 #include "check.h"
 #include "config.h"
 #include "director.h"
+#include "metrics.h"
 #include "policy.h"
 #include "pool.h"
 #include "state.h"
@@ -69,6 +70,9 @@ struct poolmond {
 	bool stopping;
 
 	struct control *control;	/* poolmonctl's socket (control.c) */
+	/* Prometheus metrics: counters, the HTTP server (metrics*.c). */
+	struct metrics metrics;
+	struct metrics_http *metrics_http;	/* NULL: not listening */
 };
 
 /* scan.c */

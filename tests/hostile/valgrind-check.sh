@@ -52,7 +52,8 @@ VG=(valgrind --tool=memcheck --error-exitcode=99 --leak-check=full
 "${VG[@]}" "$POOLMOND" -f -d -S "$TB_DIRECTOR_SOCKET" -k "$TB_DIR/poolmond.pid" \
 	-l "$(pm_log)" --state-file "$TB_DIR/state" --control-socket "$TB_DIR/ctl.sock" \
 	-i 1 -t 5 --retries 1 --retry-delay 100 --max-down=100 \
-	-p 143 -p 110 -s 993 -v 0 -c "$TB_DIR/cred" </dev/null >>"$TB_DIR/poolmond.out" 2>&1 &
+	-p 143 -p 110 -s 993 -v 0 -c "$TB_DIR/cred" --metrics-listen="$DIR_IP:9095" \
+	</dev/null >>"$TB_DIR/poolmond.out" 2>&1 &
 PM_PID=$!
 tb_track_pid "$PM_PID"
 ctl() { "$POOLMONCTL" -s "$TB_DIR/ctl.sock" -t 60 "$@"; }
@@ -64,6 +65,12 @@ ctl status >/dev/null && ctl --json status >/dev/null && ctl show "$B1" >/dev/nu
 	ctl version >/dev/null && ctl dry-run on >/dev/null && ctl dry-run off >/dev/null &&
 	ctl reload >/dev/null && ctl recheck >/dev/null && ctl recheck "$B1" 10.9.9.9 >/dev/null
 [ $? -le 1 ] || tb_fail "poolmonctl under valgrind"
+# Metrics over HTTP (one connection left open at exit) and the socket.
+curl -sf -m 60 "http://$DIR_IP:9095/metrics" >/dev/null &&
+	curl -s -m 60 -X POST -d x "http://$DIR_IP:9095/metrics" >/dev/null &&
+	curl -s -m 60 "http://$DIR_IP:9095/x" >/dev/null && ctl metrics >/dev/null ||
+	tb_fail "metrics under valgrind"
+exec {idle_fd}<>"/dev/tcp/$DIR_IP/9095"
 "$TOOLS/ctl-raw" "$TB_DIR/ctl.sock" garbage >/dev/null
 "$TOOLS/ctl-raw" "$TB_DIR/ctl.sock" truncated >/dev/null
 kill -HUP "$PM_PID"

@@ -50,7 +50,7 @@ done < <(sed -n 's/^\t\[CHECK_[A-Z]*\] = "\(.*\)",$/\1/p' "$ROOT/poolmond/check.
 pass "poolmond.8 lists every check status"
 
 missing=
-for cmd in status show recheck dry-run reload version hold release; do
+for cmd in status show recheck dry-run reload version hold release metrics; do
 	grep -q "^\.It Ic $cmd\( \|\$\)" "$C" || missing+=" $cmd"
 	"$POOLMONCTL" --help | grep -q "^  $cmd\b" || fail "poolmonctl --help lacks $cmd"
 done

@@ -1,0 +1,62 @@
+/*
+ * Prometheus metrics: the daemon's state in the text exposition format
+ * (version 0.0.4), rendered on demand (metrics.c), and served over HTTP
+ * with libmicrohttpd on the daemon's own event loop (metrics_http.c).
+ * The same text answers "poolmonctl metrics" on the control socket.
+ */
+#ifndef POOLMOND_METRICS_H
+#define POOLMOND_METRICS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define METRICS_CONTENT_TYPE	"text/plain; version=0.0.4"
+
+enum metrics_action {
+	METRICS_ACTION_DOWN,
+	METRICS_ACTION_UP,
+	METRICS_ACTION_FLUSH,
+	METRICS_ACTION_COUNT
+};
+
+/* Counters the rendered text needs that no other module keeps. */
+struct metrics {
+	/* Director commands sent: [action][0] ok, [action][1] error. */
+	uint64_t actions[METRICS_ACTION_COUNT][2];
+};
+
+struct poolmond;
+struct metrics_http;
+
+/*
+ * Count a director command poolmond sent and whether the director
+ * answered OK: cmd is "HOST-DOWN", "HOST-UP" or "HOST-FLUSH"; any other
+ * command is not an action and is ignored.
+ */
+void metrics_count_action(struct metrics *m, const char *cmd, bool ok);
+
+/*
+ * The metrics text of d into *out (malloc'ed, NUL-terminated, *len bytes
+ * without the NUL). 0 or -ENOMEM.
+ */
+int metrics_render(const struct poolmond *d, char **out, size_t *len);
+
+/*
+ * --metrics-listen=ADDR:PORT: "127.0.0.1:9095" or "[::1]:9095". Fills
+ * the socket address; -EINVAL for anything else.
+ */
+struct sockaddr_storage;
+int metrics_parse_listen(const char *arg, struct sockaddr_storage *ss);
+
+/*
+ * The HTTP server, when d->cfg.metrics_listen is set: bound by
+ * metrics_http_open() (before the daemon forks, so a busy address is
+ * reported on the terminal), served from d->event once
+ * metrics_http_start() has run. 0, or -errno with err set.
+ */
+int metrics_http_open(struct poolmond *d, char *err, size_t errlen);
+int metrics_http_start(struct poolmond *d);
+void metrics_http_close(struct poolmond *d);
+
+#endif

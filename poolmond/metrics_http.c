@@ -1,0 +1,313 @@
+/*
+ * --metrics-listen: GET /metrics over HTTP with libmicrohttpd, run from
+ * the daemon's sd-event loop. MHD has no thread of its own here
+ * (MHD_USE_EPOLL without an internal polling thread): its epoll
+ * descriptor is an sd-event io source and MHD_get_timeout() drives a
+ * timer, both calling MHD_run(), which never blocks. So the daemon's
+ * state is read only from the loop, and a slow or idle client costs a
+ * connection slot (at most METRICS_HTTP_MAX_CONNECTIONS) until its
+ * inactivity timeout, never the loop's time.
+ */
+#include "metrics.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+
+#include "log.h"
+#include "poolmond.h"
+#include "util.h"
+
+#define METRICS_HTTP_PATH		"/metrics"
+#define METRICS_HTTP_MAX_CONNECTIONS	16
+#define METRICS_HTTP_TIMEOUT_S		5	/* of inactivity */
+#define METRICS_HTTP_MEMORY_LIMIT	(32 * 1024)	/* per connection */
+#define METRICS_HTTP_BACKLOG		64
+#define METRICS_HTTP_LOG_BURST		10	/* MHD messages a minute */
+#define METRICS_HTTP_LOG_WINDOW_MS	(60 * 1000)
+
+struct metrics_http {
+	struct poolmond *d;
+	int listen_fd;		/* MHD's once the daemon started */
+	struct MHD_Daemon *mhd;
+	sd_event_source *io;
+	sd_event_source *timer;
+	struct ratelimit log_limit;
+};
+
+static int __attribute__((format(printf, 4, 5)))
+set_err(char *err, size_t errlen, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+/*
+ * MHD's own complaints (a client gone mid-reply, the connection limit
+ * reached), at most a burst a minute: anyone who reaches the port could
+ * otherwise fill the log.
+ */
+static void
+on_mhd_log(void *arg, const char *fmt, va_list ap)
+{
+	struct metrics_http *h = arg;
+	unsigned int suppressed;
+	char msg[256];
+	size_t n;
+
+	if (!ratelimit_allow(&h->log_limit, now_ms(), &suppressed))
+		return;
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	n = strlen(msg);
+	while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+		msg[--n] = '\0';
+	log_warnx("metrics http: %s%s", msg, suppressed > 0 ?
+	    " (after unlogged messages)" : "");
+}
+
+static enum MHD_Result
+reply_static(struct MHD_Connection *conn, unsigned int code,
+    const char *body)
+{
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+
+	resp = MHD_create_response_from_buffer(strlen(body), (void *)body,
+	    MHD_RESPMEM_PERSISTENT);
+	if (resp == NULL)
+		return MHD_NO;
+	(void)MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+	    "text/plain");
+	if (code == MHD_HTTP_METHOD_NOT_ALLOWED)
+		(void)MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW,
+		    MHD_HTTP_METHOD_GET);
+	ret = MHD_queue_response(conn, code, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+static enum MHD_Result
+reply_metrics(struct metrics_http *h, struct MHD_Connection *conn)
+{
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+	size_t len;
+	char *text;
+
+	if (metrics_render(h->d, &text, &len) < 0)
+		return reply_static(conn, MHD_HTTP_INTERNAL_SERVER_ERROR,
+		    "out of memory\n");
+	resp = MHD_create_response_from_buffer(len, text,
+	    MHD_RESPMEM_MUST_FREE);
+	if (resp == NULL) {
+		free(text);
+		return MHD_NO;
+	}
+	(void)MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+	    METRICS_CONTENT_TYPE);
+	ret = MHD_queue_response(conn, MHD_HTTP_OK, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+/* Answered at the first call, before any request body: none is wanted. */
+static enum MHD_Result
+on_request(void *arg, struct MHD_Connection *conn, const char *url,
+    const char *method, const char *version, const char *upload_data,
+    size_t *upload_data_size, void **req_ctx)
+{
+	struct metrics_http *h = arg;
+
+	(void)version;
+	(void)upload_data;
+	(void)upload_data_size;
+	(void)req_ctx;
+	if (strcmp(url, METRICS_HTTP_PATH) != 0)
+		return reply_static(conn, MHD_HTTP_NOT_FOUND, "not found\n");
+	if (strcmp(method, MHD_HTTP_METHOD_GET) != 0)
+		return reply_static(conn, MHD_HTTP_METHOD_NOT_ALLOWED,
+		    "method not allowed\n");
+	return reply_metrics(h, conn);
+}
+
+/* When MHD wants to run next (its timeouts, or work it left); none: off. */
+static void
+rearm_timer(struct metrics_http *h)
+{
+	MHD_UNSIGNED_LONG_LONG ms;
+
+	if (MHD_get_timeout(h->mhd, &ms) != MHD_YES) {
+		(void)sd_event_source_set_enabled(h->timer, SD_EVENT_OFF);
+		return;
+	}
+	(void)sd_event_source_set_time_relative(h->timer, (uint64_t)ms * 1000);
+	(void)sd_event_source_set_enabled(h->timer, SD_EVENT_ONESHOT);
+}
+
+static unsigned int
+connections(struct metrics_http *h)
+{
+	const union MHD_DaemonInfo *info;
+
+	info = MHD_get_daemon_info(h->mhd, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+	return info != NULL ? info->num_connections : 0;
+}
+
+/*
+ * At the connection limit MHD takes its listening socket out of its
+ * epoll set, and puts it back only at the start of a run. A run that
+ * closed connections (timed out) may have freed the limit with nobody
+ * left to wake the next: run again, or clients waiting in the listen
+ * queue would wait for an event that never comes.
+ */
+static void
+run_mhd(struct metrics_http *h)
+{
+	unsigned int before, after = connections(h);
+
+	do {
+		before = after;
+		if (MHD_run(h->mhd) != MHD_YES) {
+			log_warnx("metrics http: MHD_run failed");
+			break;
+		}
+		after = connections(h);
+	} while (after < before);
+	rearm_timer(h);
+}
+
+static int
+on_mhd_io(sd_event_source *s, int fd, uint32_t revents, void *arg)
+{
+	(void)s;
+	(void)fd;
+	(void)revents;
+	run_mhd(arg);
+	return 0;
+}
+
+static int
+on_mhd_timer(sd_event_source *s, uint64_t usec, void *arg)
+{
+	(void)s;
+	(void)usec;
+	run_mhd(arg);
+	return 0;
+}
+
+/* Bound here, not by MHD: its failure would say nothing but "failed". */
+static int
+bind_listen(const char *arg, char *err, size_t errlen)
+{
+	struct sockaddr_storage ss;
+	socklen_t sslen;
+	int fd, one = 1, e;
+
+	if (metrics_parse_listen(arg, &ss) < 0)
+		return set_err(err, errlen, -EINVAL, "--metrics-listen '%s': "
+		    "expected IPv4:PORT or [IPv6]:PORT", arg);
+	sslen = ss.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) :
+	    sizeof(struct sockaddr_in);
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    0);
+	if (fd < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+	    bind(fd, (struct sockaddr *)&ss, sslen) < 0 ||
+	    listen(fd, METRICS_HTTP_BACKLOG) < 0) {
+		e = errno;
+		if (fd >= 0)
+			close(fd);
+		return set_err(err, errlen, -e, "--metrics-listen '%s': %s",
+		    arg, strerror(e));
+	}
+	return fd;
+}
+
+int
+metrics_http_open(struct poolmond *d, char *err, size_t errlen)
+{
+	struct metrics_http *h;
+	int fd;
+
+	if (d->cfg.metrics_listen == NULL)
+		return 0;
+	if ((fd = bind_listen(d->cfg.metrics_listen, err, errlen)) < 0)
+		return fd;
+	if ((h = calloc(1, sizeof(*h))) == NULL) {
+		close(fd);
+		return set_err(err, errlen, -ENOMEM, "out of memory");
+	}
+	h->d = d;
+	h->listen_fd = fd;
+	h->log_limit.interval_ms = METRICS_HTTP_LOG_WINDOW_MS;
+	h->log_limit.burst = METRICS_HTTP_LOG_BURST;
+	d->metrics_http = h;
+	return 0;
+}
+
+int
+metrics_http_start(struct poolmond *d)
+{
+	struct metrics_http *h = d->metrics_http;
+	const union MHD_DaemonInfo *info;
+	int r;
+
+	if (h == NULL)
+		return 0;
+	h->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL,
+	    NULL, on_request, h,
+	    /* First, so that MHD logs nothing on its own. */
+	    MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h,
+	    MHD_OPTION_LISTEN_SOCKET, (MHD_socket)h->listen_fd,
+	    MHD_OPTION_CONNECTION_LIMIT,
+	    (unsigned int)METRICS_HTTP_MAX_CONNECTIONS,
+	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)METRICS_HTTP_TIMEOUT_S,
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+	    (size_t)METRICS_HTTP_MEMORY_LIMIT,
+	    MHD_OPTION_END);
+	if (h->mhd == NULL)
+		return -EIO;
+	h->listen_fd = -1;	/* MHD's: closed by MHD_stop_daemon() */
+	info = MHD_get_daemon_info(h->mhd, MHD_DAEMON_INFO_EPOLL_FD);
+	if (info == NULL || info->epoll_fd < 0)
+		return -EIO;
+	r = sd_event_add_io(d->event, &h->io, info->epoll_fd, EPOLLIN,
+	    on_mhd_io, h);
+	if (r >= 0)
+		r = sd_event_add_time_relative(d->event, &h->timer,
+		    CLOCK_MONOTONIC, 0, 0, on_mhd_timer, h);
+	if (r < 0)
+		return r;
+	rearm_timer(h);
+	log_info("metrics: serving http://%s%s", d->cfg.metrics_listen,
+	    METRICS_HTTP_PATH);
+	return 0;
+}
+
+void
+metrics_http_close(struct poolmond *d)
+{
+	struct metrics_http *h = d->metrics_http;
+
+	if (h == NULL)
+		return;
+	sd_event_source_disable_unref(h->io);
+	sd_event_source_disable_unref(h->timer);
+	if (h->mhd != NULL)
+		MHD_stop_daemon(h->mhd);
+	if (h->listen_fd >= 0)
+		close(h->listen_fd);
+	free(h);
+	d->metrics_http = NULL;
+}
