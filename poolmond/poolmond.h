@@ -48,6 +48,7 @@ struct backend {
 	/* Hysteresis and ownership (policy.c). */
 	bool operator_noted;		/* "down by operator" logged */
 	bool spared;			/* kept up by the pool-wide guard */
+	bool awaiting_name;		/* its PTR lookup, to be forked */
 	unsigned int fail_count;	/* consecutive failed scans */
 	unsigned int ok_count;		/* consecutive healthy scans */
 	enum owner owner;
@@ -112,6 +113,8 @@ struct poolmond {
 	struct running_child *children;
 	size_t nchildren;
 	struct reaped_child *reaped;	/* scratch of reap_children() */
+	struct resolver *resolver;	/* PTR names; NULL: not wanted */
+	size_t awaiting_names;		/* backends waiting for theirs */
 
 	/* Operator safety (policy.c, state.c). */
 	struct policy policy;
@@ -151,10 +154,13 @@ int scan_request(struct poolmond *d, const char *const *ips, size_t nips);
 /* The backend with address ip, or NULL; as strchr(), a const table in,
  * a backend callers that own d may change out. */
 struct backend *backend_find(const struct poolmond *d, const char *ip);
+/* The resolver's ready hook: backends waiting for their names may start. */
+void scan_names_ready(void *d);
 
 /* child.c: runs in the forked check process; never returns. */
-void child_run(const struct poolmond *d, size_t backend, int report_fd,
-    int64_t hard_deadline) __attribute__((noreturn));
+void child_run(const struct poolmond *d, size_t backend,
+    const char *ptr_name, int report_fd, int64_t hard_deadline)
+    __attribute__((noreturn));
 int64_t child_budget_ms(const struct check_env *env);
 
 /* actions.c */
