@@ -52,7 +52,7 @@ rc=$?
 tb_assert_eq "$rc" 124 "namespace: the PTR lookup of $NONAME hangs (getent killed after 3 s)"
 tb_assert_eq "$("$NS/run" "$NS" timeout 3 getent hosts "$FORGED" | awk '{print $2}')" forged.test \
 	"namespace: DNS names $FORGED forged.test"
-tb_assert_eq "$("$NS/run" "$NS" timeout 3 getent hosts forged.test | awk '{print $1}')" "$ELSEWHERE" \
+tb_assert_eq "$("$NS/run" "$NS" timeout 3 getent ahostsv4 forged.test | awk 'NR == 1 {print $1}')" "$ELSEWHERE" \
 	"namespace: forged.test resolves to $ELSEWHERE"
 
 for ip in "$NAMED" "$WRONG" "$NONAME" "$FORGED" "$DNSNAMED"; do
@@ -104,7 +104,7 @@ kill -TERM "$WATCH_PID"
 wait "$WATCH_PID"
 seen=$(head -n 1 "$TB_DIR/procwatch.out" | tr ' ' '\n' | sed -n 's/^children=//p')
 threads=$(head -n 1 "$TB_DIR/procwatch.out" | tr ' ' '\n' | sed -n 's/^max_threads=//p')
-[ "${seen:-0}" -ge 10 ] || tb_fail "procwatch saw only '$seen' check processes"
+[ "${seen:-0}" -ge 5 ] || tb_fail "procwatch saw only '$seen' check processes"
 tb_assert_eq "$threads" 1 "$seen check processes sampled: each had one thread"
 pm_stop || tb_fail "poolmond exit"
 
