@@ -10,7 +10,7 @@ CONFDIR ?= /etc/dovecot
 DESTDIR ?=
 
 CC      ?= gcc
-PKGS    := openssl libprotobuf-c libsystemd libmicrohttpd
+PKGS    := openssl libprotobuf-c libsystemd libmicrohttpd libcares
 
 ifeq ($(SANITIZE),1)
 BUILD   := build-san

@@ -14,7 +14,6 @@
 
 #include "config.h"
 #include "credentials.h"
-#include "ptr.h"
 
 #define CHECK_REASON_MAX	240
 
@@ -47,8 +46,6 @@ struct check_env {
 	SSL_CTX *ssl_ctx;	/* NULL when no check can use TLS */
 	bool ssl_verify;
 	const char *ssl_name;	/* name to verify; NULL: PTR name or address */
-	bool ptr_lookup;	/* verify the PTR name when there is one */
-	struct ptr_cache *ptr_cache;
 	struct credentials creds;	/* creds.username NULL: no login */
 	bool require_tls;	/* never send credentials without TLS */
 	const char *lmtp_from;

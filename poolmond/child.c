@@ -1,7 +1,8 @@
 /*
  * The check process of one backend. It checks every port concurrently, one
  * fiber a port on its one thread, so a hanging port does not delay the
- * others, and writes one check_report per port to the parent.
+ * others, and writes one check_report per port to the parent. It has no
+ * thread but its one: its backend's PTR name came with the fork.
  */
 #include <errno.h>
 #include <limits.h>
@@ -32,27 +33,23 @@ struct port_job {
 int64_t
 child_budget_ms(const struct check_env *env)
 {
-	/* A PTR lookup may take one timeout before the first attempt. */
 	return (int64_t)(env->retries + 1) * (env->timeout_ms +
 	    ATTEMPT_SLACK_MS) +
-	    (int64_t)env->retries * env->retry_delay_ms +
-	    (env->ptr_lookup ? env->timeout_ms : 0);
+	    (int64_t)env->retries * env->retry_delay_ms;
 }
 
 /*
  * The name TLS verifies and sends as SNI: --ssl-name, else the PTR name
- * (looked up once for all ports, bounded by the timeout), else the IP.
+ * the daemon resolved and confirmed before forking (resolver.h), else
+ * the IP.
  */
 static const char *
-verify_name(const struct check_env *env, const char *ip, char *buf,
-    size_t len)
+verify_name(const struct check_env *env, const char *ip,
+    const char *ptr_name)
 {
 	if (env->ssl_name != NULL)
 		return env->ssl_name;
-	if (env->ptr_lookup && ptr_lookup(env->ptr_cache, ip, env->timeout_ms,
-	    buf, len) == 0)
-		return buf;
-	return ip;
+	return ptr_name != NULL ? ptr_name : ip;
 }
 
 static void
@@ -77,15 +74,13 @@ port_fiber(struct fiber *self, void *arg)
 }
 
 void
-child_run(const struct poolmond *d, size_t backend, int report_fd,
-    int64_t hard_deadline)
+child_run(const struct poolmond *d, size_t backend, const char *ptr_name,
+    int report_fd, int64_t hard_deadline)
 {
 	const struct backend *b = &d->pool.backends[backend];
 	struct port_job jobs[MAX_PORTS];
-	void *args[MAX_PORTS];
-	char ptr_name[PTR_NAME_MAX];
-	const char *name = verify_name(&d->env, b->dh.ip, ptr_name,
-	    sizeof(ptr_name));
+	void *args[MAX_PORTS] = { NULL };
+	const char *name = verify_name(&d->env, b->dh.ip, ptr_name);
 	size_t i, n = d->cfg.nports;
 
 	for (i = 0; i < n; i++) {

@@ -17,7 +17,7 @@
 #include "log.h"
 #include "notify.h"
 #include "poolmond.h"
-#include "ptr.h"
+#include "resolver.h"
 #include "tls.h"
 #include "util.h"
 #include "version.h"
@@ -75,7 +75,7 @@ setup_credentials(struct poolmond *d)
 		startup_error("credential file %s: %s", d->cfg.credfile, err);
 }
 
-/* One TLS context for every check, and the PTR cache when names count. */
+/* One TLS context for every check. */
 static void
 setup_tls(struct poolmond *d)
 {
@@ -93,11 +93,25 @@ setup_tls(struct poolmond *d)
 	    err, sizeof(err));
 	if (env->ssl_ctx == NULL)
 		startup_error("TLS: %s", err);
-	/* A given name makes the PTR name moot; unverified, so is any. */
-	env->ptr_lookup = d->cfg.ssl_verify && !d->cfg.no_ptr &&
-	    d->cfg.ssl_name == NULL;
-	if (env->ptr_lookup && (env->ptr_cache = ptr_cache_new(NULL)) == NULL)
-		startup_error("PTR cache: %s", strerror(errno));
+}
+
+/*
+ * The resolver of PTR names, when they count: with TLS verified and no
+ * name given (a given name makes the PTR name moot; unverified, so is
+ * any). On the daemon's event loop, so after daemonize().
+ */
+static void
+setup_resolver(struct poolmond *d)
+{
+	char err[256];
+
+	if (d->env.ssl_ctx == NULL || !d->cfg.ssl_verify || d->cfg.no_ptr ||
+	    d->cfg.ssl_name != NULL)
+		return;
+	d->resolver = resolver_new(d->event, d->env.timeout_ms, NULL,
+	    scan_names_ready, d, err, sizeof(err));
+	if (d->resolver == NULL)
+		fatalx("PTR resolver: %s", err);
 }
 
 static void
@@ -353,6 +367,7 @@ main(int argc, char **argv)
 	if ((r = sd_event_default(&d.event)) < 0)
 		fatalx("sd_event_default: %s", strerror(-r));
 	setup_signals(&d);
+	setup_resolver(&d);
 	d.scan_done = control_scan_done;
 	if ((r = scan_init(&d)) < 0)
 		fatalx("scan engine: %s", strerror(-r));
@@ -373,10 +388,10 @@ main(int argc, char **argv)
 	metrics_http_close(&d);
 	control_close(&d);
 	scan_shutdown(&d);
+	resolver_free(d.resolver);
 	sd_event_unref(d.event);
 	if (d.env.ssl_ctx != NULL)
 		SSL_CTX_free(d.env.ssl_ctx);
-	ptr_cache_free(d.env.ptr_cache);
 	credentials_clear(&d.env.creds);
 	state_free(&d.state);
 	pidfile_release(d.cfg.lockfile, d.pidfile_fd);

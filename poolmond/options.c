@@ -136,7 +136,7 @@ config_usage(FILE *out)
 "      --rise=N           Healthy scans in a row before HOST-UP (default: %d)\n"
 "      --ssl-ca=FILE      Trust the CAs of this PEM file, not the system's\n"
 "      --ssl-name=NAME    Name every certificate must carry (default: the\n"
-"                         backend's PTR name, else its IP address)\n"
+"                         backend's forward-confirmed PTR name, else its IP)\n"
 "      --state-file=PATH  Hosts poolmond took down and maintenance holds\n"
 "                         (default: %s)\n"
 "      --version          Print the version and exit\n",

@@ -64,6 +64,7 @@ struct backend {
 	/* It offered STARTTLS/STLS once: never log in in clear again. */
 	bool tls_seen;
 	bool cleartext_noted;		/* "credentials sent in clear" logged */
+	bool awaiting_name;		/* its PTR lookup, to be forked */
 	unsigned int fail_count;	/* consecutive failed scans */
 	unsigned int ok_count;		/* consecutive healthy scans */
 	enum owner owner;

@@ -47,6 +47,8 @@ struct poolmond {
 	int64_t next_scan_at;		/* monotonic ms */
 	/* Told when a scan has finished (scanned) or could not start. */
 	void (*scan_done)(struct poolmond *d, bool scanned);
+	struct resolver *resolver;	/* PTR names; NULL: not wanted */
+	size_t awaiting_names;		/* backends waiting for theirs */
 
 	/* Operator safety (policy.c, state.c). */
 	struct policy policy;
@@ -83,9 +85,13 @@ void scan_shutdown(struct poolmond *d);
  * nips is 0, else only those addresses. -ENOMEM.
  */
 int scan_request(struct poolmond *d, const char *const *ips, size_t nips);
+/* The resolver's ready hook: backends waiting for their names may start. */
+void scan_names_ready(void *d);
+
 /* child.c: runs in the forked check process; never returns. */
-void child_run(const struct poolmond *d, size_t backend, int report_fd,
-    int64_t hard_deadline) __attribute__((noreturn));
+void child_run(const struct poolmond *d, size_t backend,
+    const char *ptr_name, int report_fd, int64_t hard_deadline)
+    __attribute__((noreturn));
 int64_t child_budget_ms(const struct check_env *env);
 
 /* actions.c */

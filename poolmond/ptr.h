@@ -1,37 +1,32 @@
 /*
- * PTR names of backends, for TLS verification (the name context of
- * poolmon 0.7). getnameinfo(3) cannot be given a deadline, so the lookup
- * runs in a thread of the check process and is waited for only until the
- * check timeout: a slow or failed lookup falls back to the IP address.
- * Answers, names and failures alike, are kept in a cache in memory shared
- * by the daemon and every check process it forks, so the next scans do not
- * wait again.
+ * What makes a PTR name one to verify a backend's certificate against
+ * (the name context of poolmon 0.7): a plausible DNS name, and one that
+ * resolves forward to the backend's own address. Whoever answers DNS for
+ * the address's reverse zone chooses its PTR name; only the forward zone's
+ * owner can make that name point back (forward-confirmed reverse DNS).
+ * The lookups themselves are the daemon's resolver's (resolver.h).
  */
 #ifndef POOLMOND_PTR_H
 #define POOLMOND_PTR_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #define PTR_NAME_MAX		256	/* a DNS name and its NUL */
-#define PTR_TTL_NAME_MS		(3600 * 1000)	/* a name found */
-#define PTR_TTL_NONE_MS		(300 * 1000)	/* no name, error, timeout */
+#define PTR_ADDR_MAX		16	/* an IPv6 address */
 
-/* Resolve ip to a host name: 0, or -1 when there is none. May block. */
-typedef int (*ptr_resolver_fn)(const char *ip, char *name, size_t len);
-
-struct ptr_cache;
+struct hostent;
 
 /*
- * Made by the daemon before it forks anything. resolver NULL: the system
- * resolver (getnameinfo: /etc/hosts first, then DNS). NULL on failure.
+ * Copy a PTR answer into name without the root's trailing dot, which
+ * certificates do not carry. false when it is no plausible DNS name.
  */
-struct ptr_cache *ptr_cache_new(ptr_resolver_fn resolver);
-void ptr_cache_free(struct ptr_cache *pc);
+bool ptr_name_take(char *name, size_t len, const char *answer);
 /*
- * The PTR name of ip into name: 0, or -1 when it has none or no answer came
- * within timeout_ms (the caller then verifies the address).
+ * Whether a forward answer (A or AAAA) for the PTR name holds addr, the
+ * backend's address of family (AF_INET or AF_INET6).
  */
-int ptr_lookup(struct ptr_cache *pc, const char *ip, int timeout_ms,
-    char *name, size_t len);
+bool ptr_forward_confirms(const struct hostent *h, int family,
+    const unsigned char *addr);
 
 #endif

@@ -11,6 +11,7 @@
 #include "log.h"
 #include "owner.h"
 #include "poolmond.h"
+#include "resolver.h"
 #include "supervise.h"
 #include "util.h"
 
@@ -180,6 +181,7 @@ finish_backend(struct poolmond *d, size_t idx, const char *why_missing,
 struct child_ctx {
 	const struct poolmond *d;
 	size_t backend;
+	const char *ptr_name;		/* NULL: verify the address */
 };
 
 /* In the check process. */
@@ -188,13 +190,15 @@ check_body(void *arg, int report_fd, int64_t hard_deadline)
 {
 	const struct child_ctx *ctx = arg;
 
-	child_run(ctx->d, ctx->backend, report_fd, hard_deadline);
+	child_run(ctx->d, ctx->backend, ctx->ptr_name, report_fd,
+	    hard_deadline);
 }
 
 static int
-start_child(struct poolmond *d, size_t idx)
+start_child(struct poolmond *d, size_t idx, const char *ptr_name)
 {
-	struct child_ctx ctx = { .d = d, .backend = idx };
+	struct child_ctx ctx = { .d = d, .backend = idx,
+	    .ptr_name = ptr_name };
 	struct backend *b = &d->pool.backends[idx];
 	char why[CHECK_REASON_MAX];
 	pid_t pid;
@@ -214,23 +218,102 @@ start_child(struct poolmond *d, size_t idx)
 
 static void scan_finish(struct poolmond *d);
 
+/* ---- PTR names (resolver.h): the hooks of the scan ---- */
+
+/*
+ * Whether b's check process may be forked now, with its PTR name (NULL:
+ * verify the address): once its lookup has answered or met its deadline.
+ */
+static bool
+name_ready(struct poolmond *d, const struct backend *b,
+    const char **ptr_name)
+{
+	*ptr_name = NULL;
+	return d->resolver == NULL ||
+	    resolver_name(d->resolver, b->dh.ip, ptr_name) == 1;
+}
+
+/* Every lookup of the scan starts with it, not as each turn comes. */
+static void
+ask_names(struct poolmond *d)
+{
+	const char *name;
+	size_t i;
+
+	d->awaiting_names = 0;
+	for (i = 0; d->resolver != NULL && i < d->pool.n; i++) {
+		d->pool.backends[i].awaiting_name = false;
+		if (backend_in_scan(&d->pool.backends[i], d->scan_id))
+			(void)resolver_name(d->resolver,
+			    d->pool.backends[i].dh.ip, &name);
+	}
+}
+
+void
+scan_names_ready(void *arg)
+{
+	struct poolmond *d = arg;
+
+	/* Forked from the loop, not from within the resolver. */
+	if (d->scanning && d->awaiting_names > 0)
+		(void)sd_event_source_set_enabled(d->start_source,
+		    SD_EVENT_ONESHOT);
+}
+
+/*
+ * The next backend of the scan to fork and its PTR name: first one whose
+ * name came while it waited, then the next in order; one whose lookup is
+ * in flight waits, and the others go ahead. -1: none to fork now.
+ */
+static int
+next_to_fork(struct poolmond *d, size_t *idx, const char **ptr_name)
+{
+	struct backend *b;
+	size_t i;
+
+	for (i = 0; d->awaiting_names > 0 && i < d->pool.n; i++) {
+		b = &d->pool.backends[i];
+		if (b->awaiting_name && name_ready(d, b, ptr_name)) {
+			b->awaiting_name = false;
+			d->awaiting_names--;
+			*idx = i;
+			return 0;
+		}
+	}
+	while (d->next_to_start < d->pool.n) {
+		i = d->next_to_start++;
+		b = &d->pool.backends[i];
+		if (!backend_in_scan(b, d->scan_id))
+			continue;
+		if (name_ready(d, b, ptr_name)) {
+			*idx = i;
+			return 0;
+		}
+		b->awaiting_name = true;
+		d->awaiting_names++;
+	}
+	return -1;
+}
+
+/* ---- end of the PTR name hooks ---- */
+
 static void
 start_children(struct poolmond *d)
 {
 	size_t idx, started = 0;
+	const char *ptr_name;
 
 	while (supervisor_running(d->sup) < (size_t)d->cfg.max_children &&
-	    d->next_to_start < d->pool.n) {
+	    (d->next_to_start < d->pool.n || d->awaiting_names > 0)) {
 		if (started == START_BATCH) {
 			/* The rest after the events pending now. */
 			(void)sd_event_source_set_enabled(d->start_source,
 			    SD_EVENT_ONESHOT);
 			break;
 		}
-		idx = d->next_to_start++;
-		if (!backend_in_scan(&d->pool.backends[idx], d->scan_id))
-			continue;
-		if (start_child(d, idx) == 0)
+		if (next_to_fork(d, &idx, &ptr_name) < 0)
+			break;
+		if (start_child(d, idx, ptr_name) == 0)
 			started++;
 	}
 	if (d->scanning && d->finished == d->selected)
@@ -351,6 +434,7 @@ scan_start(struct poolmond *d)
 	}
 	d->scan_id++;
 	select_backends(d);
+	ask_names(d);
 	clear_recheck(d);
 	d->scanning = true;
 	d->next_to_start = 0;

@@ -15,7 +15,6 @@
 #include "check.h"
 #include "credentials.h"
 #include "log.h"
-#include "ptr.h"
 #include "tls.h"
 #include "util.h"
 #include "unit.h"
@@ -834,121 +833,6 @@ test_credentials_redact(void)
 	CHECK_STR(out, "NO pw");
 }
 
-/* ------------------------------------------------------------ PTR */
-
-static int resolver_calls;
-static int release_pipe[2];
-
-static int
-name_resolver(const char *ip, char *name, size_t len)
-{
-	__atomic_add_fetch(&resolver_calls, 1, __ATOMIC_SEQ_CST);
-	if (strcmp(ip, "192.0.2.1") == 0) {
-		str_copy(name, "mail1.example.org.", len);
-		return 0;
-	}
-	if (strcmp(ip, "192.0.2.2") == 0) {
-		str_copy(name, "bad name!", len);
-		return 0;
-	}
-	return -1;
-}
-
-/* Never answers until the test lets it: a DNS server gone silent. */
-static int
-stuck_resolver(const char *ip, char *name, size_t len)
-{
-	char c;
-
-	(void)ip;
-	__atomic_add_fetch(&resolver_calls, 1, __ATOMIC_SEQ_CST);
-	(void)!read(release_pipe[0], &c, 1);
-	str_copy(name, "late.example.org", len);
-	return 0;
-}
-
-static void
-test_ptr_names_cached(void)
-{
-	struct ptr_cache *pc = ptr_cache_new(name_resolver);
-	char name[PTR_NAME_MAX];
-
-	CHECK(pc != NULL);
-	resolver_calls = 0;
-	CHECK(ptr_lookup(pc, "192.0.2.1", 1000, name, sizeof(name)) == 0);
-	CHECK_STR(name, "mail1.example.org");
-	CHECK(ptr_lookup(pc, "192.0.2.1", 1000, name, sizeof(name)) == 0);
-	CHECK_STR(name, "mail1.example.org");
-	CHECK(resolver_calls == 1);
-	/* No name, or one unfit for a certificate: the caller uses the IP;
-	 * that answer is cached as well. */
-	CHECK(ptr_lookup(pc, "192.0.2.9", 1000, name, sizeof(name)) < 0);
-	CHECK(ptr_lookup(pc, "192.0.2.9", 1000, name, sizeof(name)) < 0);
-	CHECK(ptr_lookup(pc, "192.0.2.2", 1000, name, sizeof(name)) < 0);
-	CHECK(resolver_calls == 3);
-	ptr_cache_free(pc);
-}
-
-/* The cache is shared with check processes: what a child found counts. */
-static void
-test_ptr_cache_shared_with_children(void)
-{
-	struct ptr_cache *pc = ptr_cache_new(name_resolver);
-	char name[PTR_NAME_MAX];
-	int status = -1;
-	pid_t pid;
-
-	resolver_calls = 0;
-	if ((pid = fork()) == 0)
-		_exit(ptr_lookup(pc, "192.0.2.1", 1000, name, sizeof(name)) ==
-		    0 ? 0 : 1);
-	waitpid(pid, &status, 0);
-	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-	CHECK(ptr_lookup(pc, "192.0.2.1", 1000, name, sizeof(name)) == 0);
-	CHECK_STR(name, "mail1.example.org");
-	CHECK(resolver_calls == 0);	/* the child's call, not ours */
-	ptr_cache_free(pc);
-}
-
-static void
-test_ptr_bounded(void)
-{
-	struct ptr_cache *pc = ptr_cache_new(stuck_resolver);
-	char name[PTR_NAME_MAX];
-	int64_t t0;
-
-	CHECK(pipe(release_pipe) == 0);
-	resolver_calls = 0;
-	t0 = now_ms();
-	CHECK(ptr_lookup(pc, "192.0.2.7", 300, name, sizeof(name)) < 0);
-	CHECK(now_ms() - t0 >= 290 && now_ms() - t0 < 1000);
-	/* The next scan does not wait again. */
-	t0 = now_ms();
-	CHECK(ptr_lookup(pc, "192.0.2.7", 300, name, sizeof(name)) < 0);
-	CHECK(now_ms() - t0 < 100);
-	CHECK(resolver_calls == 1);
-	/* Let the abandoned lookup finish; it frees its own job. */
-	CHECK(write(release_pipe[1], "x", 1) == 1);
-	usleep(100 * 1000);
-	close(release_pipe[0]);
-	close(release_pipe[1]);
-	ptr_cache_free(pc);
-}
-
-/* The system resolver: an address without a name, bounded either way. */
-static void
-test_ptr_system_resolver(void)
-{
-	struct ptr_cache *pc = ptr_cache_new(NULL);
-	char name[PTR_NAME_MAX];
-	int64_t t0 = now_ms();
-
-	CHECK(ptr_lookup(pc, "192.0.2.123", 1500, name, sizeof(name)) < 0);
-	CHECK(now_ms() - t0 < 2000);
-	CHECK(ptr_lookup(pc, "not-an-ip", 1500, name, sizeof(name)) < 0);
-	ptr_cache_free(pc);
-}
-
 int
 main(void)
 {
@@ -984,10 +868,6 @@ main(void)
 	RUN(test_credentials_too_large);
 	RUN(test_credentials_reload);
 	RUN(test_credentials_redact);
-	RUN(test_ptr_names_cached);
-	RUN(test_ptr_cache_shared_with_children);
-	RUN(test_ptr_bounded);
-	RUN(test_ptr_system_resolver);
 	unlink(credfile("", 0, 0600));
 	rmdir(tmpdir);
 	return UNIT_EXIT();
