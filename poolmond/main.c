@@ -342,6 +342,9 @@ main(int argc, char **argv)
 	if ((r = sd_event_default(&d.event)) < 0)
 		fatalx("sd_event_default: %s", strerror(-r));
 	setup_signals(&d);
+	if ((r = director_client_new(&d.director, d.event,
+	    d.cfg.director_socket, d.cfg.timeout_s * 1000)) < 0)
+		fatalx("director client: %s", strerror(-r));
 	if ((r = scan_init(&d)) < 0)
 		fatalx("scan engine: %s", strerror(-r));
 	if ((r = control_start(&d, reload)) < 0)
@@ -357,6 +360,8 @@ main(int argc, char **argv)
 	r = sd_event_loop(d.event);
 	notify_stopping();
 	control_close(&d);
+	director_client_free(d.director);
+	actions_shutdown(&d);
 	scan_shutdown(&d);
 	sd_event_unref(d.event);
 	if (d.env.ssl_ctx != NULL)
