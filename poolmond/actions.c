@@ -624,9 +624,13 @@ actions_hold(struct poolmond *d, const char *ip, const char *reason,
 		return set_err(0, err, errlen, "hold recorded; dry-run: "
 		    "HOST-DOWN not sent");
 	}
-	if ((op = calloc(1, sizeof(*op))) == NULL ||
-	    director_ring_state_async(d->director, 0, hold_gate_done,
-	    op) < 0) {
+	if ((op = calloc(1, sizeof(*op))) == NULL)
+		return set_err(-EAGAIN, err, errlen, "hold recorded, but out "
+		    "of memory: poolmond marks it down at a later scan");
+	/* Answered within one --timeout, queued commands included. */
+	op->deadline = now_ms() + (int64_t)d->cfg.timeout_s * 1000;
+	if (director_ring_state_async(d->director, op->deadline,
+	    hold_gate_done, op) < 0) {
 		free(op);
 		return set_err(-EAGAIN, err, errlen, "hold recorded, but out "
 		    "of memory: poolmond marks it down at a later scan");
@@ -634,7 +638,6 @@ actions_hold(struct poolmond *d, const char *ip, const char *reason,
 	op->d = d;
 	str_copy(op->ip, b->dh.ip, sizeof(op->ip));
 	op->flush = do_flush;
-	op->deadline = now_ms() + (int64_t)d->cfg.timeout_s * 1000;
 	op->done = done;
 	op->arg = arg;
 	op->next = d->holds;
@@ -658,6 +661,9 @@ actions_shutdown(struct poolmond *d)
 {
 	struct hold_op *op;
 
+	/* The OKs received: the intents they confirm are kept. */
+	if (d->batch != NULL && d->batch->state_changed)
+		(void)backend_state_save(d);
 	free(d->batch);
 	d->batch = NULL;
 	while ((op = d->holds) != NULL) {

@@ -303,6 +303,7 @@ host_list_finish(struct host_list_ctx *ctx)
 /* The connection */
 
 static void kick(struct director_client *dcl);
+static void send_head(struct director_client *dcl);
 
 static void
 conn_close(struct director_client *dcl)
@@ -557,7 +558,11 @@ handle_line(struct director_client *dcl, char *line)
 			return -1;
 		}
 		dcl->state = CONN_READY;
-		return 0;
+		/* At once: a close right after the handshake is the
+		 * command's failure, not a reason to connect again. */
+		if (dcl->head != NULL && !dcl->sent)
+			send_head(dcl);
+		return dcl->fd >= 0 ? 0 : -1;
 	}
 	if (dcl->head == NULL || !dcl->sent) {
 		/* Nothing asked: a late or extra line, never a reply. */
@@ -690,13 +695,15 @@ on_timer(sd_event_source *s, uint64_t usec, void *arg)
 
 	(void)s;
 	(void)usec;
-	if (dcl->head != NULL && now_ms() >= dcl->head->deadline) {
+	if (dcl->head != NULL && dcl->head->deadline != 0 &&
+	    now_ms() >= dcl->head->deadline) {
 		/* A reply may still come: it must never answer the next
 		 * command, so the connection goes with the command. */
 		conn_fail(dcl, fail(dcl, -ETIMEDOUT, "no answer within %d ms",
 		    dcl->timeout_ms));
 		/* Waiting for its connection, it was not sent yet. */
-		if (dcl->head != NULL && now_ms() >= dcl->head->deadline)
+		if (dcl->head != NULL && dcl->head->deadline != 0 &&
+		    now_ms() >= dcl->head->deadline)
 			fail_head(dcl, -ETIMEDOUT, true);
 	}
 	kick(dcl);
@@ -738,6 +745,8 @@ kick(struct director_client *dcl)
 	if (dcl->dispatching)
 		return;
 	while (dcl->head != NULL && !dcl->sent) {
+		if (dcl->head->deadline == 0)
+			dcl->head->deadline = now_ms() + dcl->timeout_ms;
 		if (now_ms() >= dcl->head->deadline) {
 			fail(dcl, -ETIMEDOUT, "no answer within %d ms",
 			    dcl->timeout_ms);
@@ -850,7 +859,7 @@ submit(struct director_client *dcl, enum director_cmd_kind kind,
 	}
 	c->kind = kind;
 	str_copy(c->line, line, sizeof(c->line));
-	c->deadline = deadline > 0 ? deadline : now_ms() + dcl->timeout_ms;
+	c->deadline = deadline;		/* 0: set when its turn comes */
 	c->done = done;
 	c->arg = arg;
 	*dcl->tail = c;

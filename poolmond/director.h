@@ -98,9 +98,10 @@ int director_client_timeout_ms(const struct director_client *dcl);
 /* Commands queued or in flight. */
 size_t director_client_pending(const struct director_client *dcl);
 /*
- * Queue a command. deadline is monotonic ms (now_ms()), or 0 for
- * now + timeout; past it the command fails with -ETIMEDOUT. 0, or -errno
- * (then done is never called).
+ * Queue a command. deadline is monotonic ms (now_ms()), or 0 for the
+ * timeout counted from when the commands queued before it are done; past
+ * it the command fails with -ETIMEDOUT. 0, or -errno (then done is never
+ * called).
  */
 int director_host_list_async(struct director_client *dcl, int64_t deadline,
     director_done_fn *done, void *arg);
