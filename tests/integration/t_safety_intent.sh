@@ -30,6 +30,7 @@ for at in after-intent after-ok before-confirm; do
 		kill -0 "$PM_PID" 2>/dev/null || break
 		sleep 0.1
 	done
+	kill -0 "$PM_PID" 2>/dev/null && tb_fail "$at: poolmond never reached the point (no HOST-DOWN batch?)"
 	wait "$PM_PID"
 	rc=$?
 	PM_PID=""
