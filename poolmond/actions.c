@@ -2,26 +2,27 @@
  * Director actions after a scan. policy.c decides what each backend needs;
  * this file asks the director whether its ring is synced (commands sent to
  * an unsynced ring hang for 30 s), then sends HOST-DOWN and, once that is
- * OK, HOST-FLUSH, or HOST-UP, and records ownership in the state file.
- * Anything but OK is logged and retried at the next scan.
+ * OK, HOST-FLUSH, or HOST-UP, and records ownership in the state file:
+ * each HOST-DOWN as an intent before it is sent. Commands go one at a time
+ * through the asynchronous director client, all within one --timeout per
+ * scan; anything but OK is logged and retried at the next scan.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "owner.h"
 #include "poolmond.h"
 #include "util.h"
 
-struct action_ctx {
-	struct poolmond *d;
-	struct director_conn dc;
-	bool connected;
-	bool failed;		/* director unusable for the rest of the scan */
-	bool state_changed;
-};
+/* The journal's fields of a line about host (log.h). */
+#define EV(h, e, r) \
+	(&(struct log_fields){ .host = (h), .event = (e), .reason = (r) })
 
 /* For log lines: the failure reason, never NULL. */
 static const char *
@@ -30,146 +31,86 @@ reason_of(const struct backend *b)
 	return b->reason != NULL ? b->reason : "failed";
 }
 
-static bool
-ensure_connected(struct action_ctx *ctx, const char *what)
+/*
+ * Test hook only: with POOLMON_TEST_CRASH_AT=after-intent, after-ok or
+ * before-confirm in its environment, poolmond kills itself there, as a
+ * kill -9 (watchdog, OOM killer) would, so that tests can check nothing
+ * is lost at that point of a batch. Never set in production.
+ */
+static void
+crash_point(const char *where)
 {
-	if (ctx->failed)
-		return false;
-	if (ctx->connected)
-		return true;
-	if (director_connect(&ctx->dc, ctx->d->cfg.director_socket) < 0) {
+	const char *at = getenv("POOLMON_TEST_CRASH_AT");
+
+	if (at != NULL && strcmp(at, where) == 0) {
+		log_warnx("test hook: POOLMON_TEST_CRASH_AT=%s: killed", where);
+		raise(SIGKILL);
+	}
+}
+
+/* How a host command ended: true only for OK; logs every other outcome,
+ * and counts each (poolmon_actions_total). */
+static bool
+cmd_ok(struct poolmond *d, const char *cmd, const char *ip,
+    const struct director_result *res)
+{
+	bool ok = res->error == 0 && res->reply == DIRECTOR_REPLY_OK;
+
+	metrics_count_action(&d->metrics, cmd, ok);
+	if (res->error < 0 && res->unreachable)
 		log_warnx("%s not sent: director unreachable: %s; retrying "
-		    "at the next scan", what, ctx->dc.err);
-		ctx->failed = true;
-		return false;
-	}
-	ctx->connected = true;
-	return true;
-}
-
-/* Send one host command; true only for OK. Logs every other outcome. */
-static bool
-send_host_cmd(struct action_ctx *ctx, const char *cmd, const char *ip)
-{
-	enum director_reply reply;
-	char line[160];
-	int r;
-
-	if (!ensure_connected(ctx, cmd))
-		return false;
-	r = director_host_cmd(&ctx->dc, cmd, ip, &reply, line, sizeof(line));
-	if (r < 0) {
-		/* EOF, timeout or garbage: this connection is done. */
+		    "at the next scan", cmd, res->err);
+	else if (res->error < 0)
 		log_warnx("%s %s: %s; retrying at the next scan", cmd, ip,
-		    ctx->dc.err);
-		director_close(&ctx->dc);
-		ctx->connected = false;
-		return false;
-	}
-	if (reply == DIRECTOR_REPLY_OK)
-		return true;
-	if (reply == DIRECTOR_REPLY_OTHER) {
+		    res->err);
+	else if (res->reply == DIRECTOR_REPLY_OTHER)
 		log_warnx("%s %s: director replied '%s'; retrying at the "
-		    "next scan", cmd, ip, line);
-		/* Not understood: more may follow, which the next command
-		 * would take for its reply. A fresh connection for it. */
-		director_close(&ctx->dc);
-		ctx->connected = false;
-	} else
+		    "next scan", cmd, ip, res->line);
+	else if (res->reply != DIRECTOR_REPLY_OK)
 		log_warnx("%s %s: %s; retrying at the next scan", cmd, ip,
-		    director_reply_str(reply));
-	return false;
-}
-
-/* Every host command, sent and counted (poolmon_actions_total). */
-static bool
-host_cmd(struct action_ctx *ctx, const char *cmd, const char *ip)
-{
-	bool ok = send_host_cmd(ctx, cmd, ip);
-
-	metrics_count_action(&ctx->d->metrics, cmd, ok);
+		    director_reply_str(res->reply));
 	return ok;
 }
 
-static void
-set_owner(struct action_ctx *ctx, struct backend *b, enum owner owner)
-{
-	struct state *st = &ctx->d->state;
+enum gate {
+	GATE_SYNCED,
+	GATE_UNSYNCED,
+	GATE_FAILED,		/* unreachable, or DIRECTOR-LIST failed */
+};
 
-	if (b->owner == owner)
-		return;
-	b->owner = owner;
-	if (owner == OWNER_POOLMOND)
-		(void)state_set(st, b->dh.ip, OWNER_POOLMOND, NULL);
-	else if (owner != OWNER_HOLD)
-		(void)state_remove(st, b->dh.ip);
-	ctx->state_changed = true;
-}
-
-static void
-flush(struct action_ctx *ctx, struct backend *b)
+/*
+ * The ring-sync gate, from a DIRECTOR-LIST: commands to a director whose
+ * ring is not synced wait up to 30 s. Every action waits until it is
+ * synced again.
+ */
+static enum gate
+ring_gate(struct poolmond *d, const struct director_result *res)
 {
-	if (host_cmd(ctx, "HOST-FLUSH", b->dh.ip)) {
-		b->flush_pending = false;
-		log_info("%s flushed", b->dh.ip);
+	if (res->error < 0 && res->unreachable) {
+		log_warnx("DIRECTOR-LIST not sent: director unreachable: %s; "
+		    "retrying at the next scan", res->err);
+		d->ring_unknown = true;
+		return GATE_FAILED;
 	}
-}
-
-static void
-take_down(struct action_ctx *ctx, struct backend *b)
-{
-	if (ctx->d->cfg.dry_run) {
-		log_info("dry-run: would mark %s down: %s", b->dh.ip,
-		    reason_of(b));
-		return;
+	if (res->error < 0) {
+		log_warnx("DIRECTOR-LIST: %s; deferring actions to the next "
+		    "scan", res->err);
+		d->ring_unknown = true;
+		return GATE_FAILED;
 	}
-	/* Owned and owing a flush before HOST-DOWN is sent: a reply lost to
-	 * a ring-sync timeout may still have been applied. */
-	b->flush_pending = true;
-	set_owner(ctx, b, OWNER_POOLMOND);
-	if (!host_cmd(ctx, "HOST-DOWN", b->dh.ip))
-		return;
-	log_info("%s down: %s", b->dh.ip, reason_of(b));
-	b->dh.up = false;
-	flush(ctx, b);
-}
-
-static void
-hold_down(struct action_ctx *ctx, struct backend *b)
-{
-	struct state_entry *e = state_find(&ctx->d->state, b->dh.ip);
-
-	if (ctx->d->cfg.dry_run) {
-		log_info("dry-run: would mark held %s down again", b->dh.ip);
-		return;
+	d->ring_synced = res->synced;
+	d->ring_unknown = false;
+	if (!res->synced) {
+		if (!d->ring_unsynced_noted)
+			log_warnx("director ring not synced (%s): deferring "
+			    "actions until it is", res->ring_state);
+		d->ring_unsynced_noted = true;
+		return GATE_UNSYNCED;
 	}
-	if (!host_cmd(ctx, "HOST-DOWN", b->dh.ip))
-		return;
-	log_info("%s is held for maintenance but was up: down again",
-	    b->dh.ip);
-	b->dh.up = false;
-	if (e != NULL && e->hold.flush)
-		flush(ctx, b);
-}
-
-static void
-bring_up(struct action_ctx *ctx, struct backend *b)
-{
-	const char *why = b->owner == OWNER_POOLMOND ? "" :
-	    " (--adopt-down)";
-
-	if (ctx->d->cfg.dry_run) {
-		log_info("dry-run: would mark %s up: all %zu checks passed%s",
-		    b->dh.ip, ctx->d->cfg.nports, why);
-		return;
-	}
-	if (!host_cmd(ctx, "HOST-UP", b->dh.ip))
-		return;
-	log_info("%s up: all %zu checks passed%s", b->dh.ip,
-	    ctx->d->cfg.nports, why);
-	b->dh.up = true;
-	b->flush_pending = false;
-	set_owner(ctx, b, OWNER_NONE);
+	if (d->ring_unsynced_noted)
+		log_info("director ring synced again: acting on the pool");
+	d->ring_unsynced_noted = false;
+	return GATE_SYNCED;
 }
 
 static bool
@@ -181,44 +122,6 @@ any_action(const struct poolmond *d)
 		if (d->pool.backends[i].action != ACTION_NONE)
 			return true;
 	return false;
-}
-
-/*
- * The ring-sync gate: commands to a director whose ring is not synced
- * wait up to 30 s. Defer every action until it is synced again.
- */
-static bool
-ring_gate(struct action_ctx *ctx)
-{
-	struct poolmond *d = ctx->d;
-	char state[64];
-	bool synced;
-
-	if (!ensure_connected(ctx, "DIRECTOR-LIST"))
-		return false;
-	if (director_ring_synced(&ctx->dc, &synced, state,
-	    sizeof(state)) < 0) {
-		log_warnx("DIRECTOR-LIST: %s; deferring actions to the next "
-		    "scan", ctx->dc.err);
-		director_close(&ctx->dc);
-		ctx->connected = false;
-		ctx->failed = true;
-		d->ring_unknown = true;
-		return false;
-	}
-	d->ring_synced = synced;
-	d->ring_unknown = false;
-	if (!synced) {
-		if (!d->ring_unsynced_noted)
-			log_warnx("director ring not synced (%s): deferring "
-			    "actions until it is", state);
-		d->ring_unsynced_noted = true;
-		return false;
-	}
-	if (d->ring_unsynced_noted)
-		log_info("director ring synced again: acting on the pool");
-	d->ring_unsynced_noted = false;
-	return true;
 }
 
 static void
@@ -239,34 +142,278 @@ log_guard(struct poolmond *d)
 			off += (size_t)n;
 	}
 	if (d->outcome.all_failed)
-		log_warnx("every backend failed this scan: assuming a fault "
+		log_warnx_f(EV(NULL, "spared", NULL), "every backend failed "
+		    "this scan: assuming a fault "
 		    "on poolmond's side (network, DNS, credentials); taking "
 		    "none down: %s", spared);
 	else if (d->outcome.guard_active)
-		log_warnx("pool guard: --max-down=%d%% reached; sparing %zu "
+		log_warnx_f(EV(NULL, "spared", NULL), "pool guard: "
+		    "--max-down=%d%% reached; sparing %zu "
 		    "failed hosts: %s", d->cfg.max_down_pct, d->outcome.spared,
 		    spared);
 }
 
+/* ------------------------------------------------------------------ */
+/* A scan's batch: one command at a time, on the event loop */
+
+enum batch_step {
+	STEP_FIRST,		/* the action's own command */
+	STEP_FLUSH,		/* HOST-FLUSH after its HOST-DOWN's OK */
+};
+
+struct action_batch {
+	struct poolmond *d;
+	actions_done_fn *done;
+	int64_t deadline;	/* monotonic ms, for the whole batch */
+	size_t next;		/* the backend acted on */
+	enum batch_step step;
+	const char *cmd;	/* in flight */
+	bool state_changed;
+};
+
+static void batch_next(struct action_batch *ab);
+
 static void
-apply(struct action_ctx *ctx, struct backend *b)
+set_owner(struct action_batch *ab, struct backend *b, enum owner owner)
 {
-	switch (b->action) {
-	case ACTION_DOWN: take_down(ctx, b); break;
-	case ACTION_FLUSH:
-		if (!ctx->d->cfg.dry_run)
-			flush(ctx, b);
-		break;
-	case ACTION_UP: bring_up(ctx, b); break;
-	case ACTION_HOLD_DOWN: hold_down(ctx, b); break;
-	case ACTION_NONE: break;
+	struct state *st = &ab->d->state;
+
+	if (b->owner == owner)
+		return;
+	b->owner = owner;
+	if (owner == OWNER_POOLMOND)
+		(void)state_set(st, b->dh.ip, OWNER_POOLMOND, NULL);
+	else if (owner != OWNER_HOLD)
+		(void)state_remove(st, b->dh.ip);
+	ab->state_changed = true;
+}
+
+/*
+ * Every HOST-DOWN of the batch becomes an intent, written once before
+ * any is sent: a kill in the middle of the batch loses no host that
+ * poolmond took down. scan.c resolves an intent left behind.
+ */
+static void
+record_intents(struct action_batch *ab)
+{
+	struct poolmond *d = ab->d;
+	struct state_entry *e;
+	struct backend *b;
+	bool any = false;
+	size_t i;
+
+	if (d->cfg.dry_run)
+		return;
+	for (i = 0; i < d->pool.n; i++) {
+		b = &d->pool.backends[i];
+		if (b->action != ACTION_DOWN)
+			continue;
+		/* Owing a flush before HOST-DOWN is sent: a reply lost to a
+		 * ring-sync timeout may still have been applied. */
+		b->flush_pending = true;
+		set_owner(ab, b, OWNER_POOLMOND);
+		if ((e = state_find(&d->state, b->dh.ip)) != NULL &&
+		    e->owner == OWNER_POOLMOND) {
+			e->pending = true;
+			any = true;
+		}
+	}
+	if (!any)
+		return;
+	(void)owner_state_save(&d->state);
+	ab->state_changed = false;
+	crash_point("after-intent");
+}
+
+/* HOST-DOWN's OK: the intent is confirmed, written at the batch's end. */
+static void
+confirm_intent(struct action_batch *ab, const struct backend *b)
+{
+	struct state_entry *e = state_find(&ab->d->state, b->dh.ip);
+
+	if (e != NULL && e->owner == OWNER_POOLMOND && e->pending) {
+		e->pending = false;
+		ab->state_changed = true;
 	}
 }
 
-void
-actions_apply(struct poolmond *d)
+static void
+batch_end(struct action_batch *ab)
 {
-	struct action_ctx ctx = { .d = d };
+	struct poolmond *d = ab->d;
+	actions_done_fn *done = ab->done;
+
+	if (ab->state_changed) {
+		crash_point("before-confirm");
+		(void)owner_state_save(&d->state);
+	}
+	d->batch = NULL;
+	free(ab);
+	done(d);
+}
+
+/* The command b needs next, or NULL (nothing, or dry-run: logged). */
+static const char *
+next_command(struct action_batch *ab, struct backend *b)
+{
+	const struct poolmond *d = ab->d;
+	bool dry = d->cfg.dry_run;
+
+	if (ab->step == STEP_FLUSH)
+		return "HOST-FLUSH";
+	switch (b->action) {
+	case ACTION_DOWN:
+		if (!dry)
+			return "HOST-DOWN";
+		log_info_f(EV(b->dh.ip, "down", reason_of(b)),
+		    "dry-run: would mark %s down: %s", b->dh.ip,
+		    reason_of(b));
+		return NULL;
+	case ACTION_FLUSH:
+		return dry ? NULL : "HOST-FLUSH";
+	case ACTION_UP:
+		if (!dry)
+			return "HOST-UP";
+		log_info_f(EV(b->dh.ip, "up", NULL),
+		    "dry-run: would mark %s up: all %zu checks passed%s",
+		    b->dh.ip, d->cfg.nports, b->owner == OWNER_POOLMOND ? "" :
+		    " (--adopt-down)");
+		return NULL;
+	case ACTION_HOLD_DOWN:
+		if (!dry)
+			return "HOST-DOWN";
+		log_info_f(EV(b->dh.ip, "hold", NULL),
+		    "dry-run: would mark held %s down again", b->dh.ip);
+		return NULL;
+	case ACTION_NONE:
+		break;
+	}
+	return NULL;
+}
+
+/* The batch's --timeout is spent: the rest waits for the next scan. */
+static void
+defer_rest(struct action_batch *ab)
+{
+	struct poolmond *d = ab->d;
+	size_t i, n = 0;
+
+	for (i = ab->next; i < d->pool.n; i++)
+		if (d->pool.backends[i].action != ACTION_NONE)
+			n++;
+	log_warnx("director: %zu actions not done within the --timeout of "
+	    "%d s; deferred to the next scan", n, d->cfg.timeout_s);
+	ab->next = d->pool.n;
+}
+
+/* After OK: the backend's new state. True when a HOST-FLUSH follows. */
+static bool
+command_done(struct action_batch *ab, struct backend *b)
+{
+	struct poolmond *d = ab->d;
+	const struct state_entry *e;
+
+	if (ab->step == STEP_FLUSH || b->action == ACTION_FLUSH) {
+		b->flush_pending = false;
+		log_info_f(EV(b->dh.ip, "flush", NULL), "%s flushed",
+		    b->dh.ip);
+		return false;
+	}
+	switch (b->action) {
+	case ACTION_DOWN:
+		crash_point("after-ok");
+		log_info_f(EV(b->dh.ip, "down", reason_of(b)), "%s down: %s",
+		    b->dh.ip, reason_of(b));
+		b->dh.up = false;
+		confirm_intent(ab, b);
+		return true;
+	case ACTION_UP:
+		log_info_f(EV(b->dh.ip, "up", NULL),
+		    "%s up: all %zu checks passed%s", b->dh.ip,
+		    d->cfg.nports, b->owner == OWNER_POOLMOND ? "" :
+		    " (--adopt-down)");
+		b->dh.up = true;
+		b->flush_pending = false;
+		set_owner(ab, b, OWNER_NONE);
+		return false;
+	case ACTION_HOLD_DOWN:
+		log_info_f(EV(b->dh.ip, "hold", NULL),
+		    "%s is held for maintenance but was up: down again",
+		    b->dh.ip);
+		b->dh.up = false;
+		e = state_find(&d->state, b->dh.ip);
+		return e != NULL && e->hold.flush;
+	case ACTION_FLUSH:
+	case ACTION_NONE:
+		break;
+	}
+	return false;
+}
+
+static void
+batch_cmd_done(const struct director_result *res, void *arg)
+{
+	struct action_batch *ab = arg;
+	struct backend *b = &ab->d->pool.backends[ab->next];
+
+	if (!cmd_ok(ab->d, ab->cmd, b->dh.ip, res)) {
+		/* Unreachable: so is it for every other command now. */
+		ab->next = res->unreachable ? ab->d->pool.n : ab->next + 1;
+		ab->step = STEP_FIRST;
+	} else if (command_done(ab, b))
+		ab->step = STEP_FLUSH;
+	else {
+		ab->next++;
+		ab->step = STEP_FIRST;
+	}
+	batch_next(ab);
+}
+
+static void
+batch_next(struct action_batch *ab)
+{
+	struct poolmond *d = ab->d;
+	struct backend *b;
+	const char *cmd;
+	int r;
+
+	for (; ab->next < d->pool.n; ab->next++, ab->step = STEP_FIRST) {
+		b = &d->pool.backends[ab->next];
+		if ((cmd = next_command(ab, b)) == NULL)
+			continue;
+		if (now_ms() >= ab->deadline) {
+			defer_rest(ab);
+			break;
+		}
+		r = director_host_cmd_async(d->director, cmd, b->dh.ip,
+		    ab->deadline, batch_cmd_done, ab);
+		if (r == 0) {
+			ab->cmd = cmd;
+			return;
+		}
+		log_warnx("%s %s: %s; retrying at the next scan", cmd,
+		    b->dh.ip, strerror(-r));
+	}
+	batch_end(ab);
+}
+
+static void
+batch_gate_done(const struct director_result *res, void *arg)
+{
+	struct action_batch *ab = arg;
+
+	if (ring_gate(ab->d, res) != GATE_SYNCED) {
+		batch_end(ab);
+		return;
+	}
+	record_intents(ab);
+	batch_next(ab);
+}
+
+void
+actions_apply(struct poolmond *d, actions_done_fn *done)
+{
+	struct action_batch *ab;
 	size_t i;
 
 	for (i = 0; i < d->pool.n; i++)
@@ -275,16 +422,27 @@ actions_apply(struct poolmond *d)
 	policy_decide(&d->policy, d->pool.backends, d->pool.n, d->scan_id,
 	    d->selected == d->pool.n, &d->outcome);
 	log_guard(d);
-	if (!any_action(d))
+	if (!any_action(d)) {
+		done(d);
 		return;
-	director_conn_init(&ctx.dc, d->cfg.timeout_s * 1000);
-	if (ring_gate(&ctx)) {
-		for (i = 0; i < d->pool.n; i++)
-			apply(&ctx, &d->pool.backends[i]);
 	}
-	director_close(&ctx.dc);
-	if (ctx.state_changed)
-		(void)owner_state_save(&d->state);
+	if ((ab = calloc(1, sizeof(*ab))) == NULL) {
+		log_warnx("out of memory: no director actions this scan");
+		done(d);
+		return;
+	}
+	ab->d = d;
+	ab->done = done;
+	/* One deadline for the whole batch: a director that stalls costs
+	 * one --timeout a scan, whatever the number of actions. */
+	ab->deadline = now_ms() + (int64_t)d->cfg.timeout_s * 1000;
+	d->batch = ab;
+	if (director_ring_state_async(d->director, ab->deadline,
+	    batch_gate_done, ab) < 0) {
+		log_warnx("DIRECTOR-LIST not sent: out of memory; retrying at "
+		    "the next scan");
+		batch_end(ab);
+	}
 }
 
 static int __attribute__((format(printf, 4, 5)))
@@ -309,14 +467,120 @@ save_state(struct poolmond *d, char *err, size_t errlen)
 	return 0;
 }
 
+
+/* ------------------------------------------------------------------ */
+/* Maintenance holds */
+
+struct hold_op {
+	struct hold_op *next;
+	struct poolmond *d;
+	char ip[INET6_ADDRSTRLEN];
+	bool flush;
+	int64_t deadline;	/* monotonic ms, for all its commands */
+	const char *cmd;	/* in flight */
+	actions_hold_fn *done;	/* NULL: nobody waits for the answer */
+	void *arg;
+};
+
+static void __attribute__((format(printf, 3, 4)))
+hold_finish(struct hold_op *op, int r, const char *fmt, ...)
+{
+	struct hold_op **pp;
+	char err[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, sizeof(err), fmt, ap);
+	va_end(ap);
+	for (pp = &op->d->holds; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == op) {
+			*pp = op->next;
+			break;
+		}
+	if (op->done != NULL)
+		op->done(op->arg, r, err);
+	free(op);
+}
+
+static void hold_cmd_done(const struct director_result *res, void *arg);
+
+static void
+hold_send(struct hold_op *op, const char *cmd)
+{
+	int r;
+
+	op->cmd = cmd;
+	r = director_host_cmd_async(op->d->director, cmd, op->ip,
+	    op->deadline, hold_cmd_done, op);
+	if (r < 0)
+		hold_finish(op, r, "hold recorded, but %s was not sent: %s",
+		    cmd, strerror(-r));
+}
+
+/* The held host is down: flush it if asked. */
+static void
+hold_is_down(struct hold_op *op)
+{
+	struct backend *b = pool_find(&op->d->pool, op->ip);
+
+	if (b != NULL)
+		b->dh.up = false;
+	if (op->flush)
+		hold_send(op, "HOST-FLUSH");
+	else
+		hold_finish(op, 0, "%s", "");
+}
+
+static void
+hold_cmd_done(const struct director_result *res, void *arg)
+{
+	struct hold_op *op = arg;
+	bool ok = cmd_ok(op->d, op->cmd, op->ip, res);
+
+	if (strcmp(op->cmd, "HOST-DOWN") == 0) {
+		if (ok)
+			hold_is_down(op);
+		else
+			hold_finish(op, -EIO, "hold recorded, but HOST-DOWN "
+			    "failed (see the log): retried at the next scan");
+	} else if (!ok)
+		hold_finish(op, -EIO, "held down, but HOST-FLUSH failed (see "
+		    "the log)");
+	else {
+		log_info_f(EV(op->ip, "flush", NULL), "%s flushed",
+		    op->ip);
+		hold_finish(op, 0, "%s", "");
+	}
+}
+
+static void
+hold_gate_done(const struct director_result *res, void *arg)
+{
+	struct hold_op *op = arg;
+	struct backend *b;
+	enum gate gate = ring_gate(op->d, res);
+
+	if (gate != GATE_SYNCED) {
+		hold_finish(op, -EAGAIN, "hold recorded, but the director is "
+		    "%s: poolmond marks it down at a later scan",
+		    gate == GATE_FAILED ? "unreachable" : "not synced");
+		return;
+	}
+	if ((b = pool_find(&op->d->pool, op->ip)) != NULL && b->dh.up)
+		hold_send(op, "HOST-DOWN");
+	else
+		hold_is_down(op);
+}
+
 int
 actions_hold(struct poolmond *d, const char *ip, const char *reason,
-    uid_t uid, bool do_flush, char *err, size_t errlen)
+    uid_t uid, bool do_flush, actions_hold_fn *done, void *arg, char *err,
+    size_t errlen)
 {
-	struct action_ctx ctx = { .d = d };
 	struct hold_info hold = { .uid = uid, .since = time(NULL),
 	    .flush = do_flush };
 	struct backend *b = pool_find(&d->pool, ip);
+	struct hold_op *op;
 	int r;
 
 	if (b == NULL)
@@ -329,36 +593,65 @@ actions_hold(struct poolmond *d, const char *ip, const char *reason,
 		    strerror(-r));
 	b->owner = OWNER_HOLD;
 	b->flush_pending = false;
-	log_info("%s held for maintenance by uid %lu%s%s%s", b->dh.ip,
+	log_info_f(EV(b->dh.ip, "hold", hold.reason),
+	    "%s held for maintenance by uid %lu%s%s%s", b->dh.ip,
 	    (unsigned long)uid, hold.reason[0] != '\0' ? " (" : "",
 	    hold.reason, hold.reason[0] != '\0' ? ")" : "");
 	if ((r = save_state(d, err, errlen)) < 0)
 		return r;
 	if (d->cfg.dry_run) {
-		log_info("dry-run: would mark held %s down%s", b->dh.ip,
+		log_info_f(EV(b->dh.ip, "hold", NULL),
+		    "dry-run: would mark held %s down%s", b->dh.ip,
 		    do_flush ? " and flush it" : "");
 		return set_err(0, err, errlen, "hold recorded; dry-run: "
 		    "HOST-DOWN not sent");
 	}
-	director_conn_init(&ctx.dc, d->cfg.timeout_s * 1000);
-	r = 0;
-	if (!ring_gate(&ctx))
-		r = set_err(-EAGAIN, err, errlen, "hold recorded, but the "
-		    "director is %s: poolmond marks it down at a later scan",
-		    ctx.failed ? "unreachable" : "not synced");
-	else if (b->dh.up && !host_cmd(&ctx, "HOST-DOWN", b->dh.ip))
-		r = set_err(-EIO, err, errlen, "hold recorded, but HOST-DOWN "
-		    "failed (see the log): retried at the next scan");
-	else {
-		b->dh.up = false;
-		if (do_flush && !host_cmd(&ctx, "HOST-FLUSH", b->dh.ip))
-			r = set_err(-EIO, err, errlen, "held down, but "
-			    "HOST-FLUSH failed (see the log)");
-		else if (do_flush)
-			log_info("%s flushed", b->dh.ip);
+	if ((op = calloc(1, sizeof(*op))) == NULL)
+		return set_err(-EAGAIN, err, errlen, "hold recorded, but out "
+		    "of memory: poolmond marks it down at a later scan");
+	/* Answered within one --timeout, queued commands included. */
+	op->deadline = now_ms() + (int64_t)d->cfg.timeout_s * 1000;
+	if (director_ring_state_async(d->director, op->deadline,
+	    hold_gate_done, op) < 0) {
+		free(op);
+		return set_err(-EAGAIN, err, errlen, "hold recorded, but out "
+		    "of memory: poolmond marks it down at a later scan");
 	}
-	director_close(&ctx.dc);
-	return r;
+	op->d = d;
+	str_copy(op->ip, b->dh.ip, sizeof(op->ip));
+	op->flush = do_flush;
+	op->done = done;
+	op->arg = arg;
+	op->next = d->holds;
+	d->holds = op;
+	err[0] = '\0';
+	return 1;
+}
+
+void
+actions_forget(struct poolmond *d, const void *arg)
+{
+	struct hold_op *op;
+
+	for (op = d->holds; op != NULL; op = op->next)
+		if (op->arg == arg)
+			op->done = NULL;
+}
+
+void
+actions_shutdown(struct poolmond *d)
+{
+	struct hold_op *op;
+
+	/* The OKs received: the intents they confirm are kept. */
+	if (d->batch != NULL && d->batch->state_changed)
+		(void)owner_state_save(&d->state);
+	free(d->batch);
+	d->batch = NULL;
+	while ((op = d->holds) != NULL) {
+		d->holds = op->next;
+		free(op);
+	}
 }
 
 int
@@ -388,7 +681,8 @@ actions_release(struct poolmond *d, const char *ip, char *err,
 		b->owner = OWNER_POOLMOND;
 		b->operator_noted = false;
 	}
-	log_info("%s released (was %s): poolmond brings it up when healthy",
+	log_info_f(EV(ip, "release", NULL),
+	    "%s released (was %s): poolmond brings it up when healthy",
 	    ip, was);
 	if ((r = save_state(d, err, errlen)) < 0)
 		return r;

@@ -71,6 +71,11 @@ struct ctl_client {
 	uint32_t wait_scan;
 	char **wait_hosts;	/* none: every backend */
 	size_t nwait_hosts;
+	/* A hold waiting for its director commands. */
+	bool hold_waiting;
+	uint64_t hold_id;
+	bool hold_flush;
+	char hold_ip[INET6_ADDRSTRLEN];
 	/* A status or recheck reply still to be written, part by part. */
 	struct ctl_stream stream;
 };
@@ -469,6 +474,23 @@ reply_hold(struct ctl_client *c, uint64_t id, const char *ip, bool flush,
 	backend_set_free(&set);
 }
 
+static int client_flush(struct ctl_client *c);
+static void client_free(struct ctl_client *c);
+static void client_update(struct ctl_client *c);
+
+static void
+hold_done(void *arg, int r, const char *err)
+{
+	struct ctl_client *c = arg;
+
+	c->hold_waiting = false;
+	reply_hold(c, c->hold_id, c->hold_ip, c->hold_flush, r, err);
+	if (client_flush(c) < 0)
+		client_free(c);
+	else
+		client_update(c);
+}
+
 static void
 handle_hold(struct ctl_client *c, const Poolmon__Request *req)
 {
@@ -486,8 +508,16 @@ handle_hold(struct ctl_client *c, const Poolmon__Request *req)
 		return;
 	}
 	/* Who asked is the peer's uid, never anything the request says. */
-	r = actions_hold(c->ctl->d, ip, reason, c->peer.uid, hr->flush, err,
-	    sizeof(err));
+	r = actions_hold(c->ctl->d, ip, reason, c->peer.uid, hr->flush,
+	    hold_done, c, err, sizeof(err));
+	if (r == 1) {
+		/* Answered when the director's commands finish. */
+		c->hold_waiting = true;
+		c->hold_id = req->id;
+		c->hold_flush = hr->flush;
+		str_copy(c->hold_ip, ip, sizeof(c->hold_ip));
+		return;
+	}
 	reply_hold(c, req->id, ip, hr->flush, r, err);
 }
 
@@ -694,6 +724,8 @@ client_free(struct ctl_client *c)
 			break;
 		}
 	}
+	if (c->hold_waiting)
+		actions_forget(c->ctl->d, c);
 	/* Safe from the source's own callback: sd-event defers the free. */
 	sd_event_source_disable_unref(c->io);
 	sd_event_source_disable_unref(c->timer);
@@ -707,7 +739,7 @@ client_free(struct ctl_client *c)
 static bool
 client_reading(const struct ctl_client *c)
 {
-	return !c->waiting && !c->close_after_flush && !c->stream.active &&
+	return !c->waiting && !c->hold_waiting && !c->close_after_flush && !c->stream.active &&
 	    c->out.head == c->out.n;
 }
 
@@ -761,7 +793,7 @@ client_update(struct ctl_client *c)
 	else if (client_reading(c))
 		events |= EPOLLIN;
 	(void)sd_event_source_set_io_events(c->io, events);
-	if (c->waiting) {
+	if (c->waiting || c->hold_waiting) {
 		/* The daemon's own work: not the client's slowness. */
 		(void)sd_event_source_set_enabled(c->timer, SD_EVENT_OFF);
 		return;

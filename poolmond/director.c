@@ -4,26 +4,76 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/epoll.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "util.h"
 
 #define DIRECTOR_HANDSHAKE "VERSION\tdirector-doveadm\t1\t0\n"
+#define DIRECTOR_CMD_MAX	(INET6_ADDRSTRLEN + 32)
+
+enum director_cmd_kind {
+	CMD_HOST_LIST,
+	CMD_DIRECTOR_LIST,
+	CMD_HOST,		/* HOST-DOWN/UP/FLUSH: one reply line */
+};
+
+enum conn_state {
+	CONN_CLOSED,
+	CONN_CONNECTING,	/* connect() in progress */
+	CONN_HELLO,		/* waiting for the director's VERSION line */
+	CONN_READY,
+};
+
+struct host_list_ctx;
+
+struct director_cmd {
+	struct director_cmd *next;
+	enum director_cmd_kind kind;
+	char line[DIRECTOR_CMD_MAX];	/* as sent, with its newline */
+	int64_t deadline;		/* monotonic ms */
+	director_done_fn *done;		/* NULL: forgotten */
+	void *arg;
+	struct host_list_ctx *hl;	/* HOST-LIST being read */
+	bool found_self;		/* DIRECTOR-LIST */
+	bool synced;
+	char ring_state[64];
+};
+
+struct director_client {
+	sd_event *event;
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	int timeout_ms;
+	int fd;
+	enum conn_state state;
+	sd_event_source *io;
+	sd_event_source *timer;
+	sd_event_source *kicker;	/* runs kick() from the loop */
+	struct director_cmd *head, **tail;
+	size_t ncmds;
+	bool sent;		/* the head's line is written or being written */
+	bool dispatching;	/* in a callback: the caller kicks afterwards */
+	size_t outlen, outoff;
+	char out[sizeof(DIRECTOR_HANDSHAKE) + DIRECTOR_CMD_MAX];
+	size_t inlen;
+	char in[DIRECTOR_LINE_MAX];
+	char err[256];		/* why the head failed */
+};
 
 static int __attribute__((format(printf, 3, 4)))
-fail(struct director_conn *dc, int err, const char *fmt, ...)
+fail(struct director_client *dcl, int err, const char *fmt, ...)
 {
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(dc->err, sizeof(dc->err), fmt, ap);
+	vsnprintf(dcl->err, sizeof(dcl->err), fmt, ap);
 	va_end(ap);
 	return err;
 }
@@ -113,220 +163,33 @@ director_reply_str(enum director_reply reply)
 	return "unexpected reply";
 }
 
-void
-director_conn_init(struct director_conn *dc, int timeout_ms)
+bool
+director_parse_self_line(char *line, bool *synced, const char **ring_state)
 {
-	memset(dc, 0, sizeof(*dc));
-	dc->fd = -1;
-	dc->timeout_ms = timeout_ms;
+	char *f[8];
+	size_t n = str_split_tabs(line, f, ARRAY_SIZE(f));
+
+	/* ip, port, "self", last_failed, ring state[, last sync msecs] */
+	if (n < 5 || strcmp(f[2], "self") != 0)
+		return false;
+	*ring_state = f[4];
+	*synced = strcmp(f[4], "ring synced") == 0;
+	return true;
 }
 
 void
-director_close(struct director_conn *dc)
+director_host_list_free(struct director_host_list *list)
 {
-	if (dc->fd >= 0)
-		close(dc->fd);
-	dc->fd = -1;
-	dc->len = 0;
-}
-
-static int
-wait_fd(struct director_conn *dc, short events)
-{
-	struct pollfd pfd = { .fd = dc->fd, .events = events };
-	int64_t left;
-	int r;
-
-	for (;;) {
-		left = dc->deadline - now_ms();
-		if (left <= 0)
-			return fail(dc, -ETIMEDOUT, "no answer within %d ms",
-			    dc->timeout_ms);
-		r = poll(&pfd, 1, (int)left);
-		if (r > 0)
-			return 0;
-		if (r < 0 && errno != EINTR)
-			return fail(dc, -errno, "poll: %s", strerror(errno));
-	}
-}
-
-static int
-write_all(struct director_conn *dc, const char *data, size_t len)
-{
-	ssize_t w;
-	int r;
-
-	while (len > 0) {
-		if ((r = wait_fd(dc, POLLOUT)) < 0)
-			return r;
-		w = send(dc->fd, data, len, MSG_NOSIGNAL);
-		if (w < 0) {
-			if (errno == EAGAIN || errno == EINTR)
-				continue;
-			return fail(dc, -errno, "write: %s", strerror(errno));
-		}
-		data += w;
-		len -= (size_t)w;
-	}
-	return 0;
-}
-
-/*
- * Read one line into line (without the newline). The line stays valid
- * until the next read. Lines longer than the buffer are garbage.
- */
-static int
-read_line(struct director_conn *dc, char *line, size_t linelen)
-{
-	char *nl;
-	ssize_t r;
-	int err;
-
-	for (;;) {
-		nl = memchr(dc->buf, '\n', dc->len);
-		if (nl != NULL) {
-			size_t n = (size_t)(nl - dc->buf);
-
-			if (n >= linelen)
-				return fail(dc, -EPROTO, "reply line too long");
-			memcpy(line, dc->buf, n);
-			line[n] = '\0';
-			if (memchr(line, '\0', n) != NULL)
-				return fail(dc, -EPROTO, "NUL byte in reply");
-			dc->len -= n + 1;
-			memmove(dc->buf, nl + 1, dc->len);
-			return 0;
-		}
-		if (dc->len == sizeof(dc->buf))
-			return fail(dc, -EPROTO, "reply line too long");
-		if ((err = wait_fd(dc, POLLIN)) < 0)
-			return err;
-		r = read(dc->fd, dc->buf + dc->len, sizeof(dc->buf) - dc->len);
-		if (r == 0)
-			return fail(dc, -ECONNRESET,
-			    "director closed the connection");
-		if (r < 0) {
-			if (errno == EAGAIN || errno == EINTR)
-				continue;
-			return fail(dc, -errno, "read: %s", strerror(errno));
-		}
-		dc->len += (size_t)r;
-	}
-}
-
-static void
-start_deadline(struct director_conn *dc)
-{
-	dc->deadline = now_ms() + dc->timeout_ms;
-}
-
-static int
-check_handshake(struct director_conn *dc, char *line)
-{
-	char *f[5];
-	char shown[64];
-	long v;
-
-	str_sanitize_r(line, strlen(line), shown, sizeof(shown));
-	if (str_split_tabs(line, f, ARRAY_SIZE(f)) != 4 ||
-	    strcmp(f[0], "VERSION") != 0 ||
-	    strcmp(f[1], "director-doveadm") != 0 ||
-	    strcmp(f[2], "1") != 0 || parse_long(f[3], 0, INT32_MAX, &v) < 0)
-		return fail(dc, -EPROTO, "bad handshake '%s'", shown);
-	return 0;
-}
-
-int
-director_connect(struct director_conn *dc, const char *path)
-{
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	int r;
-
-	director_close(dc);
-	if (str_copy(sun.sun_path, path, sizeof(sun.sun_path)) >=
-	    sizeof(sun.sun_path))
-		return fail(dc, -ENAMETOOLONG, "socket path too long");
-	dc->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-	    0);
-	if (dc->fd < 0)
-		return fail(dc, -errno, "socket: %s", strerror(errno));
-	start_deadline(dc);
-	if (connect(dc->fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 &&
-	    errno != EINPROGRESS) {
-		r = fail(dc, -errno, "connect %s: %s", path, strerror(errno));
-		director_close(dc);
-		return r;
-	}
-	if ((r = director_handshake(dc)) < 0) {
-		director_close(dc);
-		return r;
-	}
-	return 0;
-}
-
-void
-director_conn_attach(struct director_conn *dc, int fd)
-{
-	director_close(dc);
-	dc->fd = fd;
-}
-
-int
-director_handshake(struct director_conn *dc)
-{
-	char line[DIRECTOR_LINE_MAX];
-	int r;
-
-	start_deadline(dc);
-	if ((r = write_all(dc, DIRECTOR_HANDSHAKE,
-	    strlen(DIRECTOR_HANDSHAKE))) < 0 ||
-	    (r = read_line(dc, line, sizeof(line))) < 0)
-		return r;
-	return check_handshake(dc, line);
-}
-
-static int
-send_line(struct director_conn *dc, const char *cmd, const char *arg)
-{
-	char line[DIRECTOR_LINE_MAX];
-	int n;
-
-	if (dc->fd < 0)
-		return fail(dc, -ENOTCONN, "not connected");
-	if (arg != NULL)
-		n = snprintf(line, sizeof(line), "%s\t%s\n", cmd, arg);
-	else
-		n = snprintf(line, sizeof(line), "%s\n", cmd);
-	if (n < 0 || (size_t)n >= sizeof(line))
-		return fail(dc, -EINVAL, "command too long");
-	start_deadline(dc);
-	return write_all(dc, line, (size_t)n);
-}
-
-int
-director_list_cmd(struct director_conn *dc, const char *cmd,
-    int (*line_cb)(char *line, void *ctx), void *ctx)
-{
-	char line[DIRECTOR_LINE_MAX];
-	int r;
-
-	if ((r = send_line(dc, cmd, NULL)) < 0)
-		return r;
-	for (;;) {
-		if ((r = read_line(dc, line, sizeof(line))) < 0)
-			return r;
-		if (line[0] == '\0')
-			return 0;
-		if ((r = line_cb(line, ctx)) < 0)
-			return r;
-	}
+	free(list->hosts);
+	free(list->tags);
+	memset(list, 0, sizeof(*list));
 }
 
 /* Distinct tags looked up before a tag is stored again: few in a pool. */
 #define TAGS_DEDUP_MAX	64
 
 struct host_list_ctx {
-	struct director_conn *dc;
+	struct director_client *dcl;
 	struct director_host_list list;
 	size_t alloc;
 	/* Each host's tag as an offset into tags (which moves as it grows);
@@ -345,13 +208,13 @@ grow_hosts(struct host_list_ctx *ctx)
 	uint32_t *at;
 
 	if (ctx->list.n >= DIRECTOR_MAX_HOSTS)
-		return fail(ctx->dc, -EPROTO, "more than %d hosts",
+		return fail(ctx->dcl, -EPROTO, "more than %d hosts",
 		    DIRECTOR_MAX_HOSTS);
 	if ((h = reallocarray(ctx->list.hosts, alloc, sizeof(*h))) == NULL)
-		return fail(ctx->dc, -ENOMEM, "out of memory");
+		return fail(ctx->dcl, -ENOMEM, "out of memory");
 	ctx->list.hosts = h;
 	if ((at = reallocarray(ctx->tag_at, alloc, sizeof(*at))) == NULL)
-		return fail(ctx->dc, -ENOMEM, "out of memory");
+		return fail(ctx->dcl, -ENOMEM, "out of memory");
 	ctx->tag_at = at;
 	ctx->alloc = alloc;
 	return 0;
@@ -380,7 +243,7 @@ intern_tag(struct host_list_ctx *ctx, const char *tag, uint32_t *at)
 		while (ctx->tags_len + len + 1 > alloc)
 			alloc *= 2;
 		if ((tags = realloc(ctx->list.tags, alloc)) == NULL)
-			return fail(ctx->dc, -ENOMEM, "out of memory");
+			return fail(ctx->dcl, -ENOMEM, "out of memory");
 		tags[0] = '\0';
 		ctx->list.tags = tags;
 		ctx->tags_alloc = alloc;
@@ -393,10 +256,20 @@ intern_tag(struct host_list_ctx *ctx, const char *tag, uint32_t *at)
 	return 0;
 }
 
-static int
-host_list_line(char *line, void *arg)
+
+static void
+host_list_ctx_free(struct host_list_ctx *ctx)
 {
-	struct host_list_ctx *ctx = arg;
+	if (ctx == NULL)
+		return;
+	director_host_list_free(&ctx->list);
+	free(ctx->tag_at);
+	free(ctx);
+}
+
+static int
+host_list_line(struct host_list_ctx *ctx, char *line)
+{
 	struct director_host *host;
 	const char *why;
 	char shown[80];
@@ -407,7 +280,7 @@ host_list_line(char *line, void *arg)
 	host = &ctx->list.hosts[ctx->list.n];
 	str_sanitize_r(line, strlen(line), shown, sizeof(shown));
 	if (director_parse_host_line(line, host, &why) < 0)
-		return fail(ctx->dc, -EPROTO, "bad HOST-LIST line '%s': %s",
+		return fail(ctx->dcl, -EPROTO, "bad HOST-LIST line '%s': %s",
 		    shown, why);
 	if ((r = intern_tag(ctx, host->tag, &ctx->tag_at[ctx->list.n])) < 0)
 		return r;
@@ -415,103 +288,624 @@ host_list_line(char *line, void *arg)
 	return 0;
 }
 
-int
-director_host_list(struct director_conn *dc, struct director_host_list *list)
+/* The tags have stopped moving: offsets become pointers. */
+static void
+host_list_finish(struct host_list_ctx *ctx)
 {
-	struct host_list_ctx ctx = { .dc = dc };
 	size_t i;
+
+	for (i = 0; i < ctx->list.n; i++)
+		ctx->list.hosts[i].tag = ctx->list.tags != NULL ?
+		    ctx->list.tags + ctx->tag_at[i] : "";
+}
+
+/* ------------------------------------------------------------------ */
+/* The connection */
+
+static void kick(struct director_client *dcl);
+static void send_head(struct director_client *dcl);
+
+static void
+conn_close(struct director_client *dcl)
+{
+	dcl->io = sd_event_source_disable_unref(dcl->io);
+	if (dcl->fd >= 0)
+		close(dcl->fd);
+	dcl->fd = -1;
+	dcl->state = CONN_CLOSED;
+	dcl->sent = false;
+	dcl->inlen = 0;
+	dcl->outlen = dcl->outoff = 0;
+}
+
+static void
+cmd_free(struct director_cmd *c)
+{
+	host_list_ctx_free(c->hl);
+	free(c);
+}
+
+/* Hand the head its result; the callback may queue more commands. */
+static void
+finish_head(struct director_client *dcl, struct director_result *res)
+{
+	struct director_cmd *c = dcl->head;
+	bool was = dcl->dispatching;
+
+	dcl->head = c->next;
+	if (dcl->head == NULL)
+		dcl->tail = &dcl->head;
+	dcl->ncmds--;
+	dcl->sent = false;
+	dcl->dispatching = true;
+	if (c->done != NULL)
+		c->done(res, c->arg);
+	dcl->dispatching = was;
+	cmd_free(c);
+}
+
+/* The head failed with dcl->err. */
+static void
+fail_head(struct director_client *dcl, int error, bool unreachable)
+{
+	char err[sizeof(dcl->err)];
+	struct director_result res = { .error = error,
+	    .unreachable = unreachable, .err = err };
+
+	str_copy(err, dcl->err, sizeof(err));
+	finish_head(dcl, &res);
+}
+
+/* The connection is unusable: the head, if it was waiting on it, fails. */
+static void
+conn_fail(struct director_client *dcl, int error)
+{
+	bool unreachable = dcl->state != CONN_READY;
+
+	if (dcl->head != NULL && (dcl->sent || unreachable))
+		fail_head(dcl, error, unreachable);
+	conn_close(dcl);
+}
+
+static void
+update_io(struct director_client *dcl)
+{
+	uint32_t events = EPOLLIN;
+
+	if (dcl->io == NULL)
+		return;
+	if (dcl->state == CONN_CONNECTING || dcl->outoff < dcl->outlen)
+		events |= EPOLLOUT;
+	(void)sd_event_source_set_io_events(dcl->io, events);
+}
+
+static void
+arm_timer(struct director_client *dcl)
+{
+	if (dcl->head == NULL) {
+		(void)sd_event_source_set_enabled(dcl->timer, SD_EVENT_OFF);
+		return;
+	}
+	(void)sd_event_source_set_time(dcl->timer,
+	    (uint64_t)dcl->head->deadline * 1000);
+	(void)sd_event_source_set_enabled(dcl->timer, SD_EVENT_ONESHOT);
+}
+
+static int
+queue_out(struct director_client *dcl, const char *data, size_t len)
+{
+	if (dcl->outoff > 0) {
+		memmove(dcl->out, dcl->out + dcl->outoff,
+		    dcl->outlen - dcl->outoff);
+		dcl->outlen -= dcl->outoff;
+		dcl->outoff = 0;
+	}
+	if (len > sizeof(dcl->out) - dcl->outlen)
+		return fail(dcl, -ENOBUFS, "command too long");
+	memcpy(dcl->out + dcl->outlen, data, len);
+	dcl->outlen += len;
+	return 0;
+}
+
+static int
+flush_out(struct director_client *dcl)
+{
+	ssize_t w;
+
+	while (dcl->outoff < dcl->outlen) {
+		w = send(dcl->fd, dcl->out + dcl->outoff,
+		    dcl->outlen - dcl->outoff, MSG_NOSIGNAL);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN)
+				return 0;
+			return fail(dcl, -errno, "write: %s", strerror(errno));
+		}
+		dcl->outoff += (size_t)w;
+	}
+	dcl->outoff = dcl->outlen = 0;
+	return 0;
+}
+
+static int on_io(sd_event_source *s, int fd, uint32_t revents, void *arg);
+
+static int
+conn_setup(struct director_client *dcl, int fd, bool connecting)
+{
 	int r;
 
-	memset(list, 0, sizeof(*list));
-	r = director_list_cmd(dc, "HOST-LIST", host_list_line, &ctx);
+	r = sd_event_add_io(dcl->event, &dcl->io, fd, EPOLLIN | EPOLLOUT,
+	    on_io, dcl);
 	if (r < 0) {
-		director_host_list_free(&ctx.list);
-		free(ctx.tag_at);
+		close(fd);
+		return fail(dcl, r, "sd_event_add_io: %s", strerror(-r));
+	}
+	dcl->fd = fd;
+	dcl->state = connecting ? CONN_CONNECTING : CONN_HELLO;
+	if (!connecting)
+		return queue_out(dcl, DIRECTOR_HANDSHAKE,
+		    strlen(DIRECTOR_HANDSHAKE));
+	return 0;
+}
+
+static int
+conn_open(struct director_client *dcl)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	int fd, r;
+
+	if (str_copy(sun.sun_path, dcl->path, sizeof(sun.sun_path)) >=
+	    sizeof(sun.sun_path) || dcl->path[0] == '\0')
+		return fail(dcl, -ENAMETOOLONG, "bad socket path '%s'",
+		    dcl->path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return fail(dcl, -errno, "socket: %s", strerror(errno));
+	if ((r = connect(fd, (struct sockaddr *)&sun, sizeof(sun))) < 0 &&
+	    errno != EINPROGRESS) {
+		r = fail(dcl, -errno, "connect %s: %s", dcl->path,
+		    strerror(errno));
+		close(fd);
 		return r;
 	}
-	/* The tags have stopped moving: offsets become pointers. */
-	for (i = 0; i < ctx.list.n; i++)
-		ctx.list.hosts[i].tag = ctx.list.tags != NULL ?
-		    ctx.list.tags + ctx.tag_at[i] : "";
-	free(ctx.tag_at);
-	*list = ctx.list;
+	return conn_setup(dcl, fd, r < 0);
+}
+
+static int
+check_handshake(struct director_client *dcl, char *line)
+{
+	char *f[5];
+	char shown[64];
+	long v;
+
+	str_sanitize_r(line, strlen(line), shown, sizeof(shown));
+	if (str_split_tabs(line, f, ARRAY_SIZE(f)) != 4 ||
+	    strcmp(f[0], "VERSION") != 0 ||
+	    strcmp(f[1], "director-doveadm") != 0 ||
+	    strcmp(f[2], "1") != 0 || parse_long(f[3], 0, INT32_MAX, &v) < 0)
+		return fail(dcl, -EPROTO, "bad handshake '%s'", shown);
+	return 0;
+}
+
+static void
+finish_host_reply(struct director_client *dcl, const char *line)
+{
+	struct director_result res = { .err = "" };
+	char shown[160];
+
+	res.reply = director_classify_reply(line);
+	str_sanitize_r(line, strlen(line), shown, sizeof(shown));
+	res.line = shown;
+	finish_head(dcl, &res);
+}
+
+static void
+finish_list(struct director_client *dcl)
+{
+	struct director_cmd *c = dcl->head;
+	struct director_result res = { .err = "" };
+	struct director_host_list list;
+
+	if (c->kind == CMD_HOST_LIST) {
+		host_list_finish(c->hl);
+		list = c->hl->list;
+		memset(&c->hl->list, 0, sizeof(c->hl->list));
+		res.list = &list;
+		finish_head(dcl, &res);
+		director_host_list_free(&list);
+		return;
+	}
+	if (!c->found_self) {
+		fail(dcl, -EPROTO, "DIRECTOR-LIST has no line for this "
+		    "director");
+		fail_head(dcl, -EPROTO, false);
+		return;
+	}
+	res.synced = c->synced;
+	res.ring_state = c->ring_state;
+	finish_head(dcl, &res);
+}
+
+static int
+list_line(struct director_client *dcl, char *line)
+{
+	struct director_cmd *c = dcl->head;
+	const char *rs;
+	bool synced;
+
+	if (c->kind == CMD_HOST_LIST)
+		return host_list_line(c->hl, line);
+	if (!c->found_self && director_parse_self_line(line, &synced, &rs)) {
+		c->found_self = true;
+		c->synced = synced;
+		str_sanitize_r(rs, strlen(rs), c->ring_state,
+		    sizeof(c->ring_state));
+	}
+	return 0;
+}
+
+/* One line from the director. -1 when the connection was closed. */
+static int
+handle_line(struct director_client *dcl, char *line)
+{
+	char shown[64];
+	int r;
+
+	if (dcl->state == CONN_HELLO) {
+		if ((r = check_handshake(dcl, line)) < 0) {
+			conn_fail(dcl, r);
+			return -1;
+		}
+		dcl->state = CONN_READY;
+		/* At once: a close right after the handshake is the
+		 * command's failure, not a reason to connect again. */
+		if (dcl->head != NULL && !dcl->sent)
+			send_head(dcl);
+		return dcl->fd >= 0 ? 0 : -1;
+	}
+	if (dcl->head == NULL || !dcl->sent) {
+		/* Nothing asked: a late or extra line, never a reply. */
+		str_sanitize_r(line, strlen(line), shown, sizeof(shown));
+		log_warnx("director %s: unexpected line '%s'; closing the "
+		    "connection", dcl->path, shown);
+		conn_close(dcl);
+		return -1;
+	}
+	if (dcl->head->kind == CMD_HOST) {
+		finish_host_reply(dcl, line);
+		/* Not understood: more may follow, which the next command
+		 * would take for its reply. A fresh connection for it. */
+		if (director_classify_reply(line) == DIRECTOR_REPLY_OTHER) {
+			conn_close(dcl);
+			return -1;
+		}
+		return 0;
+	}
+	if (line[0] == '\0') {
+		finish_list(dcl);
+		return 0;
+	}
+	if ((r = list_line(dcl, line)) < 0) {
+		conn_fail(dcl, r);
+		return -1;
+	}
+	return 0;
+}
+
+/* Every whole line buffered. -1 when the connection was closed. */
+static int
+process_lines(struct director_client *dcl)
+{
+	char line[DIRECTOR_LINE_MAX];
+	char *nl;
+	size_t n;
+
+	while (dcl->fd >= 0 &&
+	    (nl = memchr(dcl->in, '\n', dcl->inlen)) != NULL) {
+		n = (size_t)(nl - dcl->in);
+		if (memchr(dcl->in, '\0', n) != NULL) {
+			conn_fail(dcl, fail(dcl, -EPROTO,
+			    "NUL byte in reply"));
+			return -1;
+		}
+		memcpy(line, dcl->in, n);
+		line[n] = '\0';
+		dcl->inlen -= n + 1;
+		memmove(dcl->in, nl + 1, dcl->inlen);
+		if (handle_line(dcl, line) < 0)
+			return -1;
+	}
+	return dcl->fd >= 0 ? 0 : -1;
+}
+
+static void
+read_input(struct director_client *dcl)
+{
+	ssize_t n;
+
+	while (dcl->fd >= 0) {
+		if (dcl->inlen == sizeof(dcl->in)) {
+			conn_fail(dcl, fail(dcl, -EPROTO,
+			    "reply line too long"));
+			return;
+		}
+		n = read(dcl->fd, dcl->in + dcl->inlen,
+		    sizeof(dcl->in) - dcl->inlen);
+		if (n == 0) {
+			conn_fail(dcl, fail(dcl, -ECONNRESET,
+			    "director closed the connection"));
+			return;
+		}
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN)
+				conn_fail(dcl, fail(dcl, -errno, "read: %s",
+				    strerror(errno)));
+			return;
+		}
+		dcl->inlen += (size_t)n;
+		if (process_lines(dcl) < 0)
+			return;
+	}
+}
+
+static void
+finish_connect(struct director_client *dcl)
+{
+	socklen_t len = sizeof(int);
+	int e = 0;
+
+	if (getsockopt(dcl->fd, SOL_SOCKET, SO_ERROR, &e, &len) < 0)
+		e = errno;
+	if (e != 0) {
+		conn_fail(dcl, fail(dcl, -e, "connect %s: %s", dcl->path,
+		    strerror(e)));
+		return;
+	}
+	dcl->state = CONN_HELLO;
+	if (queue_out(dcl, DIRECTOR_HANDSHAKE, strlen(DIRECTOR_HANDSHAKE)) < 0)
+		conn_fail(dcl, -ENOBUFS);
+}
+
+static int
+on_io(sd_event_source *s, int fd, uint32_t revents, void *arg)
+{
+	struct director_client *dcl = arg;
+	int r;
+
+	(void)s;
+	(void)fd;
+	if (dcl->state == CONN_CONNECTING)
+		finish_connect(dcl);
+	if (dcl->fd >= 0 && dcl->outoff < dcl->outlen &&
+	    (r = flush_out(dcl)) < 0)
+		conn_fail(dcl, r);
+	if (dcl->fd >= 0 && (revents & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+		read_input(dcl);
+	kick(dcl);
+	return 0;
+}
+
+static int
+on_timer(sd_event_source *s, uint64_t usec, void *arg)
+{
+	struct director_client *dcl = arg;
+
+	(void)s;
+	(void)usec;
+	if (dcl->head != NULL && dcl->head->deadline != 0 &&
+	    now_ms() >= dcl->head->deadline) {
+		/* A reply may still come: it must never answer the next
+		 * command, so the connection goes with the command. */
+		conn_fail(dcl, fail(dcl, -ETIMEDOUT, "no answer within %d ms",
+		    dcl->timeout_ms));
+		/* Waiting for its connection, it was not sent yet. */
+		if (dcl->head != NULL && dcl->head->deadline != 0 &&
+		    now_ms() >= dcl->head->deadline)
+			fail_head(dcl, -ETIMEDOUT, true);
+	}
+	kick(dcl);
+	return 0;
+}
+
+static int
+on_kick(sd_event_source *s, void *arg)
+{
+	(void)s;
+	kick(arg);
+	return 0;
+}
+
+static void
+send_head(struct director_client *dcl)
+{
+	const char *line = dcl->head->line;
+	int r;
+
+	if ((r = queue_out(dcl, line, strlen(line))) < 0 ||
+	    (r = flush_out(dcl)) < 0) {
+		dcl->sent = true;
+		conn_fail(dcl, r);
+		return;
+	}
+	dcl->sent = true;
+}
+
+/*
+ * Move the queue on: fail what is past its deadline, connect for the
+ * head, send it; close the connection when nothing is left to ask.
+ */
+static void
+kick(struct director_client *dcl)
+{
+	int r;
+
+	if (dcl->dispatching)
+		return;
+	while (dcl->head != NULL && !dcl->sent) {
+		if (dcl->head->deadline == 0)
+			dcl->head->deadline = now_ms() + dcl->timeout_ms;
+		if (now_ms() >= dcl->head->deadline) {
+			fail(dcl, -ETIMEDOUT, "no answer within %d ms",
+			    dcl->timeout_ms);
+			fail_head(dcl, -ETIMEDOUT, dcl->state != CONN_READY);
+			continue;
+		}
+		if (dcl->state == CONN_CLOSED && (r = conn_open(dcl)) < 0) {
+			fail_head(dcl, r, true);
+			continue;
+		}
+		if (dcl->state != CONN_READY)
+			break;
+		send_head(dcl);
+	}
+	if (dcl->head == NULL)
+		conn_close(dcl);
+	update_io(dcl);
+	arm_timer(dcl);
+}
+
+/* ------------------------------------------------------------------ */
+/* The client's interface */
+
+int
+director_client_new(struct director_client **out, sd_event *event,
+    const char *path, int timeout_ms)
+{
+	struct director_client *dcl;
+	int r;
+
+	*out = NULL;
+	if ((dcl = calloc(1, sizeof(*dcl))) == NULL)
+		return -ENOMEM;
+	dcl->event = event;
+	dcl->fd = -1;
+	dcl->timeout_ms = timeout_ms;
+	dcl->tail = &dcl->head;
+	str_copy(dcl->path, path != NULL ? path : "", sizeof(dcl->path));
+	r = sd_event_add_time(event, &dcl->timer, CLOCK_MONOTONIC, 0, 1000,
+	    on_timer, dcl);
+	if (r >= 0)
+		r = sd_event_source_set_enabled(dcl->timer, SD_EVENT_OFF);
+	if (r >= 0)
+		r = sd_event_add_defer(event, &dcl->kicker, on_kick, dcl);
+	if (r >= 0)
+		r = sd_event_source_set_enabled(dcl->kicker, SD_EVENT_OFF);
+	if (r < 0) {
+		director_client_free(dcl);
+		return r;
+	}
+	*out = dcl;
 	return 0;
 }
 
 void
-director_host_list_free(struct director_host_list *list)
+director_client_free(struct director_client *dcl)
 {
-	free(list->hosts);
-	free(list->tags);
-	memset(list, 0, sizeof(*list));
+	struct director_cmd *c;
+
+	if (dcl == NULL)
+		return;
+	while ((c = dcl->head) != NULL) {
+		dcl->head = c->next;
+		cmd_free(c);
+	}
+	conn_close(dcl);
+	sd_event_source_disable_unref(dcl->timer);
+	sd_event_source_disable_unref(dcl->kicker);
+	free(dcl);
 }
 
 int
-director_host_cmd(struct director_conn *dc, const char *cmd, const char *ip,
-    enum director_reply *result, char *reply, size_t replylen)
+director_client_attach(struct director_client *dcl, int fd)
 {
-	char line[DIRECTOR_LINE_MAX];
-	int r;
+	int fl = fcntl(fd, F_GETFL);
+
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+		return -errno;
+	conn_close(dcl);
+	return conn_setup(dcl, fd, false);
+}
+
+int
+director_client_timeout_ms(const struct director_client *dcl)
+{
+	return dcl->timeout_ms;
+}
+
+size_t
+director_client_pending(const struct director_client *dcl)
+{
+	return dcl->ncmds;
+}
+
+/* Queued; sent from the loop, so a callback never runs inside a call. */
+static int
+submit(struct director_client *dcl, enum director_cmd_kind kind,
+    const char *line, int64_t deadline, director_done_fn *done, void *arg)
+{
+	struct director_cmd *c;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return -ENOMEM;
+	if (kind == CMD_HOST_LIST) {
+		if ((c->hl = calloc(1, sizeof(*c->hl))) == NULL) {
+			free(c);
+			return -ENOMEM;
+		}
+		c->hl->dcl = dcl;
+	}
+	c->kind = kind;
+	str_copy(c->line, line, sizeof(c->line));
+	c->deadline = deadline;		/* 0: set when its turn comes */
+	c->done = done;
+	c->arg = arg;
+	*dcl->tail = c;
+	dcl->tail = &c->next;
+	dcl->ncmds++;
+	return sd_event_source_set_enabled(dcl->kicker, SD_EVENT_ONESHOT) < 0 ?
+	    -EIO : 0;
+}
+
+int
+director_host_list_async(struct director_client *dcl, int64_t deadline,
+    director_done_fn *done, void *arg)
+{
+	return submit(dcl, CMD_HOST_LIST, "HOST-LIST\n", deadline, done, arg);
+}
+
+int
+director_ring_state_async(struct director_client *dcl, int64_t deadline,
+    director_done_fn *done, void *arg)
+{
+	return submit(dcl, CMD_DIRECTOR_LIST, "DIRECTOR-LIST\n", deadline,
+	    done, arg);
+}
+
+int
+director_host_cmd_async(struct director_client *dcl, const char *cmd,
+    const char *ip, int64_t deadline, director_done_fn *done, void *arg)
+{
+	char line[DIRECTOR_CMD_MAX];
+	int n;
 
 	/* An empty argument would turn HOST-FLUSH into "flush every host". */
 	if (ip == NULL || ip[0] == '\0' || strpbrk(ip, "\t\r\n") != NULL)
-		return fail(dc, -EINVAL, "refusing %s without a host", cmd);
-	if ((r = send_line(dc, cmd, ip)) < 0 ||
-	    (r = read_line(dc, line, sizeof(line))) < 0)
-		return r;
-	*result = director_classify_reply(line);
-	str_sanitize_r(line, strlen(line), reply, replylen);
-	return 0;
+		return -EINVAL;
+	n = snprintf(line, sizeof(line), "%s\t%s\n", cmd, ip);
+	if (n < 0 || (size_t)n >= sizeof(line))
+		return -EINVAL;
+	return submit(dcl, CMD_HOST, line, deadline, done, arg);
 }
 
-bool
-director_parse_self_line(char *line, bool *synced, const char **ring_state)
+void
+director_client_forget(struct director_client *dcl, const void *arg)
 {
-	char *f[8];
-	size_t n = str_split_tabs(line, f, ARRAY_SIZE(f));
+	struct director_cmd *c;
 
-	/* ip, port, "self", last_failed, ring state[, last sync msecs] */
-	if (n < 5 || strcmp(f[2], "self") != 0)
-		return false;
-	*ring_state = f[4];
-	*synced = strcmp(f[4], "ring synced") == 0;
-	return true;
-}
-
-struct ring_ctx {
-	bool found;
-	bool synced;
-	char *state;
-	size_t statelen;
-};
-
-static int
-ring_line(char *line, void *arg)
-{
-	struct ring_ctx *ctx = arg;
-	const char *rs;
-	bool synced;
-
-	if (!ctx->found && director_parse_self_line(line, &synced, &rs)) {
-		ctx->found = true;
-		ctx->synced = synced;
-		str_sanitize_r(rs, strlen(rs), ctx->state, ctx->statelen);
-	}
-	return 0;
-}
-
-int
-director_ring_synced(struct director_conn *dc, bool *synced, char *state,
-    size_t statelen)
-{
-	struct ring_ctx ctx = { .state = state, .statelen = statelen };
-	int r;
-
-	if ((r = director_list_cmd(dc, "DIRECTOR-LIST", ring_line, &ctx)) < 0)
-		return r;
-	if (!ctx.found)
-		return fail(dc, -EPROTO, "DIRECTOR-LIST has no line for "
-		    "this director");
-	*synced = ctx.synced;
-	return 0;
+	for (c = dcl->head; c != NULL; c = c->next)
+		if (c->arg == arg)
+			c->done = NULL;
 }

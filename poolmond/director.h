@@ -1,7 +1,7 @@
 /*
  * Client of the Dovecot director's admin socket ("director-doveadm"
- * protocol 1.x). Every read and write is bounded by the connection's
- * deadline; errors are negative errno values with a reason in err.
+ * protocol 1.x), on the event loop: nothing here waits. Every command is
+ * bounded by its deadline; errors are negative errno values with a reason.
  */
 #ifndef POOLMOND_DIRECTOR_H
 #define POOLMOND_DIRECTOR_H
@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
+
+#include <systemd/sd-event.h>
 
 #define DIRECTOR_TAG_MAX	128
 #define DIRECTOR_LINE_MAX	4096
@@ -44,15 +46,6 @@ enum director_reply {
 	DIRECTOR_REPLY_OTHER,		/* any other line: temporary failure */
 };
 
-struct director_conn {
-	int fd;
-	int timeout_ms;		/* for each command, from sending to reply */
-	int64_t deadline;
-	size_t len;		/* bytes buffered in buf */
-	char buf[DIRECTOR_LINE_MAX];
-	char err[256];		/* why the last call failed */
-};
-
 /*
  * Parse one HOST-LIST line (modified in place; host->tag points into it).
  * 0, or -EINVAL with *why.
@@ -67,29 +60,57 @@ enum director_reply director_classify_reply(const char *line);
  */
 bool director_parse_self_line(char *line, bool *synced,
     const char **ring_state);
-/* Ask DIRECTOR-LIST whether the local ring is synced. 0 or -errno. */
-int director_ring_synced(struct director_conn *dc, bool *synced,
-    char *state, size_t statelen);
 const char *director_reply_str(enum director_reply reply);
-
-void director_conn_init(struct director_conn *dc, int timeout_ms);
-/* Connect and handshake. -errno; dc->err says why. */
-int director_connect(struct director_conn *dc, const char *path);
-void director_close(struct director_conn *dc);
-/* Use an already connected socket (tests, fuzzing), then handshake. */
-void director_conn_attach(struct director_conn *dc, int fd);
-int director_handshake(struct director_conn *dc);
-
-/* HOST-LIST into list; 0 or -errno (-EPROTO for garbage). */
-int director_host_list(struct director_conn *dc,
-    struct director_host_list *list);
 void director_host_list_free(struct director_host_list *list);
-/* Send "CMD\tIP" and classify the one-line reply; the line goes to reply. */
-int director_host_cmd(struct director_conn *dc, const char *cmd,
-    const char *ip, enum director_reply *result, char *reply,
-    size_t replylen);
-/* Send a command and collect lines until the empty line (DIRECTOR-LIST). */
-int director_list_cmd(struct director_conn *dc, const char *cmd,
-    int (*line_cb)(char *line, void *ctx), void *ctx);
+
+/*
+ * The asynchronous client: one connection on the event loop, a queue of
+ * commands sent one at a time (a director waiting for ring sync reads no
+ * more input, so pipelining would gain nothing), each finished through
+ * its callback. The connection is opened when a command is queued and
+ * closed when the queue is empty, and after a timeout, garbage or a reply
+ * not understood, so that a late line is never taken for the next reply.
+ */
+struct director_client;
+
+struct director_result {
+	int error;		/* 0, or -errno with err saying why */
+	bool unreachable;	/* error: connecting or the handshake failed */
+	const char *err;
+	enum director_reply reply;	/* host commands */
+	const char *line;		/* host commands: the reply, printable */
+	/* HOST-LIST: the callback may take it (then zero it). */
+	struct director_host_list *list;
+	bool synced;			/* DIRECTOR-LIST: own ring synced */
+	const char *ring_state;		/* DIRECTOR-LIST: "ring synced", ... */
+};
+
+typedef void director_done_fn(const struct director_result *res, void *arg);
+
+/* timeout_ms: how long each command may wait for its reply by default. */
+int director_client_new(struct director_client **dcl, sd_event *event,
+    const char *path, int timeout_ms);
+/* Drops every queued command without calling its callback. */
+void director_client_free(struct director_client *dcl);
+/* Use an already connected socket (tests, fuzzing); the handshake follows. */
+int director_client_attach(struct director_client *dcl, int fd);
+int director_client_timeout_ms(const struct director_client *dcl);
+/* Commands queued or in flight. */
+size_t director_client_pending(const struct director_client *dcl);
+/*
+ * Queue a command. deadline is monotonic ms (now_ms()), or 0 for the
+ * timeout counted from when the commands queued before it are done; past
+ * it the command fails with -ETIMEDOUT. 0, or -errno (then done is never
+ * called).
+ */
+int director_host_list_async(struct director_client *dcl, int64_t deadline,
+    director_done_fn *done, void *arg);
+int director_ring_state_async(struct director_client *dcl, int64_t deadline,
+    director_done_fn *done, void *arg);
+/* "CMD\tIP": HOST-DOWN, HOST-UP, HOST-FLUSH; never without an IP. */
+int director_host_cmd_async(struct director_client *dcl, const char *cmd,
+    const char *ip, int64_t deadline, director_done_fn *done, void *arg);
+/* Queued commands with this arg finish without calling back. */
+void director_client_forget(struct director_client *dcl, const void *arg);
 
 #endif

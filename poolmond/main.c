@@ -367,6 +367,9 @@ main(int argc, char **argv)
 	if ((r = sd_event_default(&d.event)) < 0)
 		fatalx("sd_event_default: %s", strerror(-r));
 	setup_signals(&d);
+	if ((r = director_client_new(&d.director, d.event,
+	    d.cfg.director_socket, d.cfg.timeout_s * 1000)) < 0)
+		fatalx("director client: %s", strerror(-r));
 	setup_resolver(&d);
 	d.scan_done = control_scan_done;
 	if ((r = scan_init(&d)) < 0)
@@ -387,6 +390,8 @@ main(int argc, char **argv)
 	notify_stopping();
 	metrics_http_close(&d);
 	control_close(&d);
+	director_client_free(d.director);
+	actions_shutdown(&d);
 	scan_shutdown(&d);
 	resolver_free(d.resolver);
 	sd_event_unref(d.event);

@@ -28,10 +28,18 @@ derive(struct backend *b, struct state *st, bool adopt_down)
 	if (e != NULL) {
 		if (!b->dh.up) {
 			b->owner = OWNER_POOLMOND;
-			return false;
+			/* An intent (HOST-DOWN sent, no OK seen: poolmond was
+			 * killed, or the reply lost) that took effect. */
+			if (!e->pending)
+				return false;
+			e->pending = false;
+			return true;
 		}
-		log_info("%s is up again, not by poolmond: it is no longer "
-		    "poolmond's to bring up", b->dh.ip);
+		/* An intent whose HOST-DOWN never took effect goes
+		 * silently: the host was never down. */
+		if (!e->pending)
+			log_info("%s is up again, not by poolmond: it is no "
+			    "longer poolmond's to bring up", b->dh.ip);
 		state_remove(st, b->dh.ip);
 		b->owner = OWNER_NONE;
 		return true;

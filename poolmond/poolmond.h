@@ -59,6 +59,11 @@ struct poolmond {
 	bool ring_unknown;
 	bool ring_unsynced_noted;	/* logged once per episode */
 
+	/* The director's admin socket (director.c), and what waits on it. */
+	struct director_client *director;
+	bool listing;			/* HOST-LIST asked; the scan waits */
+	struct action_batch *batch;	/* this scan's actions (actions.c) */
+	struct hold_op *holds;		/* holds being applied (actions.c) */
 	/* Director reachability, to log an outage once. */
 	bool director_down;
 	char director_error[256];
@@ -95,14 +100,26 @@ void child_run(const struct poolmond *d, size_t backend,
 int64_t child_budget_ms(const struct check_env *env);
 
 /* actions.c */
-void actions_apply(struct poolmond *d);
+typedef void actions_done_fn(struct poolmond *d);
+/* Decide and act on the scan's results; done runs once the director's
+ * commands have finished (at most --timeout later). */
+void actions_apply(struct poolmond *d, actions_done_fn *done);
+/* The answer to a hold: r and err as actions_hold()'s. */
+typedef void actions_hold_fn(void *arg, int r, const char *err);
 /*
  * Maintenance hold: recorded, then HOST-DOWN (and HOST-FLUSH with flush)
  * at once; the host stays down whatever its health until released.
- * 0, or -errno with err saying what was and was not done.
+ * 1: recorded, the director's commands are on their way and done(arg)
+ * tells how they ended; 0 (dry-run), or -errno, with err saying what was
+ * and was not done.
  */
 int actions_hold(struct poolmond *d, const char *ip, const char *reason,
-    uid_t uid, bool flush, char *err, size_t errlen);
+    uid_t uid, bool flush, actions_hold_fn *done, void *arg, char *err,
+    size_t errlen);
+/* Holds in progress for arg answer nobody (a client gone). */
+void actions_forget(struct poolmond *d, const void *arg);
+/* At exit, after the director client is gone: what was in progress. */
+void actions_shutdown(struct poolmond *d);
 /* Hand a held or operator-down host to poolmond, which brings it up once
  * healthy. 0 (err holds a note) or -errno with err set. */
 int actions_release(struct poolmond *d, const char *ip, char *err,

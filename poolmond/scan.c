@@ -75,33 +75,25 @@ merge_host_list(struct poolmond *d, struct director_host_list *list)
 	return 0;
 }
 
+/*
+ * The host list is asked for at each scan's start and the scan goes on
+ * when it comes (scan_listed), on the event loop: a director that stalls
+ * never blocks poolmonctl or the watchdog.
+ */
 static int
-read_host_list(struct poolmond *d)
+host_list_result(struct poolmond *d, const struct director_result *res)
 {
-	struct director_conn dc;
-	struct director_host_list list;
-	int r;
-
-	director_conn_init(&dc, d->cfg.timeout_s * 1000);
-	r = director_connect(&dc, d->cfg.director_socket);
-	if (r < 0) {
-		director_outage(d, "unreachable:", dc.err);
-		return r;
-	}
-	r = director_host_list(&dc, &list);
-	director_close(&dc);
-	if (r < 0) {
-		director_outage(d, "HOST-LIST failed:", dc.err);
-		return r;
+	if (res->error < 0) {
+		director_outage(d, res->unreachable ? "unreachable:" :
+		    "HOST-LIST failed:", res->err);
+		return res->error;
 	}
 	if (d->director_down)
 		log_info("director %s reachable again",
 		    d->cfg.director_socket);
 	d->director_down = false;
 	d->director_error[0] = '\0';
-	r = merge_host_list(d, &list);
-	director_host_list_free(&list);
-	return r;
+	return merge_host_list(d, res->list);
 }
 
 /* A check poolmond could not make: said, within bounds, and counted. */
@@ -361,14 +353,14 @@ tell_scan_done(struct poolmond *d, bool scanned)
 		d->scan_done(d, scanned);
 }
 
+/* The scan's actions are done: the scan is. */
 static void
-scan_finish(struct poolmond *d)
+scan_acted(struct poolmond *d)
 {
 	struct pool_counts c;
 	int64_t took;
 
 	d->scanning = false;
-	actions_apply(d);
 	pool_count(&d->pool, &c);
 	took = now_ms() - d->scan_started;
 	d->scans_completed++;
@@ -379,6 +371,14 @@ scan_finish(struct poolmond *d)
 	tell_scan_done(d, true);
 	if (!d->stopping)
 		schedule_next_scan(d);
+}
+
+static void
+scan_finish(struct poolmond *d)
+{
+	/* Once a scan: its actions may still be on their way. */
+	if (d->batch == NULL)
+		actions_apply(d, scan_acted);
 }
 
 static void
@@ -418,18 +418,23 @@ select_backends(struct poolmond *d)
 }
 
 static void
-scan_start(struct poolmond *d)
+scan_abort(struct poolmond *d)
 {
-	if (d->scanning || d->stopping)
+	clear_recheck(d);
+	schedule_next_scan(d);
+	tell_scan_done(d, false);
+}
+
+static void
+scan_listed(const struct director_result *res, void *arg)
+{
+	struct poolmond *d = arg;
+
+	d->listing = false;
+	if (d->stopping)
 		return;
-	d->scan_started = now_ms();
-	d->scan_is_recheck = d->recheck_pending;
-	if (!d->scan_is_recheck)
-		d->interval_started = d->scan_started;
-	if (read_host_list(d) < 0) {
-		clear_recheck(d);
-		schedule_next_scan(d);
-		tell_scan_done(d, false);
+	if (host_list_result(d, res) < 0) {
+		scan_abort(d);
 		return;
 	}
 	d->scan_id++;
@@ -442,6 +447,26 @@ scan_start(struct poolmond *d)
 	log_debug("scan %u: %zu of %zu backends", d->scan_id, d->selected,
 	    d->pool.n);
 	start_children(d);
+}
+
+static void
+scan_start(struct poolmond *d)
+{
+	int r;
+
+	if (d->scanning || d->listing || d->stopping)
+		return;
+	d->scan_started = now_ms();
+	d->scan_is_recheck = d->recheck_pending;
+	if (!d->scan_is_recheck)
+		d->interval_started = d->scan_started;
+	if ((r = director_host_list_async(d->director, 0, scan_listed,
+	    d)) < 0) {
+		director_outage(d, "HOST-LIST failed:", strerror(-r));
+		scan_abort(d);
+		return;
+	}
+	d->listing = true;
 }
 
 static int

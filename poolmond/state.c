@@ -82,6 +82,7 @@ state_set(struct state *st, const char *ip, enum owner owner,
 	if (e == NULL && (r = insert_entry(st, ip, &e)) < 0)
 		return r;
 	e->owner = owner;
+	e->pending = false;
 	if (hold != NULL)
 		e->hold = *hold;
 	else
@@ -118,6 +119,7 @@ parse_line(struct state *st, char *line, char *why, size_t whylen)
 	char *f[7];
 	size_t n = str_split_tabs(line, f, ARRAY_SIZE(f));
 	long v;
+	int r;
 
 	if (n < 2 || (inet_pton(AF_INET, f[1], &a) != 1 &&
 	    inet_pton(AF_INET6, f[1], &a) != 1)) {
@@ -130,6 +132,14 @@ parse_line(struct state *st, char *line, char *why, size_t whylen)
 	}
 	if (strcmp(f[0], "down") == 0 && n == 2)
 		return state_set(st, f[1], OWNER_POOLMOND, NULL);
+	/* An intent: HOST-DOWN about to be sent, its OK not yet recorded. */
+	if (strcmp(f[0], "down") == 0 && n == 3 &&
+	    strcmp(f[2], "pending") == 0) {
+		if ((r = state_set(st, f[1], OWNER_POOLMOND, NULL)) < 0)
+			return r;
+		state_find(st, f[1])->pending = true;
+		return 0;
+	}
 	if (strcmp(f[0], "hold") != 0 || n != 6) {
 		snprintf(why, whylen, "unknown record");
 		return -EINVAL;
@@ -295,7 +305,8 @@ write_entry(FILE *f, const struct state_entry *e)
 	char reason[HOLD_REASON_MAX * 2 + 1];
 
 	if (e->owner == OWNER_POOLMOND) {
-		fprintf(f, "down\t%s\n", e->ip);
+		fprintf(f, "down\t%s%s\n", e->ip,
+		    e->pending ? "\tpending" : "");
 		return;
 	}
 	if (e->owner != OWNER_HOLD)

@@ -33,6 +33,12 @@ struct hold_info {
 struct state_entry {
 	char ip[INET6_ADDRSTRLEN];
 	enum owner owner;	/* OWNER_POOLMOND or OWNER_HOLD */
+	/*
+	 * OWNER_POOLMOND recorded before HOST-DOWN is sent, its OK not yet:
+	 * the host is poolmond's if the director shows it down, else the
+	 * command never took effect and the entry goes.
+	 */
+	bool pending;
 	struct hold_info hold;
 };
 

@@ -5,7 +5,8 @@
  * for a host removed between HOST-LIST and HOST-DOWN, a close in the
  * middle of a reply). It records every command it is sent.
  *
- *   fakedirector [-L LOG] [-m MODEFILE] [-T TRUTHSOCKET] SOCKET HOST...
+ *   fakedirector [-L LOG] [-m MODEFILE] [-s STALL_MS] [-T TRUTHSOCKET]
+ *	SOCKET HOST...
  *	Serve SOCKET (poolmond's side: faults apply) and, with -T,
  *	TRUTHSOCKET (the test's side: always sane, e.g. for
  *	tests/tools/director-cmd). HOST is IP[,TAG][,D]: listed in HOST-LIST,
@@ -33,6 +34,9 @@
  *   unsynced  DIRECTOR-LIST: the own ring "ring handshaking"
  *   nul       a NUL byte inside the reply line
  *   long      a reply line of 10000 bytes
+ *   stall     a command: answered sanely, but only STALL_MS (-s, default
+ *             30000) after it came, as by a director waiting for its ring
+ *             to sync; meanwhile the connection reads no more input
  *
  * With -L, one line per event, written at once:
  *   T=MS conn=N accept hello=HOW
@@ -77,6 +81,9 @@ struct conn {
 	bool truth;
 	bool stalled;		/* partial/silent: read and drop, never answer */
 	bool greeted;		/* the client's VERSION line was read */
+	long long reply_at;	/* stall: answer then, read nothing before */
+	char stall_cmd[32];
+	char stall_arg[128];
 	long long since;
 	size_t len;
 	char buf[FD_BUF];
@@ -86,7 +93,7 @@ static struct host hosts[FD_MAX_HOSTS];
 static size_t nhosts;
 static struct conn conns[FD_MAX_CONNS];
 static const char *logpath, *modepath;
-static long long started;
+static long long started, stall_ms = 30000;
 static long nconns;
 static volatile sig_atomic_t stop;
 
@@ -366,6 +373,9 @@ reply_host_cmd(struct conn *c, const char *cmd, const char *ip,
 	send_str(c, "OK\n");
 }
 
+static void answer(struct conn *c, const char *line, const char *arg,
+    const char *how);
+
 static void
 command(struct conn *c, char *line)
 {
@@ -380,6 +390,19 @@ command(struct conn *c, char *line)
 	if (!c->truth)
 		logf_("conn=%ld cmd=%s arg=%s how=%s", c->id, line,
 		    arg != NULL ? arg : "", how);
+	if (strcmp(how, "stall") == 0) {
+		c->reply_at = now_ms() + stall_ms;
+		snprintf(c->stall_cmd, sizeof(c->stall_cmd), "%.31s", line);
+		snprintf(c->stall_arg, sizeof(c->stall_arg), "%.127s",
+		    arg != NULL ? arg : "");
+		return;
+	}
+	answer(c, line, arg, how);
+}
+
+static void
+answer(struct conn *c, const char *line, const char *arg, const char *how)
+{
 	if (strcmp(line, "HOST-LIST") == 0)
 		reply_host_list(c, how);
 	else if (strcmp(line, "DIRECTOR-LIST") == 0)
@@ -394,11 +417,30 @@ command(struct conn *c, char *line)
 }
 
 static void
-conn_input(struct conn *c)
+conn_lines(struct conn *c)
 {
 	char *nl;
-	ssize_t n;
 	size_t used;
+
+	while (c->fd >= 0 && !c->stalled && c->reply_at == 0 &&
+	    (nl = memchr(c->buf, '\n', c->len)) != NULL) {
+		*nl = '\0';
+		used = (size_t)(nl - c->buf) + 1;
+		if (!c->greeted)
+			c->greeted = true;	/* the client's VERSION line */
+		else
+			command(c, c->buf);
+		memmove(c->buf, c->buf + used, c->len - used);
+		c->len -= used;
+	}
+	if (c->len == sizeof(c->buf))
+		conn_close(c);
+}
+
+static void
+conn_input(struct conn *c)
+{
+	ssize_t n;
 
 	n = read(c->fd, c->buf + c->len, sizeof(c->buf) - c->len);
 	if (n < 0 && (errno == EINTR || errno == EAGAIN))
@@ -412,19 +454,16 @@ conn_input(struct conn *c)
 		return;
 	}
 	c->len += (size_t)n;
-	while (c->fd >= 0 && !c->stalled &&
-	    (nl = memchr(c->buf, '\n', c->len)) != NULL) {
-		*nl = '\0';
-		used = (size_t)(nl - c->buf) + 1;
-		if (!c->greeted)
-			c->greeted = true;	/* the client's VERSION line */
-		else
-			command(c, c->buf);
-		memmove(c->buf, c->buf + used, c->len - used);
-		c->len -= used;
-	}
-	if (c->len == sizeof(c->buf))
-		conn_close(c);
+	conn_lines(c);
+}
+
+/* A stalled command's time has come: answered, then the input goes on. */
+static void
+conn_unstall(struct conn *c)
+{
+	c->reply_at = 0;
+	answer(c, c->stall_cmd, c->stall_arg, "ok");
+	conn_lines(c);
 }
 
 static void
@@ -542,14 +581,16 @@ main(int argc, char **argv)
 	size_t i, n;
 	long long now;
 
-	while ((ch = getopt(argc, argv, "L:m:T:")) != -1) {
+	while ((ch = getopt(argc, argv, "L:m:s:T:")) != -1) {
 		switch (ch) {
 		case 'L': logpath = optarg; break;
 		case 'm': modepath = optarg; break;
+		case 's': stall_ms = atoll(optarg); break;
 		case 'T': truthpath = optarg; break;
 		default:
 			fprintf(stderr, "usage: fakedirector [-L LOG] "
-			    "[-m MODEFILE] [-T TRUTHSOCKET] SOCKET HOST...\n");
+			    "[-m MODEFILE] [-s STALL_MS] [-T TRUTHSOCKET] SOCKET "
+			    "HOST...\n");
 			return 64;
 		}
 	}
@@ -574,7 +615,7 @@ main(int argc, char **argv)
 		pfd[1] = (struct pollfd){ .fd = tfd, .events = POLLIN };
 		for (i = 0, n = 2; i < FD_MAX_CONNS; i++)
 			pfd[n++] = (struct pollfd){ .fd = conns[i].fd,
-			    .events = POLLIN };
+			    .events = conns[i].reply_at != 0 ? 0 : POLLIN };
 		r = poll(pfd, n, 200);
 		if (r < 0 && errno != EINTR)
 			break;
@@ -582,7 +623,11 @@ main(int argc, char **argv)
 		for (i = 0; i < FD_MAX_CONNS; i++) {
 			if (conns[i].fd < 0)
 				continue;
-			if (pfd[i + 2].revents & (POLLIN | POLLHUP | POLLERR))
+			if (conns[i].reply_at != 0 && now >= conns[i].reply_at)
+				conn_unstall(&conns[i]);
+			else if (conns[i].reply_at != 0)
+				continue;
+			else if (pfd[i + 2].revents & (POLLIN | POLLHUP | POLLERR))
 				conn_input(&conns[i]);
 			else if (now - conns[i].since > FD_CONN_MAX_MS)
 				conn_close(&conns[i]);

@@ -1,7 +1,8 @@
 /*
  * Director client: HOST-LIST parsing (escaped tags, short lines, garbage),
- * reply classification, and the client against a fake director on a
- * socketpair-like UNIX socket (handshake, EOF, garbage, silence).
+ * reply classification, and the asynchronous client against a fake
+ * director on a UNIX socket (handshake, EOF, garbage, silence, a stall
+ * costing one deadline for a whole queue).
  */
 #include <errno.h>
 #include <signal.h>
@@ -12,6 +13,8 @@
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <systemd/sd-event.h>
 
 #include "director.h"
 #include "util.h"
@@ -175,6 +178,70 @@ stop_fake(pid_t pid)
 
 static char sock_path[108];
 
+#define HELLO "VERSION\tdirector-doveadm\t1\t0\n"
+
+/* What a command's callback was given. */
+struct got {
+	bool done;
+	int error;
+	bool unreachable;
+	enum director_reply reply;
+	char err[256];
+	char line[160];
+	struct director_host_list list;
+	bool synced;
+	char ring_state[64];
+	int64_t at;		/* when it finished, monotonic ms */
+};
+
+static void
+on_done(const struct director_result *res, void *arg)
+{
+	struct got *g = arg;
+
+	g->done = true;
+	g->at = now_ms();
+	g->error = res->error;
+	g->unreachable = res->unreachable;
+	g->reply = res->reply;
+	snprintf(g->err, sizeof(g->err), "%s", res->err ? res->err : "");
+	snprintf(g->line, sizeof(g->line), "%s", res->line ? res->line : "");
+	if (res->list != NULL) {
+		g->list = *res->list;
+		memset(res->list, 0, sizeof(*res->list));
+	}
+	g->synced = res->synced;
+	snprintf(g->ring_state, sizeof(g->ring_state), "%s",
+	    res->ring_state ? res->ring_state : "");
+}
+
+/* Run the loop until the n commands of g are done, 10 s at most. */
+static bool
+wait_all(sd_event *ev, struct got *g, size_t n)
+{
+	int64_t end = now_ms() + 10000;
+	size_t i;
+
+	for (;;) {
+		for (i = 0; i < n && g[i].done; i++)
+			;
+		if (i == n)
+			return true;
+		if (now_ms() > end)
+			return false;
+		(void)sd_event_run(ev, 100 * 1000);
+	}
+}
+
+static struct director_client *
+new_client(sd_event *ev, int timeout_ms)
+{
+	struct director_client *dcl = NULL;
+
+	CHECK(director_client_new(&dcl, ev, sock_path, timeout_ms) == 0);
+	return dcl;
+}
+
 static void
 test_client_host_list(void)
 {
@@ -182,69 +249,95 @@ test_client_host_list(void)
 		"127.0.3.1\t100\t2\tt1\tU\t1\n127.0.3.2\t0\t0\t\tD\t2\n\n",
 		"OK\n", "NOTFOUND\n",
 		"host is already being updated - try again later\n",
-		"Ring sync timed out\n", NULL,
+		"Ring sync timed out\n",
+		"127.0.0.1\t9999\tself\t0\tring synced\t12\n\n", NULL,
 	};
-	struct director_conn dc;
-	struct director_host_list list;
-	enum director_reply rep;
-	char line[128];
+	struct director_client *dcl;
+	struct got g[7];
+	sd_event *ev;
 	pid_t pid;
-	int r;
 
-	pid = fake_director(sock_path, "VERSION\tdirector-doveadm\t1\t0\n",
-	    script);
-	director_conn_init(&dc, 2000);
-	CHECK(director_connect(&dc, sock_path) == 0);
-	CHECK(director_host_list(&dc, &list) == 0);
-	CHECK(list.n == 2);
-	if (list.n == 2) {
-		CHECK_STR(list.hosts[0].ip, "127.0.3.1");
-		CHECK(list.hosts[0].up && !list.hosts[1].up);
-		CHECK_STR(list.hosts[0].tag, "t1");
-		CHECK_STR(list.hosts[1].tag, "");
-	}
-	director_host_list_free(&list);
-	CHECK(director_host_cmd(&dc, "HOST-DOWN", "127.0.3.1", &rep, line,
-	    sizeof(line)) == 0 && rep == DIRECTOR_REPLY_OK);
-	CHECK(director_host_cmd(&dc, "HOST-FLUSH", "127.0.3.1", &rep, line,
-	    sizeof(line)) == 0 && rep == DIRECTOR_REPLY_NOTFOUND);
-	CHECK(director_host_cmd(&dc, "HOST-UP", "127.0.3.1", &rep, line,
-	    sizeof(line)) == 0 && rep == DIRECTOR_REPLY_BUSY);
-	CHECK(director_host_cmd(&dc, "HOST-UP", "127.0.3.1", &rep, line,
-	    sizeof(line)) == 0 && rep == DIRECTOR_REPLY_RING_TIMEOUT);
-	/* The director is gone after the script: EOF, or EPIPE when it
-	 * closed before the command was written. */
-	r = director_host_cmd(&dc, "HOST-UP", "127.0.3.1", &rep, line,
-	    sizeof(line));
-	CHECK(r == -ECONNRESET || r == -EPIPE);
+	memset(g, 0, sizeof(g));
+	CHECK(sd_event_new(&ev) >= 0);
+	pid = fake_director(sock_path, HELLO, script);
+	dcl = new_client(ev, 2000);
+	/* Queued at once, sent one at a time, answered in order. */
+	CHECK(director_host_list_async(dcl, 0, on_done, &g[0]) == 0);
+	CHECK(director_host_cmd_async(dcl, "HOST-DOWN", "127.0.3.1", 0,
+	    on_done, &g[1]) == 0);
+	CHECK(director_host_cmd_async(dcl, "HOST-FLUSH", "127.0.3.1", 0,
+	    on_done, &g[2]) == 0);
+	CHECK(director_host_cmd_async(dcl, "HOST-UP", "127.0.3.1", 0,
+	    on_done, &g[3]) == 0);
+	CHECK(director_host_cmd_async(dcl, "HOST-UP", "127.0.3.1", 0,
+	    on_done, &g[4]) == 0);
+	CHECK(director_ring_state_async(dcl, 0, on_done, &g[5]) == 0);
+	CHECK(director_host_cmd_async(dcl, "HOST-UP", "127.0.3.1", 0,
+	    on_done, &g[6]) == 0);
+	CHECK(director_client_pending(dcl) == 7);
 	/* Never an empty host: that would flush every host. */
-	CHECK(director_host_cmd(&dc, "HOST-FLUSH", "", &rep, line,
-	    sizeof(line)) == -EINVAL);
-	director_close(&dc);
+	CHECK(director_host_cmd_async(dcl, "HOST-FLUSH", "", 0, on_done,
+	    &g[0]) == -EINVAL);
+	CHECK(!g[0].done);	/* nothing is answered inside a call */
+	CHECK(wait_all(ev, g, 7));
+	CHECK(g[0].error == 0 && g[0].list.n == 2);
+	if (g[0].list.n == 2) {
+		CHECK_STR(g[0].list.hosts[0].ip, "127.0.3.1");
+		CHECK(g[0].list.hosts[0].up && !g[0].list.hosts[1].up);
+		CHECK_STR(g[0].list.hosts[0].tag, "t1");
+		CHECK_STR(g[0].list.hosts[1].tag, "");
+	}
+	director_host_list_free(&g[0].list);
+	CHECK(g[1].error == 0 && g[1].reply == DIRECTOR_REPLY_OK);
+	CHECK(g[2].error == 0 && g[2].reply == DIRECTOR_REPLY_NOTFOUND);
+	CHECK(g[3].error == 0 && g[3].reply == DIRECTOR_REPLY_BUSY);
+	CHECK(g[4].error == 0 && g[4].reply == DIRECTOR_REPLY_RING_TIMEOUT);
+	CHECK(g[5].error == 0 && g[5].synced);
+	CHECK_STR(g[5].ring_state, "ring synced");
+	/* The director is gone after the script: EOF, or EPIPE when it
+	 * closed before the command was written, or a refused reconnect. */
+	CHECK(g[6].error < 0);
+	CHECK(director_client_pending(dcl) == 0);
+	director_client_free(dcl);
 	stop_fake(pid);
+	sd_event_unref(ev);
 }
 
 static void
 test_client_bad_handshake(void)
 {
-	struct director_conn dc;
+	struct director_client *dcl;
+	struct got g;
+	sd_event *ev;
 	pid_t pid;
 
+	CHECK(sd_event_new(&ev) >= 0);
+	dcl = new_client(ev, 2000);
 	pid = fake_director(sock_path, "VERSION\tdirector-doveadm\t2\t0\n",
 	    NULL);
-	director_conn_init(&dc, 2000);
-	CHECK(director_connect(&dc, sock_path) == -EPROTO);
-	CHECK(strstr(dc.err, "handshake") != NULL);
+	memset(&g, 0, sizeof(g));
+	CHECK(director_host_list_async(dcl, 0, on_done, &g) == 0);
+	CHECK(wait_all(ev, &g, 1));
+	CHECK(g.error == -EPROTO && g.unreachable);
+	CHECK(strstr(g.err, "handshake") != NULL);
 	stop_fake(pid);
 
 	pid = fake_director(sock_path, "garbage\n", NULL);
-	CHECK(director_connect(&dc, sock_path) == -EPROTO);
+	memset(&g, 0, sizeof(g));
+	CHECK(director_host_list_async(dcl, 0, on_done, &g) == 0);
+	CHECK(wait_all(ev, &g, 1));
+	CHECK(g.error == -EPROTO && g.unreachable);
 	stop_fake(pid);
 
 	/* Nothing listening. */
 	unlink(sock_path);
-	CHECK(director_connect(&dc, sock_path) == -ENOENT);
-	CHECK(strstr(dc.err, sock_path) != NULL);
+	memset(&g, 0, sizeof(g));
+	CHECK(director_host_list_async(dcl, 0, on_done, &g) == 0);
+	CHECK(wait_all(ev, &g, 1));
+	CHECK(g.error == -ENOENT && g.unreachable);
+	CHECK(strstr(g.err, sock_path) != NULL);
+	director_client_free(dcl);
+	sd_event_unref(ev);
 }
 
 static void
@@ -255,40 +348,174 @@ test_client_garbage_and_silence(void)
 	};
 	static const char *const silent[] = { "", NULL };
 	static const char *const partial[] = { "127.0.3.1\t1", "", NULL };
-	struct director_conn dc;
-	struct director_host_list list;
+	struct director_client *dcl;
+	struct got g;
+	sd_event *ev;
 	int64_t t0;
 	pid_t pid;
 
-	pid = fake_director(sock_path, "VERSION\tdirector-doveadm\t1\t0\n",
-	    garbage);
-	director_conn_init(&dc, 1000);
-	CHECK(director_connect(&dc, sock_path) == 0);
-	CHECK(director_host_list(&dc, &list) == -EPROTO);
-	CHECK(strstr(dc.err, "HOST-LIST") != NULL);
-	director_close(&dc);
+	CHECK(sd_event_new(&ev) >= 0);
+	dcl = new_client(ev, 1000);
+	pid = fake_director(sock_path, HELLO, garbage);
+	memset(&g, 0, sizeof(g));
+	CHECK(director_host_list_async(dcl, 0, on_done, &g) == 0);
+	CHECK(wait_all(ev, &g, 1));
+	CHECK(g.error == -EPROTO && !g.unreachable);
+	CHECK(strstr(g.err, "HOST-LIST") != NULL);
 	stop_fake(pid);
 
-	pid = fake_director(sock_path, "VERSION\tdirector-doveadm\t1\t0\n",
-	    silent);
-	CHECK(director_connect(&dc, sock_path) == 0);
+	pid = fake_director(sock_path, HELLO, silent);
+	memset(&g, 0, sizeof(g));
 	t0 = now_ms();
-	CHECK(director_host_list(&dc, &list) == -ETIMEDOUT);
-	CHECK(now_ms() - t0 < 3000);
-	director_close(&dc);
+	CHECK(director_host_list_async(dcl, 0, on_done, &g) == 0);
+	CHECK(wait_all(ev, &g, 1));
+	CHECK(g.error == -ETIMEDOUT && !g.unreachable);
+	CHECK_STR(g.err, "no answer within 1000 ms");
+	CHECK(g.at - t0 < 3000);
 	stop_fake(pid);
 
-	pid = fake_director(sock_path, "VERSION\tdirector-doveadm\t1\t0\n",
-	    partial);
-	CHECK(director_connect(&dc, sock_path) == 0);
-	CHECK(director_host_list(&dc, &list) == -ETIMEDOUT);
-	director_close(&dc);
+	pid = fake_director(sock_path, HELLO, partial);
+	memset(&g, 0, sizeof(g));
+	CHECK(director_host_list_async(dcl, 0, on_done, &g) == 0);
+	CHECK(wait_all(ev, &g, 1));
+	CHECK(g.error == -ETIMEDOUT);
 	stop_fake(pid);
 
 	/* Handshake never comes. */
 	pid = fake_director(sock_path, "", NULL);
-	CHECK(director_connect(&dc, sock_path) == -ETIMEDOUT);
+	memset(&g, 0, sizeof(g));
+	CHECK(director_host_list_async(dcl, 0, on_done, &g) == 0);
+	CHECK(wait_all(ev, &g, 1));
+	CHECK(g.error == -ETIMEDOUT && g.unreachable);
 	stop_fake(pid);
+	director_client_free(dcl);
+	sd_event_unref(ev);
+}
+
+static int
+on_tick(sd_event_source *s, uint64_t usec, void *arg)
+{
+	(void)usec;
+	(*(int *)arg)++;
+	return sd_event_source_set_time_relative(s, 20 * 1000) < 0 ? -1 :
+	    sd_event_source_set_enabled(s, SD_EVENT_ON);
+}
+
+/*
+ * A director that accepts commands and never answers: the commands of a
+ * batch share one deadline, so all of them fail at it, not one timeout
+ * after another; the loop runs meanwhile; a forgotten command never
+ * calls back.
+ */
+static void
+test_client_stall_one_deadline(void)
+{
+	static const char *const silent[] = { "", NULL };
+	struct director_client *dcl;
+	sd_event_source *tick;
+	struct got g[6], forgotten;
+	int ticks = 0;
+	int64_t t0, deadline;
+	sd_event *ev;
+	pid_t pid;
+	size_t i;
+
+	memset(g, 0, sizeof(g));
+	memset(&forgotten, 0, sizeof(forgotten));
+	CHECK(sd_event_new(&ev) >= 0);
+	CHECK(sd_event_add_time_relative(ev, &tick, CLOCK_MONOTONIC,
+	    20 * 1000, 1000, on_tick, &ticks) >= 0);
+	dcl = new_client(ev, 1000);
+	pid = fake_director(sock_path, HELLO, silent);
+	t0 = now_ms();
+	deadline = t0 + 600;
+	for (i = 0; i < 6; i++)
+		CHECK(director_host_cmd_async(dcl, "HOST-DOWN", "127.0.3.1",
+		    deadline, on_done, &g[i]) == 0);
+	CHECK(director_host_cmd_async(dcl, "HOST-UP", "127.0.3.2", 0,
+	    on_done, &forgotten) == 0);
+	director_client_forget(dcl, &forgotten);
+	CHECK(wait_all(ev, g, 6));
+	for (i = 0; i < 6; i++) {
+		CHECK(g[i].error == -ETIMEDOUT);
+		CHECK(g[i].at >= deadline && g[i].at - t0 < 2000);
+	}
+	fprintf(stderr, "6 stalled commands with one 600 ms deadline: "
+	    "done after %lld ms, %d loop ticks meanwhile\n",
+	    (long long)(g[5].at - t0), ticks);
+	CHECK(ticks >= 5);
+	while (director_client_pending(dcl) > 0 && now_ms() - t0 < 5000)
+		(void)sd_event_run(ev, 100 * 1000);
+	CHECK(director_client_pending(dcl) == 0 && !forgotten.done);
+	director_client_free(dcl);
+	stop_fake(pid);
+	sd_event_source_disable_unref(tick);
+	sd_event_unref(ev);
+}
+
+/* An extra line after a reply is never taken for the next reply. */
+static void
+test_client_extra_line(void)
+{
+	static const char *const script[] = { "junk\nOK\n", "OK\n", NULL };
+	struct director_client *dcl;
+	struct got g[2];
+	sd_event *ev;
+	pid_t pid;
+
+	memset(g, 0, sizeof(g));
+	CHECK(sd_event_new(&ev) >= 0);
+	dcl = new_client(ev, 1000);
+	pid = fake_director(sock_path, HELLO, script);
+	CHECK(director_host_cmd_async(dcl, "HOST-DOWN", "127.0.3.1", 0,
+	    on_done, &g[0]) == 0);
+	CHECK(director_host_cmd_async(dcl, "HOST-DOWN", "127.0.3.2", 0,
+	    on_done, &g[1]) == 0);
+	CHECK(wait_all(ev, g, 2));
+	CHECK(g[0].error == 0 && g[0].reply == DIRECTOR_REPLY_OTHER);
+	CHECK_STR(g[0].line, "junk");
+	/* A fresh connection, which this fake never accepts: no OK. */
+	CHECK(!(g[1].error == 0 && g[1].reply == DIRECTOR_REPLY_OK));
+	director_client_free(dcl);
+	stop_fake(pid);
+	sd_event_unref(ev);
+}
+
+/* A HOST-LIST reply over an attached socket; -errno and its reason. */
+static int
+list_over_socketpair(const char *reply, size_t len,
+    struct director_host_list *list, char *err, size_t errlen)
+{
+	struct director_client *dcl;
+	struct got g;
+	sd_event *ev;
+	char buf[256];
+	size_t i, n;
+	ssize_t r;
+	int sv[2];
+
+	memset(&g, 0, sizeof(g));
+	CHECK(sd_event_new(&ev) >= 0);
+	CHECK(director_client_new(&dcl, ev, "", 2000) == 0);
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+	CHECK(write(sv[1], HELLO, strlen(HELLO)) == (ssize_t)strlen(HELLO));
+	CHECK(director_client_attach(dcl, sv[0]) == 0);
+	CHECK(director_host_list_async(dcl, 0, on_done, &g) == 0);
+	/* The reply once asked: a line before that is no reply. */
+	for (i = 0, n = 0; n < sizeof(HELLO "HOST-LIST\n") - 1 && i < 100;
+	    i++) {
+		(void)sd_event_run(ev, 10 * 1000);
+		if ((r = recv(sv[1], buf, sizeof(buf), MSG_DONTWAIT)) > 0)
+			n += (size_t)r;
+	}
+	CHECK(write(sv[1], reply, len) == (ssize_t)len);
+	CHECK(wait_all(ev, &g, 1));
+	*list = g.list;
+	snprintf(err, errlen, "%s", g.err);
+	director_client_free(dcl);
+	close(sv[1]);
+	sd_event_unref(ev);
+	return g.error;
 }
 
 /*
@@ -301,14 +528,12 @@ test_host_list_tags(void)
 {
 	enum { NHOSTS = 400, NUNIQUE = 100 };
 	static const char *const shared[] = { "", "red", "blue" };
-	char tag[DIRECTOR_TAG_MAX], want[DIRECTOR_TAG_MAX];
+	char tag[DIRECTOR_TAG_MAX], want[DIRECTOR_TAG_MAX], err[256];
 	struct director_host_list list;
-	struct director_conn dc;
 	size_t i, len = 0, size = NHOSTS * 256;
 	char *reply = malloc(size);
-	int sv[2];
 
-	CHECK(reply != NULL && socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+	CHECK(reply != NULL);
 	for (i = 0; i < NHOSTS; i++) {
 		if (i % 4 == 3 && i / 4 < NUNIQUE)
 			snprintf(tag, sizeof(tag), "%0*zu",
@@ -320,10 +545,8 @@ test_host_list_tags(void)
 		    tag, i % 2 ? "U" : "D");
 	}
 	reply[len++] = '\n';
-	CHECK(write(sv[1], reply, len) == (ssize_t)len);
-	director_conn_init(&dc, 2000);
-	director_conn_attach(&dc, sv[0]);
-	CHECK(director_host_list(&dc, &list) == 0);
+	CHECK(list_over_socketpair(reply, len, &list, err,
+	    sizeof(err)) == 0);
 	CHECK(list.n == NHOSTS);
 	for (i = 0; i < list.n && list.n == NHOSTS; i++) {
 		if (i % 4 == 3 && i / 4 < NUNIQUE)
@@ -346,12 +569,10 @@ test_host_list_tags(void)
 	tag[sizeof(tag) - 1] = '\0';
 	len = (size_t)snprintf(reply, size, "10.2.0.1\t1\t0\t%sx\tU\t0\n\n",
 	    tag);
-	CHECK(write(sv[1], reply, len) == (ssize_t)len);
-	CHECK(director_host_list(&dc, &list) == -EPROTO);
-	CHECK(strstr(dc.err, "tag too long") != NULL);
+	CHECK(list_over_socketpair(reply, len, &list, err,
+	    sizeof(err)) == -EPROTO);
+	CHECK(strstr(err, "tag too long") != NULL);
 	CHECK(list.hosts == NULL && list.n == 0);
-	director_close(&dc);
-	close(sv[1]);
 	free(reply);
 }
 
@@ -369,6 +590,8 @@ main(void)
 	RUN(test_host_list_tags);
 	RUN(test_client_bad_handshake);
 	RUN(test_client_garbage_and_silence);
+	RUN(test_client_stall_one_deadline);
+	RUN(test_client_extra_line);
 	unlink(sock_path);
 	return UNIT_EXIT();
 }

@@ -133,6 +133,45 @@ test_save_load(void)
 	state_free(&back);
 }
 
+/*
+ * An intent (HOST-DOWN about to be sent) is written with its mark and
+ * read back with it; a confirmed entry and an old file (no mark) load
+ * as confirmed; a mark other than "pending" is corrupt.
+ */
+static void
+test_pending_intent(void)
+{
+	static const char old[] = "poolmon-state 1\ndown\t10.0.0.1\n";
+	struct state st = { 0 }, back = { 0 };
+	char path[128], why[128];
+
+	CHECK(state_parse(&st, old, strlen(old), why, sizeof(why)) == 0);
+	CHECK(st.n == 1 && !state_find(&st, "10.0.0.1")->pending);
+	state_free(&st);
+	CHECK(state_parse(&st, "poolmon-state 1\ndown\t10.0.0.1\tdone\n",
+	    35, why, sizeof(why)) == -EINVAL);
+	state_free(&st);
+
+	snprintf(path, sizeof(path), "%s/intent", dir);
+	CHECK(state_load(&st, path) == 0);
+	CHECK(state_set(&st, "10.0.0.1", OWNER_POOLMOND, NULL) == 0);
+	CHECK(state_set(&st, "10.0.0.2", OWNER_POOLMOND, NULL) == 0);
+	state_find(&st, "10.0.0.2")->pending = true;
+	CHECK(state_save(&st) == 0);
+	CHECK(state_load(&back, path) == 0);
+	CHECK(back.n == 2);
+	CHECK(state_find(&back, "10.0.0.1") != NULL &&
+	    !state_find(&back, "10.0.0.1")->pending);
+	CHECK(state_find(&back, "10.0.0.2") != NULL &&
+	    state_find(&back, "10.0.0.2")->pending &&
+	    state_find(&back, "10.0.0.2")->owner == OWNER_POOLMOND);
+	/* Set again (a new batch, a hold): no longer an intent. */
+	CHECK(state_set(&back, "10.0.0.2", OWNER_POOLMOND, NULL) == 0);
+	CHECK(!state_find(&back, "10.0.0.2")->pending);
+	state_free(&st);
+	state_free(&back);
+}
+
 static void
 test_corrupt_moved_aside(void)
 {
@@ -318,6 +357,7 @@ main(void)
 	RUN(test_parse);
 	RUN(test_parse_bad);
 	RUN(test_save_load);
+	RUN(test_pending_intent);
 	RUN(test_corrupt_moved_aside);
 	RUN(test_planted_tmp);
 	RUN(test_many_entries);
