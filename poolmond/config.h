@@ -62,6 +62,7 @@ struct config {
 	const char *state_file;
 	const char *control_socket;	/* poolmonctl's socket */
 	const char *control_group;	/* may recheck, dry-run, reload */
+	const char *user;	/* check processes' user; NULL: the default */
 };
 
 enum config_parse_result {

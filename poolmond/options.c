@@ -34,6 +34,7 @@ enum long_only_opt {
 	OPT_MAX_DOWN,
 	OPT_ADOPT_DOWN,
 	OPT_STATE_FILE,
+	OPT_USER,
 };
 
 /* A leading ':' makes a missing argument return ':' rather than '?'. */
@@ -67,6 +68,7 @@ static const struct option long_opts[] = {
 	{ "max-down",		required_argument, NULL, OPT_MAX_DOWN },
 	{ "adopt-down",		no_argument,	   NULL, OPT_ADOPT_DOWN },
 	{ "state-file",		required_argument, NULL, OPT_STATE_FILE },
+	{ "user",		required_argument, NULL, OPT_USER },
 	{ "help",		no_argument,	   NULL, 'h' },
 	{ "version",		no_argument,	   NULL, OPT_VERSION },
 	{ NULL, 0, NULL, 0 },
@@ -125,6 +127,8 @@ config_usage(FILE *out)
 "                         backend's PTR name, else its IP address)\n"
 "      --state-file=PATH  Hosts poolmond took down and maintenance holds\n"
 "                         (default: %s)\n"
+"      --user=NAME        Unprivileged user the check processes run as\n"
+"                         (default: poolmon if it exists, else nobody)\n"
 "      --version          Print the version and exit\n",
 	    DEFAULT_INTERVAL_S, DEFAULT_LOCKFILE, DEFAULT_LOGFILE,
 	    DEFAULT_DIRECTOR_SOCKET, DEFAULT_TIMEOUT_S, DEFAULT_CONTROL_GROUP,
@@ -413,6 +417,9 @@ apply_option(struct config *cfg, int c, const char *arg, char *err,
 	case OPT_CONTROL_GROUP:
 		return set_nonempty_opt(name, arg, &cfg->control_group, err,
 		    errlen);
+	case OPT_USER:
+		/* Looked up at start-up (sandbox_prepare), once. */
+		return set_nonempty_opt(name, arg, &cfg->user, err, errlen);
 	}
 	set_err(err, errlen, "internal error: option %d not handled", c);
 	return -EINVAL;

@@ -13,6 +13,7 @@
 #include "config.h"
 #include "director.h"
 #include "policy.h"
+#include "sandbox.h"
 #include "state.h"
 
 #define BACKEND_REASON_MAX	512
@@ -83,6 +84,7 @@ struct check_report {
 struct poolmond {
 	struct config cfg;
 	struct check_env env;
+	struct sandbox sandbox;	/* of the check processes (sandbox.c) */
 	sd_event *event;
 	sd_event_source *scan_timer;
 	sd_event_source *deadline_timer;

@@ -363,6 +363,8 @@ start_child(struct poolmond *d, size_t idx)
 	}
 	if (pid == 0) {
 		child_setup(d->report_pipe[1]);
+		/* Issue 12 item 6: unprivileged user + seccomp from here on. */
+		sandbox_enter(&d->sandbox);
 		child_run(d, idx, 3, start + budget);
 	}
 	b->pid = pid;
