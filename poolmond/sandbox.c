@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <termios.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -68,10 +69,17 @@ static const char *const allow_ptr_thread[] = {
 };
 
 #ifdef SANDBOX_ASAN
-/* AddressSanitizer's runtime. Only in make SANITIZE=1 builds. */
+/*
+ * AddressSanitizer's runtime, in make SANITIZE=1 builds only: its stack
+ * bookkeeping, and what its report of an error in a check process reads
+ * (/proc/self/maps, the binary's symbols), so that the error is reported
+ * rather than turned into SIGSYS.
+ */
 static const char *const allow_asan[] = {
 	"gettid",
 	"sigaltstack",	/* __asan_handle_no_return(), before child_run() */
+	"open", "readlink", "fcntl", "newfstatat", "fstat", "lseek",
+	"pread64", "getdents64", "sched_yield",
 };
 #endif
 
@@ -107,13 +115,13 @@ allow_narrow(scmp_filter_ctx f)
 		return r;
 	/* TCP to backends, UDP to the DNS server (PTR thread). */
 	if ((r = seccomp_rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
-	    SCMP_A0(SCMP_CMP_EQ, AF_INET))) < 0 ||
+	    SCMP_A0(SCMP_CMP_EQ, AF_INET, 0))) < 0 ||
 	    (r = seccomp_rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
-	    SCMP_A0(SCMP_CMP_EQ, AF_INET6))) < 0)
+	    SCMP_A0(SCMP_CMP_EQ, AF_INET6, 0))) < 0)
 		return r;
 	/* PTR thread: NSS tries nscd's socket first, and does without. */
 	if ((r = seccomp_rule_add(f, SCMP_ACT_ERRNO(EACCES), SCMP_SYS(socket),
-	    1, SCMP_A0(SCMP_CMP_EQ, AF_UNIX))) < 0)
+	    1, SCMP_A0(SCMP_CMP_EQ, AF_UNIX, 0))) < 0)
 		return r;
 	/* PTR thread: the resolver's files, read only; FIONREAD on its
 	 * socket. AddressSanitizer's reports read files too. */
@@ -121,7 +129,7 @@ allow_narrow(scmp_filter_ctx f)
 	    SCMP_A2(SCMP_CMP_MASKED_EQ, O_ACCMODE | O_CREAT | O_TRUNC,
 	    O_RDONLY))) < 0 ||
 	    (r = seccomp_rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
-	    SCMP_A1(SCMP_CMP_EQ, FIONREAD))) < 0)
+	    SCMP_A1(SCMP_CMP_EQ, FIONREAD, 0))) < 0)
 		return r;
 	return 0;
 }
@@ -140,6 +148,9 @@ build_filter(struct sandbox *sb)
 #ifdef SANDBOX_ASAN
 	    (r = allow_names(sb->filter, allow_asan,
 	    ARRAY_SIZE(allow_asan))) < 0 ||
+	    /* isatty(2), for the colours of its report */
+	    (r = seccomp_rule_add(sb->filter, SCMP_ACT_ALLOW, SCMP_SYS(ioctl),
+	    1, SCMP_A1(SCMP_CMP_EQ, TCGETS, 0))) < 0 ||
 #endif
 	    (r = allow_narrow(sb->filter)) < 0) {
 		seccomp_release(sb->filter);

@@ -83,8 +83,12 @@ grep -q -- "^poolmond: --user=no-such-user-poolmon: " <<<"$out" ||
 tb_pass "unknown --user refused: $(head -n 1 <<<"$out")"
 
 # 2. A forbidden system call kills the check (SIGSYS); the backend is not
-# blamed. Several scans at --fall=1: one failure would take it down.
-tb_unblock "$SLOW" 2>/dev/null
+# blamed. Several scans at --fall=1: one failure would take it down. GOOD
+# alone in the pool: with two, every backend failing at once would spare
+# both (the pool guard) and the test could not fail.
+tb_unblock "$SLOW"
+tb_dcmd HOST-REMOVE "$SLOW" >/dev/null
+tb_host_state "$SLOW" 2>/dev/null && tb_fail "$SLOW still in HOST-LIST"
 POOLMON_TEST_FORBIDDEN_SYSCALL=1 pm_start "${OPTS[@]}" --fall=1
 pm_wait_log "started as pid" 10 || tb_fail "poolmond did not start"
 n=0
