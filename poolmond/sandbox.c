@@ -66,6 +66,9 @@ static const char *const allow_ptr_thread[] = {
 	"clone", "clone3", "set_robust_list", "rseq", "rt_sigaction",
 	"futex", "exit", "newfstatat", "fstat", "lseek", "uname",
 	"setsockopt", "recvfrom", "sendmmsg",
+	/* NSS modules other than files and dns (mdns, resolve...) are
+	 * loaded on a first lookup: dlopen() maps them executable. */
+	"mmap", "mprotect",
 };
 
 #ifdef SANDBOX_ASAN
@@ -107,7 +110,8 @@ allow_narrow(scmp_filter_ctx f)
 {
 	int r;
 
-	/* Fiber stacks and heap, never executable memory. */
+	/* Fiber stacks and heap, never executable memory (moot while the
+	 * PTR thread may load NSS modules). */
 	if ((r = seccomp_rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(mmap), 1,
 	    SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0))) < 0 ||
 	    (r = seccomp_rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(mprotect), 1,
