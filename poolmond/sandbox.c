@@ -83,6 +83,7 @@ static const char *const allow_asan[] = {
 	"sigaltstack",	/* __asan_handle_no_return(), before child_run() */
 	"open", "readlink", "fcntl", "newfstatat", "fstat", "lseek",
 	"pread64", "getdents64", "sched_yield",
+	"sched_getaffinity",	/* its pthread_create() interceptor */
 };
 #endif
 
