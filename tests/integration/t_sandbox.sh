@@ -34,6 +34,7 @@ OPTS=(-d -i 1 -t 2 --retries 0 --max-down=100 -p 143 -s 993 -p 24
 sample_children() {
 	local end=$((SECONDS + $2)) c
 	while [ "$SECONDS" -lt "$end" ]; do
+		# shellcheck disable=SC2013 # one pid a word
 		for c in $(cat "/proc/$1/task/$1/children" 2>/dev/null); do
 			awk -F'\t' '
 				$1 == "Uid:" { u = $2 " " $3 " " $4 " " $5 }
@@ -57,7 +58,7 @@ sample_children "$DAEMON" 5 >"$TB_DIR/samples"
 [ -s "$TB_DIR/samples" ] || tb_fail "no check process sampled"
 filtered=$(awk -F'|' '$4 == 2' "$TB_DIR/samples" | sort -u)
 [ -n "$filtered" ] || tb_fail "no check process with Seccomp 2 in $(sort -u "$TB_DIR/samples")"
-while IFS='|' read -r uid gid nnp seccomp; do
+while IFS='|' read -r uid gid nnp _; do
 	for id in $uid; do
 		[ "$id" -ne 0 ] || tb_fail "a check process with a filter has Uid '$uid'"
 	done
