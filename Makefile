@@ -10,7 +10,7 @@ CONFDIR ?= /etc/dovecot
 DESTDIR ?=
 
 CC      ?= gcc
-PKGS    := openssl libprotobuf-c libsystemd libmicrohttpd libcares
+PKGS    := openssl libprotobuf-c libsystemd libmicrohttpd libcares libseccomp
 
 ifeq ($(SANITIZE),1)
 BUILD   := build-san

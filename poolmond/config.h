@@ -68,6 +68,7 @@ struct config {
 	char *abs_paths[CONFIG_PATH_OPTS];
 	size_t nabs_paths;
 	const char *metrics_listen;	/* ADDR:PORT; NULL: no HTTP server */
+	const char *user;	/* check processes' user; NULL: the default */
 };
 
 enum config_parse_result {

@@ -18,6 +18,7 @@
 #include "notify.h"
 #include "poolmond.h"
 #include "resolver.h"
+#include "sandbox.h"
 #include "tls.h"
 #include "util.h"
 #include "version.h"
@@ -353,6 +354,9 @@ main(int argc, char **argv)
 	setup_check_env(&d);
 	if ((r = log_init("poolmond", d.cfg.logfile, d.cfg.debug)) < 0)
 		startup_error("log file %s: %s", d.cfg.logfile, strerror(-r));
+	/* The check processes' user, looked up once here: never in a child. */
+	if (sandbox_prepare(&d.sandbox, d.cfg.user, err, sizeof(err)) < 0)
+		startup_error("%s", err);
 	acquire_pidfile(&d);
 	setup_policy(&d);
 	/* Before forking, so a socket in use is reported on the terminal. */
@@ -397,6 +401,7 @@ main(int argc, char **argv)
 	sd_event_unref(d.event);
 	if (d.env.ssl_ctx != NULL)
 		SSL_CTX_free(d.env.ssl_ctx);
+	sandbox_free(&d.sandbox);
 	credentials_clear(&d.env.creds);
 	state_free(&d.state);
 	pidfile_release(d.cfg.lockfile, d.pidfile_fd);

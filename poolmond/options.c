@@ -41,6 +41,7 @@ enum long_only_opt {
 	OPT_STATE_FILE,
 	OPT_REQUIRE_TLS,
 	OPT_METRICS_LISTEN,
+	OPT_USER,
 };
 
 /* A leading ':' makes a missing argument return ':' rather than '?'. */
@@ -76,6 +77,7 @@ static const struct option long_opts[] = {
 	{ "state-file",		required_argument, NULL, OPT_STATE_FILE },
 	{ "require-tls",	no_argument,	   NULL, OPT_REQUIRE_TLS },
 	{ "metrics-listen",	required_argument, NULL, OPT_METRICS_LISTEN },
+	{ "user",		required_argument, NULL, OPT_USER },
 	{ "help",		no_argument,	   NULL, 'h' },
 	{ "version",		no_argument,	   NULL, OPT_VERSION },
 	{ NULL, 0, NULL, 0 },
@@ -139,6 +141,8 @@ config_usage(FILE *out)
 "                         backend's forward-confirmed PTR name, else its IP)\n"
 "      --state-file=PATH  Hosts poolmond took down and maintenance holds\n"
 "                         (default: %s)\n"
+"      --user=NAME        Unprivileged user the check processes run as\n"
+"                         (default: poolmon if it exists, else nobody)\n"
 "      --version          Print the version and exit\n",
 	    DEFAULT_INTERVAL_S, DEFAULT_LOCKFILE, DEFAULT_LOGFILE,
 	    DEFAULT_DIRECTOR_SOCKET, DEFAULT_TIMEOUT_S, DEFAULT_CONTROL_GROUP,
@@ -445,6 +449,9 @@ apply_option(struct config *cfg, int c, const char *arg, char *err,
 		    errlen);
 	case OPT_METRICS_LISTEN:
 		return set_metrics_listen(cfg, arg, err, errlen);
+	case OPT_USER:
+		/* Looked up at start-up (sandbox_prepare), once. */
+		return set_nonempty_opt(name, arg, &cfg->user, err, errlen);
 	}
 	set_err(err, errlen, "internal error: option %d not handled", c);
 	return -EINVAL;

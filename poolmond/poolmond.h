@@ -15,6 +15,7 @@
 #include "metrics.h"
 #include "policy.h"
 #include "pool.h"
+#include "sandbox.h"
 #include "state.h"
 #include "util.h"
 
@@ -23,6 +24,7 @@ struct supervisor;
 struct poolmond {
 	struct config cfg;
 	struct check_env env;
+	struct sandbox sandbox;	/* of the check processes (sandbox.c) */
 	sd_event *event;
 	sd_event_source *scan_timer;
 	sd_event_source *start_source;	/* more check processes to fork */

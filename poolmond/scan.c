@@ -182,6 +182,8 @@ check_body(void *arg, int report_fd, int64_t hard_deadline)
 {
 	const struct child_ctx *ctx = arg;
 
+	/* Hostile input ahead: an unprivileged user under seccomp. */
+	sandbox_enter(&ctx->d->sandbox);
 	child_run(ctx->d, ctx->backend, ctx->ptr_name, report_fd,
 	    hard_deadline);
 }

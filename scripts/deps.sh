@@ -6,7 +6,7 @@
 # Says what it installs; as another user it only says what is missing.
 set -u
 
-build_pkgs="gcc make pkg-config libssl-dev libprotobuf-c-dev protobuf-c-compiler libsystemd-dev libmicrohttpd-dev libc-ares-dev"
+build_pkgs="gcc make pkg-config libssl-dev libprotobuf-c-dev protobuf-c-compiler libsystemd-dev libmicrohttpd-dev libc-ares-dev libseccomp-dev"
 test_pkgs="dovecot-core dovecot-imapd dovecot-pop3d dovecot-lmtpd openssl iptables iproute2 mandoc jq valgrind curl prometheus"
 
 fuzz_pkgs="clang libclang-rt-14-dev"

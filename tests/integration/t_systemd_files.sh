@@ -51,6 +51,18 @@ for p in /run /var/log; do
 	*) fail "ReadWritePaths lacks $p: the pidfile and the log must be written" ;;
 	esac
 done
+# Check processes switch to --user and load a seccomp filter (issue 12).
+for cap in CAP_SETUID CAP_SETGID; do
+	case " $(value CapabilityBoundingSet) " in
+	*" $cap "*) ;;
+	*) fail "CapabilityBoundingSet lacks $cap: check processes switch to --user" ;;
+	esac
+done
+# Allow-lists add up: @system-service has the setuid family and prctl.
+grep -q '^SystemCallFilter=@system-service$' "$UNIT" ||
+	fail "SystemCallFilter lacks @system-service (setuid family, prctl)"
+grep -Eq '^SystemCallFilter=(.* )?seccomp( |$)' "$UNIT" ||
+	fail "SystemCallFilter lacks seccomp: check processes load their filter"
 pass "unit settings: notify, EnvironmentFile, ExecStart/ExecReload, watchdog, hardening"
 
 # 2. Syntax: systemd-analyze verify, or our own parser without it.

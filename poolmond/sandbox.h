@@ -1,0 +1,47 @@
+/*
+ * The check processes' sandbox: they parse what backends send, so after
+ * fork they drop to an unprivileged user and to a seccomp allow-list of
+ * what a check needs. Everything is looked up and built in the daemon at
+ * start-up; the child only applies it.
+ */
+#ifndef POOLMOND_SANDBOX_H
+#define POOLMOND_SANDBOX_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include <seccomp.h>
+
+/* --user's default, and the fallback when that user does not exist. */
+#define SANDBOX_DEFAULT_USER	"poolmon"
+#define SANDBOX_FALLBACK_USER	"nobody"
+
+/*
+ * Test hook (never for users): with POOLMON_TEST_FORBIDDEN_SYSCALL=1 in the
+ * daemon's environment, every check process makes one forbidden system
+ * call right after entering the sandbox, and dies of SIGSYS.
+ */
+#define SANDBOX_TEST_ENV	"POOLMON_TEST_FORBIDDEN_SYSCALL"
+
+struct sandbox {
+	char user[64];		/* as resolved, for messages */
+	uid_t uid;
+	gid_t gid;
+	bool switch_ids;	/* false: the daemon is not root, keeps its own */
+	bool test_forbidden;	/* SANDBOX_TEST_ENV was set */
+	bool no_filter;		/* under valgrind: its own calls are no check's */
+	scmp_filter_ctx filter;	/* the allow-list, loaded by each child */
+};
+
+/*
+ * In the daemon, once at start-up: resolve user (NULL: the default) and
+ * build the filter. 0, or -errno with a message naming --user in err.
+ */
+int sandbox_prepare(struct sandbox *sb, const char *user, char *err,
+    size_t errlen);
+/* In a check process: drop to the user, then the filter; _exit on failure. */
+void sandbox_enter(const struct sandbox *sb);
+void sandbox_free(struct sandbox *sb);
+
+#endif
