@@ -1,6 +1,8 @@
 #include "util.h"
 
 #include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -174,4 +176,45 @@ ip_canonical(const char *s, char *out, size_t outlen)
 	    inet_ntop(family, bin, out, (socklen_t)outlen) == NULL)
 		return -EINVAL;
 	return 0;
+}
+
+/* "127.0.0.1:9095" or "[::1]:9095": an address literal and a port. */
+int
+addrport_parse(const char *arg, struct sockaddr_storage *ss)
+{
+	struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+	char host[INET6_ADDRSTRLEN];
+	const char *colon, *start = arg;
+	size_t hostlen;
+	long port;
+
+	memset(ss, 0, sizeof(*ss));
+	if (arg[0] == '[') {
+		start = arg + 1;
+		if ((colon = strstr(start, "]:")) == NULL)
+			return -EINVAL;
+		hostlen = (size_t)(colon - start);
+		colon++;
+	} else {
+		if ((colon = strrchr(arg, ':')) == NULL)
+			return -EINVAL;
+		hostlen = (size_t)(colon - arg);
+	}
+	if (hostlen == 0 || hostlen >= sizeof(host) ||
+	    parse_long(colon + 1, 1, 65535, &port) < 0)
+		return -EINVAL;
+	memcpy(host, start, hostlen);
+	host[hostlen] = '\0';
+	if (start == arg && inet_pton(AF_INET, host, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons((uint16_t)port);
+		return 0;
+	}
+	if (start != arg && inet_pton(AF_INET6, host, &sin6->sin6_addr) == 1) {
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons((uint16_t)port);
+		return 0;
+	}
+	return -EINVAL;
 }

@@ -36,6 +36,13 @@ int ip_parse(const char *s, int *family, void *out);
 /* The address in its canonical text form ("0::1" -> "::1"); -EINVAL. */
 int ip_canonical(const char *s, char *out, size_t outlen);
 
+struct sockaddr_storage;
+/*
+ * "127.0.0.1:9095" or "[::1]:9095": an address literal and a port, into
+ * ss. 0 or -EINVAL.
+ */
+int addrport_parse(const char *arg, struct sockaddr_storage *ss);
+
 /* strlcpy semantics: always terminates, returns strlen(src). */
 size_t str_copy(char *dst, const char *src, size_t dstlen);
 

@@ -686,7 +686,5 @@ actions_release(struct poolmond *d, const char *ip, char *err,
 	    ip, was);
 	if ((r = save_state(d, err, errlen)) < 0)
 		return r;
-	if (b != NULL)
-		(void)scan_request(d, &ip, 1);
 	return set_err(0, err, errlen, "released (was %s)", was);
 }

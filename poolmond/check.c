@@ -43,23 +43,6 @@ check_status_is_local(enum check_status status)
 	    status == CHECK_ELOCAL;
 }
 
-int
-check_cleartext_refused(struct conn *c, const struct check_target *t,
-    const char *upgrade)
-{
-	/* The step the credentials would have gone with. */
-	c->step = strcmp(upgrade, "STLS") == 0 ? "USER" : "LOGIN";
-	if (t->env->require_tls)
-		return conn_fail(c, CHECK_ESTARTTLS, "%s not offered: "
-		    "credentials are never sent without TLS (--require-tls)",
-		    upgrade);
-	if (t->tls_seen)
-		return conn_fail(c, CHECK_ESTARTTLS, "%s no longer offered "
-		    "(it was before): credentials not sent in clear", upgrade);
-	c->res->cleartext_login = true;
-	return 0;
-}
-
 /* Any banner line within the timeout passes (ports of no known protocol). */
 int
 check_banner(struct conn *c, const struct check_target *t)

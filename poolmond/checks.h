@@ -3,6 +3,8 @@
 #ifndef POOLMOND_CHECKS_H
 #define POOLMOND_CHECKS_H
 
+#include <string.h>
+
 #include "check.h"
 #include "net.h"
 
@@ -16,7 +18,21 @@ int check_lmtp(struct conn *c, const struct check_target *t);
  * when the backend offered it before (an attacker on the path may have
  * stripped the offer); else allowed, and noted in the result.
  */
-int check_cleartext_refused(struct conn *c, const struct check_target *t,
-    const char *upgrade);
+static inline int
+check_cleartext_refused(struct conn *c, const struct check_target *t,
+    const char *upgrade)
+{
+	/* The step the credentials would have gone with. */
+	c->step = strcmp(upgrade, "STLS") == 0 ? "USER" : "LOGIN";
+	if (t->env->require_tls)
+		return conn_fail(c, CHECK_ESTARTTLS, "%s not offered: "
+		    "credentials are never sent without TLS (--require-tls)",
+		    upgrade);
+	if (t->tls_seen)
+		return conn_fail(c, CHECK_ESTARTTLS, "%s no longer offered "
+		    "(it was before): credentials not sent in clear", upgrade);
+	c->res->cleartext_login = true;
+	return 0;
+}
 
 #endif

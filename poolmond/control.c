@@ -89,7 +89,6 @@ struct control {
 	dev_t dev;		/* of our socket file, to unlink only it */
 	ino_t ino;
 	gid_t gid;
-	time_t started;
 	control_reload_fn *reload;
 	struct ctl_client *clients;
 	size_t nclients;
@@ -550,6 +549,12 @@ handle_release(struct ctl_client *c, const Poolmon__Request *req)
 	if ((r = actions_release(d, ip, err, sizeof(err))) < 0) {
 		(void)reply_error(c, req->id, -r, "%s", err);
 		return;
+	}
+	/* Checked at once: up as soon as --rise allows, not an interval on. */
+	if (pool_find(&d->pool, ip) != NULL) {
+		const char *one = ip;
+
+		(void)scan_request(d, &one, 1);
 	}
 	poolmon__release_reply__init(&reply);
 	reply.previous_owner = (char *)was;
@@ -1274,7 +1279,6 @@ control_open(struct poolmond *d, char *err, size_t errlen)
 		return set_err(err, errlen, -ENOMEM, "out of memory");
 	ctl->d = d;
 	ctl->fd = -1;
-	ctl->started = time(NULL);
 	ctl->client_warnings.interval_ms = CTL_WARN_WINDOW_MS;
 	ctl->client_warnings.burst = CTL_WARN_BURST;
 	d->control = ctl;
@@ -1290,12 +1294,6 @@ control_open(struct poolmond *d, char *err, size_t errlen)
 	if ((r = clear_stale_socket(path, err, errlen)) < 0)
 		return r;
 	return bind_socket(ctl, err, errlen);
-}
-
-time_t
-control_started(const struct control *ctl)
-{
-	return ctl->started;
 }
 
 int

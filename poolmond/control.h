@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ctl_queue.h"
+
 struct poolmond;
 
 /*
@@ -37,20 +39,6 @@ void control_scan_done(struct poolmond *d, bool scanned);
 /* Drop every client, close the socket and remove it if it is still ours. */
 void control_close(struct poolmond *d);
 
-/* Packed messages waiting to be written to one client. */
-struct ctl_msg {
-	uint8_t *buf;
-	size_t len;
-};
-
-struct ctl_outq {
-	struct ctl_msg *msg;
-	size_t n;		/* queued */
-	size_t head;		/* written */
-	size_t cap;
-};
-
-void ctl_outq_clear(struct ctl_outq *q);
 /*
  * The whole reply to a status request at once: one Response per part of
  * at most CTL_PART_TARGET bytes, appended to q. 0 or -ENOMEM. For tests;

@@ -24,42 +24,6 @@
 /* Backends built per part at most; parts end at CTL_PART_TARGET first. */
 #define CTL_STREAM_BATCH	256
 
-/* ------------------------------------------------------------------ */
-/* Output queue */
-
-void
-ctl_outq_clear(struct ctl_outq *q)
-{
-	size_t i;
-
-	for (i = q->head; i < q->n; i++)
-		free(q->msg[i].buf);
-	free(q->msg);
-	memset(q, 0, sizeof(*q));
-}
-
-int
-ctl_outq_push(struct ctl_outq *q, const Poolmon__Response *resp)
-{
-	struct ctl_msg *grown;
-	size_t len = poolmon__response__get_packed_size(resp);
-	uint8_t *buf;
-
-	if (q->n == q->cap) {
-		grown = reallocarray(q->msg, q->cap ? q->cap * 2 : 4,
-		    sizeof(*grown));
-		if (grown == NULL)
-			return -ENOMEM;
-		q->msg = grown;
-		q->cap = q->cap ? q->cap * 2 : 4;
-	}
-	if ((buf = malloc(len > 0 ? len : 1)) == NULL)
-		return -ENOMEM;
-	poolmon__response__pack(resp, buf);
-	q->msg[q->n++] = (struct ctl_msg){ .buf = buf, .len = len };
-	return 0;
-}
-
 void
 ctl_response_init(Poolmon__Response *resp, uint64_t id, bool success)
 {
@@ -263,7 +227,7 @@ fill_summary(Poolmon__Summary *s, const struct poolmond *d)
 	s->daemon_version = (char *)POOLMON_VERSION;
 	SET(s, pid, (uint32_t)getpid());
 	if (d->control != NULL)
-		SET(s, started, (int64_t)control_started(d->control));
+		SET(s, started, (int64_t)d->started);
 	s->director_socket = (char *)d->cfg.director_socket;
 	SET(s, director_reachable, !d->director_down);
 	if (d->director_down)

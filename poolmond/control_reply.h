@@ -23,11 +23,6 @@ struct poolmond;
 /* Set an optional proto2 field and its presence flag. */
 #define SET(m, field, v)	((m)->has_##field = 1, (m)->field = (v))
 
-/* When the control socket was opened (control.c). */
-time_t control_started(const struct control *ctl);
-
-/* Pack resp onto the end of q. 0 or -ENOMEM. */
-int ctl_outq_push(struct ctl_outq *q, const Poolmon__Response *resp);
 /* A Response of this protocol version answering request id. */
 void ctl_response_init(Poolmon__Response *resp, uint64_t id, bool success);
 

@@ -376,6 +376,7 @@ main(int argc, char **argv)
 		fatalx("director client: %s", strerror(-r));
 	setup_resolver(&d);
 	d.scan_done = control_scan_done;
+	d.started = time(NULL);
 	if ((r = scan_init(&d)) < 0)
 		fatalx("scan engine: %s", strerror(-r));
 	if ((r = control_start(&d, reload)) < 0)

@@ -43,13 +43,6 @@ void metrics_count_action(struct metrics *m, const char *cmd, bool ok);
 int metrics_render(const struct poolmond *d, char **out, size_t *len);
 
 /*
- * --metrics-listen=ADDR:PORT: "127.0.0.1:9095" or "[::1]:9095". Fills
- * the socket address; -EINVAL for anything else.
- */
-struct sockaddr_storage;
-int metrics_parse_listen(const char *arg, struct sockaddr_storage *ss);
-
-/*
  * The HTTP server, when d->cfg.metrics_listen is set: bound by
  * metrics_http_open() (before the daemon forks, so a busy address is
  * reported on the terminal), served from d->event once

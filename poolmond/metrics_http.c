@@ -214,7 +214,7 @@ bind_listen(const char *arg, char *err, size_t errlen)
 	socklen_t sslen;
 	int fd, one = 1, e;
 
-	if (metrics_parse_listen(arg, &ss) < 0)
+	if (addrport_parse(arg, &ss) < 0)
 		return set_err(err, errlen, -EINVAL, "--metrics-listen '%s': "
 		    "expected IPv4:PORT or [IPv6]:PORT", arg);
 	sslen = ss.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) :

@@ -16,7 +16,6 @@
 #include <unistd.h>
 #include <sys/socket.h>
 
-#include "metrics.h"
 #include "policy.h"
 #include "state.h"
 #include "util.h"
@@ -367,7 +366,7 @@ set_metrics_listen(struct config *cfg, const char *arg, char *err,
 {
 	struct sockaddr_storage ss;
 
-	if (metrics_parse_listen(arg, &ss) < 0) {
+	if (addrport_parse(arg, &ss) < 0) {
 		set_err(err, errlen, "--metrics-listen '%s': expected "
 		    "IPv4:PORT or [IPv6]:PORT, e.g. 127.0.0.1:9095 or "
 		    "[::1]:9095", arg);

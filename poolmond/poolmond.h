@@ -70,6 +70,7 @@ struct poolmond {
 	bool director_down;
 	char director_error[256];
 
+	time_t started;			/* wall clock, for status */
 	uint64_t scans_completed;
 	/* Checks whose result is unknown through poolmond's own fault. */
 	uint64_t checks_unknown;
@@ -123,7 +124,8 @@ void actions_forget(struct poolmond *d, const void *arg);
 /* At exit, after the director client is gone: what was in progress. */
 void actions_shutdown(struct poolmond *d);
 /* Hand a held or operator-down host to poolmond, which brings it up once
- * healthy. 0 (err holds a note) or -errno with err set. */
+ * healthy (the caller asks for its recheck). 0 (err holds a note) or
+ * -errno with err set. */
 int actions_release(struct poolmond *d, const char *ip, char *err,
     size_t errlen);
 /* pidfile.c */

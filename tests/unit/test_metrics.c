@@ -338,18 +338,18 @@ test_listen_forms(void)
 	char ip[INET6_ADDRSTRLEN];
 	size_t i;
 
-	CHECK(metrics_parse_listen("127.0.0.1:9095", &ss) == 0);
+	CHECK(addrport_parse("127.0.0.1:9095", &ss) == 0);
 	CHECK(ss.ss_family == AF_INET && ntohs(sin->sin_port) == 9095);
 	CHECK_STR(inet_ntop(AF_INET, &sin->sin_addr, ip, sizeof(ip)),
 	    "127.0.0.1");
-	CHECK(metrics_parse_listen("[::1]:9095", &ss) == 0);
+	CHECK(addrport_parse("[::1]:9095", &ss) == 0);
 	CHECK(ss.ss_family == AF_INET6 && ntohs(sin6->sin6_port) == 9095);
 	CHECK_STR(inet_ntop(AF_INET6, &sin6->sin6_addr, ip, sizeof(ip)),
 	    "::1");
-	CHECK(metrics_parse_listen("0.0.0.0:1", &ss) == 0);
-	CHECK(metrics_parse_listen("[::]:65535", &ss) == 0);
+	CHECK(addrport_parse("0.0.0.0:1", &ss) == 0);
+	CHECK(addrport_parse("[::]:65535", &ss) == 0);
 	for (i = 0; i < ARRAY_SIZE(bad); i++) {
-		if (metrics_parse_listen(bad[i], &ss) != -EINVAL) {
+		if (addrport_parse(bad[i], &ss) != -EINVAL) {
 			CHECK(0);
 			fprintf(stderr, "accepted '%s'\n", bad[i]);
 		}
