@@ -43,6 +43,13 @@ struct sockaddr_storage;
  */
 int addrport_parse(const char *arg, struct sockaddr_storage *ss);
 
+/*
+ * Format why something failed into err and return code (a -errno): one
+ * line for "return err_set(err, errlen, -ENOENT, ...)".
+ */
+int err_set(char *err, size_t errlen, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
 /* strlcpy semantics: always terminates, returns strlen(src). */
 size_t str_copy(char *dst, const char *src, size_t dstlen);
 

@@ -445,24 +445,13 @@ actions_apply(struct poolmond *d, actions_done_fn *done)
 	}
 }
 
-static int __attribute__((format(printf, 4, 5)))
-set_err(int code, char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return code;
-}
-
 static int
 save_state(struct poolmond *d, char *err, size_t errlen)
 {
 	int r = owner_state_save(&d->state);
 
 	if (r < 0)
-		return set_err(r, err, errlen, "cannot write the state file "
+		return err_set(err, errlen, r, "cannot write the state file "
 		    "%s: %s", d->state.path, strerror(-r));
 	return 0;
 }
@@ -584,12 +573,12 @@ actions_hold(struct poolmond *d, const char *ip, const char *reason,
 	int r;
 
 	if (b == NULL)
-		return set_err(-ENOENT, err, errlen, "%s is not in the "
+		return err_set(err, errlen, -ENOENT, "%s is not in the "
 		    "director's host list", ip);
 	str_copy(hold.reason, reason != NULL ? reason : "",
 	    sizeof(hold.reason));
 	if ((r = state_set(&d->state, b->dh.ip, OWNER_HOLD, &hold)) < 0)
-		return set_err(r, err, errlen, "cannot record the hold: %s",
+		return err_set(err, errlen, r, "cannot record the hold: %s",
 		    strerror(-r));
 	b->owner = OWNER_HOLD;
 	b->flush_pending = false;
@@ -603,18 +592,18 @@ actions_hold(struct poolmond *d, const char *ip, const char *reason,
 		log_info_f(EV(b->dh.ip, "hold", NULL),
 		    "dry-run: would mark held %s down%s", b->dh.ip,
 		    do_flush ? " and flush it" : "");
-		return set_err(0, err, errlen, "hold recorded; dry-run: "
+		return err_set(err, errlen, 0, "hold recorded; dry-run: "
 		    "HOST-DOWN not sent");
 	}
 	if ((op = calloc(1, sizeof(*op))) == NULL)
-		return set_err(-EAGAIN, err, errlen, "hold recorded, but out "
+		return err_set(err, errlen, -EAGAIN, "hold recorded, but out "
 		    "of memory: poolmond marks it down at a later scan");
 	/* Answered within one --timeout, queued commands included. */
 	op->deadline = now_ms() + (int64_t)d->cfg.timeout_s * 1000;
 	if (director_ring_state_async(d->director, op->deadline,
 	    hold_gate_done, op) < 0) {
 		free(op);
-		return set_err(-EAGAIN, err, errlen, "hold recorded, but out "
+		return err_set(err, errlen, -EAGAIN, "hold recorded, but out "
 		    "of memory: poolmond marks it down at a later scan");
 	}
 	op->d = d;
@@ -664,18 +653,18 @@ actions_release(struct poolmond *d, const char *ip, char *err,
 	int r;
 
 	if (b == NULL && e == NULL)
-		return set_err(-ENOENT, err, errlen, "%s is not in the "
+		return err_set(err, errlen, -ENOENT, "%s is not in the "
 		    "director's host list", ip);
 	if (e == NULL && (b == NULL || b->owner != OWNER_OPERATOR))
-		return set_err(-EINVAL, err, errlen, "%s is neither held nor "
+		return err_set(err, errlen, -EINVAL, "%s is neither held nor "
 		    "down by the operator: nothing to release", ip);
 	was = e != NULL ? owner_str(e->owner) : "operator";
 	if (e != NULL && e->owner == OWNER_POOLMOND)
-		return set_err(0, err, errlen, "%s is already poolmond's",
+		return err_set(err, errlen, 0, "%s is already poolmond's",
 		    ip);
 	/* Handed over: poolmond brings it up once healthy (--rise). */
 	if ((r = state_set(&d->state, ip, OWNER_POOLMOND, NULL)) < 0)
-		return set_err(r, err, errlen, "cannot record the release: %s",
+		return err_set(err, errlen, r, "cannot record the release: %s",
 		    strerror(-r));
 	if (b != NULL) {
 		b->owner = OWNER_POOLMOND;
@@ -686,5 +675,5 @@ actions_release(struct poolmond *d, const char *ip, char *err,
 	    ip, was);
 	if ((r = save_state(d, err, errlen)) < 0)
 		return r;
-	return set_err(0, err, errlen, "released (was %s)", was);
+	return err_set(err, errlen, 0, "released (was %s)", was);
 }

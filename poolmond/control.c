@@ -8,6 +8,7 @@
  */
 #include "control.h"
 #include "control_reply.h"
+#include "control_socket.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -42,7 +43,6 @@
  */
 #define CTL_ROOT_SLOTS		4
 #define CTL_MAX_PER_UID		(CTL_MAX_CLIENTS / 2)
-#define CTL_BACKLOG		16
 #define CTL_ACCEPT_RETRY_MS	1000
 /*
  * Control events come before the scan's: during a large scan reports and
@@ -82,13 +82,9 @@ struct ctl_client {
 
 struct control {
 	struct poolmond *d;
-	int fd;
+	struct ctl_socket sock;		/* control_socket.c */
 	sd_event_source *listener;
 	sd_event_source *accept_retry;
-	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
-	dev_t dev;		/* of our socket file, to unlink only it */
-	ino_t ino;
-	gid_t gid;
 	control_reload_fn *reload;
 	struct ctl_client *clients;
 	size_t nclients;
@@ -97,16 +93,6 @@ struct control {
 
 typedef void ctl_handler(struct ctl_client *, const Poolmon__Request *);
 
-static int __attribute__((format(printf, 4, 5)))
-set_err(char *err, size_t errlen, int code, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return code;
-}
 
 /*
  * What a client did wrong (refused, too many, broke the protocol), logged
@@ -979,8 +965,8 @@ client_new(struct control *ctl, int fd)
 	c->ctl = ctl;
 	c->fd = fd;
 	c->peer = peer;
-	c->privileged = c->peer.uid == 0 || c->peer.gid == ctl->gid ||
-	    peer_in_group(fd, ctl->gid);
+	c->privileged = c->peer.uid == 0 || c->peer.gid == ctl->sock.gid ||
+	    peer_in_group(fd, ctl->sock.gid);
 	c->next = ctl->clients;
 	ctl->clients = c;
 	ctl->nclients++;
@@ -1104,196 +1090,19 @@ control_scan_done(struct poolmond *d, bool scanned)
 	}
 }
 
-/* ------------------------------------------------------------------ */
-/* The listening socket */
-
-static int
-resolve_group(const char *name, gid_t *gid, char *err, size_t errlen)
-{
-	struct group *gr;
-	long v;
-
-	if ((gr = getgrnam(name)) != NULL) {
-		*gid = gr->gr_gid;
-		return 0;
-	}
-	if (parse_long(name, 0, INT32_MAX, &v) == 0) {
-		*gid = (gid_t)v;
-		return 0;
-	}
-	return set_err(err, errlen, -ENOENT, "--control-group '%s': no such "
-	    "group", name);
-}
-
-/* Why the directory could not be opened, O_NOFOLLOW | O_DIRECTORY. */
-static int
-socket_dir_error(const char *dir, int e, char *err, size_t errlen)
-{
-	struct stat st;
-
-	/* A symlink opened so fails with ENOTDIR (or ELOOP). */
-	if ((e == ENOTDIR || e == ELOOP) && lstat(dir, &st) == 0 &&
-	    S_ISLNK(st.st_mode))
-		return set_err(err, errlen, -ELOOP, "control socket directory "
-		    "%s: is a symbolic link; give the directory itself", dir);
-	if (e == ENOTDIR)
-		return set_err(err, errlen, -ENOTDIR, "control socket "
-		    "directory %s: not a directory", dir);
-	return set_err(err, errlen, -e, "control socket directory %s: %s",
-	    dir, strerror(e));
-}
-
-/*
- * Created 0750 with the control group, whose members must reach it. Never
- * changed through a symlink: it is opened O_NOFOLLOW and changed through
- * that descriptor, so a symlink swapped in after mkdir() gains nothing;
- * a symlink in its place is refused.
- */
-static int
-make_socket_dir(const char *path, gid_t gid, char *err, size_t errlen)
-{
-	char dir[PATH_MAX], *slash;
-	bool created;
-	int fd, e;
-
-	str_copy(dir, path, sizeof(dir));
-	if ((slash = strrchr(dir, '/')) == NULL || slash == dir)
-		return 0;
-	*slash = '\0';
-	created = mkdir(dir, 0750) == 0;
-	if (!created && errno != EEXIST)
-		return socket_dir_error(dir, errno, err, errlen);
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return socket_dir_error(dir, errno, err, errlen);
-	if (created && (fchown(fd, (uid_t)-1, gid) < 0 ||
-	    fchmod(fd, 0750) < 0)) {
-		e = errno;
-		close(fd);
-		return socket_dir_error(dir, e, err, errlen);
-	}
-	close(fd);
-	if (created)
-		log_info("created control socket directory %s", dir);
-	return 0;
-}
-
-static void
-fill_sockaddr(struct sockaddr_un *sun, const char *path)
-{
-	memset(sun, 0, sizeof(*sun));
-	sun->sun_family = AF_UNIX;
-	str_copy(sun->sun_path, path, sizeof(sun->sun_path));
-}
-
-/*
- * A socket file that another process still accepts on is left alone;
- * one nobody listens on (a crashed instance's) is removed.
- */
-static int
-clear_stale_socket(const char *path, char *err, size_t errlen)
-{
-	struct sockaddr_un sun;
-	struct stat st;
-	int fd, r, e;
-
-	if (lstat(path, &st) < 0) {
-		if (errno == ENOENT)
-			return 0;
-		e = errno;
-		return set_err(err, errlen, -e, "control socket %s: %s", path,
-		    strerror(e));
-	}
-	if (!S_ISSOCK(st.st_mode))
-		return set_err(err, errlen, -EEXIST, "control socket %s: "
-		    "exists and is not a socket", path);
-	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd < 0) {
-		e = errno;
-		return set_err(err, errlen, -e, "socket: %s", strerror(e));
-	}
-	fill_sockaddr(&sun, path);
-	r = connect(fd, (struct sockaddr *)&sun, sizeof(sun));
-	e = errno;
-	close(fd);
-	if (r == 0 || e == EAGAIN || e == EINPROGRESS || e == EPROTOTYPE)
-		return set_err(err, errlen, -EADDRINUSE, "control socket %s is "
-		    "in use: another poolmond is running with it", path);
-	if (e != ECONNREFUSED)
-		return set_err(err, errlen, -e, "control socket %s: %s", path,
-		    strerror(e));
-	if (unlink(path) < 0 && errno != ENOENT) {
-		e = errno;
-		return set_err(err, errlen, -e, "stale control socket %s: %s",
-		    path, strerror(e));
-	}
-	log_info("removed stale control socket %s", path);
-	return 0;
-}
-
-static int
-bind_socket(struct control *ctl, char *err, size_t errlen)
-{
-	struct sockaddr_un sun;
-	struct stat st;
-	mode_t old;
-	int r, e;
-
-	ctl->fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK,
-	    0);
-	if (ctl->fd < 0) {
-		e = errno;
-		return set_err(err, errlen, -e, "socket: %s", strerror(e));
-	}
-	fill_sockaddr(&sun, ctl->path);
-	/* Created 0660 at once: never a moment others may connect. */
-	old = umask(0117);
-	r = bind(ctl->fd, (struct sockaddr *)&sun, sizeof(sun));
-	e = errno;
-	umask(old);
-	if (r < 0)
-		return set_err(err, errlen, -e, "control socket %s: %s",
-		    ctl->path, strerror(e));
-	/* The file bind() made, not whatever a symlink swapped in names. */
-	if (fchownat(AT_FDCWD, ctl->path, (uid_t)-1, ctl->gid,
-	    AT_SYMLINK_NOFOLLOW) < 0 || listen(ctl->fd, CTL_BACKLOG) < 0 ||
-	    lstat(ctl->path, &st) < 0) {
-		e = errno;
-		unlink(ctl->path);
-		return set_err(err, errlen, -e, "control socket %s: %s",
-		    ctl->path, strerror(e));
-	}
-	ctl->dev = st.st_dev;
-	ctl->ino = st.st_ino;
-	return 0;
-}
-
 int
 control_open(struct poolmond *d, char *err, size_t errlen)
 {
-	const char *path = d->cfg.control_socket;
 	struct control *ctl;
-	int r;
 
 	if ((ctl = calloc(1, sizeof(*ctl))) == NULL)
-		return set_err(err, errlen, -ENOMEM, "out of memory");
+		return err_set(err, errlen, -ENOMEM, "out of memory");
 	ctl->d = d;
-	ctl->fd = -1;
 	ctl->client_warnings.interval_ms = CTL_WARN_WINDOW_MS;
 	ctl->client_warnings.burst = CTL_WARN_BURST;
 	d->control = ctl;
-	if (strlen(path) >= sizeof(ctl->path))
-		return set_err(err, errlen, -ENAMETOOLONG, "control socket "
-		    "%s: path too long", path);
-	str_copy(ctl->path, path, sizeof(ctl->path));
-	if ((r = resolve_group(d->cfg.control_group, &ctl->gid, err,
-	    errlen)) < 0)
-		return r;
-	if ((r = make_socket_dir(path, ctl->gid, err, errlen)) < 0)
-		return r;
-	if ((r = clear_stale_socket(path, err, errlen)) < 0)
-		return r;
-	return bind_socket(ctl, err, errlen);
+	return ctl_socket_open(&ctl->sock, d->cfg.control_socket,
+	    d->cfg.control_group, err, errlen);
 }
 
 int
@@ -1303,7 +1112,7 @@ control_start(struct poolmond *d, control_reload_fn *reload)
 	int r;
 
 	ctl->reload = reload;
-	r = sd_event_add_io(d->event, &ctl->listener, ctl->fd, EPOLLIN,
+	r = sd_event_add_io(d->event, &ctl->listener, ctl->sock.fd, EPOLLIN,
 	    on_accept, ctl);
 	if (r < 0)
 		return r;
@@ -1314,7 +1123,6 @@ void
 control_close(struct poolmond *d)
 {
 	struct control *ctl = d->control;
-	struct stat st;
 
 	if (ctl == NULL)
 		return;
@@ -1322,13 +1130,7 @@ control_close(struct poolmond *d)
 		client_free(ctl->clients);
 	sd_event_source_disable_unref(ctl->listener);
 	sd_event_source_disable_unref(ctl->accept_retry);
-	if (ctl->fd >= 0) {
-		close(ctl->fd);
-		/* Only our own file: a new instance may have replaced it. */
-		if (lstat(ctl->path, &st) == 0 && st.st_dev == ctl->dev &&
-		    st.st_ino == ctl->ino)
-			unlink(ctl->path);
-	}
+	ctl_socket_close(&ctl->sock);
 	free(ctl);
 	d->control = NULL;
 }

@@ -42,17 +42,6 @@ struct metrics_http {
 	struct ratelimit log_limit;
 };
 
-static int __attribute__((format(printf, 4, 5)))
-set_err(char *err, size_t errlen, int code, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return code;
-}
-
 /*
  * MHD's own complaints (a client gone mid-reply, the connection limit
  * reached), at most a burst a minute: anyone who reaches the port could
@@ -215,7 +204,7 @@ bind_listen(const char *arg, char *err, size_t errlen)
 	int fd, one = 1, e;
 
 	if (addrport_parse(arg, &ss) < 0)
-		return set_err(err, errlen, -EINVAL, "--metrics-listen '%s': "
+		return err_set(err, errlen, -EINVAL, "--metrics-listen '%s': "
 		    "expected IPv4:PORT or [IPv6]:PORT", arg);
 	sslen = ss.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) :
 	    sizeof(struct sockaddr_in);
@@ -228,7 +217,7 @@ bind_listen(const char *arg, char *err, size_t errlen)
 		e = errno;
 		if (fd >= 0)
 			close(fd);
-		return set_err(err, errlen, -e, "--metrics-listen '%s': %s",
+		return err_set(err, errlen, -e, "--metrics-listen '%s': %s",
 		    arg, strerror(e));
 	}
 	return fd;
@@ -246,7 +235,7 @@ metrics_http_open(struct poolmond *d, char *err, size_t errlen)
 		return fd;
 	if ((h = calloc(1, sizeof(*h))) == NULL) {
 		close(fd);
-		return set_err(err, errlen, -ENOMEM, "out of memory");
+		return err_set(err, errlen, -ENOMEM, "out of memory");
 	}
 	h->d = d;
 	h->listen_fd = fd;

@@ -184,16 +184,6 @@ mail_proto_name(enum mail_proto proto, bool tls)
 	return tls ? "TCPS" : "TCP";
 }
 
-static void __attribute__((format(printf, 3, 4)))
-set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 int
 portspec_parse(const char *arg, bool tls, struct portspec *out, char *err,
     size_t errlen)
@@ -221,7 +211,7 @@ portspec_parse(const char *arg, bool tls, struct portspec *out, char *err,
 				break;
 		}
 		if (i == ARRAY_SIZE(protos)) {
-			set_err(err, errlen, "%s '%s': unknown protocol "
+			(void)err_set(err, errlen, -EINVAL, "%s '%s': unknown protocol "
 			    "(expected IMAP, POP3 or LMTP)", opt, arg);
 			return -EINVAL;
 		}
@@ -233,11 +223,11 @@ portspec_parse(const char *arg, bool tls, struct portspec *out, char *err,
 	case 0:
 		break;
 	case -ERANGE:
-		set_err(err, errlen, "%s '%s': port out of range 1-65535",
+		(void)err_set(err, errlen, -EINVAL, "%s '%s': port out of range 1-65535",
 		    opt, arg);
 		return -EINVAL;
 	default:
-		set_err(err, errlen, "%s '%s': malformed port "
+		(void)err_set(err, errlen, -EINVAL, "%s '%s': malformed port "
 		    "(expected NUMBER or PROTO:NUMBER)", opt, arg);
 		return -EINVAL;
 	}
@@ -260,12 +250,12 @@ parse_int_opt(const char *name, const char *arg, long min, long max, int *out,
 	int r = parse_long(arg, min, max, &v);
 
 	if (r == -ERANGE) {
-		set_err(err, errlen, "%s '%s': must be between %ld and %ld",
+		(void)err_set(err, errlen, -EINVAL, "%s '%s': must be between %ld and %ld",
 		    name, arg, min, max);
 		return -EINVAL;
 	}
 	if (r < 0) {
-		set_err(err, errlen, "%s '%s': not a number", name, arg);
+		(void)err_set(err, errlen, -EINVAL, "%s '%s': not a number", name, arg);
 		return -EINVAL;
 	}
 	*out = (int)v;
@@ -278,7 +268,7 @@ set_path_opt(const char *name, const char *arg, const char **out, char *err,
     size_t errlen)
 {
 	if (arg[0] == '\0') {
-		set_err(err, errlen, "%s '': empty path", name);
+		(void)err_set(err, errlen, -EINVAL, "%s '': empty path", name);
 		return -EINVAL;
 	}
 	*out = arg;
@@ -290,7 +280,7 @@ set_nonempty_opt(const char *name, const char *arg, const char **out,
     char *err, size_t errlen)
 {
 	if (arg[0] == '\0') {
-		set_err(err, errlen, "%s: must not be empty", name);
+		(void)err_set(err, errlen, -EINVAL, "%s: must not be empty", name);
 		return -EINVAL;
 	}
 	*out = arg;
@@ -302,7 +292,7 @@ add_port(struct config *cfg, const char *arg, bool tls, char *err,
     size_t errlen)
 {
 	if (cfg->nports == MAX_PORTS) {
-		set_err(err, errlen, "%s '%s': at most %d ports",
+		(void)err_set(err, errlen, -EINVAL, "%s '%s': at most %d ports",
 		    tls ? "--ssl" : "--port", arg, MAX_PORTS);
 		return -EINVAL;
 	}
@@ -352,7 +342,7 @@ set_ssl_name(struct config *cfg, const char *arg, char *err, size_t errlen)
 	if (len == 0 || len > 253 || strspn(arg, "abcdefghijklmnopqrstuvwxyz"
 	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_:") != len ||
 	    arg[0] == '.' || arg[0] == '-') {
-		set_err(err, errlen, "--ssl-name '%s': not a host name or "
+		(void)err_set(err, errlen, -EINVAL, "--ssl-name '%s': not a host name or "
 		    "IP address", arg);
 		return -EINVAL;
 	}
@@ -367,7 +357,7 @@ set_metrics_listen(struct config *cfg, const char *arg, char *err,
 	struct sockaddr_storage ss;
 
 	if (addrport_parse(arg, &ss) < 0) {
-		set_err(err, errlen, "--metrics-listen '%s': expected "
+		(void)err_set(err, errlen, -EINVAL, "--metrics-listen '%s': expected "
 		    "IPv4:PORT or [IPv6]:PORT, e.g. 127.0.0.1:9095 or "
 		    "[::1]:9095", arg);
 		return -EINVAL;
@@ -426,7 +416,7 @@ apply_option(struct config *cfg, int c, const char *arg, char *err,
 	case OPT_ADOPT_DOWN: cfg->adopt_down = true; return 0;
 	case OPT_STATE_FILE:
 		if (arg[0] == '\0') {
-			set_err(err, errlen, "%s '': empty path", name);
+			(void)err_set(err, errlen, -EINVAL, "%s '': empty path", name);
 			return -EINVAL;
 		}
 		cfg->state_file = arg;
@@ -452,7 +442,7 @@ apply_option(struct config *cfg, int c, const char *arg, char *err,
 		/* Looked up at start-up (sandbox_prepare), once. */
 		return set_nonempty_opt(name, arg, &cfg->user, err, errlen);
 	}
-	set_err(err, errlen, "internal error: option %d not handled", c);
+	(void)err_set(err, errlen, -EINVAL, "internal error: option %d not handled", c);
 	return -EINVAL;
 }
 
@@ -461,13 +451,13 @@ check_addresses(const struct config *cfg, char *err, size_t errlen)
 {
 	/* These go into LMTP command lines: a CR or LF would inject commands. */
 	if (strpbrk(cfg->lmtp_from, "\r\n<>") != NULL) {
-		set_err(err, errlen, "--lmtp-from '%s': invalid address",
+		(void)err_set(err, errlen, -EINVAL, "--lmtp-from '%s': invalid address",
 		    cfg->lmtp_from);
 		return -EINVAL;
 	}
 	if (cfg->lmtp_to != NULL && (cfg->lmtp_to[0] == '\0' ||
 	    strpbrk(cfg->lmtp_to, "\r\n<>") != NULL)) {
-		set_err(err, errlen, "--lmtp-to '%s': invalid address",
+		(void)err_set(err, errlen, -EINVAL, "--lmtp-to '%s': invalid address",
 		    cfg->lmtp_to);
 		return -EINVAL;
 	}
@@ -489,7 +479,7 @@ make_absolute(struct config *cfg, const char *name, const char **path,
 	if (rel == NULL || rel[0] == '/')
 		return 0;
 	if (getcwd(cwd, sizeof(cwd)) == NULL) {
-		set_err(err, errlen, "%s '%s': cannot make it an absolute "
+		(void)err_set(err, errlen, -EINVAL, "%s '%s': cannot make it an absolute "
 		    "path: current directory: %s", name, rel, strerror(errno));
 		return -EINVAL;
 	}
@@ -497,7 +487,7 @@ make_absolute(struct config *cfg, const char *name, const char **path,
 		rel += 2 + strspn(rel + 2, "/");
 	if (asprintf(&abs, "%s%s%s", cwd, strcmp(cwd, "/") == 0 ? "" : "/",
 	    rel) < 0) {
-		set_err(err, errlen, "%s '%s': out of memory", name, *path);
+		(void)err_set(err, errlen, -EINVAL, "%s '%s': out of memory", name, *path);
 		return -EINVAL;
 	}
 	cfg->abs_paths[cfg->nabs_paths++] = abs;
@@ -532,7 +522,7 @@ make_paths_absolute(struct config *cfg, char *err, size_t errlen)
 	}
 	/* sun_path holds at most 107 bytes and a NUL. */
 	if (strlen(cfg->control_socket) > 107) {
-		set_err(err, errlen, "--control-socket '%s': must be a path of "
+		(void)err_set(err, errlen, -EINVAL, "--control-socket '%s': must be a path of "
 		    "at most 107 bytes (absolute)", cfg->control_socket);
 		return -EINVAL;
 	}
@@ -564,15 +554,15 @@ config_parse_args(struct config *cfg, int argc, char **argv, char *err,
 			printf("poolmond %s\n", POOLMON_VERSION);
 			return CONFIG_EXIT_OK;
 		case ':':
-			set_err(err, errlen, "option '%s' requires an argument",
+			(void)err_set(err, errlen, -EINVAL, "option '%s' requires an argument",
 			    argv[optind - 1]);
 			return CONFIG_ERROR;
 		case '?':
 			if (optopt != 0 && optopt < 256 &&
 			    strncmp(argv[optind - 1], "--", 2) != 0)
-				set_err(err, errlen, "unknown option '-%c'", optopt);
+				(void)err_set(err, errlen, -EINVAL, "unknown option '-%c'", optopt);
 			else
-				set_err(err, errlen, "unknown, ambiguous or misused "
+				(void)err_set(err, errlen, -EINVAL, "unknown, ambiguous or misused "
 				    "option '%s'", argv[optind - 1]);
 			return CONFIG_ERROR;
 		default:
@@ -581,7 +571,7 @@ config_parse_args(struct config *cfg, int argc, char **argv, char *err,
 		}
 	}
 	if (optind < argc) {
-		set_err(err, errlen, "unexpected argument '%s'", argv[optind]);
+		(void)err_set(err, errlen, -EINVAL, "unexpected argument '%s'", argv[optind]);
 		return CONFIG_ERROR;
 	}
 	if (cfg->nports == 0)
