@@ -21,6 +21,8 @@ derive(struct backend *b, struct state *st, bool adopt_down)
 {
 	struct state_entry *e = state_find(st, b->dh.ip);
 
+	b->tls_seen = state_tls_seen(st, b->dh.ip);
+
 	if (e != NULL && e->owner == OWNER_HOLD) {
 		b->owner = OWNER_HOLD;
 		return false;

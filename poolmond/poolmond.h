@@ -60,6 +60,7 @@ struct poolmond {
 	/* Not asked since the director was last unreachable. */
 	bool ring_unknown;
 	bool ring_unsynced_noted;	/* logged once per episode */
+	bool tls_unsaved;		/* a STARTTLS offer not yet saved */
 
 	/* The director's admin socket (director.c), and what waits on it. */
 	struct director_client *director;

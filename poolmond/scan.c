@@ -363,6 +363,8 @@ scan_acted(struct poolmond *d)
 	int64_t took;
 
 	d->scanning = false;
+	if (d->tls_unsaved && owner_state_save(&d->state) == 0)
+		d->tls_unsaved = false;
 	pool_count(&d->pool, &c);
 	took = now_ms() - d->scan_started;
 	d->scans_completed++;
@@ -484,8 +486,13 @@ on_scan_timer(sd_event_source *s, uint64_t usec, void *arg)
 static void
 note_tls(struct poolmond *d, struct backend *b, const struct check_result *res)
 {
-	if (res->tls_offered)
+	if (res->tls_offered && !b->tls_seen) {
 		b->tls_seen = true;
+		/* Remembered across restarts (saved at the scan's end):
+		 * checked before every login from now on. */
+		if (state_tls_mark(&d->state, b->dh.ip) > 0)
+			d->tls_unsaved = true;
+	}
 	if (res->cleartext_login && !b->cleartext_noted) {
 		log_warnx_f(&(struct log_fields){ .host = b->dh.ip,
 		    .event = "cleartext" }, "%s offers no STARTTLS/STLS: the "
@@ -493,7 +500,6 @@ note_tls(struct poolmond *d, struct backend *b, const struct check_result *res)
 		    "refuses that)", b->dh.ip);
 		b->cleartext_noted = true;
 	}
-	(void)d;
 }
 
 static void

@@ -107,8 +107,42 @@ void
 state_free(struct state *st)
 {
 	tdestroy(st->root, free);
+	tdestroy(st->tls_root, free);
 	st->root = NULL;
+	st->tls_root = NULL;
 	st->n = 0;
+	st->ntls = 0;
+}
+
+static int
+cmp_ip(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+bool
+state_tls_seen(const struct state *st, const char *ip)
+{
+	return tfind(ip, &st->tls_root, cmp_ip) != NULL;
+}
+
+int
+state_tls_mark(struct state *st, const char *ip)
+{
+	char *copy, **slot;
+
+	if (state_tls_seen(st, ip))
+		return 0;
+	if (st->ntls >= STATE_MAX_ENTRIES)
+		return -ENOSPC;
+	if ((copy = strdup(ip)) == NULL)
+		return -ENOMEM;
+	if ((slot = tsearch(copy, &st->tls_root, cmp_ip)) == NULL) {
+		free(copy);
+		return -ENOMEM;
+	}
+	st->ntls++;
+	return 1;
 }
 
 static int
@@ -125,6 +159,14 @@ parse_line(struct state *st, char *line, char *why, size_t whylen)
 	    inet_pton(AF_INET6, f[1], &a) != 1)) {
 		snprintf(why, whylen, "bad address");
 		return -EINVAL;
+	}
+	/* A backend that has offered STARTTLS/STLS (beside its entry). */
+	if (strcmp(f[0], "tls") == 0 && n == 2) {
+		if (state_tls_seen(st, f[1])) {
+			snprintf(why, whylen, "%s listed twice", f[1]);
+			return -EINVAL;
+		}
+		return state_tls_mark(st, f[1]) < 0 ? -ENOMEM : 0;
 	}
 	if (state_find(st, f[1]) != NULL) {
 		snprintf(why, whylen, "%s listed twice", f[1]);
@@ -318,6 +360,13 @@ write_entry(FILE *f, const struct state_entry *e)
 	    e->hold.flush ? 1 : 0, reason);
 }
 
+static void
+write_tls(const void *node, VISIT which, void *f)
+{
+	if (which == postorder || which == leaf)
+		fprintf(f, "tls\t%s\n", *(const char *const *)node);
+}
+
 /* twalk_r: each node once, in order (sorted by ip, as 0.x files were). */
 static void
 write_node(const void *node, VISIT which, void *f)
@@ -332,6 +381,7 @@ write_entries(FILE *f, const struct state *st)
 	fprintf(f, "%s\n# hosts poolmond took down, and maintenance holds; "
 	    "written by poolmond\n", STATE_HEADER);
 	twalk_r(st->root, write_node, f);
+	twalk_r(st->tls_root, write_tls, f);
 	return ferror(f) ? -EIO : 0;
 }
 

@@ -51,6 +51,10 @@ struct state {
 	const char *path;	/* NULL: nothing is persisted */
 	void *root;		/* of struct state_entry, by ip */
 	size_t n;
+	/* Backends that offered STARTTLS/STLS: never logged in to in clear
+	 * again (a missing offer may be an attacker's stripping). */
+	void *tls_root;		/* of strdup'ed ips */
+	size_t ntls;
 };
 
 const char *owner_str(enum owner owner);
@@ -76,5 +80,8 @@ int state_set(struct state *st, const char *ip, enum owner owner,
 /* Returns true if there was an entry. */
 bool state_remove(struct state *st, const char *ip);
 void state_free(struct state *st);
+bool state_tls_seen(const struct state *st, const char *ip);
+/* 1 when newly recorded, 0 when it was, or -errno. */
+int state_tls_mark(struct state *st, const char *ip);
 
 #endif

@@ -345,6 +345,34 @@ test_many_entries(void)
 	state_free(&st);
 }
 
+/* Backends that offered STARTTLS are remembered beside the entries. */
+static void
+test_tls_memory(void)
+{
+	struct state st = { 0 }, back = { 0 };
+	char path[128], why[128];
+
+	snprintf(path, sizeof(path), "%s/tls", dir);
+	CHECK(state_load(&st, path) == 0);
+	CHECK(!state_tls_seen(&st, "10.0.0.1"));
+	CHECK(state_tls_mark(&st, "10.0.0.1") == 1);
+	CHECK(state_tls_mark(&st, "10.0.0.1") == 0);
+	CHECK(state_tls_mark(&st, "::1") == 1);
+	CHECK(state_set(&st, "10.0.0.1", OWNER_POOLMOND, NULL) == 0);
+	CHECK(state_save(&st) == 0);
+	CHECK(state_load(&back, path) == 0);
+	CHECK(state_tls_seen(&back, "10.0.0.1") && state_tls_seen(&back, "::1"));
+	CHECK(!state_tls_seen(&back, "10.0.0.2"));
+	/* Its own record: the entry's owner is untouched. */
+	CHECK(state_find(&back, "10.0.0.1")->owner == OWNER_POOLMOND);
+	CHECK(state_find(&back, "::1") == NULL);
+	state_free(&back);
+	CHECK(state_parse(&back, "poolmon-state 1\ntls\t10.0.0.1\n"
+	    "tls\t10.0.0.1\n", 39, why, sizeof(why)) == -EINVAL);
+	state_free(&back);
+	state_free(&st);
+}
+
 int
 main(void)
 {
@@ -361,6 +389,7 @@ main(void)
 	RUN(test_corrupt_moved_aside);
 	RUN(test_planted_tmp);
 	RUN(test_many_entries);
+	RUN(test_tls_memory);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	if (system(cmd) != 0)
 		return 1;
