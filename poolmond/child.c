@@ -9,12 +9,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "child.h"
 #include "fiber.h"
-#include "poolmond.h"
+#include "pool.h"
 #include "util.h"
-
-_Static_assert(sizeof(struct check_report) <= PIPE_BUF,
-    "a report must be written atomically");
 
 /*
  * What an attempt may take beyond its timeout (the wake-up after it, the
@@ -74,27 +72,25 @@ port_fiber(struct fiber *self, void *arg)
 }
 
 void
-child_run(const struct poolmond *d, size_t backend, const char *ptr_name,
-    int report_fd, int64_t hard_deadline)
+child_run(const struct check_job *cj, int report_fd, int64_t hard_deadline)
 {
-	const struct backend *b = &d->pool.backends[backend];
 	struct port_job jobs[MAX_PORTS];
 	void *args[MAX_PORTS] = { NULL };
-	const char *name = verify_name(&d->env, b->dh.ip, ptr_name);
-	size_t i, n = d->cfg.nports;
+	const char *name = verify_name(cj->env, cj->ip, cj->ptr_name);
+	size_t i, n = cj->nports;
 
 	for (i = 0; i < n; i++) {
 		struct port_job *job = &jobs[i];
 
 		memset(job, 0, sizeof(*job));
-		job->target.env = &d->env;
-		job->target.ip = b->dh.ip;
+		job->target.env = cj->env;
+		job->target.ip = cj->ip;
 		job->target.verify_name = name;
-		job->target.port = &d->cfg.ports[i];
-		job->target.tls_seen = b->tls_seen;
+		job->target.port = &cj->ports[i];
+		job->target.tls_seen = cj->tls_seen;
 		job->report.magic = CHECK_REPORT_MAGIC;
-		job->report.scan_id = d->scan_id;
-		job->report.backend = (uint32_t)backend;
+		job->report.scan_id = cj->scan_id;
+		job->report.backend = cj->backend;
 		job->report.port = (uint32_t)i;
 		job->report_fd = report_fd;
 		job->hard_deadline = hard_deadline;

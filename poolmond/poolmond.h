@@ -10,6 +10,7 @@
 #include <systemd/sd-event.h>
 
 #include "check.h"
+#include "child.h"
 #include "config.h"
 #include "director.h"
 #include "metrics.h"
@@ -97,11 +98,6 @@ int scan_request(struct poolmond *d, const char *const *ips, size_t nips);
 /* The resolver's ready hook: backends waiting for their names may start. */
 void scan_names_ready(void *d);
 
-/* child.c: runs in the forked check process; never returns. */
-void child_run(const struct poolmond *d, size_t backend,
-    const char *ptr_name, int report_fd, int64_t hard_deadline)
-    __attribute__((noreturn));
-int64_t child_budget_ms(const struct check_env *env);
 
 /* actions.c */
 typedef void actions_done_fn(struct poolmond *d);

@@ -171,9 +171,8 @@ finish_backend(struct poolmond *d, size_t idx, const char *why_missing,
 }
 
 struct child_ctx {
-	const struct poolmond *d;
-	size_t backend;
-	const char *ptr_name;		/* NULL: verify the address */
+	const struct sandbox *sandbox;
+	struct check_job job;
 };
 
 /* In the check process. */
@@ -183,17 +182,23 @@ check_body(void *arg, int report_fd, int64_t hard_deadline)
 	const struct child_ctx *ctx = arg;
 
 	/* Hostile input ahead: an unprivileged user under seccomp. */
-	sandbox_enter(&ctx->d->sandbox);
-	child_run(ctx->d, ctx->backend, ctx->ptr_name, report_fd,
-	    hard_deadline);
+	sandbox_enter(ctx->sandbox);
+	child_run(&ctx->job, report_fd, hard_deadline);
 }
 
 static int
 start_child(struct poolmond *d, size_t idx, const char *ptr_name)
 {
-	struct child_ctx ctx = { .d = d, .backend = idx,
-	    .ptr_name = ptr_name };
 	struct backend *b = &d->pool.backends[idx];
+	struct child_ctx ctx = {
+		.sandbox = &d->sandbox,
+		.job = {
+			.env = &d->env, .ports = d->cfg.ports,
+			.nports = d->cfg.nports, .ip = b->dh.ip,
+			.ptr_name = ptr_name, .tls_seen = b->tls_seen,
+			.scan_id = d->scan_id, .backend = (uint32_t)idx,
+		},
+	};
 	char why[CHECK_REASON_MAX];
 	pid_t pid;
 	int r;
