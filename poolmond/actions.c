@@ -410,6 +410,21 @@ batch_gate_done(const struct director_result *res, void *arg)
 	batch_next(ab);
 }
 
+static void
+ring_refreshed(const struct director_result *res, void *arg)
+{
+	(void)ring_gate(arg, res);
+}
+
+void
+actions_ring_refresh(struct poolmond *d)
+{
+	int r = director_ring_state_async(d->director, 0, ring_refreshed, d);
+
+	if (r < 0)
+		log_warnx("DIRECTOR-LIST not sent: %s", strerror(-r));
+}
+
 void
 actions_apply(struct poolmond *d, actions_done_fn *done)
 {

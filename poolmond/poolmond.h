@@ -116,6 +116,9 @@ typedef void actions_hold_fn(void *arg, int r, const char *err);
 int actions_hold(struct poolmond *d, const char *ip, const char *reason,
     uid_t uid, bool flush, actions_hold_fn *done, void *arg, char *err,
     size_t errlen);
+/* Ask DIRECTOR-LIST now, for status: the ring state is unknown since the
+ * director was last unreachable. */
+void actions_ring_refresh(struct poolmond *d);
 /* Holds in progress for arg answer nobody (a client gone). */
 void actions_forget(struct poolmond *d, const void *arg);
 /* At exit, after the director client is gone: what was in progress. */

@@ -446,6 +446,9 @@ scan_listed(const struct director_result *res, void *arg)
 		scan_abort(d);
 		return;
 	}
+	/* Reachable again: status need not wait for an action to know. */
+	if (d->ring_unknown)
+		actions_ring_refresh(d);
 	d->scan_id++;
 	select_backends(d);
 	ask_names(d);

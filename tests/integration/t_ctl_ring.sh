@@ -2,9 +2,9 @@
 # status says the director's ring state is unknown while the director is
 # unreachable, not "synced" as DIRECTOR-LIST last said (issue 12, item 7):
 # --json status has "ring_synced": null and "ring_state": "unknown", the
-# text "ring: unknown". Once the director is back the ring stays unknown
-# until poolmond asks DIRECTOR-LIST, which it does before an action: a
-# dead backend taken down makes it synced again.
+# text "ring: unknown". Once the director is back poolmond asks
+# DIRECTOR-LIST at its next scan and the ring is known again; an action
+# asks it too.
 . "$(dirname "$0")/../lib/testbed.sh"
 . "$(dirname "$0")/../lib/poolmon.sh"
 : "${POOLMONCTL:?}"
@@ -62,12 +62,14 @@ grep -q "^ring: *unknown: the director is unreachable$" <<<"$text" ||
 tb_assert_eq "$(jq -r '.ring_state' <<<"$json")" unknown "director down: ring_state unknown"
 tb_pass "unreachable director: ring unknown"
 
-# 3. Back, but not asked yet: still unknown. (A fresh director forgets
-# the down states: both hosts up.)
+# 3. Back: the next scan asks DIRECTOR-LIST, and the ring is known again
+# without waiting for an action. (A fresh director forgets the down
+# states: both hosts up.)
 tb_director_restart || tb_fail "director restart"
 wait_json '.director_reachable == true' 15 || tb_fail "recovery not seen"
-tb_assert_eq "$(ring)" "null unknown" "director back, ring not asked yet"
-ctl status | grep -q "^ring: *unknown: not asked since" || tb_fail "text: $(ctl status)"
+wait_json '.ring_state == "synced"' 10 || tb_fail "ring still $(ring) once the director is back"
+tb_assert_eq "$(ring)" "true synced" "director back: ring asked and synced"
+ctl status | grep -q "^ring: *synced$" || tb_fail "text: $(ctl status)"
 
 # 4. An action asks DIRECTOR-LIST first: the ring is known again.
 tb_backend_stop b2 || tb_fail "stop b2"
