@@ -76,15 +76,16 @@ env_login(struct check_env *env, const char *user, const char *pass)
 	env->creds.password = (char *)pass;
 }
 
-/* One attempt against a fake; returns the fake's verdict on our side. */
+/* One attempt against a fake, the target's tls_seen as given; returns the
+ * fake's verdict on our side. */
 static int
-run(const struct check_env *env, enum mail_proto proto,
-    struct check_result *res, const char *const *steps)
+run_seen(const struct check_env *env, enum mail_proto proto,
+    struct check_result *res, const char *const *steps, bool tls_seen)
 {
 	struct fake f = { 0, 0 };
 	struct portspec p;
 	struct check_target t = { .env = env, .ip = "127.0.0.1",
-	    .verify_name = "127.0.0.1" };
+	    .verify_name = "127.0.0.1", .tls_seen = tls_seen };
 
 	fake_start(&f, steps);
 	p = (struct portspec){ f.port, proto, false };
@@ -92,6 +93,13 @@ run(const struct check_env *env, enum mail_proto proto,
 	memset(res, 0, sizeof(*res));
 	check_port_once(&t, res);
 	return fake_end(&f);
+}
+
+static int
+run(const struct check_env *env, enum mail_proto proto,
+    struct check_result *res, const char *const *steps)
+{
+	return run_seen(env, proto, res, steps, false);
 }
 
 #define EXPECT_RESULT(res, st, why) do {				\
@@ -361,24 +369,6 @@ test_imap_starttls_failures(void)
 	CHECK(res.status == CHECK_ETLS);
 	CHECK(strncmp(res.reason, "TLS: ", 5) == 0);
 	SSL_CTX_free(env.ssl_ctx);
-}
-
-/* One attempt with the target's tls_seen set. */
-static int
-run_seen(const struct check_env *env, enum mail_proto proto,
-    struct check_result *res, const char *const *steps, bool tls_seen)
-{
-	struct fake f = { 0, 0 };
-	struct portspec p;
-	struct check_target t = { .env = env, .ip = "127.0.0.1",
-	    .verify_name = "127.0.0.1", .tls_seen = tls_seen };
-
-	fake_start(&f, steps);
-	p = (struct portspec){ f.port, proto, false };
-	t.port = &p;
-	memset(res, 0, sizeof(*res));
-	check_port_once(&t, res);
-	return fake_end(&f);
 }
 
 /*
