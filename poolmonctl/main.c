@@ -45,7 +45,7 @@ usage(FILE *out)
 "                       its users away too) and keep it down until released\n"
 "  release HOST         Hand a held or operator-down HOST to poolmond,\n"
 "                       which brings it up once it is healthy\n"
-"  metrics              Prometheus metrics, as --metrics-listen serves them\n"
+"  metrics              Prometheus metrics, as poolmond serves them over HTTP\n"
 "\n"
 "Options:\n"
 "  -s, --socket=PATH    poolmond's control socket (default: %s)\n"
