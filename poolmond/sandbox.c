@@ -268,6 +268,9 @@ drop_ids(const struct sandbox *sb)
 {
 	uid_t ru, eu, su;
 	gid_t rg, eg, sg;
+	int pdeath = 0;
+
+	(void)prctl(PR_GET_PDEATHSIG, &pdeath);
 
 	if (setgroups(0, NULL) < 0)
 		enter_failed(sb, "setgroups");
@@ -281,6 +284,9 @@ drop_ids(const struct sandbox *sb)
 		errno = EPERM;
 		enter_failed(sb, "ids not dropped");
 	}
+	/* The kernel clears the parent-death signal on a change of ids. */
+	if (pdeath != 0 && prctl(PR_SET_PDEATHSIG, pdeath) < 0)
+		enter_failed(sb, "PR_SET_PDEATHSIG");
 }
 
 void
