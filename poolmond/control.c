@@ -730,8 +730,8 @@ client_free(struct ctl_client *c)
 static bool
 client_reading(const struct ctl_client *c)
 {
-	return !c->waiting && !c->hold_waiting && !c->close_after_flush && !c->stream.active &&
-	    c->out.head == c->out.n;
+	return !c->waiting && !c->hold_waiting && !c->close_after_flush &&
+	    !c->stream.active && c->out.head == c->out.n;
 }
 
 /*
