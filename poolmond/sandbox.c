@@ -287,6 +287,10 @@ drop_ids(const struct sandbox *sb)
 	/* The kernel clears the parent-death signal on a change of ids. */
 	if (pdeath != 0 && prctl(PR_SET_PDEATHSIG, pdeath) < 0)
 		enter_failed(sb, "PR_SET_PDEATHSIG");
+	/* And resets "dumpable" to fs.suid_dumpable (2 with systemd-coredump):
+	 * no core of a check process, which holds the password. */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+		enter_failed(sb, "PR_SET_DUMPABLE");
 }
 
 void
