@@ -16,6 +16,7 @@
 #include <unistd.h>
 #include <sys/socket.h>
 
+#include "log.h"
 #include "policy.h"
 #include "state.h"
 #include "util.h"
@@ -513,9 +514,10 @@ make_paths_absolute(struct config *cfg, char *err, size_t errlen)
 	size_t i;
 
 	for (i = 0; i < ARRAY_SIZE(opts); i++) {
-		/* "syslog" is no file. */
+		/* "syslog" and "journal" are no files. */
 		if (opts[i].path == &cfg->logfile && cfg->logfile != NULL &&
-		    strcmp(cfg->logfile, "syslog") == 0)
+		    (strcmp(cfg->logfile, LOG_DEST_SYSLOG) == 0 ||
+		    strcmp(cfg->logfile, LOG_DEST_JOURNAL) == 0))
 			continue;
 		if (make_absolute(cfg, opts[i].name, opts[i].path, err,
 		    errlen) < 0)

@@ -262,6 +262,8 @@ test_relative_paths(void)
 	CHECK_STR(cfg.director_socket, "/a/b");
 	CHECK_STR(cfg.logfile, "syslog");
 	CHECK_STR(cfg.state_file, "/var/lib/poolmon/state");
+	CHECK(parse("-l", "journal", NULL) == CONFIG_OK);
+	CHECK_STR(cfg.logfile, "journal");
 	CHECK(cfg.credfile == NULL);
 	CHECK(chdir("/") == 0);
 	CHECK(parse("-k", "x.pid", NULL) == CONFIG_OK);
