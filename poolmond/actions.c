@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hooks.h"
 #include "log.h"
 #include "metrics.h"
 #include "owner.h"
@@ -29,6 +30,17 @@ static const char *
 reason_of(const struct backend *b)
 {
 	return b->reason != NULL ? b->reason : "failed";
+}
+
+/* An action (or, in dry-run, what would be one): the change hook's. */
+static void
+changed(const struct poolmond *d, const char *event, const char *ip,
+    const char *reason, bool dry_run)
+{
+	const struct backend *b = pool_find(&d->pool, ip);
+
+	hooks_run(d->hooks, event, ip, b != NULL ? b->dh.tag : "", reason,
+	    dry_run);
 }
 
 /*
@@ -131,6 +143,10 @@ log_guard(struct poolmond *d)
 	size_t i, off = 0;
 
 	spared[0] = '\0';
+	for (i = 0; i < d->pool.n; i++)
+		if (d->pool.backends[i].spared)
+			changed(d, "spared", d->pool.backends[i].dh.ip,
+			    reason_of(&d->pool.backends[i]), d->cfg.dry_run);
 	for (i = 0; i < d->pool.n && off < sizeof(spared); i++) {
 		int n;
 
@@ -268,6 +284,7 @@ next_command(struct action_batch *ab, struct backend *b)
 		log_info_f(EV(b->dh.ip, "down", reason_of(b)),
 		    "dry-run: would mark %s down: %s", b->dh.ip,
 		    reason_of(b));
+		changed(d, "down", b->dh.ip, reason_of(b), true);
 		return NULL;
 	case ACTION_FLUSH:
 		return dry ? NULL : "HOST-FLUSH";
@@ -278,12 +295,14 @@ next_command(struct action_batch *ab, struct backend *b)
 		    "dry-run: would mark %s up: all %zu checks passed%s",
 		    b->dh.ip, d->cfg.nports, b->owner == OWNER_POOLMOND ? "" :
 		    " (--adopt-down)");
+		changed(d, "up", b->dh.ip, NULL, true);
 		return NULL;
 	case ACTION_HOLD_DOWN:
 		if (!dry)
 			return "HOST-DOWN";
 		log_info_f(EV(b->dh.ip, "hold", NULL),
 		    "dry-run: would mark held %s down again", b->dh.ip);
+		changed(d, "hold", b->dh.ip, NULL, true);
 		return NULL;
 	case ACTION_NONE:
 		break;
@@ -317,6 +336,7 @@ command_done(struct action_batch *ab, struct backend *b)
 		b->flush_pending = false;
 		log_info_f(EV(b->dh.ip, "flush", NULL), "%s flushed",
 		    b->dh.ip);
+		changed(d, "flush", b->dh.ip, NULL, false);
 		return false;
 	}
 	switch (b->action) {
@@ -324,6 +344,7 @@ command_done(struct action_batch *ab, struct backend *b)
 		crash_point("after-ok");
 		log_info_f(EV(b->dh.ip, "down", reason_of(b)), "%s down: %s",
 		    b->dh.ip, reason_of(b));
+		changed(d, "down", b->dh.ip, reason_of(b), false);
 		b->dh.up = false;
 		confirm_intent(ab, b);
 		return true;
@@ -332,6 +353,7 @@ command_done(struct action_batch *ab, struct backend *b)
 		    "%s up: all %zu checks passed%s", b->dh.ip,
 		    d->cfg.nports, b->owner == OWNER_POOLMOND ? "" :
 		    " (--adopt-down)");
+		changed(d, "up", b->dh.ip, NULL, false);
 		b->dh.up = true;
 		b->flush_pending = false;
 		set_owner(ab, b, OWNER_NONE);
@@ -340,6 +362,7 @@ command_done(struct action_batch *ab, struct backend *b)
 		log_info_f(EV(b->dh.ip, "hold", NULL),
 		    "%s is held for maintenance but was up: down again",
 		    b->dh.ip);
+		changed(d, "hold", b->dh.ip, NULL, false);
 		b->dh.up = false;
 		e = state_find(&d->state, b->dh.ip);
 		return e != NULL && e->hold.flush;
@@ -553,6 +576,7 @@ hold_cmd_done(const struct director_result *res, void *arg)
 	else {
 		log_info_f(EV(op->ip, "flush", NULL), "%s flushed",
 		    op->ip);
+		changed(op->d, "flush", op->ip, NULL, false);
 		hold_finish(op, 0, "%s", "");
 	}
 }
@@ -601,6 +625,7 @@ actions_hold(struct poolmond *d, const char *ip, const char *reason,
 	    "%s held for maintenance by uid %lu%s%s%s", b->dh.ip,
 	    (unsigned long)uid, hold.reason[0] != '\0' ? " (" : "",
 	    hold.reason, hold.reason[0] != '\0' ? ")" : "");
+	changed(d, "hold", b->dh.ip, hold.reason, d->cfg.dry_run);
 	if ((r = save_state(d, err, errlen)) < 0)
 		return r;
 	if (d->cfg.dry_run) {
@@ -688,6 +713,7 @@ actions_release(struct poolmond *d, const char *ip, char *err,
 	log_info_f(EV(ip, "release", NULL),
 	    "%s released (was %s): poolmond brings it up when healthy",
 	    ip, was);
+	changed(d, "release", ip, NULL, d->cfg.dry_run);
 	if ((r = save_state(d, err, errlen)) < 0)
 		return r;
 	return err_set(err, errlen, 0, "released (was %s)", was);

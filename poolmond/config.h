@@ -8,7 +8,7 @@
 #include <stdio.h>
 
 #define MAX_PORTS		16
-#define CONFIG_PATH_OPTS	6	/* made absolute: -S -c -k -l ... */
+#define CONFIG_PATH_OPTS	7	/* made absolute: -S -c -k -l ... */
 
 #define DEFAULT_TIMEOUT_S	5
 #define DEFAULT_INTERVAL_S	30
@@ -69,6 +69,7 @@ struct config {
 	size_t nabs_paths;
 	const char *metrics_listen;	/* ADDR:PORT; NULL: no HTTP server */
 	const char *user;	/* check processes' user; NULL: the default */
+	const char *on_change;	/* change hook program; NULL: none */
 };
 
 enum config_parse_result {

@@ -18,6 +18,7 @@
 #include "notify.h"
 #include "poolmond.h"
 #include "resolver.h"
+#include "hooks.h"
 #include "sandbox.h"
 #include "tls.h"
 #include "util.h"
@@ -357,6 +358,10 @@ main(int argc, char **argv)
 	/* The check processes' user, looked up once here: never in a child. */
 	if (sandbox_prepare(&d.sandbox, d.cfg.user, err, sizeof(err)) < 0)
 		startup_error("%s", err);
+	/* Said on the terminal, not at the first action. */
+	if (d.cfg.on_change != NULL && access(d.cfg.on_change, X_OK) < 0)
+		startup_error("--on-change %s: %s", d.cfg.on_change,
+		    strerror(errno));
 	acquire_pidfile(&d);
 	setup_policy(&d);
 	/* Before forking, so a socket in use is reported on the terminal. */
@@ -375,6 +380,9 @@ main(int argc, char **argv)
 	    d.cfg.director_socket, d.cfg.timeout_s * 1000)) < 0)
 		fatalx("director client: %s", strerror(-r));
 	setup_resolver(&d);
+	if ((r = hooks_new(d.event, d.cfg.on_change, &d.sandbox,
+	    d.cfg.timeout_s * 1000, &d.hooks)) < 0)
+		fatalx("change hooks: %s", strerror(-r));
 	d.scan_done = control_scan_done;
 	d.started = time(NULL);
 	if ((r = scan_init(&d)) < 0)
@@ -397,6 +405,7 @@ main(int argc, char **argv)
 	control_close(&d);
 	director_client_free(d.director);
 	actions_shutdown(&d);
+	hooks_free(d.hooks);
 	scan_shutdown(&d);
 	resolver_free(d.resolver);
 	sd_event_unref(d.event);

@@ -42,6 +42,7 @@ enum long_only_opt {
 	OPT_REQUIRE_TLS,
 	OPT_METRICS_LISTEN,
 	OPT_USER,
+	OPT_ON_CHANGE,
 };
 
 /* A leading ':' makes a missing argument return ':' rather than '?'. */
@@ -78,6 +79,7 @@ static const struct option long_opts[] = {
 	{ "require-tls",	no_argument,	   NULL, OPT_REQUIRE_TLS },
 	{ "metrics-listen",	required_argument, NULL, OPT_METRICS_LISTEN },
 	{ "user",		required_argument, NULL, OPT_USER },
+	{ "on-change",		required_argument, NULL, OPT_ON_CHANGE },
 	{ "help",		no_argument,	   NULL, 'h' },
 	{ "version",		no_argument,	   NULL, OPT_VERSION },
 	{ NULL, 0, NULL, 0 },
@@ -131,6 +133,11 @@ config_usage(FILE *out)
 "                         Serve Prometheus metrics on http://ADDR:PORT/metrics\n"
 "                         (127.0.0.1:9095 or [::1]:9095; default: off)\n"
 "      --no-ptr           Verify the address, not the PTR name, of a backend\n"
+"      --on-change=PROGRAM\n"
+"                         Run PROGRAM (no shell) after every action, the\n"
+"                         event in POOLMON_EVENT, POOLMON_HOST, POOLMON_TAG,\n"
+"                         POOLMON_REASON, POOLMON_DRY_RUN; as --user, within\n"
+"                         --timeout\n"
 "      --require-tls      Never send credentials without TLS: a plain port\n"
 "                         whose server offers no STARTTLS/STLS fails\n"
 "      --retries=N        Retries of a failed port check (default: %d)\n"
@@ -440,6 +447,10 @@ apply_option(struct config *cfg, int c, const char *arg, char *err,
 		    errlen);
 	case OPT_METRICS_LISTEN:
 		return set_metrics_listen(cfg, arg, err, errlen);
+	case OPT_ON_CHANGE:
+		/* Run without a shell: a program, not a command line. */
+		return set_nonempty_opt(name, arg, &cfg->on_change, err,
+		    errlen);
 	case OPT_USER:
 		/* Looked up at start-up (sandbox_prepare), once. */
 		return set_nonempty_opt(name, arg, &cfg->user, err, errlen);
@@ -510,6 +521,7 @@ make_paths_absolute(struct config *cfg, char *err, size_t errlen)
 		{ "--logfile", &cfg->logfile },
 		{ "--state-file", &cfg->state_file },
 		{ "--control-socket", &cfg->control_socket },
+		{ "--on-change", &cfg->on_change },
 	};
 	size_t i;
 

@@ -33,6 +33,7 @@ struct poolmond {
 
 	struct pool pool;		/* the director's hosts (pool.c) */
 	struct supervisor *sup;		/* check processes (supervise.c) */
+	struct hooks *hooks;		/* --on-change (hooks.c); NULL: none */
 
 	/* The scan in progress. */
 	bool scanning;

@@ -263,8 +263,8 @@ enter_failed(const struct sandbox *sb, const char *what)
 
 /* No groups, then gid, then uid: each step needs the privilege the next
  * one drops. The result is checked, not assumed. */
-static void
-drop_ids(const struct sandbox *sb)
+void
+sandbox_drop_ids(const struct sandbox *sb)
 {
 	uid_t ru, eu, su;
 	gid_t rg, eg, sg;
@@ -299,7 +299,7 @@ sandbox_enter(const struct sandbox *sb)
 	int r;
 
 	if (sb->switch_ids)
-		drop_ids(sb);
+		sandbox_drop_ids(sb);
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		enter_failed(sb, "PR_SET_NO_NEW_PRIVS");
 	if (sb->no_filter)

@@ -40,6 +40,9 @@ struct sandbox {
  */
 int sandbox_prepare(struct sandbox *sb, const char *user, char *err,
     size_t errlen);
+/* In a child: drop to the user (groups, gid, uid, checked); _exit on
+ * failure. Change hooks run so, without the filter. */
+void sandbox_drop_ids(const struct sandbox *sb);
 /* In a check process: drop to the user, then the filter; _exit on failure. */
 void sandbox_enter(const struct sandbox *sb);
 void sandbox_free(struct sandbox *sb);
