@@ -185,6 +185,35 @@ ctl_call(struct ctl_conn *c, const Poolmon__Request *req, int timeout_ms,
 	}
 }
 
+int
+ctl_stream(struct ctl_conn *c, const Poolmon__Request *req, int timeout_ms,
+    int (*part)(const Poolmon__Response *p, void *arg), void *arg)
+{
+	Poolmon__Response *p;
+	bool more;
+	int r;
+
+	c->err[0] = '\0';
+	if ((r = send_request(c, req, now_ms() + timeout_ms)) < 0)
+		return r;
+	do {
+		/* Events come when they happen: no deadline between them. */
+		if ((p = receive_part(c, INT64_MAX)) == NULL)
+			return -EPROTO;
+		if (p->id != req->id && !(p->id == 0 && !p->success)) {
+			poolmon__response__free_unpacked(p, NULL);
+			return conn_error(c, -EPROTO, "reply from poolmond at "
+			    "%s answers another request", c->path);
+		}
+		more = p->more;
+		r = part(p, arg);
+		poolmon__response__free_unpacked(p, NULL);
+		if (r < 0)
+			return r;
+	} while (more);
+	return 0;
+}
+
 void
 ctl_reply_free(struct ctl_reply *reply)
 {

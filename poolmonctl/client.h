@@ -29,6 +29,13 @@ int ctl_connect(struct ctl_conn *c, const char *path);
  */
 int ctl_call(struct ctl_conn *c, const Poolmon__Request *req, int timeout_ms,
     struct ctl_reply *reply);
+/*
+ * Send req, then hand each part to part() as it comes, with no deadline
+ * between parts, until one has "more" unset (0), part() returns < 0, or
+ * the connection fails (-errno, err set). For watch.
+ */
+int ctl_stream(struct ctl_conn *c, const Poolmon__Request *req, int timeout_ms,
+    int (*part)(const Poolmon__Response *p, void *arg), void *arg);
 void ctl_reply_free(struct ctl_reply *reply);
 void ctl_close(struct ctl_conn *c);
 

@@ -4,6 +4,7 @@
  * the command, 2 usage error, 3 the daemon cannot be reached.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -46,12 +47,16 @@ usage(FILE *out)
 "  release HOST         Hand a held or operator-down HOST to poolmond,\n"
 "                       which brings it up once it is healthy\n"
 "  metrics              Prometheus metrics, as poolmond serves them over HTTP\n"
+"  watch [--scans]      Stream events as they happen (verdicts, actions,\n"
+"                       holds, guard and ring changes; scans with --scans)\n"
+"                       until interrupted; --json: one object a line\n"
 "\n"
 "Options:\n"
 "  -s, --socket=PATH    poolmond's control socket (default: %s)\n"
 "  -j, --json           Print one JSON document\n"
 "  -t, --timeout=SECS   Give up after SECS (default: %d; recheck: %d)\n"
 "      --no-wait        recheck: do not wait for the result\n"
+"      --scans          watch: also one event per finished scan\n"
 "  -h, --help           Print this text and exit\n"
 "  -V, --version        Print poolmonctl's version and exit\n"
 "\n"
@@ -142,6 +147,13 @@ build_request(const struct ctl_cmdline *cl, Poolmon__Request *req,
 		req->command_case = POOLMON__REQUEST__COMMAND_RELEASE;
 		req->release = body;
 		break;
+	case CTL_ACTION_WATCH:
+		poolmon__watch_request__init(body);
+		((Poolmon__WatchRequest *)body)->has_scans = 1;
+		((Poolmon__WatchRequest *)body)->scans = cl->scans;
+		req->command_case = POOLMON__REQUEST__COMMAND_WATCH;
+		req->watch = body;
+		break;
 	case CTL_ACTION_METRICS:
 		poolmon__metrics_request__init(body);
 		req->command_case = POOLMON__REQUEST__COMMAND_METRICS;
@@ -150,6 +162,66 @@ build_request(const struct ctl_cmdline *cl, Poolmon__Request *req,
 	case CTL_ACTION_NONE:
 		break;
 	}
+}
+
+struct watch_out {
+	bool json;
+	bool refused;		/* the daemon said no, or dropped us */
+	char message[256];
+};
+
+/* One part of a watch: the start, an event, or the daemon's last word. */
+static int
+watch_part(const Poolmon__Response *p, void *arg)
+{
+	struct watch_out *w = arg;
+
+	if (!p->success) {
+		w->refused = true;
+		snprintf(w->message, sizeof(w->message), "%s",
+		    p->message != NULL ? p->message : "failed");
+		return 0;
+	}
+	if (p->result_case != POOLMON__RESPONSE__RESULT_WATCH_EVENT)
+		return 0;
+	if (w->json)
+		ctl_print_event_json(stdout, p->watch_event);
+	else
+		ctl_print_event_text(stdout, p->watch_event);
+	/* Each event when it happens, not when a buffer fills. */
+	return fflush(stdout) == 0 ? 0 : -EIO;
+}
+
+/* Interrupted: what was read is out already (flushed per event). */
+static void
+on_interrupt(int sig)
+{
+	(void)sig;
+	_exit(0);
+}
+
+/* Until interrupted (exit 0) or the daemon ends the watch. */
+static int
+watch(struct ctl_conn *conn, const Poolmon__Request *req, int timeout_ms,
+    bool json)
+{
+	struct watch_out w = { .json = json };
+	int r;
+
+	signal(SIGINT, on_interrupt);
+	signal(SIGTERM, on_interrupt);
+	r = ctl_stream(conn, req, timeout_ms, watch_part, &w);
+	if (w.refused) {
+		fprintf(stderr, "poolmonctl: watch: %s\n", w.message);
+		return EXIT_REFUSED;
+	}
+	if (r == -EIO)
+		return EXIT_REFUSED;
+	if (r < 0) {
+		fprintf(stderr, "poolmonctl: %s\n", conn->err);
+		return EXIT_UNREACHABLE;
+	}
+	return 0;
 }
 
 static int
@@ -165,6 +237,7 @@ call_daemon(const struct ctl_cmdline *cl)
 		Poolmon__HoldRequest hold;
 		Poolmon__ReleaseRequest release;
 		Poolmon__MetricsRequest metrics;
+		Poolmon__WatchRequest watch;
 	} body;
 	Poolmon__Request req;
 	struct ctl_conn conn;
@@ -185,6 +258,11 @@ call_daemon(const struct ctl_cmdline *cl)
 	if (ctl_connect(&conn, cl->socket) < 0) {
 		fprintf(stderr, "poolmonctl: %s\n", conn.err);
 		return EXIT_UNREACHABLE;
+	}
+	if (cl->action == CTL_ACTION_WATCH) {
+		status = watch(&conn, &req, timeout_s * 1000, cl->json);
+		ctl_close(&conn);
+		return status;
 	}
 	r = ctl_call(&conn, &req, timeout_s * 1000, &reply);
 	ctl_close(&conn);

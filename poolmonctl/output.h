@@ -15,5 +15,8 @@
 void ctl_print_reply(FILE *out, const struct ctl_reply *reply, bool json);
 void ctl_print_text(FILE *out, const struct ctl_reply *reply);
 void ctl_print_json(FILE *out, const struct ctl_reply *reply);
+/* One watch event: a line of text, or one JSON object on one line. */
+void ctl_print_event_text(FILE *out, const Poolmon__WatchEvent *e);
+void ctl_print_event_json(FILE *out, const Poolmon__WatchEvent *e);
 
 #endif

@@ -5,6 +5,8 @@
  */
 #include "output.h"
 
+#include <inttypes.h>
+
 #include <stdlib.h>
 
 #include "json.h"
@@ -379,4 +381,25 @@ ctl_print_json(FILE *out, const struct ctl_reply *reply)
 
 	json_init(&j, out);
 	json_result(&j, reply);
+}
+
+/* A key and a string or null, on the event's one line. */
+static void
+event_field(FILE *out, const char *key, const char *value)
+{
+	fprintf(out, ", \"%s\": ", key);
+	json_write_string(out, value);
+}
+
+void
+ctl_print_event_json(FILE *out, const Poolmon__WatchEvent *e)
+{
+	fprintf(out, "{\"time\": %" PRId64, e->time);
+	event_field(out, "event", e->event);
+	event_field(out, "host", e->host);
+	event_field(out, "reason", e->reason);
+	event_field(out, "result", e->result);
+	event_field(out, "detail", e->detail);
+	fprintf(out, ", \"dry_run\": %s}\n", e->has_dry_run && e->dry_run ?
+	    "true" : "false");
 }

@@ -468,3 +468,35 @@ ctl_print_text(FILE *out, const struct ctl_reply *reply)
 {
 	text_result(out, reply);
 }
+
+/* "TIME EVENT HOST: DETAIL; REASON (RESULT) [dry-run]", escaped. */
+void
+ctl_print_event_text(FILE *out, const Poolmon__WatchEvent *e)
+{
+	char t[TIME_LEN];
+
+	fprintf(out, "%s ", format_time(e->time, t, sizeof(t)));
+	put_esc(out, e->event);
+	if (e->host != NULL) {
+		fputc(' ', out);
+		put_esc(out, e->host);
+	}
+	if (e->detail != NULL || e->reason != NULL)
+		fputs(":", out);
+	if (e->detail != NULL) {
+		fputc(' ', out);
+		put_esc(out, e->detail);
+	}
+	if (e->reason != NULL && e->reason[0] != '\0') {
+		fputs(e->detail != NULL ? "; " : " ", out);
+		put_esc(out, e->reason);
+	}
+	if (e->result != NULL) {
+		fputs(" (", out);
+		put_esc(out, e->result);
+		fputc(')', out);
+	}
+	if (e->has_dry_run && e->dry_run)
+		fputs(" [dry-run]", out);
+	fputc('\n', out);
+}

@@ -70,6 +70,7 @@ static const struct token t_main[] = {
 	    t_host },
 	{ KEYWORD, "release", CTL_ACTION_RELEASE, 0, t_host },
 	{ KEYWORD, "metrics", CTL_ACTION_METRICS, 0, t_end },
+	{ KEYWORD, "watch", CTL_ACTION_WATCH, CTL_OPT_SCANS, t_end },
 	{ NOTOKEN, "", CTL_ACTION_NONE, 0, NULL },
 };
 
@@ -78,6 +79,7 @@ enum long_only_opt {
 	OPT_NO_WAIT = 256,
 	OPT_REASON,
 	OPT_FLUSH,
+	OPT_SCANS,
 };
 
 static const struct option long_opts[] = {
@@ -87,6 +89,7 @@ static const struct option long_opts[] = {
 	{ "no-wait",	no_argument,	   NULL, OPT_NO_WAIT },
 	{ "reason",	required_argument, NULL, OPT_REASON },
 	{ "flush",	no_argument,	   NULL, OPT_FLUSH },
+	{ "scans",	no_argument,	   NULL, OPT_SCANS },
 	{ "help",	no_argument,	   NULL, 'h' },
 	{ "version",	no_argument,	   NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -100,6 +103,7 @@ static const struct {
 	{ CTL_OPT_NO_WAIT, "--no-wait" },
 	{ CTL_OPT_REASON, "--reason" },
 	{ CTL_OPT_FLUSH, "--flush" },
+	{ CTL_OPT_SCANS, "--scans" },
 };
 
 static int __attribute__((format(printf, 3, 4)))
@@ -187,6 +191,8 @@ take_option(int c, char *const argv[], struct ctl_cmdline *cl,
 	case OPT_REASON: cl->given |= CTL_OPT_REASON; cl->reason = optarg;
 		return 0;
 	case OPT_FLUSH: cl->given |= CTL_OPT_FLUSH; cl->flush = true;
+		return 0;
+	case OPT_SCANS: cl->given |= CTL_OPT_SCANS; cl->scans = true;
 		return 0;
 	case 'h': *result = CTL_PARSE_HELP; return 1;
 	case 'V': *result = CTL_PARSE_VERSION; return 1;
@@ -436,6 +442,7 @@ ctl_action_name(enum ctl_action action)
 	case CTL_ACTION_DRY_RUN_OFF: return "dry-run off";
 	case CTL_ACTION_RELOAD: return "reload";
 	case CTL_ACTION_METRICS: return "metrics";
+	case CTL_ACTION_WATCH: return "watch";
 	case CTL_ACTION_VERSION: return "version";
 	case CTL_ACTION_HOLD: return "hold";
 	case CTL_ACTION_RELEASE: return "release";

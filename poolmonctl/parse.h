@@ -26,6 +26,7 @@ enum ctl_action {
 	CTL_ACTION_HOLD,
 	CTL_ACTION_RELEASE,
 	CTL_ACTION_METRICS,
+	CTL_ACTION_WATCH,
 };
 
 /* The options that belong to one command, as bits. */
@@ -33,6 +34,7 @@ enum ctl_cmd_option {
 	CTL_OPT_NO_WAIT = 1 << 0,	/* recheck */
 	CTL_OPT_REASON = 1 << 1,	/* hold */
 	CTL_OPT_FLUSH = 1 << 2,		/* hold */
+	CTL_OPT_SCANS = 1 << 3,		/* watch */
 };
 
 /* What the command line asks for, once parsed. */
@@ -58,6 +60,7 @@ struct ctl_cmdline {
 	bool no_wait;
 	const char *reason;	/* hold --reason (NULL: none), from argv */
 	bool flush;
+	bool scans;		/* watch --scans */
 };
 
 /*

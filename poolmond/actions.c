@@ -34,11 +34,14 @@ reason_of(const struct backend *b)
 
 /* An action (or, in dry-run, what would be one): the change hook's. */
 static void
-changed(const struct poolmond *d, const char *event, const char *ip,
-    const char *reason, bool dry_run)
+changed(struct poolmond *d, const char *event, const char *ip,
+    const char *reason, const char *result, bool dry_run)
 {
 	const struct backend *b = pool_find(&d->pool, ip);
+	const struct pool_event ev = { .event = event, .host = ip,
+	    .reason = reason, .result = result, .dry_run = dry_run };
 
+	pool_event_emit(d, &ev);
 	hooks_run(d->hooks, event, ip, b != NULL ? b->dh.tag : "", reason,
 	    dry_run);
 }
@@ -67,8 +70,18 @@ cmd_ok(struct poolmond *d, const char *cmd, const char *ip,
     const struct director_result *res)
 {
 	bool ok = res->error == 0 && res->reply == DIRECTOR_REPLY_OK;
+	struct pool_event ev = { .host = ip, .event =
+	    strcmp(cmd, "HOST-DOWN") == 0 ? "down" :
+	    strcmp(cmd, "HOST-UP") == 0 ? "up" : "flush" };
 
 	metrics_count_action(&d->metrics, cmd, ok);
+	if (!ok) {
+		/* What went wrong, for poolmonctl watch; OKs say it later. */
+		ev.result = res->error < 0 ? res->err :
+		    res->reply == DIRECTOR_REPLY_OTHER ? res->line :
+		    director_reply_str(res->reply);
+		pool_event_emit(d, &ev);
+	}
 	if (res->error < 0 && res->unreachable)
 		log_warnx("%s not sent: director unreachable: %s; retrying "
 		    "at the next scan", cmd, res->err);
@@ -95,8 +108,34 @@ enum gate {
  * ring is not synced wait up to 30 s. Every action waits until it is
  * synced again.
  */
+static const char *
+ring_name(const struct poolmond *d)
+{
+	if (d->ring_unknown || d->director_down)
+		return "unknown";
+	return d->ring_synced ? "synced" : "not synced";
+}
+
+static enum gate ring_gate_update(struct poolmond *d,
+    const struct director_result *res);
+
+/* The ring-sync gate, and its changes for poolmonctl watch. */
 static enum gate
 ring_gate(struct poolmond *d, const struct director_result *res)
+{
+	const char *before = ring_name(d);
+	enum gate g = ring_gate_update(d, res);
+	const struct pool_event ev = { .event = "ring",
+	    .detail = ring_name(d), .reason = res->error < 0 ? res->err :
+	    res->ring_state };
+
+	if (strcmp(before, ev.detail) != 0)
+		pool_event_emit(d, &ev);
+	return g;
+}
+
+static enum gate
+ring_gate_update(struct poolmond *d, const struct director_result *res)
 {
 	if (res->error < 0 && res->unreachable) {
 		log_warnx("DIRECTOR-LIST not sent: director unreachable: %s; "
@@ -136,6 +175,23 @@ any_action(const struct poolmond *d)
 	return false;
 }
 
+/* The guard coming on or going off, for poolmonctl watch. */
+static void
+note_guard(struct poolmond *d)
+{
+	bool on = d->outcome.all_failed || d->outcome.guard_active;
+	struct pool_event ev = { .event = "guard", .detail = on ? "on" : "off",
+	    .dry_run = d->cfg.dry_run };
+
+	if (on == d->guard_on)
+		return;
+	d->guard_on = on;
+	if (on)
+		ev.reason = d->outcome.all_failed ? "every backend failed" :
+		    "--max-down reached";
+	pool_event_emit(d, &ev);
+}
+
 static void
 log_guard(struct poolmond *d)
 {
@@ -146,7 +202,8 @@ log_guard(struct poolmond *d)
 	for (i = 0; i < d->pool.n; i++)
 		if (d->pool.backends[i].spared)
 			changed(d, "spared", d->pool.backends[i].dh.ip,
-			    reason_of(&d->pool.backends[i]), d->cfg.dry_run);
+			    reason_of(&d->pool.backends[i]), NULL,
+			    d->cfg.dry_run);
 	for (i = 0; i < d->pool.n && off < sizeof(spared); i++) {
 		int n;
 
@@ -167,6 +224,7 @@ log_guard(struct poolmond *d)
 		    "--max-down=%d%% reached; sparing %zu "
 		    "failed hosts: %s", d->cfg.max_down_pct, d->outcome.spared,
 		    spared);
+	note_guard(d);
 }
 
 /* ------------------------------------------------------------------ */
@@ -272,7 +330,7 @@ batch_end(struct action_batch *ab)
 static const char *
 next_command(struct action_batch *ab, struct backend *b)
 {
-	const struct poolmond *d = ab->d;
+	struct poolmond *d = ab->d;
 	bool dry = d->cfg.dry_run;
 
 	if (ab->step == STEP_FLUSH)
@@ -284,7 +342,7 @@ next_command(struct action_batch *ab, struct backend *b)
 		log_info_f(EV(b->dh.ip, "down", reason_of(b)),
 		    "dry-run: would mark %s down: %s", b->dh.ip,
 		    reason_of(b));
-		changed(d, "down", b->dh.ip, reason_of(b), true);
+		changed(d, "down", b->dh.ip, reason_of(b), NULL, true);
 		return NULL;
 	case ACTION_FLUSH:
 		return dry ? NULL : "HOST-FLUSH";
@@ -295,14 +353,14 @@ next_command(struct action_batch *ab, struct backend *b)
 		    "dry-run: would mark %s up: all %zu checks passed%s",
 		    b->dh.ip, d->cfg.nports, b->owner == OWNER_POOLMOND ? "" :
 		    " (--adopt-down)");
-		changed(d, "up", b->dh.ip, NULL, true);
+		changed(d, "up", b->dh.ip, NULL, NULL, true);
 		return NULL;
 	case ACTION_HOLD_DOWN:
 		if (!dry)
 			return "HOST-DOWN";
 		log_info_f(EV(b->dh.ip, "hold", NULL),
 		    "dry-run: would mark held %s down again", b->dh.ip);
-		changed(d, "hold", b->dh.ip, NULL, true);
+		changed(d, "hold", b->dh.ip, NULL, NULL, true);
 		return NULL;
 	case ACTION_NONE:
 		break;
@@ -336,7 +394,7 @@ command_done(struct action_batch *ab, struct backend *b)
 		b->flush_pending = false;
 		log_info_f(EV(b->dh.ip, "flush", NULL), "%s flushed",
 		    b->dh.ip);
-		changed(d, "flush", b->dh.ip, NULL, false);
+		changed(d, "flush", b->dh.ip, NULL, "ok", false);
 		return false;
 	}
 	switch (b->action) {
@@ -344,7 +402,7 @@ command_done(struct action_batch *ab, struct backend *b)
 		crash_point("after-ok");
 		log_info_f(EV(b->dh.ip, "down", reason_of(b)), "%s down: %s",
 		    b->dh.ip, reason_of(b));
-		changed(d, "down", b->dh.ip, reason_of(b), false);
+		changed(d, "down", b->dh.ip, reason_of(b), "ok", false);
 		b->dh.up = false;
 		confirm_intent(ab, b);
 		return true;
@@ -353,7 +411,7 @@ command_done(struct action_batch *ab, struct backend *b)
 		    "%s up: all %zu checks passed%s", b->dh.ip,
 		    d->cfg.nports, b->owner == OWNER_POOLMOND ? "" :
 		    " (--adopt-down)");
-		changed(d, "up", b->dh.ip, NULL, false);
+		changed(d, "up", b->dh.ip, NULL, "ok", false);
 		b->dh.up = true;
 		b->flush_pending = false;
 		set_owner(ab, b, OWNER_NONE);
@@ -362,7 +420,7 @@ command_done(struct action_batch *ab, struct backend *b)
 		log_info_f(EV(b->dh.ip, "hold", NULL),
 		    "%s is held for maintenance but was up: down again",
 		    b->dh.ip);
-		changed(d, "hold", b->dh.ip, NULL, false);
+		changed(d, "down", b->dh.ip, "held for maintenance", "ok", false);
 		b->dh.up = false;
 		e = state_find(&d->state, b->dh.ip);
 		return e != NULL && e->hold.flush;
@@ -576,7 +634,7 @@ hold_cmd_done(const struct director_result *res, void *arg)
 	else {
 		log_info_f(EV(op->ip, "flush", NULL), "%s flushed",
 		    op->ip);
-		changed(op->d, "flush", op->ip, NULL, false);
+		changed(op->d, "flush", op->ip, NULL, "ok", false);
 		hold_finish(op, 0, "%s", "");
 	}
 }
@@ -625,7 +683,7 @@ actions_hold(struct poolmond *d, const char *ip, const char *reason,
 	    "%s held for maintenance by uid %lu%s%s%s", b->dh.ip,
 	    (unsigned long)uid, hold.reason[0] != '\0' ? " (" : "",
 	    hold.reason, hold.reason[0] != '\0' ? ")" : "");
-	changed(d, "hold", b->dh.ip, hold.reason, d->cfg.dry_run);
+	changed(d, "hold", b->dh.ip, hold.reason, NULL, d->cfg.dry_run);
 	if ((r = save_state(d, err, errlen)) < 0)
 		return r;
 	if (d->cfg.dry_run) {
@@ -713,7 +771,7 @@ actions_release(struct poolmond *d, const char *ip, char *err,
 	log_info_f(EV(ip, "release", NULL),
 	    "%s released (was %s): poolmond brings it up when healthy",
 	    ip, was);
-	changed(d, "release", ip, NULL, d->cfg.dry_run);
+	changed(d, "release", ip, NULL, NULL, d->cfg.dry_run);
 	if ((r = save_state(d, err, errlen)) < 0)
 		return r;
 	return err_set(err, errlen, 0, "released (was %s)", was);

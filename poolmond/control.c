@@ -52,6 +52,9 @@
 #define CTL_PRIORITY		SD_EVENT_PRIORITY_IMPORTANT
 #define CTL_MAX_PEER_GROUPS	65536
 #define CTL_HOST_SHOWN_MAX	64
+/* Events waiting for a watcher that reads too slowly, before it is
+ * dropped: the daemon never waits for one. */
+#define CTL_WATCH_QUEUE_MAX	1024
 #define CTL_WARN_BURST		10	/* client errors logged a minute */
 #define CTL_WARN_WINDOW_MS	(60 * 1000)
 
@@ -78,6 +81,10 @@ struct ctl_client {
 	char hold_ip[INET6_ADDRSTRLEN];
 	/* A status or recheck reply still to be written, part by part. */
 	struct ctl_stream stream;
+	/* poolmonctl watch: events pushed as they happen. */
+	bool watching;
+	bool watch_scans;
+	uint64_t watch_id;
 };
 
 struct control {
@@ -632,6 +639,56 @@ handle_metrics(struct ctl_client *c, const Poolmon__Request *req)
 
 /* ------------------------------------------------------------------ */
 
+/* ------------------------------------------------------------------ */
+/* watch: events as they happen (control_event) */
+
+static void
+handle_watch(struct ctl_client *c, const Poolmon__Request *req)
+{
+	Poolmon__Response resp;
+
+	ctl_response_init(&resp, req->id, true);
+	resp.has_more = resp.more = true;
+	resp.message = "watching";
+	if (ctl_outq_push(&c->out, &resp) < 0) {
+		(void)reply_error(c, req->id, ENOMEM, "out of memory");
+		return;
+	}
+	c->watching = true;
+	c->watch_scans = req->watch->scans;
+	c->watch_id = req->id;
+}
+
+/* One event to one watcher; a watcher too slow for its queue is told and
+ * dropped, never waited for. */
+static void
+push_event(struct ctl_client *c, const Poolmon__WatchEvent *we)
+{
+	Poolmon__Response resp;
+
+	if (c->out.n - c->out.head >= CTL_WATCH_QUEUE_MAX) {
+		warn_client(c->ctl, "control: watcher uid %u pid %d reads too "
+		    "slowly: %d events queued; dropped",
+		    (unsigned int)c->peer.uid, (int)c->peer.pid,
+		    CTL_WATCH_QUEUE_MAX);
+		c->watching = false;
+		(void)reply_error(c, c->watch_id, ENOBUFS, "watch dropped: "
+		    "more than %d events were waiting to be read",
+		    CTL_WATCH_QUEUE_MAX);
+		c->close_after_flush = true;
+		return;
+	}
+	ctl_response_init(&resp, c->watch_id, true);
+	resp.has_more = resp.more = true;
+	resp.result_case = POOLMON__RESPONSE__RESULT_WATCH_EVENT;
+	resp.watch_event = (Poolmon__WatchEvent *)we;
+	if (ctl_outq_push(&c->out, &resp) < 0) {
+		c->watching = false;
+		(void)reply_error(c, c->watch_id, ENOMEM, "out of memory");
+		c->close_after_flush = true;
+	}
+}
+
 static const struct ctl_command {
 	Poolmon__Request__CommandCase command;
 	const char *name;
@@ -652,6 +709,7 @@ static const struct ctl_command {
 	    handle_release },
 	{ POOLMON__REQUEST__COMMAND_METRICS, "metrics", false,
 	    handle_metrics },
+	{ POOLMON__REQUEST__COMMAND_WATCH, "watch", false, handle_watch },
 };
 
 static const struct ctl_command *
@@ -730,7 +788,8 @@ client_free(struct ctl_client *c)
 static bool
 client_reading(const struct ctl_client *c)
 {
-	return !c->waiting && !c->hold_waiting && !c->close_after_flush &&
+	return !c->waiting && !c->hold_waiting && !c->watching &&
+	    !c->close_after_flush &&
 	    !c->stream.active && c->out.head == c->out.n;
 }
 
@@ -784,7 +843,7 @@ client_update(struct ctl_client *c)
 	else if (client_reading(c))
 		events |= EPOLLIN;
 	(void)sd_event_source_set_io_events(c->io, events);
-	if (c->waiting || c->hold_waiting) {
+	if (c->waiting || c->hold_waiting || c->watching) {
 		/* The daemon's own work: not the client's slowness. */
 		(void)sd_event_source_set_enabled(c->timer, SD_EVENT_OFF);
 		return;
@@ -1133,4 +1192,34 @@ control_close(struct poolmond *d)
 	ctl_socket_close(&ctl->sock);
 	free(ctl);
 	d->control = NULL;
+}
+
+void
+control_event(struct poolmond *d, const struct pool_event *ev)
+{
+	struct control *ctl = d->control;
+	struct ctl_client *c, *next;
+	Poolmon__WatchEvent we;
+
+	if (ctl == NULL)
+		return;
+	poolmon__watch_event__init(&we);
+	we.time = (int64_t)time(NULL);
+	we.event = (char *)ev->event;
+	we.host = (char *)ev->host;
+	we.reason = (char *)ev->reason;
+	we.result = (char *)ev->result;
+	we.detail = (char *)ev->detail;
+	SET(&we, dry_run, ev->dry_run);
+	for (c = ctl->clients; c != NULL; c = next) {
+		next = c->next;
+		if (!c->watching ||
+		    (strcmp(ev->event, "scan") == 0 && !c->watch_scans))
+			continue;
+		push_event(c, &we);
+		if (client_flush(c) < 0)
+			client_free(c);
+		else
+			client_update(c);
+	}
 }

@@ -36,6 +36,9 @@ int control_start(struct poolmond *d, control_reload_fn *reload);
  * STATUS=.
  */
 void control_scan_done(struct poolmond *d, bool scanned);
+struct pool_event;
+/* An event for the watchers (poolmonctl watch). */
+void control_event(struct poolmond *d, const struct pool_event *ev);
 /* Drop every client, close the socket and remove it if it is still ours. */
 void control_close(struct poolmond *d);
 

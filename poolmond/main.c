@@ -384,6 +384,7 @@ main(int argc, char **argv)
 	    d.cfg.timeout_s * 1000, &d.hooks)) < 0)
 		fatalx("change hooks: %s", strerror(-r));
 	d.scan_done = control_scan_done;
+	d.on_event = control_event;
 	d.started = time(NULL);
 	if ((r = scan_init(&d)) < 0)
 		fatalx("scan engine: %s", strerror(-r));

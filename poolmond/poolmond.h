@@ -22,6 +22,16 @@
 
 struct supervisor;
 
+/* What poolmonctl watch streams (control.c), as it happens. */
+struct pool_event {
+	const char *event;	/* verdict, down, up, flush, hold, ... */
+	const char *host;	/* NULL: about the pool */
+	const char *reason;
+	const char *result;	/* a director command's: "ok" or its error */
+	const char *detail;
+	bool dry_run;
+};
+
 struct poolmond {
 	struct config cfg;
 	struct check_env env;
@@ -51,6 +61,8 @@ struct poolmond {
 	int64_t next_scan_at;		/* monotonic ms */
 	/* Told when a scan has finished (scanned) or could not start. */
 	void (*scan_done)(struct poolmond *d, bool scanned);
+	/* Told of every event (poolmonctl watch); NULL: nobody listens. */
+	void (*on_event)(struct poolmond *d, const struct pool_event *ev);
 	struct resolver *resolver;	/* PTR names; NULL: not wanted */
 	size_t awaiting_names;		/* backends waiting for theirs */
 
@@ -63,6 +75,7 @@ struct poolmond {
 	bool ring_unknown;
 	bool ring_unsynced_noted;	/* logged once per episode */
 	bool tls_unsaved;		/* a STARTTLS offer not yet saved */
+	bool guard_on;			/* as last told (poolmonctl watch) */
 
 	/* The director's admin socket (director.c), and what waits on it. */
 	struct director_client *director;
@@ -87,6 +100,13 @@ struct poolmond {
 	struct metrics metrics;
 	struct metrics_http *metrics_http;	/* NULL: not listening */
 };
+
+static inline void
+pool_event_emit(struct poolmond *d, const struct pool_event *ev)
+{
+	if (d->on_event != NULL)
+		d->on_event(d, ev);
+}
 
 /* scan.c */
 int scan_init(struct poolmond *d);

@@ -114,6 +114,21 @@ note_unknown(struct poolmond *d, const struct backend *b)
 	    " (more such lines were not logged)" : "");
 }
 
+/* A backend's health changed: for poolmonctl watch. */
+static void
+note_verdict(struct poolmond *d, const struct backend *b)
+{
+	static const char *const names[] = {
+		[HEALTH_UNCHECKED] = "unchecked", [HEALTH_OK] = "ok",
+		[HEALTH_FAILED] = "failed", [HEALTH_UNKNOWN] = "unknown",
+	};
+	const struct pool_event ev = { .event = "verdict", .host = b->dh.ip,
+	    .detail = names[b->health], .reason = b->health == HEALTH_OK ?
+	    NULL : b->reason };
+
+	pool_event_emit(d, &ev);
+}
+
 static void
 log_ports(const struct poolmond *d, const struct backend *b)
 {
@@ -149,6 +164,7 @@ finish_backend(struct poolmond *d, size_t idx, const char *why_missing,
     enum check_status missing_status)
 {
 	struct backend *b = &d->pool.backends[idx];
+	enum health was;
 	size_t i;
 
 	for (i = 0; i < d->cfg.nports; i++) {
@@ -162,9 +178,12 @@ finish_backend(struct poolmond *d, size_t idx, const char *why_missing,
 		}
 	}
 	log_ports(d, b);
+	was = b->health;
 	backend_judge(b, d->cfg.ports, d->cfg.nports);
 	if (b->health == HEALTH_UNKNOWN)
 		note_unknown(d, b);
+	if (b->health != was)
+		note_verdict(d, b);
 	b->last_check = time(NULL);
 	b->pid = 0;
 	d->finished++;
@@ -360,6 +379,18 @@ tell_scan_done(struct poolmond *d, bool scanned)
 		d->scan_done(d, scanned);
 }
 
+static void
+note_scan(struct poolmond *d, const struct pool_counts *c, int64_t took)
+{
+	char summary[128];
+	const struct pool_event ev = { .event = "scan", .detail = summary };
+
+	snprintf(summary, sizeof(summary), "%zu backends, %zu failed, %zu "
+	    "unknown, %lld ms", d->selected, c->failed, c->unknown,
+	    (long long)took);
+	pool_event_emit(d, &ev);
+}
+
 /* The scan's actions are done: the scan is. */
 static void
 scan_acted(struct poolmond *d)
@@ -377,6 +408,7 @@ scan_acted(struct poolmond *d)
 	d->last_scan_end = time(NULL);
 	log_debug("scan complete: %zu backends, %zu failed, %zu unknown, "
 	    "%lld ms", d->selected, c.failed, c.unknown, (long long)took);
+	note_scan(d, &c, took);
 	tell_scan_done(d, true);
 	if (!d->stopping)
 		schedule_next_scan(d);
