@@ -38,6 +38,8 @@ static void
 cleanup(void)
 {
 	control_close(&daemon_state);
+	director_client_free(daemon_state.director);
+	actions_shutdown(&daemon_state);
 }
 
 static void
@@ -62,7 +64,9 @@ setup(void)
 	sigaddset(&set, SIGCHLD);
 	sigprocmask(SIG_BLOCK, &set, NULL);
 	if (control_open(d, err, sizeof(err)) < 0 ||
-	    sd_event_new(&d->event) < 0 || scan_init(d) < 0 ||
+	    sd_event_new(&d->event) < 0 ||
+	    director_client_new(&d->director, d->event,
+	    d->cfg.director_socket, 1000) < 0 || scan_init(d) < 0 ||
 	    control_start(d, fake_reload) < 0) {
 		fprintf(stderr, "fuzz_control setup: %s\n", err);
 		abort();
