@@ -20,10 +20,11 @@ ctl() { "$POOLMONCTL" -s "$CTL" "$@"; }
 pm_start -d -i 1 -t 2 --retries 0 -p 143 -p 110
 pm_wait_log "scan complete: 3 backends, 0 failed" 15 || tb_fail "first scan"
 
-ctl --json watch --scans >"$TB_DIR/events" 2>"$TB_DIR/watch.err" &
+# Not through ctl(): $! must be poolmonctl itself, to signal it.
+"$POOLMONCTL" -s "$CTL" --json watch --scans >"$TB_DIR/events" 2>"$TB_DIR/watch.err" &
 W=$!
 tb_track_pid "$W"
-ctl watch >"$TB_DIR/events.txt" 2>&1 &
+"$POOLMONCTL" -s "$CTL" watch >"$TB_DIR/events.txt" 2>&1 &
 WT=$!
 tb_track_pid "$WT"
 # has EVENT HOST [RESULT]: a JSON line of that event
