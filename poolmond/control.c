@@ -169,6 +169,19 @@ reply_fatal(struct ctl_client *c, uint64_t id, int code, const char *fmt, ...)
 	c->close_after_flush = true;
 }
 
+/*
+ * Queue a handler's response: the one way every handler answers. Without
+ * memory for it, the error instead. 0 or -ENOMEM.
+ */
+static int
+send_response(struct ctl_client *c, uint64_t id, const Poolmon__Response *resp)
+{
+	if (ctl_outq_push(&c->out, resp) == 0)
+		return 0;
+	(void)reply_error(c, id, ENOMEM, "out of memory");
+	return -ENOMEM;
+}
+
 /* Host arguments are printed back: keep them short and printable. */
 static const char *
 shown_host(const char *host, char *buf, size_t len)
@@ -344,8 +357,7 @@ handle_recheck(struct ctl_client *c, const Poolmon__Request *req)
 	resp.message = (char *)"recheck queued";
 	resp.result_case = POOLMON__RESPONSE__RESULT_RECHECK;
 	resp.recheck = &reply;
-	if (ctl_outq_push(&c->out, &resp) < 0)
-		(void)reply_error(c, req->id, ENOMEM, "out of memory");
+	(void)send_response(c, req->id, &resp);
 }
 
 static void
@@ -369,8 +381,7 @@ handle_set_dry_run(struct ctl_client *c, const Poolmon__Request *req)
 	SET(&reply, previous, was);
 	resp.result_case = POOLMON__RESPONSE__RESULT_SET_DRY_RUN;
 	resp.set_dry_run = &reply;
-	if (ctl_outq_push(&c->out, &resp) < 0)
-		(void)reply_error(c, req->id, ENOMEM, "out of memory");
+	(void)send_response(c, req->id, &resp);
 }
 
 static void
@@ -392,8 +403,7 @@ handle_reload(struct ctl_client *c, const Poolmon__Request *req)
 	resp.message = (char *)"reloaded";
 	resp.result_case = POOLMON__RESPONSE__RESULT_RELOAD;
 	resp.reload = &reply;
-	if (ctl_outq_push(&c->out, &resp) < 0)
-		(void)reply_error(c, req->id, ENOMEM, "out of memory");
+	(void)send_response(c, req->id, &resp);
 }
 
 static void
@@ -409,8 +419,7 @@ handle_version(struct ctl_client *c, const Poolmon__Request *req)
 	SET(&reply, pid, (uint32_t)getpid());
 	resp.result_case = POOLMON__RESPONSE__RESULT_VERSION_INFO;
 	resp.version_info = &reply;
-	if (ctl_outq_push(&c->out, &resp) < 0)
-		(void)reply_error(c, req->id, ENOMEM, "out of memory");
+	(void)send_response(c, req->id, &resp);
 }
 
 /* Shown in status and logged: one printable line of bounded length. */
@@ -461,8 +470,7 @@ reply_hold(struct ctl_client *c, uint64_t id, const char *ip, bool flush,
 	    "held: down and flushed" : "held: down");
 	resp.result_case = POOLMON__RESPONSE__RESULT_HOLD;
 	resp.hold = &reply;
-	if (ctl_outq_push(&c->out, &resp) < 0)
-		(void)reply_error(c, id, ENOMEM, "out of memory");
+	(void)send_response(c, id, &resp);
 	backend_set_free(&set);
 }
 
@@ -560,8 +568,7 @@ handle_release(struct ctl_client *c, const Poolmon__Request *req)
 	resp.message = err;
 	resp.result_case = POOLMON__RESPONSE__RESULT_RELEASE;
 	resp.release = &reply;
-	if (ctl_outq_push(&c->out, &resp) < 0)
-		(void)reply_error(c, req->id, ENOMEM, "out of memory");
+	(void)send_response(c, req->id, &resp);
 	backend_set_free(&set);
 }
 
@@ -650,10 +657,8 @@ handle_watch(struct ctl_client *c, const Poolmon__Request *req)
 	ctl_response_init(&resp, req->id, true);
 	resp.has_more = resp.more = true;
 	resp.message = "watching";
-	if (ctl_outq_push(&c->out, &resp) < 0) {
-		(void)reply_error(c, req->id, ENOMEM, "out of memory");
+	if (send_response(c, req->id, &resp) < 0)
 		return;
-	}
 	c->watching = true;
 	c->watch_scans = req->watch->scans;
 	c->watch_id = req->id;
