@@ -55,20 +55,14 @@ static const char *const allow_check[] = {
 };
 
 /*
- * PTR lookups: today a thread in the check process runs getnameinfo()
- * (ptr.c), which reads /etc/nsswitch.conf, /etc/host.conf, /etc/hosts and
- * /etc/resolv.conf and asks the DNS server over UDP; the check processes
- * share a cache behind a process-shared mutex. When the lookups move to
- * the daemon, this group goes (and the AF_INET/AF_UNIX socket, openat and
- * ioctl rules in allow_narrow() lose their PTR parts).
+ * Reading files: with the system's CA store, OpenSSL looks certificates
+ * up in /etc/ssl/certs when it verifies, in the check process (openat is
+ * allowed read-only, below). Socket options and receives of the checks'
+ * connections; futex for OpenSSL's locks.
  */
-static const char *const allow_ptr_thread[] = {
-	"clone", "clone3", "set_robust_list", "rseq", "rt_sigaction",
-	"futex", "exit", "newfstatat", "fstat", "lseek", "uname",
-	"setsockopt", "recvfrom", "sendmmsg",
-	/* NSS modules other than files and dns (mdns, resolve...) are
-	 * loaded on a first lookup: dlopen() maps them executable. */
-	"mmap", "mprotect",
+static const char *const allow_files[] = {
+	"newfstatat", "fstat", "lseek", "setsockopt", "recvfrom", "futex",
+	"rt_sigaction", "uname",
 };
 
 #ifdef SANDBOX_ASAN
@@ -111,30 +105,22 @@ allow_narrow(scmp_filter_ctx f)
 {
 	int r;
 
-	/* Fiber stacks and heap, never executable memory (moot while the
-	 * PTR thread may load NSS modules). */
+	/* Fiber stacks and heap, never executable memory. */
 	if ((r = seccomp_rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(mmap), 1,
 	    SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0))) < 0 ||
 	    (r = seccomp_rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(mprotect), 1,
 	    SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0))) < 0)
 		return r;
-	/* TCP to backends, UDP to the DNS server (PTR thread). */
+	/* TCP to backends: the only sockets a check opens. */
 	if ((r = seccomp_rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
 	    SCMP_A0(SCMP_CMP_EQ, AF_INET, 0))) < 0 ||
 	    (r = seccomp_rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
 	    SCMP_A0(SCMP_CMP_EQ, AF_INET6, 0))) < 0)
 		return r;
-	/* PTR thread: NSS tries nscd's socket first, and does without. */
-	if ((r = seccomp_rule_add(f, SCMP_ACT_ERRNO(EACCES), SCMP_SYS(socket),
-	    1, SCMP_A0(SCMP_CMP_EQ, AF_UNIX, 0))) < 0)
-		return r;
-	/* PTR thread: the resolver's files, read only; FIONREAD on its
-	 * socket. AddressSanitizer's reports read files too. */
+	/* Files read only: the CA store (and AddressSanitizer's reports). */
 	if ((r = seccomp_rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(openat), 1,
 	    SCMP_A2(SCMP_CMP_MASKED_EQ, O_ACCMODE | O_CREAT | O_TRUNC,
-	    O_RDONLY))) < 0 ||
-	    (r = seccomp_rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
-	    SCMP_A1(SCMP_CMP_EQ, FIONREAD, 0))) < 0)
+	    O_RDONLY))) < 0)
 		return r;
 	return 0;
 }
@@ -148,8 +134,8 @@ build_filter(struct sandbox *sb)
 		return -ENOMEM;
 	if ((r = allow_names(sb->filter, allow_check,
 	    ARRAY_SIZE(allow_check))) < 0 ||
-	    (r = allow_names(sb->filter, allow_ptr_thread,
-	    ARRAY_SIZE(allow_ptr_thread))) < 0 ||
+	    (r = allow_names(sb->filter, allow_files,
+	    ARRAY_SIZE(allow_files))) < 0 ||
 #ifdef SANDBOX_ASAN
 	    (r = allow_names(sb->filter, allow_asan,
 	    ARRAY_SIZE(allow_asan))) < 0 ||
