@@ -71,7 +71,9 @@ wait_entry "POOLMON_EVENT=check" "POOLMON_HOST=$B2" "POOLMON_PORT=POP3:110" \
 	"POOLMON_REASON=connect: Connection refused" || tb_fail "a failed check's reason"
 tb_pass "a failed check: POOLMON_REASON"
 kill -TERM "$PM"; wait "$PM"
-[ -s "$TB_DIR/pm.out" ] && tb_fail "lines went elsewhere: $(head -3 "$TB_DIR/pm.out")"
+# (Sanitizer builds note their own warnings on stderr: not poolmond's lines.)
+grep -v '^==[0-9]*==' "$TB_DIR/pm.out" 2>/dev/null | grep -q . &&
+	tb_fail "lines went elsewhere: $(head -3 "$TB_DIR/pm.out")"
 
 # Under systemd: -f, no -l, stderr the journal's stream.
 : >"$OUT"
