@@ -677,6 +677,8 @@ push_event(struct ctl_client *c, const Poolmon__WatchEvent *we)
 		    (unsigned int)c->peer.uid, (int)c->peer.pid,
 		    CTL_WATCH_QUEUE_MAX);
 		c->watching = false;
+		/* Its goodbye next, not after a thousand stale events. */
+		ctl_outq_clear(&c->out);
 		(void)reply_error(c, c->watch_id, ENOBUFS, "watch dropped: "
 		    "more than %d events were waiting to be read",
 		    CTL_WATCH_QUEUE_MAX);

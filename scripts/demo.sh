@@ -71,9 +71,12 @@ say "Starting poolmond: checks every 2 s, 2 s timeout, IMAP and POP3"
 LOG=$TB_DIR/poolmon.log
 : >"$LOG"
 echo "    $BIN -f -d -i 2 -t 2 -S ... -k ... -l $LOG -p 143 -p 110"
+# Its state file and control socket in the throw-away directory too: the
+# demo leaves nothing behind.
 # shellcheck disable=SC2094 # -l and our stderr capture share the log on purpose
 "$BIN" -f -d -i 2 -t 2 -S "$TB_DIRECTOR_SOCKET" -k "$TB_DIR/poolmon.pid" \
-	-l "$LOG" -p 143 -p 110 </dev/null >>"$LOG" 2>&1 &
+	-l "$LOG" --state-file "$TB_DIR/state" --control-socket "$TB_DIR/ctl.sock" \
+	-p 143 -p 110 </dev/null >>"$LOG" 2>&1 &
 PM=$!
 tb_track_pid "$PM"
 # Its log, indented, until poolmond exits (tail --pid).
