@@ -36,23 +36,8 @@ ctl() {
 	"$POOLMONCTL" -s "$CTL" "$@"
 }
 
-# wait_json FILTER SECS: until `status --json | jq -e FILTER` holds. Only
-# on a reply: jq 1.6 -e exits 0 on empty input, so a poolmonctl that
-# failed (poolmond not listening yet) "matched" and the test went on
-# during the first scan.
-wait_json() {
-	local i out
-	for i in $(seq 1 $(($2 * 5))); do
-		out=$(ctl --json status 2>/dev/null) && [ -n "$out" ] &&
-			jq -e "$1" >/dev/null 2>&1 <<<"$out" && return 0
-		sleep 0.2
-	done
-	echo "status never matched $1:" >&2
-	ctl status >&2
-	return 1
-}
 
-wait_json '.scans_completed >= 1' 15 || tb_fail "no first scan"
+pm_wait_json '.scans_completed >= 1' 15 || tb_fail "no first scan"
 tb_pass "first scan done"
 
 # 1. status matches HOST-LIST: address, vhosts, users, state, tag.

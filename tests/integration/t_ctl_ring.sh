@@ -16,19 +16,6 @@ ctl() {
 	"$POOLMONCTL" -s "$TB_DIR/ctl.sock" "$@"
 }
 
-# wait_json FILTER SECS: until `--json status | jq -e FILTER` holds, on a
-# reply (jq -e passes empty input).
-wait_json() {
-	local i out
-	for i in $(seq 1 $(($2 * 5))); do
-		out=$(ctl --json status 2>/dev/null) && [ -n "$out" ] &&
-			jq -e "$1" >/dev/null 2>&1 <<<"$out" && return 0
-		sleep 0.2
-	done
-	echo "status never matched $1:" >&2
-	ctl status >&2
-	return 1
-}
 
 # ring: "ring_synced ring_state" of --json status.
 ring() {
@@ -42,7 +29,7 @@ tb_director_start "$DIR_IP" "$B1-$B2" || tb_fail "director"
 
 pm_start -i 1 -t 2 --retries=1 --retry-delay=100 -p 143 --fall=1 --rise=1 \
 	--max-down=100 -d
-wait_json '.scans_completed >= 1 and .director_reachable == true' 15 ||
+pm_wait_json '.scans_completed >= 1 and .director_reachable == true' 15 ||
 	tb_fail "no first scan"
 
 # 1. A healthy pool at start: nothing deferred, the ring taken as synced.
@@ -51,7 +38,7 @@ ctl status | grep -q "^ring: *synced$" || tb_fail "text: $(ctl status)"
 
 # 2. The director goes away: the ring is unknown, not synced.
 tb_director_stop || tb_fail "director stop"
-wait_json '.director_reachable == false' 15 || tb_fail "outage not seen"
+pm_wait_json '.director_reachable == false' 15 || tb_fail "outage not seen"
 json=$(ctl --json status) || tb_fail "status --json exit $?"
 jq -e 'has("ring_synced")' >/dev/null <<<"$json" || tb_fail "ring_synced key missing"
 tb_assert_eq "$(jq -r '.ring_synced' <<<"$json")" null "director down: ring_synced null"
@@ -66,8 +53,8 @@ tb_pass "unreachable director: ring unknown"
 # without waiting for an action. (A fresh director forgets the down
 # states: both hosts up.)
 tb_director_restart || tb_fail "director restart"
-wait_json '.director_reachable == true' 15 || tb_fail "recovery not seen"
-wait_json '.ring_state == "synced"' 10 || tb_fail "ring still $(ring) once the director is back"
+pm_wait_json '.director_reachable == true' 15 || tb_fail "recovery not seen"
+pm_wait_json '.ring_state == "synced"' 10 || tb_fail "ring still $(ring) once the director is back"
 tb_assert_eq "$(ring)" "true synced" "director back: ring asked and synced"
 ctl status | grep -q "^ring: *synced$" || tb_fail "text: $(ctl status)"
 

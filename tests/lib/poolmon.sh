@@ -8,6 +8,9 @@
 #   pm_log               path of its log file
 #   pm_wait_log REGEX SECS   wait until the log matches
 #   pm_count_log REGEX   number of matching log lines
+#   pm_wait_json FILTER SECS   wait until `poolmonctl --json status`
+#                        satisfies jq -e FILTER (the control socket of
+#                        pm_start, or $PM_CTL)
 #
 # pm_wait_log and pm_count_log read only what the latest pm_start's poolmond
 # wrote: a restarted poolmond must not be answered by its predecessor's lines.
@@ -62,4 +65,20 @@ pm_wait_log() {
 
 pm_count_log() {
 	_pm_own_log | grep -Ec -- "$1"
+}
+
+# Only on a reply: jq 1.6 -e exits 0 on empty input, so a poolmonctl that
+# failed (poolmond not listening yet) would "match" and the test go on
+# during the first scan.
+pm_wait_json() {
+	local i out sock=${PM_CTL:-$TB_DIR/ctl.sock}
+	for i in $(seq 1 $(($2 * 5))); do
+		out=$("$POOLMONCTL" -s "$sock" --json status 2>/dev/null) &&
+			[ -n "$out" ] && jq -e "$1" >/dev/null 2>&1 <<<"$out" &&
+			return 0
+		sleep 0.2
+	done
+	echo "status never matched $1:" >&2
+	"$POOLMONCTL" -s "$sock" status >&2
+	return 1
 }
