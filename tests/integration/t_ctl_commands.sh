@@ -6,6 +6,7 @@
 # up, dry-run off takes it down; usage errors exit 2, an unreachable
 # daemon 3; the socket goes away with the daemon.
 . "$(dirname "$0")/../lib/testbed.sh"
+. "$(dirname "$0")/../lib/poolmon.sh"
 : "${POOLMOND:?}" "${POOLMONCTL:?}"
 
 B1=127.0.6.1 B2=127.0.6.2 B3=127.0.6.3 DIR_IP=127.0.6.100
