@@ -265,15 +265,10 @@ add_host(struct ctl_cmdline *cl, const char *word, char *err,
     size_t errlen)
 {
 	char ip[INET6_ADDRSTRLEN], buf[SHOWN_WORD_MAX + 1];
-	struct in6_addr a6;
-	struct in_addr a4;
 	char *copy;
 
-	if (inet_pton(AF_INET, word, &a4) == 1)
-		inet_ntop(AF_INET, &a4, ip, sizeof(ip));
-	else if (inet_pton(AF_INET6, word, &a6) == 1)
-		inet_ntop(AF_INET6, &a6, ip, sizeof(ip));
-	else
+	/* In the director's (inet_ntop) form. */
+	if (ip_canonical(word, ip, sizeof(ip)) < 0)
 		return parse_error(err, errlen, "invalid argument: '%s' is not "
 		    "an IP address", shown(word, buf, sizeof(buf)));
 	if ((copy = strdup(ip)) == NULL)

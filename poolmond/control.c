@@ -10,7 +10,6 @@
 #include "control_reply.h"
 #include "control_socket.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -190,22 +189,6 @@ shown_host(const char *host, char *buf, size_t len)
 	return buf;
 }
 
-/* The director lists addresses in inet_ntop() form: compare in that form. */
-static int
-normalize_ip(const char *host, char *out, size_t outlen)
-{
-	struct in6_addr a6;
-	struct in_addr a4;
-
-	if (inet_pton(AF_INET, host, &a4) == 1)
-		return inet_ntop(AF_INET, &a4, out, (socklen_t)outlen) ? 0 :
-		    -EINVAL;
-	if (inet_pton(AF_INET6, host, &a6) == 1)
-		return inet_ntop(AF_INET6, &a6, out, (socklen_t)outlen) ? 0 :
-		    -EINVAL;
-	return -EINVAL;
-}
-
 /* A request's host in the director's form, or a reply saying why not. */
 static bool
 host_arg(struct ctl_client *c, uint64_t id, const char *host, char *ip,
@@ -213,7 +196,7 @@ host_arg(struct ctl_client *c, uint64_t id, const char *host, char *ip,
 {
 	char shown[CTL_HOST_SHOWN_MAX + 1];
 
-	if (normalize_ip(host, ip, iplen) == 0)
+	if (ip_canonical(host, ip, iplen) == 0)
 		return true;
 	(void)reply_error(c, id, EINVAL, "'%s' is not an IP address",
 	    shown_host(host, shown, sizeof(shown)));
@@ -299,7 +282,7 @@ recheck_hosts(struct ctl_client *c, const Poolmon__Request *req)
 	if ((hosts = calloc(rr->n_hosts + 1, sizeof(*hosts))) == NULL)
 		goto nomem;
 	for (i = 0; i < rr->n_hosts; i++) {
-		if (normalize_ip(rr->hosts[i], ip, sizeof(ip)) < 0) {
+		if (ip_canonical(rr->hosts[i], ip, sizeof(ip)) < 0) {
 			(void)reply_error(c, req->id, EINVAL, "'%s' is not "
 			    "an IP address", shown_host(rr->hosts[i], shown,
 			    sizeof(shown)));

@@ -1,6 +1,5 @@
 #include "director.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -85,7 +84,7 @@ director_parse_host_line(char *line, struct director_host *host,
 	char *f[8];
 	size_t n = str_split_tabs(line, f, ARRAY_SIZE(f));
 	struct in6_addr a6;
-	struct in_addr a4;
+	int family;
 	long v;
 
 	memset(host, 0, sizeof(*host));
@@ -93,8 +92,7 @@ director_parse_host_line(char *line, struct director_host *host,
 		*why = "too few fields";
 		return -EINVAL;
 	}
-	if (inet_pton(AF_INET, f[0], &a4) != 1 &&
-	    inet_pton(AF_INET6, f[0], &a6) != 1) {
+	if (ip_parse(f[0], &family, &a6) < 0) {
 		*why = "not an IP address";
 		return -EINVAL;
 	}

@@ -245,9 +245,9 @@ static bool
 is_ip_literal(const char *name)
 {
 	struct in6_addr a;
+	int family;
 
-	return inet_pton(AF_INET, name, &a) == 1 ||
-	    inet_pton(AF_INET6, name, &a) == 1;
+	return ip_parse(name, &family, &a) == 0;
 }
 
 int

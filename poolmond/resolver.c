@@ -233,11 +233,7 @@ lookup_new(struct resolver *r, const char *ip)
 		return NULL;
 	lk->r = r;
 	str_copy(lk->ip, ip, sizeof(lk->ip));
-	if (inet_pton(AF_INET, ip, lk->addr) == 1)
-		lk->family = AF_INET;
-	else if (inet_pton(AF_INET6, ip, lk->addr) == 1)
-		lk->family = AF_INET6;
-	else {
+	if (ip_parse(ip, &lk->family, lk->addr) < 0) {
 		free(lk);
 		return NULL;
 	}

@@ -1,6 +1,5 @@
 #include "state.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -153,10 +152,9 @@ parse_line(struct state *st, char *line, char *why, size_t whylen)
 	char *f[7];
 	size_t n = str_split_tabs(line, f, ARRAY_SIZE(f));
 	long v;
-	int r;
+	int r, family;
 
-	if (n < 2 || (inet_pton(AF_INET, f[1], &a) != 1 &&
-	    inet_pton(AF_INET6, f[1], &a) != 1)) {
+	if (n < 2 || ip_parse(f[1], &family, &a) < 0) {
 		snprintf(why, whylen, "bad address");
 		return -EINVAL;
 	}
