@@ -222,6 +222,73 @@ addrport_parse(const char *arg, struct sockaddr_storage *ss)
 }
 
 int
+fleet_addr_parse(const char *arg, uint16_t defport,
+    struct sockaddr_storage *ss)
+{
+	char buf[INET6_ADDRSTRLEN + 16];
+	struct in6_addr a;
+	int family;
+	size_t len = strlen(arg);
+
+	if (len == 0 || len >= INET6_ADDRSTRLEN + 8)
+		return -EINVAL;
+	/* A bare address: the default port. */
+	if (ip_parse(arg, &family, &a) == 0)
+		snprintf(buf, sizeof(buf), family == AF_INET6 ? "[%s]:%u" :
+		    "%s:%u", arg, (unsigned int)defport);
+	else if (arg[0] == '[' && arg[len - 1] == ']')
+		snprintf(buf, sizeof(buf), "%s:%u", arg, (unsigned int)defport);
+	else
+		str_copy(buf, arg, sizeof(buf));
+	return addrport_parse(buf, ss);
+}
+
+int
+addrport_format(const struct sockaddr_storage *ss, char *out, size_t outlen)
+{
+	const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
+	const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
+	char host[INET6_ADDRSTRLEN];
+	int n;
+
+	if (ss->ss_family == AF_INET &&
+	    inet_ntop(AF_INET, &sin->sin_addr, host, sizeof(host)) != NULL)
+		n = snprintf(out, outlen, "%s:%u", host,
+		    (unsigned int)ntohs(sin->sin_port));
+	else if (ss->ss_family == AF_INET6 &&
+	    inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof(host)) != NULL)
+		n = snprintf(out, outlen, "[%s]:%u", host,
+		    (unsigned int)ntohs(sin6->sin6_port));
+	else
+		return -EINVAL;
+	return n < 0 || (size_t)n >= outlen ? -ENOSPC : 0;
+}
+
+bool
+fleet_addr_equal(const char *a, const char *b, uint16_t defport)
+{
+	struct sockaddr_storage x, y;
+	char fx[INET6_ADDRSTRLEN + 8], fy[INET6_ADDRSTRLEN + 8];
+
+	return fleet_addr_parse(a, defport, &x) == 0 &&
+	    fleet_addr_parse(b, defport, &y) == 0 &&
+	    addrport_format(&x, fx, sizeof(fx)) == 0 &&
+	    addrport_format(&y, fy, sizeof(fy)) == 0 && strcmp(fx, fy) == 0;
+}
+
+bool
+sockaddr_is_unspecified(const struct sockaddr_storage *ss)
+{
+	const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
+	const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
+
+	if (ss->ss_family == AF_INET)
+		return sin->sin_addr.s_addr == htonl(INADDR_ANY);
+	return ss->ss_family == AF_INET6 &&
+	    IN6_IS_ADDR_UNSPECIFIED(&sin6->sin6_addr);
+}
+
+int
 err_set(char *err, size_t errlen, int code, const char *fmt, ...)
 {
 	va_list ap;

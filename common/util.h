@@ -42,6 +42,20 @@ struct sockaddr_storage;
  * ss. 0 or -EINVAL.
  */
 int addrport_parse(const char *arg, struct sockaddr_storage *ss);
+/*
+ * As addrport_parse(), the port optional: "192.0.2.1", "192.0.2.1:9094",
+ * "2001:db8::1", "[2001:db8::1]" or "[2001:db8::1]:9094"; defport when
+ * none is given. -EINVAL.
+ */
+int fleet_addr_parse(const char *arg, uint16_t defport,
+    struct sockaddr_storage *ss);
+/* Whether two fleet_addr_parse() arguments name one address and port. */
+bool fleet_addr_equal(const char *a, const char *b, uint16_t defport);
+/* The canonical "ADDR:PORT" ("[v6]:PORT") of an IPv4 or IPv6 address. */
+int addrport_format(const struct sockaddr_storage *ss, char *out,
+    size_t outlen);
+/* 0.0.0.0 or ::, which name no monitor. */
+bool sockaddr_is_unspecified(const struct sockaddr_storage *ss);
 
 /*
  * Format why something failed into err and return code (a -errno): one

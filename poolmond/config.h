@@ -8,7 +8,7 @@
 #include <stdio.h>
 
 #define MAX_PORTS		16
-#define CONFIG_PATH_OPTS	7	/* made absolute: -S -c -k -l ... */
+#define CONFIG_PATH_OPTS	8	/* made absolute: -S -c -k -l ... */
 
 #define DEFAULT_TIMEOUT_S	5
 #define DEFAULT_INTERVAL_S	30
@@ -20,6 +20,8 @@
 #define DEFAULT_RETRY_DELAY_MS	500
 #define DEFAULT_CONTROL_SOCKET	"/run/poolmon/poolmond.sock"
 #define DEFAULT_CONTROL_GROUP	"root"
+#define DEFAULT_FLEET_PORT	9094
+#define FLEET_PEERS_MAX		64
 
 enum mail_proto {
 	PROTO_BANNER,		/* unknown service: any banner line passes */
@@ -70,6 +72,15 @@ struct config {
 	const char *metrics_listen;	/* ADDR:PORT; NULL: no HTTP server */
 	const char *user;	/* check processes' user; NULL: the default */
 	const char *on_change;	/* change hook program; NULL: none */
+	/* Where every check connects from; NULL: the kernel's choice. */
+	const char *source_address;
+	/* The fleet (fleet.c): NULL fleet_listen, no fleet. */
+	const char *fleet_listen;	/* ADDR[:PORT] as given */
+	const char *fleet_peers[FLEET_PEERS_MAX];	/* ADDR[:PORT] */
+	size_t nfleet_peers;
+	bool fleet_ring;		/* --fleet-peer=ring */
+	const char *fleet_key;		/* path of the shared key */
+	int fleet_quorum;		/* 0: a majority of the live */
 };
 
 enum config_parse_result {

@@ -43,6 +43,11 @@ enum long_only_opt {
 	OPT_METRICS_LISTEN,
 	OPT_USER,
 	OPT_ON_CHANGE,
+	OPT_SOURCE_ADDRESS,
+	OPT_FLEET_LISTEN,
+	OPT_FLEET_PEER,
+	OPT_FLEET_KEY,
+	OPT_FLEET_QUORUM,
 };
 
 /* A leading ':' makes a missing argument return ':' rather than '?'. */
@@ -80,6 +85,11 @@ static const struct option long_opts[] = {
 	{ "metrics-listen",	required_argument, NULL, OPT_METRICS_LISTEN },
 	{ "user",		required_argument, NULL, OPT_USER },
 	{ "on-change",		required_argument, NULL, OPT_ON_CHANGE },
+	{ "source-address",	required_argument, NULL, OPT_SOURCE_ADDRESS },
+	{ "fleet-listen",	required_argument, NULL, OPT_FLEET_LISTEN },
+	{ "fleet-peer",		required_argument, NULL, OPT_FLEET_PEER },
+	{ "fleet-key",		required_argument, NULL, OPT_FLEET_KEY },
+	{ "fleet-quorum",	required_argument, NULL, OPT_FLEET_QUORUM },
 	{ "help",		no_argument,	   NULL, 'h' },
 	{ "version",		no_argument,	   NULL, OPT_VERSION },
 	{ NULL, 0, NULL, 0 },
@@ -126,6 +136,15 @@ config_usage(FILE *out)
 "      --control-socket=PATH\n"
 "                         poolmonctl's socket (default: %s)\n"
 "      --fall=N           Failed scans in a row before HOST-DOWN (default: %d)\n"
+"      --fleet-key=FILE   The fleet's shared key: at least 32 bytes, mode 0600\n"
+"      --fleet-listen=ADDR[:PORT]\n"
+"                         Serve the fleet's other monitors here (this\n"
+"                         monitor's own address; default port %d)\n"
+"      --fleet-peer=ADDR[:PORT]|ring\n"
+"                         Another monitor of the fleet; repeat for several.\n"
+"                         'ring': every director of the ring (DIRECTOR-LIST)\n"
+"      --fleet-quorum=N   Agreeing verdicts an action needs, if more than a\n"
+"                         majority of the live monitors (default: majority)\n"
 "      --max-children=N   Backends checked at once (default: %d)\n"
 "      --max-down=PERCENT Most of a tag's hosts left down by poolmond's own\n"
 "                         actions (default: %d)\n"
@@ -144,6 +163,8 @@ config_usage(FILE *out)
 "      --retry-delay=MS   Pause between retries, in ms, none after a\n"
 "                         timeout (default: %d)\n"
 "      --rise=N           Healthy scans in a row before HOST-UP (default: %d)\n"
+"      --source-address=ADDR\n"
+"                         Local address every check connects from\n"
 "      --ssl-ca=FILE      Trust the CAs of this PEM file, not the system's\n"
 "      --ssl-name=NAME    Name every certificate must carry (default: the\n"
 "                         backend's forward-confirmed PTR name, else its IP)\n"
@@ -154,7 +175,8 @@ config_usage(FILE *out)
 "      --version          Print the version and exit\n",
 	    DEFAULT_INTERVAL_S, DEFAULT_LOCKFILE, DEFAULT_LOGFILE,
 	    DEFAULT_DIRECTOR_SOCKET, DEFAULT_TIMEOUT_S, DEFAULT_CONTROL_GROUP,
-	    DEFAULT_CONTROL_SOCKET, DEFAULT_FALL, DEFAULT_MAX_CHILDREN,
+	    DEFAULT_CONTROL_SOCKET, DEFAULT_FALL, DEFAULT_FLEET_PORT,
+	    DEFAULT_MAX_CHILDREN,
 	    DEFAULT_MAX_DOWN_PCT, DEFAULT_RETRIES, DEFAULT_RETRY_DELAY_MS,
 	    DEFAULT_RISE, DEFAULT_STATE_FILE);
 }
@@ -376,6 +398,55 @@ set_metrics_listen(struct config *cfg, const char *arg, char *err,
 }
 
 static int
+set_source_address(struct config *cfg, const char *arg, char *err,
+    size_t errlen)
+{
+	struct in6_addr a;
+	int family;
+
+	if (ip_parse(arg, &family, &a) < 0)
+		return err_set(err, errlen, -EINVAL, "--source-address '%s': "
+		    "expected an IPv4 or IPv6 address", arg);
+	cfg->source_address = arg;
+	return 0;
+}
+
+/* ADDR[:PORT] of the fleet: a specific address, the port defaulted. */
+static int
+check_fleet_address(const char *name, const char *arg, char *err,
+    size_t errlen)
+{
+	struct sockaddr_storage ss;
+
+	if (fleet_addr_parse(arg, DEFAULT_FLEET_PORT, &ss) < 0)
+		return err_set(err, errlen, -EINVAL, "%s '%s': expected "
+		    "IPv4[:PORT] or IPv6 or [IPv6]:PORT, e.g. 192.0.2.1 or "
+		    "192.0.2.1:%d", name, arg, DEFAULT_FLEET_PORT);
+	if (sockaddr_is_unspecified(&ss))
+		return err_set(err, errlen, -EINVAL, "%s '%s': give a "
+		    "monitor's own address, not a wildcard: the fleet knows "
+		    "each monitor by it", name, arg);
+	return 0;
+}
+
+static int
+add_fleet_peer(struct config *cfg, const char *arg, char *err,
+    size_t errlen)
+{
+	if (strcmp(arg, "ring") == 0) {
+		cfg->fleet_ring = true;
+		return 0;
+	}
+	if (check_fleet_address("--fleet-peer", arg, err, errlen) < 0)
+		return -EINVAL;
+	if (cfg->nfleet_peers == FLEET_PEERS_MAX)
+		return err_set(err, errlen, -EINVAL, "--fleet-peer '%s': at "
+		    "most %d peers", arg, FLEET_PEERS_MAX);
+	cfg->fleet_peers[cfg->nfleet_peers++] = arg;
+	return 0;
+}
+
+static int
 apply_option(struct config *cfg, int c, const char *arg, char *err,
     size_t errlen)
 {
@@ -451,12 +522,64 @@ apply_option(struct config *cfg, int c, const char *arg, char *err,
 		/* Run without a shell: a program, not a command line. */
 		return set_nonempty_opt(name, arg, &cfg->on_change, err,
 		    errlen);
+	case OPT_SOURCE_ADDRESS:
+		return set_source_address(cfg, arg, err, errlen);
+	case OPT_FLEET_LISTEN:
+		if (check_fleet_address(name, arg, err, errlen) < 0)
+			return -EINVAL;
+		cfg->fleet_listen = arg;
+		return 0;
+	case OPT_FLEET_PEER:
+		return add_fleet_peer(cfg, arg, err, errlen);
+	case OPT_FLEET_KEY:
+		return set_path_opt(name, arg, &cfg->fleet_key, err, errlen);
+	case OPT_FLEET_QUORUM:
+		return parse_int_opt(name, arg, 1, FLEET_PEERS_MAX + 1,
+		    &cfg->fleet_quorum, err, errlen);
 	case OPT_USER:
 		/* Looked up at start-up (sandbox_prepare), once. */
 		return set_nonempty_opt(name, arg, &cfg->user, err, errlen);
 	}
 	(void)err_set(err, errlen, -EINVAL, "internal error: option %d not handled", c);
 	return -EINVAL;
+}
+
+/* The fleet's options come together or not at all. */
+static int
+check_fleet(const struct config *cfg, char *err, size_t errlen)
+{
+	const char *other = cfg->nfleet_peers > 0 || cfg->fleet_ring ?
+	    "--fleet-peer" : cfg->fleet_key != NULL ? "--fleet-key" :
+	    cfg->fleet_quorum > 0 ? "--fleet-quorum" : NULL;
+	size_t i, j;
+
+	if (cfg->fleet_listen == NULL) {
+		if (other != NULL)
+			return err_set(err, errlen, -EINVAL, "%s needs "
+			    "--fleet-listen (this monitor's own address)",
+			    other);
+		return 0;
+	}
+	if (cfg->fleet_key == NULL)
+		return err_set(err, errlen, -EINVAL, "--fleet-listen needs "
+		    "--fleet-key (the fleet's shared key)");
+	if (cfg->nfleet_peers == 0 && !cfg->fleet_ring)
+		return err_set(err, errlen, -EINVAL, "--fleet-listen needs "
+		    "--fleet-peer (an address, repeated, or 'ring')");
+	for (i = 0; i < cfg->nfleet_peers; i++) {
+		if (fleet_addr_equal(cfg->fleet_peers[i], cfg->fleet_listen,
+		    DEFAULT_FLEET_PORT))
+			return err_set(err, errlen, -EINVAL, "--fleet-peer "
+			    "'%s': that is this monitor (--fleet-listen)",
+			    cfg->fleet_peers[i]);
+		for (j = 0; j < i; j++)
+			if (fleet_addr_equal(cfg->fleet_peers[i],
+			    cfg->fleet_peers[j], DEFAULT_FLEET_PORT))
+				return err_set(err, errlen, -EINVAL,
+				    "--fleet-peer '%s': given twice",
+				    cfg->fleet_peers[i]);
+	}
+	return 0;
 }
 
 static int
@@ -522,6 +645,7 @@ make_paths_absolute(struct config *cfg, char *err, size_t errlen)
 		{ "--state-file", &cfg->state_file },
 		{ "--control-socket", &cfg->control_socket },
 		{ "--on-change", &cfg->on_change },
+		{ "--fleet-key", &cfg->fleet_key },
 	};
 	size_t i;
 
@@ -591,7 +715,8 @@ config_parse_args(struct config *cfg, int argc, char **argv, char *err,
 	}
 	if (cfg->nports == 0)
 		add_default_ports(cfg);
-	if (check_addresses(cfg, err, errlen) < 0)
+	if (check_addresses(cfg, err, errlen) < 0 ||
+	    check_fleet(cfg, err, errlen) < 0)
 		return CONFIG_ERROR;
 	/* In the foreground without -l, log to stderr where the user looks. */
 	if (cfg->foreground && !cfg->logfile_given)

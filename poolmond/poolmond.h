@@ -20,6 +20,7 @@
 #include "state.h"
 #include "util.h"
 
+struct fleet;
 struct supervisor;
 
 /* What poolmonctl watch streams (control.c), as it happens. */
@@ -99,6 +100,7 @@ struct poolmond {
 	/* Prometheus metrics: counters, the HTTP server (metrics*.c). */
 	struct metrics metrics;
 	struct metrics_http *metrics_http;	/* NULL: not listening */
+	struct fleet *fleet;		/* --fleet-*; NULL: alone */
 };
 
 static inline void
