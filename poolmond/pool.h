@@ -69,6 +69,17 @@ struct backend {
 	unsigned int ok_count;		/* consecutive healthy scans */
 	enum owner owner;
 	enum action action;		/* decided for this scan */
+	/*
+	 * With a fleet (fleet.c): the fleet's verdict, from its live
+	 * monitors' (fleet_votes of fleet_voters agreed), which the policy
+	 * follows instead of this monitor's own; acting: this monitor is
+	 * the backend's actor and sends its commands.
+	 */
+	enum health fleet_health;
+	bool fleet_judged;
+	bool acting;
+	uint16_t fleet_votes;
+	uint16_t fleet_voters;
 	/* Within a scan. */
 	uint32_t scanned_in;		/* the last scan that selected it */
 	uint32_t reported;		/* bit per port with a report */
