@@ -313,6 +313,10 @@ record_intents(struct action_batch *ab)
 		return;
 	(void)owner_state_save(&d->state);
 	ab->state_changed = false;
+	/* The fleet learns whose the host is before its directors show it
+	 * down, and never takes it for the operator's. */
+	if (d->fleet != NULL)
+		fleet_records_changed(d->fleet);
 	crash_point("after-intent");
 }
 
