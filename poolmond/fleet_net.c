@@ -288,7 +288,9 @@ tls_ctx_new(struct fleet_net *net)
 /*
  * A handshake failure that means the peer lacks our key: its binder did
  * not verify, it refused ours, it knows no such identity, or nothing
- * both sides hold was left to agree on.
+ * both sides hold was left to agree on. OpenSSL 3.0 refuses a binder
+ * with an illegal_parameter alert (RFC 8446 and later OpenSSL say
+ * decrypt_error): the one alert of ours it sends to a well-formed hello.
  */
 static bool
 tls_auth_failure(unsigned long e)
@@ -298,6 +300,7 @@ tls_auth_failure(unsigned long e)
 	switch (ERR_GET_REASON(e)) {
 	case SSL_R_BINDER_DOES_NOT_VERIFY:
 	case SSL_R_TLSV1_ALERT_DECRYPT_ERROR:
+	case SSL_R_SSLV3_ALERT_ILLEGAL_PARAMETER:
 	case SSL_R_DECRYPTION_FAILED_OR_BAD_RECORD_MAC:
 	case SSL_R_SSLV3_ALERT_BAD_RECORD_MAC:
 	case SSL_R_TLSV1_ALERT_UNKNOWN_PSK_IDENTITY:
