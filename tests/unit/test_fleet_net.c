@@ -545,14 +545,23 @@ struct hostile {
 	size_t peak_in_use;
 };
 
+/* Heap in use, large (mmap'ed) blocks included. */
+static size_t
+heap_in_use(void)
+{
+	struct mallinfo2 mi = mallinfo2();
+
+	return mi.uordblks + mi.hblkhd;
+}
+
 static bool
 hostile_done(void *arg)
 {
 	struct hostile *h = arg;
-	struct mallinfo2 mi = mallinfo2();
+	size_t used = heap_in_use();
 
-	if (mi.uordblks > h->peak_in_use)
-		h->peak_in_use = mi.uordblks;
+	if (used > h->peak_in_use)
+		h->peak_in_use = used;
 	return h->a->ended > 0 && h->b->ended >= h->b_ended_want;
 }
 
@@ -588,7 +597,7 @@ test_oversized_frame_refused(void)
 	CHECK(pid > 0);
 	close(lfd);
 	lfd = -1;
-	base = mallinfo2().uordblks;
+	base = heap_in_use();
 	h.peak_in_use = base;
 
 	CHECK(fleet_net_exchange(na, ADDR_HOSTILE, (const uint8_t *)"x", 1) ==
