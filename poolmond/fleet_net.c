@@ -511,12 +511,12 @@ conn_answer(struct fleet_conn *c)
 	c->in = NULL;
 	r = net->hooks.answer != NULL ? net->hooks.answer(net->hooks.arg,
 	    &reply, &rlen) : -ENOTSUP;
-	if (r < 0) {
+	if (r < 0 || rlen == 0) {
 		free(reply);
 		conn_end(c, FLEET_FAILED, "no answer");
 		return -1;
 	}
-	if (rlen == 0 || rlen > FLEET_MSG_MAX) {
+	if (rlen > FLEET_MSG_MAX) {
 		free(reply);
 		conn_end(c, FLEET_FAILED, "answer too large");
 		return -1;

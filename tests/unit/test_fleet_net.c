@@ -26,6 +26,7 @@
 #include <openssl/ssl.h>
 
 #include "fleet_net.h"
+#include "log.h"
 #include "util.h"
 #include "unit.h"
 
@@ -35,6 +36,7 @@
 #define ADDR_NOBODY	"127.0.31.4:19094"
 #define ADDR_HOSTILE	"127.0.31.5:19094"
 #define IP_HOSTILE_SRC	"127.0.31.6"
+#define ADDR_FULL	"127.0.31.7:19094"
 #define TIMEOUT_MS	1000
 /* How long the loop may run for one case: far more than any deadline. */
 #define CASE_MAX_MS	(20 * TIMEOUT_MS)
@@ -633,6 +635,185 @@ out:
 	sd_event_unref(event);
 }
 
+/*
+ * (7) A listener whose accept queue is full drops the SYN: the connect
+ * itself times out (unreachable, not a failed exchange).
+ */
+static void
+test_connect_timeout(void)
+{
+	struct side a = { .name = "a" };
+	struct sockaddr_storage ss;
+	struct fleet_net *na;
+	sd_event *event = NULL;
+	int lfd, cfd[2] = { -1, -1 };
+	size_t i;
+
+	CHECK(sd_event_new(&event) >= 0);
+	lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (lfd < 0 || addrport_parse(ADDR_FULL, &ss) < 0 ||
+	    bind(lfd, (struct sockaddr *)&ss, sizeof(struct sockaddr_in)) <
+	    0 || listen(lfd, 0) < 0)
+		abort();
+	/* Backlog 0 holds one connection; connect until one hangs. */
+	for (i = 0; i < ARRAY_SIZE(cfd); i++) {
+		cfd[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK |
+		    SOCK_CLOEXEC, 0);
+		if (cfd[i] < 0)
+			abort();
+		(void)connect(cfd[i], (struct sockaddr *)&ss,
+		    sizeof(struct sockaddr_in));
+	}
+	usleep(100 * 1000);
+	na = net_new(event, ADDR_A, KEY1, &a, TIMEOUT_MS);
+	CHECK(na != NULL);
+	if (na == NULL)
+		goto out;
+	CHECK(fleet_net_exchange(na, ADDR_FULL, (const uint8_t *)"x", 1) ==
+	    0);
+	run_until(event, a_done, &a);
+	CHECK(a.ended == 1);
+	CHECK(a.outcome == FLEET_UNREACHABLE);
+	CHECK_STR(a.err, "timed out connecting");
+out:
+	fleet_net_free(na);
+	for (i = 0; i < ARRAY_SIZE(cfd); i++)
+		if (cfd[i] >= 0)
+			close(cfd[i]);
+	close(lfd);
+	sd_event_unref(event);
+}
+
+struct crowd {
+	struct fleet_net *nb;
+	int *fds;
+	size_t n;
+	bool extra_closed;
+};
+
+static bool
+crowd_done(void *arg)
+{
+	struct crowd *cr = arg;
+	char c;
+
+	/* The last one connected is beyond the limit: closed at once. */
+	if (!cr->extra_closed && read(cr->fds[cr->n - 1], &c, 1) == 0)
+		cr->extra_closed = true;
+	return cr->extra_closed && fleet_net_active(cr->nb) == FLEET_CONN_MAX;
+}
+
+static bool
+net_idle(void *arg)
+{
+	return fleet_net_active(arg) == 0;
+}
+
+/* (8) At most FLEET_CONN_MAX connections are served; more are closed. */
+static void
+test_connection_limit(void)
+{
+	struct side b = { .name = "b" };
+	struct sockaddr_storage ss;
+	int fds[FLEET_CONN_MAX + 1];
+	struct crowd cr = { NULL, fds, ARRAY_SIZE(fds), false };
+	sd_event *event = NULL;
+	size_t i;
+
+	CHECK(sd_event_new(&event) >= 0);
+	cr.nb = net_new(event, ADDR_B, KEY1, &b, 5 * TIMEOUT_MS);
+	CHECK(cr.nb != NULL);
+	if (cr.nb == NULL || addrport_parse(ADDR_B, &ss) < 0)
+		goto out;
+	for (i = 0; i < cr.n; i++) {
+		fds[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK |
+		    SOCK_CLOEXEC, 0);
+		if (fds[i] < 0)
+			abort();
+		(void)connect(fds[i], (struct sockaddr *)&ss,
+		    sizeof(struct sockaddr_in));
+		/* One accept at a time, so the last is the extra one. */
+		while (fleet_net_active(cr.nb) < i + 1 &&
+		    fleet_net_active(cr.nb) < FLEET_CONN_MAX)
+			(void)sd_event_run(event, 100 * 1000);
+	}
+	run_until(event, crowd_done, &cr);
+	CHECK(cr.extra_closed);
+	CHECK(fleet_net_active(cr.nb) == FLEET_CONN_MAX);
+	/* The clients go: each served connection ends, closed early. */
+	CHECK(b.ended == 0);
+	for (i = 0; i < cr.n; i++)
+		close(fds[i]);
+	run_until(event, net_idle, cr.nb);
+	CHECK(fleet_net_active(cr.nb) == 0);
+	CHECK(b.ended == FLEET_CONN_MAX);
+	CHECK(b.outcome == FLEET_FAILED);
+	CHECK_STR(b.err, "closed early");
+	CHECK(b.received == 0);
+out:
+	fleet_net_free(cr.nb);
+	sd_event_unref(event);
+}
+
+static size_t
+count_lines(const char *path, const char *needle)
+{
+	char line[512];
+	size_t n = 0;
+	FILE *f = fopen(path, "r");
+
+	if (f == NULL)
+		return 0;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (strstr(line, needle) != NULL)
+			n++;
+	fclose(f);
+	return n;
+}
+
+/*
+ * (9) Refused peers are logged "fleet: refused ADDR: authentication
+ * failed (wrong --fleet-key?)", at most 10 lines a minute; each refusal
+ * still reaches ended().
+ */
+static void
+test_auth_log_rate_limited(void)
+{
+	struct side a = { .name = "a" }, b = { .name = "b" };
+	struct pair p = { &a, &b, NULL, NULL };
+	sd_event *event = NULL;
+	char logpath[128];
+	int i, ended_b = 0;
+
+	snprintf(logpath, sizeof(logpath), "%s/log", dir);
+	CHECK(log_init("test_fleet_net", logpath, false) == 0);
+	CHECK(sd_event_new(&event) >= 0);
+	p.na = net_new(event, ADDR_A, KEY1, &a, TIMEOUT_MS);
+	p.nb = net_new(event, ADDR_B, KEY2, &b, TIMEOUT_MS);
+	CHECK(p.na != NULL && p.nb != NULL);
+	if (p.na == NULL || p.nb == NULL)
+		goto out;
+	for (i = 0; i < 12; i++) {
+		a.ended = b.ended = 0;
+		CHECK(fleet_net_exchange(p.na, ADDR_B,
+		    (const uint8_t *)"offer", 5) == 0);
+		run_until(event, pair_done, &p);
+		CHECK(b.outcome == FLEET_AUTH_FAILED);
+		ended_b += b.ended;
+	}
+	CHECK(ended_b == 12);
+	CHECK(count_lines(logpath, "fleet: refused 127.0.31.1: "
+	    "authentication failed (wrong --fleet-key?)") == 10);
+	CHECK(count_lines(logpath, "fleet:") == 10);
+out:
+	fleet_net_free(p.na);
+	fleet_net_free(p.nb);
+	sd_event_unref(event);
+	log_close();
+	unlink(logpath);
+	(void)log_init("test_fleet_net", NULL, false);
+}
+
 /* (6) Key files: only a private regular file of the right size. */
 static void
 test_key_file_checks(void)
@@ -700,6 +881,9 @@ main(void)
 	RUN(test_nobody_listening);
 	RUN(test_oversized_frame_refused);
 	RUN(test_key_file_checks);
+	RUN(test_connect_timeout);
+	RUN(test_connection_limit);
+	RUN(test_auth_log_rate_limited);
 	rmdir(dir);
 	return UNIT_EXIT();
 }
