@@ -410,6 +410,8 @@ conn_tls_error(struct fleet_conn *c, int r, bool handshake)
 		conn_end(c, FLEET_FAILED, "closed early");
 		return -1;
 	case SSL_ERROR_SYSCALL:
+		/* Fatal: no close_notify after it. */
+		c->tls_up = false;
 		if (saved != 0 && ERR_peek_error() == 0) {
 			conn_end(c, FLEET_FAILED, strerror(saved));
 			return -1;
@@ -417,6 +419,7 @@ conn_tls_error(struct fleet_conn *c, int r, bool handshake)
 		conn_end(c, FLEET_FAILED, "closed early");
 		return -1;
 	case SSL_ERROR_SSL:
+		c->tls_up = false;
 		/* Any error of the queue may say the key is wrong; the last
 		 * is the most precise for the reason. */
 		while ((e = ERR_get_error()) != 0) {
