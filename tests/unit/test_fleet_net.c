@@ -505,13 +505,14 @@ child_connect(const char *to)
 
 /*
  * Answer A's exchange with a frame announcing FLEET_MSG_MAX + 1; then
- * to B announce FLEET_MSG_MAX + 1, and announce FLEET_MSG_MAX but send
- * only 100 bytes of it and stall.
+ * to B announce FLEET_MSG_MAX + 1; announce FLEET_MSG_MAX but send only
+ * 100 bytes of it and stall; announce 0 bytes; speak HTTP.
  */
 static void
 hostile_child(int lfd)
 {
 	SSL *ssl;
+	char c;
 	int fd;
 
 	alarm(CASE_MAX_MS / 1000);
@@ -537,6 +538,21 @@ hostile_child(int lfd)
 	child_send_header(ssl, FLEET_MSG_MAX, 100);
 	child_drain(ssl);
 	SSL_free(ssl);
+	close(fd);
+
+	fd = child_connect(ADDR_B);
+	ssl = child_ssl(fd, false);
+	child_send_header(ssl, 0, 0);
+	child_drain(ssl);
+	SSL_free(ssl);
+	close(fd);
+
+	/* Not TLS at all: a failure, not an authentication failure. */
+	fd = child_connect(ADDR_B);
+	if (write(fd, "GET / HTTP/1.0\r\n\r\n", 18) != 18)
+		_exit(5);
+	while (read(fd, &c, 1) > 0)
+		;
 	close(fd);
 	_exit(0);
 }
@@ -624,6 +640,19 @@ test_oversized_frame_refused(void)
 	CHECK(b.received == 0);
 	/* Far below the 16 MiB announced. */
 	CHECK(h.peak_in_use - base < 4u * 1024 * 1024);
+
+	h.b_ended_want = 3;
+	run_until(event, hostile_done, &h);
+	CHECK(b.ended == 3);
+	CHECK(b.outcome == FLEET_FAILED);
+	CHECK_STR(b.err, "bad frame");
+
+	h.b_ended_want = 4;
+	run_until(event, hostile_done, &h);
+	CHECK(b.ended == 4);
+	CHECK(b.outcome == FLEET_FAILED);
+	CHECK(strncmp(b.err, "TLS: ", 5) == 0);
+	CHECK(b.received == 0);
 
 	CHECK(waitpid(pid, &status, 0) == pid);
 	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
