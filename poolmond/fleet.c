@@ -622,7 +622,7 @@ fleet_receive(struct fleet *f, const char *from, const uint8_t *msg,
 		warn_limited(f, "fleet: %s (from %s) is not a peer of this "
 		    "monitor (--fleet-peer): ignored", o.monitor, from);
 		r = -ENOENT;
-	} else if (strcmp(p->ip, from) != 0) {
+	} else if (strcmp(p->ip, from) != 0 && strcmp(p->address, from) != 0) {
 		warn_limited(f, "fleet: an offer signed %s came from %s: "
 		    "ignored", o.monitor, from);
 		r = -EPERM;
