@@ -415,6 +415,9 @@ apply_record(struct fleet *f, const struct fleet_record_msg *r)
 	case FLEET_RECORD_HOLD:
 		b->owner = OWNER_HOLD;
 		b->flush_pending = false;
+		/* The monitor that took the hold sends its HOST-DOWN: the
+		 * actor must not send another on a list older than it. */
+		b->dh.up = false;
 		break;
 	case FLEET_RECORD_OWNED:
 		b->owner = OWNER_POOLMOND;
@@ -427,6 +430,26 @@ apply_record(struct fleet *f, const struct fleet_record_msg *r)
 	}
 }
 
+/* Holds and releases made elsewhere are said here too. */
+static void
+note_record(const struct fleet_record_msg *r, const char *origin,
+    bool was_held)
+{
+	const struct log_fields lf = { .host = r->host, .event = r->kind ==
+	    FLEET_RECORD_HOLD ? "hold" : "release" };
+
+	if (r->kind == FLEET_RECORD_HOLD)
+		log_info_f(&lf, "fleet: %s held for maintenance on %s%s%s%s",
+		    r->host, origin, r->hold.reason[0] != '\0' ? " (" : "",
+		    r->hold.reason, r->hold.reason[0] != '\0' ? ")" : "");
+	else if (r->kind == FLEET_RECORD_OWNED && was_held)
+		log_info_f(&lf, "fleet: %s released on %s: the fleet brings "
+		    "it up when healthy", r->host, origin);
+	else
+		log_debug("fleet: %s's record of %s taken (%s)", origin,
+		    r->host, owner_str(owner_of_kind(r->kind)));
+}
+
 static void
 merge_records(struct fleet *f, const struct fleet_offer *o)
 {
@@ -435,15 +458,19 @@ merge_records(struct fleet *f, const struct fleet_offer *o)
 	size_t i;
 
 	for (i = 0; i < o->nrecords; i++) {
+		const char *origin;
+		bool was_held;
+
 		r = &o->records[i];
+		origin = r->origin[0] != '\0' ? r->origin : o->monitor;
+		was_held = state_find(f->state, r->host) != NULL &&
+		    state_find(f->state, r->host)->owner == OWNER_HOLD;
 		if (state_merge(f->state, r->host, owner_of_kind(r->kind),
-		    r->at_ms, r->origin[0] != '\0' ? r->origin : o->monitor,
-		    &r->hold) <= 0)
+		    r->at_ms, origin, &r->hold) <= 0)
 			continue;
 		apply_record(f, r);
 		changed = true;
-		log_debug("fleet: %s's record of %s taken (%s)", o->monitor,
-		    r->host, owner_str(owner_of_kind(r->kind)));
+		note_record(r, origin, was_held);
 	}
 	if (changed)
 		(void)owner_state_save(f->state);
