@@ -134,7 +134,8 @@ local_errno(int err)
  * Bind to --source-address, port 0. The port is left to connect():
  * IP_BIND_ADDRESS_NO_PORT keeps bind() from reserving one for itself, so
  * the checks do not exhaust the ports of one address sooner than without.
- * A failure is the check's (this machine's address, not the backend).
+ * A failure is this machine's (its address went away, or is of the
+ * other family), not the backend's: CHECK_ELOCAL, so not a verdict.
  */
 static int
 bind_source(struct conn *c, const char *source, sa_family_t family)
@@ -147,12 +148,12 @@ bind_source(struct conn *c, const char *source, sa_family_t family)
 		return conn_fail(c, CHECK_EINTERNAL,
 		    "bad --source-address '%s'", source);
 	if (ss.ss_family != family)
-		return conn_fail(c, CHECK_ECONNECT, "--source-address %s: "
+		return conn_fail(c, CHECK_ELOCAL, "--source-address %s: "
 		    "not of the backend's address family", source);
 	(void)setsockopt(c->fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one,
 	    sizeof(one));
 	if (bind(c->fd, (struct sockaddr *)&ss, sslen) < 0)
-		return conn_fail(c, CHECK_ECONNECT,
+		return conn_fail(c, CHECK_ELOCAL,
 		    "bind to --source-address %s: %s", source,
 		    strerror(errno));
 	return 0;
