@@ -64,6 +64,36 @@ json_time(struct json *j, const char *key, int64_t t)
 		json_null(j);
 }
 
+/* One monitor's verdict on a backend (fleet). */
+static void
+json_verdict(struct json *j, const Poolmon__Verdict *v)
+{
+	json_object_begin(j);
+	json_key(j, "monitor");
+	json_string(j, v->monitor);
+	json_key(j, "health");
+	json_string(j, reply_verdict_health_name(v->health));
+	json_key(j, "reason");
+	json_string(j, or_null(v->reason));
+	json_time(j, "at", v->at);
+	json_object_end(j);
+}
+
+/* Without a fleet: "actor" null, "verdicts" empty. */
+static void
+json_fleet_backend(struct json *j, const Poolmon__Backend *b)
+{
+	size_t i;
+
+	json_key(j, "actor");
+	json_string(j, or_null(b->actor));
+	json_key(j, "verdicts");
+	json_array_begin(j);
+	for (i = 0; i < b->n_verdicts; i++)
+		json_verdict(j, b->verdicts[i]);
+	json_array_end(j);
+}
+
 /* A hold's keys are null unless the host is held. */
 static void
 json_ownership(struct json *j, const Poolmon__Backend *b)
@@ -131,6 +161,7 @@ json_backend(struct json *j, const Poolmon__Backend *b)
 	for (i = 0; i < b->n_checks; i++)
 		json_check(j, b->checks[i]);
 	json_array_end(j);
+	json_fleet_backend(j, b);
 	json_object_end(j);
 }
 
@@ -182,6 +213,50 @@ json_safety(struct json *j, const Poolmon__Summary *s)
 	json_uint(j, s->max_down_pct);
 	json_key(j, "adopt_down");
 	json_bool(j, s->adopt_down);
+}
+
+static void
+json_fleet_peer(struct json *j, const Poolmon__FleetPeer *p)
+{
+	json_object_begin(j);
+	json_key(j, "address");
+	json_string(j, p->address);
+	json_key(j, "live");
+	json_bool(j, p->live);
+	json_key(j, "trusted");
+	json_bool(j, p->trusted);
+	json_time(j, "last_seen", p->last_seen);
+	json_key(j, "error");
+	json_string(j, or_null(p->error));
+	json_object_end(j);
+}
+
+/* "fleet": null without fleet options (or from an older daemon). */
+static void
+json_fleet(struct json *j, const Poolmon__Fleet *f)
+{
+	size_t i;
+
+	json_key(j, "fleet");
+	if (f == NULL) {
+		json_null(j);
+		return;
+	}
+	json_object_begin(j);
+	json_key(j, "self");
+	json_string(j, f->self);
+	json_key(j, "quorum");
+	json_uint(j, f->quorum);
+	json_key(j, "live");
+	json_uint(j, f->live);
+	json_key(j, "isolated");
+	json_bool(j, f->isolated);
+	json_key(j, "peers");
+	json_array_begin(j);
+	for (i = 0; i < f->n_peers; i++)
+		json_fleet_peer(j, f->peers[i]);
+	json_array_end(j);
+	json_object_end(j);
 }
 
 static void
@@ -243,6 +318,7 @@ json_status(struct json *j, const struct ctl_reply *reply)
 	json_object_begin(j);
 	if (s != NULL)
 		json_summary(j, s);
+	json_fleet(j, s != NULL ? s->fleet : NULL);
 	json_backends(j, reply);
 	json_object_end(j);
 }

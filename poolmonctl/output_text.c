@@ -216,6 +216,37 @@ text_safety(FILE *out, const Poolmon__Summary *s)
 }
 
 static void
+text_fleet_peer(FILE *out, const Poolmon__FleetPeer *p)
+{
+	char t[TIME_LEN], address[FIELD_LEN];
+
+	fprintf(out, "  peer %s: %s%s, last seen %s",
+	    esc(p->address, address, sizeof(address)),
+	    p->live ? "live" : "gone", p->trusted ? ", trusted" :
+	    ", not trusted", format_time(p->last_seen, t, sizeof(t)));
+	if (p->error != NULL && p->error[0] != '\0') {
+		fputs("; ", out);
+		put_esc(out, p->error);
+	}
+	fputc('\n', out);
+}
+
+/* The fleet line of the issue's form, then one line a peer. */
+static void
+text_fleet(FILE *out, const Poolmon__Fleet *f)
+{
+	char self[FIELD_LEN];
+	size_t i;
+
+	fprintf(out, "fleet: self %s, %zu of %zu peers live, quorum %u%s\n",
+	    esc(f->self, self, sizeof(self)), reply_fleet_peers_live(f),
+	    f->n_peers, f->quorum, f->isolated ?
+	    ", isolated: no peer trusts this monitor" : "");
+	for (i = 0; i < f->n_peers; i++)
+		text_fleet_peer(out, f->peers[i]);
+}
+
+static void
 text_summary(FILE *out, const Poolmon__Summary *s)
 {
 	char t1[TIME_LEN], t2[TIME_LEN], v[FIELD_LEN], sock[FIELD_LEN],
@@ -247,6 +278,8 @@ text_summary(FILE *out, const Poolmon__Summary *s)
 		    "make since it started (its own fault; see the log)\n",
 		    s->checks_unknown);
 	text_safety(out, s);
+	if (s->fleet != NULL)
+		text_fleet(out, s->fleet);
 }
 
 struct widths {
@@ -281,6 +314,31 @@ text_table_head(FILE *out, const struct widths *w)
 	    "USERS", "HEALTH", "LAST CHECK", w->state, "STATE", "REASON");
 }
 
+/*
+ * Under a backend's row, with a fleet: "actor ADDR; verdicts: ADDR ok,
+ * ADDR failed", the actor marked when it is this monitor.
+ */
+static void
+text_fleet_row(FILE *out, const Poolmon__Backend *b,
+    const Poolmon__Summary *s)
+{
+	const char *self = s != NULL && s->fleet != NULL ? s->fleet->self :
+	    NULL;
+	char field[FIELD_LEN];
+	size_t i;
+
+	if (b->actor == NULL && b->n_verdicts == 0)
+		return;
+	fprintf(out, "    actor %s%s; verdicts:", esc_or_dash(b->actor, field,
+	    sizeof(field)), b->actor != NULL && self != NULL &&
+	    strcmp(b->actor, self) == 0 ? " (this monitor)" : "");
+	for (i = 0; i < b->n_verdicts; i++)
+		fprintf(out, "%s %s %s", i > 0 ? "," : "",
+		    esc(b->verdicts[i]->monitor, field, sizeof(field)),
+		    reply_verdict_health_name(b->verdicts[i]->health));
+	fputs(b->n_verdicts == 0 ? " none\n" : "\n", out);
+}
+
 static void
 text_table_row(FILE *out, const struct widths *w, const Poolmon__Backend *b,
     const Poolmon__Summary *s)
@@ -295,6 +353,7 @@ text_table_row(FILE *out, const struct widths *w, const Poolmon__Backend *b,
 	    sizeof(t)), w->state, backend_state(b, s, state, sizeof(state)));
 	put_esc(out, or_dash(b->reason));
 	fputc('\n', out);
+	text_fleet_row(out, b, s);
 }
 
 /* s, the status summary, gives the thresholds; NULL for a recheck. */
@@ -358,6 +417,31 @@ text_show_ownership(FILE *out, const Poolmon__Backend *b)
 	    b->hold_flush ? ", users flushed" : "");
 }
 
+/* Each monitor's verdict with its time and reason; nothing without a
+ * fleet. */
+static void
+text_show_fleet(FILE *out, const Poolmon__Backend *b)
+{
+	char t[TIME_LEN], field[FIELD_LEN];
+	const Poolmon__Verdict *v;
+	size_t i;
+
+	if (b->actor == NULL && b->n_verdicts == 0)
+		return;
+	fprintf(out, "  actor:          %s\n", esc_or_dash(b->actor, field,
+	    sizeof(field)));
+	fprintf(out, "  verdicts:%s\n", b->n_verdicts == 0 ? "       none" :
+	    "");
+	for (i = 0; i < b->n_verdicts; i++) {
+		v = b->verdicts[i];
+		fprintf(out, "    %-22s %-8s %-19s  ", esc(v->monitor, field,
+		    sizeof(field)), reply_verdict_health_name(v->health),
+		    format_time(v->at, t, sizeof(t)));
+		put_esc(out, or_dash(v->reason));
+		fputc('\n', out);
+	}
+}
+
 static void
 text_show(FILE *out, const Poolmon__Backend *b)
 {
@@ -380,6 +464,7 @@ text_show(FILE *out, const Poolmon__Backend *b)
 	    sizeof(t2)));
 	fprintf(out, "  flush pending:  %s\n", b->flush_pending ? "yes" : "no");
 	text_show_ownership(out, b);
+	text_show_fleet(out, b);
 	fprintf(out, "  checks:\n");
 	for (i = 0; i < b->n_checks; i++)
 		text_check(out, b->checks[i]);

@@ -90,6 +90,29 @@ reply_health_name(Poolmon__Health h)
 	return "unchecked";
 }
 
+/* Not checked yet and checked but undetermined say the same to a peer. */
+const char *
+reply_verdict_health_name(Poolmon__Health h)
+{
+	switch (h) {
+	case POOLMON__HEALTH__HEALTH_OK: return "ok";
+	case POOLMON__HEALTH__HEALTH_FAILED: return "failed";
+	default: break;
+	}
+	return "unknown";
+}
+
+size_t
+reply_fleet_peers_live(const Poolmon__Fleet *f)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < f->n_peers; i++)
+		if (f->peers[i]->live)
+			n++;
+	return n;
+}
+
 Poolmon__RingState
 reply_ring_state(const Poolmon__Summary *s)
 {

@@ -18,6 +18,10 @@ Poolmon__Owner reply_owner(const Poolmon__Backend *b);
 /* "poolmond", "operator", "hold", or NULL when nobody's. */
 const char *reply_owner_name(const Poolmon__Backend *b);
 const char *reply_health_name(Poolmon__Health h);
+/* A fleet verdict's health: "ok", "failed", else "unknown". */
+const char *reply_verdict_health_name(Poolmon__Health h);
+/* Peers of the fleet heard from within 3 intervals. */
+size_t reply_fleet_peers_live(const Poolmon__Fleet *f);
 Poolmon__RingState reply_ring_state(const Poolmon__Summary *s);
 
 #endif

@@ -68,7 +68,8 @@ check_port_once(const struct check_target *t, struct check_result *res)
 	res->tls_offered = false;
 	res->cleartext_login = false;
 	res->reason[0] = '\0';
-	r = conn_open(&c, t->fiber, t->ip, p->port, t->env->timeout_ms, res);
+	r = conn_open(&c, t->fiber, t->env->source_address, t->ip, p->port,
+	    t->env->timeout_ms, res);
 	if (r == 0 && p->tls)
 		r = conn_start_tls(&c, t->env->ssl_ctx, t->verify_name,
 		    t->env->ssl_verify);

@@ -50,6 +50,7 @@ struct check_env {
 	bool require_tls;	/* never send credentials without TLS */
 	const char *lmtp_from;
 	const char *lmtp_to;	/* NULL: LMTP check stops after LHLO */
+	const char *source_address;	/* bind before connect; NULL: none */
 };
 
 struct fiber;

@@ -17,6 +17,7 @@
 #include "fleet.h"
 #include "fleet_net.h"
 #include "log.h"
+#include "net.h"
 #include "notify.h"
 #include "poolmond.h"
 #include "resolver.h"
@@ -131,6 +132,7 @@ setup_check_env(struct poolmond *d)
 	env->lmtp_from = d->cfg.lmtp_from;
 	env->lmtp_to = d->cfg.lmtp_to;
 	env->require_tls = d->cfg.require_tls;
+	env->source_address = d->cfg.source_address;
 	setup_credentials(d);
 	setup_tls(d);
 }
@@ -391,6 +393,11 @@ main(int argc, char **argv)
 	if ((r = credentials_no_core_dumps()) < 0)
 		startup_error("cannot disable core dumps: %s", strerror(-r));
 	setup_check_env(&d);
+	/* An address this machine does not have would fail every check. */
+	if (d.cfg.source_address != NULL &&
+	    (r = conn_source_usable(d.cfg.source_address)) < 0)
+		startup_error("--source-address %s: cannot bind to it: %s",
+		    d.cfg.source_address, strerror(-r));
 	if ((r = log_init("poolmond", d.cfg.logfile, d.cfg.debug)) < 0)
 		startup_error("log file %s: %s", d.cfg.logfile, strerror(-r));
 	/* The check processes' user, looked up once here: never in a child. */

@@ -130,9 +130,55 @@ local_errno(int err)
 	    err == ENOBUFS || err == EADDRNOTAVAIL;
 }
 
+/*
+ * Bind to --source-address, port 0. The port is left to connect():
+ * IP_BIND_ADDRESS_NO_PORT keeps bind() from reserving one for itself, so
+ * the checks do not exhaust the ports of one address sooner than without.
+ * A failure is this machine's (its address went away, or is of the
+ * other family), not the backend's: CHECK_ELOCAL, so not a verdict.
+ */
+static int
+bind_source(struct conn *c, const char *source, sa_family_t family)
+{
+	struct sockaddr_storage ss;
+	socklen_t sslen;
+	int one = 1;
+
+	if (make_sockaddr(source, 0, &ss, &sslen) < 0)
+		return conn_fail(c, CHECK_EINTERNAL,
+		    "bad --source-address '%s'", source);
+	if (ss.ss_family != family)
+		return conn_fail(c, CHECK_ELOCAL, "--source-address %s: "
+		    "not of the backend's address family", source);
+	(void)setsockopt(c->fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one,
+	    sizeof(one));
+	if (bind(c->fd, (struct sockaddr *)&ss, sslen) < 0)
+		return conn_fail(c, CHECK_ELOCAL,
+		    "bind to --source-address %s: %s", source,
+		    strerror(errno));
+	return 0;
+}
+
 int
-conn_open(struct conn *c, struct fiber *fiber, const char *ip, uint16_t port,
-    int timeout_ms, struct check_result *res)
+conn_source_usable(const char *source)
+{
+	struct sockaddr_storage ss;
+	socklen_t sslen;
+	int fd, r = 0;
+
+	if (make_sockaddr(source, 0, &ss, &sslen) < 0)
+		return -EINVAL;
+	if ((fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+		return -errno;
+	if (bind(fd, (struct sockaddr *)&ss, sslen) < 0)
+		r = -errno;
+	close(fd);
+	return r;
+}
+
+int
+conn_open(struct conn *c, struct fiber *fiber, const char *source,
+    const char *ip, uint16_t port, int timeout_ms, struct check_result *res)
 {
 	struct sockaddr_storage ss;
 	socklen_t sslen, errlen;
@@ -147,6 +193,8 @@ conn_open(struct conn *c, struct fiber *fiber, const char *ip, uint16_t port,
 	if (c->fd < 0)
 		return conn_fail(c, local_errno(errno) ? CHECK_ELOCAL :
 		    CHECK_ECONNECT, "socket: %s", strerror(errno));
+	if (source != NULL && bind_source(c, source, ss.ss_family) < 0)
+		return -1;
 	if (connect(c->fd, (struct sockaddr *)&ss, sslen) == 0)
 		return 0;
 	if (errno != EINPROGRESS)

@@ -32,9 +32,17 @@ struct conn {
 	char buf[CONN_LINE_MAX + 1];
 };
 
-/* fiber: the check process's fiber the waits run on, or NULL to block. */
-int conn_open(struct conn *c, struct fiber *fiber, const char *ip,
-    uint16_t port, int timeout_ms, struct check_result *res);
+/*
+ * fiber: the check process's fiber the waits run on, or NULL to block.
+ * source: the local address to connect from (--source-address), or NULL.
+ */
+int conn_open(struct conn *c, struct fiber *fiber, const char *source,
+    const char *ip, uint16_t port, int timeout_ms, struct check_result *res);
+/*
+ * Whether this machine has the address to connect from: a test bind of
+ * a TCP socket to it, port 0. 0, or a negative errno.
+ */
+int conn_source_usable(const char *source);
 /* A connection over an already connected non-blocking socket (tests). */
 void conn_attach(struct conn *c, int fd, int timeout_ms,
     struct check_result *res);

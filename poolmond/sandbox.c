@@ -47,6 +47,7 @@
  */
 static const char *const allow_check[] = {
 	"read", "write", "sendto", "close", "connect", "getsockopt", "poll",
+	"bind",			/* --source-address */
 	"brk", "munmap", "mremap", "madvise",
 	"clock_gettime", "clock_nanosleep", "nanosleep",
 	"getrandom", "getpid",

@@ -35,6 +35,8 @@
 #   tb_user_login USER PASS      IMAP login through the director proxy
 #   tb_user_backend USER         backend IP from USER-LOOKUP ("" if none)
 #   tb_block IP[/LEN] / tb_unblock IP  iptables DROP of TCP to IP (connects hang)
+#   tb_block_from SRC DST / tb_unblock_from SRC DST   the same for TCP from
+#                                SRC to DST only (one monitor's path)
 #   tb_track_pid PID             kill PID at cleanup (e.g. a poolmond)
 #   tb_cleanup                   idempotent teardown
 #   tb_pass MSG / tb_fail MSG / tb_assert_eq ACTUAL EXPECTED MSG
@@ -782,6 +784,25 @@ tb_block() {
 tb_unblock() {
 	[ -n "$_TB_TAG" ] || return 1
 	while iptables -w 5 -D INPUT -d "${1:-}/32" -p tcp -m comment --comment "$_TB_TAG" -j DROP 2>/dev/null; do
+		:
+	done
+	return 0
+}
+
+# tb_block_from SRC DST: drop TCP from SRC to DST only, e.g. the checks of
+# one poolmond running with --source-address=SRC.
+tb_block_from() {
+	local re='^127\.[0-9]+\.[0-9]+\.[0-9]+$'
+	if [ -z "$_TB_TAG" ] || ! [[ ${1:-} =~ $re && ${2:-} =~ $re ]]; then
+		_tb_err "usage (after tb_init): tb_block_from 127.x.y.z 127.x.y.z"
+		return 1
+	fi
+	iptables -w 5 -I INPUT -s "$1/32" -d "$2/32" -p tcp -m comment --comment "$_TB_TAG" -j DROP
+}
+
+tb_unblock_from() {
+	[ -n "$_TB_TAG" ] || return 1
+	while iptables -w 5 -D INPUT -s "${1:-}/32" -d "${2:-}/32" -p tcp -m comment --comment "$_TB_TAG" -j DROP 2>/dev/null; do
 		:
 	done
 	return 0

@@ -15,6 +15,7 @@
 #include "check.h"
 #include "credentials.h"
 #include "log.h"
+#include "net.h"
 #include "tls.h"
 #include "util.h"
 #include "unit.h"
@@ -642,6 +643,42 @@ test_out_of_descriptors(void)
 	CHECK(!check_status_is_local(CHECK_EKILLED));
 }
 
+/* --source-address: connects from it; one this machine does not have,
+ * or of the other family, fails the check as poolmond's, not the
+ * backend's, naming the option. */
+static void
+test_source_address(void)
+{
+	static const char *const any[] = { "line:hello", END };
+	static const struct portspec port = { .port = 9, .proto = PROTO_IMAP };
+	struct check_env env;
+	struct check_target t = { .env = &env, .ip = "127.0.0.1",
+	    .verify_name = "127.0.0.1", .port = &port };
+	struct check_result res;
+
+	env_init(&env, 500);
+	env.source_address = "127.0.0.1";
+	CHECK(run(&env, PROTO_BANNER, &res, any) == 0);
+	EXPECT_RESULT(res, CHECK_OK, "");
+
+	env.source_address = "198.51.100.7";	/* RFC 5737: not here */
+	memset(&res, 0, sizeof(res));
+	check_port_once(&t, &res);
+	EXPECT_RESULT(res, CHECK_ELOCAL, "connect: bind to --source-address "
+	    "198.51.100.7: Cannot assign requested address");
+	CHECK(check_status_is_local(res.status));
+
+	env.source_address = "::1";
+	memset(&res, 0, sizeof(res));
+	check_port_once(&t, &res);
+	EXPECT_RESULT(res, CHECK_ELOCAL, "connect: --source-address ::1: "
+	    "not of the backend's address family");
+
+	CHECK(conn_source_usable("127.0.0.1") == 0);
+	CHECK(conn_source_usable("198.51.100.7") == -EADDRNOTAVAIL);
+	CHECK(conn_source_usable("not an address") == -EINVAL);
+}
+
 /* A server silent after its greeting: the goodbye does not use the
  * whole timeout, and the verdict stays "ok". */
 static void
@@ -833,6 +870,7 @@ main(void)
 	}
 	RUN(test_imap_banner);
 	RUN(test_out_of_descriptors);
+	RUN(test_source_address);
 	RUN(test_imap_starttls_stripped);
 	RUN(test_pop3_stls_stripped);
 	RUN(test_imap_split_greeting);

@@ -356,6 +356,163 @@ test_owner(void)
 	CHECK(strstr(render_status(true), "\"owner\": null,") != NULL);
 }
 
+/* A fleet of three: one peer live and trusted, one refused. */
+static Poolmon__FleetPeer peer_ok, peer_bad;
+static Poolmon__FleetPeer *peers[] = { &peer_ok, &peer_bad };
+static Poolmon__Fleet fleet;
+static Poolmon__Verdict v_self, v_ok, v_unknown;
+static Poolmon__Verdict *verdicts[] = { &v_self, &v_ok, &v_unknown };
+
+static void
+build_fleet(void)
+{
+	build_status();
+	poolmon__fleet_peer__init(&peer_ok);
+	peer_ok.address = (char *)"127.0.9.2:9094";
+	peer_ok.has_live = peer_ok.live = 1;
+	peer_ok.has_trusted = peer_ok.trusted = 1;
+	peer_ok.has_last_seen = 1;
+	peer_ok.last_seen = 1700000100;
+	poolmon__fleet_peer__init(&peer_bad);
+	peer_bad.address = (char *)"[::1]:9094";
+	peer_bad.has_live = peer_bad.live = 1;
+	peer_bad.error = (char *)"authentication failed";
+	poolmon__fleet__init(&fleet);
+	fleet.self = (char *)"127.0.9.1:9094";
+	fleet.has_quorum = 1;
+	fleet.quorum = 2;
+	fleet.has_live = 1;
+	fleet.live = 2;
+	fleet.n_peers = 2;
+	fleet.peers = peers;
+	summary.fleet = &fleet;
+	poolmon__verdict__init(&v_self);
+	v_self.monitor = (char *)"127.0.9.1:9094";
+	v_self.has_health = 1;
+	v_self.health = POOLMON__HEALTH__HEALTH_FAILED;
+	v_self.reason = (char *)"IMAP:143 connect: timed out after 1 s";
+	v_self.has_at = 1;
+	v_self.at = 1700000050;
+	poolmon__verdict__init(&v_ok);
+	v_ok.monitor = (char *)"127.0.9.2:9094";
+	v_ok.has_health = 1;
+	v_ok.health = POOLMON__HEALTH__HEALTH_OK;
+	v_ok.at = 1700000060;
+	/* Not checked yet: HEALTH_UNKNOWN reads as "unknown" too. */
+	poolmon__verdict__init(&v_unknown);
+	v_unknown.monitor = (char *)"[::1]:9094";
+	v_unknown.has_health = 1;
+	v_unknown.health = POOLMON__HEALTH__HEALTH_UNKNOWN;
+	be_a.actor = (char *)"127.0.9.1:9094";
+	be_a.n_verdicts = 3;
+	be_a.verdicts = verdicts;
+}
+
+/* Without fleet options: "fleet" null, each backend's actor null and no
+ * verdicts; nothing about a fleet in the text. */
+static void
+test_fleet_absent(void)
+{
+	build_status();
+	render_status(true);
+	CHECK(strstr(buf, "\n  \"fleet\": null,\n  \"backends\": [") != NULL);
+	CHECK(strstr(buf, "\"actor\": null,\n      \"verdicts\": []\n    }")
+	    != NULL);
+	CHECK(strstr(strstr(buf, "127.0.6.2"), "\"actor\": null,\n"
+	    "      \"verdicts\": []\n    }") != NULL);
+	render_status(false);
+	CHECK(strstr(buf, "fleet") == NULL && strstr(buf, "actor") == NULL);
+}
+
+static void
+test_fleet_json(void)
+{
+	build_fleet();
+	render_status(true);
+	CHECK(strstr(buf, "\n  \"fleet\": {\n"
+	    "    \"self\": \"127.0.9.1:9094\",\n"
+	    "    \"quorum\": 2,\n"
+	    "    \"live\": 2,\n"
+	    "    \"isolated\": false,\n"
+	    "    \"peers\": [\n"
+	    "      {\n"
+	    "        \"address\": \"127.0.9.2:9094\",\n"
+	    "        \"live\": true,\n"
+	    "        \"trusted\": true,\n"
+	    "        \"last_seen\": 1700000100,\n"
+	    "        \"error\": null\n"
+	    "      },\n"
+	    "      {\n"
+	    "        \"address\": \"[::1]:9094\",\n"
+	    "        \"live\": true,\n"
+	    "        \"trusted\": false,\n"
+	    "        \"last_seen\": null,\n"
+	    "        \"error\": \"authentication failed\"\n"
+	    "      }\n"
+	    "    ]\n"
+	    "  },\n  \"backends\": [") != NULL);
+	CHECK(strstr(buf, "\"actor\": \"127.0.9.1:9094\",\n"
+	    "      \"verdicts\": [\n"
+	    "        {\n"
+	    "          \"monitor\": \"127.0.9.1:9094\",\n"
+	    "          \"health\": \"failed\",\n"
+	    "          \"reason\": \"IMAP:143 connect: timed out after 1 s\",\n"
+	    "          \"at\": 1700000050\n"
+	    "        },\n"
+	    "        {\n"
+	    "          \"monitor\": \"127.0.9.2:9094\",\n"
+	    "          \"health\": \"ok\",\n"
+	    "          \"reason\": null,\n"
+	    "          \"at\": 1700000060\n"
+	    "        },\n"
+	    "        {\n"
+	    "          \"monitor\": \"[::1]:9094\",\n"
+	    "          \"health\": \"unknown\",\n"
+	    "          \"reason\": null,\n"
+	    "          \"at\": null\n"
+	    "        }\n"
+	    "      ]\n    }") != NULL);
+	/* HEALTH_UNDETERMINED says the same. */
+	v_unknown.health = POOLMON__HEALTH__HEALTH_UNDETERMINED;
+	CHECK(strstr(render_status(true), "\"health\": \"unknown\",\n"
+	    "          \"reason\": null,\n          \"at\": null") != NULL);
+	fleet.isolated = 1;
+	CHECK(strstr(render_status(true), "\"isolated\": true,") != NULL);
+}
+
+static void
+test_fleet_text(void)
+{
+	Poolmon__Response r = POOLMON__RESPONSE__INIT, *parts[] = { &r };
+	Poolmon__ShowReply sr = POOLMON__SHOW_REPLY__INIT;
+	struct ctl_reply reply = { parts, 1 };
+
+	build_fleet();
+	render_status(false);
+	CHECK(strstr(buf, "\nfleet: self 127.0.9.1:9094, 2 of 2 peers live, "
+	    "quorum 2\n") != NULL);
+	CHECK(strstr(buf, "  peer [::1]:9094: live, not trusted, last seen "
+	    "never; authentication failed\n") != NULL);
+	CHECK(strstr(buf, "\n    actor 127.0.9.1:9094 (this monitor); "
+	    "verdicts: 127.0.9.1:9094 failed, 127.0.9.2:9094 ok, "
+	    "[::1]:9094 unknown\n") != NULL);
+	fleet.isolated = 1;
+	peer_ok.live = 0;
+	CHECK(strstr(render_status(false), "fleet: self 127.0.9.1:9094, 1 of "
+	    "2 peers live, quorum 2, isolated: no peer trusts this "
+	    "monitor\n") != NULL);
+	sr.backend = &be_a;
+	r.result_case = POOLMON__RESPONSE__RESULT_SHOW;
+	r.show = &sr;
+	render(&reply, false);
+	CHECK(strstr(buf, "  actor:          127.0.9.1:9094\n  verdicts:\n")
+	    != NULL);
+	CHECK(strstr(buf, "    127.0.9.1:9094         failed   ") != NULL);
+	CHECK(strstr(buf, "  IMAP:143 connect: timed out after 1 s\n") != NULL);
+	CHECK(strstr(buf, "    [::1]:9094             unknown  never"
+	    "                -\n") != NULL);
+}
+
 int
 main(void)
 {
@@ -365,6 +522,9 @@ main(void)
 	RUN(test_other_replies);
 	RUN(test_ring_state);
 	RUN(test_owner);
+	RUN(test_fleet_absent);
+	RUN(test_fleet_json);
+	RUN(test_fleet_text);
 	free(buf);
 	return UNIT_EXIT();
 }
