@@ -16,22 +16,13 @@
 #include "metrics.h"
 #include "policy.h"
 #include "pool.h"
+#include "pool_event.h"
 #include "sandbox.h"
 #include "state.h"
 #include "util.h"
 
 struct fleet;
 struct supervisor;
-
-/* What poolmonctl watch streams (control.c), as it happens. */
-struct pool_event {
-	const char *event;	/* verdict, down, up, flush, hold, ... */
-	const char *host;	/* NULL: about the pool */
-	const char *reason;
-	const char *result;	/* a director command's: "ok" or its error */
-	const char *detail;
-	bool dry_run;
-};
 
 struct poolmond {
 	struct config cfg;
