@@ -362,7 +362,7 @@ handle_recheck(struct ctl_client *c, const Poolmon__Request *req,
 
 	if ((r = recheck_hosts(rep, rr, &hosts)) < 0)
 		return r;
-	if ((r = ctx->scan_request(ctx->arg, (const char *const *)hosts,
+	if ((r = ctx->request_scan(ctx->arg, (const char *const *)hosts,
 	    rr->n_hosts)) < 0) {
 		free_hosts(hosts, rr->n_hosts);
 		return fail(rep, -r, "cannot queue the recheck: %s",
@@ -576,7 +576,7 @@ handle_release(struct ctl_client *c, const Poolmon__Request *req,
 	if (pool_find(ctx->pool, ip) != NULL) {
 		const char *one = ip;
 
-		(void)ctx->scan_request(ctx->arg, &one, 1);
+		(void)ctx->request_scan(ctx->arg, &one, 1);
 	}
 	poolmon__release_reply__init(reply);
 	reply->previous_owner = (char *)was;

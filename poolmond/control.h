@@ -43,7 +43,7 @@ struct control_ctx {
 	 * Scan now (or right after the scan in progress): every backend
 	 * when nips is 0, else only those addresses. -ENOMEM.
 	 */
-	int (*scan_request)(void *arg, const char *const *ips, size_t nips);
+	int (*request_scan)(void *arg, const char *const *ips, size_t nips);
 	/*
 	 * Maintenance hold of ip: 1, the director's commands are on their
 	 * way and done(done_arg) tells how they ended; 0 (dry-run), or
