@@ -60,7 +60,7 @@ tb_pass "a missing hook program is refused at start, naming the option"
 
 POOLMON_TEST_SECRET=leak pm_start -d -i 1 -t 2 --retries 0 -p 143 -p 110 \
 	--on-change="$HOOKDIR/hook"
-pm_wait_log "scan complete: 3 backends, 0 failed" 15 || tb_fail "first scan"
+pm_wait_json '.scans_completed >= 1 and .backends_total == 3 and .backends_failed == 0' 15 || tb_fail "first scan"
 [ -z "$(ls "$HOOKDIR/out")" ] || tb_fail "hooks ran without an action: $(ls "$HOOKDIR/out")"
 
 tb_backend_stop b2 || tb_fail "stop b2"

@@ -86,7 +86,7 @@ chmod 600 "$TB_DIR/cred"
 hs_pm_start -d -i 1 -t $((TIMEOUT_MS / 1000)) --retries 0 --max-down=100 \
 	-p 143 -p 24 -c "$TB_DIR/cred" -v 0 || tb_fail "poolmond"
 hs_watch_start 10
-pm_wait_log "scan complete: 15 backends, 14 failed" 10 || tb_fail "first scan"
+pm_wait_json '.scans_completed >= 1 and .backends_total == 15 and .backends_failed == 14' 10 || tb_fail "first scan"
 hwm_first=$(hs_status_kb "$PM_DAEMON" VmHWM)
 
 for ip in $HOSTILE; do

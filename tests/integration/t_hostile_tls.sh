@@ -44,7 +44,7 @@ tb_director_start "$DIR_IP" "$GOOD ${HOSTILE//$'\n'/ }" || tb_fail "director"
 hs_pm_start -d -i 1 -t 2 --retries 1 --retry-delay 100 --max-down=100 \
 	-s 993 -v 0 || tb_fail "poolmond"
 hs_watch_start 10
-pm_wait_log "scan complete: 9 backends, 8 failed" 15 || tb_fail "first scan"
+pm_wait_json '.scans_completed >= 1 and .backends_total == 9 and .backends_failed == 8' 15 || tb_fail "first scan"
 hwm_first=$(hs_status_kb "$PM_DAEMON" VmHWM)
 
 for ip in $HOSTILE; do
