@@ -49,9 +49,10 @@ hwm_first=$(hs_status_kb "$PM_DAEMON" VmHWM)
 
 for ip in $HOSTILE; do
 	tb_wait_host_state "$ip" D 5 || tb_fail "$ip not down"
-	line=$(grep -a -m 1 ": $ip down: " "$(pm_log)" | sed 's/.*: [0-9.]* down: //')
+	line=$("$POOLMONCTL" -s "$TB_DIR/ctl.sock" --json status |
+		jq -r --arg ip "$ip" '.backends[] | select(.address == $ip) | .reason')
 	[[ $line =~ ^IMAPS:993\ ${WANT[$ip]}\ \(2\ tries\)$ ]] ||
-		tb_fail "$ip: down line '$line', expected 'IMAPS:993 ${WANT[$ip]} (2 tries)'"
+		tb_fail "$ip: status reason '$line', expected 'IMAPS:993 ${WANT[$ip]} (2 tries)'"
 	ms=$(hs_check_ms "$ip" IMAPS:993)
 	[ -n "$ms" ] && [ "$ms" -le "${MAXMS[$ip]}" ] ||
 		tb_fail "$ip: an attempt took '$ms' ms, more than ${MAXMS[$ip]}"
