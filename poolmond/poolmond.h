@@ -1,4 +1,8 @@
-/* The daemon's state: one struct, passed to every module. */
+/*
+ * The daemon's state: main's wiring (main.c, wiring.c). The scan engine
+ * (scan.c, actions.c) still takes it; the modules that show the
+ * daemon (control*, metrics*, notify) get a context of their own instead.
+ */
 #ifndef POOLMOND_POOLMOND_H
 #define POOLMOND_POOLMOND_H
 
@@ -14,6 +18,7 @@
 #include "config.h"
 #include "director.h"
 #include "metrics.h"
+#include "pidfile.h"
 #include "policy.h"
 #include "pool.h"
 #include "pool_event.h"
@@ -142,9 +147,5 @@ void actions_shutdown(struct poolmond *d);
  * -errno with err set. */
 int actions_release(struct poolmond *d, const char *ip, char *err,
     size_t errlen);
-/* pidfile.c */
-int pidfile_acquire(const char *path, pid_t *holder);
-int pidfile_write_pid(int fd, pid_t pid);
-void pidfile_release(const char *path, int fd);
 
 #endif
