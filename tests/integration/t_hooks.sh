@@ -31,7 +31,7 @@ f=$HOOKDIR/out/\$(date +%s%N).\$\$
 echo "hook saw \$POOLMON_EVENT \$POOLMON_HOST"
 case \$POOLMON_EVENT in
 flush) exit 3 ;;
-up) sleep 300 ;;
+up) sleep 300.$$ ;;
 esac
 exit 0
 HOOK
@@ -87,7 +87,8 @@ tb_wait_host_state "$B2" U 10 || tb_fail "$B2 not brought up"
 wait_event up "$B2" || tb_fail "no up event"
 pm_wait_log "hook up $B2: killed after 2000 ms" 10 || tb_fail "a hanging hook not killed"
 sleep 0.5
-pgrep -f "^sleep 300$" >/dev/null && tb_fail "the hanging hook's sleep survived it"
+# 300.PID: this run's, not another run's hook on the machine.
+pgrep -f "^sleep 300\.$$\$" >/dev/null && tb_fail "the hanging hook's sleep survived it"
 tb_pass "a hanging hook is killed at --timeout, with what it started"
 
 # A hold is an event, with its reason.
