@@ -26,9 +26,8 @@
 #include "frame.h"
 #include "log.h"
 #include "metrics.h"
-#include "notify.h"
 #include "poolmon.pb-c.h"
-#include "poolmond.h"
+#include "pool_event.h"
 #include "util.h"
 #include "version.h"
 
@@ -87,18 +86,15 @@ struct ctl_client {
 };
 
 struct control {
-	struct poolmond *d;
+	struct control_ctx ctx;		/* what it reads and asks (main.c) */
+	sd_event *event;
 	struct ctl_socket sock;		/* control_socket.c */
 	sd_event_source *listener;
 	sd_event_source *accept_retry;
-	control_reload_fn *reload;
 	struct ctl_client *clients;
 	size_t nclients;
 	struct ratelimit client_warnings;	/* warn_client() */
 };
-
-typedef void ctl_handler(struct ctl_client *, const Poolmon__Request *);
-
 
 /*
  * What a client did wrong (refused, too many, broke the protocol), logged
@@ -169,16 +165,83 @@ reply_fatal(struct ctl_client *c, uint64_t id, int code, const char *fmt, ...)
 }
 
 /*
- * Queue a handler's response: the one way every handler answers. Without
- * memory for it, the error instead. 0 or -ENOMEM.
+ * What a handler answers, and the storage its Response points at: filled
+ * by the handler, sent by send_response(), freed by reply_free().
  */
-static int
-send_response(struct ctl_client *c, uint64_t id, const Poolmon__Response *resp)
+struct ctl_reply {
+	Poolmon__Response resp;
+	union {
+		Poolmon__ShowReply show;
+		Poolmon__RecheckReply recheck;
+		Poolmon__SetDryRunReply set_dry_run;
+		Poolmon__ReloadReply reload;
+		Poolmon__VersionReply version;
+		Poolmon__HoldReply hold;
+		Poolmon__ReleaseReply release;
+	} u;
+	struct backend_set set;		/* the backends it shows */
+	char message[512];		/* an error's, or resp.message's */
+	/* Once the response is queued (watch: events may follow it). */
+	void (*sent)(struct ctl_client *c);
+};
+
+/*
+ * A handler returns 0 (send rep->resp), -errno (send an error saying
+ * rep->message), or CTL_DEFERRED: nothing to send now, the answer comes
+ * later (a status stream, a recheck or hold waiting) or is queued whole
+ * (metrics).
+ */
+#define CTL_DEFERRED	1
+
+typedef int ctl_handler(struct ctl_client *, const Poolmon__Request *,
+    struct ctl_reply *);
+
+static void
+reply_init(struct ctl_reply *rep, uint64_t id)
 {
-	if (ctl_outq_push(&c->out, resp) == 0)
-		return 0;
-	(void)reply_error(c, id, ENOMEM, "out of memory");
-	return -ENOMEM;
+	memset(rep, 0, sizeof(*rep));
+	ctl_response_init(&rep->resp, id, true);
+}
+
+static void
+reply_free(struct ctl_reply *rep)
+{
+	backend_set_free(&rep->set);
+}
+
+/* An error for the handler to return: -code, with why in rep->message. */
+static int __attribute__((format(printf, 3, 4)))
+fail(struct ctl_reply *rep, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(rep->message, sizeof(rep->message), fmt, ap);
+	va_end(ap);
+	return -code;
+}
+
+static int
+fail_nomem(struct ctl_reply *rep)
+{
+	return fail(rep, ENOMEM, "out of memory");
+}
+
+/*
+ * The one way a handler's answer is queued: the response for r >= 0,
+ * else the error r; without memory for the response, that error instead.
+ */
+static void
+send_response(struct ctl_client *c, struct ctl_reply *rep, int r)
+{
+	if (r >= 0 && ctl_outq_push(&c->out, &rep->resp) == 0) {
+		if (rep->sent != NULL)
+			rep->sent(c);
+		return;
+	}
+	if (r >= 0)
+		r = fail_nomem(rep);
+	(void)reply_error(c, rep->resp.id, -r, "%s", rep->message);
 }
 
 /* Host arguments are printed back: keep them short and printable. */
@@ -189,18 +252,16 @@ shown_host(const char *host, char *buf, size_t len)
 	return buf;
 }
 
-/* A request's host in the director's form, or a reply saying why not. */
-static bool
-host_arg(struct ctl_client *c, uint64_t id, const char *host, char *ip,
-    size_t iplen)
+/* A request's host in the director's form: 0, or the error in rep. */
+static int
+host_arg(struct ctl_reply *rep, const char *host, char *ip, size_t iplen)
 {
 	char shown[CTL_HOST_SHOWN_MAX + 1];
 
 	if (ip_canonical(host, ip, iplen) == 0)
-		return true;
-	(void)reply_error(c, id, EINVAL, "'%s' is not an IP address",
+		return 0;
+	return fail(rep, EINVAL, "'%s' is not an IP address",
 	    shown_host(host, shown, sizeof(shown)));
-	return false;
 }
 
 /*
@@ -208,56 +269,49 @@ host_arg(struct ctl_client *c, uint64_t id, const char *host, char *ip,
  * set and b: pack before either changes.
  */
 static int
-one_backend(struct backend_set *set, const struct poolmond *d,
+one_backend(struct backend_set *set, const struct control_ctx *ctx,
     const struct backend *b, Poolmon__Backend **out)
 {
 	*out = NULL;
 	memset(set, 0, sizeof(*set));
 	if (b == NULL)
 		return 0;
-	if (backend_set_alloc(set, 1, d->cfg.nports) < 0)
+	if (backend_set_alloc(set, 1, ctx->cfg->nports) < 0 ||
+	    backend_set_add(set, ctx, b) < 0)
 		return -ENOMEM;
-	backend_set_add(set, d, b);
 	*out = set->ptr[0];
 	return 0;
 }
 
-static void
-handle_status(struct ctl_client *c, const Poolmon__Request *req)
+static int
+handle_status(struct ctl_client *c, const Poolmon__Request *req,
+    struct ctl_reply *rep)
 {
-	if (ctl_stream_status(&c->stream, c->ctl->d, req->id) < 0)
-		(void)reply_error(c, req->id, ENOMEM, "out of memory");
+	if (ctl_stream_status(&c->stream, &c->ctl->ctx, req->id) < 0)
+		return fail_nomem(rep);
+	return CTL_DEFERRED;
 }
 
-static void
-handle_show(struct ctl_client *c, const Poolmon__Request *req)
+static int
+handle_show(struct ctl_client *c, const Poolmon__Request *req,
+    struct ctl_reply *rep)
 {
-	struct poolmond *d = c->ctl->d;
-	Poolmon__Response resp;
-	Poolmon__ShowReply show;
-	struct backend_set set;
+	const struct control_ctx *ctx = &c->ctl->ctx;
 	char ip[INET6_ADDRSTRLEN];
-	struct backend *b;
+	const struct backend *b;
+	int r;
 
-	if (!host_arg(c, req->id, req->show->host, ip, sizeof(ip)))
-		return;
-	if ((b = pool_find(&d->pool, ip)) == NULL) {
-		(void)reply_error(c, req->id, ENOENT, "%s is not in the "
-		    "director's host list", ip);
-		return;
-	}
-	poolmon__show_reply__init(&show);
-	if (one_backend(&set, d, b, &show.backend) == 0) {
-		ctl_response_init(&resp, req->id, true);
-		resp.result_case = POOLMON__RESPONSE__RESULT_SHOW;
-		resp.show = &show;
-		if (ctl_outq_push(&c->out, &resp) == 0) {
-			backend_set_free(&set);
-			return;
-		}
-	}
-	backend_set_free(&set);
-	(void)reply_error(c, req->id, ENOMEM, "out of memory");
+	if ((r = host_arg(rep, req->show->host, ip, sizeof(ip))) < 0)
+		return r;
+	if ((b = pool_find(ctx->pool, ip)) == NULL)
+		return fail(rep, ENOENT, "%s is not in the director's host "
+		    "list", ip);
+	poolmon__show_reply__init(&rep->u.show);
+	if (one_backend(&rep->set, ctx, b, &rep->u.show.backend) < 0)
+		return fail_nomem(rep);
+	rep->resp.result_case = POOLMON__RESPONSE__RESULT_SHOW;
+	rep->resp.show = &rep->u.show;
+	return 0;
 }
 
 static void
@@ -270,54 +324,49 @@ free_hosts(char **hosts, size_t n)
 	free(hosts);
 }
 
-/* The request's hosts in the director's form, or a reply saying why not. */
-static char **
-recheck_hosts(struct ctl_client *c, const Poolmon__Request *req)
+/* The request's hosts in the director's form: 0, or the error in rep. */
+static int
+recheck_hosts(struct ctl_reply *rep, const Poolmon__RecheckRequest *rr,
+    char ***out)
 {
-	const Poolmon__RecheckRequest *rr = req->recheck;
 	char ip[INET6_ADDRSTRLEN], shown[CTL_HOST_SHOWN_MAX + 1];
 	char **hosts;
 	size_t i;
 
 	if ((hosts = calloc(rr->n_hosts + 1, sizeof(*hosts))) == NULL)
-		goto nomem;
+		return fail_nomem(rep);
 	for (i = 0; i < rr->n_hosts; i++) {
 		if (ip_canonical(rr->hosts[i], ip, sizeof(ip)) < 0) {
-			(void)reply_error(c, req->id, EINVAL, "'%s' is not "
-			    "an IP address", shown_host(rr->hosts[i], shown,
-			    sizeof(shown)));
 			free_hosts(hosts, i);
-			return NULL;
+			return fail(rep, EINVAL, "'%s' is not an IP address",
+			    shown_host(rr->hosts[i], shown, sizeof(shown)));
 		}
 		if ((hosts[i] = strdup(ip)) == NULL) {
 			free_hosts(hosts, i);
-			goto nomem;
+			return fail_nomem(rep);
 		}
 	}
-	return hosts;
-nomem:
-	(void)reply_error(c, req->id, ENOMEM, "out of memory");
-	return NULL;
+	*out = hosts;
+	return 0;
 }
 
-static void
-handle_recheck(struct ctl_client *c, const Poolmon__Request *req)
+static int
+handle_recheck(struct ctl_client *c, const Poolmon__Request *req,
+    struct ctl_reply *rep)
 {
-	struct poolmond *d = c->ctl->d;
+	const struct control_ctx *ctx = &c->ctl->ctx;
 	const Poolmon__RecheckRequest *rr = req->recheck;
-	Poolmon__Response resp;
-	Poolmon__RecheckReply reply;
-	char **hosts;
+	struct daemon_summary sum;
+	char **hosts = NULL;
 	int r;
 
-	if ((hosts = recheck_hosts(c, req)) == NULL)
-		return;
-	if ((r = scan_request(d, (const char *const *)hosts,
+	if ((r = recheck_hosts(rep, rr, &hosts)) < 0)
+		return r;
+	if ((r = ctx->request_scan(ctx->arg, (const char *const *)hosts,
 	    rr->n_hosts)) < 0) {
 		free_hosts(hosts, rr->n_hosts);
-		(void)reply_error(c, req->id, -r, "cannot queue the recheck: "
-		    "%s", strerror(-r));
-		return;
+		return fail(rep, -r, "cannot queue the recheck: %s",
+		    strerror(-r));
 	}
 	log_info("control: recheck of %s%s requested by uid %u pid %d",
 	    rr->n_hosts == 0 ? "every backend" : hosts[0],
@@ -326,83 +375,80 @@ handle_recheck(struct ctl_client *c, const Poolmon__Request *req)
 	if (rr->wait) {
 		/* A scan in progress started before this request: the next
 		 * one is the first to cover it. */
+		summary_read(&ctx->summary, &sum);
 		c->waiting = true;
 		c->wait_id = req->id;
-		c->wait_scan = d->scan_id + 1;
+		c->wait_scan = sum.scan_id + 1;
 		c->wait_hosts = hosts;
 		c->nwait_hosts = rr->n_hosts;
-		return;
+		return CTL_DEFERRED;
 	}
 	free_hosts(hosts, rr->n_hosts);
-	ctl_response_init(&resp, req->id, true);
-	poolmon__recheck_reply__init(&reply);
-	SET(&reply, queued, true);
-	resp.message = (char *)"recheck queued";
-	resp.result_case = POOLMON__RESPONSE__RESULT_RECHECK;
-	resp.recheck = &reply;
-	(void)send_response(c, req->id, &resp);
+	poolmon__recheck_reply__init(&rep->u.recheck);
+	SET(&rep->u.recheck, queued, true);
+	rep->resp.message = (char *)"recheck queued";
+	rep->resp.result_case = POOLMON__RESPONSE__RESULT_RECHECK;
+	rep->resp.recheck = &rep->u.recheck;
+	return 0;
 }
 
-static void
-handle_set_dry_run(struct ctl_client *c, const Poolmon__Request *req)
+static int
+handle_set_dry_run(struct ctl_client *c, const Poolmon__Request *req,
+    struct ctl_reply *rep)
 {
-	struct poolmond *d = c->ctl->d;
-	Poolmon__Response resp;
-	Poolmon__SetDryRunReply reply;
-	bool was = d->cfg.dry_run, on = req->set_dry_run->enabled;
+	const struct control_ctx *ctx = &c->ctl->ctx;
+	bool on = req->set_dry_run->enabled;
+	struct daemon_summary sum;
 
-	d->cfg.dry_run = on;
-	if (was != on) {
+	summary_read(&ctx->summary, &sum);
+	ctx->set_dry_run(ctx->arg, on);
+	if (sum.dry_run != on)
 		log_info("control: dry-run switched %s by uid %u pid %d",
 		    on ? "on" : "off", (unsigned int)c->peer.uid,
 		    (int)c->peer.pid);
-		notify_status(d);
-	}
-	ctl_response_init(&resp, req->id, true);
-	poolmon__set_dry_run_reply__init(&reply);
-	reply.dry_run = on;
-	SET(&reply, previous, was);
-	resp.result_case = POOLMON__RESPONSE__RESULT_SET_DRY_RUN;
-	resp.set_dry_run = &reply;
-	(void)send_response(c, req->id, &resp);
+	poolmon__set_dry_run_reply__init(&rep->u.set_dry_run);
+	rep->u.set_dry_run.dry_run = on;
+	SET(&rep->u.set_dry_run, previous, sum.dry_run);
+	rep->resp.result_case = POOLMON__RESPONSE__RESULT_SET_DRY_RUN;
+	rep->resp.set_dry_run = &rep->u.set_dry_run;
+	return 0;
 }
 
-static void
-handle_reload(struct ctl_client *c, const Poolmon__Request *req)
+static int
+handle_reload(struct ctl_client *c, const Poolmon__Request *req,
+    struct ctl_reply *rep)
 {
-	Poolmon__Response resp;
-	Poolmon__ReloadReply reply;
-	char err[512] = "";
+	const struct control_ctx *ctx = &c->ctl->ctx;
+	char err[sizeof(rep->message) - 32] = "";
 	int r;
 
+	(void)req;
 	log_info("control: reload requested by uid %u pid %d",
 	    (unsigned int)c->peer.uid, (int)c->peer.pid);
-	if ((r = c->ctl->reload(c->ctl->d, err, sizeof(err))) < 0) {
-		(void)reply_error(c, req->id, -r, "reload failed: %s", err);
-		return;
-	}
-	ctl_response_init(&resp, req->id, true);
-	poolmon__reload_reply__init(&reply);
-	resp.message = (char *)"reloaded";
-	resp.result_case = POOLMON__RESPONSE__RESULT_RELOAD;
-	resp.reload = &reply;
-	(void)send_response(c, req->id, &resp);
+	if ((r = ctx->reload(ctx->arg, err, sizeof(err))) < 0)
+		return fail(rep, -r, "reload failed: %s", err);
+	poolmon__reload_reply__init(&rep->u.reload);
+	rep->resp.message = (char *)"reloaded";
+	rep->resp.result_case = POOLMON__RESPONSE__RESULT_RELOAD;
+	rep->resp.reload = &rep->u.reload;
+	return 0;
 }
 
-static void
-handle_version(struct ctl_client *c, const Poolmon__Request *req)
+static int
+handle_version(struct ctl_client *c, const Poolmon__Request *req,
+    struct ctl_reply *rep)
 {
-	Poolmon__Response resp;
-	Poolmon__VersionReply reply;
+	Poolmon__VersionReply *v = &rep->u.version;
 
-	ctl_response_init(&resp, req->id, true);
-	poolmon__version_reply__init(&reply);
-	reply.daemon_version = (char *)POOLMON_VERSION;
-	reply.protocol_version = POOLMON__PROTOCOL__PROTOCOL_VERSION;
-	SET(&reply, pid, (uint32_t)getpid());
-	resp.result_case = POOLMON__RESPONSE__RESULT_VERSION_INFO;
-	resp.version_info = &reply;
-	(void)send_response(c, req->id, &resp);
+	(void)c;
+	(void)req;
+	poolmon__version_reply__init(v);
+	v->daemon_version = (char *)POOLMON_VERSION;
+	v->protocol_version = POOLMON__PROTOCOL__PROTOCOL_VERSION;
+	SET(v, pid, (uint32_t)getpid());
+	rep->resp.result_case = POOLMON__RESPONSE__RESULT_VERSION_INFO;
+	rep->resp.version_info = v;
+	return 0;
 }
 
 /* Shown in status and logged: one printable line of bounded length. */
@@ -420,41 +466,33 @@ hold_reason_ok(const char *reason)
 }
 
 /*
- * r and err are actions_hold()'s. A hold that is recorded but not yet
- * applied is a failure (the host is not down yet) that still carries
- * the held backend, so the client shows both.
+ * The answer to a hold; r and err are the hold hook's. A hold that is
+ * recorded but not yet applied is a failure (the host is not down yet)
+ * that still carries the held backend, so the client shows both.
  */
-static void
-reply_hold(struct ctl_client *c, uint64_t id, const char *ip, bool flush,
-    int r, const char *err)
+static int
+fill_hold(const struct control_ctx *ctx, struct ctl_reply *rep,
+    const char *ip, bool flush, int r, const char *err)
 {
-	struct poolmond *d = c->ctl->d;
-	const struct state_entry *e = state_find(&d->state, ip);
+	const struct state_entry *e = state_find(ctx->state, ip);
 	bool held = e != NULL && e->owner == OWNER_HOLD;
-	Poolmon__Response resp;
-	Poolmon__HoldReply reply;
-	struct backend_set set;
 
-	if (r < 0 && !held) {
-		(void)reply_error(c, id, -r, "%s", err);
-		return;
-	}
-	poolmon__hold_reply__init(&reply);
-	SET(&reply, held, held);
-	if (one_backend(&set, d, pool_find(&d->pool, ip), &reply.backend) < 0) {
-		backend_set_free(&set);
-		(void)reply_error(c, id, ENOMEM, "out of memory");
-		return;
-	}
-	ctl_response_init(&resp, id, r == 0);
+	if (r < 0 && !held)
+		return fail(rep, -r, "%s", err);
+	poolmon__hold_reply__init(&rep->u.hold);
+	SET(&rep->u.hold, held, held);
+	if (one_backend(&rep->set, ctx, pool_find(ctx->pool, ip),
+	    &rep->u.hold.backend) < 0)
+		return fail_nomem(rep);
+	rep->resp.success = r == 0;
 	if (r < 0)
-		SET(&resp, code, -r);
-	resp.message = (char *)(err[0] != '\0' ? err : flush ?
-	    "held: down and flushed" : "held: down");
-	resp.result_case = POOLMON__RESPONSE__RESULT_HOLD;
-	resp.hold = &reply;
-	(void)send_response(c, id, &resp);
-	backend_set_free(&set);
+		SET(&rep->resp, code, -r);
+	str_copy(rep->message, err[0] != '\0' ? err : flush ?
+	    "held: down and flushed" : "held: down", sizeof(rep->message));
+	rep->resp.message = rep->message;
+	rep->resp.result_case = POOLMON__RESPONSE__RESULT_HOLD;
+	rep->resp.hold = &rep->u.hold;
+	return 0;
 }
 
 static int client_flush(struct ctl_client *c);
@@ -465,94 +503,91 @@ static void
 hold_done(void *arg, int r, const char *err)
 {
 	struct ctl_client *c = arg;
+	struct ctl_reply rep;
 
 	c->hold_waiting = false;
-	reply_hold(c, c->hold_id, c->hold_ip, c->hold_flush, r, err);
+	reply_init(&rep, c->hold_id);
+	send_response(c, &rep, fill_hold(&c->ctl->ctx, &rep, c->hold_ip,
+	    c->hold_flush, r, err));
+	reply_free(&rep);
 	if (client_flush(c) < 0)
 		client_free(c);
 	else
 		client_update(c);
 }
 
-static void
-handle_hold(struct ctl_client *c, const Poolmon__Request *req)
+static int
+handle_hold(struct ctl_client *c, const Poolmon__Request *req,
+    struct ctl_reply *rep)
 {
+	const struct control_ctx *ctx = &c->ctl->ctx;
 	const Poolmon__HoldRequest *hr = req->hold;
 	const char *reason = hr->reason != NULL ? hr->reason : "";
 	char ip[INET6_ADDRSTRLEN], err[512] = "";
 	int r;
 
-	if (!host_arg(c, req->id, hr->host, ip, sizeof(ip)))
-		return;
-	if (!hold_reason_ok(reason)) {
-		(void)reply_error(c, req->id, EINVAL, "the reason must be at "
-		    "most %d bytes without control characters",
-		    HOLD_REASON_MAX - 1);
-		return;
-	}
+	if ((r = host_arg(rep, hr->host, ip, sizeof(ip))) < 0)
+		return r;
+	if (!hold_reason_ok(reason))
+		return fail(rep, EINVAL, "the reason must be at most %d bytes "
+		    "without control characters", HOLD_REASON_MAX - 1);
 	/* Who asked is the peer's uid, never anything the request says. */
-	r = actions_hold(c->ctl->d, ip, reason, c->peer.uid, hr->flush,
-	    hold_done, c, err, sizeof(err));
+	r = ctx->hold(ctx->arg, ip, reason, c->peer.uid, hr->flush, hold_done,
+	    c, err, sizeof(err));
 	if (r == 1) {
 		/* Answered when the director's commands finish. */
 		c->hold_waiting = true;
 		c->hold_id = req->id;
 		c->hold_flush = hr->flush;
 		str_copy(c->hold_ip, ip, sizeof(c->hold_ip));
-		return;
+		return CTL_DEFERRED;
 	}
-	reply_hold(c, req->id, ip, hr->flush, r, err);
+	return fill_hold(ctx, rep, ip, hr->flush, r, err);
 }
 
 /* Whose ip is before a release: what the release hands over. */
 static const char *
-previous_owner(struct poolmond *d, const char *ip)
+previous_owner(const struct control_ctx *ctx, const char *ip)
 {
-	const struct state_entry *e = state_find(&d->state, ip);
-	const struct backend *b = pool_find(&d->pool, ip);
+	const struct state_entry *e = state_find(ctx->state, ip);
+	const struct backend *b = pool_find(ctx->pool, ip);
 
 	if (e != NULL)
 		return owner_str(e->owner);
 	return b != NULL ? owner_str(b->owner) : "";
 }
 
-static void
-handle_release(struct ctl_client *c, const Poolmon__Request *req)
+static int
+handle_release(struct ctl_client *c, const Poolmon__Request *req,
+    struct ctl_reply *rep)
 {
-	struct poolmond *d = c->ctl->d;
-	Poolmon__Response resp;
-	Poolmon__ReleaseReply reply;
-	struct backend_set set;
+	const struct control_ctx *ctx = &c->ctl->ctx;
+	Poolmon__ReleaseReply *reply = &rep->u.release;
 	char ip[INET6_ADDRSTRLEN], err[512] = "";
 	const char *was;
 	int r;
 
-	if (!host_arg(c, req->id, req->release->host, ip, sizeof(ip)))
-		return;
-	was = previous_owner(d, ip);
-	if ((r = actions_release(d, ip, err, sizeof(err))) < 0) {
-		(void)reply_error(c, req->id, -r, "%s", err);
-		return;
-	}
+	if ((r = host_arg(rep, req->release->host, ip, sizeof(ip))) < 0)
+		return r;
+	was = previous_owner(ctx, ip);
+	if ((r = ctx->release(ctx->arg, ip, err, sizeof(err))) < 0)
+		return fail(rep, -r, "%s", err);
 	/* Checked at once: up as soon as --rise allows, not an interval on. */
-	if (pool_find(&d->pool, ip) != NULL) {
+	if (pool_find(ctx->pool, ip) != NULL) {
 		const char *one = ip;
 
-		(void)scan_request(d, &one, 1);
+		(void)ctx->request_scan(ctx->arg, &one, 1);
 	}
-	poolmon__release_reply__init(&reply);
-	reply.previous_owner = (char *)was;
-	if (one_backend(&set, d, pool_find(&d->pool, ip), &reply.backend) < 0) {
-		backend_set_free(&set);
-		(void)reply_error(c, req->id, ENOMEM, "out of memory");
-		return;
-	}
-	ctl_response_init(&resp, req->id, true);
-	resp.message = err;
-	resp.result_case = POOLMON__RESPONSE__RESULT_RELEASE;
-	resp.release = &reply;
-	(void)send_response(c, req->id, &resp);
-	backend_set_free(&set);
+	poolmon__release_reply__init(reply);
+	reply->previous_owner = (char *)was;
+	if (one_backend(&rep->set, ctx, pool_find(ctx->pool, ip),
+	    &reply->backend) < 0)
+		return fail_nomem(rep);
+	str_copy(rep->message, err, sizeof(rep->message));
+	rep->resp.message = rep->message;
+	rep->resp.result_case = POOLMON__RESPONSE__RESULT_RELEASE;
+	rep->resp.release = reply;
+	return 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -603,14 +638,14 @@ push_metrics(struct ctl_outq *q, uint64_t id, const char *text, size_t len)
  * text is about 1 KiB a backend, held until the client has read it.
  */
 int
-control_metrics_reply(const struct poolmond *d, uint64_t id,
+control_metrics_reply(const struct control_ctx *ctx, uint64_t id,
     struct ctl_outq *q)
 {
 	size_t queued = q->n, len;
 	char *text;
 	int r;
 
-	if ((r = metrics_render(d, &text, &len)) < 0)
+	if ((r = metrics_render(&ctx->metrics, &text, &len)) < 0)
 		return r;
 	r = push_metrics(q, id, text, len);
 	free(text);
@@ -620,31 +655,34 @@ control_metrics_reply(const struct poolmond *d, uint64_t id,
 	return r;
 }
 
-static void
-handle_metrics(struct ctl_client *c, const Poolmon__Request *req)
+static int
+handle_metrics(struct ctl_client *c, const Poolmon__Request *req,
+    struct ctl_reply *rep)
 {
-	if (control_metrics_reply(c->ctl->d, req->id, &c->out) < 0)
-		(void)reply_error(c, req->id, ENOMEM, "out of memory");
+	if (control_metrics_reply(&c->ctl->ctx, req->id, &c->out) < 0)
+		return fail_nomem(rep);
+	return CTL_DEFERRED;
 }
-
-/* ------------------------------------------------------------------ */
 
 /* ------------------------------------------------------------------ */
 /* watch: events as they happen (control_event) */
 
 static void
-handle_watch(struct ctl_client *c, const Poolmon__Request *req)
+start_watching(struct ctl_client *c)
 {
-	Poolmon__Response resp;
-
-	ctl_response_init(&resp, req->id, true);
-	resp.has_more = resp.more = true;
-	resp.message = "watching";
-	if (send_response(c, req->id, &resp) < 0)
-		return;
 	c->watching = true;
+}
+
+static int
+handle_watch(struct ctl_client *c, const Poolmon__Request *req,
+    struct ctl_reply *rep)
+{
+	rep->resp.has_more = rep->resp.more = true;
+	rep->resp.message = (char *)"watching";
 	c->watch_scans = req->watch->scans;
 	c->watch_id = req->id;
+	rep->sent = start_watching;
+	return 0;
 }
 
 /* One event to one watcher; a watcher too slow for its queue is told and
@@ -713,6 +751,20 @@ find_command(Poolmon__Request__CommandCase which)
 	return NULL;
 }
 
+/* Run the command's handler and send what it answers. */
+static void
+dispatch(struct ctl_client *c, const struct ctl_command *cmd,
+    const Poolmon__Request *req)
+{
+	struct ctl_reply rep;
+	int r;
+
+	reply_init(&rep, req->id);
+	if ((r = cmd->handle(c, req, &rep)) != CTL_DEFERRED)
+		send_response(c, &rep, r);
+	reply_free(&rep);
+}
+
 static void
 handle_request(struct ctl_client *c, const uint8_t *buf, size_t len)
 {
@@ -736,14 +788,14 @@ handle_request(struct ctl_client *c, const uint8_t *buf, size_t len)
 	} else if (cmd->privileged && !c->privileged) {
 		warn_client(ctl, "%s refused to uid %u pid %d: neither root "
 		    "nor in group %s", cmd->name, (unsigned int)c->peer.uid,
-		    (int)c->peer.pid, ctl->d->cfg.control_group);
+		    (int)c->peer.pid, ctl->ctx.cfg->control_group);
 		(void)reply_error(c, req->id, EACCES, "permission denied: %s "
 		    "needs root or group %s", cmd->name,
-		    ctl->d->cfg.control_group);
+		    ctl->ctx.cfg->control_group);
 	} else {
 		log_debug("control: %s from uid %u pid %d", cmd->name,
 		    (unsigned int)c->peer.uid, (int)c->peer.pid);
-		cmd->handle(c, req);
+		dispatch(c, cmd, req);
 	}
 	poolmon__request__free_unpacked(req, NULL);
 }
@@ -764,7 +816,7 @@ client_free(struct ctl_client *c)
 		}
 	}
 	if (c->hold_waiting)
-		actions_forget(c->ctl->d, c);
+		c->ctl->ctx.forget(c->ctl->ctx.arg, c);
 	/* Safe from the source's own callback: sd-event defers the free. */
 	sd_event_source_disable_unref(c->io);
 	sd_event_source_disable_unref(c->timer);
@@ -810,7 +862,7 @@ client_flush(struct ctl_client *c)
 		if (!c->stream.active)
 			break;
 		id = c->stream.id;
-		if (ctl_stream_next(&c->stream, c->ctl->d, &c->out) < 0 &&
+		if (ctl_stream_next(&c->stream, &c->ctl->ctx, &c->out) < 0 &&
 		    reply_error(c, id, ENOMEM, "out of memory") < 0)
 			return -ENOMEM;
 	}
@@ -1019,12 +1071,12 @@ client_new(struct control *ctl, int fd)
 	c->next = ctl->clients;
 	ctl->clients = c;
 	ctl->nclients++;
-	r = sd_event_add_io(ctl->d->event, &c->io, fd, EPOLLIN, on_client_io,
+	r = sd_event_add_io(ctl->event, &c->io, fd, EPOLLIN, on_client_io,
 	    c);
 	if (r >= 0)
 		r = sd_event_source_set_priority(c->io, CTL_PRIORITY);
 	if (r >= 0)
-		r = sd_event_add_time_relative(ctl->d->event, &c->timer,
+		r = sd_event_add_time_relative(ctl->event, &c->timer,
 		    CLOCK_MONOTONIC, (uint64_t)CTL_CLIENT_TIMEOUT_MS * 1000, 0,
 		    on_client_timeout, c);
 	if (r < 0) {
@@ -1055,7 +1107,7 @@ pause_accepting(struct control *ctl)
 	    CTL_ACCEPT_RETRY_MS);
 	(void)sd_event_source_set_enabled(ctl->listener, SD_EVENT_OFF);
 	if (ctl->accept_retry == NULL)
-		r = sd_event_add_time_relative(ctl->d->event,
+		r = sd_event_add_time_relative(ctl->event,
 		    &ctl->accept_retry, CLOCK_MONOTONIC,
 		    (uint64_t)CTL_ACCEPT_RETRY_MS * 1000, 0, on_accept_retry,
 		    ctl);
@@ -1099,14 +1151,16 @@ on_accept(sd_event_source *s, int fd, uint32_t revents, void *arg)
 static void
 answer_waiting(struct ctl_client *c, bool scanned)
 {
-	struct poolmond *d = c->ctl->d;
+	const struct control_ctx *ctx = &c->ctl->ctx;
+	struct daemon_summary sum;
 
 	if (!scanned) {
+		summary_read(&ctx->summary, &sum);
 		(void)reply_error(c, c->wait_id, EIO, "no check done: director "
-		    "%s unreachable: %s", d->cfg.director_socket,
-		    d->director_error);
+		    "%s unreachable: %s", ctx->cfg->director_socket,
+		    sum.director_error != NULL ? sum.director_error : "");
 		free_hosts(c->wait_hosts, c->nwait_hosts);
-	} else if (ctl_stream_recheck(&c->stream, d, c->wait_id,
+	} else if (ctl_stream_recheck(&c->stream, ctx, c->wait_id,
 	    c->wait_hosts, c->nwait_hosts) < 0)
 		(void)reply_error(c, c->wait_id, ENOMEM, "out of memory");
 	/* The stream took the hosts. */
@@ -1116,20 +1170,20 @@ answer_waiting(struct ctl_client *c, bool scanned)
 }
 
 void
-control_scan_done(struct poolmond *d, bool scanned)
+control_scan_done(struct control *ctl, bool scanned)
 {
-	struct control *ctl = d->control;
 	struct ctl_client *c, *next;
+	struct daemon_summary sum;
 
-	notify_status(d);
 	if (ctl == NULL)
 		return;
+	summary_read(&ctl->ctx.summary, &sum);
 	for (c = ctl->clients; c != NULL; c = next) {
 		next = c->next;
 		if (!c->waiting)
 			continue;
 		/* Not yet the scan that covers the request. */
-		if (scanned && (int32_t)(d->scan_id - c->wait_scan) < 0)
+		if (scanned && (int32_t)(sum.scan_id - c->wait_scan) < 0)
 			continue;
 		answer_waiting(c, scanned);
 		if (client_flush(c) < 0)
@@ -1140,28 +1194,29 @@ control_scan_done(struct poolmond *d, bool scanned)
 }
 
 int
-control_open(struct poolmond *d, char *err, size_t errlen)
+control_open(struct control **out, const char *path, const char *group,
+    char *err, size_t errlen)
 {
 	struct control *ctl;
 
+	*out = NULL;
 	if ((ctl = calloc(1, sizeof(*ctl))) == NULL)
 		return err_set(err, errlen, -ENOMEM, "out of memory");
-	ctl->d = d;
 	ctl->client_warnings.interval_ms = CTL_WARN_WINDOW_MS;
 	ctl->client_warnings.burst = CTL_WARN_BURST;
-	d->control = ctl;
-	return ctl_socket_open(&ctl->sock, d->cfg.control_socket,
-	    d->cfg.control_group, err, errlen);
+	*out = ctl;
+	return ctl_socket_open(&ctl->sock, path, group, err, errlen);
 }
 
 int
-control_start(struct poolmond *d, control_reload_fn *reload)
+control_start(struct control *ctl, sd_event *event,
+    const struct control_ctx *ctx)
 {
-	struct control *ctl = d->control;
 	int r;
 
-	ctl->reload = reload;
-	r = sd_event_add_io(d->event, &ctl->listener, ctl->sock.fd, EPOLLIN,
+	ctl->ctx = *ctx;
+	ctl->event = event;
+	r = sd_event_add_io(event, &ctl->listener, ctl->sock.fd, EPOLLIN,
 	    on_accept, ctl);
 	if (r < 0)
 		return r;
@@ -1169,10 +1224,8 @@ control_start(struct poolmond *d, control_reload_fn *reload)
 }
 
 void
-control_close(struct poolmond *d)
+control_close(struct control *ctl)
 {
-	struct control *ctl = d->control;
-
 	if (ctl == NULL)
 		return;
 	while (ctl->clients != NULL)
@@ -1181,13 +1234,11 @@ control_close(struct poolmond *d)
 	sd_event_source_disable_unref(ctl->accept_retry);
 	ctl_socket_close(&ctl->sock);
 	free(ctl);
-	d->control = NULL;
 }
 
 void
-control_event(struct poolmond *d, const struct pool_event *ev)
+control_event(struct control *ctl, const struct pool_event *ev)
 {
-	struct control *ctl = d->control;
 	struct ctl_client *c, *next;
 	Poolmon__WatchEvent we;
 

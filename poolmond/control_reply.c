@@ -15,8 +15,6 @@
 
 #include "fleet_status.h"
 #include "frame.h"
-#include "poolmond.h"
-#include "supervise.h"
 #include "util.h"
 #include "version.h"
 
@@ -101,15 +99,18 @@ backend_set_alloc(struct backend_set *set, size_t cap, size_t nports)
 	return 0;
 }
 
-/* The backends' fleet parts, which are their own allocations. */
+/* The last backend added goes again (it did not fit). */
 static void
+backend_set_drop_last(struct backend_set *set)
+{
+	fleet_status_free_backend(&set->msg[--set->n]);
+}
+
+void
 backend_set_clear(struct backend_set *set)
 {
-	size_t i;
-
-	for (i = 0; i < set->n; i++)
-		fleet_status_free_backend(&set->msg[i]);
-	set->n = 0;
+	while (set->n > 0)
+		backend_set_drop_last(set);
 }
 
 void
@@ -135,19 +136,19 @@ failing_count(const struct backend *b)
 
 /* Healthy scans in a row while down and poolmond's to bring up. */
 static uint32_t
-rising_count(const struct poolmond *d, const struct backend *b)
+rising_count(const struct config *cfg, const struct backend *b)
 {
 	if (b->dh.up || b->health != HEALTH_OK)
 		return 0;
 	if (b->owner != OWNER_POOLMOND &&
-	    !(b->owner == OWNER_OPERATOR && d->cfg.adopt_down))
+	    !(b->owner == OWNER_OPERATOR && cfg->adopt_down))
 		return 0;
 	return b->ok_count;
 }
 
 /* Whose the host's state is and why; a hold's details from the state. */
 static void
-fill_ownership(Poolmon__Backend *m, const struct poolmond *d,
+fill_ownership(Poolmon__Backend *m, const struct control_ctx *ctx,
     const struct backend *b)
 {
 	const struct state_entry *e;
@@ -155,7 +156,7 @@ fill_ownership(Poolmon__Backend *m, const struct poolmond *d,
 	m->owner = (char *)owner_str(b->owner);
 	SET(m, ownership, owner_msg(b->owner));
 	if (b->owner == OWNER_HOLD &&
-	    (e = state_find(&d->state, b->dh.ip)) != NULL &&
+	    (e = state_find(ctx->state, b->dh.ip)) != NULL &&
 	    e->owner == OWNER_HOLD) {
 		m->hold_reason = (char *)e->hold.reason;
 		SET(m, hold_uid, (uint32_t)e->hold.uid);
@@ -163,15 +164,16 @@ fill_ownership(Poolmon__Backend *m, const struct poolmond *d,
 		SET(m, hold_flush, e->hold.flush);
 	}
 	SET(m, failing_count, failing_count(b));
-	SET(m, rising_count, rising_count(d, b));
+	SET(m, rising_count, rising_count(ctx->cfg, b));
 	SET(m, spared, b->spared);
 }
 
-void
-backend_set_add(struct backend_set *set, const struct poolmond *d,
+int
+backend_set_add(struct backend_set *set, const struct control_ctx *ctx,
     const struct backend *b)
 {
-	size_t i, at = set->n * d->cfg.nports;
+	const struct config *cfg = ctx->cfg;
+	size_t i, at = set->n * cfg->nports;
 	Poolmon__Backend *m = &set->msg[set->n];
 
 	poolmon__backend__init(m);
@@ -186,80 +188,93 @@ backend_set_add(struct backend_set *set, const struct poolmond *d,
 	SET(m, last_check, (int64_t)b->last_check);
 	SET(m, flush_pending, b->flush_pending);
 	SET(m, last_updown_change, (int64_t)b->dh.last_updown_change);
-	fill_ownership(m, d, b);
-	(void)fleet_status_backend(d->fleet, b->dh.ip, m);
-	for (i = 0; i < d->cfg.nports; i++) {
-		fill_port_check(&set->checks[at + i], &d->cfg.ports[i],
+	fill_ownership(m, ctx, b);
+	for (i = 0; i < cfg->nports; i++) {
+		fill_port_check(&set->checks[at + i], &cfg->ports[i],
 		    &b->ports[i], b->last_check != 0);
 		set->checkp[at + i] = &set->checks[at + i];
 	}
-	m->n_checks = d->cfg.nports;
+	m->n_checks = cfg->nports;
 	m->checks = &set->checkp[at];
+	if (fleet_status_backend(ctx->fleet, b->dh.ip, m) < 0) {
+		fleet_status_free_backend(m);
+		return -ENOMEM;
+	}
 	set->size[set->n] = poolmon__backend__get_packed_size(m);
 	set->ptr[set->n] = m;
 	set->n++;
+	return 0;
 }
 
 static void
-count_backends(const struct poolmond *d, Poolmon__Summary *s)
+count_backends(const struct pool *pool, Poolmon__Summary *s)
 {
 	struct pool_counts c;
 
-	pool_count(&d->pool, &c);
-	SET(s, backends_total, (uint32_t)d->pool.n);
+	pool_count(pool, &c);
+	SET(s, backends_total, (uint32_t)pool->n);
 	SET(s, backends_healthy, (uint32_t)c.healthy);
 	SET(s, backends_failed, (uint32_t)c.failed);
 	SET(s, backends_unchecked, (uint32_t)c.unchecked);
 	SET(s, backends_unknown, (uint32_t)c.unknown);
 	SET(s, director_up, (uint32_t)c.director_up);
-	SET(s, director_down, (uint32_t)(d->pool.n - c.director_up));
+	SET(s, director_down, (uint32_t)(pool->n - c.director_up));
 }
 
 /* The safety policy and what it did at the last scan. */
 static void
-fill_safety(Poolmon__Summary *s, const struct poolmond *d)
+fill_safety(Poolmon__Summary *s, const struct config *cfg,
+    const struct daemon_summary *sum)
 {
-	SET(s, guard_active, d->outcome.guard_active);
-	SET(s, all_failed, d->outcome.all_failed);
-	SET(s, ring_synced, d->ring_synced);
-	SET(s, ring_state, d->director_down || d->ring_unknown ?
-	    POOLMON__RING_STATE__RING_UNKNOWN : d->ring_synced ?
+	SET(s, guard_active, sum->guard_active);
+	SET(s, all_failed, sum->all_failed);
+	SET(s, ring_synced, sum->ring_synced);
+	SET(s, ring_state, !sum->director_reachable || !sum->ring_known ?
+	    POOLMON__RING_STATE__RING_UNKNOWN : sum->ring_synced ?
 	    POOLMON__RING_STATE__RING_SYNCED :
 	    POOLMON__RING_STATE__RING_NOT_SYNCED);
-	SET(s, fall, (uint32_t)d->cfg.fall);
-	SET(s, rise, (uint32_t)d->cfg.rise);
-	SET(s, max_down_pct, (uint32_t)d->cfg.max_down_pct);
-	SET(s, adopt_down, d->cfg.adopt_down);
+	SET(s, fall, (uint32_t)cfg->fall);
+	SET(s, rise, (uint32_t)cfg->rise);
+	SET(s, max_down_pct, (uint32_t)cfg->max_down_pct);
+	SET(s, adopt_down, cfg->adopt_down);
 }
 
-static void
-fill_summary(Poolmon__Summary *s, const struct poolmond *d)
+/* The summary with the fleet's line: 0, or -ENOMEM with nothing to free. */
+static int
+fill_summary(Poolmon__Summary *s, const struct control_ctx *ctx)
 {
+	const struct config *cfg = ctx->cfg;
+	struct daemon_summary sum;
 	struct rusage ru;
 
+	summary_read(&ctx->summary, &sum);
 	poolmon__summary__init(s);
 	s->daemon_version = (char *)POOLMON_VERSION;
 	SET(s, pid, (uint32_t)getpid());
-	if (d->control != NULL)
-		SET(s, started, (int64_t)d->started);
-	s->director_socket = (char *)d->cfg.director_socket;
-	SET(s, director_reachable, !d->director_down);
-	if (d->director_down)
-		s->director_error = (char *)d->director_error;
-	SET(s, dry_run, d->cfg.dry_run);
-	SET(s, interval_s, (uint32_t)d->cfg.interval_s);
-	SET(s, scanning, d->scanning);
-	SET(s, scans_completed, d->scans_completed);
-	if (d->sup != NULL)
-		SET(s, children_forked, supervisor_forked(d->sup));
-	SET(s, checks_unknown, d->checks_unknown);
+	if (sum.started != 0)
+		SET(s, started, (int64_t)sum.started);
+	s->director_socket = (char *)cfg->director_socket;
+	SET(s, director_reachable, sum.director_reachable);
+	if (!sum.director_reachable)
+		s->director_error = (char *)sum.director_error;
+	SET(s, dry_run, sum.dry_run);
+	SET(s, interval_s, (uint32_t)cfg->interval_s);
+	SET(s, scanning, sum.scanning);
+	SET(s, scans_completed, sum.scans_completed);
+	if (sum.has_children_forked)
+		SET(s, children_forked, sum.children_forked);
+	SET(s, checks_unknown, sum.checks_unknown);
 	if (getrusage(RUSAGE_CHILDREN, &ru) == 0)
 		SET(s, child_maxrss_kb, (uint64_t)ru.ru_maxrss);
-	SET(s, last_scan_end, (int64_t)d->last_scan_end);
-	SET(s, last_scan_ms, (uint32_t)d->last_scan_ms);
-	count_backends(d, s);
-	fill_safety(s, d);
-	(void)fleet_status_summary(d->fleet, s);
+	SET(s, last_scan_end, (int64_t)sum.last_scan_end);
+	SET(s, last_scan_ms, (uint32_t)sum.last_scan_ms);
+	count_backends(ctx->pool, s);
+	fill_safety(s, cfg, &sum);
+	if (fleet_status_summary(ctx->fleet, s) < 0) {
+		fleet_status_free_summary(s);
+		return -ENOMEM;
+	}
+	return 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -273,15 +288,15 @@ cmp_host(const void *a, const void *b)
 
 /* Index of the first backend whose address sorts after "after". */
 static size_t
-first_after(const struct poolmond *d, const char *after)
+first_after(const struct pool *pool, const char *after)
 {
-	size_t lo = 0, hi = d->pool.n, mid;
+	size_t lo = 0, hi = pool->n, mid;
 
 	if (after[0] == '\0')
 		return 0;
 	while (lo < hi) {
 		mid = lo + (hi - lo) / 2;
-		if (strcmp(d->pool.backends[mid].dh.ip, after) <= 0)
+		if (strcmp(pool->backends[mid].dh.ip, after) <= 0)
 			lo = mid + 1;
 		else
 			hi = mid;
@@ -304,10 +319,11 @@ stream_lists(const struct ctl_stream *s, const struct backend *b)
 }
 
 static int
-stream_begin(struct ctl_stream *s, const struct poolmond *d, uint64_t id)
+stream_begin(struct ctl_stream *s, const struct control_ctx *ctx,
+    uint64_t id)
 {
 	memset(s, 0, sizeof(*s));
-	if (backend_set_alloc(&s->set, CTL_STREAM_BATCH, d->cfg.nports) < 0)
+	if (backend_set_alloc(&s->set, CTL_STREAM_BATCH, ctx->cfg->nports) < 0)
 		return -ENOMEM;
 	s->active = true;
 	s->first = true;
@@ -316,15 +332,15 @@ stream_begin(struct ctl_stream *s, const struct poolmond *d, uint64_t id)
 }
 
 int
-ctl_stream_status(struct ctl_stream *s, const struct poolmond *d,
+ctl_stream_status(struct ctl_stream *s, const struct control_ctx *ctx,
     uint64_t id)
 {
-	return stream_begin(s, d, id);
+	return stream_begin(s, ctx, id);
 }
 
 /* Requested addresses the scan did not check: the director lacks them. */
 static int
-stream_not_found(struct ctl_stream *s, const struct poolmond *d)
+stream_not_found(struct ctl_stream *s, const struct pool *pool)
 {
 	const struct backend *b;
 	size_t i, off = 0;
@@ -332,8 +348,8 @@ stream_not_found(struct ctl_stream *s, const struct poolmond *d)
 	if ((s->not_found = calloc(s->nhosts + 1, sizeof(char *))) == NULL)
 		return -ENOMEM;
 	for (i = 0; i < s->nhosts; i++) {
-		if ((b = pool_find(&d->pool, s->hosts[i])) != NULL &&
-		    backend_in_scan(b, d->scan_id))
+		if ((b = pool_find(pool, s->hosts[i])) != NULL &&
+		    backend_in_scan(b, s->scan_id))
 			continue;
 		s->not_found[s->nnot_found++] = s->hosts[i];
 		if (off < sizeof(s->message))
@@ -346,13 +362,15 @@ stream_not_found(struct ctl_stream *s, const struct poolmond *d)
 }
 
 int
-ctl_stream_recheck(struct ctl_stream *s, const struct poolmond *d,
+ctl_stream_recheck(struct ctl_stream *s, const struct control_ctx *ctx,
     uint64_t id, char **hosts, size_t nhosts)
 {
-	int r = stream_begin(s, d, id);
+	struct daemon_summary sum;
+	int r = stream_begin(s, ctx, id);
 
+	summary_read(&ctx->summary, &sum);
 	s->recheck = true;
-	s->scan_id = d->scan_id;
+	s->scan_id = sum.scan_id;
 	if (nhosts == 0)
 		free(hosts);
 	else {
@@ -361,7 +379,7 @@ ctl_stream_recheck(struct ctl_stream *s, const struct poolmond *d,
 		qsort(s->hosts, s->nhosts, sizeof(*s->hosts), cmp_host);
 	}
 	if (r == 0)
-		r = stream_not_found(s, d);
+		r = stream_not_found(s, ctx->pool);
 	if (r < 0)
 		ctl_stream_end(s);
 	return r;
@@ -380,9 +398,12 @@ ctl_stream_end(struct ctl_stream *s)
 	memset(s, 0, sizeof(*s));
 }
 
-/* The part's envelope, without backends: header fields and "more" set. */
-static void
-stream_envelope(const struct ctl_stream *s, const struct poolmond *d,
+/*
+ * The part's envelope, without backends: header fields and "more" set.
+ * 0, or -ENOMEM with nothing to free.
+ */
+static int
+stream_envelope(const struct ctl_stream *s, const struct control_ctx *ctx,
     Poolmon__Response *resp, Poolmon__StatusReply *status,
     Poolmon__Summary *summary, Poolmon__RecheckReply *recheck)
 {
@@ -392,12 +413,13 @@ stream_envelope(const struct ctl_stream *s, const struct poolmond *d,
 	if (!s->recheck) {
 		poolmon__status_reply__init(status);
 		if (s->first) {
-			fill_summary(summary, d);
+			if (fill_summary(summary, ctx) < 0)
+				return -ENOMEM;
 			status->summary = summary;
 		}
 		resp->result_case = POOLMON__RESPONSE__RESULT_STATUS;
 		resp->status = status;
-		return;
+		return 0;
 	}
 	if (s->nnot_found > 0) {
 		SET(resp, code, ENOENT);
@@ -412,64 +434,60 @@ stream_envelope(const struct ctl_stream *s, const struct poolmond *d,
 	}
 	resp->result_case = POOLMON__RESPONSE__RESULT_RECHECK;
 	resp->recheck = recheck;
+	return 0;
 }
 
-/* Fill s->set from backend i on while the part stays under its target. */
-static size_t
-stream_fill(struct ctl_stream *s, const struct poolmond *d, size_t i,
-    size_t size)
+/*
+ * Fill s->set from backend i on while the part stays under its target;
+ * *next: the index of the first backend left for the next part. 0 or
+ * -ENOMEM.
+ */
+static int
+stream_fill(struct ctl_stream *s, const struct control_ctx *ctx, size_t i,
+    size_t size, size_t *next)
 {
+	const struct pool *pool = ctx->pool;
 	size_t add;
 
 	backend_set_clear(&s->set);
-	for (; i < d->pool.n && s->set.n < s->set.cap; i++) {
-		if (!stream_lists(s, &d->pool.backends[i]))
+	for (; i < pool->n && s->set.n < s->set.cap; i++) {
+		if (!stream_lists(s, &pool->backends[i]))
 			continue;
-		backend_set_add(&s->set, d, &d->pool.backends[i]);
+		if (backend_set_add(&s->set, ctx, &pool->backends[i]) < 0)
+			return -ENOMEM;
 		add = s->set.size[s->set.n - 1] + CTL_EMBED_OVERHEAD;
 		if (s->set.n > 1 && size + add > CTL_PART_TARGET) {
-			s->set.n--;
-			fleet_status_free_backend(&s->set.msg[s->set.n]);
+			backend_set_drop_last(&s->set);
 			break;
 		}
 		size += add;
 	}
-	while (i < d->pool.n && !stream_lists(s, &d->pool.backends[i]))
+	while (i < pool->n && !stream_lists(s, &pool->backends[i]))
 		i++;
-	return i;
+	*next = i;
+	return 0;
 }
 
-int
-ctl_stream_next(struct ctl_stream *s, const struct poolmond *d,
-    struct ctl_outq *q)
+/* Queue the part made of resp and s->set; the last part ends s. */
+static int
+stream_part(struct ctl_stream *s, const struct control_ctx *ctx,
+    struct ctl_outq *q, Poolmon__Response *resp,
+    Poolmon__StatusReply *status, Poolmon__RecheckReply *recheck,
+    size_t next)
 {
-	Poolmon__Response resp;
-	Poolmon__StatusReply status;
-	Poolmon__Summary summary;
-	Poolmon__RecheckReply recheck;
-	size_t next;
-	bool more;
+	bool more = next < ctx->pool->n;
 	int r;
 
-	stream_envelope(s, d, &resp, &status, &summary, &recheck);
-	next = stream_fill(s, d, first_after(d, s->after),
-	    poolmon__response__get_packed_size(&resp));
-	more = next < d->pool.n;
 	if (s->recheck) {
-		recheck.backends = s->set.ptr;
-		recheck.n_backends = s->set.n;
+		recheck->backends = s->set.ptr;
+		recheck->n_backends = s->set.n;
 	} else {
-		status.backends = s->set.ptr;
-		status.n_backends = s->set.n;
+		status->backends = s->set.ptr;
+		status->n_backends = s->set.n;
 	}
-	resp.has_more = resp.more = more;
-	r = ctl_outq_push(q, &resp);
-	if (!s->recheck && status.summary != NULL)
-		fleet_status_free_summary(&summary);
-	if (r < 0) {
-		ctl_stream_end(s);
+	resp->has_more = resp->more = more;
+	if ((r = ctl_outq_push(q, resp)) < 0)
 		return r;
-	}
 	if (s->set.n > 0)
 		str_copy(s->after, s->set.ptr[s->set.n - 1]->address,
 		    sizeof(s->after));
@@ -480,16 +498,43 @@ ctl_stream_next(struct ctl_stream *s, const struct poolmond *d,
 }
 
 int
-control_status_reply(const struct poolmond *d, uint64_t id,
+ctl_stream_next(struct ctl_stream *s, const struct control_ctx *ctx,
+    struct ctl_outq *q)
+{
+	Poolmon__Response resp;
+	Poolmon__StatusReply status;
+	Poolmon__Summary summary;
+	Poolmon__RecheckReply recheck;
+	bool with_summary = !s->recheck && s->first;
+	size_t next;
+	int r;
+
+	if ((r = stream_envelope(s, ctx, &resp, &status, &summary,
+	    &recheck)) < 0) {
+		ctl_stream_end(s);
+		return r;
+	}
+	r = stream_fill(s, ctx, first_after(ctx->pool, s->after),
+	    poolmon__response__get_packed_size(&resp), &next);
+	if (r == 0)
+		r = stream_part(s, ctx, q, &resp, &status, &recheck, next);
+	if (with_summary)
+		fleet_status_free_summary(&summary);
+	if (r < 0)
+		ctl_stream_end(s);
+	return r;
+}
+int
+control_status_reply(const struct control_ctx *ctx, uint64_t id,
     struct ctl_outq *q)
 {
 	struct ctl_stream s;
 	int r;
 
-	if ((r = ctl_stream_status(&s, d, id)) < 0)
+	if ((r = ctl_stream_status(&s, ctx, id)) < 0)
 		return r;
 	while (s.active)
-		if ((r = ctl_stream_next(&s, d, q)) < 0)
+		if ((r = ctl_stream_next(&s, ctx, q)) < 0)
 			return r;
 	return 0;
 }

@@ -17,8 +17,6 @@
 #include "poolmon.pb-c.h"
 
 struct backend;
-struct control;
-struct poolmond;
 
 /* Set an optional proto2 field and its presence flag. */
 #define SET(m, field, v)	((m)->has_##field = 1, (m)->field = (v))
@@ -40,11 +38,13 @@ struct backend_set {
 /* Room for cap backends of nports each. 0 or -ENOMEM. */
 int backend_set_alloc(struct backend_set *set, size_t cap, size_t nports);
 void backend_set_free(struct backend_set *set);
+/* Empty the set for reuse, freeing what the fleet added to its messages. */
+void backend_set_clear(struct backend_set *set);
 /*
  * Append b (set->n < set->cap); its strings are used in place, so pack
- * before b changes.
+ * before b changes. 0 or -ENOMEM (nothing appended).
  */
-void backend_set_add(struct backend_set *set, const struct poolmond *d,
+int backend_set_add(struct backend_set *set, const struct control_ctx *ctx,
     const struct backend *b);
 
 /*
@@ -72,21 +72,22 @@ struct ctl_stream {
 };
 
 /* Begin a status reply to request id. 0 or -ENOMEM. */
-int ctl_stream_status(struct ctl_stream *s, const struct poolmond *d,
+int ctl_stream_status(struct ctl_stream *s, const struct control_ctx *ctx,
     uint64_t id);
 /*
- * Begin the reply to a recheck that scan d->scan_id answered. The stream
- * takes hosts (malloc'ed strings in the director's form; NULL with nhosts
- * 0 for every backend) whatever it returns. 0 or -ENOMEM.
+ * Begin the reply to a recheck that the last scan (the summary's
+ * scan_id) answered. The stream takes hosts (malloc'ed strings in the
+ * director's form; NULL with nhosts 0 for every backend) whatever it
+ * returns. 0 or -ENOMEM.
  */
-int ctl_stream_recheck(struct ctl_stream *s, const struct poolmond *d,
+int ctl_stream_recheck(struct ctl_stream *s, const struct control_ctx *ctx,
     uint64_t id, char **hosts, size_t nhosts);
 /*
  * Queue the next part (at most CTL_PART_TARGET bytes) on q; the stream
  * ends with the part whose "more" is unset. 0 or -ENOMEM (the stream is
  * then ended, nothing queued).
  */
-int ctl_stream_next(struct ctl_stream *s, const struct poolmond *d,
+int ctl_stream_next(struct ctl_stream *s, const struct control_ctx *ctx,
     struct ctl_outq *q);
 void ctl_stream_end(struct ctl_stream *s);
 

@@ -26,6 +26,7 @@
 #include "tls.h"
 #include "util.h"
 #include "version.h"
+#include "wiring.h"
 
 #define DAEMON_READY_TIMEOUT_MS	10000
 
@@ -212,8 +213,9 @@ on_stop_signal(sd_event_source *s, const struct signalfd_siginfo *si,
  * credential file. 0, or -errno with a message in err.
  */
 static int
-reload(struct poolmond *d, char *err, size_t errlen)
+reload(void *arg, char *err, size_t errlen)
 {
+	struct poolmond *d = arg;
 	int r, ret = 0;
 
 	notify_reloading();
@@ -234,7 +236,7 @@ reload(struct poolmond *d, char *err, size_t errlen)
 		    d->cfg.credfile);
 		ret = -EINVAL;
 	}
-	notify_ready(d);
+	wire_notify_ready(d);
 	return ret;
 }
 
@@ -365,6 +367,8 @@ int
 main(int argc, char **argv)
 {
 	struct poolmond d;
+	struct control_ctx control_ctx;
+	struct metrics_ctx metrics_ctx;
 	char err[512];
 	int r, ready_fd = -1;
 
@@ -411,9 +415,11 @@ main(int argc, char **argv)
 	acquire_pidfile(&d);
 	setup_policy(&d);
 	/* Before forking, so a socket in use is reported on the terminal. */
-	if (control_open(&d, err, sizeof(err)) < 0)
+	if (control_open(&d.control, d.cfg.control_socket, d.cfg.control_group,
+	    err, sizeof(err)) < 0)
 		startup_error("%s", err);
-	if (metrics_http_open(&d, err, sizeof(err)) < 0)
+	if (metrics_http_open(&d.metrics_http, d.cfg.metrics_listen, err,
+	    sizeof(err)) < 0)
 		startup_error("%s", err);
 	if (!d.cfg.foreground)
 		ready_fd = daemonize();
@@ -429,28 +435,31 @@ main(int argc, char **argv)
 	if ((r = hooks_new(d.event, d.cfg.on_change, &d.sandbox,
 	    d.cfg.timeout_s * 1000, &d.hooks)) < 0)
 		fatalx("change hooks: %s", strerror(-r));
-	d.scan_done = control_scan_done;
-	d.on_event = control_event;
+	wire_hooks(&d);
 	d.started = time(NULL);
 	if ((r = scan_init(&d)) < 0)
 		fatalx("scan engine: %s", strerror(-r));
 	setup_fleet(&d);
-	if ((r = control_start(&d, reload)) < 0)
+	/* After the fleet: the control socket's context carries d.fleet. */
+	wire_control_ctx(&d, reload, &control_ctx);
+	if ((r = control_start(d.control, d.event, &control_ctx)) < 0)
 		fatalx("control socket: %s", strerror(-r));
-	if ((r = metrics_http_start(&d)) < 0)
+	wire_metrics_ctx(&d, &metrics_ctx);
+	if ((r = metrics_http_start(d.metrics_http, d.event,
+	    &metrics_ctx)) < 0)
 		fatalx("metrics http server: %s", strerror(-r));
-	if ((r = notify_watchdog_start(&d)) < 0)
+	if ((r = notify_watchdog_start(d.event)) < 0)
 		fatalx("systemd watchdog: %s", strerror(-r));
 	log_info("poolmond %s started as pid %ld: %zu ports, interval %d s, "
 	    "timeout %d s, director %s%s", POOLMON_VERSION, (long)getpid(),
 	    d.cfg.nports, d.cfg.interval_s, d.cfg.timeout_s,
 	    d.cfg.director_socket, d.cfg.dry_run ? ", dry-run" : "");
 	daemon_ready(&ready_fd);
-	notify_ready(&d);
+	wire_notify_ready(&d);
 	r = sd_event_loop(d.event);
 	notify_stopping();
-	metrics_http_close(&d);
-	control_close(&d);
+	metrics_http_close(d.metrics_http);
+	control_close(d.control);
 	fleet_free(d.fleet);
 	director_client_free(d.director);
 	actions_shutdown(&d);

@@ -14,7 +14,6 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "poolmond.h"
 #include "util.h"
 
 /* What poolmon_backend_state says, one sample per name. */
@@ -131,35 +130,35 @@ seconds(FILE *f, uint64_t ms)
 }
 
 static void
-render_daemon(FILE *f, const struct poolmond *d)
+render_daemon(FILE *f, const struct daemon_summary *s)
 {
 	gauge(f, "poolmon_up", "Whether poolmond is running (1).", 1);
 	gauge(f, "poolmon_director_reachable", "Whether the last HOST-LIST "
-	    "from the director succeeded.", !d->director_down);
+	    "from the director succeeded.", s->director_reachable);
 	gauge(f, "poolmon_ring_synced", "Whether the director's ring was "
 	    "synced when last asked; actions wait while it is not.",
-	    d->ring_synced);
+	    s->ring_synced);
 	gauge(f, "poolmon_guard_active", "Whether the last scan spared "
 	    "failed hosts: --max-down reached, or every backend failed.",
-	    d->outcome.guard_active || d->outcome.all_failed);
+	    s->guard_active || s->all_failed);
 	gauge(f, "poolmon_dry_run", "Whether dry-run is on: nothing is "
-	    "sent to the director.", d->cfg.dry_run);
+	    "sent to the director.", s->dry_run);
 	counter(f, "poolmon_scans_total", "Scans completed since poolmond "
-	    "started.", d->scans_completed);
+	    "started.", s->scans_completed);
 	counter(f, "poolmon_checks_unknown_total", "Backend checks poolmond "
 	    "could not make through its own fault (never acted on).",
-	    d->checks_unknown);
-	if (d->scans_completed > 0) {
+	    s->checks_unknown);
+	if (s->scans_completed > 0) {
 		family(f, "poolmon_scan_duration_seconds", "gauge", "How long "
 		    "the last completed scan took, actions included.");
 		fputs("poolmon_scan_duration_seconds", f);
-		seconds(f, d->last_scan_ms > 0 ? (uint64_t)d->last_scan_ms :
+		seconds(f, s->last_scan_ms > 0 ? (uint64_t)s->last_scan_ms :
 		    0);
 	}
 }
 
 static void
-render_actions(FILE *f, const struct poolmond *d)
+render_actions(FILE *f, const struct metrics *m)
 {
 	size_t a;
 
@@ -169,17 +168,16 @@ render_actions(FILE *f, const struct poolmond *d)
 	for (a = 0; a < METRICS_ACTION_COUNT; a++) {
 		fprintf(f, "poolmon_actions_total{action=\"%s\",result=\"ok\"} "
 		    "%llu\n", action_names[a],
-		    (unsigned long long)d->metrics.actions[a][0]);
+		    (unsigned long long)m->actions[a][0]);
 		fprintf(f, "poolmon_actions_total{action=\"%s\",result="
 		    "\"error\"} %llu\n", action_names[a],
-		    (unsigned long long)d->metrics.actions[a][1]);
+		    (unsigned long long)m->actions[a][1]);
 	}
 }
 
 static void
-render_backends(FILE *f, const struct poolmond *d)
+render_backends(FILE *f, const struct pool *p)
 {
-	const struct pool *p = &d->pool;
 	size_t i, s;
 
 	family(f, "poolmon_backend_healthy", "gauge", "Whether the backend "
@@ -216,9 +214,8 @@ render_backends(FILE *f, const struct poolmond *d)
 }
 
 static void
-render_ports(FILE *f, const struct poolmond *d)
+render_ports(FILE *f, const struct config *cfg, const struct pool *p)
 {
-	const struct pool *p = &d->pool;
 	size_t i, k;
 
 	family(f, "poolmon_check_duration_seconds", "gauge", "How long the "
@@ -229,11 +226,11 @@ render_ports(FILE *f, const struct poolmond *d)
 
 		if (b->last_check == 0)
 			continue;
-		for (k = 0; k < d->cfg.nports && k < p->nports; k++) {
+		for (k = 0; k < cfg->nports && k < p->nports; k++) {
 			if (check_status_is_local(b->ports[k].status))
 				continue;
 			port_sample(f, "poolmon_check_duration_seconds", b,
-			    &d->cfg.ports[k]);
+			    &cfg->ports[k]);
 			seconds(f, b->ports[k].latency_ms);
 		}
 	}
@@ -243,9 +240,9 @@ render_ports(FILE *f, const struct poolmond *d)
 	for (i = 0; i < p->n; i++) {
 		const struct backend *b = &p->backends[i];
 
-		for (k = 0; k < d->cfg.nports && k < p->nports; k++) {
+		for (k = 0; k < cfg->nports && k < p->nports; k++) {
 			port_sample(f, "poolmon_check_failures_total", b,
-			    &d->cfg.ports[k]);
+			    &cfg->ports[k]);
 			fprintf(f, " %llu\n",
 			    (unsigned long long)b->ports[k].failures);
 		}
@@ -253,8 +250,9 @@ render_ports(FILE *f, const struct poolmond *d)
 }
 
 int
-metrics_render(const struct poolmond *d, char **out, size_t *len)
+metrics_render(const struct metrics_ctx *ctx, char **out, size_t *len)
 {
+	struct daemon_summary sum;
 	char *buf = NULL;
 	size_t size = 0;
 	FILE *f;
@@ -264,10 +262,11 @@ metrics_render(const struct poolmond *d, char **out, size_t *len)
 	*len = 0;
 	if ((f = open_memstream(&buf, &size)) == NULL)
 		return -ENOMEM;
-	render_daemon(f, d);
-	render_actions(f, d);
-	render_backends(f, d);
-	render_ports(f, d);
+	summary_read(&ctx->summary, &sum);
+	render_daemon(f, &sum);
+	render_actions(f, ctx->counters);
+	render_backends(f, ctx->pool);
+	render_ports(f, ctx->cfg, ctx->pool);
 	failed = ferror(f) != 0;
 	if (fclose(f) != 0 || failed) {
 		free(buf);

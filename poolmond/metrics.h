@@ -11,6 +11,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <systemd/sd-event.h>
+
+#include "config.h"
+#include "pool.h"
+#include "summary.h"
+
 #define METRICS_CONTENT_TYPE	"text/plain; version=0.0.4"
 
 enum metrics_action {
@@ -26,7 +32,14 @@ struct metrics {
 	uint64_t actions[METRICS_ACTION_COUNT][2];
 };
 
-struct poolmond;
+/* What the metrics show: main wires it. */
+struct metrics_ctx {
+	const struct config *cfg;	/* the ports */
+	const struct pool *pool;
+	const struct metrics *counters;
+	struct summary_source summary;
+};
+
 struct metrics_http;
 
 /*
@@ -37,19 +50,22 @@ struct metrics_http;
 void metrics_count_action(struct metrics *m, const char *cmd, bool ok);
 
 /*
- * The metrics text of d into *out (malloc'ed, NUL-terminated, *len bytes
+ * The metrics text into *out (malloc'ed, NUL-terminated, *len bytes
  * without the NUL). 0 or -ENOMEM.
  */
-int metrics_render(const struct poolmond *d, char **out, size_t *len);
+int metrics_render(const struct metrics_ctx *ctx, char **out, size_t *len);
 
 /*
- * The HTTP server, when d->cfg.metrics_listen is set: bound by
- * metrics_http_open() (before the daemon forks, so a busy address is
- * reported on the terminal), served from d->event once
+ * The HTTP server on --metrics-listen (listen; NULL: none, *out NULL):
+ * bound by metrics_http_open() (before the daemon forks, so a busy
+ * address is reported on the terminal), served from event once
  * metrics_http_start() has run. 0, or -errno with err set.
  */
-int metrics_http_open(struct poolmond *d, char *err, size_t errlen);
-int metrics_http_start(struct poolmond *d);
-void metrics_http_close(struct poolmond *d);
+int metrics_http_open(struct metrics_http **out, const char *listen,
+    char *err, size_t errlen);
+/* Serve ctx (copied) on event; h NULL: nothing to do. */
+int metrics_http_start(struct metrics_http *h, sd_event *event,
+    const struct metrics_ctx *ctx);
+void metrics_http_close(struct metrics_http *h);
 
 #endif

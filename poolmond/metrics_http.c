@@ -22,7 +22,6 @@
 #include <microhttpd.h>
 
 #include "log.h"
-#include "poolmond.h"
 #include "util.h"
 
 #define METRICS_HTTP_PATH		"/metrics"
@@ -34,7 +33,8 @@
 #define METRICS_HTTP_LOG_WINDOW_MS	(60 * 1000)
 
 struct metrics_http {
-	struct poolmond *d;
+	struct metrics_ctx ctx;		/* what is shown */
+	char *listen;			/* --metrics-listen */
 	int listen_fd;		/* MHD's once the daemon started */
 	struct MHD_Daemon *mhd;
 	sd_event_source *io;
@@ -94,7 +94,7 @@ reply_metrics(struct metrics_http *h, struct MHD_Connection *conn)
 	size_t len;
 	char *text;
 
-	if (metrics_render(h->d, &text, &len) < 0)
+	if (metrics_render(&h->ctx, &text, &len) < 0)
 		return reply_static(conn, MHD_HTTP_INTERNAL_SERVER_ERROR,
 		    "out of memory\n");
 	resp = MHD_create_response_from_buffer(len, text,
@@ -224,36 +224,40 @@ bind_listen(const char *arg, char *err, size_t errlen)
 }
 
 int
-metrics_http_open(struct poolmond *d, char *err, size_t errlen)
+metrics_http_open(struct metrics_http **out, const char *listen,
+    char *err, size_t errlen)
 {
 	struct metrics_http *h;
 	int fd;
 
-	if (d->cfg.metrics_listen == NULL)
+	*out = NULL;
+	if (listen == NULL)
 		return 0;
-	if ((fd = bind_listen(d->cfg.metrics_listen, err, errlen)) < 0)
+	if ((fd = bind_listen(listen, err, errlen)) < 0)
 		return fd;
-	if ((h = calloc(1, sizeof(*h))) == NULL) {
+	if ((h = calloc(1, sizeof(*h))) == NULL ||
+	    (h->listen = strdup(listen)) == NULL) {
+		free(h);
 		close(fd);
 		return err_set(err, errlen, -ENOMEM, "out of memory");
 	}
-	h->d = d;
 	h->listen_fd = fd;
 	h->log_limit.interval_ms = METRICS_HTTP_LOG_WINDOW_MS;
 	h->log_limit.burst = METRICS_HTTP_LOG_BURST;
-	d->metrics_http = h;
+	*out = h;
 	return 0;
 }
 
 int
-metrics_http_start(struct poolmond *d)
+metrics_http_start(struct metrics_http *h, sd_event *event,
+    const struct metrics_ctx *ctx)
 {
-	struct metrics_http *h = d->metrics_http;
 	const union MHD_DaemonInfo *info;
 	int r;
 
 	if (h == NULL)
 		return 0;
+	h->ctx = *ctx;
 	h->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL,
 	    NULL, on_request, h,
 	    /* First, so that MHD logs nothing on its own. */
@@ -271,23 +275,22 @@ metrics_http_start(struct poolmond *d)
 	info = MHD_get_daemon_info(h->mhd, MHD_DAEMON_INFO_EPOLL_FD);
 	if (info == NULL || info->epoll_fd < 0)
 		return -EIO;
-	r = sd_event_add_io(d->event, &h->io, info->epoll_fd, EPOLLIN,
+	r = sd_event_add_io(event, &h->io, info->epoll_fd, EPOLLIN,
 	    on_mhd_io, h);
 	if (r >= 0)
-		r = sd_event_add_time_relative(d->event, &h->timer,
+		r = sd_event_add_time_relative(event, &h->timer,
 		    CLOCK_MONOTONIC, 0, 0, on_mhd_timer, h);
 	if (r < 0)
 		return r;
 	rearm_timer(h);
-	log_info("metrics: serving http://%s%s", d->cfg.metrics_listen,
+	log_info("metrics: serving http://%s%s", h->listen,
 	    METRICS_HTTP_PATH);
 	return 0;
 }
 
 void
-metrics_http_close(struct poolmond *d)
+metrics_http_close(struct metrics_http *h)
 {
-	struct metrics_http *h = d->metrics_http;
 
 	if (h == NULL)
 		return;
@@ -297,6 +300,6 @@ metrics_http_close(struct poolmond *d)
 		MHD_stop_daemon(h->mhd);
 	if (h->listen_fd >= 0)
 		close(h->listen_fd);
+	free(h->listen);
 	free(h);
-	d->metrics_http = NULL;
 }

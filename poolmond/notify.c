@@ -14,7 +14,6 @@
 #include <systemd/sd-daemon.h>
 
 #include "log.h"
-#include "poolmond.h"
 
 #define STATUS_MAX	512
 
@@ -29,44 +28,45 @@ send_notify(const char *msg)
 
 /* The one-line state systemctl status shows. */
 static void
-format_status(const struct poolmond *d, char *buf, size_t len)
+format_status(const struct pool *pool, const struct daemon_summary *s,
+    char *buf, size_t len)
 {
-	const char *dry = d->cfg.dry_run ? ", dry-run" : "";
+	const char *dry = s->dry_run ? ", dry-run" : "";
 	struct pool_counts c;
 	char unknown[80] = "";
 
-	pool_count(&d->pool, &c);
+	pool_count(pool, &c);
 	if (c.unknown > 0)
 		snprintf(unknown, sizeof(unknown), ", %zu not checked (poolmond's "
 		    "fault)", c.unknown);
-	if (d->director_down)
+	if (!s->director_reachable)
 		snprintf(buf, len, "director unreachable: %s; %zu backends, "
-		    "%zu down%s%s", d->director_error, d->pool.n, c.failed,
-		    unknown, dry);
-	else if (d->scans_completed == 0)
+		    "%zu down%s%s", s->director_error != NULL ?
+		    s->director_error : "", pool->n, c.failed, unknown, dry);
+	else if (s->scans_completed == 0)
 		snprintf(buf, len, "first scan running%s", dry);
 	else
 		snprintf(buf, len, "%zu backends, %zu down%s, scan %lld ms%s",
-		    d->pool.n, c.failed, unknown, (long long)d->last_scan_ms,
+		    pool->n, c.failed, unknown, (long long)s->last_scan_ms,
 		    dry);
 }
 
 void
-notify_ready(const struct poolmond *d)
+notify_ready(const struct pool *pool, const struct daemon_summary *s)
 {
 	char status[STATUS_MAX], msg[STATUS_MAX + 32];
 
-	format_status(d, status, sizeof(status));
+	format_status(pool, s, status, sizeof(status));
 	snprintf(msg, sizeof(msg), "READY=1\nSTATUS=%s", status);
 	send_notify(msg);
 }
 
 void
-notify_status(const struct poolmond *d)
+notify_status(const struct pool *pool, const struct daemon_summary *s)
 {
 	char status[STATUS_MAX], msg[STATUS_MAX + 32];
 
-	format_status(d, status, sizeof(status));
+	format_status(pool, s, status, sizeof(status));
 	snprintf(msg, sizeof(msg), "STATUS=%s", status);
 	send_notify(msg);
 }
@@ -102,9 +102,9 @@ notify_mainpid(pid_t pid)
 }
 
 int
-notify_watchdog_start(struct poolmond *d)
+notify_watchdog_start(sd_event *event)
 {
-	int r = sd_event_set_watchdog(d->event, 1);
+	int r = sd_event_set_watchdog(event, 1);
 
 	if (r > 0)
 		log_debug("systemd watchdog enabled");

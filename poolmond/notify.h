@@ -8,12 +8,15 @@
 
 #include <sys/types.h>
 
-struct poolmond;
+#include <systemd/sd-event.h>
+
+#include "pool.h"
+#include "summary.h"
 
 /* READY=1: the pidfile is held and the control socket listens. */
-void notify_ready(const struct poolmond *d);
+void notify_ready(const struct pool *pool, const struct daemon_summary *s);
 /* STATUS= after a scan: "42 backends, 1 down, scan 180 ms". */
-void notify_status(const struct poolmond *d);
+void notify_status(const struct pool *pool, const struct daemon_summary *s);
 /* RELOADING=1 with MONOTONIC_USEC=; notify_ready() ends the reload. */
 void notify_reloading(void);
 void notify_stopping(void);
@@ -23,6 +26,6 @@ void notify_mainpid(pid_t pid);
  * WATCHDOG=1 from the event loop when $WATCHDOG_USEC asks for it, so a
  * wedged loop stops pinging. 0 or -errno.
  */
-int notify_watchdog_start(struct poolmond *d);
+int notify_watchdog_start(sd_event *event);
 
 #endif

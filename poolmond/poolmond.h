@@ -1,4 +1,8 @@
-/* The daemon's state: one struct, passed to every module. */
+/*
+ * The daemon's state: main's wiring (main.c, wiring.c). The scan engine
+ * (scan.c, actions.c) still takes it; the modules that show the
+ * daemon (control*, metrics*, notify) get a context of their own instead.
+ */
 #ifndef POOLMOND_POOLMOND_H
 #define POOLMOND_POOLMOND_H
 
@@ -14,24 +18,16 @@
 #include "config.h"
 #include "director.h"
 #include "metrics.h"
+#include "pidfile.h"
 #include "policy.h"
 #include "pool.h"
+#include "pool_event.h"
 #include "sandbox.h"
 #include "state.h"
 #include "util.h"
 
 struct fleet;
 struct supervisor;
-
-/* What poolmonctl watch streams (control.c), as it happens. */
-struct pool_event {
-	const char *event;	/* verdict, down, up, flush, hold, ... */
-	const char *host;	/* NULL: about the pool */
-	const char *reason;
-	const char *result;	/* a director command's: "ok" or its error */
-	const char *detail;
-	bool dry_run;
-};
 
 struct poolmond {
 	struct config cfg;
@@ -152,9 +148,5 @@ void actions_shutdown(struct poolmond *d);
  * -errno with err set. */
 int actions_release(struct poolmond *d, const char *ip, char *err,
     size_t errlen);
-/* pidfile.c */
-int pidfile_acquire(const char *path, pid_t *holder);
-int pidfile_write_pid(int fd, pid_t pid);
-void pidfile_release(const char *path, int fd);
 
 #endif

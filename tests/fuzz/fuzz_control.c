@@ -20,6 +20,7 @@
 #include "poolmon.pb-c.h"
 #include "poolmond.h"
 #include "util.h"
+#include "wiring.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -27,9 +28,9 @@ static struct poolmond daemon_state;
 static char sock_path[108];
 
 static int
-fake_reload(struct poolmond *d, char *err, size_t errlen)
+fake_reload(void *arg, char *err, size_t errlen)
 {
-	(void)d;
+	(void)arg;
 	snprintf(err, errlen, "reloaded");
 	return 0;
 }
@@ -37,7 +38,7 @@ fake_reload(struct poolmond *d, char *err, size_t errlen)
 static void
 cleanup(void)
 {
-	control_close(&daemon_state);
+	control_close(daemon_state.control);
 	director_client_free(daemon_state.director);
 	actions_shutdown(&daemon_state);
 }
@@ -46,6 +47,7 @@ static void
 setup(void)
 {
 	struct poolmond *d = &daemon_state;
+	struct control_ctx ctx;
 	static char dir[64];
 	char err[256];
 	sigset_t set;
@@ -63,11 +65,14 @@ setup(void)
 	sigemptyset(&set);
 	sigaddset(&set, SIGCHLD);
 	sigprocmask(SIG_BLOCK, &set, NULL);
-	if (control_open(d, err, sizeof(err)) < 0 ||
+	wire_hooks(d);
+	wire_control_ctx(d, fake_reload, &ctx);
+	if (control_open(&d->control, d->cfg.control_socket,
+	    d->cfg.control_group, err, sizeof(err)) < 0 ||
 	    sd_event_new(&d->event) < 0 ||
 	    director_client_new(&d->director, d->event,
 	    d->cfg.director_socket, 1000) < 0 || scan_init(d) < 0 ||
-	    control_start(d, fake_reload) < 0) {
+	    control_start(d->control, d->event, &ctx) < 0) {
 		fprintf(stderr, "fuzz_control setup: %s\n", err);
 		abort();
 	}

@@ -25,8 +25,9 @@ tb_track_pid $!
 tb_dcmd HOST-DOWN "$B5" >/dev/null
 pm_start -d -i 1 -t 2 --retries 0 --adopt-down -p 24 -p 4190 --lmtp-to=testuser
 tb_wait_host_state "$B5" U 10 || tb_fail "$B5 not up with --lmtp-to=testuser"
-pm_wait_log "$B5 LMTP:24 ok" 5 || tb_fail "no LMTP ok"
-pm_wait_log "$B5 TCP:4190 ok" 5 || tb_fail "no banner-only ok"
+pm_wait_backend "$B5" '.health == "ok" and
+    [.checks[] | [.protocol, .port, .ok]] == [["LMTP", 24, true], ["TCP", 4190, true]]' 5 ||
+	tb_fail "LMTP and banner-only checks not both ok"
 restart_log
 tb_pass "LMTP transaction to testuser and a banner-only port pass"
 
@@ -34,7 +35,7 @@ tb_pass "LMTP transaction to testuser and a banner-only port pass"
 # (--max-down=100: the only backend may go down).
 pm_start -d -i 1 -t 2 --retries 0 --max-down=100 -p 24 --lmtp-from=pm@test --lmtp-to=nosuchuser
 tb_wait_host_state "$B5" D 10 || tb_fail "$B5 not down with an unknown recipient"
-pm_wait_log "$B5 down: LMTP:24 RCPT: 550 5.1.1 <nosuchuser> User doesn't exist: nosuchuser$" 5 ||
+pm_wait_backend "$B5" '.health == "failed" and .reason == "LMTP:24 RCPT: 550 5.1.1 <nosuchuser> User doesn'"'"'t exist: nosuchuser"' 5 ||
 	tb_fail "no RCPT reason"
 restart_log
 tb_pass "unknown recipient: down, reason 'RCPT: 550 5.1.1 <nosuchuser> User doesn't exist'"

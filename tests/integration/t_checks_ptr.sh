@@ -74,12 +74,12 @@ tb_track_pid "$WATCH_PID"
 tb_wait_host_state "$NAMED" U 10 || tb_fail "$NAMED (backend.test) not up"
 tb_wait_host_state "$NONAME" U 10 || tb_fail "$NONAME (no name) not up: no fallback to the IP"
 tb_wait_host_state "$WRONG" D 10 || tb_fail "$WRONG (wrong.test) not down"
-pm_wait_log "$WRONG down: IMAPS:993 TLS: certificate verify failed \(hostname mismatch\)$" 5 ||
+pm_wait_backend "$WRONG" '.reason == "IMAPS:993 TLS: certificate verify failed (hostname mismatch)"' 5 ||
 	tb_fail "no hostname mismatch for $WRONG"
 tb_pass "PTR names verified: backend.test passes, wrong.test fails, no name falls back to the IP"
 
 tb_wait_host_state "$DNSNAMED" D 10 || tb_fail "$DNSNAMED (dns.test, confirmed) not down"
-pm_wait_log "$DNSNAMED down: IMAPS:993 TLS: certificate verify failed \(hostname mismatch\)$" 5 ||
+pm_wait_backend "$DNSNAMED" '.reason == "IMAPS:993 TLS: certificate verify failed (hostname mismatch)"' 5 ||
 	tb_fail "no hostname mismatch for $DNSNAMED"
 tb_wait_host_state "$FORGED" U 10 ||
 	tb_fail "$FORGED not up: its unconfirmed PTR name forged.test was verified, not its IP"

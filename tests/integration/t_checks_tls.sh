@@ -45,12 +45,7 @@ restart_log() {
 RUN=0
 # wait_scans N: until the current run has finished N scans.
 wait_scans() {
-	local i
-	for i in $(seq 1 50); do
-		[ "$(pm_count_log "scan complete")" -ge "$1" ] && return 0
-		sleep 0.2
-	done
-	tb_fail "fewer than $1 scans"
+	pm_wait_json ".scans_completed >= $1" 10 || tb_fail "fewer than $1 scans"
 }
 VERIFY_FAILED="TLS: certificate verify failed"
 
@@ -59,14 +54,14 @@ pm_start "${COMMON[@]}" -p 143 -p 110 -p 24 -s 993 -s 995 \
 	--ssl-ca="$TB_DIR/ca.pem" --no-ptr
 tb_wait_host_state "$OTHERCA" D 10 || tb_fail "$OTHERCA not down: wrong CA"
 tb_wait_host_state "$NONAME" D 10 || tb_fail "$NONAME not down: IP not in the certificate"
-for port in "IMAP:143" "POP3:110" "LMTP:24" "IMAPS:993" "POP3S:995"; do
-	pm_wait_log "$GOOD $port ok" 5 || tb_fail "$GOOD $port not ok"
-done
+pm_wait_backend "$GOOD" '.health == "ok" and
+    [.checks[] | [.port, .ok]] == [[143, true], [110, true], [24, true], [993, true], [995, true]]' 5 ||
+	tb_fail "$GOOD: not every port ok"
 tb_assert_eq "$(tb_host_state "$GOOD")" U "$GOOD up: all five checks pass"
-pm_wait_log "$OTHERCA down: IMAPS:993 $VERIFY_FAILED \(unable to get local issuer certificate\); POP3S:995 $VERIFY_FAILED \(unable to get local issuer certificate\)$" 5 ||
+pm_wait_backend "$OTHERCA" ".reason == \"IMAPS:993 $VERIFY_FAILED (unable to get local issuer certificate); POP3S:995 $VERIFY_FAILED (unable to get local issuer certificate)\"" 5 ||
 	tb_fail "no wrong-CA reason"
 tb_pass "wrong CA: down, reason '$VERIFY_FAILED (unable to get local issuer certificate)'"
-pm_wait_log "$NONAME down: IMAPS:993 $VERIFY_FAILED \(IP address mismatch\); POP3S:995 $VERIFY_FAILED \(IP address mismatch\)$" 5 ||
+pm_wait_backend "$NONAME" ".reason == \"IMAPS:993 $VERIFY_FAILED (IP address mismatch); POP3S:995 $VERIFY_FAILED (IP address mismatch)\"" 5 ||
 	tb_fail "no IP mismatch reason"
 tb_pass "address not in the certificate: down, reason '$VERIFY_FAILED (IP address mismatch)'"
 restart_log
@@ -75,9 +70,10 @@ restart_log
 # SNI), and the other one does not.
 pm_start "${COMMON[@]}" -s 993 --ssl-ca="$TB_DIR/ca.pem" --ssl-name=backend.test
 wait_scans 2
-pm_wait_log "$NONAME IMAPS:993 $VERIFY_FAILED \(hostname mismatch\)" 1 ||
+pm_wait_backend "$NONAME" "[.checks[] | [.port, .error]] == [[993, \"$VERIFY_FAILED (hostname mismatch)\"]]" 1 ||
 	tb_fail "no hostname mismatch"
-pm_wait_log "$GOOD IMAPS:993 ok" 1 || tb_fail "$GOOD not ok with --ssl-name=backend.test"
+pm_wait_backend "$GOOD" '[.checks[] | [.port, .ok]] == [[993, true]]' 1 ||
+	tb_fail "$GOOD not ok with --ssl-name=backend.test"
 tb_assert_eq "$(tb_host_state "$GOOD")" U "$GOOD up with --ssl-name=backend.test"
 tb_assert_eq "$(tb_host_state "$NONAME")" D "$NONAME down: name mismatch"
 tb_pass "name mismatch: reason '$VERIFY_FAILED (hostname mismatch)'"

@@ -12,14 +12,16 @@ tb_backend_start b2 127.0.7.32 || tb_fail "backend b2"
 # The director is not running yet: its socket does not exist.
 TB_DIRECTOR_SOCKET=$TB_DIR/director/run/director-admin
 pm_start -i 1 -t 1 --retries=1 --retry-delay=100 -p 143 -d
+pm_wait_json '.director_reachable == false and .ring_state == "unknown"' 5 ||
+	tb_fail "status does not show the outage"
 pm_wait_log "director .*unreachable" 5 || tb_fail "outage not logged"
 sleep 3
 kill -0 "$PM_PID" || tb_fail "poolmond died without a director"
 tb_assert_eq "$(pm_count_log 'unreachable')" 1 "outage logged once, not per scan"
 
 tb_director_start 127.0.7.100 "127.0.7.31-127.0.7.32" || tb_fail "director"
-pm_wait_log "reachable again" 5 || tb_fail "recovery not logged"
-pm_wait_log "scan complete: 2 backends, 0 failed" 5 || tb_fail "no scan after recovery"
+pm_wait_json '.director_reachable == true and .scans_completed >= 1 and
+    .backends_total == 2 and .backends_failed == 0' 5 || tb_fail "no scan after recovery"
 
 tb_backend_stop b2 || tb_fail "stop b2"
 tb_wait_host_state 127.0.7.32 D 5 || tb_fail "b2 not taken down"

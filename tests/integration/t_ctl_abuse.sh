@@ -32,7 +32,7 @@ for _ in $(seq 1 50); do [ -S "$TB_DIR/fd.sock" ] && break; sleep 0.1; done
 CTL=$TB_DIR/ctl.sock
 TB_DIRECTOR_SOCKET=$TB_DIR/fd.sock hs_pm_start -d -i 2 -t 3 --retries 0 -p 143 ||
 	tb_fail "poolmond"
-pm_wait_log "scan complete: 2 backends, 0 failed" 10 || tb_fail "first scan"
+pm_wait_json '.scans_completed >= 1 and .backends_total == 2 and .backends_failed == 0' 10 || tb_fail "first scan"
 T0=$(date +%s)
 abuse() { "$ABUSE" "$CTL" "$@"; }
 # field LINE KEY

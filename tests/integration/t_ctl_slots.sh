@@ -22,7 +22,7 @@ tb_director_start 127.0.12.140 "$B1" || tb_fail "director"
 
 CTL=$TB_DIR/ctl.sock
 hs_pm_start -d -i 2 -t 3 -p 143 || tb_fail "poolmond"
-pm_wait_log "scan complete: 1 backends, 0 failed" 15 || tb_fail "first scan"
+pm_wait_json '.scans_completed >= 1 and .backends_total == 1 and .backends_failed == 0' 15 || tb_fail "first scan"
 cp "$ABUSE" "$TB_DIR/ctl-abuse" && chmod 0755 "$TB_DIR/ctl-abuse"
 chmod 0666 "$CTL"
 # as USER ctl-abuse ARGS...

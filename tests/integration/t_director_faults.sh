@@ -25,7 +25,7 @@ SOCK=$TB_DIRECTOR_SOCKET
 
 pm_start -d -i 1 -t 4 --retries 0 --max-down=100 -p 143
 tb_wait_host_state "$DEAD" D 8 || tb_fail "$DEAD not taken down"
-pm_wait_log "scan complete: 3 backends, 1 failed" 5 || tb_fail "first scan"
+pm_wait_json '.scans_completed >= 1 and .backends_total == 3 and .backends_failed == 1' 5 || tb_fail "first scan"
 
 # 1. Stopped mid-scan. The operator puts $DEAD up: the next scan owes a
 # HOST-DOWN. As soon as that scan has read HOST-LIST (while $SLOW is being

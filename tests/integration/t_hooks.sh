@@ -31,7 +31,7 @@ f=$HOOKDIR/out/\$(date +%s%N).\$\$
 echo "hook saw \$POOLMON_EVENT \$POOLMON_HOST"
 case \$POOLMON_EVENT in
 flush) exit 3 ;;
-up) sleep 300 ;;
+up) sleep 300.$$ ;;
 esac
 exit 0
 HOOK
@@ -60,7 +60,7 @@ tb_pass "a missing hook program is refused at start, naming the option"
 
 POOLMON_TEST_SECRET=leak pm_start -d -i 1 -t 2 --retries 0 -p 143 -p 110 \
 	--on-change="$HOOKDIR/hook"
-pm_wait_log "scan complete: 3 backends, 0 failed" 15 || tb_fail "first scan"
+pm_wait_json '.scans_completed >= 1 and .backends_total == 3 and .backends_failed == 0' 15 || tb_fail "first scan"
 [ -z "$(ls "$HOOKDIR/out")" ] || tb_fail "hooks ran without an action: $(ls "$HOOKDIR/out")"
 
 tb_backend_stop b2 || tb_fail "stop b2"
@@ -87,7 +87,8 @@ tb_wait_host_state "$B2" U 10 || tb_fail "$B2 not brought up"
 wait_event up "$B2" || tb_fail "no up event"
 pm_wait_log "hook up $B2: killed after 2000 ms" 10 || tb_fail "a hanging hook not killed"
 sleep 0.5
-pgrep -f "^sleep 300$" >/dev/null && tb_fail "the hanging hook's sleep survived it"
+# 300.PID: this run's, not another run's hook on the machine.
+pgrep -f "^sleep 300\.$$\$" >/dev/null && tb_fail "the hanging hook's sleep survived it"
 tb_pass "a hanging hook is killed at --timeout, with what it started"
 
 # A hold is an event, with its reason.

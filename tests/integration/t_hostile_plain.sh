@@ -86,14 +86,15 @@ chmod 600 "$TB_DIR/cred"
 hs_pm_start -d -i 1 -t $((TIMEOUT_MS / 1000)) --retries 0 --max-down=100 \
 	-p 143 -p 24 -c "$TB_DIR/cred" -v 0 || tb_fail "poolmond"
 hs_watch_start 10
-pm_wait_log "scan complete: 15 backends, 14 failed" 10 || tb_fail "first scan"
+pm_wait_json '.scans_completed >= 1 and .backends_total == 15 and .backends_failed == 14' 10 || tb_fail "first scan"
 hwm_first=$(hs_status_kb "$PM_DAEMON" VmHWM)
 
 for ip in $HOSTILE; do
 	tb_wait_host_state "$ip" D 5 || tb_fail "$ip not down"
-	line=$(grep -a -m 1 ": $ip down: " "$(pm_log)" | sed 's/.*: [0-9.]* down: //')
+	line=$("$POOLMONCTL" -s "$TB_DIR/ctl.sock" --json status |
+		jq -r --arg ip "$ip" '.backends[] | select(.address == $ip) | .reason')
 	[[ $line =~ ^${PORTNAME[$ip]}\ ${WANT[$ip]}$ ]] ||
-		tb_fail "$ip: down line '$line', expected '${PORTNAME[$ip]} ${WANT[$ip]}'"
+		tb_fail "$ip: status reason '$line', expected '${PORTNAME[$ip]} ${WANT[$ip]}'"
 	ms=$(hs_check_ms "$ip" "${PORTNAME[$ip]}")
 	[ -n "$ms" ] && [ "$ms" -le "${MAXMS[$ip]}" ] ||
 		tb_fail "$ip: check took '$ms' ms, more than ${MAXMS[$ip]}"

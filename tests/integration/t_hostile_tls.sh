@@ -44,14 +44,15 @@ tb_director_start "$DIR_IP" "$GOOD ${HOSTILE//$'\n'/ }" || tb_fail "director"
 hs_pm_start -d -i 1 -t 2 --retries 1 --retry-delay 100 --max-down=100 \
 	-s 993 -v 0 || tb_fail "poolmond"
 hs_watch_start 10
-pm_wait_log "scan complete: 9 backends, 8 failed" 15 || tb_fail "first scan"
+pm_wait_json '.scans_completed >= 1 and .backends_total == 9 and .backends_failed == 8' 15 || tb_fail "first scan"
 hwm_first=$(hs_status_kb "$PM_DAEMON" VmHWM)
 
 for ip in $HOSTILE; do
 	tb_wait_host_state "$ip" D 5 || tb_fail "$ip not down"
-	line=$(grep -a -m 1 ": $ip down: " "$(pm_log)" | sed 's/.*: [0-9.]* down: //')
+	line=$("$POOLMONCTL" -s "$TB_DIR/ctl.sock" --json status |
+		jq -r --arg ip "$ip" '.backends[] | select(.address == $ip) | .reason')
 	[[ $line =~ ^IMAPS:993\ ${WANT[$ip]}\ \(2\ tries\)$ ]] ||
-		tb_fail "$ip: down line '$line', expected 'IMAPS:993 ${WANT[$ip]} (2 tries)'"
+		tb_fail "$ip: status reason '$line', expected 'IMAPS:993 ${WANT[$ip]} (2 tries)'"
 	ms=$(hs_check_ms "$ip" IMAPS:993)
 	[ -n "$ms" ] && [ "$ms" -le "${MAXMS[$ip]}" ] ||
 		tb_fail "$ip: an attempt took '$ms' ms, more than ${MAXMS[$ip]}"

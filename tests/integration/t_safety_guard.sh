@@ -16,13 +16,16 @@ down_count() {
 }
 
 pm_start -d -i 1 -t 1 --retries=0 --max-down=50 -p 143
-pm_wait_log "scan complete: 4 backends, 0 failed" 10 || tb_fail "first scan"
+pm_wait_json '.scans_completed >= 1 and .backends_total == 4 and .backends_failed == 0' 10 ||
+	tb_fail "first scan"
 
 for i in 1 2 3; do
 	tb_backend_stop "b$i" || tb_fail "stop b$i"
 done
-pm_wait_log "pool guard: --max-down=50% reached; sparing 1 failed hosts: 127.0.7.6[4-6]" 10 ||
-	tb_fail "guard not logged"
+pm_wait_json '.guard_active == true and .backends_failed == 3 and
+    [.backends[] | select(.spared == true) | [.health, .director_state]] ==
+    [["failed", "up"]]' 10 ||
+	tb_fail "status does not show the guard sparing one failed host"
 sleep 3
 tb_assert_eq "$(down_count)" 2 "exactly 2 of 4 down with --max-down=50"
 tb_assert_eq "$(tb_host_state 127.0.7.67)" U "the healthy backend stays up"
@@ -46,7 +49,8 @@ rm -f "$TB_DIR/state"
 # Scans only on request (-i 3600 after the first), so that no scan is under
 # way while the block goes in: one rule for all four, then the rechecks.
 pm_start -d -i 3600 -t 1 --retries=0 --max-down=100 -p 143
-pm_wait_log "scan complete: 4 backends, 0 failed" 10 || tb_fail "scan with all healthy"
+pm_wait_json '.scans_completed >= 1 and .backends_total == 4 and .backends_failed == 0' 10 ||
+	tb_fail "scan with all healthy"
 tb_block 127.0.7.64/30 || tb_fail "block"
 for i in 1 2 3; do
 	"$POOLMONCTL" -s "$TB_DIR/ctl.sock" recheck >/dev/null

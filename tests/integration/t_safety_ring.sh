@@ -16,7 +16,8 @@ tb_peer_start p2 127.0.7.102 "$servers" "$ring" || tb_fail "peer director"
 tb_director_start 127.0.7.101 "$servers" "$ring" || tb_fail "director"
 
 pm_start -d -i 1 -t 1 --retries=0 -p 143
-pm_wait_log "scan complete: 3 backends, 0 failed" 10 || tb_fail "first scan"
+pm_wait_json '.scans_completed >= 1 and .backends_total == 3 and .backends_failed == 0' 10 ||
+	tb_fail "first scan"
 
 tb_peer_stop p2 || tb_fail "stop peer"
 for i in $(seq 1 50); do
@@ -27,10 +28,15 @@ tb_ring_synced && tb_fail "ring still synced without its peer"
 tb_pass "ring not synced with the peer stopped"
 
 tb_backend_stop b3 || tb_fail "stop b3"
+pm_wait_json '.ring_state == "not_synced" and .ring_synced == false' 10 ||
+	tb_fail "status does not show the ring unsynced"
+pm_wait_backend 127.0.7.53 '.health == "failed" and .failing_count >= 1' 10 ||
+	tb_fail "status: b3 not failed"
 pm_wait_log "director ring not synced \(ring sync" 10 || tb_fail "deferral not logged"
-before=$(pm_count_log "scan complete")
+scans() { "$POOLMONCTL" -s "$TB_DIR/ctl.sock" --json status | jq .scans_completed; }
+before=$(scans)
 sleep 4
-after=$(pm_count_log "scan complete")
+after=$(scans)
 [ "$after" -ge $((before + 2)) ] || tb_fail "scans stalled while the ring was unsynced ($before -> $after)"
 tb_pass "scans go on while actions are deferred ($before -> $after)"
 tb_assert_eq "$(tb_host_state 127.0.7.53)" U "dead backend not acted on while unsynced"
@@ -42,7 +48,7 @@ tb_assert_eq "$("$POOLMONCTL" -s "$TB_DIR/ctl.sock" --json status | jq .ring_syn
 
 tb_peer_start p2 127.0.7.102 "$servers" "$ring" || tb_fail "peer director again"
 tb_wait_host_state 127.0.7.53 D 20 || tb_fail "not acted on after the ring synced"
-pm_wait_log "director ring synced again" 2 || tb_fail "resync not logged"
+pm_wait_json '.ring_state == "synced"' 2 || tb_fail "status: ring not synced again"
 tb_pass "dead backend taken down once the ring synced again"
 tb_assert_eq "$("$POOLMONCTL" -s "$TB_DIR/ctl.sock" --json status | jq .ring_synced)" true \
 	"status shows the ring synced again"

@@ -18,7 +18,7 @@ tb_director_start "$DIR_IP" "$B1-$B3" || tb_fail "director"
 CTL=$TB_DIR/ctl.sock
 ctl() { "$POOLMONCTL" -s "$CTL" "$@"; }
 pm_start -d -i 1 -t 2 --retries 0 -p 143 -p 110
-pm_wait_log "scan complete: 3 backends, 0 failed" 15 || tb_fail "first scan"
+pm_wait_json '.scans_completed >= 1 and .backends_total == 3 and .backends_failed == 0' 15 || tb_fail "first scan"
 
 # Not through ctl(): $! must be poolmonctl itself, to signal it.
 "$POOLMONCTL" -s "$CTL" --json watch --scans >"$TB_DIR/events" 2>"$TB_DIR/watch.err" &

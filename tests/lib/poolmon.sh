@@ -11,6 +11,8 @@
 #   pm_wait_json FILTER SECS   wait until `poolmonctl --json status`
 #                        satisfies jq -e FILTER (the control socket of
 #                        pm_start, or $PM_CTL)
+#   pm_wait_backend IP FILTER SECS   wait until the backend IP of
+#                        `poolmonctl --json status` satisfies FILTER
 #
 # pm_wait_log and pm_count_log read only what the latest pm_start's poolmond
 # wrote: a restarted poolmond must not be answered by its predecessor's lines.
@@ -81,4 +83,8 @@ pm_wait_json() {
 	echo "status never matched $1:" >&2
 	"$POOLMONCTL" -s "$sock" status >&2
 	return 1
+}
+
+pm_wait_backend() {
+	pm_wait_json "[.backends[] | select(.address == \"$1\") | ($2)] == [true]" "$3"
 }

@@ -14,10 +14,20 @@
 #include "poolmond.h"
 #include "unit.h"
 #include "util.h"
+#include "wiring.h"
 
 static struct poolmond d;
+static struct control_ctx ctx;
 /* The longest tag a HOST-LIST may carry. */
 static char longest_tag[DIRECTOR_TAG_MAX];
+
+/* The control socket's view of d, wired as main does. */
+static const struct control_ctx *
+ctl(void)
+{
+	wire_control_ctx(&d, NULL, &ctx);
+	return &ctx;
+}
 
 static int
 cmp_backend(const void *a, const void *b)
@@ -130,7 +140,7 @@ test_large_pool(void)
 	bool order_ok = true;
 
 	make_pool(3000, MAX_PORTS);
-	CHECK(control_status_reply(&d, 42, &q) == 0);
+	CHECK(control_status_reply(ctl(), 42, &q) == 0);
 	CHECK(q.n > 10);
 	for (i = 0; i < q.n; i++) {
 		Poolmon__Response *r = unpack(&q.msg[i]);
@@ -179,7 +189,7 @@ test_backend_fields(void)
 	make_pool(3, 2);
 	d.cfg.ports[1].tls = true;
 	d.cfg.ports[1].proto = PROTO_POP3;
-	CHECK(control_status_reply(&d, 7, &q) == 0);
+	CHECK(control_status_reply(ctl(), 7, &q) == 0);
 	CHECK(q.n == 1);
 	if (q.n != 1 || (r = unpack(&q.msg[0])) == NULL) {
 		CHECK(0);
@@ -216,7 +226,7 @@ test_empty_pool(void)
 	d.director_down = true;
 	str_copy(d.director_error, "connect: refused",
 	    sizeof(d.director_error));
-	CHECK(control_status_reply(&d, 1, &q) == 0);
+	CHECK(control_status_reply(ctl(), 1, &q) == 0);
 	CHECK(q.n == 1);
 	if (q.n == 1 && (r = unpack(&q.msg[0])) != NULL) {
 		CHECK(!r->more && r->status->n_backends == 0);
@@ -281,9 +291,9 @@ test_list_replaced_between_parts(void)
 	bool ordered = true;
 
 	use_pool(pool_from(0, 3000, 5), 3000, 5);
-	CHECK(ctl_stream_status(&s, &d, 9) == 0);
-	CHECK(ctl_stream_next(&s, &d, &q) == 0 && s.active);
-	CHECK(ctl_stream_next(&s, &d, &q) == 0 && s.active);
+	CHECK(ctl_stream_status(&s, ctl(), 9) == 0);
+	CHECK(ctl_stream_next(&s, ctl(), &q) == 0 && s.active);
+	CHECK(ctl_stream_next(&s, ctl(), &q) == 0 && s.active);
 	n = collect(&q, seen, 8000, &nf);
 	CHECK(n > 0 && n < 3000);
 	for (i = 0; i < 3000; i++)
@@ -297,7 +307,7 @@ test_list_replaced_between_parts(void)
 		if (strcmp(d.pool.backends[i].dh.ip, seen[n - 1]) > 0)
 			expect++;
 	while (s.active)
-		CHECK(ctl_stream_next(&s, &d, &q) == 0);
+		CHECK(ctl_stream_next(&s, ctl(), &q) == 0);
 	n += collect(&q, seen + n, 8000 - n, &nf);
 	for (i = 1; i < n; i++)
 		if (strcmp(seen[i - 1], seen[i]) >= 0)
@@ -345,9 +355,9 @@ test_recheck_reply(void)
 	/* Checked by an older scan only: not this recheck's. */
 	d.pool.backends[10].scanned_in = 6;
 	/* 2900 hosts asked for, 10.0.0.0 .. 10.0.11.83, and two unknown. */
-	CHECK(ctl_stream_recheck(&s, &d, 3, hosts_of(0, 2900, "192.0.2.1",
+	CHECK(ctl_stream_recheck(&s, ctl(), 3, hosts_of(0, 2900, "192.0.2.1",
 	    "192.0.2.2"), 2902) == 0);
-	CHECK(ctl_stream_next(&s, &d, &q) == 0);
+	CHECK(ctl_stream_next(&s, ctl(), &q) == 0);
 	if (q.n == 1 && (r = unpack(&q.msg[0])) != NULL) {
 		CHECK(!r->success && r->has_code && r->code == ENOENT);
 		CHECK(r->recheck->scan_id == 7 && r->more);
@@ -357,7 +367,7 @@ test_recheck_reply(void)
 	} else
 		CHECK(0);
 	while (s.active)
-		CHECK(ctl_stream_next(&s, &d, &q) == 0);
+		CHECK(ctl_stream_next(&s, ctl(), &q) == 0);
 	CHECK(q.n > 2);
 	n = collect(&q, seen, 4000, &nf);
 	/* 10.0.0.10 (index 10 of the sorted pool) was not checked. */

@@ -22,10 +22,30 @@
 #include "metrics.h"
 #include "poolmon.pb-c.h"
 #include "poolmond.h"
+#include "wiring.h"
 #include "util.h"
 #include "unit.h"
 
 static struct poolmond d;
+
+/* What the metrics and the control socket see of d, wired as main does. */
+static const struct metrics_ctx *
+mctx(void)
+{
+	static struct metrics_ctx m;
+
+	wire_metrics_ctx(&d, &m);
+	return &m;
+}
+
+static const struct control_ctx *
+cctx(void)
+{
+	static struct control_ctx c;
+
+	wire_control_ctx(&d, NULL, &c);
+	return &c;
+}
 
 static struct backend *
 add_backend(const char *ip, const char *tag, bool up, enum owner owner,
@@ -77,7 +97,7 @@ render(void)
 	char *text = NULL;
 	size_t len = 0;
 
-	CHECK(metrics_render(&d, &text, &len) == 0);
+	CHECK(metrics_render(mctx(), &text, &len) == 0);
 	CHECK(text != NULL && strlen(text) == len);
 	return text;
 }
@@ -371,9 +391,9 @@ test_control_parts(void)
 		snprintf(ip, sizeof(ip), "10.1.%zu.%zu", i / 250, i % 250);
 		add_backend(ip, "tag", true, OWNER_NONE, HEALTH_OK);
 	}
-	CHECK(metrics_render(&d, &text, &len) == 0);
+	CHECK(metrics_render(mctx(), &text, &len) == 0);
 	CHECK(len > 4 * CTL_PART_TARGET);
-	CHECK(control_metrics_reply(&d, 9, &q) == 0);
+	CHECK(control_metrics_reply(cctx(), 9, &q) == 0);
 	CHECK(q.n > 4);
 	joined = calloc(1, len + 1);
 	for (i = 0; i < q.n && joined != NULL; i++) {
@@ -459,10 +479,10 @@ test_http_behind_idle(void)
 	make_daemon(0);
 	CHECK((port = free_port()) > 0);
 	snprintf(listen_at, sizeof(listen_at), "127.0.0.1:%d", port);
-	d.cfg.metrics_listen = listen_at;
-	CHECK(metrics_http_open(&d, err, sizeof(err)) == 0);
+	CHECK(metrics_http_open(&d.metrics_http, listen_at, err,
+	    sizeof(err)) == 0);
 	CHECK(sd_event_new(&d.event) >= 0);
-	CHECK(metrics_http_start(&d) == 0);
+	CHECK(metrics_http_start(d.metrics_http, d.event, mctx()) == 0);
 	for (i = 0; i < IDLE_CLIENTS; i++)
 		CHECK((idle[i] = connect_to(port)) >= 0);
 	/* Let the server take its 16 before the scraper queues. */
@@ -490,7 +510,7 @@ test_http_behind_idle(void)
 	close(fd);
 	for (i = 0; i < IDLE_CLIENTS; i++)
 		close(idle[i]);
-	metrics_http_close(&d);
+	metrics_http_close(d.metrics_http);
 	d.event = sd_event_unref(d.event);
 	free_daemon();
 }

@@ -1,0 +1,146 @@
+/*
+ * main's wiring: the modules that show the daemon (control.c,
+ * control_reply.c, metrics*.c, notify.c) never see struct poolmond; they
+ * get a context of what they read and hooks for what they ask, made here.
+ */
+#include "wiring.h"
+
+#include "notify.h"
+#include "supervise.h"
+
+void
+wire_summary(void *arg, struct daemon_summary *s)
+{
+	const struct poolmond *d = arg;
+
+	s->started = d->started;
+	s->director_reachable = !d->director_down;
+	s->director_error = d->director_error;
+	s->ring_known = !d->ring_unknown;
+	s->ring_synced = d->ring_synced;
+	s->dry_run = d->cfg.dry_run;
+	s->scanning = d->scanning;
+	s->scan_id = d->scan_id;
+	s->scans_completed = d->scans_completed;
+	if (d->sup != NULL) {
+		s->has_children_forked = true;
+		s->children_forked = supervisor_forked(d->sup);
+	}
+	s->checks_unknown = d->checks_unknown;
+	s->last_scan_end = d->last_scan_end;
+	s->last_scan_ms = d->last_scan_ms;
+	s->guard_active = d->outcome.guard_active;
+	s->all_failed = d->outcome.all_failed;
+}
+
+void
+wire_notify_ready(struct poolmond *d)
+{
+	struct daemon_summary s;
+	const struct summary_source src = { wire_summary, d };
+
+	summary_read(&src, &s);
+	notify_ready(&d->pool, &s);
+}
+
+void
+wire_notify_status(struct poolmond *d)
+{
+	struct daemon_summary s;
+	const struct summary_source src = { wire_summary, d };
+
+	summary_read(&src, &s);
+	notify_status(&d->pool, &s);
+}
+
+void
+wire_metrics_ctx(struct poolmond *d, struct metrics_ctx *ctx)
+{
+	*ctx = (struct metrics_ctx){
+		.cfg = &d->cfg,
+		.pool = &d->pool,
+		.counters = &d->metrics,
+		.summary = { wire_summary, d },
+	};
+}
+
+static int
+ask_scan(void *arg, const char *const *ips, size_t nips)
+{
+	return scan_request(arg, ips, nips);
+}
+
+static int
+ask_hold(void *arg, const char *ip, const char *reason, uid_t uid,
+    bool flush, control_hold_done_fn *done, void *done_arg, char *err,
+    size_t errlen)
+{
+	return actions_hold(arg, ip, reason, uid, flush, done, done_arg, err,
+	    errlen);
+}
+
+static void
+ask_forget(void *arg, const void *done_arg)
+{
+	actions_forget(arg, done_arg);
+}
+
+static int
+ask_release(void *arg, const char *ip, char *err, size_t errlen)
+{
+	return actions_release(arg, ip, err, errlen);
+}
+
+/* cfg.dry_run is the run-time switch: the actions read it. */
+static void
+ask_dry_run(void *arg, bool on)
+{
+	struct poolmond *d = arg;
+
+	if (d->cfg.dry_run == on)
+		return;
+	d->cfg.dry_run = on;
+	wire_notify_status(d);
+}
+
+void
+wire_control_ctx(struct poolmond *d, wire_reload_fn *reload,
+    struct control_ctx *ctx)
+{
+	*ctx = (struct control_ctx){
+		.cfg = &d->cfg,
+		.pool = &d->pool,
+		.state = &d->state,
+		.fleet = d->fleet,
+		.summary = { wire_summary, d },
+		.arg = d,
+		.request_scan = ask_scan,
+		.hold = ask_hold,
+		.forget = ask_forget,
+		.release = ask_release,
+		.set_dry_run = ask_dry_run,
+		.reload = reload,
+	};
+	wire_metrics_ctx(d, &ctx->metrics);
+}
+
+/* A scan finished, or could not start: systemd's STATUS=, rechecks. */
+static void
+on_scan_done(struct poolmond *d, bool scanned)
+{
+	wire_notify_status(d);
+	control_scan_done(d->control, scanned);
+}
+
+static void
+on_event(struct poolmond *d, const struct pool_event *ev)
+{
+	control_event(d->control, ev);
+}
+
+void
+wire_hooks(struct poolmond *d)
+{
+	d->scan_done = on_scan_done;
+	d->on_event = on_event;
+}
