@@ -143,6 +143,17 @@ render_daemon(FILE *f, const struct daemon_summary *s)
 	    s->guard_active || s->all_failed);
 	gauge(f, "poolmon_dry_run", "Whether dry-run is on: nothing is "
 	    "sent to the director.", s->dry_run);
+	if (s->fleet) {
+		gauge(f, "poolmon_fleet_peers_live", "Fleet peers heard from "
+		    "within three intervals.", s->fleet_peers_live);
+		gauge(f, "poolmon_fleet_peers_trusted", "Live fleet peers "
+		    "that proved the fleet's key.", s->fleet_peers_trusted);
+		gauge(f, "poolmon_fleet_quorum", "Agreeing fresh verdicts a "
+		    "fleet action needs now.", s->fleet_quorum);
+		gauge(f, "poolmon_fleet_isolated", "Whether no peer trusts "
+		    "this monitor, which then acts on nothing.",
+		    s->fleet_isolated);
+	}
 	counter(f, "poolmon_scans_total", "Scans completed since poolmond "
 	    "started.", s->scans_completed);
 	counter(f, "poolmon_checks_unknown_total", "Backend checks poolmond "

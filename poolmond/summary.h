@@ -28,6 +28,12 @@ struct daemon_summary {
 	int64_t last_scan_ms;
 	bool guard_active;		/* the last scan spared hosts */
 	bool all_failed;		/* ... because every backend failed */
+	/* With --fleet-listen only. */
+	bool fleet;
+	unsigned int fleet_peers_live;
+	unsigned int fleet_peers_trusted;
+	unsigned int fleet_quorum;
+	bool fleet_isolated;
 };
 
 /* Where a module gets the snapshot from. */

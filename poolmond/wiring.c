@@ -5,8 +5,25 @@
  */
 #include "wiring.h"
 
+#include "fleet.h"
 #include "notify.h"
 #include "supervise.h"
+
+static void
+summarize_fleet(const struct fleet *f, struct daemon_summary *s)
+{
+	struct fleet_peer_view v;
+	size_t i;
+
+	s->fleet = true;
+	s->fleet_quorum = fleet_quorum(f);
+	s->fleet_isolated = fleet_isolated(f);
+	for (i = 0; i < fleet_npeers(f); i++) {
+		fleet_peer(f, i, &v);
+		s->fleet_peers_live += v.live;
+		s->fleet_peers_trusted += v.live && v.trusted;
+	}
+}
 
 void
 wire_summary(void *arg, struct daemon_summary *s)
@@ -31,6 +48,8 @@ wire_summary(void *arg, struct daemon_summary *s)
 	s->last_scan_ms = d->last_scan_ms;
 	s->guard_active = d->outcome.guard_active;
 	s->all_failed = d->outcome.all_failed;
+	if (d->fleet != NULL)
+		summarize_fleet(d->fleet, s);
 }
 
 void

@@ -106,6 +106,8 @@ ctl --json status | jq -e --arg p "$PEER_IP:9094" --arg s "$STRANGER_IP:9094" \
 	'(.fleet.peers[] | select(.address == $p) | .trusted) and
 	 (.fleet.peers[] | select(.address == $s) | .trusted | not)' >/dev/null ||
 	tb_fail "fleet status under valgrind: $(ctl --json status | jq -c .fleet)"
+curl -sf -m 60 "http://$DIR_IP:9095/metrics" | grep -qx "poolmon_fleet_peers_trusted 1" ||
+	tb_fail "fleet metrics under valgrind"
 grep -q "refused $STRANGER_IP: authentication failed" "$(pm_log)" ||
 	tb_fail "the stranger was not refused"
 # A hold, kept by the peer too, and released.
