@@ -14,12 +14,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "actions.h"
+
 #include "fleet.h"
 #include "hooks.h"
 #include "log.h"
 #include "metrics.h"
 #include "owner.h"
-#include "poolmond.h"
 #include "util.h"
 
 /* The journal's fields of a line about host (log.h). */
@@ -49,15 +50,15 @@ reason_of(const struct backend *b)
 
 /* An action (or, in dry-run, what would be one): the change hook's. */
 static void
-changed(struct poolmond *d, const char *event, const char *ip,
+changed(struct actions *a, const char *event, const char *ip,
     const char *reason, const char *result, bool dry_run)
 {
-	const struct backend *b = pool_find(&d->pool, ip);
+	const struct backend *b = pool_find(a->pool, ip);
 	const struct pool_event ev = { .event = event, .host = ip,
 	    .reason = reason, .result = result, .dry_run = dry_run };
 
-	pool_event_emit(d, &ev);
-	hooks_run(d->hooks, event, ip, b != NULL ? b->dh.tag : "", reason,
+	event_emit(&a->events, &ev);
+	hooks_run(a->hooks, event, ip, b != NULL ? b->dh.tag : "", reason,
 	    dry_run);
 }
 
@@ -81,7 +82,7 @@ crash_point(const char *where)
 /* How a host command ended: true only for OK; logs every other outcome,
  * and counts each (poolmon_actions_total). */
 static bool
-cmd_ok(struct poolmond *d, const char *cmd, const char *ip,
+cmd_ok(struct actions *a, const char *cmd, const char *ip,
     const struct director_result *res)
 {
 	bool ok = res->error == 0 && res->reply == DIRECTOR_REPLY_OK;
@@ -89,13 +90,13 @@ cmd_ok(struct poolmond *d, const char *cmd, const char *ip,
 	    strcmp(cmd, "HOST-DOWN") == 0 ? "down" :
 	    strcmp(cmd, "HOST-UP") == 0 ? "up" : "flush" };
 
-	metrics_count_action(&d->metrics, cmd, ok);
+	metrics_count_action(a->metrics, cmd, ok);
 	if (!ok) {
 		/* What went wrong, for poolmonctl watch; OKs say it later. */
 		ev.result = res->error < 0 ? res->err :
 		    res->reply == DIRECTOR_REPLY_OTHER ? res->line :
 		    director_reply_str(res->reply);
-		pool_event_emit(d, &ev);
+		event_emit(&a->events, &ev);
 	}
 	if (res->error < 0 && res->unreachable)
 		log_warnx("%s not sent: director unreachable: %s; retrying "
@@ -124,124 +125,124 @@ enum gate {
  * synced again.
  */
 static const char *
-ring_name(const struct poolmond *d)
+ring_name(const struct actions *a)
 {
-	if (d->ring_unknown || d->director_down)
+	if (a->view->ring_unknown || a->view->down)
 		return "unknown";
-	return d->ring_synced ? "synced" : "not synced";
+	return a->view->ring_synced ? "synced" : "not synced";
 }
 
-static enum gate ring_gate_update(struct poolmond *d,
+static enum gate ring_gate_update(struct actions *a,
     const struct director_result *res);
 
 /* The ring-sync gate, and its changes for poolmonctl watch. */
 static enum gate
-ring_gate(struct poolmond *d, const struct director_result *res)
+ring_gate(struct actions *a, const struct director_result *res)
 {
-	const char *before = ring_name(d);
-	enum gate g = ring_gate_update(d, res);
+	const char *before = ring_name(a);
+	enum gate g = ring_gate_update(a, res);
 	const struct pool_event ev = { .event = "ring",
-	    .detail = ring_name(d), .reason = res->error < 0 ? res->err :
+	    .detail = ring_name(a), .reason = res->error < 0 ? res->err :
 	    res->ring_state };
 
 	if (strcmp(before, ev.detail) != 0)
-		pool_event_emit(d, &ev);
+		event_emit(&a->events, &ev);
 	return g;
 }
 
 static enum gate
-ring_gate_update(struct poolmond *d, const struct director_result *res)
+ring_gate_update(struct actions *a, const struct director_result *res)
 {
 	if (res->error < 0 && res->unreachable) {
 		log_warnx("DIRECTOR-LIST not sent: director unreachable: %s; "
 		    "retrying at the next scan", res->err);
-		d->ring_unknown = true;
+		a->view->ring_unknown = true;
 		return GATE_FAILED;
 	}
 	if (res->error < 0) {
 		log_warnx("DIRECTOR-LIST: %s; deferring actions to the next "
 		    "scan", res->err);
-		d->ring_unknown = true;
+		a->view->ring_unknown = true;
 		return GATE_FAILED;
 	}
-	d->ring_synced = res->synced;
-	d->ring_unknown = false;
-	if (d->fleet != NULL)
-		fleet_set_ring(d->fleet, res->members, res->nmembers);
+	a->view->ring_synced = res->synced;
+	a->view->ring_unknown = false;
+	if (a->fleet != NULL)
+		fleet_set_ring(a->fleet, res->members, res->nmembers);
 	if (!res->synced) {
-		if (!d->ring_unsynced_noted)
+		if (!a->view->ring_unsynced_noted)
 			log_warnx("director ring not synced (%s): deferring "
 			    "actions until it is", res->ring_state);
-		d->ring_unsynced_noted = true;
+		a->view->ring_unsynced_noted = true;
 		return GATE_UNSYNCED;
 	}
-	if (d->ring_unsynced_noted)
+	if (a->view->ring_unsynced_noted)
 		log_info("director ring synced again: acting on the pool");
-	d->ring_unsynced_noted = false;
+	a->view->ring_unsynced_noted = false;
 	return GATE_SYNCED;
 }
 
 static bool
-any_action(const struct poolmond *d)
+any_action(const struct actions *a)
 {
 	size_t i;
 
-	for (i = 0; i < d->pool.n; i++)
-		if (d->pool.backends[i].action != ACTION_NONE)
+	for (i = 0; i < a->pool->n; i++)
+		if (a->pool->backends[i].action != ACTION_NONE)
 			return true;
 	return false;
 }
 
 /* The guard coming on or going off, for poolmonctl watch. */
 static void
-note_guard(struct poolmond *d)
+note_guard(struct actions *a)
 {
-	bool on = d->outcome.all_failed || d->outcome.guard_active;
+	bool on = a->outcome.all_failed || a->outcome.guard_active;
 	struct pool_event ev = { .event = "guard", .detail = on ? "on" : "off",
-	    .dry_run = d->cfg.dry_run };
+	    .dry_run = a->cfg->dry_run };
 
-	if (on == d->guard_on)
+	if (on == a->guard_on)
 		return;
-	d->guard_on = on;
+	a->guard_on = on;
 	if (on)
-		ev.reason = d->outcome.all_failed ? "every backend failed" :
+		ev.reason = a->outcome.all_failed ? "every backend failed" :
 		    "--max-down reached";
-	pool_event_emit(d, &ev);
+	event_emit(&a->events, &ev);
 }
 
 static void
-log_guard(struct poolmond *d)
+log_guard(struct actions *a)
 {
 	char spared[1024];
 	size_t i, off = 0;
 
 	spared[0] = '\0';
-	for (i = 0; i < d->pool.n; i++)
-		if (d->pool.backends[i].spared)
-			changed(d, "spared", d->pool.backends[i].dh.ip,
-			    reason_of(&d->pool.backends[i]), NULL,
-			    d->cfg.dry_run);
-	for (i = 0; i < d->pool.n && off < sizeof(spared); i++) {
+	for (i = 0; i < a->pool->n; i++)
+		if (a->pool->backends[i].spared)
+			changed(a, "spared", a->pool->backends[i].dh.ip,
+			    reason_of(&a->pool->backends[i]), NULL,
+			    a->cfg->dry_run);
+	for (i = 0; i < a->pool->n && off < sizeof(spared); i++) {
 		int n;
 
-		if (!d->pool.backends[i].spared)
+		if (!a->pool->backends[i].spared)
 			continue;
 		n = snprintf(spared + off, sizeof(spared) - off, "%s%s",
-		    off > 0 ? " " : "", d->pool.backends[i].dh.ip);
+		    off > 0 ? " " : "", a->pool->backends[i].dh.ip);
 		if (n > 0)
 			off += (size_t)n;
 	}
-	if (d->outcome.all_failed)
+	if (a->outcome.all_failed)
 		log_warnx_f(EV(NULL, "spared", NULL), "every backend failed "
 		    "this scan: assuming a fault "
 		    "on poolmond's side (network, DNS, credentials); taking "
 		    "none down: %s", spared);
-	else if (d->outcome.guard_active)
+	else if (a->outcome.guard_active)
 		log_warnx_f(EV(NULL, "spared", NULL), "pool guard: "
 		    "--max-down=%d%% reached; sparing %zu "
-		    "failed hosts: %s", d->cfg.max_down_pct, d->outcome.spared,
+		    "failed hosts: %s", a->cfg->max_down_pct, a->outcome.spared,
 		    spared);
-	note_guard(d);
+	note_guard(a);
 }
 
 /* ------------------------------------------------------------------ */
@@ -253,8 +254,9 @@ enum batch_step {
 };
 
 struct action_batch {
-	struct poolmond *d;
+	struct actions *a;
 	actions_done_fn *done;
+	void *done_arg;
 	int64_t deadline;	/* monotonic ms, for the whole batch */
 	size_t next;		/* the backend acted on */
 	enum batch_step step;
@@ -267,7 +269,7 @@ static void batch_next(struct action_batch *ab);
 static void
 set_owner(struct action_batch *ab, struct backend *b, enum owner owner)
 {
-	struct state *st = &ab->d->state;
+	struct state *st = ab->a->state;
 
 	if (b->owner == owner)
 		return;
@@ -287,23 +289,23 @@ set_owner(struct action_batch *ab, struct backend *b, enum owner owner)
 static void
 record_intents(struct action_batch *ab)
 {
-	struct poolmond *d = ab->d;
+	struct actions *a = ab->a;
 	struct state_entry *e;
 	struct backend *b;
 	bool any = false;
 	size_t i;
 
-	if (d->cfg.dry_run)
+	if (a->cfg->dry_run)
 		return;
-	for (i = 0; i < d->pool.n; i++) {
-		b = &d->pool.backends[i];
+	for (i = 0; i < a->pool->n; i++) {
+		b = &a->pool->backends[i];
 		if (b->action != ACTION_DOWN)
 			continue;
 		/* Owing a flush before HOST-DOWN is sent: a reply lost to a
 		 * ring-sync timeout may still have been applied. */
 		b->flush_pending = true;
 		set_owner(ab, b, OWNER_POOLMOND);
-		if ((e = state_find(&d->state, b->dh.ip)) != NULL &&
+		if ((e = state_find(a->state, b->dh.ip)) != NULL &&
 		    e->owner == OWNER_POOLMOND) {
 			e->pending = true;
 			any = true;
@@ -311,12 +313,12 @@ record_intents(struct action_batch *ab)
 	}
 	if (!any)
 		return;
-	(void)owner_state_save(&d->state);
+	(void)owner_state_save(a->state);
 	ab->state_changed = false;
 	/* The fleet learns whose the host is before its directors show it
 	 * down, and never takes it for the operator's. */
-	if (d->fleet != NULL)
-		fleet_records_changed(d->fleet);
+	if (a->fleet != NULL)
+		fleet_records_changed(a->fleet);
 	crash_point("after-intent");
 }
 
@@ -324,7 +326,7 @@ record_intents(struct action_batch *ab)
 static void
 confirm_intent(struct action_batch *ab, const struct backend *b)
 {
-	struct state_entry *e = state_find(&ab->d->state, b->dh.ip);
+	struct state_entry *e = state_find(ab->a->state, b->dh.ip);
 
 	if (e != NULL && e->owner == OWNER_POOLMOND && e->pending) {
 		e->pending = false;
@@ -335,24 +337,25 @@ confirm_intent(struct action_batch *ab, const struct backend *b)
 static void
 batch_end(struct action_batch *ab)
 {
-	struct poolmond *d = ab->d;
+	struct actions *a = ab->a;
 	actions_done_fn *done = ab->done;
+	void *done_arg = ab->done_arg;
 
 	if (ab->state_changed) {
 		crash_point("before-confirm");
-		(void)owner_state_save(&d->state);
+		(void)owner_state_save(a->state);
 	}
-	d->batch = NULL;
+	a->batch = NULL;
 	free(ab);
-	done(d);
+	done(done_arg);
 }
 
 /* The command b needs next, or NULL (nothing, or dry-run: logged). */
 static const char *
 next_command(struct action_batch *ab, struct backend *b)
 {
-	struct poolmond *d = ab->d;
-	bool dry = d->cfg.dry_run;
+	struct actions *a = ab->a;
+	bool dry = a->cfg->dry_run;
 	char votes[48];
 
 	if (ab->step == STEP_FLUSH)
@@ -364,7 +367,7 @@ next_command(struct action_batch *ab, struct backend *b)
 		log_info_f(EV(b->dh.ip, "down", reason_of(b)),
 		    "dry-run: would mark %s down: %s%s", b->dh.ip,
 		    reason_of(b), votes_of(b, votes, sizeof(votes)));
-		changed(d, "down", b->dh.ip, reason_of(b), NULL, true);
+		changed(a, "down", b->dh.ip, reason_of(b), NULL, true);
 		return NULL;
 	case ACTION_FLUSH:
 		return dry ? NULL : "HOST-FLUSH";
@@ -373,16 +376,16 @@ next_command(struct action_batch *ab, struct backend *b)
 			return "HOST-UP";
 		log_info_f(EV(b->dh.ip, "up", NULL),
 		    "dry-run: would mark %s up: all %zu checks passed%s%s",
-		    b->dh.ip, d->cfg.nports, b->owner == OWNER_POOLMOND ? "" :
+		    b->dh.ip, a->cfg->nports, b->owner == OWNER_POOLMOND ? "" :
 		    " (--adopt-down)", votes_of(b, votes, sizeof(votes)));
-		changed(d, "up", b->dh.ip, NULL, NULL, true);
+		changed(a, "up", b->dh.ip, NULL, NULL, true);
 		return NULL;
 	case ACTION_HOLD_DOWN:
 		if (!dry)
 			return "HOST-DOWN";
 		log_info_f(EV(b->dh.ip, "hold", NULL),
 		    "dry-run: would mark held %s down again", b->dh.ip);
-		changed(d, "hold", b->dh.ip, NULL, NULL, true);
+		changed(a, "hold", b->dh.ip, NULL, NULL, true);
 		return NULL;
 	case ACTION_NONE:
 		break;
@@ -394,22 +397,22 @@ next_command(struct action_batch *ab, struct backend *b)
 static void
 defer_rest(struct action_batch *ab)
 {
-	struct poolmond *d = ab->d;
+	struct actions *a = ab->a;
 	size_t i, n = 0;
 
-	for (i = ab->next; i < d->pool.n; i++)
-		if (d->pool.backends[i].action != ACTION_NONE)
+	for (i = ab->next; i < a->pool->n; i++)
+		if (a->pool->backends[i].action != ACTION_NONE)
 			n++;
 	log_warnx("director: %zu actions not done within the --timeout of "
-	    "%d s; deferred to the next scan", n, d->cfg.timeout_s);
-	ab->next = d->pool.n;
+	    "%d s; deferred to the next scan", n, a->cfg->timeout_s);
+	ab->next = a->pool->n;
 }
 
 /* After OK: the backend's new state. True when a HOST-FLUSH follows. */
 static bool
 command_done(struct action_batch *ab, struct backend *b)
 {
-	struct poolmond *d = ab->d;
+	struct actions *a = ab->a;
 	const struct state_entry *e;
 	char votes[48];
 
@@ -417,7 +420,7 @@ command_done(struct action_batch *ab, struct backend *b)
 		b->flush_pending = false;
 		log_info_f(EV(b->dh.ip, "flush", NULL), "%s flushed",
 		    b->dh.ip);
-		changed(d, "flush", b->dh.ip, NULL, "ok", false);
+		changed(a, "flush", b->dh.ip, NULL, "ok", false);
 		return false;
 	}
 	switch (b->action) {
@@ -426,16 +429,16 @@ command_done(struct action_batch *ab, struct backend *b)
 		log_info_f(EV(b->dh.ip, "down", reason_of(b)), "%s down: %s%s",
 		    b->dh.ip, reason_of(b), votes_of(b, votes,
 		    sizeof(votes)));
-		changed(d, "down", b->dh.ip, reason_of(b), "ok", false);
+		changed(a, "down", b->dh.ip, reason_of(b), "ok", false);
 		b->dh.up = false;
 		confirm_intent(ab, b);
 		return true;
 	case ACTION_UP:
 		log_info_f(EV(b->dh.ip, "up", NULL),
 		    "%s up: all %zu checks passed%s%s", b->dh.ip,
-		    d->cfg.nports, b->owner == OWNER_POOLMOND ? "" :
+		    a->cfg->nports, b->owner == OWNER_POOLMOND ? "" :
 		    " (--adopt-down)", votes_of(b, votes, sizeof(votes)));
-		changed(d, "up", b->dh.ip, NULL, "ok", false);
+		changed(a, "up", b->dh.ip, NULL, "ok", false);
 		b->dh.up = true;
 		b->flush_pending = false;
 		set_owner(ab, b, OWNER_NONE);
@@ -444,9 +447,9 @@ command_done(struct action_batch *ab, struct backend *b)
 		log_info_f(EV(b->dh.ip, "hold", NULL),
 		    "%s is held for maintenance but was up: down again",
 		    b->dh.ip);
-		changed(d, "down", b->dh.ip, "held for maintenance", "ok", false);
+		changed(a, "down", b->dh.ip, "held for maintenance", "ok", false);
 		b->dh.up = false;
-		e = state_find(&d->state, b->dh.ip);
+		e = state_find(a->state, b->dh.ip);
 		return e != NULL && e->hold.flush;
 	case ACTION_FLUSH:
 	case ACTION_NONE:
@@ -459,11 +462,11 @@ static void
 batch_cmd_done(const struct director_result *res, void *arg)
 {
 	struct action_batch *ab = arg;
-	struct backend *b = &ab->d->pool.backends[ab->next];
+	struct backend *b = &ab->a->pool->backends[ab->next];
 
-	if (!cmd_ok(ab->d, ab->cmd, b->dh.ip, res)) {
+	if (!cmd_ok(ab->a, ab->cmd, b->dh.ip, res)) {
 		/* Unreachable: so is it for every other command now. */
-		ab->next = res->unreachable ? ab->d->pool.n : ab->next + 1;
+		ab->next = res->unreachable ? ab->a->pool->n : ab->next + 1;
 		ab->step = STEP_FIRST;
 	} else if (command_done(ab, b))
 		ab->step = STEP_FLUSH;
@@ -477,20 +480,20 @@ batch_cmd_done(const struct director_result *res, void *arg)
 static void
 batch_next(struct action_batch *ab)
 {
-	struct poolmond *d = ab->d;
+	struct actions *a = ab->a;
 	struct backend *b;
 	const char *cmd;
 	int r;
 
-	for (; ab->next < d->pool.n; ab->next++, ab->step = STEP_FIRST) {
-		b = &d->pool.backends[ab->next];
+	for (; ab->next < a->pool->n; ab->next++, ab->step = STEP_FIRST) {
+		b = &a->pool->backends[ab->next];
 		if ((cmd = next_command(ab, b)) == NULL)
 			continue;
 		if (now_ms() >= ab->deadline) {
 			defer_rest(ab);
 			break;
 		}
-		r = director_host_cmd_async(d->director, cmd, b->dh.ip,
+		r = director_host_cmd_async(a->director, cmd, b->dh.ip,
 		    ab->deadline, batch_cmd_done, ab);
 		if (r == 0) {
 			ab->cmd = cmd;
@@ -507,7 +510,7 @@ batch_gate_done(const struct director_result *res, void *arg)
 {
 	struct action_batch *ab = arg;
 
-	if (ring_gate(ab->d, res) != GATE_SYNCED) {
+	if (ring_gate(ab->a, res) != GATE_SYNCED) {
 		batch_end(ab);
 		return;
 	}
@@ -522,45 +525,53 @@ ring_refreshed(const struct director_result *res, void *arg)
 }
 
 void
-actions_ring_refresh(struct poolmond *d)
+actions_ring_refresh(struct actions *a)
 {
-	int r = director_ring_state_async(d->director, 0, ring_refreshed, d);
+	int r = director_ring_state_async(a->director, 0, ring_refreshed, a);
 
 	if (r < 0)
 		log_warnx("DIRECTOR-LIST not sent: %s", strerror(-r));
 }
 
+bool
+actions_busy(const struct actions *a)
+{
+	return a->batch != NULL;
+}
+
 void
-actions_apply(struct poolmond *d, actions_done_fn *done)
+actions_apply(struct actions *a, uint32_t scan_id, bool full_scan,
+    actions_done_fn *done, void *arg)
 {
 	struct action_batch *ab;
 	size_t i;
 
-	for (i = 0; i < d->pool.n; i++)
-		if (backend_in_scan(&d->pool.backends[i], d->scan_id))
-			policy_count(&d->pool.backends[i]);
+	for (i = 0; i < a->pool->n; i++)
+		if (backend_in_scan(&a->pool->backends[i], scan_id))
+			policy_count(&a->pool->backends[i]);
 	/* In a fleet: the fleet's verdicts, and which backends are ours. */
-	if (d->fleet != NULL)
-		(void)fleet_judge(d->fleet);
-	policy_decide(&d->policy, d->pool.backends, d->pool.n, d->scan_id,
-	    d->selected == d->pool.n, &d->outcome);
-	log_guard(d);
-	if (!any_action(d)) {
-		done(d);
+	if (a->fleet != NULL)
+		(void)fleet_judge(a->fleet);
+	policy_decide(&a->policy, a->pool->backends, a->pool->n, scan_id,
+	    full_scan, &a->outcome);
+	log_guard(a);
+	if (!any_action(a)) {
+		done(arg);
 		return;
 	}
 	if ((ab = calloc(1, sizeof(*ab))) == NULL) {
 		log_warnx("out of memory: no director actions this scan");
-		done(d);
+		done(arg);
 		return;
 	}
-	ab->d = d;
+	ab->a = a;
 	ab->done = done;
+	ab->done_arg = arg;
 	/* One deadline for the whole batch: a director that stalls costs
 	 * one --timeout a scan, whatever the number of actions. */
-	ab->deadline = now_ms() + (int64_t)d->cfg.timeout_s * 1000;
-	d->batch = ab;
-	if (director_ring_state_async(d->director, ab->deadline,
+	ab->deadline = now_ms() + (int64_t)a->cfg->timeout_s * 1000;
+	a->batch = ab;
+	if (director_ring_state_async(a->director, ab->deadline,
 	    batch_gate_done, ab) < 0) {
 		log_warnx("DIRECTOR-LIST not sent: out of memory; retrying at "
 		    "the next scan");
@@ -569,13 +580,13 @@ actions_apply(struct poolmond *d, actions_done_fn *done)
 }
 
 static int
-save_state(struct poolmond *d, char *err, size_t errlen)
+save_state(struct actions *a, char *err, size_t errlen)
 {
-	int r = owner_state_save(&d->state);
+	int r = owner_state_save(a->state);
 
 	if (r < 0)
 		return err_set(err, errlen, r, "cannot write the state file "
-		    "%s: %s", d->state.path, strerror(-r));
+		    "%s: %s", a->state->path, strerror(-r));
 	return 0;
 }
 
@@ -585,7 +596,7 @@ save_state(struct poolmond *d, char *err, size_t errlen)
 
 struct hold_op {
 	struct hold_op *next;
-	struct poolmond *d;
+	struct actions *a;
 	char ip[INET6_ADDRSTRLEN];
 	bool flush;
 	int64_t deadline;	/* monotonic ms, for all its commands */
@@ -604,7 +615,7 @@ hold_finish(struct hold_op *op, int r, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(err, sizeof(err), fmt, ap);
 	va_end(ap);
-	for (pp = &op->d->holds; *pp != NULL; pp = &(*pp)->next)
+	for (pp = &op->a->holds; *pp != NULL; pp = &(*pp)->next)
 		if (*pp == op) {
 			*pp = op->next;
 			break;
@@ -622,7 +633,7 @@ hold_send(struct hold_op *op, const char *cmd)
 	int r;
 
 	op->cmd = cmd;
-	r = director_host_cmd_async(op->d->director, cmd, op->ip,
+	r = director_host_cmd_async(op->a->director, cmd, op->ip,
 	    op->deadline, hold_cmd_done, op);
 	if (r < 0)
 		hold_finish(op, r, "hold recorded, but %s was not sent: %s",
@@ -633,7 +644,7 @@ hold_send(struct hold_op *op, const char *cmd)
 static void
 hold_is_down(struct hold_op *op)
 {
-	struct backend *b = pool_find(&op->d->pool, op->ip);
+	struct backend *b = pool_find(op->a->pool, op->ip);
 
 	if (b != NULL)
 		b->dh.up = false;
@@ -647,7 +658,7 @@ static void
 hold_cmd_done(const struct director_result *res, void *arg)
 {
 	struct hold_op *op = arg;
-	bool ok = cmd_ok(op->d, op->cmd, op->ip, res);
+	bool ok = cmd_ok(op->a, op->cmd, op->ip, res);
 
 	if (strcmp(op->cmd, "HOST-DOWN") == 0) {
 		if (ok)
@@ -661,7 +672,7 @@ hold_cmd_done(const struct director_result *res, void *arg)
 	else {
 		log_info_f(EV(op->ip, "flush", NULL), "%s flushed",
 		    op->ip);
-		changed(op->d, "flush", op->ip, NULL, "ok", false);
+		changed(op->a, "flush", op->ip, NULL, "ok", false);
 		hold_finish(op, 0, "%s", "");
 	}
 }
@@ -671,7 +682,7 @@ hold_gate_done(const struct director_result *res, void *arg)
 {
 	struct hold_op *op = arg;
 	struct backend *b;
-	enum gate gate = ring_gate(op->d, res);
+	enum gate gate = ring_gate(op->a, res);
 
 	if (gate != GATE_SYNCED) {
 		hold_finish(op, -EAGAIN, "hold recorded, but the director is "
@@ -679,20 +690,20 @@ hold_gate_done(const struct director_result *res, void *arg)
 		    gate == GATE_FAILED ? "unreachable" : "not synced");
 		return;
 	}
-	if ((b = pool_find(&op->d->pool, op->ip)) != NULL && b->dh.up)
+	if ((b = pool_find(op->a->pool, op->ip)) != NULL && b->dh.up)
 		hold_send(op, "HOST-DOWN");
 	else
 		hold_is_down(op);
 }
 
 int
-actions_hold(struct poolmond *d, const char *ip, const char *reason,
+actions_hold(struct actions *a, const char *ip, const char *reason,
     uid_t uid, bool do_flush, actions_hold_fn *done, void *arg, char *err,
     size_t errlen)
 {
 	struct hold_info hold = { .uid = uid, .since = time(NULL),
 	    .flush = do_flush };
-	struct backend *b = pool_find(&d->pool, ip);
+	struct backend *b = pool_find(a->pool, ip);
 	struct hold_op *op;
 	int r;
 
@@ -701,7 +712,7 @@ actions_hold(struct poolmond *d, const char *ip, const char *reason,
 		    "director's host list", ip);
 	str_copy(hold.reason, reason != NULL ? reason : "",
 	    sizeof(hold.reason));
-	if ((r = state_set(&d->state, b->dh.ip, OWNER_HOLD, &hold)) < 0)
+	if ((r = state_set(a->state, b->dh.ip, OWNER_HOLD, &hold)) < 0)
 		return err_set(err, errlen, r, "cannot record the hold: %s",
 		    strerror(-r));
 	b->owner = OWNER_HOLD;
@@ -710,13 +721,13 @@ actions_hold(struct poolmond *d, const char *ip, const char *reason,
 	    "%s held for maintenance by uid %lu%s%s%s", b->dh.ip,
 	    (unsigned long)uid, hold.reason[0] != '\0' ? " (" : "",
 	    hold.reason, hold.reason[0] != '\0' ? ")" : "");
-	changed(d, "hold", b->dh.ip, hold.reason, NULL, d->cfg.dry_run);
-	if ((r = save_state(d, err, errlen)) < 0)
+	changed(a, "hold", b->dh.ip, hold.reason, NULL, a->cfg->dry_run);
+	if ((r = save_state(a, err, errlen)) < 0)
 		return r;
 	/* Kept by the whole fleet, which hears of it at once. */
-	if (d->fleet != NULL)
-		fleet_records_changed(d->fleet);
-	if (d->cfg.dry_run) {
+	if (a->fleet != NULL)
+		fleet_records_changed(a->fleet);
+	if (a->cfg->dry_run) {
 		log_info_f(EV(b->dh.ip, "hold", NULL),
 		    "dry-run: would mark held %s down%s", b->dh.ip,
 		    do_flush ? " and flush it" : "");
@@ -727,56 +738,56 @@ actions_hold(struct poolmond *d, const char *ip, const char *reason,
 		return err_set(err, errlen, -EAGAIN, "hold recorded, but out "
 		    "of memory: poolmond marks it down at a later scan");
 	/* Answered within one --timeout, queued commands included. */
-	op->deadline = now_ms() + (int64_t)d->cfg.timeout_s * 1000;
-	if (director_ring_state_async(d->director, op->deadline,
+	op->deadline = now_ms() + (int64_t)a->cfg->timeout_s * 1000;
+	if (director_ring_state_async(a->director, op->deadline,
 	    hold_gate_done, op) < 0) {
 		free(op);
 		return err_set(err, errlen, -EAGAIN, "hold recorded, but out "
 		    "of memory: poolmond marks it down at a later scan");
 	}
-	op->d = d;
+	op->a = a;
 	str_copy(op->ip, b->dh.ip, sizeof(op->ip));
 	op->flush = do_flush;
 	op->done = done;
 	op->arg = arg;
-	op->next = d->holds;
-	d->holds = op;
+	op->next = a->holds;
+	a->holds = op;
 	err[0] = '\0';
 	return 1;
 }
 
 void
-actions_forget(struct poolmond *d, const void *arg)
+actions_forget(struct actions *a, const void *arg)
 {
 	struct hold_op *op;
 
-	for (op = d->holds; op != NULL; op = op->next)
+	for (op = a->holds; op != NULL; op = op->next)
 		if (op->arg == arg)
 			op->done = NULL;
 }
 
 void
-actions_shutdown(struct poolmond *d)
+actions_shutdown(struct actions *a)
 {
 	struct hold_op *op;
 
 	/* The OKs received: the intents they confirm are kept. */
-	if (d->batch != NULL && d->batch->state_changed)
-		(void)owner_state_save(&d->state);
-	free(d->batch);
-	d->batch = NULL;
-	while ((op = d->holds) != NULL) {
-		d->holds = op->next;
+	if (a->batch != NULL && a->batch->state_changed)
+		(void)owner_state_save(a->state);
+	free(a->batch);
+	a->batch = NULL;
+	while ((op = a->holds) != NULL) {
+		a->holds = op->next;
 		free(op);
 	}
 }
 
 int
-actions_release(struct poolmond *d, const char *ip, char *err,
+actions_release(struct actions *a, const char *ip, char *err,
     size_t errlen)
 {
-	struct backend *b = pool_find(&d->pool, ip);
-	struct state_entry *e = state_find(&d->state, ip);
+	struct backend *b = pool_find(a->pool, ip);
+	struct state_entry *e = state_find(a->state, ip);
 	const char *was;
 	int r;
 
@@ -791,7 +802,7 @@ actions_release(struct poolmond *d, const char *ip, char *err,
 		return err_set(err, errlen, 0, "%s is already poolmond's",
 		    ip);
 	/* Handed over: poolmond brings it up once healthy (--rise). */
-	if ((r = state_set(&d->state, ip, OWNER_POOLMOND, NULL)) < 0)
+	if ((r = state_set(a->state, ip, OWNER_POOLMOND, NULL)) < 0)
 		return err_set(err, errlen, r, "cannot record the release: %s",
 		    strerror(-r));
 	if (b != NULL) {
@@ -801,10 +812,10 @@ actions_release(struct poolmond *d, const char *ip, char *err,
 	log_info_f(EV(ip, "release", NULL),
 	    "%s released (was %s): poolmond brings it up when healthy",
 	    ip, was);
-	changed(d, "release", ip, NULL, NULL, d->cfg.dry_run);
-	if ((r = save_state(d, err, errlen)) < 0)
+	changed(a, "release", ip, NULL, NULL, a->cfg->dry_run);
+	if ((r = save_state(a, err, errlen)) < 0)
 		return r;
-	if (d->fleet != NULL)
-		fleet_records_changed(d->fleet);
+	if (a->fleet != NULL)
+		fleet_records_changed(a->fleet);
 	return err_set(err, errlen, 0, "released (was %s)", was);
 }

@@ -75,6 +75,19 @@ struct director_client;
 
 #define DIRECTOR_RING_MAX	64
 
+/*
+ * The director as poolmond last found it: the scan keeps its
+ * reachability, the actions its ring, status reads both.
+ */
+struct director_view {
+	bool down;		/* the last HOST-LIST failed */
+	char error[256];	/* why */
+	bool ring_synced;	/* as DIRECTOR-LIST last said */
+	/* Not asked since the director was last unreachable. */
+	bool ring_unknown;
+	bool ring_unsynced_noted;	/* logged once per episode */
+};
+
 struct director_result {
 	int error;		/* 0, or -errno with err saying why */
 	bool unreachable;	/* error: connecting or the handshake failed */

@@ -115,7 +115,7 @@ setup_resolver(struct poolmond *d)
 	    d->cfg.ssl_name != NULL)
 		return;
 	d->resolver = resolver_new(d->event, d->env.timeout_ms, NULL,
-	    scan_names_ready, d, err, sizeof(err));
+	    scan_names_ready, &d->scan, err, sizeof(err));
 	if (d->resolver == NULL)
 		fatalx("PTR resolver: %s", err);
 }
@@ -204,7 +204,7 @@ on_stop_signal(sd_event_source *s, const struct signalfd_siginfo *si,
 
 	(void)s;
 	log_info("signal %s received, stopping", strsignal(si->ssi_signo));
-	d->stopping = true;
+	d->scan.stopping = true;
 	return sd_event_exit(d->event, 0);
 }
 
@@ -290,12 +290,12 @@ setup_policy(struct poolmond *d)
 {
 	int r;
 
-	d->policy = (struct policy){
+	d->actions.policy = (struct policy){
 		.fall = d->cfg.fall, .rise = d->cfg.rise,
 		.max_down_pct = d->cfg.max_down_pct,
 		.adopt_down = d->cfg.adopt_down,
 	};
-	d->ring_synced = true;
+	d->view.ring_synced = true;
 	if ((r = state_load(&d->state, d->cfg.state_file)) < 0)
 		startup_error("state file %s: %s", d->cfg.state_file,
 		    strerror(-r));
@@ -435,11 +435,12 @@ main(int argc, char **argv)
 	if ((r = hooks_new(d.event, d.cfg.on_change, &d.sandbox,
 	    d.cfg.timeout_s * 1000, &d.hooks)) < 0)
 		fatalx("change hooks: %s", strerror(-r));
-	wire_hooks(&d);
 	d.started = time(NULL);
-	if ((r = scan_init(&d)) < 0)
-		fatalx("scan engine: %s", strerror(-r));
+	pool_init(&d.pool, d.cfg.nports);
 	setup_fleet(&d);
+	wire_engine(&d);
+	if ((r = scan_init(&d.scan)) < 0)
+		fatalx("scan engine: %s", strerror(-r));
 	/* After the fleet: the control socket's context carries d.fleet. */
 	wire_control_ctx(&d, reload, &control_ctx);
 	if ((r = control_start(d.control, d.event, &control_ctx)) < 0)
@@ -462,9 +463,10 @@ main(int argc, char **argv)
 	control_close(d.control);
 	fleet_free(d.fleet);
 	director_client_free(d.director);
-	actions_shutdown(&d);
+	actions_shutdown(&d.actions);
 	hooks_free(d.hooks);
-	scan_shutdown(&d);
+	scan_shutdown(&d.scan);
+	pool_free(&d.pool);
 	resolver_free(d.resolver);
 	sd_event_unref(d.event);
 	if (d.env.ssl_ctx != NULL)

@@ -18,4 +18,17 @@ struct pool_event {
 	bool dry_run;
 };
 
+/* Who is told of events: main wires it; fn NULL, nobody. */
+struct event_sink {
+	void (*fn)(void *arg, const struct pool_event *ev);
+	void *arg;
+};
+
+static inline void
+event_emit(const struct event_sink *sink, const struct pool_event *ev)
+{
+	if (sink->fn != NULL)
+		sink->fn(sink->arg, ev);
+}
+
 #endif

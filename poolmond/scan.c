@@ -8,10 +8,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "scan.h"
+
+#include "child.h"
+
+#include "actions.h"
 #include "fleet.h"
 #include "log.h"
 #include "owner.h"
-#include "poolmond.h"
 #include "resolver.h"
 #include "supervise.h"
 #include "util.h"
@@ -45,24 +49,24 @@ arm_timer(sd_event_source *timer, int64_t at_ms)
 }
 
 static void
-director_outage(struct poolmond *d, const char *what, const char *why)
+director_outage(struct scan *s, const char *what, const char *why)
 {
-	if (!d->director_down)
+	if (!s->view->down)
 		log_warnx("director %s: %s %s; poolmond keeps trying every "
-		    "scan", d->cfg.director_socket, what, why);
-	d->director_down = true;
-	d->ring_unknown = true;
-	str_copy(d->director_error, why, sizeof(d->director_error));
+		    "scan", s->cfg->director_socket, what, why);
+	s->view->down = true;
+	s->view->ring_unknown = true;
+	str_copy(s->view->error, why, sizeof(s->view->error));
 }
 
 static int
-merge_host_list(struct poolmond *d, struct director_host_list *list)
+merge_host_list(struct scan *s, struct director_host_list *list)
 {
 	char dup_ip[INET6_ADDRSTRLEN];
 	size_t dups;
 	int r;
 
-	r = pool_merge(&d->pool, list, &dups, dup_ip, sizeof(dup_ip));
+	r = pool_merge(s->pool, list, &dups, dup_ip, sizeof(dup_ip));
 	if (r < 0) {
 		log_warnx("HOST-LIST: %s; keeping the last host list",
 		    strerror(-r));
@@ -72,8 +76,8 @@ merge_host_list(struct poolmond *d, struct director_host_list *list)
 		log_warnx("HOST-LIST names %s (and maybe others) more than "
 		    "once: %zu duplicate entr%s ignored, the first kept",
 		    dup_ip, dups, dups == 1 ? "y" : "ies");
-	owner_derive_all(&d->pool, &d->state, d->cfg.adopt_down,
-	    d->list_asked_ms);
+	owner_derive_all(s->pool, s->state, s->cfg->adopt_down,
+	    s->list_asked_ms);
 	return 0;
 }
 
@@ -83,24 +87,24 @@ merge_host_list(struct poolmond *d, struct director_host_list *list)
  * never blocks poolmonctl or the watchdog.
  */
 static int
-host_list_result(struct poolmond *d, const struct director_result *res)
+host_list_result(struct scan *s, const struct director_result *res)
 {
 	if (res->error < 0) {
-		director_outage(d, res->unreachable ? "unreachable:" :
+		director_outage(s, res->unreachable ? "unreachable:" :
 		    "HOST-LIST failed:", res->err);
 		return res->error;
 	}
-	if (d->director_down)
+	if (s->view->down)
 		log_info("director %s reachable again",
-		    d->cfg.director_socket);
-	d->director_down = false;
-	d->director_error[0] = '\0';
-	return merge_host_list(d, res->list);
+		    s->cfg->director_socket);
+	s->view->down = false;
+	s->view->error[0] = '\0';
+	return merge_host_list(s, res->list);
 }
 
 /* A check poolmond could not make: said, within bounds, and counted. */
 static void
-note_unknown(struct poolmond *d, const struct backend *b)
+note_unknown(struct scan *s, const struct backend *b)
 {
 	unsigned int suppressed;
 
@@ -108,8 +112,8 @@ note_unknown(struct poolmond *d, const struct backend *b)
 	const struct log_fields f = { .host = b->dh.ip, .event = "unknown",
 	    .reason = why };
 
-	d->checks_unknown++;
-	if (!ratelimit_allow(&d->unknown_warnings, now_ms(), &suppressed))
+	s->checks_unknown++;
+	if (!ratelimit_allow(&s->unknown_warnings, now_ms(), &suppressed))
 		return;
 	log_warnx_f(&f, "%s not checked: %s; poolmond's own fault, not the "
 	    "backend's: no action%s", b->dh.ip, why, suppressed > 0 ?
@@ -118,7 +122,7 @@ note_unknown(struct poolmond *d, const struct backend *b)
 
 /* A backend's health changed: for poolmonctl watch. */
 static void
-note_verdict(struct poolmond *d, const struct backend *b)
+note_verdict(struct scan *s, const struct backend *b)
 {
 	static const char *const names[] = {
 		[HEALTH_UNCHECKED] = "unchecked", [HEALTH_OK] = "ok",
@@ -128,17 +132,17 @@ note_verdict(struct poolmond *d, const struct backend *b)
 	    .detail = names[b->health], .reason = b->health == HEALTH_OK ?
 	    NULL : b->reason };
 
-	pool_event_emit(d, &ev);
+	event_emit(&s->events, &ev);
 }
 
 static void
-log_ports(const struct poolmond *d, const struct backend *b)
+log_ports(const struct scan *s, const struct backend *b)
 {
 	size_t i;
 
-	for (i = 0; i < d->cfg.nports; i++) {
+	for (i = 0; i < s->cfg->nports; i++) {
 		const struct port_state *res = &b->ports[i];
-		const struct portspec *p = &d->cfg.ports[i];
+		const struct portspec *p = &s->cfg->ports[i];
 		const char *what = res->status == CHECK_OK ? "ok" :
 		    res->reason != NULL ? res->reason : "failed";
 		char port[24];
@@ -162,14 +166,14 @@ log_ports(const struct poolmond *d, const struct backend *b)
 
 /* Ports without a report get missing_status and why_missing. */
 static void
-finish_backend(struct poolmond *d, size_t idx, const char *why_missing,
+finish_backend(struct scan *s, size_t idx, const char *why_missing,
     enum check_status missing_status)
 {
-	struct backend *b = &d->pool.backends[idx];
+	struct backend *b = &s->pool->backends[idx];
 	enum health was;
 	size_t i;
 
-	for (i = 0; i < d->cfg.nports; i++) {
+	for (i = 0; i < s->cfg->nports; i++) {
 		if (!(b->reported & (1u << i))) {
 			struct check_result missing = { .status =
 			    missing_status };
@@ -179,16 +183,16 @@ finish_backend(struct poolmond *d, size_t idx, const char *why_missing,
 			(void)port_state_set(&b->ports[i], &missing);
 		}
 	}
-	log_ports(d, b);
+	log_ports(s, b);
 	was = b->health;
-	backend_judge(b, d->cfg.ports, d->cfg.nports);
+	backend_judge(b, s->cfg->ports, s->cfg->nports);
 	if (b->health == HEALTH_UNKNOWN)
-		note_unknown(d, b);
+		note_unknown(s, b);
 	if (b->health != was)
-		note_verdict(d, b);
+		note_verdict(s, b);
 	b->last_check = time(NULL);
 	b->pid = 0;
-	d->finished++;
+	s->finished++;
 }
 
 struct child_ctx {
@@ -208,35 +212,35 @@ check_body(void *arg, int report_fd, int64_t hard_deadline)
 }
 
 static int
-start_child(struct poolmond *d, size_t idx, const char *ptr_name)
+start_child(struct scan *s, size_t idx, const char *ptr_name)
 {
-	struct backend *b = &d->pool.backends[idx];
+	struct backend *b = &s->pool->backends[idx];
 	struct child_ctx ctx = {
-		.sandbox = &d->sandbox,
+		.sandbox = s->sandbox,
 		.job = {
-			.env = &d->env, .ports = d->cfg.ports,
-			.nports = d->cfg.nports, .ip = b->dh.ip,
+			.env = s->env, .ports = s->cfg->ports,
+			.nports = s->cfg->nports, .ip = b->dh.ip,
 			.ptr_name = ptr_name, .tls_seen = b->tls_seen,
-			.scan_id = d->scan_id, .backend = (uint32_t)idx,
+			.scan_id = s->scan_id, .backend = (uint32_t)idx,
 		},
 	};
 	char why[CHECK_REASON_MAX];
 	pid_t pid;
 	int r;
 
-	r = supervisor_spawn(d->sup, idx, child_budget_ms(&d->env),
+	r = supervisor_spawn(s->sup, idx, child_budget_ms(s->env),
 	    check_body, &ctx, &pid);
 	if (r < 0) {
 		snprintf(why, sizeof(why), "cannot fork a check process: %s",
 		    strerror(-r));
-		finish_backend(d, idx, why, CHECK_ECHILD);
+		finish_backend(s, idx, why, CHECK_ECHILD);
 		return r;
 	}
 	b->pid = pid;
 	return 0;
 }
 
-static void scan_finish(struct poolmond *d);
+static void scan_finish(struct scan *s);
 
 /* ---- PTR names (resolver.h): the hooks of the scan ---- */
 
@@ -245,38 +249,38 @@ static void scan_finish(struct poolmond *d);
  * verify the address): once its lookup has answered or met its deadline.
  */
 static bool
-name_ready(struct poolmond *d, const struct backend *b,
+name_ready(struct scan *s, const struct backend *b,
     const char **ptr_name)
 {
 	*ptr_name = NULL;
-	return d->resolver == NULL ||
-	    resolver_name(d->resolver, b->dh.ip, ptr_name) == 1;
+	return s->resolver == NULL ||
+	    resolver_name(s->resolver, b->dh.ip, ptr_name) == 1;
 }
 
 /* Every lookup of the scan starts with it, not as each turn comes. */
 static void
-ask_names(struct poolmond *d)
+ask_names(struct scan *s)
 {
 	const char *name;
 	size_t i;
 
-	d->awaiting_names = 0;
-	for (i = 0; d->resolver != NULL && i < d->pool.n; i++) {
-		d->pool.backends[i].awaiting_name = false;
-		if (backend_in_scan(&d->pool.backends[i], d->scan_id))
-			(void)resolver_name(d->resolver,
-			    d->pool.backends[i].dh.ip, &name);
+	s->awaiting_names = 0;
+	for (i = 0; s->resolver != NULL && i < s->pool->n; i++) {
+		s->pool->backends[i].awaiting_name = false;
+		if (backend_in_scan(&s->pool->backends[i], s->scan_id))
+			(void)resolver_name(s->resolver,
+			    s->pool->backends[i].dh.ip, &name);
 	}
 }
 
 void
 scan_names_ready(void *arg)
 {
-	struct poolmond *d = arg;
+	struct scan *s = arg;
 
 	/* Forked from the loop, not from within the resolver. */
-	if (d->scanning && d->awaiting_names > 0)
-		(void)sd_event_source_set_enabled(d->start_source,
+	if (s->scanning && s->awaiting_names > 0)
+		(void)sd_event_source_set_enabled(s->start_source,
 		    SD_EVENT_ONESHOT);
 }
 
@@ -286,31 +290,31 @@ scan_names_ready(void *arg)
  * in flight waits, and the others go ahead. -1: none to fork now.
  */
 static int
-next_to_fork(struct poolmond *d, size_t *idx, const char **ptr_name)
+next_to_fork(struct scan *s, size_t *idx, const char **ptr_name)
 {
 	struct backend *b;
 	size_t i;
 
-	for (i = 0; d->awaiting_names > 0 && i < d->pool.n; i++) {
-		b = &d->pool.backends[i];
-		if (b->awaiting_name && name_ready(d, b, ptr_name)) {
+	for (i = 0; s->awaiting_names > 0 && i < s->pool->n; i++) {
+		b = &s->pool->backends[i];
+		if (b->awaiting_name && name_ready(s, b, ptr_name)) {
 			b->awaiting_name = false;
-			d->awaiting_names--;
+			s->awaiting_names--;
 			*idx = i;
 			return 0;
 		}
 	}
-	while (d->next_to_start < d->pool.n) {
-		i = d->next_to_start++;
-		b = &d->pool.backends[i];
-		if (!backend_in_scan(b, d->scan_id))
+	while (s->next_to_start < s->pool->n) {
+		i = s->next_to_start++;
+		b = &s->pool->backends[i];
+		if (!backend_in_scan(b, s->scan_id))
 			continue;
-		if (name_ready(d, b, ptr_name)) {
+		if (name_ready(s, b, ptr_name)) {
 			*idx = i;
 			return 0;
 		}
 		b->awaiting_name = true;
-		d->awaiting_names++;
+		s->awaiting_names++;
 	}
 	return -1;
 }
@@ -318,215 +322,217 @@ next_to_fork(struct poolmond *d, size_t *idx, const char **ptr_name)
 /* ---- end of the PTR name hooks ---- */
 
 static void
-start_children(struct poolmond *d)
+start_children(struct scan *s)
 {
 	size_t idx, started = 0;
 	const char *ptr_name;
 
-	while (supervisor_running(d->sup) < (size_t)d->cfg.max_children &&
-	    (d->next_to_start < d->pool.n || d->awaiting_names > 0)) {
+	while (supervisor_running(s->sup) < (size_t)s->cfg->max_children &&
+	    (s->next_to_start < s->pool->n || s->awaiting_names > 0)) {
 		if (started == START_BATCH) {
 			/* The rest after the events pending now. */
-			(void)sd_event_source_set_enabled(d->start_source,
+			(void)sd_event_source_set_enabled(s->start_source,
 			    SD_EVENT_ONESHOT);
 			break;
 		}
-		if (next_to_fork(d, &idx, &ptr_name) < 0)
+		if (next_to_fork(s, &idx, &ptr_name) < 0)
 			break;
-		if (start_child(d, idx, ptr_name) == 0)
+		if (start_child(s, idx, ptr_name) == 0)
 			started++;
 	}
-	if (d->scanning && d->finished == d->selected)
-		scan_finish(d);
+	if (s->scanning && s->finished == s->selected)
+		scan_finish(s);
 }
 
 static int
-on_start_more(sd_event_source *s, void *arg)
+on_start_more(sd_event_source *src, void *arg)
 {
-	struct poolmond *d = arg;
+	struct scan *s = arg;
 
-	(void)s;
-	if (!d->stopping)
-		start_children(d);
+	(void)src;
+	if (!s->stopping)
+		start_children(s);
 	return 0;
 }
 
 static void
-schedule_next_scan(struct poolmond *d)
+schedule_next_scan(struct scan *s)
 {
 	int64_t now = now_ms();
 
 	/* A recheck does not move the interval's schedule. */
-	if (!d->scan_is_recheck) {
-		d->next_scan_at = d->interval_started +
-		    (int64_t)d->cfg.interval_s * 1000;
-		if (d->next_scan_at < now) {
+	if (!s->is_recheck) {
+		s->next_scan_at = s->interval_started +
+		    (int64_t)s->cfg->interval_s * 1000;
+		if (s->next_scan_at < now) {
 			log_warnx("scan took %lld ms, longer than the %d s "
 			    "interval; starting the next one at once",
-			    (long long)(now - d->interval_started),
-			    d->cfg.interval_s);
-			d->next_scan_at = now;
+			    (long long)(now - s->interval_started),
+			    s->cfg->interval_s);
+			s->next_scan_at = now;
 		}
 	}
 	/* A recheck asked for meanwhile runs at once; the interval's next
 	 * scan keeps its time all the same. */
-	arm_timer(d->scan_timer, d->recheck_pending ||
-	    d->next_scan_at < now ? now : d->next_scan_at);
+	arm_timer(s->timer, s->recheck_pending ||
+	    s->next_scan_at < now ? now : s->next_scan_at);
 }
 
 static void
-tell_scan_done(struct poolmond *d, bool scanned)
+tell_scan_done(struct scan *s, bool scanned)
 {
 	/* The fleet hears after every scan, and while the director is
 	 * away too: a monitor that cannot act is still alive. */
-	if (d->fleet != NULL)
-		fleet_scan_done(d->fleet, d->scans_completed,
-		    !d->director_down && !d->ring_unknown && d->ring_synced);
-	if (d->scan_done != NULL)
-		d->scan_done(d, scanned);
+	if (s->fleet != NULL)
+		fleet_scan_done(s->fleet, s->scans_completed,
+		    !s->view->down && !s->view->ring_unknown && s->view->ring_synced);
+	if (s->hooks.done != NULL)
+		s->hooks.done(s->hooks.arg, scanned);
 }
 
 static void
-note_scan(struct poolmond *d, const struct pool_counts *c, int64_t took)
+note_scan(struct scan *s, const struct pool_counts *c, int64_t took)
 {
 	char summary[128];
 	const struct pool_event ev = { .event = "scan", .detail = summary };
 
 	snprintf(summary, sizeof(summary), "%zu backends, %zu failed, %zu "
-	    "unknown, %lld ms", d->selected, c->failed, c->unknown,
+	    "unknown, %lld ms", s->selected, c->failed, c->unknown,
 	    (long long)took);
-	pool_event_emit(d, &ev);
+	event_emit(&s->events, &ev);
 }
 
 /* The scan's actions are done: the scan is. */
 static void
-scan_acted(struct poolmond *d)
+scan_acted(void *arg)
 {
+	struct scan *s = arg;
 	struct pool_counts c;
 	int64_t took;
 
-	d->scanning = false;
-	if (d->tls_unsaved && owner_state_save(&d->state) == 0)
-		d->tls_unsaved = false;
-	pool_count(&d->pool, &c);
-	took = now_ms() - d->scan_started;
-	d->scans_completed++;
-	d->last_scan_ms = took;
-	d->last_scan_end = time(NULL);
+	s->scanning = false;
+	if (s->tls_unsaved && owner_state_save(s->state) == 0)
+		s->tls_unsaved = false;
+	pool_count(s->pool, &c);
+	took = now_ms() - s->started_ms;
+	s->scans_completed++;
+	s->last_scan_ms = took;
+	s->last_scan_end = time(NULL);
 	log_debug("scan complete: %zu backends, %zu failed, %zu unknown, "
-	    "%lld ms", d->selected, c.failed, c.unknown, (long long)took);
-	note_scan(d, &c, took);
-	tell_scan_done(d, true);
-	if (!d->stopping)
-		schedule_next_scan(d);
+	    "%lld ms", s->selected, c.failed, c.unknown, (long long)took);
+	note_scan(s, &c, took);
+	tell_scan_done(s, true);
+	if (!s->stopping)
+		schedule_next_scan(s);
 }
 
 static void
-scan_finish(struct poolmond *d)
+scan_finish(struct scan *s)
 {
 	/* Once a scan: its actions may still be on their way. */
-	if (d->batch == NULL)
-		actions_apply(d, scan_acted);
+	if (!actions_busy(s->actions))
+		actions_apply(s->actions, s->scan_id,
+		    s->selected == s->pool->n, scan_acted, s);
 }
 
 static void
-clear_recheck(struct poolmond *d)
+clear_recheck(struct scan *s)
 {
 	size_t i;
 
-	for (i = 0; i < d->nrecheck_ips; i++)
-		free(d->recheck_ips[i]);
-	free(d->recheck_ips);
-	d->recheck_ips = NULL;
-	d->nrecheck_ips = 0;
-	d->recheck_pending = false;
+	for (i = 0; i < s->nrecheck_ips; i++)
+		free(s->recheck_ips[i]);
+	free(s->recheck_ips);
+	s->recheck_ips = NULL;
+	s->nrecheck_ips = 0;
+	s->recheck_pending = false;
 }
 
-/* Mark the backends of scan d->scan_id: all, or a recheck request's. */
+/* Mark the backends of scan s->scan_id: all, or a recheck request's. */
 static void
-select_backends(struct poolmond *d)
+select_backends(struct scan *s)
 {
 	struct backend *b;
 	size_t i;
 
-	if (d->nrecheck_ips == 0) {
-		for (i = 0; i < d->pool.n; i++)
-			d->pool.backends[i].scanned_in = d->scan_id;
-		d->selected = d->pool.n;
+	if (s->nrecheck_ips == 0) {
+		for (i = 0; i < s->pool->n; i++)
+			s->pool->backends[i].scanned_in = s->scan_id;
+		s->selected = s->pool->n;
 		return;
 	}
-	d->selected = 0;
-	for (i = 0; i < d->nrecheck_ips; i++) {
-		if ((b = pool_find(&d->pool, d->recheck_ips[i])) != NULL &&
-		    !backend_in_scan(b, d->scan_id)) {
-			b->scanned_in = d->scan_id;
-			d->selected++;
+	s->selected = 0;
+	for (i = 0; i < s->nrecheck_ips; i++) {
+		if ((b = pool_find(s->pool, s->recheck_ips[i])) != NULL &&
+		    !backend_in_scan(b, s->scan_id)) {
+			b->scanned_in = s->scan_id;
+			s->selected++;
 		}
 	}
 }
 
 static void
-scan_abort(struct poolmond *d)
+scan_abort(struct scan *s)
 {
-	clear_recheck(d);
-	schedule_next_scan(d);
-	tell_scan_done(d, false);
+	clear_recheck(s);
+	schedule_next_scan(s);
+	tell_scan_done(s, false);
 }
 
 static void
 scan_listed(const struct director_result *res, void *arg)
 {
-	struct poolmond *d = arg;
+	struct scan *s = arg;
 
-	d->listing = false;
-	if (d->stopping)
+	s->listing = false;
+	if (s->stopping)
 		return;
-	if (host_list_result(d, res) < 0) {
-		scan_abort(d);
+	if (host_list_result(s, res) < 0) {
+		scan_abort(s);
 		return;
 	}
 	/* Reachable again: status need not wait for an action to know.
 	 * A fleet asks every scan: its peers hear whether this monitor can
 	 * act, and --fleet-peer=ring follows the ring's members. */
-	if (d->ring_unknown || d->fleet != NULL)
-		actions_ring_refresh(d);
-	d->scan_id++;
-	select_backends(d);
-	ask_names(d);
-	clear_recheck(d);
-	d->scanning = true;
-	d->next_to_start = 0;
-	d->finished = 0;
-	log_debug("scan %u: %zu of %zu backends", d->scan_id, d->selected,
-	    d->pool.n);
-	start_children(d);
+	if (s->view->ring_unknown || s->fleet != NULL)
+		actions_ring_refresh(s->actions);
+	s->scan_id++;
+	select_backends(s);
+	ask_names(s);
+	clear_recheck(s);
+	s->scanning = true;
+	s->next_to_start = 0;
+	s->finished = 0;
+	log_debug("scan %u: %zu of %zu backends", s->scan_id, s->selected,
+	    s->pool->n);
+	start_children(s);
 }
 
 static void
-scan_start(struct poolmond *d)
+scan_start(struct scan *s)
 {
 	int r;
 
-	if (d->scanning || d->listing || d->stopping)
+	if (s->scanning || s->listing || s->stopping)
 		return;
-	d->scan_started = now_ms();
-	d->list_asked_ms = wall_ms();
-	d->scan_is_recheck = d->recheck_pending;
-	if (!d->scan_is_recheck)
-		d->interval_started = d->scan_started;
-	if ((r = director_host_list_async(d->director, 0, scan_listed,
-	    d)) < 0) {
-		director_outage(d, "HOST-LIST failed:", strerror(-r));
-		scan_abort(d);
+	s->started_ms = now_ms();
+	s->list_asked_ms = wall_ms();
+	s->is_recheck = s->recheck_pending;
+	if (!s->is_recheck)
+		s->interval_started = s->started_ms;
+	if ((r = director_host_list_async(s->director, 0, scan_listed,
+	    s)) < 0) {
+		director_outage(s, "HOST-LIST failed:", strerror(-r));
+		scan_abort(s);
 		return;
 	}
-	d->listing = true;
+	s->listing = true;
 }
 
 static int
-on_scan_timer(sd_event_source *s, uint64_t usec, void *arg)
+on_scan_timer(sd_event_source *src, uint64_t usec, void *arg)
 {
-	(void)s;
+	(void)src;
 	(void)usec;
 	scan_start(arg);
 	return 0;
@@ -534,14 +540,14 @@ on_scan_timer(sd_event_source *s, uint64_t usec, void *arg)
 
 /* What a login check learnt of the backend's TLS. */
 static void
-note_tls(struct poolmond *d, struct backend *b, const struct check_result *res)
+note_tls(struct scan *s, struct backend *b, const struct check_result *res)
 {
 	if (res->tls_offered && !b->tls_seen) {
 		b->tls_seen = true;
 		/* Remembered across restarts (saved at the scan's end):
 		 * checked before every login from now on. */
-		if (state_tls_mark(&d->state, b->dh.ip) > 0)
-			d->tls_unsaved = true;
+		if (state_tls_mark(s->state, b->dh.ip) > 0)
+			s->tls_unsaved = true;
 	}
 	if (res->cleartext_login && !b->cleartext_noted) {
 		log_warnx_f(&(struct log_fields){ .host = b->dh.ip,
@@ -555,12 +561,12 @@ note_tls(struct poolmond *d, struct backend *b, const struct check_result *res)
 static void
 on_record(void *arg, const void *record)
 {
-	struct poolmond *d = arg;
+	struct scan *s = arg;
 	const struct check_report *rep = record;
-	int r = pool_store_report(&d->pool, d->scan_id, rep);
+	int r = pool_store_report(s->pool, s->scan_id, rep);
 
 	if (r == 0)
-		note_tls(d, &d->pool.backends[rep->backend], &rep->result);
+		note_tls(s, &s->pool->backends[rep->backend], &rep->result);
 	else if (r == -EINVAL)
 		log_warnx("ignoring a malformed check report");
 	else if (r == -ENOMEM)
@@ -570,16 +576,16 @@ on_record(void *arg, const void *record)
 static void
 on_child_ended(void *arg, size_t idx, enum child_end how, int code)
 {
-	struct poolmond *d = arg;
+	struct scan *s = arg;
 	enum check_status st = CHECK_ECHILD;
 	char why[96];
 
-	if (d->stopping)
+	if (s->stopping)
 		return;
 	switch (how) {
 	case CHILD_KILLED:
 		snprintf(why, sizeof(why), "check killed at its deadline "
-		    "(%lld ms)", (long long)child_budget_ms(&d->env) +
+		    "(%lld ms)", (long long)child_budget_ms(s->env) +
 		    CHILD_KILL_GRACE_MS);
 		st = CHECK_EKILLED;
 		break;
@@ -593,86 +599,90 @@ on_child_ended(void *arg, size_t idx, enum child_end how, int code)
 		    "status %d without a result", code);
 		break;
 	}
-	finish_backend(d, idx, why, st);
-	if (d->scanning && d->finished == d->selected)
-		scan_finish(d);
+	finish_backend(s, idx, why, st);
+	if (s->scanning && s->finished == s->selected)
+		scan_finish(s);
 }
 
 static void
 on_children_idle(void *arg)
 {
-	struct poolmond *d = arg;
+	struct scan *s = arg;
 
-	if (!d->stopping && d->scanning)
-		start_children(d);
+	if (!s->stopping && s->scanning)
+		start_children(s);
 }
 
 int
-scan_request(struct poolmond *d, const char *const *ips, size_t nips)
+scan_request(struct scan *s, const char *const *ips, size_t nips)
 {
 	size_t i;
 	char **copy;
 
 	/* A pending full recheck already covers any subset. */
-	if (d->recheck_pending && d->nrecheck_ips == 0)
+	if (s->recheck_pending && s->nrecheck_ips == 0)
 		return 0;
-	if (nips == 0 || d->nrecheck_ips + nips > RECHECK_QUEUE_MAX)
-		clear_recheck(d);
+	if (nips == 0 || s->nrecheck_ips + nips > RECHECK_QUEUE_MAX)
+		clear_recheck(s);
 	else {
-		copy = reallocarray(d->recheck_ips, d->nrecheck_ips + nips,
+		copy = reallocarray(s->recheck_ips, s->nrecheck_ips + nips,
 		    sizeof(*copy));
 		if (copy == NULL)
 			return -ENOMEM;
-		d->recheck_ips = copy;
+		s->recheck_ips = copy;
 		for (i = 0; i < nips; i++) {
-			if ((copy[d->nrecheck_ips] = strdup(ips[i])) == NULL)
+			if ((copy[s->nrecheck_ips] = strdup(ips[i])) == NULL)
 				return -ENOMEM;
-			d->nrecheck_ips++;
+			s->nrecheck_ips++;
 		}
 	}
-	d->recheck_pending = true;
-	if (!d->scanning)
-		arm_timer(d->scan_timer, now_ms());
+	s->recheck_pending = true;
+	if (!s->scanning)
+		arm_timer(s->timer, now_ms());
 	return 0;
 }
 
 int
-scan_init(struct poolmond *d)
+scan_init(struct scan *s)
 {
 	const struct supervisor_hooks hooks = {
 		.record = on_record, .ended = on_child_ended,
-		.idle = on_children_idle, .arg = d,
+		.idle = on_children_idle, .arg = s,
 	};
 	int r;
 
-	pool_init(&d->pool, d->cfg.nports);
-	d->unknown_warnings = (struct ratelimit){
+	s->unknown_warnings = (struct ratelimit){
 		.interval_ms = UNKNOWN_WARN_WINDOW_MS,
 		.burst = UNKNOWN_WARN_BURST,
 	};
-	r = supervisor_new(d->event, (size_t)d->cfg.max_children,
-	    sizeof(struct check_report), &hooks, &d->sup);
+	r = supervisor_new(s->event, (size_t)s->cfg->max_children,
+	    sizeof(struct check_report), &hooks, &s->sup);
 	if (r < 0)
 		return r;
-	r = sd_event_add_time(d->event, &d->scan_timer, CLOCK_MONOTONIC,
-	    0, 1000, on_scan_timer, d);
+	r = sd_event_add_time(s->event, &s->timer, CLOCK_MONOTONIC,
+	    0, 1000, on_scan_timer, s);
 	if (r < 0)
 		return r;
-	r = sd_event_add_defer(d->event, &d->start_source, on_start_more, d);
-	if (r < 0 || (r = sd_event_source_set_enabled(d->start_source,
+	r = sd_event_add_defer(s->event, &s->start_source, on_start_more, s);
+	if (r < 0 || (r = sd_event_source_set_enabled(s->start_source,
 	    SD_EVENT_OFF)) < 0)
 		return r;
-	return arm_timer(d->scan_timer, now_ms());
+	return arm_timer(s->timer, now_ms());
+}
+
+uint64_t
+scan_children_forked(const struct scan *s)
+{
+	return s->sup != NULL ? supervisor_forked(s->sup) : 0;
 }
 
 void
-scan_shutdown(struct poolmond *d)
+scan_shutdown(struct scan *s)
 {
-	d->stopping = true;
-	supervisor_free(d->sup);
-	d->sup = NULL;
-	d->scan_timer = sd_event_source_disable_unref(d->scan_timer);
-	d->start_source = sd_event_source_disable_unref(d->start_source);
-	pool_free(&d->pool);
-	clear_recheck(d);
+	s->stopping = true;
+	supervisor_free(s->sup);
+	s->sup = NULL;
+	s->timer = sd_event_source_disable_unref(s->timer);
+	s->start_source = sd_event_source_disable_unref(s->start_source);
+	clear_recheck(s);
 }

@@ -31,23 +31,23 @@ wire_summary(void *arg, struct daemon_summary *s)
 	const struct poolmond *d = arg;
 
 	s->started = d->started;
-	s->director_reachable = !d->director_down;
-	s->director_error = d->director_error;
-	s->ring_known = !d->ring_unknown;
-	s->ring_synced = d->ring_synced;
+	s->director_reachable = !d->view.down;
+	s->director_error = d->view.error;
+	s->ring_known = !d->view.ring_unknown;
+	s->ring_synced = d->view.ring_synced;
 	s->dry_run = d->cfg.dry_run;
-	s->scanning = d->scanning;
-	s->scan_id = d->scan_id;
-	s->scans_completed = d->scans_completed;
-	if (d->sup != NULL) {
+	s->scanning = d->scan.scanning;
+	s->scan_id = d->scan.scan_id;
+	s->scans_completed = d->scan.scans_completed;
+	if (d->scan.sup != NULL) {
 		s->has_children_forked = true;
-		s->children_forked = supervisor_forked(d->sup);
+		s->children_forked = scan_children_forked(&d->scan);
 	}
-	s->checks_unknown = d->checks_unknown;
-	s->last_scan_end = d->last_scan_end;
-	s->last_scan_ms = d->last_scan_ms;
-	s->guard_active = d->outcome.guard_active;
-	s->all_failed = d->outcome.all_failed;
+	s->checks_unknown = d->scan.checks_unknown;
+	s->last_scan_end = d->scan.last_scan_end;
+	s->last_scan_ms = d->scan.last_scan_ms;
+	s->guard_active = d->actions.outcome.guard_active;
+	s->all_failed = d->actions.outcome.all_failed;
 	if (d->fleet != NULL)
 		summarize_fleet(d->fleet, s);
 }
@@ -86,7 +86,9 @@ wire_metrics_ctx(struct poolmond *d, struct metrics_ctx *ctx)
 static int
 ask_scan(void *arg, const char *const *ips, size_t nips)
 {
-	return scan_request(arg, ips, nips);
+	struct poolmond *d = arg;
+
+	return scan_request(&d->scan, ips, nips);
 }
 
 static int
@@ -94,20 +96,26 @@ ask_hold(void *arg, const char *ip, const char *reason, uid_t uid,
     bool flush, control_hold_done_fn *done, void *done_arg, char *err,
     size_t errlen)
 {
-	return actions_hold(arg, ip, reason, uid, flush, done, done_arg, err,
-	    errlen);
+	struct poolmond *d = arg;
+
+	return actions_hold(&d->actions, ip, reason, uid, flush, done,
+	    done_arg, err, errlen);
 }
 
 static void
 ask_forget(void *arg, const void *done_arg)
 {
-	actions_forget(arg, done_arg);
+	struct poolmond *d = arg;
+
+	actions_forget(&d->actions, done_arg);
 }
 
 static int
 ask_release(void *arg, const char *ip, char *err, size_t errlen)
 {
-	return actions_release(arg, ip, err, errlen);
+	struct poolmond *d = arg;
+
+	return actions_release(&d->actions, ip, err, errlen);
 }
 
 /* cfg.dry_run is the run-time switch: the actions read it. */
@@ -145,21 +153,47 @@ wire_control_ctx(struct poolmond *d, wire_reload_fn *reload,
 
 /* A scan finished, or could not start: systemd's STATUS=, rechecks. */
 static void
-on_scan_done(struct poolmond *d, bool scanned)
+on_scan_done(void *arg, bool scanned)
 {
+	struct poolmond *d = arg;
+
 	wire_notify_status(d);
 	control_scan_done(d->control, scanned);
 }
 
 static void
-on_event(struct poolmond *d, const struct pool_event *ev)
+on_event(void *arg, const struct pool_event *ev)
 {
+	struct poolmond *d = arg;
+
 	control_event(d->control, ev);
 }
 
 void
-wire_hooks(struct poolmond *d)
+wire_engine(struct poolmond *d)
 {
-	d->scan_done = on_scan_done;
-	d->on_event = on_event;
+	const struct event_sink events = { on_event, d };
+
+	d->actions.cfg = &d->cfg;
+	d->actions.pool = &d->pool;
+	d->actions.state = &d->state;
+	d->actions.director = d->director;
+	d->actions.view = &d->view;
+	d->actions.fleet = d->fleet;
+	d->actions.hooks = d->hooks;
+	d->actions.metrics = &d->metrics;
+	d->actions.events = events;
+	d->scan.cfg = &d->cfg;
+	d->scan.env = &d->env;
+	d->scan.sandbox = &d->sandbox;
+	d->scan.event = d->event;
+	d->scan.pool = &d->pool;
+	d->scan.state = &d->state;
+	d->scan.director = d->director;
+	d->scan.view = &d->view;
+	d->scan.resolver = d->resolver;
+	d->scan.actions = &d->actions;
+	d->scan.fleet = d->fleet;
+	d->scan.hooks = (struct scan_hooks){ on_scan_done, d };
+	d->scan.events = events;
 }

@@ -23,8 +23,12 @@ void wire_metrics_ctx(struct poolmond *d, struct metrics_ctx *ctx);
 /* The control socket's context: d->fleet as it is now. */
 void wire_control_ctx(struct poolmond *d, wire_reload_fn *reload,
     struct control_ctx *ctx);
-/* The hooks the scan tells (d->scan_done, d->on_event). */
-void wire_hooks(struct poolmond *d);
+/*
+ * The scan engine and the actions: what they work with (the pool, the
+ * state, the director client, the fleet...) and whom they tell. After
+ * the director client, the resolver, the hooks and the fleet exist.
+ */
+void wire_engine(struct poolmond *d);
 /* READY=1 and STATUS= of the daemon now. */
 void wire_notify_ready(struct poolmond *d);
 void wire_notify_status(struct poolmond *d);

@@ -40,7 +40,7 @@ cleanup(void)
 {
 	control_close(daemon_state.control);
 	director_client_free(daemon_state.director);
-	actions_shutdown(&daemon_state);
+	actions_shutdown(&daemon_state.actions);
 }
 
 static void
@@ -65,13 +65,19 @@ setup(void)
 	sigemptyset(&set);
 	sigaddset(&set, SIGCHLD);
 	sigprocmask(SIG_BLOCK, &set, NULL);
-	wire_hooks(d);
+	pool_init(&d->pool, d->cfg.nports);
 	wire_control_ctx(d, fake_reload, &ctx);
 	if (control_open(&d->control, d->cfg.control_socket,
 	    d->cfg.control_group, err, sizeof(err)) < 0 ||
 	    sd_event_new(&d->event) < 0 ||
 	    director_client_new(&d->director, d->event,
-	    d->cfg.director_socket, 1000) < 0 || scan_init(d) < 0 ||
+	    d->cfg.director_socket, 1000) < 0) {
+		fprintf(stderr, "fuzz_control setup: %s\n", err);
+		abort();
+	}
+	/* As main wires it: after the director client. */
+	wire_engine(d);
+	if (scan_init(&d->scan) < 0 ||
 	    control_start(d->control, d->event, &ctx) < 0) {
 		fprintf(stderr, "fuzz_control setup: %s\n", err);
 		abort();

@@ -223,9 +223,9 @@ test_empty_pool(void)
 	Poolmon__Response *r;
 
 	make_pool(0, 2);
-	d.director_down = true;
-	str_copy(d.director_error, "connect: refused",
-	    sizeof(d.director_error));
+	d.view.down = true;
+	str_copy(d.view.error, "connect: refused",
+	    sizeof(d.view.error));
 	CHECK(control_status_reply(ctl(), 1, &q) == 0);
 	CHECK(q.n == 1);
 	if (q.n == 1 && (r = unpack(&q.msg[0])) != NULL) {
@@ -349,7 +349,7 @@ test_recheck_reply(void)
 	size_t n, nf = 0, i;
 
 	use_pool(pool_from(0, 3000, 5), 3000, 5);
-	d.scan_id = 7;
+	d.scan.scan_id = 7;
 	for (i = 0; i < 3000; i++)
 		d.pool.backends[i].scanned_in = 7;
 	/* Checked by an older scan only: not this recheck's. */

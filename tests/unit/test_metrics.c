@@ -73,7 +73,7 @@ make_daemon(size_t cap)
 	d.cfg.nports = 2;
 	d.cfg.ports[0] = (struct portspec){ 143, PROTO_IMAP, false };
 	d.cfg.ports[1] = (struct portspec){ 995, PROTO_POP3, true };
-	d.ring_synced = true;
+	d.view.ring_synced = true;
 	d.pool.nports = d.cfg.nports;
 	d.pool.backends = calloc(cap > 0 ? cap : 1, sizeof(*d.pool.backends));
 	if (d.pool.backends == NULL)
@@ -144,9 +144,9 @@ test_families(void)
 	size_t i;
 
 	make_daemon(0);
-	d.director_down = true;
+	d.view.down = true;
 	d.cfg.dry_run = true;
-	d.checks_unknown = 7;
+	d.scan.checks_unknown = 7;
 	text = render();
 	for (i = 0; i < ARRAY_SIZE(gauges); i++) {
 		snprintf(line, sizeof(line), "# TYPE %s gauge", gauges[i]);
@@ -175,9 +175,9 @@ test_families(void)
 	    "poolmon_actions_total{action=\"flush\",result=\"error\"} 0"));
 	free(text);
 
-	d.scans_completed = 3;
-	d.last_scan_ms = 1234;
-	d.outcome.all_failed = true;
+	d.scan.scans_completed = 3;
+	d.scan.last_scan_ms = 1234;
+	d.actions.outcome.all_failed = true;
 	text = render();
 	CHECK(has_line(text, "# TYPE poolmon_scan_duration_seconds gauge"));
 	CHECK(has_line(text, "poolmon_scan_duration_seconds 1.234"));
