@@ -24,14 +24,18 @@
 #   fl_index ADDR:PORT   the I of a monitor's fleet address
 #   fl_log I             monitor I's log file (restarts append to it)
 #   fl_count I|all REGEX lines of monitor I's log (or all three) matching
+#   fl_wait_count I|all REGEX N SECS   until fl_count is at least N
 #   fl_down_re IP / fl_up_re IP   the actor's "<ip> down: ..." / "<ip> up:"
 #                        log line (the others log other words)
 #   fl_dir_state I IP    U or D on director I (its own admin socket)
+#   fl_dir_changes IP down|up [I...]   how many directors (of I..., else all) logged a change of IP
+#                        made through their own admin socket (a command a
+#                        monitor sent; changes arriving over the ring are
+#                        not logged that way)
 #   fl_states IP         "S1 S2 S3": the host's state on every director
 #   fl_wait_states IP "S1 S2 S3" SECS
 #   fl_block SRC DST / fl_unblock SRC DST   drop TCP from SRC to DST
 #                        (tagged: tb_cleanup removes what is left)
-#   fl_now               seconds since the epoch, with decimals
 #
 # Monitor I's files are under $TB_DIR/mon<I>/. Every wait is bounded.
 
@@ -74,10 +78,6 @@ fl_ring() {
 
 fl_key() {
 	(umask 077 && head -c 48 /dev/urandom >"$1") && chmod 0600 "$1"
-}
-
-fl_now() {
-	echo "$EPOCHREALTIME" | tr , .
 }
 
 _fl_sock() {
@@ -224,8 +224,31 @@ fl_count() {
 	echo "$n"
 }
 
+fl_wait_count() {
+	local _
+	for _ in $(seq 1 $(($4 * 5))); do
+		[ "$(fl_count "$1" "$2")" -ge "$3" ] && return 0
+		sleep 0.2
+	done
+	echo "logs of monitors '$1' never had $3 lines matching '$2'" >&2
+	return 1
+}
+
 fl_dir_state() {
 	TB_DIRECTOR_SOCKET=$(_fl_sock "$1") tb_host_state "$2"
+}
+
+fl_dir_changes() {
+	local ip=$1 how=$2 i n=0 log re
+	shift 2
+	[ $# -gt 0 ] || set -- 1 2 3
+	re="doveadm: Host $(_fl_re_ip "$ip") changed $how"
+	for i in "$@"; do
+		if [ "$i" = 1 ]; then log=$TB_DIR/director/dovecot.log
+		else log=$TB_DIR/peer-d$i/dovecot.log; fi
+		n=$((n + $(grep -Ec -- "$re" "$log")))
+	done
+	echo "$n"
 }
 
 fl_states() {
