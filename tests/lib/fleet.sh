@@ -20,6 +20,8 @@
 #   fl_wait_json I FILTER SECS   until its status satisfies jq -e FILTER
 #   fl_wait_trusted I... SECS    until each monitor I trusts every one of the
 #                        others given, and has heard from each
+#   fl_wait_actor IP SECS   until monitors 1-3 name the same actor for IP;
+#                        prints its I
 #   fl_addr I            monitor I's fleet address "ADDR:9094"
 #   fl_index ADDR:PORT   the I of a monitor's fleet address
 #   fl_log I             monitor I's log file (restarts append to it)
@@ -198,6 +200,20 @@ fl_wait_trusted() {
 		done
 		fl_wait_json "$i" "$filter" "$secs" || return 1
 	done
+}
+
+fl_wait_actor() {
+	local ip=$1 secs=$2 _ actors i
+	for _ in $(seq 1 $((secs * 5))); do
+		actors=$(for i in 1 2 3; do fl_backend_json "$i" "$ip" .actor 2>/dev/null || echo none; done | sort -u)
+		if [ "$(grep -c . <<<"$actors")" = 1 ] && [[ $actors == \"* ]]; then
+			fl_index "$(jq -r . <<<"$actors")"
+			return
+		fi
+		sleep 0.2
+	done
+	echo "monitors never agreed on the actor of $ip: $actors" >&2
+	return 1
 }
 
 _fl_re_ip() {
