@@ -12,6 +12,15 @@
 #include <time.h>
 
 int64_t
+wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t
 now_ms(void)
 {
 	struct timespec ts;

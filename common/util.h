@@ -9,6 +9,9 @@
 
 /* Monotonic clock in milliseconds: deadlines never jump with the wall clock. */
 int64_t now_ms(void);
+/* Wall clock in milliseconds since the epoch: for records shared between
+ * machines (a fleet's), never for deadlines. */
+int64_t wall_ms(void);
 
 /* Decimal integer in [min, max] with nothing after it. 0 or -EINVAL/-ERANGE. */
 int parse_long(const char *s, long min, long max, long *out);

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fleet.h"
 #include "hooks.h"
 #include "log.h"
 #include "metrics.h"
@@ -24,6 +25,20 @@
 /* The journal's fields of a line about host (log.h). */
 #define EV(h, e, r) \
 	(&(struct log_fields){ .host = (h), .event = (e), .reason = (r) })
+
+/*
+ * The end of an action's log line in a fleet: the verdicts that justified
+ * it, " (N of M monitors)"; "" alone.
+ */
+static const char *
+votes_of(const struct backend *b, char *buf, size_t len)
+{
+	if (!b->fleet_judged)
+		return "";
+	snprintf(buf, len, " (%u of %u monitors)", b->fleet_votes,
+	    b->fleet_voters);
+	return buf;
+}
 
 /* For log lines: the failure reason, never NULL. */
 static const char *
@@ -151,6 +166,8 @@ ring_gate_update(struct poolmond *d, const struct director_result *res)
 	}
 	d->ring_synced = res->synced;
 	d->ring_unknown = false;
+	if (d->fleet != NULL)
+		fleet_set_ring(d->fleet, res->members, res->nmembers);
 	if (!res->synced) {
 		if (!d->ring_unsynced_noted)
 			log_warnx("director ring not synced (%s): deferring "
@@ -296,6 +313,10 @@ record_intents(struct action_batch *ab)
 		return;
 	(void)owner_state_save(&d->state);
 	ab->state_changed = false;
+	/* The fleet learns whose the host is before its directors show it
+	 * down, and never takes it for the operator's. */
+	if (d->fleet != NULL)
+		fleet_records_changed(d->fleet);
 	crash_point("after-intent");
 }
 
@@ -332,6 +353,7 @@ next_command(struct action_batch *ab, struct backend *b)
 {
 	struct poolmond *d = ab->d;
 	bool dry = d->cfg.dry_run;
+	char votes[48];
 
 	if (ab->step == STEP_FLUSH)
 		return "HOST-FLUSH";
@@ -340,8 +362,8 @@ next_command(struct action_batch *ab, struct backend *b)
 		if (!dry)
 			return "HOST-DOWN";
 		log_info_f(EV(b->dh.ip, "down", reason_of(b)),
-		    "dry-run: would mark %s down: %s", b->dh.ip,
-		    reason_of(b));
+		    "dry-run: would mark %s down: %s%s", b->dh.ip,
+		    reason_of(b), votes_of(b, votes, sizeof(votes)));
 		changed(d, "down", b->dh.ip, reason_of(b), NULL, true);
 		return NULL;
 	case ACTION_FLUSH:
@@ -350,9 +372,9 @@ next_command(struct action_batch *ab, struct backend *b)
 		if (!dry)
 			return "HOST-UP";
 		log_info_f(EV(b->dh.ip, "up", NULL),
-		    "dry-run: would mark %s up: all %zu checks passed%s",
+		    "dry-run: would mark %s up: all %zu checks passed%s%s",
 		    b->dh.ip, d->cfg.nports, b->owner == OWNER_POOLMOND ? "" :
-		    " (--adopt-down)");
+		    " (--adopt-down)", votes_of(b, votes, sizeof(votes)));
 		changed(d, "up", b->dh.ip, NULL, NULL, true);
 		return NULL;
 	case ACTION_HOLD_DOWN:
@@ -389,6 +411,7 @@ command_done(struct action_batch *ab, struct backend *b)
 {
 	struct poolmond *d = ab->d;
 	const struct state_entry *e;
+	char votes[48];
 
 	if (ab->step == STEP_FLUSH || b->action == ACTION_FLUSH) {
 		b->flush_pending = false;
@@ -400,17 +423,18 @@ command_done(struct action_batch *ab, struct backend *b)
 	switch (b->action) {
 	case ACTION_DOWN:
 		crash_point("after-ok");
-		log_info_f(EV(b->dh.ip, "down", reason_of(b)), "%s down: %s",
-		    b->dh.ip, reason_of(b));
+		log_info_f(EV(b->dh.ip, "down", reason_of(b)), "%s down: %s%s",
+		    b->dh.ip, reason_of(b), votes_of(b, votes,
+		    sizeof(votes)));
 		changed(d, "down", b->dh.ip, reason_of(b), "ok", false);
 		b->dh.up = false;
 		confirm_intent(ab, b);
 		return true;
 	case ACTION_UP:
 		log_info_f(EV(b->dh.ip, "up", NULL),
-		    "%s up: all %zu checks passed%s", b->dh.ip,
+		    "%s up: all %zu checks passed%s%s", b->dh.ip,
 		    d->cfg.nports, b->owner == OWNER_POOLMOND ? "" :
-		    " (--adopt-down)");
+		    " (--adopt-down)", votes_of(b, votes, sizeof(votes)));
 		changed(d, "up", b->dh.ip, NULL, "ok", false);
 		b->dh.up = true;
 		b->flush_pending = false;
@@ -515,6 +539,9 @@ actions_apply(struct poolmond *d, actions_done_fn *done)
 	for (i = 0; i < d->pool.n; i++)
 		if (backend_in_scan(&d->pool.backends[i], d->scan_id))
 			policy_count(&d->pool.backends[i]);
+	/* In a fleet: the fleet's verdicts, and which backends are ours. */
+	if (d->fleet != NULL)
+		(void)fleet_judge(d->fleet);
 	policy_decide(&d->policy, d->pool.backends, d->pool.n, d->scan_id,
 	    d->selected == d->pool.n, &d->outcome);
 	log_guard(d);
@@ -686,6 +713,9 @@ actions_hold(struct poolmond *d, const char *ip, const char *reason,
 	changed(d, "hold", b->dh.ip, hold.reason, NULL, d->cfg.dry_run);
 	if ((r = save_state(d, err, errlen)) < 0)
 		return r;
+	/* Kept by the whole fleet, which hears of it at once. */
+	if (d->fleet != NULL)
+		fleet_records_changed(d->fleet);
 	if (d->cfg.dry_run) {
 		log_info_f(EV(b->dh.ip, "hold", NULL),
 		    "dry-run: would mark held %s down%s", b->dh.ip,
@@ -774,5 +804,7 @@ actions_release(struct poolmond *d, const char *ip, char *err,
 	changed(d, "release", ip, NULL, NULL, d->cfg.dry_run);
 	if ((r = save_state(d, err, errlen)) < 0)
 		return r;
+	if (d->fleet != NULL)
+		fleet_records_changed(d->fleet);
 	return err_set(err, errlen, 0, "released (was %s)", was);
 }

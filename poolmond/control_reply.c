@@ -13,6 +13,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "fleet_status.h"
 #include "frame.h"
 #include "poolmond.h"
 #include "supervise.h"
@@ -100,9 +101,21 @@ backend_set_alloc(struct backend_set *set, size_t cap, size_t nports)
 	return 0;
 }
 
+/* The backends' fleet parts, which are their own allocations. */
+static void
+backend_set_clear(struct backend_set *set)
+{
+	size_t i;
+
+	for (i = 0; i < set->n; i++)
+		fleet_status_free_backend(&set->msg[i]);
+	set->n = 0;
+}
+
 void
 backend_set_free(struct backend_set *set)
 {
+	backend_set_clear(set);
 	free(set->msg);
 	free(set->ptr);
 	free(set->size);
@@ -174,6 +187,7 @@ backend_set_add(struct backend_set *set, const struct poolmond *d,
 	SET(m, flush_pending, b->flush_pending);
 	SET(m, last_updown_change, (int64_t)b->dh.last_updown_change);
 	fill_ownership(m, d, b);
+	(void)fleet_status_backend(d->fleet, b->dh.ip, m);
 	for (i = 0; i < d->cfg.nports; i++) {
 		fill_port_check(&set->checks[at + i], &d->cfg.ports[i],
 		    &b->ports[i], b->last_check != 0);
@@ -245,6 +259,7 @@ fill_summary(Poolmon__Summary *s, const struct poolmond *d)
 	SET(s, last_scan_ms, (uint32_t)d->last_scan_ms);
 	count_backends(d, s);
 	fill_safety(s, d);
+	(void)fleet_status_summary(d->fleet, s);
 }
 
 /* ------------------------------------------------------------------ */
@@ -406,7 +421,7 @@ stream_fill(struct ctl_stream *s, const struct poolmond *d, size_t i,
 {
 	size_t add;
 
-	s->set.n = 0;
+	backend_set_clear(&s->set);
 	for (; i < d->pool.n && s->set.n < s->set.cap; i++) {
 		if (!stream_lists(s, &d->pool.backends[i]))
 			continue;
@@ -414,6 +429,7 @@ stream_fill(struct ctl_stream *s, const struct poolmond *d, size_t i,
 		add = s->set.size[s->set.n - 1] + CTL_EMBED_OVERHEAD;
 		if (s->set.n > 1 && size + add > CTL_PART_TARGET) {
 			s->set.n--;
+			fleet_status_free_backend(&s->set.msg[s->set.n]);
 			break;
 		}
 		size += add;
@@ -447,7 +463,10 @@ ctl_stream_next(struct ctl_stream *s, const struct poolmond *d,
 		status.n_backends = s->set.n;
 	}
 	resp.has_more = resp.more = more;
-	if ((r = ctl_outq_push(q, &resp)) < 0) {
+	r = ctl_outq_push(q, &resp);
+	if (!s->recheck && status.summary != NULL)
+		fleet_status_free_summary(&summary);
+	if (r < 0) {
 		ctl_stream_end(s);
 		return r;
 	}

@@ -44,6 +44,8 @@ struct director_cmd {
 	bool found_self;		/* DIRECTOR-LIST */
 	bool synced;
 	char ring_state[64];
+	char (*members)[INET6_ADDRSTRLEN];	/* DIRECTOR-LIST's */
+	size_t nmembers;
 };
 
 struct director_client {
@@ -320,6 +322,7 @@ static void
 cmd_free(struct director_cmd *c)
 {
 	host_list_ctx_free(c->hl);
+	free(c->members);
 	free(c);
 }
 
@@ -522,7 +525,30 @@ finish_list(struct director_client *dcl)
 	}
 	res.synced = c->synced;
 	res.ring_state = c->ring_state;
+	for (res.nmembers = 0; res.nmembers < c->nmembers; res.nmembers++)
+		res.members[res.nmembers] = c->members[res.nmembers];
 	finish_head(dcl, &res);
+}
+
+/* A DIRECTOR-LIST line's member: "ip \t port \t type ...". */
+static void
+ring_member(struct director_cmd *c, const char *line)
+{
+	char copy[256], *f[4];
+	size_t n;
+
+	if (c->nmembers == DIRECTOR_RING_MAX)
+		return;
+	if (c->members == NULL && (c->members = calloc(DIRECTOR_RING_MAX,
+	    sizeof(*c->members))) == NULL)
+		return;
+	str_copy(copy, line, sizeof(copy));
+	n = str_split_tabs(copy, f, ARRAY_SIZE(f));
+	if (n < 2 || (n >= 3 && strcmp(f[2], "removed") == 0))
+		return;
+	if (ip_canonical(f[0], c->members[c->nmembers],
+	    sizeof(c->members[0])) == 0)
+		c->nmembers++;
 }
 
 static int
@@ -534,6 +560,7 @@ list_line(struct director_client *dcl, char *line)
 
 	if (c->kind == CMD_HOST_LIST)
 		return host_list_line(c->hl, line);
+	ring_member(c, line);
 	if (!c->found_self && director_parse_self_line(line, &synced, &rs)) {
 		c->found_self = true;
 		c->synced = synced;

@@ -73,6 +73,8 @@ void director_host_list_free(struct director_host_list *list);
  */
 struct director_client;
 
+#define DIRECTOR_RING_MAX	64
+
 struct director_result {
 	int error;		/* 0, or -errno with err saying why */
 	bool unreachable;	/* error: connecting or the handshake failed */
@@ -83,6 +85,10 @@ struct director_result {
 	struct director_host_list *list;
 	bool synced;			/* DIRECTOR-LIST: own ring synced */
 	const char *ring_state;		/* DIRECTOR-LIST: "ring synced", ... */
+	/* DIRECTOR-LIST: the ring's members (itself included, the removed
+	 * left out), at most DIRECTOR_RING_MAX. */
+	const char *members[DIRECTOR_RING_MAX];
+	size_t nmembers;
 };
 
 typedef void director_done_fn(const struct director_result *res, void *arg);

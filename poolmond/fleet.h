@@ -91,7 +91,14 @@ const char *fleet_actor(const struct fleet *f, const char *ip);
 size_t fleet_verdicts(const struct fleet *f, const char *ip,
     struct fleet_verdict_view *out, size_t max);
 
-/* Pure parts, for tests. */
+/* For tests and fuzzing. */
 uint64_t fleet_rendezvous(const char *ip, const char *monitor);
+/* A fleet without its transport: nothing is sent, nothing listens. */
+int fleet_new_offline(const struct fleet_config *cfg, struct pool *pool,
+    struct state *state, struct fleet **out, char *err, size_t errlen);
+/* A peer's message, as the transport hands it over. 0, or -errno when
+ * it was refused (logged). */
+int fleet_receive(struct fleet *f, const char *from, const uint8_t *msg,
+    size_t len);
 
 #endif

@@ -59,6 +59,12 @@ struct fleet_net_hooks {
 	    enum fleet_outcome outcome, const char *err);
 	void *arg;
 };
+/*
+ * The hooks run from the event loop, never from fleet_net_exchange()
+ * itself except for ended() of the exchange it supersedes. They may call
+ * fleet_net_exchange() (a connection is gone before its ended() and
+ * outgoing received() run), not fleet_net_free().
+ */
 
 /*
  * Read and check the key file: a regular file, not a symlink, owned by

@@ -14,6 +14,8 @@
 
 #include "control.h"
 #include "credentials.h"
+#include "fleet.h"
+#include "fleet_net.h"
 #include "log.h"
 #include "notify.h"
 #include "poolmond.h"
@@ -319,6 +321,42 @@ acquire_pidfile(struct poolmond *d)
 	d->pidfile_fd = fd;
 }
 
+/* The key is checked on the terminal, before the daemon forks. */
+static void
+check_fleet_key(const struct poolmond *d)
+{
+	uint8_t key[FLEET_KEY_MAX];
+	size_t keylen;
+	char err[512];
+
+	if (d->cfg.fleet_listen == NULL)
+		return;
+	if (fleet_key_load(d->cfg.fleet_key, key, sizeof(key), &keylen, err,
+	    sizeof(err)) < 0)
+		startup_error("%s", err);
+	explicit_bzero(key, sizeof(key));
+}
+
+static void
+setup_fleet(struct poolmond *d)
+{
+	const struct fleet_config fc = {
+		.listen = d->cfg.fleet_listen, .peers = d->cfg.fleet_peers,
+		.npeers = d->cfg.nfleet_peers, .ring = d->cfg.fleet_ring,
+		.key_path = d->cfg.fleet_key, .quorum = d->cfg.fleet_quorum,
+		.interval_s = d->cfg.interval_s,
+		.timeout_s = d->cfg.timeout_s, .fall = d->cfg.fall,
+		.rise = d->cfg.rise,
+	};
+	char err[512];
+
+	if (d->cfg.fleet_listen == NULL)
+		return;
+	if (fleet_new(d->event, &fc, &d->pool, &d->state, &d->fleet, err,
+	    sizeof(err)) < 0)
+		fatalx("fleet: %s", err);
+}
+
 #define POOLMOND_MMAP_THRESHOLD	(128 * 1024)
 
 int
@@ -362,6 +400,7 @@ main(int argc, char **argv)
 	if (d.cfg.on_change != NULL && access(d.cfg.on_change, X_OK) < 0)
 		startup_error("--on-change %s: %s", d.cfg.on_change,
 		    strerror(errno));
+	check_fleet_key(&d);
 	acquire_pidfile(&d);
 	setup_policy(&d);
 	/* Before forking, so a socket in use is reported on the terminal. */
@@ -388,6 +427,7 @@ main(int argc, char **argv)
 	d.started = time(NULL);
 	if ((r = scan_init(&d)) < 0)
 		fatalx("scan engine: %s", strerror(-r));
+	setup_fleet(&d);
 	if ((r = control_start(&d, reload)) < 0)
 		fatalx("control socket: %s", strerror(-r));
 	if ((r = metrics_http_start(&d)) < 0)
@@ -404,6 +444,7 @@ main(int argc, char **argv)
 	notify_stopping();
 	metrics_http_close(&d);
 	control_close(&d);
+	fleet_free(d.fleet);
 	director_client_free(d.director);
 	actions_shutdown(&d);
 	hooks_free(d.hooks);

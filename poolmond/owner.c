@@ -15,9 +15,27 @@ owner_state_save(const struct state *st)
 	return r;
 }
 
+/*
+ * Clocks of a fleet's machines may differ this much: a record made this
+ * close to a HOST-LIST's request may be newer than what the list shows.
+ */
+#define FLEET_CLOCK_SKEW_MS	2000
+
+/*
+ * A fleet's record newer than the host list: a peer's HOST-DOWN (or a
+ * release) the list may not show yet. Not judged on the list.
+ */
+static bool
+newer_than_list(const struct state *st, const struct state_entry *e,
+    int64_t listed_ms)
+{
+	return st->fleet && e->at_ms > listed_ms - FLEET_CLOCK_SKEW_MS;
+}
+
 /* One backend; true when its record was dropped. */
 static bool
-derive(struct backend *b, struct state *st, bool adopt_down)
+derive(struct backend *b, struct state *st, bool adopt_down,
+    int64_t listed_ms)
 {
 	struct state_entry *e = state_find(st, b->dh.ip);
 
@@ -37,9 +55,16 @@ derive(struct backend *b, struct state *st, bool adopt_down)
 			e->pending = false;
 			return true;
 		}
+		if (newer_than_list(st, e, listed_ms)) {
+			b->owner = OWNER_POOLMOND;
+			return false;
+		}
 		/* An intent whose HOST-DOWN never took effect goes
 		 * silently: the host was never down. */
-		if (!e->pending)
+		if (!e->pending && st->fleet)
+			log_info("%s is up again: no longer the fleet's to "
+			    "bring up", b->dh.ip);
+		else if (!e->pending)
 			log_info("%s is up again, not by poolmond: it is no "
 			    "longer poolmond's to bring up", b->dh.ip);
 		state_remove(st, b->dh.ip);
@@ -63,13 +88,14 @@ derive(struct backend *b, struct state *st, bool adopt_down)
 }
 
 void
-owner_derive_all(struct pool *p, struct state *st, bool adopt_down)
+owner_derive_all(struct pool *p, struct state *st, bool adopt_down,
+    int64_t listed_ms)
 {
 	bool changed = false;
 	size_t i;
 
 	for (i = 0; i < p->n; i++)
-		changed |= derive(&p->backends[i], st, adopt_down);
+		changed |= derive(&p->backends[i], st, adopt_down, listed_ms);
 	if (changed)
 		(void)owner_state_save(st);
 }

@@ -30,20 +30,46 @@ policy_count(struct backend *b)
 	}
 }
 
+/*
+ * Failed this scan, and enough to act (--fall): by this monitor's own
+ * checks, or, in a fleet, by the fleet's verdict (each monitor applied
+ * its own --fall before offering it).
+ */
+static bool
+failed_enough(const struct policy *p, const struct backend *b)
+{
+	if (b->fleet_judged)
+		return b->fleet_health == HEALTH_FAILED;
+	return b->health == HEALTH_FAILED &&
+	    b->fail_count >= (unsigned int)p->fall;
+}
+
+static bool
+healthy_enough(const struct policy *p, const struct backend *b)
+{
+	if (b->fleet_judged)
+		return b->fleet_health == HEALTH_OK;
+	return b->health == HEALTH_OK && b->ok_count >= (unsigned int)p->rise;
+}
+
+/* Failed this scan, --fall or not: counted by the pool-wide guard. */
+static bool
+failed_now(const struct backend *b)
+{
+	return b->fleet_judged ? b->fleet_health == HEALTH_FAILED :
+	    b->health == HEALTH_FAILED;
+}
+
 enum action
 policy_action(const struct policy *p, const struct backend *b)
 {
 	if (b->owner == OWNER_HOLD)
 		return b->dh.up ? ACTION_HOLD_DOWN : ACTION_NONE;
-	if (b->dh.up) {
-		if (b->health == HEALTH_FAILED &&
-		    b->fail_count >= (unsigned int)p->fall)
-			return ACTION_DOWN;
-		return ACTION_NONE;
-	}
-	if (b->health == HEALTH_FAILED)
+	if (b->dh.up)
+		return failed_enough(p, b) ? ACTION_DOWN : ACTION_NONE;
+	if (failed_now(b))
 		return b->flush_pending ? ACTION_FLUSH : ACTION_NONE;
-	if (b->health == HEALTH_OK && b->ok_count >= (unsigned int)p->rise &&
+	if (healthy_enough(p, b) &&
 	    (b->owner == OWNER_POOLMOND || p->adopt_down))
 		return ACTION_UP;
 	return ACTION_NONE;
@@ -120,8 +146,37 @@ guard(const struct policy *p, struct backend *backends, size_t n,
 	free(sorted);
 }
 
+/*
+ * In a fleet every monitor decides for the whole pool alike, guard
+ * included, and then keeps the actions of the backends it is the actor
+ * of: the others are their actors' to send and to log.
+ */
+static void
+keep_own(struct backend *backends, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (!backends[i].fleet_judged || backends[i].acting)
+			continue;
+		backends[i].action = ACTION_NONE;
+		backends[i].spared = false;
+	}
+}
+
+static void decide(const struct policy *p, struct backend *backends,
+    size_t n, uint32_t scan_id, bool full_scan, struct policy_outcome *out);
+
 void
 policy_decide(const struct policy *p, struct backend *backends, size_t n,
+    uint32_t scan_id, bool full_scan, struct policy_outcome *out)
+{
+	decide(p, backends, n, scan_id, full_scan, out);
+	keep_own(backends, n);
+}
+
+static void
+decide(const struct policy *p, struct backend *backends, size_t n,
     uint32_t scan_id, bool full_scan, struct policy_outcome *out)
 {
 	size_t i, scanned = 0, failed = 0;
@@ -137,7 +192,7 @@ policy_decide(const struct policy *p, struct backend *backends, size_t n,
 		}
 		b->action = policy_action(p, b);
 		scanned++;
-		if (b->health == HEALTH_FAILED)
+		if (failed_now(b))
 			failed++;
 	}
 	/* Everything failing at once is more likely our own network, DNS or

@@ -57,6 +57,7 @@ struct poolmond {
 	char **recheck_ips;
 	size_t nrecheck_ips;
 	int64_t scan_started;		/* monotonic ms */
+	int64_t list_asked_ms;		/* wall clock: HOST-LIST asked */
 	bool scan_is_recheck;		/* requested, not the interval's */
 	int64_t interval_started;	/* start of the last interval scan */
 	int64_t next_scan_at;		/* monotonic ms */

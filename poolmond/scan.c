@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fleet.h"
 #include "log.h"
 #include "owner.h"
 #include "poolmond.h"
@@ -71,7 +72,8 @@ merge_host_list(struct poolmond *d, struct director_host_list *list)
 		log_warnx("HOST-LIST names %s (and maybe others) more than "
 		    "once: %zu duplicate entr%s ignored, the first kept",
 		    dup_ip, dups, dups == 1 ? "y" : "ies");
-	owner_derive_all(&d->pool, &d->state, d->cfg.adopt_down);
+	owner_derive_all(&d->pool, &d->state, d->cfg.adopt_down,
+	    d->list_asked_ms);
 	return 0;
 }
 
@@ -375,6 +377,11 @@ schedule_next_scan(struct poolmond *d)
 static void
 tell_scan_done(struct poolmond *d, bool scanned)
 {
+	/* The fleet hears after every scan, and while the director is
+	 * away too: a monitor that cannot act is still alive. */
+	if (d->fleet != NULL)
+		fleet_scan_done(d->fleet, d->scans_completed,
+		    !d->director_down && !d->ring_unknown && d->ring_synced);
 	if (d->scan_done != NULL)
 		d->scan_done(d, scanned);
 }
@@ -478,8 +485,10 @@ scan_listed(const struct director_result *res, void *arg)
 		scan_abort(d);
 		return;
 	}
-	/* Reachable again: status need not wait for an action to know. */
-	if (d->ring_unknown)
+	/* Reachable again: status need not wait for an action to know.
+	 * A fleet asks every scan: its peers hear whether this monitor can
+	 * act, and --fleet-peer=ring follows the ring's members. */
+	if (d->ring_unknown || d->fleet != NULL)
 		actions_ring_refresh(d);
 	d->scan_id++;
 	select_backends(d);
@@ -501,6 +510,7 @@ scan_start(struct poolmond *d)
 	if (d->scanning || d->listing || d->stopping)
 		return;
 	d->scan_started = now_ms();
+	d->list_asked_ms = wall_ms();
 	d->scan_is_recheck = d->recheck_pending;
 	if (!d->scan_is_recheck)
 		d->interval_started = d->scan_started;

@@ -37,7 +37,7 @@ cmp_entry(const void *a, const void *b)
 }
 
 struct state_entry *
-state_find(const struct state *st, const char *ip)
+state_record(const struct state *st, const char *ip)
 {
 	struct state_entry key;
 	struct state_entry *const *found;
@@ -46,6 +46,23 @@ state_find(const struct state *st, const char *ip)
 		return NULL;
 	found = tfind(&key, &st->root, cmp_entry);
 	return found != NULL ? *found : NULL;
+}
+
+struct state_entry *
+state_find(const struct state *st, const char *ip)
+{
+	struct state_entry *e = state_record(st, ip);
+
+	return e != NULL && e->owner != OWNER_NONE ? e : NULL;
+}
+
+/* A change made here: stamped for the fleet. */
+static void
+stamp(const struct state *st, struct state_entry *e)
+{
+	e->at_ms = wall_ms();
+	str_copy(e->origin, st->self, sizeof(e->origin));
+	e->from_peer = false;
 }
 
 /* A new entry for ip, which is not in st yet. */
@@ -75,7 +92,7 @@ int
 state_set(struct state *st, const char *ip, enum owner owner,
     const struct hold_info *hold)
 {
-	struct state_entry *e = state_find(st, ip);
+	struct state_entry *e = state_record(st, ip);
 	int r;
 
 	if (e == NULL && (r = insert_entry(st, ip, &e)) < 0)
@@ -86,7 +103,70 @@ state_set(struct state *st, const char *ip, enum owner owner,
 		e->hold = *hold;
 	else
 		memset(&e->hold, 0, sizeof(e->hold));
+	stamp(st, e);
 	return 0;
+}
+
+/* Whether a record (at_ms, origin) is newer than e's. */
+static bool
+newer(const struct state_entry *e, int64_t at_ms, const char *origin)
+{
+	if (at_ms != e->at_ms)
+		return at_ms > e->at_ms;
+	return strcmp(origin, e->origin) > 0;
+}
+
+int
+state_merge(struct state *st, const char *ip, enum owner owner,
+    int64_t at_ms, const char *origin, const struct hold_info *hold)
+{
+	struct state_entry *e = state_record(st, ip);
+	int r;
+
+	if (owner != OWNER_NONE && owner != OWNER_POOLMOND &&
+	    owner != OWNER_HOLD)
+		return -EINVAL;
+	if (e != NULL && !newer(e, at_ms, origin))
+		return 0;
+	/* Nothing known of ip here, and a peer says it is no one's. */
+	if (e == NULL && owner == OWNER_NONE && !st->fleet)
+		return 0;
+	if (e == NULL && (r = insert_entry(st, ip, &e)) < 0)
+		return r;
+	e->owner = owner;
+	e->pending = false;
+	if (owner == OWNER_HOLD && hold != NULL)
+		e->hold = *hold;
+	else
+		memset(&e->hold, 0, sizeof(e->hold));
+	e->at_ms = at_ms;
+	str_copy(e->origin, origin, sizeof(e->origin));
+	e->from_peer = true;
+	return 1;
+}
+
+static void
+walk_node(const void *node, VISIT which, void *arg)
+{
+	const struct {
+		void (*fn)(const struct state_entry *e, void *arg);
+		void *arg;
+	} *w = arg;
+
+	if (which == postorder || which == leaf)
+		w->fn(*(struct state_entry *const *)node, w->arg);
+}
+
+void
+state_walk(const struct state *st,
+    void (*fn)(const struct state_entry *e, void *arg), void *arg)
+{
+	struct {
+		void (*fn)(const struct state_entry *e, void *arg);
+		void *arg;
+	} w = { fn, arg };
+
+	twalk_r(st->root, walk_node, &w);
 }
 
 bool
@@ -96,6 +176,14 @@ state_remove(struct state *st, const char *ip)
 
 	if (e == NULL)
 		return false;
+	if (st->fleet) {
+		/* Kept as the fleet's record that the host is no one's. */
+		e->owner = OWNER_NONE;
+		e->pending = false;
+		memset(&e->hold, 0, sizeof(e->hold));
+		stamp(st, e);
+		return true;
+	}
 	tdelete(e, &st->root, cmp_entry);
 	free(e);
 	st->n--;
@@ -144,13 +232,77 @@ state_tls_mark(struct state *st, const char *ip)
 	return 1;
 }
 
+/*
+ * A fleet's fields at a record's end: "at=MS" and "by=ADDR:PORT". They
+ * are taken off f; -EINVAL for a bad one.
+ */
+static int
+parse_fleet_fields(char **f, size_t *n, int64_t *at_ms, const char **by)
+{
+	long long v;
+	char *end;
+
+	*at_ms = 0;
+	*by = NULL;
+	while (*n > 2) {
+		const char *last = f[*n - 1];
+
+		if (strncmp(last, "at=", 3) == 0) {
+			errno = 0;
+			v = strtoll(last + 3, &end, 10);
+			if (errno != 0 || *end != '\0' || end == last + 3 ||
+			    v < 0)
+				return -EINVAL;
+			*at_ms = v;
+		} else if (strncmp(last, "by=", 3) == 0) {
+			if (strlen(last + 3) >= STATE_ORIGIN_MAX)
+				return -EINVAL;
+			*by = last + 3;
+		} else
+			break;
+		(*n)--;
+	}
+	return 0;
+}
+
+static int parse_record(struct state *st, char **f, size_t n, char *why,
+    size_t whylen);
+
 static int
 parse_line(struct state *st, char *line, char *why, size_t whylen)
 {
+	struct state_entry *e;
+	char *f[9];
+	size_t n = str_split_tabs(line, f, ARRAY_SIZE(f));
+	const char *by;
+	int64_t at_ms;
+	int r;
+
+	if (parse_fleet_fields(f, &n, &at_ms, &by) < 0) {
+		snprintf(why, whylen, "bad at= or by= field");
+		return -EINVAL;
+	}
+	if (n >= 2 && strcmp(f[0], "tls") != 0 &&
+	    state_record(st, f[1]) != NULL) {
+		snprintf(why, whylen, "%s listed twice", f[1]);
+		return -EINVAL;
+	}
+	if ((r = parse_record(st, f, n, why, whylen)) < 0)
+		return r;
+	if (n >= 2 && strcmp(f[0], "tls") != 0 &&
+	    (e = state_record(st, f[1])) != NULL) {
+		e->at_ms = at_ms;
+		str_copy(e->origin, by != NULL ? by : "", sizeof(e->origin));
+	}
+	return 0;
+}
+
+static int
+parse_record(struct state *st, char **f, size_t n, char *why, size_t whylen)
+{
+	struct state_entry *e;
 	struct hold_info hold;
 	struct in6_addr a;
-	char *f[7];
-	size_t n = str_split_tabs(line, f, ARRAY_SIZE(f));
 	long v;
 	int r, family;
 
@@ -166,9 +318,11 @@ parse_line(struct state *st, char *line, char *why, size_t whylen)
 		}
 		return state_tls_mark(st, f[1]) < 0 ? -ENOMEM : 0;
 	}
-	if (state_find(st, f[1]) != NULL) {
-		snprintf(why, whylen, "%s listed twice", f[1]);
-		return -EINVAL;
+	/* A fleet's record of a host no one owns any more. */
+	if (strcmp(f[0], "none") == 0 && n == 2) {
+		if ((r = state_set(st, f[1], OWNER_NONE, NULL)) < 0)
+			return r;
+		return 0;
 	}
 	if (strcmp(f[0], "down") == 0 && n == 2)
 		return state_set(st, f[1], OWNER_POOLMOND, NULL);
@@ -177,7 +331,8 @@ parse_line(struct state *st, char *line, char *why, size_t whylen)
 	    strcmp(f[2], "pending") == 0) {
 		if ((r = state_set(st, f[1], OWNER_POOLMOND, NULL)) < 0)
 			return r;
-		state_find(st, f[1])->pending = true;
+		if ((e = state_find(st, f[1])) != NULL)
+			e->pending = true;
 		return 0;
 	}
 	if (strcmp(f[0], "hold") != 0 || n != 6) {
@@ -339,23 +494,52 @@ state_load(struct state *st, const char *path)
 	return 0;
 }
 
+struct write_ctx {
+	FILE *f;
+	bool fleet;
+	int64_t now_ms;
+};
+
+/* A fleet's fields, and the line's end. */
 static void
-write_entry(FILE *f, const struct state_entry *e)
+write_end(const struct write_ctx *w, const struct state_entry *e)
+{
+	if (w->fleet) {
+		fprintf(w->f, "\tat=%lld", (long long)e->at_ms);
+		if (e->origin[0] != '\0')
+			fprintf(w->f, "\tby=%s", e->origin);
+	}
+	fputc('\n', w->f);
+}
+
+static void
+write_entry(const struct write_ctx *w, const struct state_entry *e)
 {
 	char reason[HOLD_REASON_MAX * 2 + 1];
 
-	if (e->owner == OWNER_POOLMOND) {
-		fprintf(f, "down\t%s%s\n", e->ip,
+	switch (e->owner) {
+	case OWNER_POOLMOND:
+		fprintf(w->f, "down\t%s%s", e->ip,
 		    e->pending ? "\tpending" : "");
+		break;
+	case OWNER_HOLD:
+		if (str_tabescape_r(e->hold.reason, reason,
+		    sizeof(reason)) < 0)
+			reason[0] = '\0';
+		fprintf(w->f, "hold\t%s\t%lu\t%lld\t%d\t%s", e->ip,
+		    (unsigned long)e->hold.uid, (long long)e->hold.since,
+		    e->hold.flush ? 1 : 0, reason);
+		break;
+	case OWNER_NONE:
+		/* Kept for a while, then forgotten. */
+		if (!w->fleet || e->at_ms + STATE_CLEARED_KEEP_MS < w->now_ms)
+			return;
+		fprintf(w->f, "none\t%s", e->ip);
+		break;
+	case OWNER_OPERATOR:
 		return;
 	}
-	if (e->owner != OWNER_HOLD)
-		return;
-	if (str_tabescape_r(e->hold.reason, reason, sizeof(reason)) < 0)
-		reason[0] = '\0';
-	fprintf(f, "hold\t%s\t%lu\t%lld\t%d\t%s\n", e->ip,
-	    (unsigned long)e->hold.uid, (long long)e->hold.since,
-	    e->hold.flush ? 1 : 0, reason);
+	write_end(w, e);
 }
 
 static void
@@ -367,18 +551,21 @@ write_tls(const void *node, VISIT which, void *f)
 
 /* twalk_r: each node once, in order (sorted by ip, as 0.x files were). */
 static void
-write_node(const void *node, VISIT which, void *f)
+write_node(const void *node, VISIT which, void *w)
 {
 	if (which == postorder || which == leaf)
-		write_entry(f, *(struct state_entry *const *)node);
+		write_entry(w, *(struct state_entry *const *)node);
 }
 
 static int
 write_entries(FILE *f, const struct state *st)
 {
+	struct write_ctx w = { .f = f, .fleet = st->fleet,
+	    .now_ms = wall_ms() };
+
 	fprintf(f, "%s\n# hosts poolmond took down, and maintenance holds; "
 	    "written by poolmond\n", STATE_HEADER);
-	twalk_r(st->root, write_node, f);
+	twalk_r(st->root, write_node, &w);
 	twalk_r(st->tls_root, write_tls, f);
 	return ferror(f) ? -EIO : 0;
 }

@@ -15,9 +15,15 @@
 #define DEFAULT_STATE_FILE	"/var/lib/poolmon/state"
 #define HOLD_REASON_MAX		200
 #define STATE_MAX_ENTRIES	65536
+/* A fleet monitor's "ADDR:PORT" ("[v6]:PORT"). */
+#define STATE_ORIGIN_MAX	(INET6_ADDRSTRLEN + 8)
+/* How long a fleet keeps the record of a host no one owns any more. */
+#define STATE_CLEARED_KEEP_MS	(30LL * 24 * 3600 * 1000)
 
 enum owner {
-	OWNER_NONE,		/* up, or nobody's business yet */
+	/* up, or nobody's business yet; in a fleet's state, a record that
+	 * the host is no one's (it was brought up): see state_record() */
+	OWNER_NONE,
 	OWNER_POOLMOND,		/* poolmond took it down */
 	OWNER_OPERATOR,		/* down by someone else: left alone */
 	OWNER_HOLD,		/* maintenance hold: kept down */
@@ -40,6 +46,11 @@ struct state_entry {
 	 */
 	bool pending;
 	struct hold_info hold;
+	/* With a fleet: when (wall clock, ms) and by which monitor the
+	 * entry last changed; the latest change wins across the fleet. */
+	int64_t at_ms;
+	char origin[STATE_ORIGIN_MAX];
+	bool from_peer;		/* merged from a peer's offer */
 };
 
 /*
@@ -55,6 +66,13 @@ struct state {
 	 * again (a missing offer may be an attacker's stripping). */
 	void *tls_root;		/* of strdup'ed ips */
 	size_t ntls;
+	/*
+	 * A fleet's state (fleet.c): a removed entry stays as an OWNER_NONE
+	 * record, so that an older record of a peer cannot bring it back;
+	 * every change carries its time and this monitor as origin.
+	 */
+	bool fleet;
+	char self[STATE_ORIGIN_MAX];
 };
 
 const char *owner_str(enum owner owner);
@@ -74,7 +92,19 @@ int state_parse(struct state *st, const char *buf, size_t len, char *why,
  * fsync. -errno.
  */
 int state_save(const struct state *st);
+/* The entry of ip that owns it (never an OWNER_NONE record), or NULL. */
 struct state_entry *state_find(const struct state *st, const char *ip);
+/* Any record of ip, an OWNER_NONE one of a fleet included, or NULL. */
+struct state_entry *state_record(const struct state *st, const char *ip);
+/*
+ * A peer's record of ip: taken when it is newer (at_ms, then origin)
+ * than what st has. 1 taken, 0 not, -errno.
+ */
+int state_merge(struct state *st, const char *ip, enum owner owner,
+    int64_t at_ms, const char *origin, const struct hold_info *hold);
+/* Every record, in address order (twalk). */
+void state_walk(const struct state *st,
+    void (*fn)(const struct state_entry *e, void *arg), void *arg);
 int state_set(struct state *st, const char *ip, enum owner owner,
     const struct hold_info *hold);
 /* Returns true if there was an entry. */

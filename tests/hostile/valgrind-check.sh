@@ -3,7 +3,8 @@
 # director for a dozen scans, every code path of a normal life exercised:
 # IMAP, POP3 and IMAPS checks with a login, a hostile backend (a 10 MB
 # banner), a dead one, HOST-DOWN/HOST-FLUSH/HOST-UP, every poolmonctl
-# request, SIGHUP, then SIGTERM. Fails on any invalid access or use of
+# request, SIGHUP, then SIGTERM; and a fleet: a peer monitor it agrees
+# with, and one with a wrong key that it refuses. Fails on any invalid access or use of
 # uninitialised memory (in the daemon or in a check process - forked
 # children run under valgrind too), on a definite leak, or on a descriptor
 # the daemon leaves open at exit. Needs root (real Dovecot instances);
@@ -43,6 +44,26 @@ hs_server "$HOSTILE" 993 recv 'bulk:1048576:\x16\x03\x03\x40\x00' || tb_fail "ho
 tb_director_start "$DIR_IP" "$B1-$B4" || tb_fail "director"
 printf '%s\n%s\n' "$TB_USER" "$TB_PASS" >"$TB_DIR/cred"
 chmod 600 "$TB_DIR/cred"
+# The fleet: this daemon, a peer beside the same director, and a monitor
+# whose key is not the fleet's.
+PEER_IP=127.0.8.101 STRANGER_IP=127.0.8.102
+head -c 48 /dev/urandom >"$TB_DIR/fleet.key"
+head -c 48 /dev/urandom >"$TB_DIR/wrong.key"
+chmod 600 "$TB_DIR/fleet.key" "$TB_DIR/wrong.key"
+CHECKS=(-i 1 -t 5 --retries 1 --retry-delay 100 --max-down=100
+	-p 143 -p 110 -s 993 -v 0 -c "$TB_DIR/cred")
+fleet_monitor() {
+	local name=$1 ip=$2 key=$3
+	"$POOLMOND" -f -S "$TB_DIRECTOR_SOCKET" -k "$TB_DIR/$name.pid" \
+		-l "$TB_DIR/$name.log" --state-file "$TB_DIR/$name.state" \
+		--control-socket "$TB_DIR/$name.sock" "${CHECKS[@]}" \
+		--fleet-listen="$ip" --fleet-peer="$DIR_IP" --fleet-key="$key" \
+		</dev/null >>"$TB_DIR/$name.out" 2>&1 &
+	tb_track_pid $!
+}
+fleet_monitor peer "$PEER_IP" "$TB_DIR/fleet.key"
+PEER_PID=$!
+fleet_monitor stranger "$STRANGER_IP" "$TB_DIR/wrong.key"
 
 VG=(valgrind --tool=memcheck --error-exitcode=99 --leak-check=full
 	--errors-for-leak-kinds=definite --show-leak-kinds=definite
@@ -51,8 +72,9 @@ VG=(valgrind --tool=memcheck --error-exitcode=99 --leak-check=full
 	--log-file="$TB_DIR/vg.%p.log")
 "${VG[@]}" "$POOLMOND" -f -d -S "$TB_DIRECTOR_SOCKET" -k "$TB_DIR/poolmond.pid" \
 	-l "$(pm_log)" --state-file "$TB_DIR/state" --control-socket "$TB_DIR/ctl.sock" \
-	-i 1 -t 5 --retries 1 --retry-delay 100 --max-down=100 \
-	-p 143 -p 110 -s 993 -v 0 -c "$TB_DIR/cred" --metrics-listen="$DIR_IP:9095" \
+	"${CHECKS[@]}" --metrics-listen="$DIR_IP:9095" \
+	--fleet-listen="$DIR_IP" --fleet-peer="$PEER_IP" --fleet-peer="$STRANGER_IP" \
+	--fleet-key="$TB_DIR/fleet.key" \
 	</dev/null >>"$TB_DIR/poolmond.out" 2>&1 &
 PM_PID=$!
 tb_track_pid "$PM_PID"
@@ -79,6 +101,22 @@ tb_backend_stop b1 || tb_fail "stop b1"
 tb_wait_host_state "$B1" D 30 || tb_fail "$B1 not taken down"
 tb_backend_restart b1 2>/dev/null || tb_backend_start b1 "$B1" || tb_fail "start b1"
 tb_wait_host_state "$B1" U 30 || tb_fail "$B1 not brought up"
+# The fleet as status shows it: the peer trusted, the stranger not.
+ctl --json status | jq -e --arg p "$PEER_IP:9094" --arg s "$STRANGER_IP:9094" \
+	'(.fleet.peers[] | select(.address == $p) | .trusted) and
+	 (.fleet.peers[] | select(.address == $s) | .trusted | not)' >/dev/null ||
+	tb_fail "fleet status under valgrind: $(ctl --json status | jq -c .fleet)"
+grep -q "refused $STRANGER_IP: authentication failed" "$(pm_log)" ||
+	tb_fail "the stranger was not refused"
+# A hold, kept by the peer too, and released.
+ctl hold "$B4" >/dev/null || tb_fail "hold under valgrind"
+for i in $(seq 1 100); do
+	"$POOLMONCTL" -s "$TB_DIR/peer.sock" --json status |
+		jq -e --arg h "$B4" '.backends[] | select(.address == $h) | .owner == "hold"' >/dev/null && break
+	sleep 0.2
+done
+ctl release "$B4" >/dev/null || tb_fail "release under valgrind"
+tb_wait_host_state "$B4" U 30 || tb_fail "$B4 not brought up after its release"
 n=$(pm_count_log "scan complete")
 hs_wait_count "scan complete" $((n + 2)) 30 || tb_fail "scans stopped"
 

@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -280,6 +281,49 @@ test_relative_paths(void)
 	CHECK(old == NULL || chdir(cwd) == 0);
 }
 
+/* The fleet's options come together; bad ones name themselves. */
+static void
+test_fleet_options(void)
+{
+	CHECK(parse("--fleet-listen=192.0.2.1", "--fleet-peer=ring",
+	    "--fleet-peer=192.0.2.2:9000", "--fleet-peer=[2001:db8::3]",
+	    "--fleet-key=/etc/k", "--fleet-quorum=2",
+	    "--source-address=192.0.2.1", NULL) == CONFIG_OK);
+	CHECK_STR(cfg.fleet_listen, "192.0.2.1");
+	CHECK(cfg.fleet_ring && cfg.nfleet_peers == 2);
+	CHECK_STR(cfg.fleet_peers[1], "[2001:db8::3]");
+	CHECK(cfg.fleet_quorum == 2);
+	CHECK_STR(cfg.source_address, "192.0.2.1");
+	/* Each without --fleet-listen, and --fleet-listen without them. */
+	CHECK(parse("--fleet-peer=ring", NULL) == CONFIG_ERROR);
+	CHECK(strstr(err, "--fleet-peer needs --fleet-listen") != NULL);
+	CHECK(parse("--fleet-key=/k", NULL) == CONFIG_ERROR);
+	CHECK(strstr(err, "--fleet-key") != NULL);
+	CHECK(parse("--fleet-listen=192.0.2.1", "--fleet-peer=ring",
+	    NULL) == CONFIG_ERROR);
+	CHECK(strstr(err, "--fleet-key") != NULL);
+	CHECK(parse("--fleet-listen=192.0.2.1", "--fleet-key=/k",
+	    NULL) == CONFIG_ERROR);
+	CHECK(strstr(err, "--fleet-peer") != NULL);
+	/* Wildcards, itself, twice, not addresses, out of range. */
+	CHECK(parse("--fleet-listen=0.0.0.0", NULL) == CONFIG_ERROR);
+	CHECK(strstr(err, "--fleet-listen '0.0.0.0'") != NULL);
+	CHECK(parse("--fleet-listen=192.0.2.1", "--fleet-key=/k",
+	    "--fleet-peer=192.0.2.1:9094", NULL) == CONFIG_ERROR);
+	CHECK(strstr(err, "this monitor") != NULL);
+	CHECK(parse("--fleet-listen=192.0.2.1", "--fleet-key=/k",
+	    "--fleet-peer=192.0.2.2", "--fleet-peer=192.0.2.2:9094",
+	    NULL) == CONFIG_ERROR);
+	CHECK(strstr(err, "given twice") != NULL);
+	CHECK(parse("--fleet-peer=dir2.example", NULL) == CONFIG_ERROR);
+	CHECK(strstr(err, "--fleet-peer 'dir2.example'") != NULL);
+	CHECK(parse("--fleet-listen=192.0.2.1:0", NULL) == CONFIG_ERROR);
+	CHECK(parse("--fleet-quorum=0", NULL) == CONFIG_ERROR);
+	CHECK(strstr(err, "--fleet-quorum") != NULL);
+	CHECK(parse("--source-address=host", NULL) == CONFIG_ERROR);
+	CHECK(strstr(err, "--source-address 'host'") != NULL);
+}
+
 int
 main(void)
 {
@@ -294,6 +338,7 @@ main(void)
 	RUN(test_proto_names);
 	RUN(test_control_options);
 	RUN(test_relative_paths);
+	RUN(test_fleet_options);
 	config_free(&cfg);
 	return UNIT_EXIT();
 }

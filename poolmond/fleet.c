@@ -1,0 +1,944 @@
+/*
+ * The fleet's agreement. Each peer is what this monitor last heard from
+ * it: when, whether it proved the key, whether it can act, and its
+ * verdicts. A scan's end offers ours to every peer (fleet_net.c carries
+ * the bytes); fleet_judge() then counts, for each backend, the fresh
+ * verdicts of the live trusted monitors and names the actor by
+ * rendezvous hashing, which every monitor computes alike from the same
+ * live set, so that one sends a backend's commands.
+ */
+#include "fleet.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "director.h"
+#include "fleet_net.h"
+#include "log.h"
+#include "owner.h"
+#include "util.h"
+
+/* Peers at most: configured ones and a ring's. */
+#define FLEET_PEERS_MAX_ALL	(FLEET_PEERS_MAX + DIRECTOR_RING_MAX)
+/* Warnings about a peer's messages, per minute. */
+#define FLEET_WARN_BURST	10
+#define FLEET_WARN_WINDOW_MS	60000
+
+struct peer {
+	char address[FLEET_ADDR_MAX];	/* canonical ADDR:PORT */
+	char ip[INET6_ADDRSTRLEN];
+	bool configured;		/* --fleet-peer */
+	bool in_ring;			/* DIRECTOR-LIST */
+	/* Monotonic ms it was last heard from (an answer that failed
+	 * authentication included); at first, when it was added: a peer
+	 * not heard from yet counts as live for its first intervals. */
+	int64_t heard_ms;
+	bool authenticated;		/* an offer of it is here */
+	bool auth_failed;		/* its last word failed the key */
+	bool can_act;
+	time_t last_seen;		/* wall clock; 0: never */
+	unsigned int interval_s;	/* its own, as it said */
+	char error[128];
+	struct fleet_verdict_msg *verdicts;	/* sorted by host */
+	size_t nverdicts;
+};
+
+struct fleet {
+	struct fleet_net *net;
+	struct pool *pool;
+	struct state *state;
+	char self[FLEET_ADDR_MAX];
+	char self_ip[INET6_ADDRSTRLEN];
+	uint16_t port;
+	unsigned int quorum_min;
+	unsigned int interval_s;
+	int timeout_ms;
+	int fall, rise;
+	bool ring;
+	struct peer *peers;
+	size_t npeers;
+	bool can_act;			/* our director, as last known */
+	uint64_t scans;
+	uint8_t *offer;			/* our last offer, packed */
+	size_t offer_len;
+	bool isolated;
+	struct ratelimit warnings;
+};
+
+/* ------------------------------------------------------------------ */
+/* Peers */
+
+static void
+peer_clear_verdicts(struct peer *p)
+{
+	size_t i;
+
+	for (i = 0; i < p->nverdicts; i++)
+		free(p->verdicts[i].reason);
+	free(p->verdicts);
+	p->verdicts = NULL;
+	p->nverdicts = 0;
+}
+
+static struct peer *
+peer_by_address(struct fleet *f, const char *address)
+{
+	size_t i;
+
+	for (i = 0; i < f->npeers; i++)
+		if (strcmp(f->peers[i].address, address) == 0)
+			return &f->peers[i];
+	return NULL;
+}
+
+static struct peer *
+peer_by_ip(struct fleet *f, const char *ip)
+{
+	size_t i;
+
+	for (i = 0; i < f->npeers; i++)
+		if (strcmp(f->peers[i].ip, ip) == 0)
+			return &f->peers[i];
+	return NULL;
+}
+
+/* ADDR:PORT of a peer; -EINVAL for what is no address of one. */
+static int
+peer_address(const char *arg, uint16_t port, char *addr, size_t addrlen,
+    char *ip, size_t iplen)
+{
+	struct sockaddr_storage ss;
+	char *end;
+
+	if (fleet_addr_parse(arg, port, &ss) < 0 ||
+	    addrport_format(&ss, addr, addrlen) < 0)
+		return -EINVAL;
+	/* The address alone: "[v6]:p" or "v4:p". */
+	str_copy(ip, addr[0] == '[' ? addr + 1 : addr, iplen);
+	if ((end = strrchr(ip, addr[0] == '[' ? ']' : ':')) != NULL)
+		*end = '\0';
+	return 0;
+}
+
+static struct peer *
+peer_add(struct fleet *f, const char *arg)
+{
+	char address[FLEET_ADDR_MAX], ip[INET6_ADDRSTRLEN];
+	struct peer *p;
+
+	if (peer_address(arg, f->port, address, sizeof(address), ip,
+	    sizeof(ip)) < 0 || strcmp(address, f->self) == 0)
+		return NULL;
+	if ((p = peer_by_address(f, address)) != NULL)
+		return p;
+	if (f->npeers == FLEET_PEERS_MAX_ALL)
+		return NULL;
+	p = &f->peers[f->npeers++];
+	memset(p, 0, sizeof(*p));
+	str_copy(p->address, address, sizeof(p->address));
+	str_copy(p->ip, ip, sizeof(p->ip));
+	p->heard_ms = now_ms();
+	p->can_act = true;
+	return p;
+}
+
+static void
+peer_remove(struct fleet *f, size_t i)
+{
+	peer_clear_verdicts(&f->peers[i]);
+	f->peers[i] = f->peers[--f->npeers];
+}
+
+/* Heard from within FLEET_GONE_INTERVALS of its interval (or ours). */
+static bool
+peer_live(const struct fleet *f, const struct peer *p, int64_t now)
+{
+	unsigned int interval = p->interval_s > f->interval_s ?
+	    p->interval_s : f->interval_s;
+
+	return now - p->heard_ms < (int64_t)FLEET_GONE_INTERVALS *
+	    interval * 1000 + f->timeout_ms;
+}
+
+static bool
+peer_trusted(const struct fleet *f, const struct peer *p, int64_t now)
+{
+	return peer_live(f, p, now) && !p->auth_failed;
+}
+
+/* ------------------------------------------------------------------ */
+/* Verdicts */
+
+/* This monitor's verdict on b, after its own --fall/--rise. */
+static enum fleet_verdict
+own_verdict(const struct fleet *f, const struct backend *b)
+{
+	if (b->health == HEALTH_FAILED && b->fail_count >= (unsigned int)f->fall)
+		return FLEET_VERDICT_FAILED;
+	if (b->health == HEALTH_OK && b->ok_count >= (unsigned int)f->rise)
+		return FLEET_VERDICT_OK;
+	return FLEET_VERDICT_UNKNOWN;
+}
+
+static int
+cmp_verdict(const void *a, const void *b)
+{
+	return strcmp(((const struct fleet_verdict_msg *)a)->host,
+	    ((const struct fleet_verdict_msg *)b)->host);
+}
+
+static const struct fleet_verdict_msg *
+peer_verdict(const struct peer *p, const char *ip)
+{
+	struct fleet_verdict_msg key;
+
+	if (p->nverdicts == 0)
+		return NULL;
+	str_copy(key.host, ip, sizeof(key.host));
+	return bsearch(&key, p->verdicts, p->nverdicts, sizeof(key),
+	    cmp_verdict);
+}
+
+/* ------------------------------------------------------------------ */
+/* Who acts */
+
+uint64_t
+fleet_rendezvous(const char *ip, const char *monitor)
+{
+	uint64_t h = 0xcbf29ce484222325ull;	/* FNV-1a, then a mix */
+	const unsigned char *s;
+
+	for (s = (const unsigned char *)ip; *s != '\0'; s++)
+		h = (h ^ *s) * 0x100000001b3ull;
+	h = (h ^ 0xff) * 0x100000001b3ull;
+	for (s = (const unsigned char *)monitor; *s != '\0'; s++)
+		h = (h ^ *s) * 0x100000001b3ull;
+	h ^= h >> 30;
+	h *= 0xbf58476d1ce4e5b9ull;
+	h ^= h >> 27;
+	h *= 0x94d049bb133111ebull;
+	return h ^ (h >> 31);
+}
+
+/* Whether monitor a outranks b for ip. */
+static bool
+outranks(const char *ip, const char *a, const char *b)
+{
+	uint64_t ha = fleet_rendezvous(ip, a), hb = fleet_rendezvous(ip, b);
+
+	return ha != hb ? ha > hb : strcmp(a, b) > 0;
+}
+
+static const char *
+actor_of(const struct fleet *f, const char *ip, int64_t now)
+{
+	const char *best = f->can_act ? f->self : NULL;
+	size_t i;
+
+	for (i = 0; i < f->npeers; i++) {
+		const struct peer *p = &f->peers[i];
+
+		if (!peer_trusted(f, p, now) || !p->can_act)
+			continue;
+		if (best == NULL || outranks(ip, p->address, best))
+			best = p->address;
+	}
+	return best;
+}
+
+/* Live trusted monitors, this one included. */
+static unsigned int
+count_live(const struct fleet *f, int64_t now)
+{
+	unsigned int n = 1;
+	size_t i;
+
+	for (i = 0; i < f->npeers; i++)
+		if (peer_trusted(f, &f->peers[i], now))
+			n++;
+	return n;
+}
+
+static unsigned int
+quorum_of(const struct fleet *f, unsigned int live)
+{
+	unsigned int majority = live / 2 + 1;
+
+	return f->quorum_min > majority ? f->quorum_min : majority;
+}
+
+/*
+ * Trusted by none: peers answered, every one that did failed the key,
+ * and none proved it lately. Such a monitor keeps out of the fleet's
+ * decisions rather than act alone.
+ */
+static bool
+isolated(const struct fleet *f, int64_t now)
+{
+	bool refused = false;
+	size_t i;
+
+	for (i = 0; i < f->npeers; i++) {
+		const struct peer *p = &f->peers[i];
+
+		if (!peer_live(f, p, now))
+			continue;
+		if (p->auth_failed)
+			refused = true;
+		else if (p->authenticated)
+			return false;
+	}
+	return refused;
+}
+
+struct tally {
+	unsigned int ok, failed, voters;
+};
+
+static void
+count_vote(struct tally *t, enum fleet_verdict v)
+{
+	if (v == FLEET_VERDICT_OK)
+		t->ok++;
+	else if (v == FLEET_VERDICT_FAILED)
+		t->failed++;
+}
+
+static void
+tally(const struct fleet *f, const struct backend *b, int64_t now,
+    struct tally *t)
+{
+	const struct fleet_verdict_msg *v;
+	size_t i;
+
+	memset(t, 0, sizeof(*t));
+	count_vote(t, own_verdict(f, b));
+	t->voters = 1;
+	for (i = 0; i < f->npeers; i++) {
+		const struct peer *p = &f->peers[i];
+
+		if (!peer_trusted(f, p, now))
+			continue;
+		t->voters++;
+		if ((v = peer_verdict(p, b->dh.ip)) != NULL)
+			count_vote(t, v->verdict);
+	}
+}
+
+/* What a monitor that does not act says of a change it saw. */
+static void
+note_seen(const struct fleet *f, const struct backend *b, const char *actor)
+{
+	const char *what = b->fleet_health == HEALTH_FAILED ? "failed" : "ok";
+
+	if (b->fleet_health == HEALTH_FAILED ? !b->dh.up : b->dh.up)
+		return;
+	log_info_f(&(struct log_fields){ .host = b->dh.ip, .event = "fleet" },
+	    "fleet: %s %s for %u of %u monitors; %s acts on it", b->dh.ip,
+	    what, b->fleet_votes, b->fleet_voters, actor != NULL ? actor :
+	    "no live monitor");
+	(void)f;
+}
+
+static void
+judge_backend(struct fleet *f, struct backend *b, unsigned int quorum,
+    bool may_act, int64_t now)
+{
+	enum health was = b->fleet_health;
+	const char *actor = actor_of(f, b->dh.ip, now);
+	struct tally t;
+
+	tally(f, b, now, &t);
+	b->fleet_judged = true;
+	b->fleet_voters = (uint16_t)t.voters;
+	if (t.failed >= quorum) {
+		b->fleet_health = HEALTH_FAILED;
+		b->fleet_votes = (uint16_t)t.failed;
+	} else if (t.ok >= quorum) {
+		b->fleet_health = HEALTH_OK;
+		b->fleet_votes = (uint16_t)t.ok;
+	} else {
+		b->fleet_health = HEALTH_UNKNOWN;
+		b->fleet_votes = (uint16_t)(t.ok > t.failed ? t.ok : t.failed);
+	}
+	b->acting = may_act && actor == f->self;
+	if (!b->acting && b->fleet_health != was &&
+	    b->fleet_health != HEALTH_UNKNOWN)
+		note_seen(f, b, actor);
+}
+
+bool
+fleet_judge(struct fleet *f)
+{
+	int64_t now = now_ms();
+	unsigned int live = count_live(f, now), quorum = quorum_of(f, live);
+	size_t i;
+
+	f->isolated = isolated(f, now);
+	if (f->isolated)
+		log_warnx_f(&(struct log_fields){ .event = "fleet" },
+		    "fleet: no peer trusts this monitor (wrong --fleet-key?): "
+		    "acting on nothing");
+	for (i = 0; i < f->pool->n; i++)
+		judge_backend(f, &f->pool->backends[i], quorum, !f->isolated,
+		    now);
+	return !f->isolated;
+}
+
+/* ------------------------------------------------------------------ */
+/* Records: ownership and holds, the latest change winning */
+
+static enum owner
+owner_of_kind(enum fleet_record_kind kind)
+{
+	switch (kind) {
+	case FLEET_RECORD_OWNED: return OWNER_POOLMOND;
+	case FLEET_RECORD_HOLD: return OWNER_HOLD;
+	case FLEET_RECORD_CLEARED: break;
+	}
+	return OWNER_NONE;
+}
+
+/* A record taken: the backend's owner follows at once. */
+static void
+apply_record(struct fleet *f, const struct fleet_record_msg *r)
+{
+	struct backend *b = pool_find(f->pool, r->host);
+
+	if (b == NULL)
+		return;
+	switch (r->kind) {
+	case FLEET_RECORD_HOLD:
+		b->owner = OWNER_HOLD;
+		b->flush_pending = false;
+		/* The monitor that took the hold sends its HOST-DOWN: the
+		 * actor must not send another on a list older than it. */
+		b->dh.up = false;
+		break;
+	case FLEET_RECORD_OWNED:
+		b->owner = OWNER_POOLMOND;
+		b->operator_noted = false;
+		break;
+	case FLEET_RECORD_CLEARED:
+		if (b->owner == OWNER_POOLMOND || b->owner == OWNER_HOLD)
+			b->owner = b->dh.up ? OWNER_NONE : OWNER_OPERATOR;
+		break;
+	}
+}
+
+/* Holds and releases made elsewhere are said here too. */
+static void
+note_record(const struct fleet_record_msg *r, const char *origin,
+    bool was_held)
+{
+	const struct log_fields lf = { .host = r->host, .event = r->kind ==
+	    FLEET_RECORD_HOLD ? "hold" : "release" };
+
+	if (r->kind == FLEET_RECORD_HOLD)
+		log_info_f(&lf, "fleet: %s held for maintenance on %s%s%s%s",
+		    r->host, origin, r->hold.reason[0] != '\0' ? " (" : "",
+		    r->hold.reason, r->hold.reason[0] != '\0' ? ")" : "");
+	else if (r->kind == FLEET_RECORD_OWNED && was_held)
+		log_info_f(&lf, "fleet: %s released on %s: the fleet brings "
+		    "it up when healthy", r->host, origin);
+	else
+		log_debug("fleet: %s's record of %s taken (%s)", origin,
+		    r->host, owner_str(owner_of_kind(r->kind)));
+}
+
+static void
+merge_records(struct fleet *f, const struct fleet_offer *o)
+{
+	const struct fleet_record_msg *r;
+	bool changed = false;
+	size_t i;
+
+	for (i = 0; i < o->nrecords; i++) {
+		const char *origin;
+		bool was_held;
+
+		r = &o->records[i];
+		origin = r->origin[0] != '\0' ? r->origin : o->monitor;
+		was_held = state_find(f->state, r->host) != NULL &&
+		    state_find(f->state, r->host)->owner == OWNER_HOLD;
+		if (state_merge(f->state, r->host, owner_of_kind(r->kind),
+		    r->at_ms, origin, &r->hold) <= 0)
+			continue;
+		apply_record(f, r);
+		changed = true;
+		note_record(r, origin, was_held);
+	}
+	if (changed)
+		(void)owner_state_save(f->state);
+}
+
+/* ------------------------------------------------------------------ */
+/* Offers */
+
+struct offer_build {
+	struct fleet_offer *offer;
+	int error;
+};
+
+static void
+add_record(const struct state_entry *e, void *arg)
+{
+	struct offer_build *ob = arg;
+	struct fleet_record_msg *r;
+
+	if (e->owner == OWNER_OPERATOR)
+		return;
+	r = &ob->offer->records[ob->offer->nrecords++];
+	str_copy(r->host, e->ip, sizeof(r->host));
+	r->kind = e->owner == OWNER_HOLD ? FLEET_RECORD_HOLD :
+	    e->owner == OWNER_POOLMOND ? FLEET_RECORD_OWNED :
+	    FLEET_RECORD_CLEARED;
+	/* A record from before the fleet loses to any the fleet makes. */
+	r->at_ms = e->at_ms > 0 ? e->at_ms : 1;
+	str_copy(r->origin, e->origin, sizeof(r->origin));
+	if (e->owner == OWNER_HOLD)
+		r->hold = e->hold;
+}
+
+static int
+build_offer(struct fleet *f, struct fleet_offer *o)
+{
+	struct offer_build ob = { .offer = o };
+	const struct backend *b;
+	size_t i;
+
+	memset(o, 0, sizeof(*o));
+	str_copy(o->monitor, f->self, sizeof(o->monitor));
+	o->sent_at_ms = wall_ms();
+	o->interval_s = f->interval_s;
+	o->scans = f->scans;
+	o->can_act = f->can_act && !f->isolated;
+	if ((f->pool->n > 0 && (o->verdicts = calloc(f->pool->n,
+	    sizeof(*o->verdicts))) == NULL) || (f->state->n > 0 &&
+	    (o->records = calloc(f->state->n, sizeof(*o->records))) == NULL))
+		return -ENOMEM;
+	for (i = 0; i < f->pool->n && i < FLEET_ITEMS_MAX; i++) {
+		struct fleet_verdict_msg *v = &o->verdicts[o->nverdicts];
+
+		b = &f->pool->backends[i];
+		if (b->health == HEALTH_UNCHECKED)
+			continue;
+		str_copy(v->host, b->dh.ip, sizeof(v->host));
+		v->verdict = own_verdict(f, b);
+		v->at = b->last_check;
+		/* Borrowed: fleet_offer_free() is not called on it. */
+		v->reason = b->health != HEALTH_OK ? b->reason : NULL;
+		o->nverdicts++;
+	}
+	state_walk(f->state, add_record, &ob);
+	return ob.error;
+}
+
+/* Pack our offer into f->offer; -ENOMEM keeps the last one. */
+static int
+refresh_offer(struct fleet *f)
+{
+	struct fleet_offer o;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int r;
+
+	if ((r = build_offer(f, &o)) == 0)
+		r = fleet_offer_pack(&o, &buf, &len);
+	free(o.verdicts);
+	free(o.records);
+	if (r < 0) {
+		log_warnx("fleet: cannot make an offer: %s", strerror(-r));
+		return r;
+	}
+	free(f->offer);
+	f->offer = buf;
+	f->offer_len = len;
+	return 0;
+}
+
+static void
+offer_to_peers(struct fleet *f)
+{
+	size_t i;
+	int r;
+
+	if (refresh_offer(f) < 0)
+		return;
+	for (i = 0; i < f->npeers && f->net != NULL; i++)
+		if ((r = fleet_net_exchange(f->net, f->peers[i].address,
+		    f->offer, f->offer_len)) < 0)
+			snprintf(f->peers[i].error, sizeof(f->peers[i].error),
+			    "%s", strerror(-r));
+}
+
+void
+fleet_scan_done(struct fleet *f, uint64_t scans, bool can_act)
+{
+	f->scans = scans;
+	f->can_act = can_act;
+	offer_to_peers(f);
+}
+
+void
+fleet_records_changed(struct fleet *f)
+{
+	offer_to_peers(f);
+}
+
+/* ------------------------------------------------------------------ */
+/* The transport's hooks */
+
+static void __attribute__((format(printf, 2, 3)))
+warn_limited(struct fleet *f, const char *fmt, ...)
+{
+	char line[512];
+	unsigned int suppressed;
+	va_list ap;
+
+	if (!ratelimit_allow(&f->warnings, now_ms(), &suppressed))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	log_warnx_f(&(struct log_fields){ .event = "fleet" }, "%s%s", line,
+	    suppressed > 0 ? " (more such lines were not logged)" : "");
+}
+
+static void
+take_offer(struct fleet *f, struct peer *p, struct fleet_offer *o)
+{
+	p->heard_ms = now_ms();
+	p->last_seen = time(NULL);
+	p->authenticated = true;
+	p->auth_failed = false;
+	p->error[0] = '\0';
+	p->interval_s = o->interval_s;
+	p->can_act = o->can_act;
+	peer_clear_verdicts(p);
+	/* Kept: the offer's verdicts move to the peer. */
+	p->verdicts = o->verdicts;
+	p->nverdicts = o->nverdicts;
+	o->verdicts = NULL;
+	o->nverdicts = 0;
+	if (p->nverdicts > 1)
+		qsort(p->verdicts, p->nverdicts, sizeof(*p->verdicts),
+		    cmp_verdict);
+	merge_records(f, o);
+}
+
+int
+fleet_receive(struct fleet *f, const char *from, const uint8_t *msg,
+    size_t len)
+{
+	struct fleet_offer o;
+	struct peer *p;
+	char why[256];
+	int r = 0;
+
+	if ((r = fleet_offer_parse(msg, len, &o, why, sizeof(why))) < 0) {
+		warn_limited(f, "fleet: ignoring a message from %s: %s", from,
+		    why);
+		return r;
+	}
+	if ((p = peer_by_address(f, o.monitor)) == NULL) {
+		warn_limited(f, "fleet: %s (from %s) is not a peer of this "
+		    "monitor (--fleet-peer): ignored", o.monitor, from);
+		r = -ENOENT;
+	} else if (strcmp(p->ip, from) != 0 && strcmp(p->address, from) != 0) {
+		warn_limited(f, "fleet: an offer signed %s came from %s: "
+		    "ignored", o.monitor, from);
+		r = -EPERM;
+	} else
+		take_offer(f, p, &o);
+	fleet_offer_free(&o);
+	return r;
+}
+
+static void
+on_received(void *arg, const char *from, bool outgoing, const uint8_t *msg,
+    size_t len)
+{
+	(void)outgoing;
+	(void)fleet_receive(arg, from, msg, len);
+}
+
+static int
+on_answer(void *arg, uint8_t **msg, size_t *len)
+{
+	struct fleet *f = arg;
+
+	if (f->offer == NULL && refresh_offer(f) < 0)
+		return -ENOMEM;
+	if ((*msg = malloc(f->offer_len > 0 ? f->offer_len : 1)) == NULL)
+		return -ENOMEM;
+	memcpy(*msg, f->offer, f->offer_len);
+	*len = f->offer_len;
+	return 0;
+}
+
+static void
+on_ended(void *arg, const char *peer, bool outgoing,
+    enum fleet_outcome outcome, const char *err)
+{
+	struct fleet *f = arg;
+	struct peer *p = outgoing ? peer_by_address(f, peer) :
+	    peer_by_ip(f, peer);
+
+	if (p == NULL || outcome == FLEET_OK)
+		return;
+	snprintf(p->error, sizeof(p->error), "%s", err);
+	if (outcome == FLEET_AUTH_FAILED) {
+		/* It answered: alive, but not one of us (or we not of it). */
+		if (!p->auth_failed)
+			log_warnx_f(&(struct log_fields){ .event = "fleet" },
+			    "fleet: %s failed authentication (%s): its "
+			    "verdicts do not count", p->address, outgoing ?
+			    "it refused this monitor's key" :
+			    "its key is not this monitor's");
+		p->heard_ms = now_ms();
+		p->last_seen = time(NULL);
+		p->auth_failed = true;
+		p->authenticated = false;
+		peer_clear_verdicts(p);
+	}
+}
+
+/* ------------------------------------------------------------------ */
+
+void
+fleet_set_ring(struct fleet *f, const char *const *ips, size_t n)
+{
+	struct peer *p;
+	size_t i, j;
+	bool listed;
+
+	if (!f->ring)
+		return;
+	for (i = 0; i < n; i++)
+		if (strcmp(ips[i], f->self_ip) != 0 &&
+		    (p = peer_add(f, ips[i])) != NULL && !p->in_ring) {
+			p->in_ring = true;
+			log_info("fleet: %s joins (director ring)",
+			    p->address);
+		}
+	/* Directors gone from the ring, unless configured. */
+	for (i = f->npeers; i-- > 0;) {
+		p = &f->peers[i];
+		for (listed = false, j = 0; j < n && !listed; j++)
+			listed = strcmp(p->ip, ips[j]) == 0;
+		if (p->in_ring && !listed && !p->configured) {
+			log_info("fleet: %s leaves (director ring)",
+			    p->address);
+			peer_remove(f, i);
+		}
+	}
+}
+
+static int
+set_self(struct fleet *f, const char *listen, char *err, size_t errlen)
+{
+	struct sockaddr_storage ss;
+	char *end;
+
+	if (fleet_addr_parse(listen, DEFAULT_FLEET_PORT, &ss) < 0 ||
+	    addrport_format(&ss, f->self, sizeof(f->self)) < 0)
+		return err_set(err, errlen, -EINVAL, "--fleet-listen '%s': "
+		    "not an address", listen);
+	f->port = ntohs(ss.ss_family == AF_INET ?
+	    ((struct sockaddr_in *)&ss)->sin_port :
+	    ((struct sockaddr_in6 *)&ss)->sin6_port);
+	str_copy(f->self_ip, f->self[0] == '[' ? f->self + 1 : f->self,
+	    sizeof(f->self_ip));
+	if ((end = strrchr(f->self_ip, f->self[0] == '[' ? ']' : ':')) != NULL)
+		*end = '\0';
+	return 0;
+}
+
+static int
+start_net(struct fleet *f, sd_event *event, const struct fleet_config *cfg,
+    char *err, size_t errlen)
+{
+	const struct fleet_net_hooks hooks = { .received = on_received,
+	    .answer = on_answer, .ended = on_ended, .arg = f };
+	struct sockaddr_storage ss;
+	uint8_t key[FLEET_KEY_MAX];
+	size_t keylen;
+	int r;
+
+	if ((r = fleet_key_load(cfg->key_path, key, sizeof(key), &keylen,
+	    err, errlen)) < 0)
+		return r;
+	(void)fleet_addr_parse(cfg->listen, DEFAULT_FLEET_PORT, &ss);
+	r = fleet_net_new(event, &ss, key, keylen, f->timeout_ms, &hooks,
+	    &f->net, err, errlen);
+	explicit_bzero(key, sizeof(key));
+	return r;
+}
+
+int
+fleet_new(sd_event *event, const struct fleet_config *cfg,
+    struct pool *pool, struct state *state, struct fleet **out, char *err,
+    size_t errlen)
+{
+	int r;
+
+	if ((r = fleet_new_offline(cfg, pool, state, out, err, errlen)) < 0)
+		return r;
+	if ((r = start_net(*out, event, cfg, err, errlen)) < 0) {
+		fleet_free(*out);
+		*out = NULL;
+		return r;
+	}
+	log_info("fleet: %s with %zu peer%s%s, quorum %s", (*out)->self,
+	    (*out)->npeers, (*out)->npeers == 1 ? "" : "s", cfg->ring ?
+	    " and the director ring's" : "", cfg->quorum > 0 ?
+	    "--fleet-quorum or a majority" : "a majority");
+	return 0;
+}
+
+int
+fleet_new_offline(const struct fleet_config *cfg, struct pool *pool,
+    struct state *state, struct fleet **out, char *err, size_t errlen)
+{
+	struct fleet *f;
+	size_t i;
+	int r;
+
+	if ((f = calloc(1, sizeof(*f))) == NULL ||
+	    (f->peers = calloc(FLEET_PEERS_MAX_ALL, sizeof(*f->peers))) ==
+	    NULL) {
+		free(f);
+		return err_set(err, errlen, -ENOMEM, "out of memory");
+	}
+	f->pool = pool;
+	f->state = state;
+	f->quorum_min = cfg->quorum > 0 ? (unsigned int)cfg->quorum : 0;
+	f->interval_s = (unsigned int)cfg->interval_s;
+	f->timeout_ms = cfg->timeout_s * 1000;
+	f->fall = cfg->fall;
+	f->rise = cfg->rise;
+	f->ring = cfg->ring;
+	f->warnings = (struct ratelimit){ .interval_ms = FLEET_WARN_WINDOW_MS,
+	    .burst = FLEET_WARN_BURST };
+	if ((r = set_self(f, cfg->listen, err, errlen)) < 0)
+		goto fail;
+	for (i = 0; i < cfg->npeers; i++) {
+		struct peer *p = peer_add(f, cfg->peers[i]);
+
+		if (p == NULL) {
+			r = err_set(err, errlen, -EINVAL, "--fleet-peer '%s': "
+			    "not a peer address", cfg->peers[i]);
+			goto fail;
+		}
+		p->configured = true;
+	}
+	/* Every change stamped, and a host brought up recorded as such. */
+	state->fleet = true;
+	str_copy(state->self, f->self, sizeof(state->self));
+	*out = f;
+	return 0;
+fail:
+	fleet_free(f);
+	return r;
+}
+
+void
+fleet_free(struct fleet *f)
+{
+	if (f == NULL)
+		return;
+	fleet_net_free(f->net);
+	while (f->npeers > 0)
+		peer_remove(f, f->npeers - 1);
+	free(f->peers);
+	free(f->offer);
+	free(f);
+}
+
+/* ------------------------------------------------------------------ */
+/* For status */
+
+const char *
+fleet_self(const struct fleet *f)
+{
+	return f->self;
+}
+
+unsigned int
+fleet_live(const struct fleet *f)
+{
+	return count_live(f, now_ms());
+}
+
+unsigned int
+fleet_quorum(const struct fleet *f)
+{
+	return quorum_of(f, fleet_live(f));
+}
+
+bool
+fleet_isolated(const struct fleet *f)
+{
+	return isolated(f, now_ms());
+}
+
+size_t
+fleet_npeers(const struct fleet *f)
+{
+	return f->npeers;
+}
+
+void
+fleet_peer(const struct fleet *f, size_t i, struct fleet_peer_view *v)
+{
+	const struct peer *p = &f->peers[i];
+	int64_t now = now_ms();
+
+	v->address = p->address;
+	v->live = peer_live(f, p, now);
+	v->trusted = peer_trusted(f, p, now) && p->authenticated;
+	v->last_seen = p->last_seen;
+	v->error = p->error[0] != '\0' ? p->error : NULL;
+}
+
+const char *
+fleet_actor(const struct fleet *f, const char *ip)
+{
+	if (isolated(f, now_ms()))
+		return NULL;
+	return actor_of(f, ip, now_ms());
+}
+
+size_t
+fleet_verdicts(const struct fleet *f, const char *ip,
+    struct fleet_verdict_view *out, size_t max)
+{
+	const struct backend *b = pool_find(f->pool, ip);
+	const struct fleet_verdict_msg *v;
+	int64_t now = now_ms();
+	size_t i, n = 0;
+
+	if (max == 0)
+		return 0;
+	out[n++] = (struct fleet_verdict_view){ .monitor = f->self,
+	    .verdict = b != NULL ? own_verdict(f, b) : FLEET_VERDICT_UNKNOWN,
+	    .reason = b != NULL && b->health != HEALTH_OK ? b->reason : NULL,
+	    .at = b != NULL ? b->last_check : 0 };
+	for (i = 0; i < f->npeers && n < max; i++) {
+		const struct peer *p = &f->peers[i];
+
+		if (!peer_trusted(f, p, now) || !p->authenticated)
+			continue;
+		v = peer_verdict(p, ip);
+		out[n++] = (struct fleet_verdict_view){ .monitor = p->address,
+		    .verdict = v != NULL ? v->verdict : FLEET_VERDICT_UNKNOWN,
+		    .reason = v != NULL ? v->reason : NULL,
+		    .at = v != NULL ? v->at : 0 };
+	}
+	return n;
+}
