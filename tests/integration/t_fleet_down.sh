@@ -43,7 +43,7 @@ tb_pass "the down line gives the verdict count: $line"
 tb_assert_eq "$(fl_count "$actor" "$(fl_down_re "$B")")" 1 "the actor sent it"
 tb_assert_eq "$(fl_dir_changes "$B" down)" 1 "one HOST-DOWN reached the directors (one director logs it from its admin socket)"
 for i in 1 2 3; do
-	grep -E -- "$(_fl_re_ip "$B") (up|down):" "$(fl_log "$i")" | grep -qv -- "$(fl_down_re "$B")" &&
+	grep -E -- "$(_fl_re_ip "$B") (up|down):" "$(fl_log "$i")" | grep -Eqv -- "$(fl_down_re "$B")" &&
 		fl_fail "monitor $i logged another command for $B"
 done
 tb_assert_eq "$(fl_states "${FL_BACKEND[1]}") $(fl_states "${FL_BACKEND[2]}")" \
