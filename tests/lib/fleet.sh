@@ -157,7 +157,8 @@ fl_kill() {
 		sleep 0.1
 	done
 	_tb_alive "$pid" && return 1
-	wait "$pid" 2>/dev/null
+	# (braces: no "Killed" job notice from bash)
+	{ wait "$pid"; } 2>/dev/null
 	FL_PID[i]=""
 	return 0
 }
