@@ -16,6 +16,7 @@
 fl_ring 40 3
 B=${FL_BACKEND[3]}
 fl_key "$TB_DIR/wrong.key" || tb_fail "wrong key"
+started=$(_tb_now_ms)
 fl_start 1
 fl_start 2
 fl_start 3 --fleet-key="$TB_DIR/wrong.key"
@@ -72,4 +73,13 @@ done
 tb_assert_eq "$(fl_count "1 2" "$(fl_up_re "$B")")" 1 "exactly one up line, by monitor 1 or 2"
 tb_assert_eq "$(fl_count 3 "$(_fl_re_ip "$B") (down|up): ")" 0 "monitor 3 never sent a command"
 fl_wait_json 3 '.fleet.isolated == true' 5 || fl_fail "monitor 3 no longer isolated"
+# Monitor 3 knocks at every interval; the refusals are logged at most 10
+# lines a minute.
+minutes=$((($(_tb_now_ms) - started) / 60000 + 1))
+for i in 1 2; do
+	n=$(fl_count "$i" "$re3")
+	[ "$n" -le $((10 * minutes)) ] ||
+		fl_fail "monitor $i logged $n refusals in less than $minutes minute(s)"
+	tb_pass "monitor $i: $n refusal lines in less than $minutes minute(s)"
+done
 for i in 3 2 1; do fl_kill "$i" || tb_fail "monitor $i did not stop"; done
