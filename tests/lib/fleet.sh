@@ -14,7 +14,9 @@
 #                        --fleet-peer=ring and --fleet-key=$FL_KEY unless
 #                        ARGS give --fleet-peer/--fleet-key; then $FL_ARGS
 #                        and ARGS
-#   fl_kill I [SIGNAL]   signal poolmond I (TERM) and wait until it is gone
+#   fl_kill I [SIGNAL]   signal poolmond I (TERM) and wait until it is gone;
+#                        fails if it does not go, if SIGTERM does not make
+#                        it exit 0, or if its stderr has a sanitizer report
 #   fl_ctl I ARGS...     poolmonctl on monitor I's control socket
 #   fl_json I            its `poolmonctl --json status` (fails if empty)
 #   fl_wait_json I FILTER SECS   until its status satisfies jq -e FILTER
@@ -149,7 +151,7 @@ fl_wait_scans() {
 }
 
 fl_kill() {
-	local i=$1 sig=${2:-TERM} pid=${FL_PID[$1]} k
+	local i=$1 sig=${2:-TERM} pid=${FL_PID[$1]} k rc
 	[ -n "$pid" ] || return 1
 	kill -"$sig" "$pid" 2>/dev/null
 	for k in $(seq 1 100); do
@@ -159,7 +161,26 @@ fl_kill() {
 	_tb_alive "$pid" && return 1
 	# (braces: no "Killed" job notice from bash)
 	{ wait "$pid"; } 2>/dev/null
+	rc=$?
 	FL_PID[i]=""
+	_fl_clean_stderr "$i" || return 1
+	# Stopped by SIGTERM, it must exit 0 (a sanitizer's leak report would
+	# make it fail); a SIGKILL's 137 is expected.
+	[ "$sig" != TERM ] || [ "$rc" = 0 ] || {
+		echo "monitor $i exited $rc on SIGTERM" >&2
+		return 1
+	}
+	return 0
+}
+
+# Nothing on a monitor's stderr from the sanitizers (make SANITIZE=1).
+_fl_clean_stderr() {
+	local out=$TB_DIR/mon$1/poolmond.out
+	if grep -qE 'Sanitizer|runtime error:' "$out" 2>/dev/null; then
+		echo "monitor $1's stderr has a sanitizer report:" >&2
+		head -n 40 "$out" >&2
+		return 1
+	fi
 	return 0
 }
 
