@@ -5,8 +5,10 @@
 # own verdict "failed", with a reason), yet the backend stays up on every
 # director across several intervals of every monitor, no monitor logs a
 # down line for it, and every monitor's --json status shows the split: one
-# "failed" verdict (the blocked monitor's) and two "ok". Unblocked, the
-# blocked monitor's verdict turns ok again.
+# "failed" verdict (the blocked monitor's) and two "ok". Then a second
+# monitor's path blocked too: two of three fail, and the backend goes down
+# with one "(2 of 3 monitors)" down line. Unblocked, the verdicts turn ok
+# and it comes up once.
 . "$(dirname "$0")/../lib/testbed.sh"
 . "$(dirname "$0")/../lib/poolmon.sh"
 . "$(dirname "$0")/../lib/fleet.sh"
@@ -48,9 +50,22 @@ for i in 1 2 3; do
 		"ok,ok,ok" "monitor $i: three ok verdicts on ${FL_BACKEND[1]}"
 done
 
+# The same split with a majority: monitor 3's path blocked too, two of
+# three fail and the backend goes down, once.
+fl_block "${FL_DIR_IP[3]}" "$B" || tb_fail "iptables"
+fl_wait_states "$B" "D D D" 20 || fl_fail "$B not down with two of three monitors failing it"
+fl_wait_count all "$(fl_down_re "$B")" 1 10 || fl_fail "no down line for $B"
+tb_assert_eq "$(fl_count all "$(fl_down_re "$B")")" 1 "two of three failed: one down line"
+line=$(grep -hE -- "$(fl_down_re "$B")" "$(fl_log 1)" "$(fl_log 2)" "$(fl_log 3)")
+[[ $line == *"(2 of 3 monitors)" ]] || fl_fail "down line does not say (2 of 3 monitors): $line"
+tb_pass "down by a majority: $line"
+
 fl_unblock "${FL_DIR_IP[2]}" "$B"
+fl_unblock "${FL_DIR_IP[3]}" "$B"
 fl_wait_json 2 ".backends[] | select(.address == \"$B\") | $own2.health == \"ok\"" 20 ||
 	fl_fail "monitor 2's verdict on $B not ok again once unblocked"
 tb_pass "unblocked, monitor 2's verdict is ok again"
-tb_assert_eq "$(fl_states "$B")" "U U U" "$B up on every director at the end"
+fl_wait_states "$B" "U U U" 20 || fl_fail "$B not up again once unblocked"
+fl_wait_count all "$(fl_up_re "$B")" 1 10 || fl_fail "no up line for $B"
+tb_assert_eq "$(fl_count all "$(fl_up_re "$B")")" 1 "$B up again, once"
 for i in 3 2 1; do fl_kill "$i" || tb_fail "monitor $i did not stop"; done
