@@ -21,6 +21,10 @@ for i in 1 2 3; do
 	tb_assert_eq "$(jq -r '"\(.fleet.self) \(.fleet.quorum) \(.fleet.peers | length) \(.fleet.isolated)"' <<<"$json")" \
 		"$(fl_addr "$i") 2 2 false" "monitor $i: self, quorum 2, two peers from the ring, not isolated"
 done
+for i in 1 2 3; do
+	tb_assert_eq "$(fl_ctl "$i" status | grep '^fleet:')" \
+		"fleet: self $(fl_addr "$i"), 2 of 2 peers live, quorum 2" "monitor $i: the text status's fleet line"
+done
 tb_assert_eq "$(fl_states "$B")" "U U U" "backend up everywhere before the test"
 
 # Every monitor names the same actor for B.

@@ -44,6 +44,13 @@ for i in 1 2 3; do
 		"monitor $i's status shows the split verdict (one failed, two ok)"
 	tb_assert_eq "$(fl_backend_json "$i" "$B" .director_state)" '"up"' "monitor $i: $B up"
 done
+# poolmonctl show: each verdict with its reason, on every monitor.
+for i in 1 2 3; do
+	r=$(fl_backend_json "$i" "$B" "$own2.reason" | jq -r .)
+	fl_ctl "$i" show "$B" | grep -F "$(fl_addr 2)" | grep -w failed | grep -qF -- "$r" ||
+		fl_fail "monitor $i: show $B lacks monitor 2's failed verdict with its reason: $(fl_ctl "$i" show "$B")"
+done
+tb_pass "show $B gives monitor 2's failed verdict with its reason on every monitor"
 # The other backends: every monitor ok.
 for i in 1 2 3; do
 	tb_assert_eq "$(fl_backend_json "$i" "${FL_BACKEND[1]}" '[.verdicts[].health] | join(",")' | jq -r .)" \

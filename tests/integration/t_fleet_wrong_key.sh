@@ -43,6 +43,10 @@ for k in $(seq 1 50); do
 done
 [ "$(fl_count 3 'fleet: no peer trusts this monitor')" -ge 1 ] || fl_fail "monitor 3 does not log that no peer trusts it"
 tb_pass "monitor 3 logs that it acts on nothing"
+line=$(fl_ctl 3 status | grep '^fleet:')
+[[ $line == "fleet: self $(fl_addr 3), "*", isolated: no peer trusts this monitor" ]] ||
+	fl_fail "monitor 3's text status does not say it is isolated: $line"
+tb_pass "monitor 3's text status: $line"
 for i in 1 2; do
 	tb_assert_eq "$(fl_json "$i" | jq -r '"\(.fleet.isolated) \(.fleet.quorum)"')" "false 2" \
 		"monitor $i not isolated, quorum 2 (the two trusted)"
