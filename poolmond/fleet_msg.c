@@ -7,7 +7,6 @@
 #include "fleet_msg.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,17 +16,6 @@
 
 /* A record stamped further ahead than this is a broken clock. */
 #define FLEET_FUTURE_MAX_MS	(24LL * 3600 * 1000)
-
-static int __attribute__((format(printf, 3, 4)))
-refuse(char *why, size_t whylen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(why, whylen, fmt, ap);
-	va_end(ap);
-	return -EINVAL;
-}
 
 void
 fleet_offer_free(struct fleet_offer *offer)
@@ -60,7 +48,7 @@ parse_verdict(const Poolmon__Fleet__BackendVerdict *m,
     struct fleet_verdict_msg *v, char *why, size_t whylen)
 {
 	if (ip_canonical(m->host, v->host, sizeof(v->host)) < 0)
-		return refuse(why, whylen, "bad backend address");
+		return err_set(why, whylen, -EINVAL, "bad backend address");
 	switch (m->verdict) {
 	case POOLMON__FLEET__VERDICT__VERDICT_UNKNOWN:
 		v->verdict = FLEET_VERDICT_UNKNOWN;
@@ -72,7 +60,7 @@ parse_verdict(const Poolmon__Fleet__BackendVerdict *m,
 		v->verdict = FLEET_VERDICT_FAILED;
 		break;
 	default:
-		return refuse(why, whylen, "bad verdict of %s", v->host);
+		return err_set(why, whylen, -EINVAL, "bad verdict of %s", v->host);
 	}
 	v->at = m->has_at && m->at > 0 ? (time_t)m->at : 0;
 	if (m->reason != NULL && m->reason[0] != '\0' &&
@@ -106,18 +94,18 @@ parse_record(const Poolmon__Fleet__Record *m, struct fleet_record_msg *r,
 	struct sockaddr_storage ss;
 
 	if (ip_canonical(m->host, r->host, sizeof(r->host)) < 0)
-		return refuse(why, whylen, "bad record address");
+		return err_set(why, whylen, -EINVAL, "bad record address");
 	if (parse_kind(m->kind, &r->kind) < 0)
-		return refuse(why, whylen, "bad record kind of %s", r->host);
+		return err_set(why, whylen, -EINVAL, "bad record kind of %s", r->host);
 	if (m->at_ms <= 0 || m->at_ms > wall_ms() + FLEET_FUTURE_MAX_MS)
-		return refuse(why, whylen, "record of %s stamped %lld: not "
+		return err_set(why, whylen, -EINVAL, "record of %s stamped %lld: not "
 		    "a time this monitor believes", r->host,
 		    (long long)m->at_ms);
 	r->at_ms = m->at_ms;
 	if (m->origin != NULL && m->origin[0] != '\0') {
 		if (fleet_addr_parse(m->origin, 0, &ss) < 0 ||
 		    addrport_format(&ss, r->origin, sizeof(r->origin)) < 0)
-			return refuse(why, whylen, "bad origin of %s",
+			return err_set(why, whylen, -EINVAL, "bad origin of %s",
 			    r->host);
 	}
 	if (r->kind != FLEET_RECORD_HOLD)
@@ -129,7 +117,7 @@ parse_record(const Poolmon__Fleet__Record *m, struct fleet_record_msg *r,
 		size_t len = strlen(m->reason);
 
 		if (len >= sizeof(r->hold.reason))
-			return refuse(why, whylen, "hold reason of %s too "
+			return err_set(why, whylen, -EINVAL, "hold reason of %s too "
 			    "long", r->host);
 		str_sanitize_r(m->reason, len, r->hold.reason,
 		    sizeof(r->hold.reason));
@@ -145,7 +133,7 @@ parse_items(const Poolmon__Fleet__Offer *m, struct fleet_offer *offer,
 	int r;
 
 	if (m->n_verdicts > FLEET_ITEMS_MAX || m->n_records > FLEET_ITEMS_MAX)
-		return refuse(why, whylen, "more than %d verdicts or records",
+		return err_set(why, whylen, -EINVAL, "more than %d verdicts or records",
 		    FLEET_ITEMS_MAX);
 	if (m->n_verdicts > 0 && (offer->verdicts = calloc(m->n_verdicts,
 	    sizeof(*offer->verdicts))) == NULL)
@@ -179,16 +167,16 @@ fleet_offer_parse(const uint8_t *buf, size_t len, struct fleet_offer *offer,
 	memset(offer, 0, sizeof(*offer));
 	why[0] = '\0';
 	if ((m = poolmon__fleet__offer__unpack(NULL, len, buf)) == NULL)
-		return refuse(why, whylen, "not an offer (malformed)");
+		return err_set(why, whylen, -EINVAL, "not an offer (malformed)");
 	if (m->version !=
 	    POOLMON__FLEET__FLEET_PROTOCOL__FLEET_PROTOCOL_VERSION) {
-		(void)refuse(why, whylen, "fleet protocol version %u, this "
+		(void)err_set(why, whylen, -EINVAL, "fleet protocol version %u, this "
 		    "monitor speaks %d", m->version,
 		    POOLMON__FLEET__FLEET_PROTOCOL__FLEET_PROTOCOL_VERSION);
 		r = -EPROTONOSUPPORT;
 	} else if (fleet_addr_parse(m->monitor, 0, &ss) < 0 ||
 	    addrport_format(&ss, offer->monitor, sizeof(offer->monitor)) < 0)
-		r = refuse(why, whylen, "bad monitor address");
+		r = err_set(why, whylen, -EINVAL, "bad monitor address");
 	else {
 		offer->sent_at_ms = m->has_sent_at_ms ? m->sent_at_ms : 0;
 		offer->interval_s = m->has_interval_s &&

@@ -14,7 +14,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "poolmond.h"
+#include "pidfile.h"
 #include "unit.h"
 
 static char path[128];

@@ -1,7 +1,8 @@
 /* Hysteresis, ownership, holds and the pool-wide guard (policy.c). */
 #include <stdio.h>
 
-#include "poolmond.h"
+#include "policy.h"
+#include "pool.h"
 #include "unit.h"
 
 static const struct policy p01 = { .fall = 1, .rise = 1,
@@ -161,6 +162,50 @@ test_all_failed(void)
 	CHECK(b[2].action == ACTION_NONE);
 }
 
+/*
+ * In a fleet the fleet's verdict decides, whatever this monitor's own
+ * checks said, and only the backend's actor keeps the action.
+ */
+static void
+test_fleet_verdicts(void)
+{
+	struct backend b[3];
+	struct policy_outcome out;
+
+	/* Our own check passed; the fleet says failed: down, by the actor. */
+	init(&b[0], "10.0.0.1", "", true, HEALTH_OK);
+	b[0].fleet_judged = true;
+	b[0].fleet_health = HEALTH_FAILED;
+	b[0].acting = true;
+	/* Ours failed; the fleet did not agree: nothing. */
+	init(&b[1], "10.0.0.2", "", true, HEALTH_FAILED);
+	b[1].fleet_judged = true;
+	b[1].fleet_health = HEALTH_UNKNOWN;
+	b[1].acting = true;
+	/* Failed by the fleet, but another monitor is its actor. */
+	init(&b[2], "10.0.0.3", "", true, HEALTH_OK);
+	b[2].fleet_judged = true;
+	b[2].fleet_health = HEALTH_FAILED;
+	b[2].acting = false;
+	policy_decide(&p01, b, 3, SCAN, true, &out);
+	CHECK(b[0].action == ACTION_DOWN);
+	CHECK(b[1].action == ACTION_NONE);
+	CHECK(b[2].action == ACTION_NONE && !b[2].spared);
+	CHECK(!out.all_failed);
+	/* Every backend failed by the fleet's verdicts: the guard holds. */
+	b[1].fleet_health = HEALTH_FAILED;
+	policy_decide(&p01, b, 3, SCAN, true, &out);
+	CHECK(out.all_failed);
+	CHECK(b[0].action == ACTION_NONE && b[0].spared);
+	/* Down and healthy by the fleet, ours: up. */
+	init(&b[0], "10.0.0.1", "", false, HEALTH_FAILED);
+	b[0].owner = OWNER_POOLMOND;
+	b[0].fleet_judged = true;
+	b[0].fleet_health = HEALTH_OK;
+	b[0].acting = true;
+	CHECK(policy_action(&p01, &b[0]) == ACTION_UP);
+}
+
 int
 main(void)
 {
@@ -169,5 +214,6 @@ main(void)
 	RUN(test_guard_max_down);
 	RUN(test_guard_per_tag);
 	RUN(test_all_failed);
+	RUN(test_fleet_verdicts);
 	return UNIT_EXIT();
 }
