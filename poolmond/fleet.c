@@ -37,6 +37,7 @@ struct peer {
 	 * authentication included); at first, when it was added: a peer
 	 * not heard from yet counts as live for its first intervals. */
 	int64_t heard_ms;
+	bool was_live;			/* at the last liveness watch */
 	bool authenticated;		/* an offer of it is here */
 	bool auth_failed;		/* its last word failed the key */
 	bool can_act;
@@ -63,10 +64,15 @@ struct fleet {
 	size_t npeers;
 	bool can_act;			/* our director, as last known */
 	uint64_t scans;
+	int64_t last_scan_done_ms;	/* monotonic; 0: none yet */
+	unsigned int cadence_s;		/* how often we offer, in fact */
 	uint8_t *offer;			/* our last offer, packed */
 	size_t offer_len;
 	bool isolated;
 	struct ratelimit warnings;
+	sd_event_source *watch;		/* liveness, a few times a second */
+	void (*peer_gone)(void *arg);
+	void *gone_arg;
 };
 
 /* ------------------------------------------------------------------ */
@@ -142,6 +148,7 @@ peer_add(struct fleet *f, const char *arg)
 	str_copy(p->address, address, sizeof(p->address));
 	str_copy(p->ip, ip, sizeof(p->ip));
 	p->heard_ms = now_ms();
+	p->was_live = true;
 	p->can_act = true;
 	return p;
 }
@@ -161,7 +168,7 @@ peer_live(const struct fleet *f, const struct peer *p, int64_t now)
 	    p->interval_s : f->interval_s;
 
 	return now - p->heard_ms < (int64_t)FLEET_GONE_INTERVALS *
-	    interval * 1000 + f->timeout_ms;
+	    interval * 1000;
 }
 
 static bool
@@ -514,7 +521,9 @@ build_offer(struct fleet *f, struct fleet_offer *o)
 	memset(o, 0, sizeof(*o));
 	str_copy(o->monitor, f->self, sizeof(o->monitor));
 	o->sent_at_ms = wall_ms();
-	o->interval_s = f->interval_s;
+	/* Slow scans offer less often: peers wait for that long. */
+	o->interval_s = f->cadence_s > f->interval_s ? f->cadence_s :
+	    f->interval_s;
 	o->scans = f->scans;
 	o->can_act = f->can_act && !f->isolated;
 	if ((f->pool->n > 0 && (o->verdicts = calloc(f->pool->n,
@@ -579,6 +588,12 @@ offer_to_peers(struct fleet *f)
 void
 fleet_scan_done(struct fleet *f, uint64_t scans, bool can_act)
 {
+	int64_t now = now_ms();
+
+	if (f->last_scan_done_ms > 0)
+		f->cadence_s = (unsigned int)((now - f->last_scan_done_ms +
+		    500) / 1000);
+	f->last_scan_done_ms = now;
 	f->scans = scans;
 	f->can_act = can_act;
 	offer_to_peers(f);
@@ -709,6 +724,53 @@ on_ended(void *arg, const char *peer, bool outgoing,
 }
 
 /* ------------------------------------------------------------------ */
+/* Liveness: a peer gone is noticed when it happens, not at a scan */
+
+#define FLEET_WATCH_MS		250
+
+static int
+on_watch(sd_event_source *src, uint64_t usec, void *arg)
+{
+	struct fleet *f = arg;
+	int64_t now = now_ms();
+	bool gone = false;
+	size_t i;
+
+	for (i = 0; i < f->npeers; i++) {
+		struct peer *p = &f->peers[i];
+		bool live = peer_live(f, p, now);
+
+		if (p->was_live && !live) {
+			log_warnx_f(&(struct log_fields){ .event = "fleet" },
+			    "fleet: %s gone (not heard from for %d "
+			    "intervals): the others act for its backends",
+			    p->address, FLEET_GONE_INTERVALS);
+			gone = true;
+		} else if (!p->was_live && live && p->authenticated)
+			log_info_f(&(struct log_fields){ .event = "fleet" },
+			    "fleet: %s is back", p->address);
+		p->was_live = live;
+	}
+	if (gone && f->peer_gone != NULL)
+		f->peer_gone(f->gone_arg);
+	(void)sd_event_source_set_time(src, usec + FLEET_WATCH_MS * 1000);
+	return 0;
+}
+
+static int
+start_watch(struct fleet *f, sd_event *event)
+{
+	uint64_t now;
+	int r;
+
+	if ((r = sd_event_now(event, CLOCK_MONOTONIC, &now)) < 0 ||
+	    (r = sd_event_add_time(event, &f->watch, CLOCK_MONOTONIC,
+	    now + FLEET_WATCH_MS * 1000, 10000, on_watch, f)) < 0)
+		return r;
+	return sd_event_source_set_enabled(f->watch, SD_EVENT_ON);
+}
+
+/* ------------------------------------------------------------------ */
 
 void
 fleet_set_ring(struct fleet *f, const char *const *ips, size_t n)
@@ -789,7 +851,11 @@ fleet_new(sd_event *event, const struct fleet_config *cfg,
 
 	if ((r = fleet_new_offline(cfg, pool, state, out, err, errlen)) < 0)
 		return r;
-	if ((r = start_net(*out, event, cfg, err, errlen)) < 0) {
+	if ((r = start_net(*out, event, cfg, err, errlen)) == 0 &&
+	    (r = start_watch(*out, event)) < 0)
+		(void)err_set(err, errlen, r, "liveness timer: %s",
+		    strerror(-r));
+	if (r < 0) {
 		fleet_free(*out);
 		*out = NULL;
 		return r;
@@ -823,6 +889,8 @@ fleet_new_offline(const struct fleet_config *cfg, struct pool *pool,
 	f->fall = cfg->fall;
 	f->rise = cfg->rise;
 	f->ring = cfg->ring;
+	f->peer_gone = cfg->peer_gone;
+	f->gone_arg = cfg->arg;
 	f->warnings = (struct ratelimit){ .interval_ms = FLEET_WARN_WINDOW_MS,
 	    .burst = FLEET_WARN_BURST };
 	if ((r = set_self(f, cfg->listen, err, errlen)) < 0)
@@ -853,6 +921,7 @@ fleet_free(struct fleet *f)
 	if (f == NULL)
 		return;
 	fleet_net_free(f->net);
+	f->watch = sd_event_source_disable_unref(f->watch);
 	while (f->npeers > 0)
 		peer_remove(f, f->npeers - 1);
 	free(f->peers);

@@ -35,6 +35,10 @@ struct fleet_config {
 	int interval_s;
 	int timeout_s;
 	int fall, rise;
+	/* A peer was found gone: its backends have another actor now, who
+	 * should judge them without waiting for the next interval. */
+	void (*peer_gone)(void *arg);
+	void *arg;
 };
 
 /*

@@ -341,6 +341,15 @@ check_fleet_key(const struct poolmond *d)
 	explicit_bzero(key, sizeof(key));
 }
 
+/* A peer gone: its backends are judged now by their new actors. */
+static void
+on_peer_gone(void *arg)
+{
+	struct poolmond *d = arg;
+
+	(void)scan_request(&d->scan, NULL, 0);
+}
+
 static void
 setup_fleet(struct poolmond *d)
 {
@@ -350,7 +359,7 @@ setup_fleet(struct poolmond *d)
 		.key_path = d->cfg.fleet_key, .quorum = d->cfg.fleet_quorum,
 		.interval_s = d->cfg.interval_s,
 		.timeout_s = d->cfg.timeout_s, .fall = d->cfg.fall,
-		.rise = d->cfg.rise,
+		.rise = d->cfg.rise, .peer_gone = on_peer_gone, .arg = d,
 	};
 	char err[512];
 
