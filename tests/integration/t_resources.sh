@@ -77,8 +77,12 @@ tb_pass "descriptors: $fds0 before, $(nfds) after"
 read -r maxfds maxch maxpid < <(awk '$1 - $4 > f { f = $1 - $4 } $2 > c { c = $2 } $4 > p { p = $4 } END { print f + 0, c + 0, p + 0 }' "$TB_DIR/samples")
 samples=$(wc -l <"$TB_DIR/samples")
 [ "$samples" -ge 10 ] || tb_fail "only $samples samples"
-# During a scan: its director connection and the client's.
-[ "$maxfds" -le $((fds0 + 3)) ] || tb_fail "up to $maxfds descriptors besides pidfds while scanning ($fds0 at rest)"
+# During a scan: its director connection and the client's, and what
+# lives within one turn of the loop (a fresh CI run under ASan saw one
+# more, once, never twice): a bound that a leak of one descriptor a scan
+# passes in a few scans of the hundreds here, which the count after them
+# catches exactly.
+[ "$maxfds" -le $((fds0 + 4)) ] || tb_fail "up to $maxfds descriptors besides pidfds while scanning ($fds0 at rest)"
 # A pidfd per check process, of this scan and at most the last one's.
 [ "$maxpid" -le 6 ] || tb_fail "up to $maxpid pidfds at once for 3 backends"
 # One check process per backend, never more (zombies included).
