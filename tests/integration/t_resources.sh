@@ -79,9 +79,9 @@ samples=$(wc -l <"$TB_DIR/samples")
 [ "$samples" -ge 10 ] || tb_fail "only $samples samples"
 # During a scan: its director connection and the client's, and what
 # lives within one turn of the loop (a fresh CI run under ASan saw one
-# more, once, never twice): a bound that a leak of one descriptor a scan
-# passes in a few scans of the hundreds here, which the count after them
-# catches exactly.
+# more, once, never twice). A leak of one descriptor a scan would pass
+# this bound within a few of the hundreds of scans here, and the exact
+# count after them catches any.
 [ "$maxfds" -le $((fds0 + 4)) ] || tb_fail "up to $maxfds descriptors besides pidfds while scanning ($fds0 at rest)"
 # A pidfd per check process, of this scan and at most the last one's.
 [ "$maxpid" -le 6 ] || tb_fail "up to $maxpid pidfds at once for 3 backends"
