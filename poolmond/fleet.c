@@ -338,7 +338,7 @@ tally(const struct fleet *f, const struct backend *b, int64_t now,
 
 /* What a monitor that does not act says of a change it saw. */
 static void
-note_seen(const struct fleet *f, const struct backend *b, const char *actor)
+note_seen(const struct backend *b, const char *actor)
 {
 	const char *what = b->fleet_health == HEALTH_FAILED ? "failed" : "ok";
 
@@ -348,7 +348,6 @@ note_seen(const struct fleet *f, const struct backend *b, const char *actor)
 	    "fleet: %s %s for %u of %u monitors; %s acts on it", b->dh.ip,
 	    what, b->fleet_votes, b->fleet_voters, actor != NULL ? actor :
 	    "no live monitor");
-	(void)f;
 }
 
 static void
@@ -375,7 +374,7 @@ judge_backend(struct fleet *f, struct backend *b, unsigned int quorum,
 	b->acting = may_act && actor == f->self;
 	if (!b->acting && b->fleet_health != was &&
 	    b->fleet_health != HEALTH_UNKNOWN)
-		note_seen(f, b, actor);
+		note_seen(b, actor);
 }
 
 bool
@@ -465,13 +464,14 @@ merge_records(struct fleet *f, const struct fleet_offer *o)
 	size_t i;
 
 	for (i = 0; i < o->nrecords; i++) {
+		const struct state_entry *e;
 		const char *origin;
 		bool was_held;
 
 		r = &o->records[i];
 		origin = r->origin[0] != '\0' ? r->origin : o->monitor;
-		was_held = state_find(f->state, r->host) != NULL &&
-		    state_find(f->state, r->host)->owner == OWNER_HOLD;
+		e = state_find(f->state, r->host);
+		was_held = e != NULL && e->owner == OWNER_HOLD;
 		if (state_merge(f->state, r->host, owner_of_kind(r->kind),
 		    r->at_ms, origin, &r->hold) <= 0)
 			continue;
@@ -486,20 +486,16 @@ merge_records(struct fleet *f, const struct fleet_offer *o)
 /* ------------------------------------------------------------------ */
 /* Offers */
 
-struct offer_build {
-	struct fleet_offer *offer;
-	int error;
-};
-
+/* state_walk(): o->records has room for every state entry. */
 static void
 add_record(const struct state_entry *e, void *arg)
 {
-	struct offer_build *ob = arg;
+	struct fleet_offer *o = arg;
 	struct fleet_record_msg *r;
 
 	if (e->owner == OWNER_OPERATOR)
 		return;
-	r = &ob->offer->records[ob->offer->nrecords++];
+	r = &o->records[o->nrecords++];
 	str_copy(r->host, e->ip, sizeof(r->host));
 	r->kind = e->owner == OWNER_HOLD ? FLEET_RECORD_HOLD :
 	    e->owner == OWNER_POOLMOND ? FLEET_RECORD_OWNED :
@@ -514,7 +510,6 @@ add_record(const struct state_entry *e, void *arg)
 static int
 build_offer(struct fleet *f, struct fleet_offer *o)
 {
-	struct offer_build ob = { .offer = o };
 	const struct backend *b;
 	size_t i;
 
@@ -543,8 +538,8 @@ build_offer(struct fleet *f, struct fleet_offer *o)
 		v->reason = b->health != HEALTH_OK ? b->reason : NULL;
 		o->nverdicts++;
 	}
-	state_walk(f->state, add_record, &ob);
-	return ob.error;
+	state_walk(f->state, add_record, o);
+	return 0;
 }
 
 /* Pack our offer into f->offer; -ENOMEM keeps the last one. */
@@ -804,20 +799,12 @@ fleet_set_ring(struct fleet *f, const char *const *ips, size_t n)
 static int
 set_self(struct fleet *f, const char *listen, char *err, size_t errlen)
 {
-	struct sockaddr_storage ss;
-	char *end;
-
-	if (fleet_addr_parse(listen, DEFAULT_FLEET_PORT, &ss) < 0 ||
-	    addrport_format(&ss, f->self, sizeof(f->self)) < 0)
+	if (peer_address(listen, DEFAULT_FLEET_PORT, f->self, sizeof(f->self),
+	    f->self_ip, sizeof(f->self_ip)) < 0)
 		return err_set(err, errlen, -EINVAL, "--fleet-listen '%s': "
 		    "not an address", listen);
-	f->port = ntohs(ss.ss_family == AF_INET ?
-	    ((struct sockaddr_in *)&ss)->sin_port :
-	    ((struct sockaddr_in6 *)&ss)->sin6_port);
-	str_copy(f->self_ip, f->self[0] == '[' ? f->self + 1 : f->self,
-	    sizeof(f->self_ip));
-	if ((end = strrchr(f->self_ip, f->self[0] == '[' ? ']' : ':')) != NULL)
-		*end = '\0';
+	/* The canonical form ends in ":PORT". */
+	f->port = (uint16_t)strtoul(strrchr(f->self, ':') + 1, NULL, 10);
 	return 0;
 }
 

@@ -145,13 +145,15 @@ state_merge(struct state *st, const char *ip, enum owner owner,
 	return 1;
 }
 
+struct walk {
+	void (*fn)(const struct state_entry *e, void *arg);
+	void *arg;
+};
+
 static void
 walk_node(const void *node, VISIT which, void *arg)
 {
-	const struct {
-		void (*fn)(const struct state_entry *e, void *arg);
-		void *arg;
-	} *w = arg;
+	const struct walk *w = arg;
 
 	if (which == postorder || which == leaf)
 		w->fn(*(struct state_entry *const *)node, w->arg);
@@ -161,10 +163,7 @@ void
 state_walk(const struct state *st,
     void (*fn)(const struct state_entry *e, void *arg), void *arg)
 {
-	struct {
-		void (*fn)(const struct state_entry *e, void *arg);
-		void *arg;
-	} w = { fn, arg };
+	struct walk w = { fn, arg };
 
 	twalk_r(st->root, walk_node, &w);
 }
