@@ -228,6 +228,13 @@ json_fleet_peer(struct json *j, const Poolmon__FleetPeer *p)
 	json_time(j, "last_seen", p->last_seen);
 	json_key(j, "error");
 	json_string(j, or_null(p->error));
+	json_key(j, "clock_skew_ms");
+	if (p->has_clock_skew_ms)
+		json_int(j, p->clock_skew_ms);
+	else
+		json_null(j);
+	json_key(j, "dry_run");
+	json_bool(j, p->dry_run);
 	json_object_end(j);
 }
 

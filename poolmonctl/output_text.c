@@ -224,6 +224,10 @@ text_fleet_peer(FILE *out, const Poolmon__FleetPeer *p)
 	    esc(p->address, address, sizeof(address)),
 	    p->live ? "live" : "gone", p->trusted ? ", trusted" :
 	    ", not trusted", format_time(p->last_seen, t, sizeof(t)));
+	if (p->has_clock_skew_ms)
+		fprintf(out, ", clock %+lld ms", (long long)p->clock_skew_ms);
+	if (p->dry_run)
+		fputs(", dry-run", out);
 	if (p->error != NULL && p->error[0] != '\0') {
 		fputs("; ", out);
 		put_esc(out, p->error);

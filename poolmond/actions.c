@@ -251,6 +251,7 @@ log_guard(struct actions *a)
 enum batch_step {
 	STEP_FIRST,		/* the action's own command */
 	STEP_FLUSH,		/* HOST-FLUSH after its HOST-DOWN's OK */
+	STEP_NEXT,		/* this backend is done: on to the next */
 };
 
 struct action_batch {
@@ -282,25 +283,70 @@ set_owner(struct action_batch *ab, struct backend *b, enum owner owner)
 }
 
 /*
- * Every HOST-DOWN of the batch becomes an intent, written once before
- * any is sent: a kill in the middle of the batch loses no host that
- * poolmond took down. scan.c resolves an intent left behind.
+ * The intents could not be written: no HOST-DOWN goes without its intent
+ * on disk (after a crash the host would be the operator's for good). The
+ * hosts stay as they were and the next scan tries again.
  */
 static void
+intents_lost(struct action_batch *ab, const bool *was_owned, int err)
+{
+	struct actions *a = ab->a;
+	struct state_entry *e;
+	struct backend *b;
+	size_t i;
+
+	for (i = 0; i < a->pool->n; i++) {
+		b = &a->pool->backends[i];
+		if (b->action != ACTION_DOWN)
+			continue;
+		b->action = ACTION_NONE;
+		b->flush_pending = false;
+		if (!was_owned[i]) {
+			b->owner = OWNER_NONE;
+			(void)state_remove(a->state, b->dh.ip);
+		} else if ((e = state_find(a->state, b->dh.ip)) != NULL)
+			e->pending = false;
+		log_warnx_f(EV(b->dh.ip, "down", reason_of(b)), "%s down not "
+		    "sent: its intent cannot be written to the state file %s "
+		    "(%s); retrying at the next scan", b->dh.ip,
+		    a->state->path, strerror(-err));
+		changed(a, "down", b->dh.ip, reason_of(b), "not sent: state "
+		    "file not writable", false);
+	}
+	ab->state_changed = false;
+}
+
+/*
+ * Every HOST-DOWN of the batch becomes an intent, written once before
+ * any is sent: a kill in the middle of the batch loses no host that
+ * poolmond took down. scan.c resolves an intent left behind. False when
+ * they could not be written: then nothing is sent.
+ */
+static bool
 record_intents(struct action_batch *ab)
 {
 	struct actions *a = ab->a;
 	struct state_entry *e;
 	struct backend *b;
-	bool any = false;
+	bool any = false, *was_owned;
 	size_t i;
+	int r;
 
 	if (a->cfg->dry_run)
-		return;
+		return true;
+	if ((was_owned = calloc(a->pool->n + 1, sizeof(*was_owned))) == NULL) {
+		/* Nothing recorded yet: nothing may be sent. */
+		for (i = 0; i < a->pool->n; i++)
+			if (a->pool->backends[i].action == ACTION_DOWN)
+				a->pool->backends[i].action = ACTION_NONE;
+		log_warnx("out of memory: no HOST-DOWN this scan");
+		return false;
+	}
 	for (i = 0; i < a->pool->n; i++) {
 		b = &a->pool->backends[i];
 		if (b->action != ACTION_DOWN)
 			continue;
+		was_owned[i] = b->owner == OWNER_POOLMOND;
 		/* Owing a flush before HOST-DOWN is sent: a reply lost to a
 		 * ring-sync timeout may still have been applied. */
 		b->flush_pending = true;
@@ -311,15 +357,19 @@ record_intents(struct action_batch *ab)
 			any = true;
 		}
 	}
-	if (!any)
-		return;
-	(void)owner_state_save(a->state);
+	r = any ? owner_state_save(a->state) : 0;
+	if (r < 0)
+		intents_lost(ab, was_owned, r);
+	free(was_owned);
+	if (!any || r < 0)
+		return r == 0;
 	ab->state_changed = false;
 	/* The fleet learns whose the host is before its directors show it
 	 * down, and never takes it for the operator's. */
 	if (a->fleet != NULL)
 		fleet_records_changed(a->fleet);
 	crash_point("after-intent");
+	return true;
 }
 
 /* HOST-DOWN's OK: the intent is confirmed, written at the batch's end. */
@@ -408,8 +458,23 @@ defer_rest(struct action_batch *ab)
 	ab->next = a->pool->n;
 }
 
-/* After OK: the backend's new state. True when a HOST-FLUSH follows. */
-static bool
+/*
+ * A host brought up while a hold came (from poolmonctl, or a peer): the
+ * hold wins, and the host goes down again at once. STEP_FIRST.
+ */
+static enum batch_step
+up_but_held(struct actions *a, struct backend *b)
+{
+	log_info_f(EV(b->dh.ip, "hold", NULL), "%s was brought up as a hold "
+	    "came: down again", b->dh.ip);
+	b->flush_pending = false;
+	b->action = ACTION_HOLD_DOWN;
+	changed(a, "up", b->dh.ip, NULL, "ok", false);
+	return STEP_FIRST;
+}
+
+/* After OK: the backend's new state, and the batch's next step for it. */
+static enum batch_step
 command_done(struct action_batch *ab, struct backend *b)
 {
 	struct actions *a = ab->a;
@@ -421,7 +486,7 @@ command_done(struct action_batch *ab, struct backend *b)
 		log_info_f(EV(b->dh.ip, "flush", NULL), "%s flushed",
 		    b->dh.ip);
 		changed(a, "flush", b->dh.ip, NULL, "ok", false);
-		return false;
+		return STEP_NEXT;
 	}
 	switch (b->action) {
 	case ACTION_DOWN:
@@ -432,17 +497,20 @@ command_done(struct action_batch *ab, struct backend *b)
 		changed(a, "down", b->dh.ip, reason_of(b), "ok", false);
 		b->dh.up = false;
 		confirm_intent(ab, b);
-		return true;
+		return STEP_FLUSH;
 	case ACTION_UP:
+		b->dh.up = true;
+		/* Its record is what counts now, not the one decided on. */
+		if (b->owner == OWNER_HOLD)
+			return up_but_held(a, b);
 		log_info_f(EV(b->dh.ip, "up", NULL),
 		    "%s up: all %zu checks passed%s%s", b->dh.ip,
 		    a->cfg->nports, b->owner == OWNER_POOLMOND ? "" :
 		    " (--adopt-down)", votes_of(b, votes, sizeof(votes)));
 		changed(a, "up", b->dh.ip, NULL, "ok", false);
-		b->dh.up = true;
 		b->flush_pending = false;
 		set_owner(ab, b, OWNER_NONE);
-		return false;
+		return STEP_NEXT;
 	case ACTION_HOLD_DOWN:
 		log_info_f(EV(b->dh.ip, "hold", NULL),
 		    "%s is held for maintenance but was up: down again",
@@ -450,12 +518,12 @@ command_done(struct action_batch *ab, struct backend *b)
 		changed(a, "down", b->dh.ip, "held for maintenance", "ok", false);
 		b->dh.up = false;
 		e = state_find(a->state, b->dh.ip);
-		return e != NULL && e->hold.flush;
+		return e != NULL && e->hold.flush ? STEP_FLUSH : STEP_NEXT;
 	case ACTION_FLUSH:
 	case ACTION_NONE:
 		break;
 	}
-	return false;
+	return STEP_NEXT;
 }
 
 static void
@@ -468,13 +536,28 @@ batch_cmd_done(const struct director_result *res, void *arg)
 		/* Unreachable: so is it for every other command now. */
 		ab->next = res->unreachable ? ab->a->pool->n : ab->next + 1;
 		ab->step = STEP_FIRST;
-	} else if (command_done(ab, b))
-		ab->step = STEP_FLUSH;
-	else {
+	} else if ((ab->step = command_done(ab, b)) == STEP_NEXT) {
 		ab->next++;
 		ab->step = STEP_FIRST;
 	}
 	batch_next(ab);
+}
+
+/*
+ * Decided again right before it is sent: a hold that came since the
+ * scan's decision (from poolmonctl, or a peer) wins over it. The hold's
+ * own HOST-DOWN is its monitor's to send.
+ */
+static bool
+overtaken_by_hold(struct backend *b)
+{
+	if (b->owner != OWNER_HOLD || b->action == ACTION_HOLD_DOWN ||
+	    b->action == ACTION_NONE)
+		return false;
+	log_info_f(EV(b->dh.ip, "hold", NULL), "%s is held now: its %s is "
+	    "not sent", b->dh.ip, action_str(b->action));
+	b->action = ACTION_NONE;
+	return true;
 }
 
 static void
@@ -487,6 +570,8 @@ batch_next(struct action_batch *ab)
 
 	for (; ab->next < a->pool->n; ab->next++, ab->step = STEP_FIRST) {
 		b = &a->pool->backends[ab->next];
+		if (ab->step == STEP_FIRST && overtaken_by_hold(b))
+			continue;
 		if ((cmd = next_command(ab, b)) == NULL)
 			continue;
 		if (now_ms() >= ab->deadline) {
@@ -514,7 +599,8 @@ batch_gate_done(const struct director_result *res, void *arg)
 		batch_end(ab);
 		return;
 	}
-	record_intents(ab);
+	/* Without their intents, no HOST-DOWN: the rest goes on. */
+	(void)record_intents(ab);
 	batch_next(ab);
 }
 
@@ -710,6 +796,10 @@ actions_hold(struct actions *a, const char *ip, const char *reason,
 	if (b == NULL)
 		return err_set(err, errlen, -ENOENT, "%s is not in the "
 		    "director's host list", ip);
+	if (a->cfg->dry_run)
+		return err_set(err, errlen, -EPERM, "poolmond is in dry-run: "
+		    "it changes nothing, so it takes no hold ('poolmonctl "
+		    "dry-run off' first)");
 	str_copy(hold.reason, reason != NULL ? reason : "",
 	    sizeof(hold.reason));
 	if ((r = state_set(a->state, b->dh.ip, OWNER_HOLD, &hold)) < 0)
@@ -721,19 +811,12 @@ actions_hold(struct actions *a, const char *ip, const char *reason,
 	    "%s held for maintenance by uid %lu%s%s%s", b->dh.ip,
 	    (unsigned long)uid, hold.reason[0] != '\0' ? " (" : "",
 	    hold.reason, hold.reason[0] != '\0' ? ")" : "");
-	changed(a, "hold", b->dh.ip, hold.reason, NULL, a->cfg->dry_run);
+	changed(a, "hold", b->dh.ip, hold.reason, NULL, false);
 	if ((r = save_state(a, err, errlen)) < 0)
 		return r;
 	/* Kept by the whole fleet, which hears of it at once. */
 	if (a->fleet != NULL)
 		fleet_records_changed(a->fleet);
-	if (a->cfg->dry_run) {
-		log_info_f(EV(b->dh.ip, "hold", NULL),
-		    "dry-run: would mark held %s down%s", b->dh.ip,
-		    do_flush ? " and flush it" : "");
-		return err_set(err, errlen, 0, "hold recorded; dry-run: "
-		    "HOST-DOWN not sent");
-	}
 	if ((op = calloc(1, sizeof(*op))) == NULL)
 		return err_set(err, errlen, -EAGAIN, "hold recorded, but out "
 		    "of memory: poolmond marks it down at a later scan");
@@ -794,6 +877,10 @@ actions_release(struct actions *a, const char *ip, char *err,
 	if (b == NULL && e == NULL)
 		return err_set(err, errlen, -ENOENT, "%s is not in the "
 		    "director's host list", ip);
+	if (a->cfg->dry_run)
+		return err_set(err, errlen, -EPERM, "poolmond is in dry-run: "
+		    "it changes nothing, so it releases nothing ('poolmonctl "
+		    "dry-run off' first)");
 	if (e == NULL && (b == NULL || b->owner != OWNER_OPERATOR))
 		return err_set(err, errlen, -EINVAL, "%s is neither held nor "
 		    "down by the operator: nothing to release", ip);
@@ -812,7 +899,7 @@ actions_release(struct actions *a, const char *ip, char *err,
 	log_info_f(EV(ip, "release", NULL),
 	    "%s released (was %s): poolmond brings it up when healthy",
 	    ip, was);
-	changed(a, "release", ip, NULL, NULL, a->cfg->dry_run);
+	changed(a, "release", ip, NULL, NULL, false);
 	if ((r = save_state(a, err, errlen)) < 0)
 		return r;
 	if (a->fleet != NULL)

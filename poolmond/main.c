@@ -1,6 +1,7 @@
 /* poolmond: start-up, life cycle and signals. */
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <malloc.h>
 #include <poll.h>
 #include <signal.h>
@@ -325,6 +326,31 @@ acquire_pidfile(struct poolmond *d)
 	d->pidfile_fd = fd;
 }
 
+/*
+ * --on-change hooks run as the check user: one that may steer poolmond
+ * through the control socket would let a hook hold or release hosts.
+ * Said at start; the Debian package keeps the two apart.
+ */
+static void
+check_hook_user(const struct poolmond *d)
+{
+	const struct group *gr;
+	char *const *m;
+
+	if (d->cfg.on_change == NULL || d->cfg.control_group == NULL ||
+	    !d->sandbox.switch_ids ||
+	    (gr = getgrnam(d->cfg.control_group)) == NULL)
+		return;
+	for (m = gr->gr_mem; *m != NULL && strcmp(*m, d->sandbox.user) != 0;
+	    m++)
+		;
+	if (gr->gr_gid == d->sandbox.gid || *m != NULL)
+		log_warnx("--on-change hooks run as %s, a member of "
+		    "--control-group %s: a hook may steer poolmond (hold, "
+		    "release); give --user or --control-group another "
+		    "account", d->sandbox.user, d->cfg.control_group);
+}
+
 /* The key is checked on the terminal, before the daemon forks. */
 static void
 check_fleet_key(const struct poolmond *d)
@@ -359,7 +385,8 @@ setup_fleet(struct poolmond *d)
 		.key_path = d->cfg.fleet_key, .quorum = d->cfg.fleet_quorum,
 		.interval_s = d->cfg.interval_s,
 		.timeout_s = d->cfg.timeout_s, .fall = d->cfg.fall,
-		.rise = d->cfg.rise, .peer_gone = on_peer_gone, .arg = d,
+		.rise = d->cfg.rise, .dry_run = &d->cfg.dry_run,
+		.peer_gone = on_peer_gone, .arg = d,
 	};
 	char err[512];
 
@@ -387,6 +414,11 @@ main(int argc, char **argv)
 	 * builds and frees stay in the heap instead of going back.
 	 */
 	mallopt(M_MMAP_THRESHOLD, POOLMOND_MMAP_THRESHOLD);
+	/*
+	 * Descriptors inherited above stderr are whoever started us's: a
+	 * lock or a pipe held open for poolmond's lifetime blocks them.
+	 */
+	(void)close_range(3, ~0U, 0);
 	memset(&d, 0, sizeof(d));
 	d.pidfile_fd = -1;
 	config_defaults(&d.cfg);
@@ -421,6 +453,7 @@ main(int argc, char **argv)
 		startup_error("--on-change %s: %s", d.cfg.on_change,
 		    strerror(errno));
 	check_fleet_key(&d);
+	check_hook_user(&d);
 	acquire_pidfile(&d);
 	setup_policy(&d);
 	/* Before forking, so a socket in use is reported on the terminal. */

@@ -29,7 +29,7 @@ static bool
 newer_than_list(const struct state *st, const struct state_entry *e,
     int64_t listed_ms)
 {
-	return st->fleet && e->at_ms > listed_ms - FLEET_CLOCK_SKEW_MS;
+	return st->fleet && e->at.ms > listed_ms - FLEET_CLOCK_SKEW_MS;
 }
 
 /* One backend; true when its record was dropped. */

@@ -373,6 +373,8 @@ build_fleet(void)
 	peer_ok.has_trusted = peer_ok.trusted = 1;
 	peer_ok.has_last_seen = 1;
 	peer_ok.last_seen = 1700000100;
+	peer_ok.has_clock_skew_ms = 1;
+	peer_ok.clock_skew_ms = -1200;
 	poolmon__fleet_peer__init(&peer_bad);
 	peer_bad.address = (char *)"[::1]:9094";
 	peer_bad.has_live = peer_bad.live = 1;
@@ -440,14 +442,18 @@ test_fleet_json(void)
 	    "        \"live\": true,\n"
 	    "        \"trusted\": true,\n"
 	    "        \"last_seen\": 1700000100,\n"
-	    "        \"error\": null\n"
+	    "        \"error\": null,\n"
+	    "        \"clock_skew_ms\": -1200,\n"
+	    "        \"dry_run\": false\n"
 	    "      },\n"
 	    "      {\n"
 	    "        \"address\": \"[::1]:9094\",\n"
 	    "        \"live\": true,\n"
 	    "        \"trusted\": false,\n"
 	    "        \"last_seen\": null,\n"
-	    "        \"error\": \"authentication failed\"\n"
+	    "        \"error\": \"authentication failed\",\n"
+	    "        \"clock_skew_ms\": null,\n"
+	    "        \"dry_run\": false\n"
 	    "      }\n"
 	    "    ]\n"
 	    "  },\n  \"backends\": [") != NULL);
