@@ -67,7 +67,7 @@ env_init(struct check_env *env, int timeout_ms)
 {
 	memset(env, 0, sizeof(*env));
 	env->timeout_ms = timeout_ms;
-	env->lmtp_from = "";
+	env->proto_opts[POPT_LMTP_FROM] = "";
 }
 
 static void
@@ -581,10 +581,10 @@ test_lmtp_transaction(void)
 	struct check_result res;
 
 	env_init(&env, 2000);
-	env.lmtp_to = "x@test";
+	env.proto_opts[POPT_LMTP_TO] = "x@test";
 	CHECK(run(&env, PROTO_LMTP, &res, ok) == 0);
 	EXPECT_RESULT(res, CHECK_OK, "");
-	env.lmtp_from = "pm@test";
+	env.proto_opts[POPT_LMTP_FROM] = "pm@test";
 	CHECK(run(&env, PROTO_LMTP, &res, rcpt) == 0);
 	EXPECT_RESULT(res, CHECK_ELMTP,
 	    "RCPT: 550 5.1.1 <x@test> User doesn't exist: x@test");
