@@ -610,6 +610,57 @@ test_other_port(void)
 	EXPECT_RESULT(res, CHECK_ETIMEOUT, "banner: timed out after 1 s");
 }
 
+/* A connection over a socketpair whose other end said data and closed. */
+static void
+conn_fed(struct conn *c, struct check_result *res, const char *data,
+    size_t len, size_t max_read)
+{
+	int sv[2];
+
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv) == 0);
+	CHECK(write(sv[1], data, len) == (ssize_t)len);
+	close(sv[1]);
+	memset(res, 0, sizeof(*res));
+	conn_attach(c, sv[0], 1000, res);
+	c->max_read = max_read;
+}
+
+/* conn_read_bytes(): exactly n bytes whatever they hold, between lines,
+ * arriving in pieces; at most a buffer's worth; EOF before them fails. */
+static void
+test_conn_read_bytes(void)
+{
+	static const char fed[] = "one\r\n01\r\n4\n6789tail\r\n";
+	static char big[3 + CONN_LINE_MAX + 2];
+	struct check_result res;
+	struct conn c;
+	const char *p;
+	size_t len;
+
+	conn_fed(&c, &res, fed, sizeof(fed) - 1, 4);
+	CHECK(conn_read_line(&c, &p, &len) == 0 && len == 3);
+	CHECK(conn_read_bytes(&c, 10, &p) == 0);
+	CHECK(memcmp(p, "01\r\n4\n6789", 10) == 0);
+	CHECK(conn_read_line(&c, &p, &len) == 0);
+	CHECK_STR(p, "tail");
+	CHECK(conn_read_bytes(&c, 1, &p) < 0);
+	EXPECT_RESULT(res, CHECK_ECLOSED, "connect: connection closed");
+	conn_close(&c);
+
+	memcpy(big, "x\r\n", 3);
+	memset(big + 3, 'y', CONN_LINE_MAX);
+	memcpy(big + 3 + CONN_LINE_MAX, "\r\n", 2);
+	conn_fed(&c, &res, big, sizeof(big), 1000);
+	CHECK(conn_read_line(&c, &p, &len) == 0 && len == 1);
+	CHECK(conn_read_bytes(&c, CONN_LINE_MAX + 1, &p) < 0);
+	EXPECT_RESULT(res, CHECK_ETOOLONG,
+	    "connect: 8193 bytes at once, more than 8192");
+	CHECK(conn_read_bytes(&c, CONN_LINE_MAX, &p) == 0);
+	CHECK(p[0] == 'y' && p[CONN_LINE_MAX - 1] == 'y');
+	CHECK(conn_read_line(&c, &p, &len) == 0 && len == 0);
+	conn_close(&c);
+}
+
 /* Out of descriptors here is poolmond's fault, not the backend's. */
 static void
 test_out_of_descriptors(void)
@@ -890,6 +941,7 @@ main(void)
 	RUN(test_lmtp_banner);
 	RUN(test_lmtp_transaction);
 	RUN(test_other_port);
+	RUN(test_conn_read_bytes);
 	RUN(test_goodbye_bounded);
 	RUN(test_credentials_load);
 	RUN(test_credentials_refused);
