@@ -51,6 +51,14 @@ static const struct protocol protocols[PROTO_COUNT] = {
 		.check = check_lmtp,
 		.options = lmtp_options, .noptions = ARRAY_SIZE(lmtp_options),
 	},
+	/* ManageSieve. No port means it with implicit TLS: -s SIEVE:PORT. */
+	[PROTO_SIEVE] = {
+		.name = "SIEVE", .tls_name = "SIEVES",
+		.port = 4190,
+		.check = check_sieve,
+		.login = LOGIN_SASL_PLAIN, .login_step = "AUTHENTICATE",
+		.starttls = "STARTTLS",
+	},
 };
 
 const struct protocol *

@@ -17,6 +17,7 @@ enum mail_proto {
 	PROTO_IMAP,
 	PROTO_POP3,
 	PROTO_LMTP,
+	PROTO_SIEVE,
 	PROTO_COUNT
 };
 
@@ -31,6 +32,7 @@ enum proto_opt {
 enum proto_login {
 	LOGIN_NONE,		/* never */
 	LOGIN_PASSWORD,		/* the password as it is, in a command */
+	LOGIN_SASL_PLAIN,	/* in a SASL PLAIN string, base64 */
 };
 
 struct conn;
@@ -72,6 +74,7 @@ int check_banner(struct conn *c, const struct check_target *t);
 int check_imap(struct conn *c, const struct check_target *t);
 int check_pop3(struct conn *c, const struct check_target *t);
 int check_lmtp(struct conn *c, const struct check_target *t);
+int check_sieve(struct conn *c, const struct check_target *t);
 
 /*
  * A protocol's entry; [PROTO_BANNER] is that of a port of no known

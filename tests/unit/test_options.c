@@ -74,8 +74,13 @@ test_ports(void)
 	CHECK(cfg.ports[5].port == 9993 && cfg.ports[5].proto == PROTO_IMAP &&
 	    cfg.ports[5].tls);
 	CHECK(cfg.ports[6].port == 4190 &&
-	    cfg.ports[6].proto == PROTO_BANNER);
+	    cfg.ports[6].proto == PROTO_SIEVE && !cfg.ports[6].tls);
 	CHECK(cfg.ports[7].port == 24 && cfg.ports[7].proto == PROTO_LMTP);
+	/* SIEVE has no implicit-TLS port of its own: -s SIEVE:PORT. */
+	CHECK(parse("-s", "sieve:5190", "-p", "4191", NULL) == CONFIG_OK);
+	CHECK(cfg.ports[0].port == 5190 && cfg.ports[0].proto == PROTO_SIEVE &&
+	    cfg.ports[0].tls);
+	CHECK(cfg.ports[1].proto == PROTO_BANNER);
 	/* Only -s given: no default plain ports are added. */
 	CHECK(parse("-s", "993", NULL) == CONFIG_OK);
 	CHECK(cfg.nports == 1);
@@ -101,7 +106,7 @@ test_bad_ports(void)
 	CHECK(strstr(err, "range") != NULL);
 	CHECK(parse("-s", "SMTP:25", NULL) == CONFIG_ERROR);
 	CHECK_STR(err, "--ssl 'SMTP:25': unknown protocol (expected IMAP, "
-	    "POP3 or LMTP)");
+	    "POP3, LMTP or SIEVE)");
 	/* The banner-only check is no protocol a spec names. */
 	CHECK(parse("-p", "TCP:25", NULL) == CONFIG_ERROR);
 }
@@ -221,7 +226,7 @@ test_usage_mentions_tls_options(void)
 	free(text);
 }
 
-/* --help's protocol lines come from the table, in 0.7's words. */
+/* --help's protocol lines come from the table, 0.7's words for its own. */
 static void
 test_usage_protocols(void)
 {
@@ -237,10 +242,11 @@ test_usage_protocols(void)
 	    "several\n"
 	    "                         PORT is NUMBER or PROTO:NUMBER, PROTO "
 	    "one of IMAP,\n"
-	    "                         POP3, LMTP (any case). 143 and 993 are "
-	    "IMAP, 110 and\n"
-	    "                         995 POP3, 24 LMTP; other ports need any "
-	    "banner line.\n"
+	    "                         POP3, LMTP, SIEVE (any case). 143 and 993 "
+	    "are IMAP,\n"
+	    "                         110 and 995 POP3, 24 LMTP, 4190 SIEVE; "
+	    "other ports\n"
+	    "                         need any banner line.\n"
 	    "  -v, --ssl-verify=0|1") != NULL);
 	CHECK(strstr(text, "not readable by others\n"
 	    "      --lmtp-from=ADDR   LMTP sender address (default: empty)\n"
@@ -302,6 +308,8 @@ test_proto_names(void)
 	CHECK_STR(mail_proto_name(PROTO_IMAP, true), "IMAPS");
 	CHECK_STR(mail_proto_name(PROTO_POP3, true), "POP3S");
 	CHECK_STR(mail_proto_name(PROTO_LMTP, false), "LMTP");
+	CHECK_STR(mail_proto_name(PROTO_SIEVE, false), "SIEVE");
+	CHECK_STR(mail_proto_name(PROTO_SIEVE, true), "SIEVES");
 	CHECK_STR(mail_proto_name(PROTO_BANNER, false), "TCP");
 }
 
