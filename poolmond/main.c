@@ -21,6 +21,7 @@
 #include "net.h"
 #include "notify.h"
 #include "poolmond.h"
+#include "protocol.h"
 #include "resolver.h"
 #include "hooks.h"
 #include "sandbox.h"
@@ -55,18 +56,21 @@ uses_tls(const struct config *cfg)
 	return false;
 }
 
-/* STARTTLS/STLS: logins on plain IMAP or POP3 ports upgrade when offered. */
+/* Logins on a plain port upgrade when offered, if the protocol can. */
 static bool
 may_starttls(const struct config *cfg)
 {
+	const struct protocol *p;
 	size_t i;
 
 	if (cfg->credfile == NULL)
 		return false;
-	for (i = 0; i < cfg->nports; i++)
-		if (!cfg->ports[i].tls && (cfg->ports[i].proto == PROTO_IMAP ||
-		    cfg->ports[i].proto == PROTO_POP3))
+	for (i = 0; i < cfg->nports; i++) {
+		p = protocol_get(cfg->ports[i].proto);
+		if (!cfg->ports[i].tls && p->starttls != NULL &&
+		    p->login != LOGIN_NONE)
 			return true;
+	}
 	return false;
 }
 
@@ -131,8 +135,7 @@ setup_check_env(struct poolmond *d)
 	env->retry_delay_ms = d->cfg.retry_delay_ms;
 	env->ssl_verify = d->cfg.ssl_verify;
 	env->ssl_name = d->cfg.ssl_name;
-	env->lmtp_from = d->cfg.lmtp_from;
-	env->lmtp_to = d->cfg.lmtp_to;
+	memcpy(env->proto_opts, d->cfg.proto_opts, sizeof(env->proto_opts));
 	env->require_tls = d->cfg.require_tls;
 	env->source_address = d->cfg.source_address;
 	setup_credentials(d);

@@ -97,7 +97,7 @@ backend_sample(FILE *f, const char *name, const struct backend *b)
 	fputc('"', f);
 }
 
-/* name{backend="IP",port="IMAP:143"} */
+/* name{backend="IP",port="PROTO:PORT"} */
 static void
 port_sample(FILE *f, const char *name, const struct backend *b,
     const struct portspec *p)

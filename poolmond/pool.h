@@ -161,7 +161,7 @@ int backend_set_reason(struct backend *b, const char *reason);
  * After its check: the backend's health from its ports' results. A port
  * that failed through the backend's fault makes it failed; otherwise one
  * that could not be checked through poolmond's own makes it unknown.
- * Sets the reason ("IMAP:143 connect: ... (4 tries); POP3:110 ...") of
+ * Sets the reason ("PROTO:PORT connect: ... (4 tries); ...") of
  * a failed or unknown backend.
  */
 void backend_judge(struct backend *b, const struct portspec *ports,

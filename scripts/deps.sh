@@ -7,7 +7,7 @@
 set -u
 
 build_pkgs="gcc make pkg-config libssl-dev libprotobuf-c-dev protobuf-c-compiler libsystemd-dev libmicrohttpd-dev libc-ares-dev libseccomp-dev"
-test_pkgs="dovecot-core dovecot-imapd dovecot-pop3d dovecot-lmtpd openssl iptables iproute2 mandoc jq valgrind curl prometheus"
+test_pkgs="dovecot-core dovecot-imapd dovecot-pop3d dovecot-lmtpd dovecot-managesieved openssl iptables iproute2 mandoc jq valgrind curl prometheus"
 
 fuzz_pkgs="clang libclang-rt-14-dev"
 
