@@ -68,8 +68,9 @@
 #                                read-only; sq_sql works on it
 #   sq_wait_replayed PRIMARY STANDBY SECS  until the standby has replayed
 #                                everything the primary wrote so far
-#   sq_session NAME              a client session kept open in the
-#                                background; sets SQ_SESSION to its id
+#   sq_session NAME              a superuser's client session kept open
+#                                in the background (at most 10 minutes);
+#                                sets SQ_SESSION to its id
 #   sq_send ID SQL               send SQL to that session (not waited for)
 #   sq_mark ID [SECS]            wait (10 s) until everything sent so far
 #                                has run: a marker the session sets is seen
@@ -86,7 +87,16 @@
 #                                process (writers wait; in WAL mode readers
 #                                do not)
 #   sq_unlock NAME               release it now
+#   sq_wait_blocked NAME LIKE SECS   until another session's statement
+#                                matching the SQL LIKE pattern waits for a
+#                                lock (PostgreSQL) or runs (MariaDB
+#                                PROCESSLIST); not for SQLite
 #   sq_cleanup                   stop everything; idempotent
+#
+# A read-only MariaDB: sq_sql NAME "SET GLOBAL read_only = 1" (roles
+# without SUPER cannot write). A role's client: PGPASSFILE=$(sq_secret ..)
+# psql "$(sq_dsn NAME ROLE)", mariadb --defaults-extra-file=$(sq_secret ..)
+# -h IP -P PORT poolmon.
 #
 # Passwords are never on a command line: roles get theirs through SQL on a
 # client's stdin, clients read them from their files.
