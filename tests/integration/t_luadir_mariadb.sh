@@ -1,0 +1,4 @@
+#!/bin/bash
+# poolmond's Lua director driver over MariaDB (t_luadir.inc).
+# shellcheck source=SCRIPTDIR/t_luadir.inc
+. "$(dirname "$0")/t_luadir.inc" mariadb
