@@ -642,6 +642,12 @@ kicker_pending(const struct kicker *k)
 	return k->nkicks;
 }
 
+size_t
+kicker_proxies(const struct kicker *k)
+{
+	return k->nconfs;
+}
+
 const char *
 kicker_version(const struct kicker *k)
 {

@@ -56,6 +56,8 @@ void kick_cancel(struct kick *kick);
 
 /* Kicks under way. */
 size_t kicker_pending(const struct kicker *k);
+/* The proxies' configuration files given. */
+size_t kicker_proxies(const struct kicker *k);
 /* "2.3", "2.4", or "" while not known. */
 const char *kicker_version(const struct kicker *k);
 

@@ -318,8 +318,9 @@ on_kicked(int error, const char *err, void *arg)
 		    "failed (the flush is still owed): %s", err);
 	} else {
 		n = strlen(req->line);
-		snprintf(req->line + n, sizeof(req->line) - n, "; its "
-		    "sessions kicked");
+		snprintf(req->line + n, sizeof(req->line) - n, "%s",
+		    kicker_proxies(ld->kicker) > 0 ? "; its sessions kicked" :
+		    "; no --proxy: no session kicked");
 	}
 	finish_command(ld, error == 0);
 }

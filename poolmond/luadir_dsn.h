@@ -27,7 +27,7 @@ enum luadir_kind {
 	LUADIR_MARIADB,
 };
 
-#define LUADIR_DSN_MAX		1024
+#define LUADIR_DSN_MAX		512	/* struct router's target */
 #define LUADIR_HOST_MAX		256
 
 struct luadir_dsn {
