@@ -29,7 +29,7 @@ struct luadir_row {
 	int32_t state;
 	uint32_t users;			/* its user_backend rows */
 	char hostname[LUADIR_NAME_MAX + 1];
-	char hostip[LUADIR_NAME_MAX + 1];	/* canonical; "" if none */
+	char hostip[INET6_ADDRSTRLEN];	/* canonical; "" if none */
 	/* Where it is checked: hostip, else hostname when that is an
 	 * address, else what hostname resolved to; "" while unknown. */
 	char addr[INET6_ADDRSTRLEN];

@@ -467,7 +467,7 @@ luadir_sqlite_new(sd_event *event, const struct luadir_dsn *dsn,
 
 	(void)timeout_ms;
 	*out = NULL;
-	if ((r = dlib_load(&sq_lib, "--lua-director=sqlite:", err,
+	if ((r = dlib_load(&sq_lib, "--lua-director (SQLite)", err,
 	    errlen)) < 0)
 		return r;
 	if ((s = calloc(1, sizeof(*s))) == NULL ||
