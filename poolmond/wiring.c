@@ -31,6 +31,11 @@ wire_summary(void *arg, struct daemon_summary *s)
 	const struct poolmond *d = arg;
 
 	s->started = d->started;
+	if (d->router != NULL) {
+		s->router_kind = router_kind_str(router_kind(d->router));
+		s->router_target = d->router->target;
+	}
+	s->act_state = d->view.act_state;
 	s->director_reachable = !d->view.down;
 	s->director_error = d->view.error;
 	s->ring_known = !d->view.gate_unknown;
