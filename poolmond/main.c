@@ -23,6 +23,7 @@
 #include "poolmond.h"
 #include "protocol.h"
 #include "resolver.h"
+#include "router_director.h"
 #include "hooks.h"
 #include "sandbox.h"
 #include "tls.h"
@@ -299,7 +300,7 @@ setup_policy(struct poolmond *d)
 		.max_down_pct = d->cfg.max_down_pct,
 		.adopt_down = d->cfg.adopt_down,
 	};
-	d->view.ring_synced = true;
+	d->view.can_act = true;
 	if ((r = state_load(&d->state, d->cfg.state_file)) < 0)
 		startup_error("state file %s: %s", d->cfg.state_file,
 		    strerror(-r));
@@ -473,8 +474,8 @@ main(int argc, char **argv)
 	if ((r = sd_event_default(&d.event)) < 0)
 		fatalx("sd_event_default: %s", strerror(-r));
 	setup_signals(&d);
-	if ((r = director_client_new(&d.director, d.event,
-	    d.cfg.director_socket, d.cfg.timeout_s * 1000)) < 0)
+	if ((r = router_director_new(d.event, d.cfg.director_socket,
+	    d.cfg.timeout_s * 1000, &d.router)) < 0)
 		fatalx("director client: %s", strerror(-r));
 	setup_resolver(&d);
 	if ((r = hooks_new(d.event, d.cfg.on_change, &d.sandbox,
@@ -507,7 +508,7 @@ main(int argc, char **argv)
 	metrics_http_close(d.metrics_http);
 	control_close(d.control);
 	fleet_free(d.fleet);
-	director_client_free(d.director);
+	router_free(d.router);
 	actions_shutdown(&d.actions);
 	hooks_free(d.hooks);
 	scan_shutdown(&d.scan);

@@ -69,8 +69,10 @@ policy_action(const struct policy *p, const struct backend *b)
 		return failed_enough(p, b) ? ACTION_DOWN : ACTION_NONE;
 	if (failed_now(b))
 		return b->flush_pending ? ACTION_FLUSH : ACTION_NONE;
-	if (healthy_enough(p, b) &&
-	    (b->owner == OWNER_POOLMOND || p->adopt_down))
+	/* A state the router says is someone else's is never brought up,
+	 * --adopt-down or not (the Lua director's operator states). */
+	if (healthy_enough(p, b) && (b->owner == OWNER_POOLMOND ||
+	    (p->adopt_down && b->dh.mark != ROUTER_MARK_OTHER)))
 		return ACTION_UP;
 	return ACTION_NONE;
 }

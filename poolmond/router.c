@@ -1,7 +1,4 @@
-/*
- * What every router driver shares (router.h): the pool a listing gives,
- * and the names of commands, replies and kinds for logs and status.
- */
+/* What every router driver shares: names, and the host list's memory. */
 #include "router.h"
 
 #include <stdlib.h>
@@ -20,7 +17,7 @@ router_cmd_str(enum router_cmd cmd)
 {
 	switch (cmd) {
 	case ROUTER_DOWN: return "down";
-	case ROUTER_DOWN_FLUSH: return "down+flush";
+	case ROUTER_DOWN_FLUSH: return "down and flush";
 	case ROUTER_FLUSH: return "flush";
 	case ROUTER_UP: return "up";
 	}
@@ -35,7 +32,7 @@ router_reply_str(enum router_reply reply)
 	case ROUTER_REPLY_NOTFOUND: return "host not found";
 	case ROUTER_REPLY_BUSY: return "host is already being updated";
 	case ROUTER_REPLY_TIMEOUT: return "ring sync timed out";
-	case ROUTER_REPLY_CONFLICT: return "changed by someone else";
+	case ROUTER_REPLY_CONFLICT: return "changed by someone else meanwhile";
 	case ROUTER_REPLY_OTHER: break;
 	}
 	return "unexpected reply";
@@ -44,9 +41,5 @@ router_reply_str(enum router_reply reply)
 const char *
 router_kind_str(enum router_kind kind)
 {
-	switch (kind) {
-	case ROUTER_DIRECTOR: return "director";
-	case ROUTER_LUA_DIRECTOR: return "lua-director";
-	}
-	return "?";
+	return kind == ROUTER_LUA_DIRECTOR ? "lua-director" : "director";
 }

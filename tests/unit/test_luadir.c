@@ -658,7 +658,7 @@ test_router_strings(void)
 {
 	CHECK_STR(router_kind_str(ROUTER_LUA_DIRECTOR), "lua-director");
 	CHECK_STR(router_kind_str(ROUTER_DIRECTOR), "director");
-	CHECK_STR(router_cmd_str(ROUTER_DOWN_FLUSH), "down+flush");
+	CHECK_STR(router_cmd_str(ROUTER_DOWN_FLUSH), "down and flush");
 	CHECK_STR(router_reply_str(ROUTER_REPLY_OK), "OK");
 }
 
