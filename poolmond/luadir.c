@@ -140,11 +140,17 @@ fail_head(struct luadir *ld, int error, bool unreachable, const char *fmt,
 	finish_head(ld, &res);
 }
 
-/* The job's error, as the head's. */
+/* The job's error, as the head's, naming the statement that failed. */
 static void
 fail_with_job(struct luadir *ld, const struct luadir_job *job)
 {
-	fail_head(ld, job->error, job->unreachable, "%s", job->err);
+	struct request *req = ld->head;
+	struct router_result res = { .error = job->error,
+	    .unreachable = job->unreachable, .err = req->err,
+	    .what = job->what, .reply = ROUTER_REPLY_OTHER, .line = "" };
+
+	str_copy(req->err, job->err, sizeof(req->err));
+	finish_head(ld, &res);
 }
 
 /* ------------------------------------------------------------------ */
@@ -291,8 +297,9 @@ gate_db_done(struct luadir *ld, struct request *req)
 	finish_head(ld, &res);
 }
 
+/* flush_err: why a flush the command asked for is still owed. */
 static void
-finish_command(struct luadir *ld, bool flushed)
+finish_command(struct luadir *ld, bool flushed, const char *flush_err)
 {
 	struct request *req = ld->head;
 	struct router_result res = { .err = "" };
@@ -300,6 +307,7 @@ finish_command(struct luadir *ld, bool flushed)
 	res.reply = req->job->reply;
 	res.line = req->line;
 	res.flushed = flushed;
+	res.flush_err = flush_err;
 	finish_head(ld, &res);
 }
 
@@ -308,21 +316,20 @@ on_kicked(int error, const char *err, void *arg)
 {
 	struct luadir *ld = arg;
 	struct request *req = ld->head;
-	size_t n;
+	size_t n = strlen(req->line);
 
 	req->kick = NULL;
 	luadir_kicks_down(ld->kicks, req->ip, error == 0);
 	if (error != 0) {
-		n = strlen(req->line);
-		snprintf(req->line + n, sizeof(req->line) - n, "; the kick "
-		    "failed (the flush is still owed): %s", err);
-	} else {
-		n = strlen(req->line);
-		snprintf(req->line + n, sizeof(req->line) - n, "%s",
-		    kicker_proxies(ld->kicker) > 0 ? "; its sessions kicked" :
-		    "; no --proxy: no session kicked");
+		snprintf(req->err, sizeof(req->err), "kicking its sessions "
+		    "failed: %s", err);
+		finish_command(ld, false, req->err);
+		return;
 	}
-	finish_command(ld, error == 0);
+	snprintf(req->line + n, sizeof(req->line) - n, "%s",
+	    kicker_proxies(ld->kicker) > 0 ? "; its sessions kicked" :
+	    "; no --proxy: no session kicked");
+	finish_command(ld, true, NULL);
 }
 
 static bool
@@ -344,7 +351,7 @@ command_db_done(struct luadir *ld, struct request *req)
 	}
 	str_copy(req->line, job->line, sizeof(req->line));
 	if (!job->committed) {
-		finish_command(ld, false);
+		finish_command(ld, false, NULL);
 		return;
 	}
 	if (req->cmd == ROUTER_UP)
@@ -352,7 +359,7 @@ command_db_done(struct luadir *ld, struct request *req)
 	else if (req->cmd == ROUTER_DOWN)
 		luadir_kicks_down(ld->kicks, req->ip, false);
 	if (!is_flush(req->cmd)) {
-		finish_command(ld, false);
+		finish_command(ld, false, NULL);
 		return;
 	}
 	/* The rows read in the transaction name the host strings. */
@@ -510,7 +517,8 @@ on_deadline(sd_event_source *s, uint64_t usec, void *arg)
 	case PH_KICK:
 		kick_cancel(req->kick);
 		req->kick = NULL;
-		on_kicked(-ETIMEDOUT, "doveadm did not end in time", ld);
+		on_kicked(-ETIMEDOUT, "doveadm did not end within the deadline",
+		    ld);
 		break;
 	}
 	move(ld);

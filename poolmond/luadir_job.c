@@ -40,6 +40,26 @@ const char luadir_list_sql[] =
     "b.state, (SELECT count(*) FROM user_backend u "
     "WHERE u.backend_id = b.id) FROM backends b ORDER BY b.id LIMIT 65537";
 
+/* Each statement, as logs name it. */
+static const char *
+stage_name(const struct luadir_job *job)
+{
+	switch ((enum stage)job->stage) {
+	case ST_LIST: return "SELECT FROM backends";
+	case ST_GATE: return "the gate";
+	case ST_BEGIN: return "BEGIN";
+	case ST_LOCK: return "LOCK TABLE user_backend";
+	case ST_SELECT: return job->dialect == LUADIR_SQLITE ?
+	    "SELECT FROM backends" : "SELECT FROM backends FOR UPDATE";
+	case ST_UPDATE: return "UPDATE backends";
+	case ST_DELETE: return "DELETE FROM user_backend";
+	case ST_COMMIT: return "COMMIT";
+	case ST_ROLLBACK: return "ROLLBACK";
+	case ST_NONE: break;
+	}
+	return NULL;
+}
+
 static const char *
 gate_sql(enum luadir_kind dialect)
 {
@@ -138,10 +158,10 @@ job_error(struct luadir_job *job, int error, bool unreachable,
 	va_end(ap);
 }
 
-/* The database's message without its trailing newlines. */
+/* The database's message without its trailing newlines; the statement
+ * that failed is job->what. */
 static void
-stmt_error(struct luadir_job *job, const struct luadir_stmt_end *end,
-    const char *what)
+stmt_error(struct luadir_job *job, const struct luadir_stmt_end *end)
 {
 	const char *m = end->errmsg != NULL ? end->errmsg : "";
 	size_t len = strlen(m);
@@ -149,8 +169,10 @@ stmt_error(struct luadir_job *job, const struct luadir_stmt_end *end,
 	while (len > 0 && (m[len - 1] == '\n' || m[len - 1] == '\r' ||
 	    m[len - 1] == ' '))
 		len--;
-	job_error(job, end->error, end->unreachable, "%s: %.*s", what,
-	    (int)(len < 200 ? len : 200), m);
+	if (job->error == 0)
+		job->what = stage_name(job);
+	job_error(job, end->error, end->unreachable, "%.*s",
+	    (int)(len < 200 ? len : 200), len > 0 ? m : "failed");
 }
 
 static const char *
@@ -266,7 +288,7 @@ list_next(struct luadir_job *job, const struct luadir_stmt_end *end)
 	if (job->stage == ST_NONE)
 		return stmt(job, ST_LIST, luadir_list_sql);
 	if (end->error != 0)
-		stmt_error(job, end, "reading backends");
+		stmt_error(job, end);
 	else if (job->too_many)
 		job_error(job, -EPROTO, false, "more than %d rows in backends",
 		    ROUTER_MAX_HOSTS);
@@ -281,7 +303,7 @@ gate_next(struct luadir_job *job, const struct luadir_stmt_end *end)
 	if (job->stage == ST_NONE)
 		return stmt(job, ST_GATE, gate_sql(job->dialect));
 	if (end->error != 0) {
-		stmt_error(job, end, "asking whether it takes writes");
+		stmt_error(job, end);
 		return finish(job);
 	}
 	job->can_act = false;
@@ -596,15 +618,10 @@ command_next(struct luadir_job *job, const struct luadir_stmt_end *end)
 		 * stands. */
 		if (job->stage == ST_ROLLBACK) {
 			if (job->reply == ROUTER_REPLY_OK && job->error == 0)
-				stmt_error(job, end, "ROLLBACK");
+				stmt_error(job, end);
 			return finish(job);
 		}
-		stmt_error(job, end, job->stage == ST_BEGIN ? "BEGIN" :
-		    job->stage == ST_LOCK ? "locking user_backend" :
-		    job->stage == ST_SELECT ? "reading the backend's rows" :
-		    job->stage == ST_UPDATE ? "updating state" :
-		    job->stage == ST_DELETE ? "deleting user_backend rows" :
-		    "COMMIT");
+		stmt_error(job, end);
 		return rollback(job);
 	}
 	switch ((enum stage)job->stage) {

@@ -71,6 +71,9 @@ struct luadir_job {
 	int error;			/* 0, or -errno with err */
 	bool unreachable;
 	char err[256];
+	/* The statement that failed, in SQL's words ("UPDATE backends");
+	 * NULL when none did (no connection). */
+	const char *what;
 	/* List: rows that did not parse, left out; the first's id and why. */
 	size_t bad_rows;
 	char bad_first[160];

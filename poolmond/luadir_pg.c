@@ -115,7 +115,6 @@ struct luadir_pg {
 	/* The statement under way: */
 	struct luadir_stmt_end end;
 	char errbuf[256];
-	bool setup_failed;
 };
 
 static void pg_step(struct luadir_pg *p);
@@ -307,7 +306,6 @@ stmt_over(struct luadir_pg *p)
 {
 	if (p->state == PG_SETUP) {
 		if (p->end.error != 0) {
-			p->setup_failed = true;
 			conn_failed(p, p->end.error, "setting up the session "
 			    "with");
 			return;

@@ -72,7 +72,7 @@ run up 127.0.3.1 && run up 127.0.3.3 || tb_fail "up: $out"
 fake 2.3.21 75
 frun -p "$PCONF" "$DSN" downflush 127.0.3.1
 case $out in
-"downflush OK flushed=0: "*"the kick failed"*"exit status 75: fake doveadm says no"*)
+"downflush OK flushed=0: "*"(not flushed: kicking its sessions failed: "*"exit status 75: fake doveadm says no)")
 	tb_pass "a doveadm that fails: the down stands, the flush is still owed: $out" ;;
 *) tb_fail "failing doveadm: $out" ;;
 esac
@@ -87,7 +87,7 @@ start=$(_tb_now_ms)
 frun -t 1500 -p "$PCONF" "$DSN" downflush 127.0.3.1
 took=$(($(_tb_now_ms) - start))
 case $out in
-"downflush OK flushed=0: "*"the kick failed"*) tb_pass "a doveadm that hangs is given up at the deadline: $out" ;;
+"downflush OK flushed=0: "*"(not flushed: "*) tb_pass "a doveadm that hangs is given up at the deadline: $out" ;;
 *) tb_fail "hanging doveadm: $out" ;;
 esac
 [ "$took" -lt 2500 ] || tb_fail "a hanging doveadm took $took ms (timeout 1500)"
@@ -98,7 +98,7 @@ run up 127.0.3.1 || tb_fail "up: $out"
 
 fake garbage 0
 frun -p "$PCONF" "$DSN" downflush 127.0.3.1
-case $out in "downflush OK flushed=0: "*"no version in"*) tb_pass "no version to be had: no kick, owed: $out" ;; *) tb_fail "no version: $out" ;; esac
+case $out in "downflush OK flushed=0: "*"(not flushed: "*"no version in"*) tb_pass "no version to be had: no kick, owed: $out" ;; *) tb_fail "no version: $out" ;; esac
 run up 127.0.3.1 || tb_fail "up: $out"
 
 no_sanitizer_reports

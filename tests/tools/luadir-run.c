@@ -13,7 +13,9 @@
  *                     CMD REPLY flushed=0|1: LINE
  *   wait-file PATH    waits (at most 60 s) until PATH exists
  *
- * A request that fails prints "STEP error=-ERRNO unreachable=0|1: WHY".
+ * A request that fails prints "STEP error=-ERRNO unreachable=0|1: [WHAT: ]WHY"
+ * (WHAT: the statement that failed); a flush still owed ends its line
+ * with "(not flushed: WHY)".
  * -p names a proxy's dovecot.conf (repeatable), -d logs debug lines to
  * stderr. Exits 0 when every step succeeded, 1 when one failed, 2 when
  * the router could not be made.
@@ -72,8 +74,9 @@ failed(struct tool *t, const struct router_result *res)
 {
 	if (res->error == 0)
 		return false;
-	printf("%s error=%d unreachable=%d: %s\n", t->name, res->error,
-	    res->unreachable, res->err != NULL ? res->err : "");
+	printf("%s error=%d unreachable=%d: %s%s%s\n", t->name, res->error,
+	    res->unreachable, res->what != NULL ? res->what : "",
+	    res->what != NULL ? ": " : "", res->err != NULL ? res->err : "");
 	t->rc = 1;
 	return true;
 }
@@ -116,9 +119,12 @@ on_command(const struct router_result *res, void *arg)
 	struct tool *t = arg;
 
 	if (!failed(t, res)) {
-		printf("%s %s flushed=%d: %s\n", t->name,
+		printf("%s %s flushed=%d: %s%s%s%s\n", t->name,
 		    router_reply_str(res->reply), res->flushed,
-		    res->line != NULL ? res->line : "");
+		    res->line != NULL ? res->line : "",
+		    res->flush_err != NULL ? " (not flushed: " : "",
+		    res->flush_err != NULL ? res->flush_err : "",
+		    res->flush_err != NULL ? ")" : "");
 		if (res->reply != ROUTER_REPLY_OK)
 			t->rc = 1;
 	}

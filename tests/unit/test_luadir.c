@@ -524,7 +524,8 @@ test_job_errors(void)
 	e.errmsg = "the database is locked\n";
 	CHECK(luadir_job_next(job, &e) == NULL);
 	CHECK(job->done && job->error == -ETIMEDOUT && job->unreachable);
-	CHECK_STR(job->err, "BEGIN: the database is locked");
+	CHECK_STR(job->what, "BEGIN");
+	CHECK_STR(job->err, "the database is locked");
 	luadir_job_free(job);
 	/* A failure inside: ROLLBACK, the first error stands. */
 	job = command_over(ROUTER_DOWN, "0");
@@ -538,6 +539,7 @@ test_job_errors(void)
 	CHECK(luadir_job_next(job, &e) == NULL);
 	CHECK(job->error == -EROFS && !job->committed);
 	CHECK(strstr(job->err, "read-only") != NULL);
+	CHECK_STR(job->what, "UPDATE backends");
 	luadir_job_free(job);
 	/* A COMMIT that fails: not committed. */
 	job = command_over(ROUTER_DOWN, "2");
@@ -553,7 +555,7 @@ test_job_errors(void)
 	    NULL, NULL, 0);
 	luadir_job_fail(job, -ECONNREFUSED, true, "cannot connect to %s",
 	    "x\ny");
-	CHECK(job->done && job->unreachable);
+	CHECK(job->done && job->unreachable && job->what == NULL);
 	CHECK_STR(job->err, "cannot connect to x?y");
 	CHECK(luadir_job_next(job, NULL) == NULL);
 	luadir_job_free(job);
