@@ -1,4 +1,6 @@
 #!/bin/bash
+# shellcheck disable=SC2015,SC2016
+# (SC2015: a && b || fail; SC2016: bash -c scripts get their values as $1...)
 # poolmond's Lua director driver over SQLite (t_luadir.inc), then what
 # does not depend on the database: a missing or read-only file, rows
 # checked at their hostname (resolved), and the kick itself: the
