@@ -49,7 +49,7 @@ struct run {
 	char out[OUTPUT_MAX];
 	size_t outlen;
 	bool killed;
-	char what[300];			/* "doveadm proxy kick -h b1", for errors */
+	char what[300];			/* "doveadm ... -h b1", for errors */
 	sd_event_source *timer;		/* kills it after the timeout */
 	run_end_fn *end;		/* NULL: nobody waits any more */
 	void *end_arg;

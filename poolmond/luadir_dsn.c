@@ -383,7 +383,8 @@ luadir_dsn_parse(const char *dsn, struct luadir_dsn *out, char *err,
 		r = parse_sqlite(dsn + 7, &d, err, errlen);
 	else if (!printable(dsn, false))
 		r = err_set(err, errlen, -EINVAL, "%s: the DSN has a space, a "
-		    "control or a non-ASCII character (escape it as %%XX)", OPT);
+		    "control or a non-ASCII character (escape it as %%XX)",
+		    OPT);
 	else if ((rest = strstr(dsn, "://")) != NULL &&
 	    ((rest - dsn == 10 && strncmp(dsn, "postgresql", 10) == 0) ||
 	    (rest - dsn == 8 && strncmp(dsn, "postgres", 8) == 0)))

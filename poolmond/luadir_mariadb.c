@@ -505,8 +505,8 @@ my_step(struct luadir_mariadb *p)
 			}
 			if (r < 0) {
 				p->state = MY_CLOSED;
-				luadir_job_fail(p->job, r, true, "cannot resolve "
-				    "%s: %s", host, err);
+				luadir_job_fail(p->job, r, true, "cannot "
+				    "resolve %s: %s", host, err);
 				job_done(p);
 				return;
 			}

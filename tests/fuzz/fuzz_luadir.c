@@ -186,8 +186,8 @@ command(uint8_t how, uint8_t changed, const uint8_t *data, size_t size)
 		    job->rows[i].state != ROUTER_STATE_POOLMON)
 			operator = true;
 	/* An operator's state is never overwritten by a down or an up. */
-	if (job->committed && operator &&
-	    (cmd == ROUTER_DOWN || cmd == ROUTER_DOWN_FLUSH || cmd == ROUTER_UP))
+	if (job->committed && operator && (cmd == ROUTER_DOWN ||
+	    cmd == ROUTER_DOWN_FLUSH || cmd == ROUTER_UP))
 		abort();
 	if (job->committed && (job->error != 0 ||
 	    job->reply != ROUTER_REPLY_OK))
