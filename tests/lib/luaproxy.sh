@@ -60,6 +60,18 @@
 #                                several imap-login/pop3-login processes,
 #                                often 0); watch the sessions instead
 #   lp_auth_log NAME REGEX       lines of the proxy's log matching REGEX
+#   lp_refuse IP / lp_accept IP  new TCP connections to IP refused (a reset
+#                                to every SYN), established ones kept: a
+#                                backend that stopped taking connections
+#                                while its sessions through a proxy stay
+#                                open, so that only a kick ends them;
+#                                tagged, tb_cleanup removes what is left
+#   lp_pm_start DSN CONF [ARGS...]   poolmond -f --lua-director=DSN
+#                                --proxy=CONF, its pid file, log, state file
+#                                and control socket where pm_start puts
+#                                them (poolmon.sh: source it first; pm_stop,
+#                                pm_wait_json, pm_wait_backend work on it),
+#                                then ARGS; sets PM_PID
 
 set -u
 
@@ -361,4 +373,39 @@ lp_kick() {
 
 lp_auth_log() {
 	grep -E -- "${2:-}" "$(lp_log "${1:-}")"
+}
+
+# ---------------------------------------------------------------- backends
+
+lp_refuse() {
+	[ -n "${_TB_TAG:-}" ] && [[ ${1:-} =~ ^127\.[0-9]+\.[0-9]+\.[0-9]+$ ]] ||
+		{ _lp_err "usage (after tb_init): lp_refuse 127.x.y.z"; return 1; }
+	iptables -w 5 -I INPUT -d "$1/32" -p tcp --syn -m comment \
+		--comment "$_TB_TAG" -j REJECT --reject-with tcp-reset
+}
+
+lp_accept() {
+	[ -n "${_TB_TAG:-}" ] || return 1
+	while iptables -w 5 -D INPUT -d "${1:-}/32" -p tcp --syn -m comment \
+		--comment "$_TB_TAG" -j REJECT --reject-with tcp-reset 2>/dev/null; do
+		:
+	done
+	return 0
+}
+
+# ---------------------------------------------------------------- poolmond
+
+lp_pm_start() {
+	local dsn=${1:-} conf=${2:-}
+	[ -n "$dsn" ] && [ -n "$conf" ] && [ -n "${POOLMOND:-}" ] ||
+		{ _lp_err "usage (with poolmon.sh): lp_pm_start DSN CONF [ARGS...]"; return 1; }
+	shift 2
+	# shellcheck disable=SC2034 # poolmon.sh reads it
+	PM_LOG_FROM=$(stat -c %s "$(pm_log)" 2>/dev/null || echo 0)
+	"$POOLMOND" -f --lua-director="$dsn" --proxy="$conf" \
+		-k "$TB_DIR/poolmond.pid" -l "$(pm_log)" --state-file "$TB_DIR/state" \
+		--control-socket "$TB_DIR/ctl.sock" "$@" \
+		</dev/null >>"$TB_DIR/poolmond.out" 2>&1 &
+	PM_PID=$!
+	tb_track_pid "$PM_PID"
 }

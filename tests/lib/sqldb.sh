@@ -92,6 +92,14 @@
 #                                lock (PostgreSQL) or runs (MariaDB
 #                                PROCESSLIST); not for SQLite
 #   sq_cleanup                   stop everything; idempotent
+#   sq_audit NAME                a table backends_audit and an AFTER UPDATE
+#                                trigger on backends writing one row per
+#                                row changed (a site's audit: other tables
+#                                and triggers poolmond must leave alone)
+#   sq_audit_of NAME ID          the changes of backend ID, "OLD>NEW" one
+#                                a line, oldest first
+#   sq_dump NAME                 both tables, sorted: to compare before
+#                                and after
 #
 # A read-only MariaDB: sq_sql NAME "SET GLOBAL read_only = 1" (roles
 # without SUPER cannot write). A role's client: PGPASSFILE=$(sq_secret ..)
@@ -766,4 +774,55 @@ sq_cleanup() {
 	done
 	SQ_NAMES=()
 	return 0
+}
+
+# ---------------------------------------------------------------- audit
+
+# sq_audit NAME: every UPDATE of a backends row leaves a row in
+# backends_audit (seq orders them). PostgreSQL's trigger function runs as
+# its owner (SECURITY DEFINER), MariaDB's trigger as its definer: a role
+# with UPDATE on backends needs no grant on the audit table.
+sq_audit() {
+	local name=${1:-} sql
+	_sq_need "$name" || return 1
+	case $(sq_kind "$name") in
+	sqlite)
+		sql="CREATE TABLE backends_audit (seq INTEGER PRIMARY KEY AUTOINCREMENT,
+			id int, old_state smallint, new_state smallint);
+		CREATE TRIGGER backends_audit AFTER UPDATE ON backends BEGIN
+			INSERT INTO backends_audit (id, old_state, new_state)
+			VALUES (old.id, old.state, new.state); END;"
+		;;
+	postgresql)
+		sql='CREATE TABLE backends_audit (seq serial PRIMARY KEY, id int,
+			old_state smallint, new_state smallint);
+		CREATE FUNCTION backends_audit_row() RETURNS trigger LANGUAGE plpgsql
+			SECURITY DEFINER AS $$ BEGIN
+			INSERT INTO backends_audit (id, old_state, new_state)
+			VALUES (OLD.id, OLD.state, NEW.state); RETURN NEW; END $$;
+		CREATE TRIGGER backends_audit AFTER UPDATE ON backends FOR EACH ROW
+			EXECUTE FUNCTION backends_audit_row();'
+		;;
+	mariadb)
+		sql="CREATE TABLE backends_audit (seq int AUTO_INCREMENT PRIMARY KEY,
+			id int, old_state smallint, new_state smallint) ENGINE = InnoDB;
+		CREATE TRIGGER backends_audit AFTER UPDATE ON backends FOR EACH ROW
+			INSERT INTO backends_audit (id, old_state, new_state)
+			VALUES (OLD.id, OLD.state, NEW.state);"
+		;;
+	esac
+	sq_sql "$name" "$sql" >/dev/null
+}
+
+sq_audit_of() {
+	sq_sql "${1:-}" "SELECT old_state, new_state FROM backends_audit
+		WHERE id = ${2:-0} ORDER BY seq" | tr '\t' '>'
+}
+
+sq_dump() {
+	local name=${1:-} u
+	_sq_need "$name" || return 1
+	u=$(_sq_user_col "$name")
+	sq_sql "$name" "SELECT id, hostname, hostip, state FROM backends ORDER BY id;
+		SELECT backend_id, $u FROM user_backend ORDER BY backend_id, $u;"
 }
