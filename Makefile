@@ -62,7 +62,7 @@ TOOL_BIN     := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tests/%)
 HOSTILE_SRC  := $(wildcard tests/hostile/*.c)
 HOSTILE_BIN  := $(HOSTILE_SRC:tests/hostile/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps test-deps check demo install clean bench tests \
+.PHONY: all deps test-deps check demo demo-lua install clean bench tests \
 	valgrind-check deb deb-deps
 .DEFAULT_GOAL := all
 
@@ -146,6 +146,11 @@ valgrind-check: test-deps all tests
 
 demo: test-deps all
 	@scripts/demo.sh $(BUILD)/poolmond
+
+# The same for Dovecot 2.4's Lua director: a proxy running the shipped
+# script over an SQLite file, poolmond on its tables.
+demo-lua: test-deps all
+	@scripts/demo-lua.sh $(BUILD)/poolmond $(BUILD)/poolmonctl
 
 # Prints figures; never fails on one. BENCH_SIZES="100 1000 5000".
 bench: test-deps all
