@@ -71,8 +71,9 @@ struct config {
 	const char *state_file;
 	const char *control_socket;	/* poolmonctl's socket */
 	const char *control_group;	/* may recheck, dry-run, reload */
-	/* Absolute forms of the relative paths given; config_free(). */
-	char *abs_paths[CONFIG_PATH_OPTS];
+	/* Absolute forms of the relative paths given (--proxy's too);
+	 * config_free(). */
+	char *abs_paths[CONFIG_PATH_OPTS + PROXIES_MAX];
 	size_t nabs_paths;
 	const char *metrics_listen;	/* ADDR:PORT; NULL: no HTTP server */
 	const char *user;	/* check processes' user; NULL: the default */

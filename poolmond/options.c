@@ -846,6 +846,11 @@ make_paths_absolute(struct config *cfg, char *err, size_t errlen)
 		    errlen) < 0)
 			return -EINVAL;
 	}
+	/* doveadm -c runs long after the daemon went to /. */
+	for (i = 0; i < cfg->nproxies; i++)
+		if (make_absolute(cfg, "--proxy", &cfg->proxies[i], err,
+		    errlen) < 0)
+			return -EINVAL;
 	/* sun_path holds at most 107 bytes and a NUL. */
 	if (strlen(cfg->control_socket) > 107) {
 		(void)err_set(err, errlen, -EINVAL, "--control-socket '%s': must be a path of "
