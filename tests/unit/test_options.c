@@ -421,6 +421,102 @@ test_fleet_options(void)
 	CHECK(strstr(err, "--source-address 'host'") != NULL);
 }
 
+/*
+ * --lua-director and --proxy: a DSN is checked as it is parsed, a password
+ * in it is refused without being quoted, and each option needs (or
+ * excludes) the other router's.
+ */
+static void
+test_lua_director_options(void)
+{
+	char cwd[PATH_MAX], *old = getcwd(cwd, sizeof(cwd));
+	char *argv[2 * PROXIES_MAX + 8];
+	int i, argc;
+
+	CHECK(parse(NULL) == CONFIG_OK);
+	CHECK(cfg.lua_director == NULL && cfg.nproxies == 0);
+	CHECK(parse("--lua-director=sqlite:/var/lib/poolmon/lua-director.db",
+	    NULL) == CONFIG_OK);
+	CHECK_STR(cfg.lua_director, "sqlite:/var/lib/poolmon/lua-director.db");
+	CHECK(parse("--lua-director", "postgresql://poolmon@db.example.org:5433"
+	    "/poolmon?passfile=/etc/poolmon/pgpass&sslmode=require", "--proxy",
+	    "/etc/dovecot/dovecot.conf", "--proxy=/etc/dovecot/other.conf",
+	    NULL) == CONFIG_OK);
+	CHECK(cfg.nproxies == 2);
+	CHECK_STR(cfg.proxies[1], "/etc/dovecot/other.conf");
+	CHECK(parse("--lua-director=mariadb://poolmon@db.example.org/poolmon"
+	    "?option_file=/etc/poolmon/my.cnf", NULL) == CONFIG_OK);
+
+	/* A password: refused, where it goes said, never quoted. */
+	CHECK(parse("--lua-director=postgresql://poolmon:s3cret@db/poolmon",
+	    NULL) == CONFIG_ERROR);
+	CHECK(strstr(err, "--lua-director") && strstr(err, "password file"));
+	CHECK(strstr(err, "s3cret") == NULL);
+	CHECK(parse("--lua-director=postgresql://poolmon@db/poolmon?password="
+	    "s3cret", NULL) == CONFIG_ERROR);
+	CHECK(strstr(err, "--lua-director") && strstr(err, "s3cret") == NULL);
+	CHECK(parse("--lua-director=mariadb://poolmon:s3cret@db/poolmon",
+	    NULL) == CONFIG_ERROR);
+	CHECK(strstr(err, "--lua-director") && strstr(err, "option file"));
+	CHECK(strstr(err, "s3cret") == NULL);
+	/* DSNs that do not parse name the option. */
+	CHECK(parse("--lua-director=mysqlx://db/poolmon", NULL) ==
+	    CONFIG_ERROR);
+	CHECK(strstr(err, "--lua-director") && strstr(err, "not a DSN"));
+	CHECK(parse("--lua-director=", NULL) == CONFIG_ERROR);
+	CHECK(strstr(err, "--lua-director") != NULL);
+	CHECK(parse("--lua-director=sqlite:lua-director.db", NULL) ==
+	    CONFIG_ERROR);
+	CHECK(strstr(err, "--lua-director") && strstr(err, "absolute"));
+	CHECK(parse("--lua-director=postgresql://poolmon@db", NULL) ==
+	    CONFIG_ERROR);
+	CHECK(strstr(err, "--lua-director") && strstr(err, "database name"));
+	CHECK(parse("--lua-director=mariadb://db:0/poolmon", NULL) ==
+	    CONFIG_ERROR);
+	CHECK(strstr(err, "--lua-director") && strstr(err, "port"));
+	CHECK(parse("--lua-director", NULL) == CONFIG_ERROR);
+	CHECK(strstr(err, "--lua-director") && strstr(err, "argument"));
+
+	/* One router: not with -S; --proxy only with it; no ring. */
+	CHECK(parse("--lua-director=sqlite:/x.db", "-S", "/run/d", NULL) ==
+	    CONFIG_ERROR);
+	CHECK(strstr(err, "--lua-director") && strstr(err, "-S/--socket"));
+	CHECK(parse("--proxy=/etc/dovecot/dovecot.conf", NULL) ==
+	    CONFIG_ERROR);
+	CHECK(strstr(err, "--proxy needs --lua-director") != NULL);
+	CHECK(parse("--lua-director=sqlite:/x.db", "--fleet-listen=192.0.2.1",
+	    "--fleet-key=/k", "--fleet-peer=ring", NULL) == CONFIG_ERROR);
+	CHECK(strstr(err, "--fleet-peer=ring") &&
+	    strstr(err, "--lua-director"));
+	CHECK(parse("--lua-director=sqlite:/x.db", "--fleet-listen=192.0.2.1",
+	    "--fleet-key=/k", "--fleet-peer=192.0.2.2", NULL) == CONFIG_OK);
+	CHECK(parse("--lua-director=sqlite:/x.db", "--proxy=", NULL) ==
+	    CONFIG_ERROR);
+	CHECK(strstr(err, "--proxy") && strstr(err, "empty"));
+	/* At most PROXIES_MAX. */
+	argc = 0;
+	argv[argc++] = (char *)"poolmond";
+	argv[argc++] = (char *)"--lua-director=sqlite:/x.db";
+	for (i = 0; i <= PROXIES_MAX; i++) {
+		argv[argc++] = (char *)"--proxy";
+		argv[argc++] = (char *)"/etc/dovecot/dovecot.conf";
+	}
+	argv[argc] = NULL;
+	config_free(&cfg);
+	config_defaults(&cfg);
+	CHECK(config_parse_args(&cfg, argc, argv, err, sizeof(err)) ==
+	    CONFIG_ERROR);
+	CHECK(strstr(err, "--proxy") && strstr(err, "at most"));
+	/* A relative --proxy: from where poolmond was started (doveadm runs
+	 * after the daemon went to /). */
+	CHECK(old != NULL && chdir("/tmp") == 0);
+	CHECK(parse("--lua-director=sqlite:/x.db", "--proxy=./dovecot.conf",
+	    "--proxy", "/etc/dovecot/dovecot.conf", NULL) == CONFIG_OK);
+	CHECK_STR(cfg.proxies[0], "/tmp/dovecot.conf");
+	CHECK_STR(cfg.proxies[1], "/etc/dovecot/dovecot.conf");
+	CHECK(old == NULL || chdir(cwd) == 0);
+}
+
 int
 main(void)
 {
@@ -438,6 +534,7 @@ main(void)
 	RUN(test_control_options);
 	RUN(test_relative_paths);
 	RUN(test_fleet_options);
+	RUN(test_lua_director_options);
 	config_free(&cfg);
 	return UNIT_EXIT();
 }
