@@ -58,10 +58,7 @@ rc=$?
 tb_assert_eq "$rc" 1 "hold on monitor 2 (dry-run) refused: $out"
 [[ $out == *dry-run* ]] || fl_fail "the refusal does not say dry-run: $out"
 tb_pass "it says why: dry-run"
-for i in 1 2 3; do
-	n=$(fl_json "$i" | jq .scans_completed)
-	fl_wait_json "$i" ".scans_completed >= $((n + 2))" 15 || fl_fail "monitor $i stopped scanning"
-done
+fl_wait_more_scans 2 15 1 2 3 || fl_fail "a monitor stopped scanning"
 tb_assert_eq "$(fl_states "$H")" "U U U" "$H still up after the refused hold"
 for i in 1 2 3; do
 	tb_assert_eq "$(fl_backend_json "$i" "$H" .owner)" null "monitor $i: $H is no one's"

@@ -59,10 +59,7 @@ for i in 1 2; do
 done
 tb_pass "monitors 1 and 2: peer 3 (the impostor) not trusted, authentication failed"
 # Each monitor knocks at every interval: a few more tries, still nothing.
-for i in 1 2; do
-	n=$(fl_json "$i" | jq .scans_completed)
-	fl_wait_json "$i" ".scans_completed >= $((n + 3))" 15 || fl_fail "monitor $i stopped scanning"
-done
+fl_wait_more_scans 3 15 1 2 || fl_fail "a monitor stopped scanning"
 tb_assert_eq "$(stat -c %s "$TB_DIR/impostor.out")" 0 "the impostor read no byte of an offer"
 kill -0 "$IMPOSTOR" || tb_fail "the impostor died: $(cat "$TB_DIR/impostor.err")"
 tb_backend_stop b1 || tb_fail "stop b1"

@@ -78,10 +78,7 @@ fl_start 1
 fl_start 3
 for i in 1 3; do fl_wait_scans "$i" 1; done
 fl_wait_trusted 1 2 3 20 || fl_fail "the restarted monitors never trusted each other"
-for i in 1 2 3; do
-	n=$(fl_json "$i" | jq .scans_completed)
-	fl_wait_json "$i" ".scans_completed >= $((n + 3))" 15 || fl_fail "monitor $i stopped scanning"
-done
+fl_wait_more_scans 3 15 1 2 3 || fl_fail "a monitor stopped scanning"
 for i in 1 2 3; do
 	as_held "$i" || { wait_held "$i" 0; fl_fail "monitor $i lost a hold or $DEAD after the restarts"; }
 done

@@ -52,10 +52,7 @@ fl_block "${FL_DIR_IP[1]}" "$B" || tb_fail "block monitor 1's checks of $B"
 fl_wait_json 1 "[.backends[] | select(.address == \"$B\") | .verdicts[] |
     select(.monitor == \"$(fl_addr 1)\") | .health] == [\"failed\"]" 10 ||
 	fl_fail "monitor 1 never saw $B failed"
-for i in 1 2; do
-	n=$(fl_json "$i" | jq .scans_completed)
-	fl_wait_json "$i" ".scans_completed >= $((n + 4))" 15 || fl_fail "monitor $i stopped scanning"
-done
+fl_wait_more_scans 4 15 1 2 || fl_fail "a monitor stopped scanning"
 tb_assert_eq "$(fl_dir_state 1 "$B") $(fl_dir_state 2 "$B")" "U U" \
 	"$B still up: 1 failed, 1 ok and a stale verdict make no quorum"
 tb_assert_eq "$(fl_dir_changes "$B" down 1 2)" 0 "no HOST-DOWN sent for $B"
