@@ -50,8 +50,8 @@ pm_wait_json ".fleet.peers[0].trusted == true and .scans_completed >= 1" 20 ||
 	tb_fail "monitor 1 never trusted its peer"
 tb_pass "monitor 1 trusts its peer: TLS sessions with the key"
 
-"$MEMSCAN" "$PM_PID" "$PSK"
-tb_assert_eq "$?" 0 "the daemon holds the PSK (memscan finds what is there)"
+out=$("$MEMSCAN" "$PM_PID" "$PSK")
+tb_assert_eq "$?:$out" "0:found 1" "the daemon holds the PSK (memscan finds what is there)"
 
 # The check processes: children of the daemon that run for the --timeout.
 scanned=0 deadline=$(($(_tb_now_ms) + 20000))
@@ -59,15 +59,16 @@ declare -A seen=()
 while [ "$scanned" -lt 3 ] && [ "$(_tb_now_ms)" -lt "$deadline" ]; do
 	for pid in $(pgrep -P "$PM_PID"); do
 		[ -n "${seen[$pid]:-}" ] && continue
-		"$MEMSCAN" "$pid" "$PSK"
-		psk=$?
-		"$MEMSCAN" "$pid" "$KEYHEX"
-		key=$?
+		out=$("$MEMSCAN" "$pid" "$PSK" "$KEYHEX")
+		rc=$?
 		# 2: it ended while read; another one comes next scan.
-		[ "$psk" = 2 ] || [ "$key" = 2 ] && continue
+		[ "$rc" = 2 ] && continue
 		seen[$pid]=1
-		[ "$psk" = 0 ] && tb_fail "check process $pid holds the fleet's PSK"
-		[ "$key" = 0 ] && tb_fail "check process $pid holds the fleet key file's bytes"
+		held=""
+		[[ $out == *"found 1"* ]] && held+=" the fleet's PSK"
+		[[ $out == *"found 2"* ]] && held+="${held:+ and} the key file's bytes"
+		[ -z "$held" ] || tb_fail "check process $pid holds$held"
+		[ "$rc" = 1 ] || tb_fail "memscan $pid: exit $rc: $out"
 		scanned=$((scanned + 1))
 		echo "# check process $pid: neither the PSK nor the key"
 	done

@@ -1,9 +1,12 @@
 /*
- * memscan PID HEX: whether process PID holds the bytes HEX (hex digits,
- * e.g. a key) anywhere in its memory: every readable region of
- * /proc/PID/maps read through /proc/PID/mem. Exit 0 when found, 1 when
- * not, 2 on an error (no such process, no access, bad arguments). Needs
- * the right to ptrace PID (root).
+ * memscan PID HEX...: whether process PID holds any of the byte strings
+ * HEX (hex digits, e.g. a key) anywhere in its memory: every readable
+ * region of /proc/PID/maps read once through /proc/PID/mem. Prints
+ * "found N" (N: the argument's place, 1 for the first HEX) for each one
+ * found. Exit 0 when one was found, 1 when none was, 2 on an error (no
+ * such process, no access, bad arguments). Regions of more than 64 GiB
+ * are reservations, not data (a sanitizer's shadow memory): skipped.
+ * Needs the right to ptrace PID (root).
  */
 #include <ctype.h>
 #include <errno.h>
@@ -14,7 +17,15 @@
 #include <unistd.h>
 
 #define NEEDLE_MAX	1024
+#define NEEDLES_MAX	8
 #define CHUNK		(1024 * 1024)
+#define REGION_MAX	(64ULL << 30)
+
+struct needle {
+	unsigned char bytes[NEEDLE_MAX];
+	size_t len;
+	int found;
+};
 
 static int
 unhex(const char *s, unsigned char *out, size_t max, size_t *len)
@@ -36,14 +47,26 @@ unhex(const char *s, unsigned char *out, size_t max, size_t *len)
 	return 0;
 }
 
+/* Mark each needle that buf[0, n) holds. */
+static void
+search(const unsigned char *buf, size_t n, struct needle *nd, int nn)
+{
+	int i;
+
+	for (i = 0; i < nn; i++)
+		if (!nd[i].found && n >= nd[i].len &&
+		    memmem(buf, n, nd[i].bytes, nd[i].len) != NULL)
+			nd[i].found = 1;
+}
+
 /*
- * Search [start, end) of mem for needle. Chunks overlap by len - 1 bytes
- * so that a match across two chunks is found. 1 found, 0 not, -1 when
- * the region cannot be read at all (a guard page, [vvar]).
+ * Search [start, end) of mem. Chunks overlap by the longest needle's
+ * length less one, so that a match across two chunks is found. 0, or -1
+ * when the region cannot be read at all (a guard page, [vvar]).
  */
 static int
 scan_region(int mem, unsigned long start, unsigned long end,
-    const unsigned char *needle, size_t len, unsigned char *buf)
+    struct needle *nd, int nn, size_t overlap, unsigned char *buf)
 {
 	unsigned long at = start;
 	ssize_t n;
@@ -54,11 +77,10 @@ scan_region(int mem, unsigned long start, unsigned long end,
 		n = pread(mem, buf, want, (off_t)at);
 		if (n <= 0)
 			return at == start ? -1 : 0;
-		if ((size_t)n >= len && memmem(buf, (size_t)n, needle, len))
-			return 1;
-		if ((size_t)n < len || at + (size_t)n >= end)
+		search(buf, (size_t)n, nd, nn);
+		if ((size_t)n <= overlap || at + (size_t)n >= end)
 			break;
-		at += (size_t)n - (len - 1);
+		at += (size_t)n - overlap;
 	}
 	return 0;
 }
@@ -66,16 +88,23 @@ scan_region(int mem, unsigned long start, unsigned long end,
 int
 main(int argc, char **argv)
 {
-	unsigned char needle[NEEDLE_MAX], *buf;
+	static struct needle nd[NEEDLES_MAX];
 	unsigned long start, end;
 	char path[64], line[512], perms[8];
-	size_t len;
-	int mem, found = 0, readable = 0, r;
+	unsigned char *buf;
+	size_t overlap = 0;
+	int mem, nn, i, any = 0, readable = 0;
 	FILE *maps;
 
-	if (argc != 3 || unhex(argv[2], needle, sizeof(needle), &len) < 0) {
-		fprintf(stderr, "usage: memscan PID HEXBYTES\n");
-		return 2;
+	nn = argc - 2;
+	if (nn < 1 || nn > NEEDLES_MAX)
+		goto usage;
+	for (i = 0; i < nn; i++) {
+		if (unhex(argv[i + 2], nd[i].bytes, sizeof(nd[i].bytes),
+		    &nd[i].len) < 0)
+			goto usage;
+		if (nd[i].len - 1 > overlap)
+			overlap = nd[i].len - 1;
 	}
 	snprintf(path, sizeof(path), "/proc/%s/maps", argv[1]);
 	if ((maps = fopen(path, "r")) == NULL) {
@@ -91,23 +120,29 @@ main(int argc, char **argv)
 		fprintf(stderr, "memscan: out of memory\n");
 		return 2;
 	}
-	while (!found && fgets(line, sizeof(line), maps) != NULL) {
+	while (fgets(line, sizeof(line), maps) != NULL) {
 		if (sscanf(line, "%lx-%lx %7s", &start, &end, perms) != 3 ||
-		    perms[0] != 'r')
+		    perms[0] != 'r' || end - start > REGION_MAX)
 			continue;
-		r = scan_region(mem, start, end, needle, len, buf);
-		if (r >= 0)
+		if (scan_region(mem, start, end, nd, nn, overlap, buf) == 0)
 			readable++;
-		found = r == 1;
 	}
 	fclose(maps);
 	close(mem);
 	free(buf);
 	/* Not a single region read: the process is gone, or not ours. */
-	if (!found && readable == 0) {
+	if (readable == 0) {
 		fprintf(stderr, "memscan: nothing of %s could be read\n",
 		    argv[1]);
 		return 2;
 	}
-	return found ? 0 : 1;
+	for (i = 0; i < nn; i++)
+		if (nd[i].found) {
+			printf("found %d\n", i + 1);
+			any = 1;
+		}
+	return any ? 0 : 1;
+usage:
+	fprintf(stderr, "usage: memscan PID HEXBYTES...\n");
+	return 2;
 }
