@@ -11,10 +11,10 @@
 command -v flock >/dev/null || { echo "flock is not installed"; exit 77; }
 command -v jq >/dev/null || { echo "jq is not installed"; exit 77; }
 
-B1=127.0.19.11
+B1=127.0.23.11
 tb_init || tb_fail "tb_init"
 tb_backend_start b1 "$B1" || tb_fail "backend b1"
-tb_director_start 127.0.19.10 "$B1" || tb_fail "director"
+tb_director_start 127.0.23.10 "$B1" || tb_fail "director"
 LOCK=$TB_DIR/lock
 
 # The lock is taken on descriptor 9, poolmond inherits it, then this shell

@@ -24,10 +24,10 @@ tool() {
 }
 MEMSCAN=$(tool memscan)
 
-OK=127.0.19.41 HANG=127.0.19.42 M1=127.0.19.45 M2=127.0.19.46
+OK=127.0.23.41 HANG=127.0.23.42 M1=127.0.23.45 M2=127.0.23.46
 tb_init || tb_fail "tb_init"
 tb_backend_start b1 "$OK" || tb_fail "backend b1"
-tb_director_start 127.0.19.40 "$OK $HANG" || tb_fail "director"
+tb_director_start 127.0.23.40 "$OK $HANG" || tb_fail "director"
 KEY=$TB_DIR/fleet.key
 (umask 077 && head -c 48 /dev/urandom >"$KEY") || tb_fail "key"
 KEYHEX=$(od -An -tx1 -v "$KEY" | tr -d ' \n')

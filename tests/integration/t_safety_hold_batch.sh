@@ -12,7 +12,7 @@
 : "${POOLMONCTL:?}" "${TOOLS:?}"
 command -v jq >/dev/null || { echo "jq is not installed"; exit 77; }
 
-B=127.0.19.51 OTHER=127.0.19.52
+B=127.0.23.51 OTHER=127.0.23.52
 FD=$TOOLS/fakedirector
 [ -x "$FD" ] || tb_fail "fakedirector not built (make tests)"
 tb_init || tb_fail "tb_init"

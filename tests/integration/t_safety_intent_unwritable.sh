@@ -13,12 +13,12 @@ command -v jq >/dev/null || { echo "jq is not installed"; exit 77; }
 command -v unshare >/dev/null && command -v nsenter >/dev/null ||
 	{ echo "unshare/nsenter (util-linux) not installed"; exit 77; }
 
-B1=127.0.19.21 B2=127.0.19.22 B3=127.0.19.23
+B1=127.0.23.21 B2=127.0.23.22 B3=127.0.23.23
 tb_init || tb_fail "tb_init"
 for i in 1 2 3; do
-	tb_backend_start "b$i" "127.0.19.2$i" || tb_fail "backend b$i"
+	tb_backend_start "b$i" "127.0.23.2$i" || tb_fail "backend b$i"
 done
-tb_director_start 127.0.19.20 "$B1-$B3" || tb_fail "director"
+tb_director_start 127.0.23.20 "$B1-$B3" || tb_fail "director"
 ST=$TB_DIR/st
 mkdir -p "$ST" || tb_fail "mkdir $ST"
 
