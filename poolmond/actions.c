@@ -1,11 +1,12 @@
 /*
- * Director actions after a scan. policy.c decides what each backend needs;
- * this file asks the director whether its ring is synced (commands sent to
- * an unsynced ring hang for 30 s), then sends HOST-DOWN and, once that is
- * OK, HOST-FLUSH, or HOST-UP, and records ownership in the state file:
- * each HOST-DOWN as an intent before it is sent. Commands go one at a time
- * through the asynchronous director client, all within one --timeout per
- * scan; anything but OK is logged and retried at the next scan.
+ * Actions after a scan. policy.c decides what each backend needs; this
+ * file asks the router whether it can act now (a director's ring synced:
+ * commands sent to an unsynced ring hang for 30 s; a database that takes
+ * writes), then asks it to take a backend down and flush it, to flush it,
+ * or to bring it up (router.h: an enum, not a protocol), and records
+ * ownership in the state file: each down as an intent before it is sent.
+ * Commands go one at a time, all within one --timeout per scan; anything
+ * but OK is logged and retried at the next scan.
  */
 #include <errno.h>
 #include <signal.h>
@@ -79,107 +80,184 @@ crash_point(const char *where)
 	}
 }
 
-/* How a host command ended: true only for OK; logs every other outcome,
- * and counts each (poolmon_actions_total). */
-static bool
-cmd_ok(struct actions *a, const char *cmd, const char *ip,
-    const struct director_result *res)
+/* The metric and event names of what a command did. */
+static enum metrics_action
+metric_of(enum router_cmd cmd)
 {
-	bool ok = res->error == 0 && res->reply == DIRECTOR_REPLY_OK;
-	struct pool_event ev = { .host = ip, .event =
-	    strcmp(cmd, "HOST-DOWN") == 0 ? "down" :
-	    strcmp(cmd, "HOST-UP") == 0 ? "up" : "flush" };
+	switch (cmd) {
+	case ROUTER_DOWN:
+	case ROUTER_DOWN_FLUSH:
+		return METRICS_ACTION_DOWN;
+	case ROUTER_FLUSH:
+		return METRICS_ACTION_FLUSH;
+	case ROUTER_UP:
+		break;
+	}
+	return METRICS_ACTION_UP;
+}
 
-	metrics_count_action(a->metrics, cmd, ok);
+static const char *
+event_of(enum router_cmd cmd)
+{
+	switch (metric_of(cmd)) {
+	case METRICS_ACTION_DOWN: return "down";
+	case METRICS_ACTION_FLUSH: return "flush";
+	default: return "up";
+	}
+}
+
+/* What went wrong, in a line: a router's error, or its reply. */
+static const char *
+failure_of(const struct router_result *res)
+{
+	if (res->error < 0)
+		return res->err;
+	return res->reply == ROUTER_REPLY_OTHER && res->line != NULL ?
+	    res->line : router_reply_str(res->reply);
+}
+
+/* How a command ended: true only for OK; logs every other outcome, and
+ * counts each (poolmon_actions_total). */
+static bool
+cmd_ok(struct actions *a, enum router_cmd cmd, const char *ip,
+    const struct router_result *res)
+{
+	bool ok = res->error == 0 && res->reply == ROUTER_REPLY_OK;
+	const char *what = res->what != NULL ? res->what :
+	    router_cmd_str(cmd);
+	struct pool_event ev = { .host = ip, .event = event_of(cmd) };
+
+	if (cmd == ROUTER_FLUSH)
+		metrics_count_action(a->metrics, METRICS_ACTION_FLUSH,
+		    ok && res->flushed);
+	else
+		metrics_count_action(a->metrics, metric_of(cmd), ok);
+	if (ok && cmd == ROUTER_DOWN_FLUSH)
+		metrics_count_action(a->metrics, METRICS_ACTION_FLUSH,
+		    res->flushed);
 	if (!ok) {
 		/* What went wrong, for poolmonctl watch; OKs say it later. */
-		ev.result = res->error < 0 ? res->err :
-		    res->reply == DIRECTOR_REPLY_OTHER ? res->line :
-		    director_reply_str(res->reply);
+		ev.result = failure_of(res);
 		event_emit(&a->events, &ev);
 	}
 	if (res->error < 0 && res->unreachable)
-		log_warnx("%s not sent: director unreachable: %s; retrying "
-		    "at the next scan", cmd, res->err);
-	else if (res->error < 0)
-		log_warnx("%s %s: %s; retrying at the next scan", cmd, ip,
+		log_warnx("%s not sent: %s unreachable: %s; retrying at the "
+		    "next scan", what, router_kind_str(router_kind(a->router)),
 		    res->err);
-	else if (res->reply == DIRECTOR_REPLY_OTHER)
-		log_warnx("%s %s: director replied '%s'; retrying at the "
-		    "next scan", cmd, ip, res->line);
-	else if (res->reply != DIRECTOR_REPLY_OK)
-		log_warnx("%s %s: %s; retrying at the next scan", cmd, ip,
-		    director_reply_str(res->reply));
+	else if (res->error < 0)
+		log_warnx("%s %s: %s; retrying at the next scan", what, ip,
+		    res->err);
+	else if (res->reply == ROUTER_REPLY_CONFLICT)
+		log_warnx("%s %s: %s%s%s: left alone", what, ip,
+		    router_reply_str(res->reply), res->line != NULL ? ": " : "",
+		    res->line != NULL ? res->line : "");
+	else if (res->reply == ROUTER_REPLY_OTHER)
+		log_warnx("%s %s: %s replied '%s'; retrying at the next scan",
+		    what, ip, router_kind_str(router_kind(a->router)),
+		    res->line != NULL ? res->line : "");
+	else if (!ok)
+		log_warnx("%s %s: %s; retrying at the next scan", what, ip,
+		    router_reply_str(res->reply));
 	return ok;
 }
 
 enum gate {
-	GATE_SYNCED,
-	GATE_UNSYNCED,
-	GATE_FAILED,		/* unreachable, or DIRECTOR-LIST failed */
+	GATE_OPEN,
+	GATE_CLOSED,		/* ring not synced, database read-only */
+	GATE_FAILED,		/* unreachable, or the question failed */
 };
 
 /*
- * The ring-sync gate, from a DIRECTOR-LIST: commands to a director whose
- * ring is not synced wait up to 30 s. Every action waits until it is
- * synced again.
+ * The gate, asked before acting: a director whose ring is not synced
+ * makes commands wait up to 30 s, a database that takes no writes takes
+ * none of ours. Every action waits until it opens again.
  */
 static const char *
-ring_name(const struct actions *a)
+gate_name(const struct actions *a)
 {
-	if (a->view->ring_unknown || a->view->down)
+	if (a->view->gate_unknown || a->view->down)
 		return "unknown";
-	return a->view->ring_synced ? "synced" : "not synced";
+	if (router_kind(a->router) == ROUTER_DIRECTOR)
+		return a->view->can_act ? "synced" : "not synced";
+	return a->view->act_state[0] != '\0' ? a->view->act_state :
+	    a->view->can_act ? "read-write" : "read-only";
 }
 
-static enum gate ring_gate_update(struct actions *a,
-    const struct director_result *res);
+static enum gate gate_update(struct actions *a,
+    const struct router_result *res);
 
-/* The ring-sync gate, and its changes for poolmonctl watch. */
+/* The gate, and its changes for poolmonctl watch. */
 static enum gate
-ring_gate(struct actions *a, const struct director_result *res)
+gate(struct actions *a, const struct router_result *res)
 {
-	const char *before = ring_name(a);
-	enum gate g = ring_gate_update(a, res);
-	const struct pool_event ev = { .event = "ring",
-	    .detail = ring_name(a), .reason = res->error < 0 ? res->err :
-	    res->ring_state };
+	char before[64];
+	enum gate g;
+	struct pool_event ev = { .event = "ring",
+	    .reason = res->error < 0 ? res->err : res->act_state };
 
+	str_copy(before, gate_name(a), sizeof(before));
+	g = gate_update(a, res);
+	ev.detail = gate_name(a);
 	if (strcmp(before, ev.detail) != 0)
 		event_emit(&a->events, &ev);
 	return g;
 }
 
 static enum gate
-ring_gate_update(struct actions *a, const struct director_result *res)
+gate_update(struct actions *a, const struct router_result *res)
 {
+	const char *what = res->what != NULL ? res->what : "the gate";
+	bool director = router_kind(a->router) == ROUTER_DIRECTOR;
+
 	if (res->error < 0 && res->unreachable) {
-		log_warnx("DIRECTOR-LIST not sent: director unreachable: %s; "
-		    "retrying at the next scan", res->err);
-		a->view->ring_unknown = true;
+		log_warnx("%s not sent: %s unreachable: %s; retrying at the "
+		    "next scan", what, router_kind_str(router_kind(a->router)),
+		    res->err);
+		a->view->gate_unknown = true;
 		return GATE_FAILED;
 	}
 	if (res->error < 0) {
-		log_warnx("DIRECTOR-LIST: %s; deferring actions to the next "
-		    "scan", res->err);
-		a->view->ring_unknown = true;
+		log_warnx("%s: %s; deferring actions to the next scan", what,
+		    res->err);
+		a->view->gate_unknown = true;
 		return GATE_FAILED;
 	}
-	a->view->ring_synced = res->synced;
-	a->view->ring_unknown = false;
-	if (a->fleet != NULL)
+	a->view->can_act = res->can_act;
+	a->view->gate_unknown = false;
+	str_copy(a->view->act_state, res->act_state != NULL ?
+	    res->act_state : "", sizeof(a->view->act_state));
+	if (a->fleet != NULL && res->nmembers > 0)
 		fleet_set_ring(a->fleet, res->members, res->nmembers);
-	if (!res->synced) {
-		if (!a->view->ring_unsynced_noted)
+	if (!res->can_act) {
+		if (!a->view->gate_closed_noted && director)
 			log_warnx("director ring not synced (%s): deferring "
-			    "actions until it is", res->ring_state);
-		a->view->ring_unsynced_noted = true;
-		return GATE_UNSYNCED;
+			    "actions until it is", a->view->act_state);
+		else if (!a->view->gate_closed_noted)
+			log_warnx("%s %s cannot act now (%s): deferring "
+			    "actions until it can",
+			    router_kind_str(router_kind(a->router)),
+			    a->router->target, a->view->act_state);
+		a->view->gate_closed_noted = true;
+		return GATE_CLOSED;
 	}
-	if (a->view->ring_unsynced_noted)
+	if (a->view->gate_closed_noted && director)
 		log_info("director ring synced again: acting on the pool");
-	a->view->ring_unsynced_noted = false;
-	return GATE_SYNCED;
+	else if (a->view->gate_closed_noted)
+		log_info("%s %s can act again (%s): acting on the pool",
+		    router_kind_str(router_kind(a->router)),
+		    a->router->target, a->view->act_state);
+	a->view->gate_closed_noted = false;
+	return GATE_OPEN;
+}
+
+/*
+ * A command this scan still owes b: not one that failed this scan (tried
+ * again at the next), nor one dry-run has said it would send.
+ */
+static bool
+owed(const struct actions *a, const struct backend *b)
+{
+	return b->action != ACTION_NONE && b->skip_scan != a->scan_id;
 }
 
 static bool
@@ -188,7 +266,7 @@ any_action(const struct actions *a)
 	size_t i;
 
 	for (i = 0; i < a->pool->n; i++)
-		if (a->pool->backends[i].action != ACTION_NONE)
+		if (owed(a, &a->pool->backends[i]))
 			return true;
 	return false;
 }
@@ -248,20 +326,11 @@ log_guard(struct actions *a)
 /* ------------------------------------------------------------------ */
 /* A scan's batch: one command at a time, on the event loop */
 
-enum batch_step {
-	STEP_FIRST,		/* the action's own command */
-	STEP_FLUSH,		/* HOST-FLUSH after its HOST-DOWN's OK */
-	STEP_NEXT,		/* this backend is done: on to the next */
-};
-
 struct action_batch {
 	struct actions *a;
-	actions_done_fn *done;
-	void *done_arg;
 	int64_t deadline;	/* monotonic ms, for the whole batch */
 	size_t next;		/* the backend acted on */
-	enum batch_step step;
-	const char *cmd;	/* in flight */
+	enum router_cmd cmd;	/* in flight */
 	bool state_changed;
 };
 
@@ -283,7 +352,7 @@ set_owner(struct action_batch *ab, struct backend *b, enum owner owner)
 }
 
 /*
- * The intents could not be written: no HOST-DOWN goes without its intent
+ * The intents could not be written: no down goes without its intent
  * on disk (after a crash the host would be the operator's for good). The
  * hosts stay as they were and the next scan tries again.
  */
@@ -317,7 +386,7 @@ intents_lost(struct action_batch *ab, const bool *was_owned, int err)
 }
 
 /*
- * Every HOST-DOWN of the batch becomes an intent, written once before
+ * Every down of the batch becomes an intent, written once before
  * any is sent: a kill in the middle of the batch loses no host that
  * poolmond took down. scan.c resolves an intent left behind. False when
  * they could not be written: then nothing is sent.
@@ -339,7 +408,7 @@ record_intents(struct action_batch *ab)
 		for (i = 0; i < a->pool->n; i++)
 			if (a->pool->backends[i].action == ACTION_DOWN)
 				a->pool->backends[i].action = ACTION_NONE;
-		log_warnx("out of memory: no HOST-DOWN this scan");
+		log_warnx("out of memory: no backend taken down this scan");
 		return false;
 	}
 	for (i = 0; i < a->pool->n; i++) {
@@ -347,7 +416,7 @@ record_intents(struct action_batch *ab)
 		if (b->action != ACTION_DOWN)
 			continue;
 		was_owned[i] = b->owner == OWNER_POOLMOND;
-		/* Owing a flush before HOST-DOWN is sent: a reply lost to a
+		/* Owing a flush before the down is sent: a reply lost to a
 		 * ring-sync timeout may still have been applied. */
 		b->flush_pending = true;
 		set_owner(ab, b, OWNER_POOLMOND);
@@ -372,7 +441,7 @@ record_intents(struct action_batch *ab)
 	return true;
 }
 
-/* HOST-DOWN's OK: the intent is confirmed, written at the batch's end. */
+/* The down's OK: the intent is confirmed, written at the batch's end. */
 static void
 confirm_intent(struct action_batch *ab, const struct backend *b)
 {
@@ -384,12 +453,18 @@ confirm_intent(struct action_batch *ab, const struct backend *b)
 	}
 }
 
+static void batch_start(struct actions *a);
+
+/*
+ * A batch's end: the confirmations written; then the next batch, for
+ * what was decided meanwhile, or, with none, whoever waits for the
+ * actions to be done.
+ */
 static void
 batch_end(struct action_batch *ab)
 {
 	struct actions *a = ab->a;
-	actions_done_fn *done = ab->done;
-	void *done_arg = ab->done_arg;
+	actions_done_fn *idle = a->idle;
 
 	if (ab->state_changed) {
 		crash_point("before-confirm");
@@ -397,50 +472,76 @@ batch_end(struct action_batch *ab)
 	}
 	a->batch = NULL;
 	free(ab);
-	done(done_arg);
+	/* What came while it was on its way is judged now. */
+	if (a->judge_pending)
+		actions_judge(a, a->scan_id, a->downs_held);
+	else
+		batch_start(a);
+	if (a->batch != NULL || idle == NULL)
+		return;
+	a->idle = NULL;
+	idle(a->idle_arg);
 }
 
-/* The command b needs next, or NULL (nothing, or dry-run: logged). */
-static const char *
-next_command(struct action_batch *ab, struct backend *b)
+/* A held host's flush, as its hold asked. */
+static bool
+hold_flushes(const struct actions *a, const struct backend *b)
+{
+	const struct state_entry *e = state_find(a->state, b->dh.ip);
+
+	return e != NULL && e->owner == OWNER_HOLD && e->hold.flush;
+}
+
+/*
+ * The command b needs, into *cmd: false for none (nothing to do, or
+ * dry-run, which says what it would have done).
+ */
+static bool
+next_command(struct action_batch *ab, struct backend *b,
+    enum router_cmd *cmd)
 {
 	struct actions *a = ab->a;
 	bool dry = a->cfg->dry_run;
 	char votes[48];
 
-	if (ab->step == STEP_FLUSH)
-		return "HOST-FLUSH";
+	/* Said once a scan, as a scan's decision. */
+	if (dry)
+		b->skip_scan = a->scan_id;
 	switch (b->action) {
 	case ACTION_DOWN:
+		*cmd = ROUTER_DOWN_FLUSH;
 		if (!dry)
-			return "HOST-DOWN";
+			return true;
 		log_info_f(EV(b->dh.ip, "down", reason_of(b)),
 		    "dry-run: would mark %s down: %s%s", b->dh.ip,
 		    reason_of(b), votes_of(b, votes, sizeof(votes)));
 		changed(a, "down", b->dh.ip, reason_of(b), NULL, true);
-		return NULL;
+		return false;
 	case ACTION_FLUSH:
-		return dry ? NULL : "HOST-FLUSH";
+		*cmd = ROUTER_FLUSH;
+		return !dry;
 	case ACTION_UP:
+		*cmd = ROUTER_UP;
 		if (!dry)
-			return "HOST-UP";
+			return true;
 		log_info_f(EV(b->dh.ip, "up", NULL),
 		    "dry-run: would mark %s up: all %zu checks passed%s%s",
 		    b->dh.ip, a->cfg->nports, b->owner == OWNER_POOLMOND ? "" :
 		    " (--adopt-down)", votes_of(b, votes, sizeof(votes)));
 		changed(a, "up", b->dh.ip, NULL, NULL, true);
-		return NULL;
+		return false;
 	case ACTION_HOLD_DOWN:
+		*cmd = hold_flushes(a, b) ? ROUTER_DOWN_FLUSH : ROUTER_DOWN;
 		if (!dry)
-			return "HOST-DOWN";
+			return true;
 		log_info_f(EV(b->dh.ip, "hold", NULL),
 		    "dry-run: would mark held %s down again", b->dh.ip);
 		changed(a, "hold", b->dh.ip, NULL, NULL, true);
-		return NULL;
+		return false;
 	case ACTION_NONE:
 		break;
 	}
-	return NULL;
+	return false;
 }
 
 /* The batch's --timeout is spent: the rest waits for the next scan. */
@@ -453,16 +554,41 @@ defer_rest(struct action_batch *ab)
 	for (i = ab->next; i < a->pool->n; i++)
 		if (a->pool->backends[i].action != ACTION_NONE)
 			n++;
-	log_warnx("director: %zu actions not done within the --timeout of "
-	    "%d s; deferred to the next scan", n, a->cfg->timeout_s);
+	log_warnx("%s: %zu actions not done within the --timeout of %d s; "
+	    "deferred to the next scan",
+	    router_kind_str(router_kind(a->router)), n, a->cfg->timeout_s);
 	ab->next = a->pool->n;
+	/* A router that stalls costs one --timeout a scan, not one a
+	 * batch. */
+	a->gate_failed_scan = a->scan_id;
+}
+
+/* A flush done, or still owed (the down stands; retried next scan). */
+static void
+flush_result(struct actions *a, const char *ip, struct backend *b,
+    const struct router_result *res)
+{
+	if (res->flushed) {
+		if (b != NULL)
+			b->flush_pending = false;
+		log_info_f(EV(ip, "flush", NULL), "%s flushed", ip);
+		changed(a, "flush", ip, NULL, "ok", false);
+		return;
+	}
+	if (b != NULL)
+		b->flush_pending = true;
+	log_warnx_f(EV(ip, "flush", res->flush_err), "%s down, but not "
+	    "flushed: %s; retrying at the next scan", ip, res->flush_err !=
+	    NULL ? res->flush_err : "failed");
+	changed(a, "flush", ip, NULL, res->flush_err != NULL ?
+	    res->flush_err : "failed", false);
 }
 
 /*
  * A host brought up while a hold came (from poolmonctl, or a peer): the
- * hold wins, and the host goes down again at once. STEP_FIRST.
+ * hold wins, and the host goes down again at once. True: send that.
  */
-static enum batch_step
+static bool
 up_but_held(struct actions *a, struct backend *b)
 {
 	log_info_f(EV(b->dh.ip, "hold", NULL), "%s was brought up as a hold "
@@ -470,24 +596,17 @@ up_but_held(struct actions *a, struct backend *b)
 	b->flush_pending = false;
 	b->action = ACTION_HOLD_DOWN;
 	changed(a, "up", b->dh.ip, NULL, "ok", false);
-	return STEP_FIRST;
+	return true;
 }
 
-/* After OK: the backend's new state, and the batch's next step for it. */
-static enum batch_step
-command_done(struct action_batch *ab, struct backend *b)
+/* After OK: the backend's new state. True: b needs another command. */
+static bool
+command_done(struct action_batch *ab, struct backend *b,
+    const struct router_result *res)
 {
 	struct actions *a = ab->a;
-	const struct state_entry *e;
 	char votes[48];
 
-	if (ab->step == STEP_FLUSH || b->action == ACTION_FLUSH) {
-		b->flush_pending = false;
-		log_info_f(EV(b->dh.ip, "flush", NULL), "%s flushed",
-		    b->dh.ip);
-		changed(a, "flush", b->dh.ip, NULL, "ok", false);
-		return STEP_NEXT;
-	}
 	switch (b->action) {
 	case ACTION_DOWN:
 		crash_point("after-ok");
@@ -497,7 +616,11 @@ command_done(struct action_batch *ab, struct backend *b)
 		changed(a, "down", b->dh.ip, reason_of(b), "ok", false);
 		b->dh.up = false;
 		confirm_intent(ab, b);
-		return STEP_FLUSH;
+		flush_result(a, b->dh.ip, b, res);
+		return false;
+	case ACTION_FLUSH:
+		flush_result(a, b->dh.ip, b, res);
+		return false;
 	case ACTION_UP:
 		b->dh.up = true;
 		/* Its record is what counts now, not the one decided on. */
@@ -510,35 +633,43 @@ command_done(struct action_batch *ab, struct backend *b)
 		changed(a, "up", b->dh.ip, NULL, "ok", false);
 		b->flush_pending = false;
 		set_owner(ab, b, OWNER_NONE);
-		return STEP_NEXT;
+		return false;
 	case ACTION_HOLD_DOWN:
 		log_info_f(EV(b->dh.ip, "hold", NULL),
 		    "%s is held for maintenance but was up: down again",
 		    b->dh.ip);
 		changed(a, "down", b->dh.ip, "held for maintenance", "ok", false);
 		b->dh.up = false;
-		e = state_find(a->state, b->dh.ip);
-		return e != NULL && e->hold.flush ? STEP_FLUSH : STEP_NEXT;
-	case ACTION_FLUSH:
+		if (ab->cmd == ROUTER_DOWN_FLUSH)
+			flush_result(a, b->dh.ip, b, res);
+		return false;
 	case ACTION_NONE:
 		break;
 	}
-	return STEP_NEXT;
+	return false;
 }
 
 static void
-batch_cmd_done(const struct director_result *res, void *arg)
+batch_cmd_done(const struct router_result *res, void *arg)
 {
 	struct action_batch *ab = arg;
 	struct backend *b = &ab->a->pool->backends[ab->next];
 
 	if (!cmd_ok(ab->a, ab->cmd, b->dh.ip, res)) {
-		/* Unreachable: so is it for every other command now. */
-		ab->next = res->unreachable ? ab->a->pool->n : ab->next + 1;
-		ab->step = STEP_FIRST;
-	} else if ((ab->step = command_done(ab, b)) == STEP_NEXT) {
+		/* Tried again at the next scan, not at once. */
+		b->skip_scan = ab->a->scan_id;
+		b->action = ACTION_NONE;
+		/* Unreachable, or stalled past its deadline: so is it for
+		 * every other command now, until the next scan. */
+		if (res->unreachable || res->error == -ETIMEDOUT) {
+			ab->a->gate_failed_scan = ab->a->scan_id;
+			ab->next = ab->a->pool->n;
+		} else
+			ab->next++;
+	} else if (!command_done(ab, b, res)) {
+		/* Done: owed nothing until judged again. */
+		b->action = ACTION_NONE;
 		ab->next++;
-		ab->step = STEP_FIRST;
 	}
 	batch_next(ab);
 }
@@ -546,11 +677,18 @@ batch_cmd_done(const struct director_result *res, void *arg)
 /*
  * Decided again right before it is sent: a hold that came since the
  * scan's decision (from poolmonctl, or a peer) wins over it. The hold's
- * own HOST-DOWN is its monitor's to send.
+ * own down is its monitor's to send.
  */
+static bool hold_in_flight(const struct actions *a, const char *ip);
+
 static bool
-overtaken_by_hold(struct backend *b)
+overtaken_by_hold(struct actions *a, struct backend *b)
 {
+	/* The hold's own commands are on their way: not twice. */
+	if (b->action == ACTION_HOLD_DOWN && hold_in_flight(a, b->dh.ip)) {
+		b->action = ACTION_NONE;
+		return true;
+	}
 	if (b->owner != OWNER_HOLD || b->action == ACTION_HOLD_DOWN ||
 	    b->action == ACTION_NONE)
 		return false;
@@ -565,58 +703,60 @@ batch_next(struct action_batch *ab)
 {
 	struct actions *a = ab->a;
 	struct backend *b;
-	const char *cmd;
+	enum router_cmd cmd;
 	int r;
 
-	for (; ab->next < a->pool->n; ab->next++, ab->step = STEP_FIRST) {
+	for (; ab->next < a->pool->n; ab->next++) {
 		b = &a->pool->backends[ab->next];
-		if (ab->step == STEP_FIRST && overtaken_by_hold(b))
-			continue;
-		if ((cmd = next_command(ab, b)) == NULL)
+		if (!owed(a, b) || overtaken_by_hold(a, b) ||
+		    !next_command(ab, b, &cmd))
 			continue;
 		if (now_ms() >= ab->deadline) {
 			defer_rest(ab);
 			break;
 		}
-		r = director_host_cmd_async(a->director, cmd, b->dh.ip,
-		    ab->deadline, batch_cmd_done, ab);
+		r = router_command(a->router, cmd, b->dh.ip, ab->deadline,
+		    batch_cmd_done, ab);
 		if (r == 0) {
 			ab->cmd = cmd;
 			return;
 		}
-		log_warnx("%s %s: %s; retrying at the next scan", cmd,
-		    b->dh.ip, strerror(-r));
+		log_warnx("%s %s: %s; retrying at the next scan",
+		    router_cmd_str(cmd), b->dh.ip, strerror(-r));
 	}
 	batch_end(ab);
 }
 
 static void
-batch_gate_done(const struct director_result *res, void *arg)
+batch_gate_done(const struct router_result *res, void *arg)
 {
 	struct action_batch *ab = arg;
 
-	if (ring_gate(ab->a, res) != GATE_SYNCED) {
+	if (gate(ab->a, res) != GATE_OPEN) {
+		/* Asked again at the next scan, not at once. */
+		ab->a->gate_failed_scan = ab->a->scan_id;
 		batch_end(ab);
 		return;
 	}
-	/* Without their intents, no HOST-DOWN: the rest goes on. */
+	/* Without their intents, no down: the rest goes on. */
 	(void)record_intents(ab);
 	batch_next(ab);
 }
 
 static void
-ring_refreshed(const struct director_result *res, void *arg)
+gate_refreshed(const struct router_result *res, void *arg)
 {
-	(void)ring_gate(arg, res);
+	(void)gate(arg, res);
 }
 
 void
-actions_ring_refresh(struct actions *a)
+actions_gate_refresh(struct actions *a)
 {
-	int r = director_ring_state_async(a->director, 0, ring_refreshed, a);
+	int r = router_gate(a->router, 0, gate_refreshed, a);
 
 	if (r < 0)
-		log_warnx("DIRECTOR-LIST not sent: %s", strerror(-r));
+		log_warnx("%s: cannot ask whether it can act: %s",
+		    router_kind_str(router_kind(a->router)), strerror(-r));
 }
 
 bool
@@ -625,44 +765,122 @@ actions_busy(const struct actions *a)
 	return a->batch != NULL;
 }
 
-void
-actions_apply(struct actions *a, uint32_t scan_id, bool full_scan,
-    actions_done_fn *done, void *arg)
+/*
+ * Commands for what is decided and owed, one batch at a time: the gate,
+ * the intents, then the commands under one deadline. Not while the gate
+ * failed this scan: asked again at the next.
+ */
+static void
+batch_start(struct actions *a)
 {
 	struct action_batch *ab;
-	size_t i;
 
-	for (i = 0; i < a->pool->n; i++)
-		if (backend_in_scan(&a->pool->backends[i], scan_id))
-			policy_count(&a->pool->backends[i]);
-	/* In a fleet: the fleet's verdicts, and which backends are ours. */
-	if (a->fleet != NULL)
-		(void)fleet_judge(a->fleet);
-	policy_decide(&a->policy, a->pool->backends, a->pool->n, scan_id,
-	    full_scan, &a->outcome);
-	log_guard(a);
-	if (!any_action(a)) {
-		done(arg);
+	if (a->batch != NULL || a->gate_failed_scan == a->scan_id ||
+	    !any_action(a))
 		return;
-	}
 	if ((ab = calloc(1, sizeof(*ab))) == NULL) {
-		log_warnx("out of memory: no director actions this scan");
-		done(arg);
+		log_warnx("out of memory: no actions now; retrying at the "
+		    "next scan");
+		a->gate_failed_scan = a->scan_id;
 		return;
 	}
 	ab->a = a;
-	ab->done = done;
-	ab->done_arg = arg;
-	/* One deadline for the whole batch: a director that stalls costs
-	 * one --timeout a scan, whatever the number of actions. */
+	/* One deadline for the whole batch: a router that stalls costs one
+	 * --timeout, whatever the number of actions. */
 	ab->deadline = now_ms() + (int64_t)a->cfg->timeout_s * 1000;
 	a->batch = ab;
-	if (director_ring_state_async(a->director, ab->deadline,
-	    batch_gate_done, ab) < 0) {
-		log_warnx("DIRECTOR-LIST not sent: out of memory; retrying at "
-		    "the next scan");
-		batch_end(ab);
+	if (router_gate(a->router, ab->deadline, batch_gate_done, ab) < 0) {
+		log_warnx("%s: cannot ask whether it can act: out of memory; "
+		    "retrying at the next scan",
+		    router_kind_str(router_kind(a->router)));
+		a->gate_failed_scan = a->scan_id;
+		a->batch = NULL;
+		free(ab);
 	}
+}
+
+/*
+ * Alone, a backend goes down or up on a result of this scan, as it
+ * arrives, not on the last scan's while its check is still to come (the
+ * fleet's verdicts are their own: they change as peers' offers come).
+ * Holds and owed flushes are not a result's.
+ */
+static void
+keep_this_scans(struct actions *a)
+{
+	struct backend *b;
+	size_t i;
+
+	for (i = 0; i < a->pool->n; i++) {
+		b = &a->pool->backends[i];
+		if ((b->action == ACTION_DOWN || b->action == ACTION_UP) &&
+		    !b->fleet_judged && b->result_scan != a->scan_id)
+			b->action = ACTION_NONE;
+	}
+}
+
+/*
+ * Every result of the scan so far failed, and more are to come: perhaps
+ * the fault is poolmond's own (its network, DNS, credentials), which the
+ * scan's end will tell. Until a backend passes, no down goes out.
+ */
+static void
+hold_downs(struct actions *a)
+{
+	size_t i;
+
+	for (i = 0; i < a->pool->n; i++)
+		if (a->pool->backends[i].action == ACTION_DOWN)
+			a->pool->backends[i].action = ACTION_NONE;
+}
+
+void
+actions_judge(struct actions *a, uint32_t scan_id, bool all_failed_so_far)
+{
+	struct backend *b;
+	size_t i;
+
+	a->scan_id = scan_id;
+	/* Each new result counts once toward --fall/--rise. */
+	for (i = 0; i < a->pool->n; i++) {
+		b = &a->pool->backends[i];
+		if (b->fresh) {
+			policy_count(b);
+			b->fresh = false;
+		}
+	}
+	a->downs_held = all_failed_so_far;
+	/* While a batch is on its way, its backends keep their actions:
+	 * the next judgement comes when it ends. */
+	if (a->batch != NULL) {
+		a->judge_pending = true;
+		return;
+	}
+	a->judge_pending = false;
+	/* In a fleet: the fleet's verdicts, and which backends are ours. */
+	if (a->fleet != NULL)
+		(void)fleet_judge(a->fleet);
+	policy_decide(&a->policy, a->pool->backends, a->pool->n, &a->outcome);
+	keep_this_scans(a);
+	if (all_failed_so_far)
+		hold_downs(a);
+	note_guard(a);
+	batch_start(a);
+}
+
+void
+actions_scan_done(struct actions *a, uint32_t scan_id,
+    actions_done_fn *done, void *arg)
+{
+	actions_judge(a, scan_id, false);
+	/* Said once a scan, not at every judgement. */
+	log_guard(a);
+	if (a->batch == NULL) {
+		done(arg);
+		return;
+	}
+	a->idle = done;
+	a->idle_arg = arg;
 }
 
 static int
@@ -686,10 +904,21 @@ struct hold_op {
 	char ip[INET6_ADDRSTRLEN];
 	bool flush;
 	int64_t deadline;	/* monotonic ms, for all its commands */
-	const char *cmd;	/* in flight */
+	enum router_cmd cmd;	/* in flight */
 	actions_hold_fn *done;	/* NULL: nobody waits for the answer */
 	void *arg;
 };
+
+static bool
+hold_in_flight(const struct actions *a, const char *ip)
+{
+	const struct hold_op *op;
+
+	for (op = a->holds; op != NULL; op = op->next)
+		if (strcmp(op->ip, ip) == 0)
+			return true;
+	return false;
+}
 
 static void __attribute__((format(printf, 3, 4)))
 hold_finish(struct hold_op *op, int r, const char *fmt, ...)
@@ -711,75 +940,68 @@ hold_finish(struct hold_op *op, int r, const char *fmt, ...)
 	free(op);
 }
 
-static void hold_cmd_done(const struct director_result *res, void *arg);
+static void hold_cmd_done(const struct router_result *res, void *arg);
 
 static void
-hold_send(struct hold_op *op, const char *cmd)
+hold_send(struct hold_op *op, enum router_cmd cmd)
 {
 	int r;
 
 	op->cmd = cmd;
-	r = director_host_cmd_async(op->a->director, cmd, op->ip,
-	    op->deadline, hold_cmd_done, op);
+	r = router_command(op->a->router, cmd, op->ip, op->deadline,
+	    hold_cmd_done, op);
 	if (r < 0)
-		hold_finish(op, r, "hold recorded, but %s was not sent: %s",
-		    cmd, strerror(-r));
-}
-
-/* The held host is down: flush it if asked. */
-static void
-hold_is_down(struct hold_op *op)
-{
-	struct backend *b = pool_find(op->a->pool, op->ip);
-
-	if (b != NULL)
-		b->dh.up = false;
-	if (op->flush)
-		hold_send(op, "HOST-FLUSH");
-	else
-		hold_finish(op, 0, "%s", "");
+		hold_finish(op, r, "hold recorded, but the %s was not sent: "
+		    "%s", router_cmd_str(cmd), strerror(-r));
 }
 
 static void
-hold_cmd_done(const struct director_result *res, void *arg)
+hold_cmd_done(const struct router_result *res, void *arg)
 {
 	struct hold_op *op = arg;
+	struct backend *b = pool_find(op->a->pool, op->ip);
 	bool ok = cmd_ok(op->a, op->cmd, op->ip, res);
 
-	if (strcmp(op->cmd, "HOST-DOWN") == 0) {
-		if (ok)
-			hold_is_down(op);
-		else
-			hold_finish(op, -EIO, "hold recorded, but HOST-DOWN "
-			    "failed (see the log): retried at the next scan");
-	} else if (!ok)
-		hold_finish(op, -EIO, "held down, but HOST-FLUSH failed (see "
-		    "the log)");
-	else {
-		log_info_f(EV(op->ip, "flush", NULL), "%s flushed",
-		    op->ip);
-		changed(op->a, "flush", op->ip, NULL, "ok", false);
-		hold_finish(op, 0, "%s", "");
+	if (!ok) {
+		hold_finish(op, -EIO, "hold recorded, but the %s failed (see "
+		    "the log): retried at the next scan",
+		    router_cmd_str(op->cmd));
+		return;
 	}
+	if (b != NULL && op->cmd != ROUTER_FLUSH)
+		b->dh.up = false;
+	if (op->cmd == ROUTER_DOWN) {
+		hold_finish(op, 0, "%s", "");
+		return;
+	}
+	flush_result(op->a, op->ip, b, res);
+	if (res->flushed)
+		hold_finish(op, 0, "%s", "");
+	else
+		hold_finish(op, -EIO, "held down, but not flushed: %s",
+		    res->flush_err != NULL ? res->flush_err : "failed");
 }
 
 static void
-hold_gate_done(const struct director_result *res, void *arg)
+hold_gate_done(const struct router_result *res, void *arg)
 {
 	struct hold_op *op = arg;
 	struct backend *b;
-	enum gate gate = ring_gate(op->a, res);
+	enum gate g = gate(op->a, res);
 
-	if (gate != GATE_SYNCED) {
-		hold_finish(op, -EAGAIN, "hold recorded, but the director is "
-		    "%s: poolmond marks it down at a later scan",
-		    gate == GATE_FAILED ? "unreachable" : "not synced");
+	if (g != GATE_OPEN) {
+		hold_finish(op, -EAGAIN, "hold recorded, but the %s %s: "
+		    "poolmond marks it down at a later scan",
+		    router_kind_str(router_kind(op->a->router)),
+		    g == GATE_FAILED ? "is unreachable" : "cannot act now");
 		return;
 	}
 	if ((b = pool_find(op->a->pool, op->ip)) != NULL && b->dh.up)
-		hold_send(op, "HOST-DOWN");
+		hold_send(op, op->flush ? ROUTER_DOWN_FLUSH : ROUTER_DOWN);
+	else if (op->flush)
+		hold_send(op, ROUTER_FLUSH);
 	else
-		hold_is_down(op);
+		hold_finish(op, 0, "%s", "");
 }
 
 int
@@ -795,7 +1017,8 @@ actions_hold(struct actions *a, const char *ip, const char *reason,
 
 	if (b == NULL)
 		return err_set(err, errlen, -ENOENT, "%s is not in the "
-		    "director's host list", ip);
+		    "%s's host list", ip,
+		    router_kind_str(router_kind(a->router)));
 	if (a->cfg->dry_run)
 		return err_set(err, errlen, -EPERM, "poolmond is in dry-run: "
 		    "it changes nothing, so it takes no hold ('poolmonctl "
@@ -822,8 +1045,7 @@ actions_hold(struct actions *a, const char *ip, const char *reason,
 		    "of memory: poolmond marks it down at a later scan");
 	/* Answered within one --timeout, queued commands included. */
 	op->deadline = now_ms() + (int64_t)a->cfg->timeout_s * 1000;
-	if (director_ring_state_async(a->director, op->deadline,
-	    hold_gate_done, op) < 0) {
+	if (router_gate(a->router, op->deadline, hold_gate_done, op) < 0) {
 		free(op);
 		return err_set(err, errlen, -EAGAIN, "hold recorded, but out "
 		    "of memory: poolmond marks it down at a later scan");
@@ -876,7 +1098,8 @@ actions_release(struct actions *a, const char *ip, char *err,
 
 	if (b == NULL && e == NULL)
 		return err_set(err, errlen, -ENOENT, "%s is not in the "
-		    "director's host list", ip);
+		    "%s's host list", ip,
+		    router_kind_str(router_kind(a->router)));
 	if (a->cfg->dry_run)
 		return err_set(err, errlen, -EPERM, "poolmond is in dry-run: "
 		    "it changes nothing, so it releases nothing ('poolmonctl "

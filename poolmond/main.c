@@ -23,6 +23,7 @@
 #include "poolmond.h"
 #include "protocol.h"
 #include "resolver.h"
+#include "router_director.h"
 #include "hooks.h"
 #include "sandbox.h"
 #include "tls.h"
@@ -299,7 +300,7 @@ setup_policy(struct poolmond *d)
 		.max_down_pct = d->cfg.max_down_pct,
 		.adopt_down = d->cfg.adopt_down,
 	};
-	d->view.ring_synced = true;
+	d->view.can_act = true;
 	if ((r = state_load(&d->state, d->cfg.state_file)) < 0)
 		startup_error("state file %s: %s", d->cfg.state_file,
 		    strerror(-r));
@@ -370,6 +371,15 @@ check_fleet_key(const struct poolmond *d)
 	explicit_bzero(key, sizeof(key));
 }
 
+/* A peer's verdicts came: the pool judged again, at once. */
+static void
+on_peer_verdicts(void *arg)
+{
+	struct poolmond *d = arg;
+
+	scan_judge_soon(&d->scan);
+}
+
 /* A peer gone: its backends are judged now by their new actors. */
 static void
 on_peer_gone(void *arg)
@@ -389,7 +399,7 @@ setup_fleet(struct poolmond *d)
 		.interval_s = d->cfg.interval_s,
 		.timeout_s = d->cfg.timeout_s, .fall = d->cfg.fall,
 		.rise = d->cfg.rise, .dry_run = &d->cfg.dry_run,
-		.peer_gone = on_peer_gone, .arg = d,
+		.peer_gone = on_peer_gone, .judge = on_peer_verdicts, .arg = d,
 	};
 	char err[512];
 
@@ -473,8 +483,8 @@ main(int argc, char **argv)
 	if ((r = sd_event_default(&d.event)) < 0)
 		fatalx("sd_event_default: %s", strerror(-r));
 	setup_signals(&d);
-	if ((r = director_client_new(&d.director, d.event,
-	    d.cfg.director_socket, d.cfg.timeout_s * 1000)) < 0)
+	if ((r = router_director_new(d.event, d.cfg.director_socket,
+	    d.cfg.timeout_s * 1000, &d.router)) < 0)
 		fatalx("director client: %s", strerror(-r));
 	setup_resolver(&d);
 	if ((r = hooks_new(d.event, d.cfg.on_change, &d.sandbox,
@@ -497,9 +507,10 @@ main(int argc, char **argv)
 	if ((r = notify_watchdog_start(d.event)) < 0)
 		fatalx("systemd watchdog: %s", strerror(-r));
 	log_info("poolmond %s started as pid %ld: %zu ports, interval %d s, "
-	    "timeout %d s, director %s%s", POOLMON_VERSION, (long)getpid(),
+	    "timeout %d s, %s %s%s", POOLMON_VERSION, (long)getpid(),
 	    d.cfg.nports, d.cfg.interval_s, d.cfg.timeout_s,
-	    d.cfg.director_socket, d.cfg.dry_run ? ", dry-run" : "");
+	    router_kind_str(router_kind(d.router)), d.router->target,
+	    d.cfg.dry_run ? ", dry-run" : "");
 	daemon_ready(&ready_fd);
 	wire_notify_ready(&d);
 	r = sd_event_loop(d.event);
@@ -507,7 +518,7 @@ main(int argc, char **argv)
 	metrics_http_close(d.metrics_http);
 	control_close(d.control);
 	fleet_free(d.fleet);
-	director_client_free(d.director);
+	router_free(d.router);
 	actions_shutdown(&d.actions);
 	hooks_free(d.hooks);
 	scan_shutdown(&d.scan);

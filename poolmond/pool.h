@@ -52,7 +52,7 @@ _Static_assert(CHECK_STATUS_COUNT <= UINT8_MAX + 1,
 
 /* Fields ordered to leave no padding: thousands of these stay. */
 struct backend {
-	struct director_host dh;	/* as the last HOST-LIST showed it */
+	struct router_host dh;	/* as the last HOST-LIST showed it */
 	char *reason;			/* of the last failure; malloc'ed */
 	time_t last_check;		/* wall clock, end of last check */
 	struct port_state *ports;	/* pool.nports of them */
@@ -78,10 +78,16 @@ struct backend {
 	enum health fleet_health;
 	bool fleet_judged;
 	bool acting;
+	uint8_t offered;		/* this monitor's verdict, as offered */
 	uint16_t fleet_votes;
 	uint16_t fleet_voters;
 	/* Within a scan. */
 	uint32_t scanned_in;		/* the last scan that selected it */
+	bool fresh;			/* a result not judged yet */
+	uint32_t result_scan;		/* the scan of its latest result */
+	/* No more commands for it in this scan: one failed (tried again
+	 * at the next), or dry-run said what it would have sent. */
+	uint32_t skip_scan;
 	uint32_t reported;		/* bit per port with a report */
 	pid_t pid;			/* running check process, or 0 */
 };
@@ -131,7 +137,7 @@ void pool_free(struct pool *p);
  * and dup_ip the first address concerned. 0, or -ENOMEM with the table
  * as it was.
  */
-int pool_merge(struct pool *p, struct director_host_list *list,
+int pool_merge(struct pool *p, struct router_host_list *list,
     size_t *duplicates, char *dup_ip, size_t dup_iplen);
 /* The backend with address ip, or NULL; as strchr(), a const table in,
  * a backend its owner may change out. */

@@ -92,12 +92,17 @@ struct router_result {
 	int error;		/* 0, or -errno with err saying why */
 	bool unreachable;	/* error: the router could not be reached */
 	const char *err;
+	/* What was asked, in the router's own words, for logs ("HOST-DOWN",
+	 * "UPDATE backends"); the failed step of a request of several. */
+	const char *what;
 	/* Commands: */
 	enum router_reply reply;
 	const char *line;	/* what the router said, printable */
 	/* ROUTER_DOWN_FLUSH, ROUTER_FLUSH: the flush is done too (false:
 	 * still owed, e.g. a kick that failed; the down stands) */
 	bool flushed;
+	/* ROUTER_DOWN_FLUSH done but not flushed: why the flush is not */
+	const char *flush_err;
 	/* Listing: the callback may take it (then zero it). */
 	struct router_host_list *list;
 	/* Gate: whether commands may be sent now, and what the router's

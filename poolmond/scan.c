@@ -1,8 +1,12 @@
 /*
- * The scan engine. At each interval (start to start) it reads HOST-LIST
- * into the pool, starts one check process per backend with at most
- * --max-children alive (supervise.c), stores their reports and, when
- * every backend is done, applies the actions and tells whoever listens.
+ * The scan engine. At each interval (start to start) it reads the pool
+ * from the router, starts one check process per backend with at most
+ * --max-children alive (supervise.c), spread over the interval (each
+ * backend at its own offset, as HAProxy's spread-checks), stores their
+ * reports, and has each backend judged and acted on as its result
+ * arrives (batched per turn of the event loop): detection does not wait
+ * for the rest of the pool. When every backend is done it tells whoever
+ * listens.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -27,6 +31,11 @@
  */
 #define START_BATCH		16
 /*
+ * The share of the interval a scan's checks are spread over: the rest is
+ * left for the last ones to end before the next scan.
+ */
+#define SPREAD_PERCENT		80
+/*
  * Addresses a recheck may queue; beyond, the recheck is of every backend,
  * which covers them: clients asking faster than scans run cannot grow it.
  */
@@ -49,18 +58,19 @@ arm_timer(sd_event_source *timer, int64_t at_ms)
 }
 
 static void
-director_outage(struct scan *s, const char *what, const char *why)
+router_outage(struct scan *s, const char *what, const char *why)
 {
 	if (!s->view->down)
-		log_warnx("director %s: %s %s; poolmond keeps trying every "
-		    "scan", s->cfg->director_socket, what, why);
+		log_warnx("%s %s: %s %s; poolmond keeps trying every scan",
+		    router_kind_str(router_kind(s->router)), s->router->target,
+		    what, why);
 	s->view->down = true;
-	s->view->ring_unknown = true;
+	s->view->gate_unknown = true;
 	str_copy(s->view->error, why, sizeof(s->view->error));
 }
 
 static int
-merge_host_list(struct scan *s, struct director_host_list *list)
+merge_host_list(struct scan *s, struct router_host_list *list)
 {
 	char dup_ip[INET6_ADDRSTRLEN];
 	size_t dups;
@@ -68,13 +78,13 @@ merge_host_list(struct scan *s, struct director_host_list *list)
 
 	r = pool_merge(s->pool, list, &dups, dup_ip, sizeof(dup_ip));
 	if (r < 0) {
-		log_warnx("HOST-LIST: %s; keeping the last host list",
+		log_warnx("host list: %s; keeping the last one",
 		    strerror(-r));
 		return r;
 	}
 	if (dups > 0)
-		log_warnx("HOST-LIST names %s (and maybe others) more than "
-		    "once: %zu duplicate entr%s ignored, the first kept",
+		log_warnx("the host list names %s (and maybe others) more "
+		    "than once: %zu duplicate entr%s ignored, the first kept",
 		    dup_ip, dups, dups == 1 ? "y" : "ies");
 	owner_derive_all(s->pool, s->state, s->cfg->adopt_down,
 	    s->list_asked_ms);
@@ -87,16 +97,20 @@ merge_host_list(struct scan *s, struct director_host_list *list)
  * never blocks poolmonctl or the watchdog.
  */
 static int
-host_list_result(struct scan *s, const struct director_result *res)
+host_list_result(struct scan *s, const struct router_result *res)
 {
+	char what[64];
+
 	if (res->error < 0) {
-		director_outage(s, res->unreachable ? "unreachable:" :
-		    "HOST-LIST failed:", res->err);
+		snprintf(what, sizeof(what), "%s failed:", res->what != NULL ?
+		    res->what : "listing");
+		router_outage(s, res->unreachable ? "unreachable:" : what,
+		    res->err);
 		return res->error;
 	}
 	if (s->view->down)
-		log_info("director %s reachable again",
-		    s->cfg->director_socket);
+		log_info("%s %s reachable again",
+		    router_kind_str(router_kind(s->router)), s->router->target);
 	s->view->down = false;
 	s->view->error[0] = '\0';
 	return merge_host_list(s, res->list);
@@ -193,6 +207,13 @@ finish_backend(struct scan *s, size_t idx, const char *why_missing,
 	b->last_check = time(NULL);
 	b->pid = 0;
 	s->finished++;
+	if (b->health == HEALTH_OK)
+		s->passed++;
+	/* Judged at the end of this turn of the loop, with whatever else
+	 * ended in it. */
+	b->fresh = true;
+	b->result_scan = s->scan_id;
+	(void)sd_event_source_set_enabled(s->judge_source, SD_EVENT_ONESHOT);
 }
 
 struct child_ctx {
@@ -238,6 +259,26 @@ start_child(struct scan *s, size_t idx, const char *ptr_name)
 	}
 	b->pid = pid;
 	return 0;
+}
+
+/*
+ * Whether the next backend of the scan is due: the k-th of n starts at
+ * k/n of the spread (0 for a recheck and the first scan: at once). Not
+ * due: the spread timer is set for it.
+ */
+static bool
+due(struct scan *s)
+{
+	int64_t at;
+
+	if (s->spread_ms == 0 || s->selected == 0)
+		return true;
+	at = s->started_ms + s->spread_ms * (int64_t)s->started /
+	    (int64_t)s->selected;
+	if (now_ms() >= at)
+		return true;
+	(void)arm_timer(s->spread_timer, at);
+	return false;
 }
 
 static void scan_finish(struct scan *s);
@@ -305,10 +346,16 @@ next_to_fork(struct scan *s, size_t *idx, const char **ptr_name)
 		}
 	}
 	while (s->next_to_start < s->pool->n) {
-		i = s->next_to_start++;
+		i = s->next_to_start;
 		b = &s->pool->backends[i];
-		if (!backend_in_scan(b, s->scan_id))
+		if (!backend_in_scan(b, s->scan_id)) {
+			s->next_to_start++;
 			continue;
+		}
+		if (!due(s))
+			return -1;
+		s->next_to_start++;
+		s->started++;
 		if (name_ready(s, b, ptr_name)) {
 			*idx = i;
 			return 0;
@@ -320,6 +367,7 @@ next_to_fork(struct scan *s, size_t *idx, const char **ptr_name)
 }
 
 /* ---- end of the PTR name hooks ---- */
+
 
 static void
 start_children(struct scan *s)
@@ -355,6 +403,18 @@ on_start_more(sd_event_source *src, void *arg)
 	return 0;
 }
 
+static int
+on_spread_timer(sd_event_source *src, uint64_t usec, void *arg)
+{
+	struct scan *s = arg;
+
+	(void)src;
+	(void)usec;
+	if (!s->stopping && s->scanning)
+		start_children(s);
+	return 0;
+}
+
 static void
 schedule_next_scan(struct scan *s)
 {
@@ -385,7 +445,7 @@ tell_scan_done(struct scan *s, bool scanned)
 	 * away too: a monitor that cannot act is still alive. */
 	if (s->fleet != NULL)
 		fleet_scan_done(s->fleet, s->scans_completed,
-		    !s->view->down && !s->view->ring_unknown && s->view->ring_synced);
+		    !s->view->down && !s->view->gate_unknown && s->view->can_act);
 	if (s->hooks.done != NULL)
 		s->hooks.done(s->hooks.arg, scanned);
 }
@@ -430,9 +490,35 @@ static void
 scan_finish(struct scan *s)
 {
 	/* Once a scan: its actions may still be on their way. */
-	if (!actions_busy(s->actions))
-		actions_apply(s->actions, s->scan_id,
-		    s->selected == s->pool->n, scan_acted, s);
+	if (s->finishing)
+		return;
+	s->finishing = true;
+	actions_scan_done(s->actions, s->scan_id, scan_acted, s);
+}
+
+/* Results of this turn of the loop: judged and acted on now. */
+static int
+on_judge(sd_event_source *src, void *arg)
+{
+	struct scan *s = arg;
+
+	(void)src;
+	if (s->stopping)
+		return 0;
+	actions_judge(s->actions, s->scan_id, s->scanning &&
+	    s->passed == 0 && s->finished < s->selected);
+	/* Peers hear of a verdict when it changes, not at the scan's end. */
+	if (s->fleet != NULL)
+		fleet_verdicts_changed(s->fleet);
+	return 0;
+}
+
+void
+scan_judge_soon(struct scan *s)
+{
+	if (s->judge_source != NULL && !s->stopping)
+		(void)sd_event_source_set_enabled(s->judge_source,
+		    SD_EVENT_ONESHOT);
 }
 
 static void
@@ -480,7 +566,7 @@ scan_abort(struct scan *s)
 }
 
 static void
-scan_listed(const struct director_result *res, void *arg)
+scan_listed(const struct router_result *res, void *arg)
 {
 	struct scan *s = arg;
 
@@ -494,15 +580,22 @@ scan_listed(const struct director_result *res, void *arg)
 	/* Reachable again: status need not wait for an action to know.
 	 * A fleet asks every scan: its peers hear whether this monitor can
 	 * act, and --fleet-peer=ring follows the ring's members. */
-	if (s->view->ring_unknown || s->fleet != NULL)
-		actions_ring_refresh(s->actions);
+	if (s->view->gate_unknown || s->fleet != NULL)
+		actions_gate_refresh(s->actions);
 	s->scan_id++;
 	select_backends(s);
 	ask_names(s);
 	clear_recheck(s);
 	s->scanning = true;
+	s->finishing = false;
 	s->next_to_start = 0;
+	s->started = 0;
 	s->finished = 0;
+	s->passed = 0;
+	/* The interval's scans spread their checks; a recheck is wanted
+	 * now, and the first scan says at once what the pool is like. */
+	s->spread_ms = s->is_recheck || s->scans_completed == 0 ? 0 :
+	    (int64_t)s->cfg->interval_s * 1000 * SPREAD_PERCENT / 100;
 	log_debug("scan %u: %zu of %zu backends", s->scan_id, s->selected,
 	    s->pool->n);
 	start_children(s);
@@ -520,9 +613,8 @@ scan_start(struct scan *s)
 	s->is_recheck = s->recheck_pending;
 	if (!s->is_recheck)
 		s->interval_started = s->started_ms;
-	if ((r = director_host_list_async(s->director, 0, scan_listed,
-	    s)) < 0) {
-		director_outage(s, "HOST-LIST failed:", strerror(-r));
+	if ((r = router_list(s->router, 0, scan_listed, s)) < 0) {
+		router_outage(s, "listing failed:", strerror(-r));
 		scan_abort(s);
 		return;
 	}
@@ -667,6 +759,16 @@ scan_init(struct scan *s)
 	if (r < 0 || (r = sd_event_source_set_enabled(s->start_source,
 	    SD_EVENT_OFF)) < 0)
 		return r;
+	/* After the loop's other events: a turn's results judged at once. */
+	r = sd_event_add_post(s->event, &s->judge_source, on_judge, s);
+	if (r < 0 || (r = sd_event_source_set_enabled(s->judge_source,
+	    SD_EVENT_OFF)) < 0)
+		return r;
+	r = sd_event_add_time(s->event, &s->spread_timer, CLOCK_MONOTONIC,
+	    0, 1000, on_spread_timer, s);
+	if (r < 0 || (r = sd_event_source_set_enabled(s->spread_timer,
+	    SD_EVENT_OFF)) < 0)
+		return r;
 	return arm_timer(s->timer, now_ms());
 }
 
@@ -684,5 +786,7 @@ scan_shutdown(struct scan *s)
 	s->sup = NULL;
 	s->timer = sd_event_source_disable_unref(s->timer);
 	s->start_source = sd_event_source_disable_unref(s->start_source);
+	s->judge_source = sd_event_source_disable_unref(s->judge_source);
+	s->spread_timer = sd_event_source_disable_unref(s->spread_timer);
 	clear_recheck(s);
 }

@@ -40,7 +40,7 @@ world_init(struct world *w, int quorum)
 	const struct fleet_config cfg = { .listen = "127.0.0.1",
 	    .peers = peers, .npeers = 2, .quorum = quorum, .interval_s = 1,
 	    .timeout_s = 1, .fall = 1, .rise = 1 };
-	struct director_host_list l = { .n = ARRAY_SIZE(backends) };
+	struct router_host_list l = { .n = ARRAY_SIZE(backends) };
 	char err[256], dup[64];
 	size_t i, dups;
 
@@ -54,7 +54,7 @@ world_init(struct world *w, int quorum)
 		l.hosts[i].tag = l.tags;
 	}
 	CHECK(pool_merge(&w->pool, &l, &dups, dup, sizeof(dup)) == 0);
-	director_host_list_free(&l);
+	router_host_list_free(&l);
 	CHECK(fleet_new_offline(&cfg, &w->pool, &w->state, &w->fleet, err,
 	    sizeof(err)) == 0);
 }
