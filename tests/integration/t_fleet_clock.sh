@@ -22,7 +22,7 @@ FAKETIME_LIB=$(dpkg -L libfaketime 2>/dev/null | grep '/libfaketime\.so\.1$' | h
 	{ echo "libfaketime is not installed (Debian package faketime)"; exit 77; }
 
 fl_ring 110 3
-B=${FL_BACKEND[1]} M1=$(fl_addr 1) M2=$(fl_addr 2) M3=$(fl_addr 3)
+B=${FL_BACKEND[1]} M3=$(fl_addr 3)
 fl_start 1
 fl_start 2
 # Wall clock only: sd-event's timers stay on the real monotonic clock. A

@@ -33,7 +33,7 @@ tool() {
 FLOOD=$(tool fleetflood)
 
 fl_ring 100 4
-M1=$(fl_addr 1) M2=$(fl_addr 2) M3=$(fl_addr 3)
+M1=$(fl_addr 1) M3=$(fl_addr 3)
 # -t 5: a keyless connection holds its slot for 5 s, as it may in production.
 FL_ARGS=(-d -i 1 -t 5 --retries=0 -p 143 --max-down=100)
 
@@ -100,7 +100,7 @@ echo "# established from the flood's addresses: $(flooding "${FL_DIR_IP[1]}") to
 tb_pass "flood under way"
 seen() { fl_json "$1" | jq --arg p "$(fl_addr "$2")" '.fleet.peers[] | select(.address == $p) | .last_seen // 0'; }
 tb_backend_stop b2 || tb_fail "stop b2"
-for k in 1 2 3; do
+for _ in 1 2 3; do
 	for i in 1 2; do
 		j=$((3 - i))
 		s=$(seen "$i" "$j")
