@@ -12,6 +12,9 @@ DESTDIR ?=
 
 CC      ?= gcc
 PKGS    := openssl libprotobuf-c libsystemd libmicrohttpd libcares libseccomp
+# Headers only: these client libraries are loaded at run time by the
+# configurations that use them (poolmond/dlib.h), never linked.
+DLPKGS  := sqlite3 libpq libmariadb
 
 ifeq ($(SANITIZE),1)
 BUILD   := build-san
@@ -24,7 +27,7 @@ endif
 
 # pkg-config runs once, when first needed: after scripts/deps.sh has had
 # the chance to install the -dev packages.
-PKG_CFLAGS = $(eval PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS)))$(PKG_CFLAGS)
+PKG_CFLAGS = $(eval PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) $(DLPKGS)))$(PKG_CFLAGS)
 PKG_LIBS   = $(eval PKG_LIBS := $(shell pkg-config --libs $(PKGS)))$(PKG_LIBS)
 
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
@@ -110,6 +113,13 @@ $(BUILD)/tests/ctl-raw: tests/tools/ctl-raw.c $(PROTO_OBJ) $(COMMON_OBJ) | deps
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(PROTO_OBJ) $(COMMON_OBJ) \
 	    $(LIBS)
+
+# The Lua director's router on a loop of its own (the driver's tests).
+$(BUILD)/tests/luadir-run: tests/tools/luadir-run.c $(POOLMOND_LIB) \
+    $(COMMON_OBJ) $(PROTO_OBJ) | deps
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(POOLMOND_LIB) \
+	    $(COMMON_OBJ) $(PROTO_OBJ) $(LIBS)
 
 $(BUILD)/tests/%: tests/tools/%.c | deps
 	@mkdir -p $(dir $@)

@@ -575,8 +575,11 @@ flush_result(struct actions *a, const char *ip, struct backend *b,
 		changed(a, "flush", ip, NULL, "ok", false);
 		return;
 	}
-	if (b != NULL)
+	if (b != NULL) {
 		b->flush_pending = true;
+		/* Owed: tried again at the next scan, not at once. */
+		b->skip_scan = a->scan_id;
+	}
 	log_warnx_f(EV(ip, "flush", res->flush_err), "%s down, but not "
 	    "flushed: %s; retrying at the next scan", ip, res->flush_err !=
 	    NULL ? res->flush_err : "failed");
