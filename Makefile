@@ -10,7 +10,10 @@ CONFDIR ?= /etc/dovecot
 DESTDIR ?=
 
 CC      ?= gcc
-PKGS    := openssl libprotobuf-c libsystemd libmicrohttpd libcares libseccomp
+PKGS    := openssl libprotobuf-c libsystemd libcares libseccomp
+# Loaded at run time by the options that use them (poolmond/dlib.h):
+# compiled against their headers, never linked.
+DLOPEN_PKGS := libmicrohttpd
 
 ifeq ($(SANITIZE),1)
 BUILD   := build-san
@@ -23,7 +26,8 @@ endif
 
 # pkg-config runs once, when first needed: after scripts/deps.sh has had
 # the chance to install the -dev packages.
-PKG_CFLAGS = $(eval PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS)))$(PKG_CFLAGS)
+PKG_CFLAGS = $(eval PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) \
+	     $(DLOPEN_PKGS)))$(PKG_CFLAGS)
 PKG_LIBS   = $(eval PKG_LIBS := $(shell pkg-config --libs $(PKGS)))$(PKG_LIBS)
 
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
