@@ -10,10 +10,10 @@ CONFDIR ?= /etc/dovecot
 DESTDIR ?=
 
 CC      ?= gcc
-PKGS    := openssl libprotobuf-c libsystemd libcares
+PKGS    := openssl libprotobuf-c libsystemd
 # Loaded at run time by the options that use them (poolmond/dlib.h):
 # compiled against their headers, never linked.
-DLOPEN_PKGS := libmicrohttpd libseccomp
+DLOPEN_PKGS := libmicrohttpd libseccomp libcares
 
 ifeq ($(SANITIZE),1)
 BUILD   := build-san

@@ -13,6 +13,10 @@
  * must hold the address (ptr.h). Its deadline timer ends it at the check
  * timeout with no name; the c-ares query may still answer later (bounded
  * by the channel's own timeout), and is then only freed.
+ *
+ * c-ares is loaded when a resolver is made (dlib.h): a configuration in
+ * which PTR names do not count (--ssl-name, --no-ptr, no verification)
+ * never maps it.
  */
 #include "resolver.h"
 
@@ -28,10 +32,44 @@
 
 #include <ares.h>
 
+#include "dlib.h"
 #include "log.h"
 #include "namecache.h"
 #include "ptr.h"
 #include "util.h"
+
+/* The functions of c-ares used here, resolved at run time. */
+struct cares_api {
+	__typeof__(ares_library_init) *library_init;
+	__typeof__(ares_library_cleanup) *library_cleanup;
+	__typeof__(ares_init_options) *init_options;
+	__typeof__(ares_set_servers_ports_csv) *set_servers_ports_csv;
+	__typeof__(ares_destroy) *destroy;
+	__typeof__(ares_strerror) *strerror;
+	__typeof__(ares_timeout) *timeout;
+	__typeof__(ares_process_fd) *process_fd;
+	__typeof__(ares_gethostbyname) *gethostbyname;
+	__typeof__(ares_gethostbyaddr) *gethostbyaddr;
+};
+
+static const struct dlib_sym cares_syms[] = {
+	DLIB_SYM(struct cares_api, library_init, ares_library_init),
+	DLIB_SYM(struct cares_api, library_cleanup, ares_library_cleanup),
+	DLIB_SYM(struct cares_api, init_options, ares_init_options),
+	DLIB_SYM(struct cares_api, set_servers_ports_csv,
+	    ares_set_servers_ports_csv),
+	DLIB_SYM(struct cares_api, destroy, ares_destroy),
+	DLIB_SYM(struct cares_api, strerror, ares_strerror),
+	DLIB_SYM(struct cares_api, timeout, ares_timeout),
+	DLIB_SYM(struct cares_api, process_fd, ares_process_fd),
+	DLIB_SYM(struct cares_api, gethostbyname, ares_gethostbyname),
+	DLIB_SYM(struct cares_api, gethostbyaddr, ares_gethostbyaddr),
+};
+
+/* The process's one copy of the library, loaded by the first resolver. */
+static struct cares_api cares;
+static struct dlib cares_lib = DLIB_INIT("libcares.so.2", "libc-ares2",
+    cares_syms, &cares);
 
 struct resolver_sock {
 	ares_socket_t fd;
@@ -70,7 +108,7 @@ rearm_timer(struct resolver *r)
 
 	if (r->closing)
 		return;
-	if ((tvp = ares_timeout(r->channel, NULL, &tv)) == NULL) {
+	if ((tvp = cares.timeout(r->channel, NULL, &tv)) == NULL) {
 		(void)sd_event_source_set_enabled(r->timer, SD_EVENT_OFF);
 		return;
 	}
@@ -86,7 +124,7 @@ on_timer(sd_event_source *s, uint64_t usec, void *arg)
 
 	(void)s;
 	(void)usec;
-	ares_process_fd(r->channel, ARES_SOCKET_BAD, ARES_SOCKET_BAD);
+	cares.process_fd(r->channel, ARES_SOCKET_BAD, ARES_SOCKET_BAD);
 	rearm_timer(r);
 	return 0;
 }
@@ -97,7 +135,7 @@ on_io(sd_event_source *s, int fd, uint32_t revents, void *arg)
 	struct resolver *r = arg;
 
 	(void)s;
-	ares_process_fd(r->channel,
+	cares.process_fd(r->channel,
 	    revents & (EPOLLIN | EPOLLERR | EPOLLHUP) ? fd : ARES_SOCKET_BAD,
 	    revents & EPOLLOUT ? fd : ARES_SOCKET_BAD);
 	rearm_timer(r);
@@ -220,7 +258,7 @@ on_ptr(void *arg, int status, int timeouts, struct hostent *h)
 		return;
 	}
 	/* May call on_forward before it returns (/etc/hosts). */
-	ares_gethostbyname(lk->r->channel, lk->name, lk->family, on_forward,
+	cares.gethostbyname(lk->r->channel, lk->name, lk->family, on_forward,
 	    lk);
 }
 
@@ -262,7 +300,7 @@ lookup_start(struct resolver *r, const char *ip)
 		return e;
 	}
 	/* May call on_ptr, even on_forward, before it returns. */
-	ares_gethostbyaddr(r->channel, lk->addr, lk->family == AF_INET ?
+	cares.gethostbyaddr(r->channel, lk->addr, lk->family == AF_INET ?
 	    sizeof(struct in_addr) : sizeof(struct in6_addr), lk->family,
 	    on_ptr, lk);
 	rearm_timer(r);
@@ -305,18 +343,18 @@ channel_open(struct resolver *r, const char *servers, char *err,
 	/* Two tries within the timeout: one lost datagram costs no name. */
 	opts.timeout = r->timeout_ms / 2 > 100 ? r->timeout_ms / 2 : 100;
 	opts.tries = 2;
-	e = ares_init_options(&r->channel, &opts, ARES_OPT_SOCK_STATE_CB |
+	e = cares.init_options(&r->channel, &opts, ARES_OPT_SOCK_STATE_CB |
 	    ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES);
 	if (e != ARES_SUCCESS) {
-		snprintf(err, errlen, "c-ares: %s", ares_strerror(e));
+		snprintf(err, errlen, "c-ares: %s", cares.strerror(e));
 		return -1;
 	}
 	r->channel_made = true;
 	if (servers != NULL &&
-	    (e = ares_set_servers_ports_csv(r->channel, servers)) !=
+	    (e = cares.set_servers_ports_csv(r->channel, servers)) !=
 	    ARES_SUCCESS) {
 		snprintf(err, errlen, "c-ares servers %s: %s", servers,
-		    ares_strerror(e));
+		    cares.strerror(e));
 		return -1;
 	}
 	return 0;
@@ -329,12 +367,15 @@ resolver_new(sd_event *event, int timeout_ms, const char *servers,
 	struct resolver *r;
 	int e;
 
-	if ((e = ares_library_init(ARES_LIB_INIT_ALL)) != ARES_SUCCESS) {
-		snprintf(err, errlen, "c-ares: %s", ares_strerror(e));
+	if (dlib_load(&cares_lib, "verifying certificates against PTR names "
+	    "(no --ssl-name, no --no-ptr)", err, errlen) < 0)
+		return NULL;
+	if ((e = cares.library_init(ARES_LIB_INIT_ALL)) != ARES_SUCCESS) {
+		snprintf(err, errlen, "c-ares: %s", cares.strerror(e));
 		return NULL;
 	}
 	if ((r = calloc(1, sizeof(*r))) == NULL) {
-		ares_library_cleanup();
+		cares.library_cleanup();
 		snprintf(err, errlen, "%s", strerror(ENOMEM));
 		return NULL;
 	}
@@ -369,7 +410,7 @@ resolver_free(struct resolver *r)
 	r->closing = true;
 	/* Ends every query: their callbacks free their lookups. */
 	if (r->channel_made)
-		ares_destroy(r->channel);
+		cares.destroy(r->channel);
 	for (i = 0; i < r->nsocks; i++)
 		sd_event_source_disable_unref(r->socks[i].source);
 	free(r->socks);
@@ -377,5 +418,5 @@ resolver_free(struct resolver *r)
 	name_cache_free(r->cache);
 	sd_event_unref(r->event);
 	free(r);
-	ares_library_cleanup();
+	cares.library_cleanup();
 }
