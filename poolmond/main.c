@@ -371,6 +371,15 @@ check_fleet_key(const struct poolmond *d)
 	explicit_bzero(key, sizeof(key));
 }
 
+/* A peer's verdicts came: the pool judged again, at once. */
+static void
+on_peer_verdicts(void *arg)
+{
+	struct poolmond *d = arg;
+
+	scan_judge_soon(&d->scan);
+}
+
 /* A peer gone: its backends are judged now by their new actors. */
 static void
 on_peer_gone(void *arg)
@@ -390,7 +399,7 @@ setup_fleet(struct poolmond *d)
 		.interval_s = d->cfg.interval_s,
 		.timeout_s = d->cfg.timeout_s, .fall = d->cfg.fall,
 		.rise = d->cfg.rise, .dry_run = &d->cfg.dry_run,
-		.peer_gone = on_peer_gone, .arg = d,
+		.peer_gone = on_peer_gone, .judge = on_peer_verdicts, .arg = d,
 	};
 	char err[512];
 
@@ -498,9 +507,10 @@ main(int argc, char **argv)
 	if ((r = notify_watchdog_start(d.event)) < 0)
 		fatalx("systemd watchdog: %s", strerror(-r));
 	log_info("poolmond %s started as pid %ld: %zu ports, interval %d s, "
-	    "timeout %d s, director %s%s", POOLMON_VERSION, (long)getpid(),
+	    "timeout %d s, %s %s%s", POOLMON_VERSION, (long)getpid(),
 	    d.cfg.nports, d.cfg.interval_s, d.cfg.timeout_s,
-	    d.cfg.director_socket, d.cfg.dry_run ? ", dry-run" : "");
+	    router_kind_str(router_kind(d.router)), d.router->target,
+	    d.cfg.dry_run ? ", dry-run" : "");
 	daemon_ready(&ready_fd);
 	wire_notify_ready(&d);
 	r = sd_event_loop(d.event);
