@@ -13,11 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <sys/socket.h>
 
-#include <ares.h>
-
+#include "cares_loop.h"
 #include "util.h"
 
 #define BUCKETS			4096
@@ -46,21 +44,12 @@ struct watcher {
 	void *arg;
 };
 
-struct sock {
-	ares_socket_t fd;
-	sd_event_source *source;
-};
-
 struct luadir_resolver {
 	sd_event *event;
-	ares_channel channel;
-	bool channel_made;
+	struct cares_loop *loop;
 	bool closing;
 	int timeout_ms;
-	sd_event_source *timer;
 	sd_event_source *notifier;	/* tells the watchers */
-	struct sock *socks;
-	size_t nsocks;
 	struct entry *buckets[BUCKETS];
 	size_t count;
 	struct watcher watchers[LUADIR_RESOLVE_WATCHERS];
@@ -145,84 +134,6 @@ on_notify(sd_event_source *s, void *arg)
 }
 
 /* ------------------------------------------------------------------ */
-/* c-ares on the loop */
-
-static void
-rearm_timer(struct luadir_resolver *r)
-{
-	struct timeval tv, *tvp;
-
-	if (r->closing)
-		return;
-	if ((tvp = ares_timeout(r->channel, NULL, &tv)) == NULL) {
-		(void)sd_event_source_set_enabled(r->timer, SD_EVENT_OFF);
-		return;
-	}
-	(void)sd_event_source_set_time_relative(r->timer,
-	    (uint64_t)tvp->tv_sec * 1000000 + (uint64_t)tvp->tv_usec);
-	(void)sd_event_source_set_enabled(r->timer, SD_EVENT_ONESHOT);
-}
-
-static int
-on_timer(sd_event_source *s, uint64_t usec, void *arg)
-{
-	struct luadir_resolver *r = arg;
-
-	(void)s;
-	(void)usec;
-	ares_process_fd(r->channel, ARES_SOCKET_BAD, ARES_SOCKET_BAD);
-	rearm_timer(r);
-	return 0;
-}
-
-static int
-on_io(sd_event_source *s, int fd, uint32_t revents, void *arg)
-{
-	struct luadir_resolver *r = arg;
-
-	(void)s;
-	ares_process_fd(r->channel,
-	    revents & (EPOLLIN | EPOLLERR | EPOLLHUP) ? fd : ARES_SOCKET_BAD,
-	    revents & EPOLLOUT ? fd : ARES_SOCKET_BAD);
-	rearm_timer(r);
-	return 0;
-}
-
-static void
-on_sock_state(void *data, ares_socket_t fd, int readable, int writable)
-{
-	struct luadir_resolver *r = data;
-	uint32_t events = (readable ? EPOLLIN : 0) | (writable ? EPOLLOUT : 0);
-	struct sock *sk = NULL, *grown;
-	size_t i;
-
-	for (i = 0; i < r->nsocks; i++)
-		if (r->socks[i].fd == fd)
-			sk = &r->socks[i];
-	if (events == 0) {
-		if (sk != NULL) {
-			sd_event_source_disable_unref(sk->source);
-			*sk = r->socks[--r->nsocks];
-		}
-		return;
-	}
-	if (sk != NULL) {
-		(void)sd_event_source_set_io_events(sk->source, events);
-		return;
-	}
-	/* Unwatched, its lookups end at their deadlines: still bounded. */
-	grown = reallocarray(r->socks, r->nsocks + 1, sizeof(*r->socks));
-	if (grown == NULL)
-		return;
-	r->socks = grown;
-	sk = &r->socks[r->nsocks];
-	if (sd_event_add_io(r->event, &sk->source, fd, events, on_io, r) < 0)
-		return;
-	sk->fd = fd;
-	r->nsocks++;
-}
-
-/* ------------------------------------------------------------------ */
 /* Lookups */
 
 static void
@@ -295,11 +206,11 @@ on_addrinfo(void *arg, int status, int timeouts, struct ares_addrinfo *res)
 			lookup_end(e, addr, n->ai_ttl, NULL);
 		else
 			lookup_end(e, NULL, 0, status == ARES_SUCCESS ?
-			    "no address" : ares_strerror(status));
+			    "no address" : cares_api()->strerror(status));
 		notify(r);
 	}
 	if (res != NULL)
-		ares_freeaddrinfo(res);
+		cares_api()->freeaddrinfo(res);
 	free(q);
 }
 
@@ -310,6 +221,11 @@ lookup_start(struct luadir_resolver *r, struct entry *e)
 	struct query *q;
 	int rc;
 
+	/* c-ares is loaded by the first name that is no address. */
+	if (r->loop == NULL && (r->loop = cares_loop_new(r->event,
+	    r->timeout_ms, NULL, "--lua-director (a database or backend "
+	    "named by its host name)", e->err, sizeof(e->err))) == NULL)
+		return -ELIBACC;
 	if ((q = calloc(1, sizeof(*q))) == NULL)
 		return -ENOMEM;
 	q->r = r;
@@ -323,8 +239,9 @@ lookup_start(struct luadir_resolver *r, struct entry *e)
 	}
 	e->in_flight = true;
 	/* May answer before it returns (/etc/hosts). */
-	ares_getaddrinfo(r->channel, e->name, NULL, &hints, on_addrinfo, q);
-	rearm_timer(r);
+	cares_api()->getaddrinfo(cares_loop_channel(r->loop), e->name, NULL,
+	    &hints, on_addrinfo, q);
+	cares_loop_rearm(r->loop);
 	return 0;
 }
 
@@ -361,7 +278,7 @@ luadir_resolve(struct luadir_resolver *r, const char *name,
 	if (!e->in_flight && now >= e->expires &&
 	    (rc = lookup_start(r, e)) < 0 && e->addr[0] == '\0')
 		return err_set(err, errlen, rc, "cannot look it up: %s",
-		    strerror(-rc));
+		    rc == -ELIBACC ? e->err : strerror(-rc));
 	if (e->addr[0] != '\0') {
 		str_copy(addr, e->addr, INET6_ADDRSTRLEN);
 		return 1;
@@ -401,39 +318,19 @@ luadir_resolver_new(sd_event *event, int timeout_ms,
     struct luadir_resolver **out, char *err, size_t errlen)
 {
 	struct luadir_resolver *r;
-	struct ares_options opts;
 	int e;
 
 	*out = NULL;
-	if ((e = ares_library_init(ARES_LIB_INIT_ALL)) != ARES_SUCCESS)
-		return err_set(err, errlen, -EIO, "c-ares: %s",
-		    ares_strerror(e));
-	if ((r = calloc(1, sizeof(*r))) == NULL) {
-		ares_library_cleanup();
+	if ((r = calloc(1, sizeof(*r))) == NULL)
 		return err_set(err, errlen, -ENOMEM, "out of memory");
-	}
 	r->event = sd_event_ref(event);
 	r->timeout_ms = timeout_ms > 0 ? timeout_ms : 1000;
-	if ((e = sd_event_add_time(event, &r->timer, CLOCK_MONOTONIC,
-	    UINT64_MAX, 1000, on_timer, r)) < 0 ||
-	    (e = sd_event_add_defer(event, &r->notifier, on_notify, r)) < 0 ||
+	if ((e = sd_event_add_defer(event, &r->notifier, on_notify, r)) < 0 ||
 	    (e = sd_event_source_set_enabled(r->notifier, SD_EVENT_OFF)) < 0) {
 		luadir_resolver_free(r);
-		return err_set(err, errlen, e, "timer: %s", strerror(-e));
+		return err_set(err, errlen, e, "event source: %s",
+		    strerror(-e));
 	}
-	memset(&opts, 0, sizeof(opts));
-	opts.sock_state_cb = on_sock_state;
-	opts.sock_state_cb_data = r;
-	/* Two tries within the bound: one lost datagram costs nothing. */
-	opts.timeout = r->timeout_ms / 2 > 100 ? r->timeout_ms / 2 : 100;
-	opts.tries = 2;
-	if ((e = ares_init_options(&r->channel, &opts, ARES_OPT_SOCK_STATE_CB |
-	    ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES)) != ARES_SUCCESS) {
-		luadir_resolver_free(r);
-		return err_set(err, errlen, -EIO, "c-ares: %s",
-		    ares_strerror(e));
-	}
-	r->channel_made = true;
 	*out = r;
 	return 0;
 }
@@ -442,25 +339,19 @@ void
 luadir_resolver_free(struct luadir_resolver *r)
 {
 	struct entry *e;
-	size_t b, i;
+	size_t b;
 
 	if (r == NULL)
 		return;
 	r->closing = true;
 	/* Ends every query: their callbacks free what they carry. */
-	if (r->channel_made)
-		ares_destroy(r->channel);
-	for (i = 0; i < r->nsocks; i++)
-		sd_event_source_disable_unref(r->socks[i].source);
-	free(r->socks);
+	cares_loop_free(r->loop);
 	for (b = 0; b < BUCKETS; b++)
 		while ((e = r->buckets[b]) != NULL) {
 			r->buckets[b] = e->next;
 			entry_free(e);
 		}
-	sd_event_source_disable_unref(r->timer);
 	sd_event_source_disable_unref(r->notifier);
 	sd_event_unref(r->event);
 	free(r);
-	ares_library_cleanup();
 }
