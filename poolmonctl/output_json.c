@@ -291,6 +291,14 @@ json_router(struct json *j, const Poolmon__Summary *s)
 	json_string(j, r != NULL ? r->target : s->director_socket);
 	json_key(j, "reachable");
 	json_bool(j, r != NULL ? r->reachable : s->director_reachable);
+	/* Whether it can act now, and why not: null while not known. */
+	json_key(j, "can_act");
+	if (r != NULL && r->has_can_act)
+		json_bool(j, r->can_act);
+	else
+		json_null(j);
+	json_key(j, "act_state");
+	json_string(j, r != NULL ? r->act_state : NULL);
 	json_object_end(j);
 }
 

@@ -1110,6 +1110,13 @@ actions_release(struct actions *a, const char *ip, char *err,
 	if (e == NULL && (b == NULL || b->owner != OWNER_OPERATOR))
 		return err_set(err, errlen, -EINVAL, "%s is neither held nor "
 		    "down by the operator: nothing to release", ip);
+	/* A state the router keeps as the operator's is never changed by
+	 * poolmond: the operator hands it over in the router itself. */
+	if (b != NULL && e == NULL && b->dh.mark == ROUTER_MARK_OTHER)
+		return err_set(err, errlen, -EPERM, "%s's state %d is the "
+		    "operator's, which poolmond never changes: set it to %d "
+		    "to hand the backend to poolmond", ip, b->dh.state,
+		    ROUTER_STATE_POOLMON);
 	was = e != NULL ? owner_str(e->owner) : "operator";
 	if (e != NULL && e->owner == OWNER_POOLMOND)
 		return err_set(err, errlen, 0, "%s is already poolmond's",

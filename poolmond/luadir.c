@@ -669,6 +669,13 @@ open_db(struct luadir *ld, char *err, size_t errlen)
 	return err_set(err, errlen, -EINVAL, "--lua-director: unknown kind");
 }
 
+void
+luadir_set_dry_run(struct router *r, const bool *dry_run)
+{
+	if (r->ops == &luadir_ops)
+		luadir_kicks_dry_run(((struct luadir *)r)->kicks, dry_run);
+}
+
 int
 luadir_new(sd_event *event, const char *dsn, const char *const *proxies,
     size_t nproxies, int timeout_ms, struct router **out, char *err,

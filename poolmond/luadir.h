@@ -29,6 +29,7 @@
 #ifndef POOLMOND_LUADIR_H
 #define POOLMOND_LUADIR_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <systemd/sd-event.h>
@@ -59,5 +60,12 @@ int luadir_dsn_check(const char *dsn, char *err, size_t errlen);
 int luadir_new(sd_event *event, const char *dsn, const char *const *proxies,
     size_t nproxies, int timeout_ms, struct router **out, char *err,
     size_t errlen);
+
+/*
+ * The daemon's dry-run switch (poolmonctl may turn it): while on, the
+ * driver kicks no session for a change someone else made. r: a router of
+ * luadir_new(); another kind is left alone.
+ */
+void luadir_set_dry_run(struct router *r, const bool *dry_run);
 
 #endif

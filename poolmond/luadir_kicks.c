@@ -17,6 +17,7 @@ struct bg;
 struct track {
 	char ip[INET6_ADDRSTRLEN];
 	bool up;
+	bool flushed;			/* at state 2, its users' rows gone */
 	bool owed;			/* its sessions are to be kicked */
 	bool wait_listing;		/* its kick failed: at the next one */
 	struct bg *bg;			/* its kick under way */
@@ -37,6 +38,7 @@ struct luadir_kicks {
 	const struct luadir_pool *pool;	/* the last listing */
 	size_t running;
 	struct ratelimit fail_log;
+	const bool *dry_run;		/* the daemon's switch; NULL: off */
 };
 
 static int
@@ -119,6 +121,10 @@ start_owed(struct luadir_kicks *t)
 {
 	size_t i;
 
+	/* A monitor in dry-run changes nothing, its proxy's sessions
+	 * included. */
+	if (t->dry_run != NULL && *t->dry_run)
+		return;
 	for (i = 0; i < t->n && t->running < LUADIR_KICKS_RUNNING; i++) {
 		struct track *tr = &t->tracks[i];
 
@@ -176,15 +182,22 @@ luadir_kicks_listed(struct luadir_kicks *t, const struct luadir_pool *pool)
 
 		str_copy(tr->ip, b->ip, sizeof(tr->ip));
 		tr->up = b->up;
+		/*
+		 * Flushed: at state 2 (poolmond's, this one's or a peer's)
+		 * with its users' rows gone. A hold without a flush keeps
+		 * its rows, an operator's state is not 2: neither is kicked.
+		 */
+		tr->flushed = !b->up && b->mark == ROUTER_MARK_POOLMON &&
+		    b->users == 0;
 		old = find(t->tracks, t->n, b->ip);
 		/* First seen (at start, or a new row): no transition
 		 * known, nothing owed. */
 		if (old != NULL) {
-			tr->owed = old->owed || (old->up && !b->up);
+			tr->owed = old->owed || (!old->flushed && tr->flushed);
 			tr->bg = old->bg;
 			old->bg = NULL;
 		}
-		if (b->up)
+		if (!tr->flushed)
 			tr->owed = false;
 	}
 	/* Gone from the table: nothing to do for them any more. */
@@ -248,6 +261,12 @@ luadir_kicks_new(struct kicker *kicker, int timeout_ms,
 	t->fail_log = (struct ratelimit){ .interval_ms = 60000, .burst = 10 };
 	*out = t;
 	return 0;
+}
+
+void
+luadir_kicks_dry_run(struct luadir_kicks *t, const bool *dry_run)
+{
+	t->dry_run = dry_run;
 }
 
 void

@@ -1,8 +1,9 @@
 /*
  * The kicks every monitor owes its own proxies: when a backend it lists
- * goes out of service (state 0 -> 2 by any monitor, or an operator's
- * state), whoever took it there, the sessions this poolmond's proxies
- * hold to it are kicked, once per such transition; a kick that fails is
+ * is flushed (state 2, by any monitor, its users' rows gone), whoever
+ * flushed it, the sessions this poolmond's proxies hold to it are kicked,
+ * once per such transition (not a hold without a flush, which keeps its
+ * users, nor an operator's state); a kick that fails is
  * tried again at the next listings until it succeeds or the backend is
  * back in service. A flush this poolmond made and kicked for counts.
  */
@@ -23,6 +24,8 @@ struct luadir_kicks;
 /* timeout_ms bounds each kick. 0 or -ENOMEM. */
 int luadir_kicks_new(struct kicker *kicker, int timeout_ms,
     struct luadir_kicks **out);
+/* The daemon's dry-run switch: while on, no kick of another's change. */
+void luadir_kicks_dry_run(struct luadir_kicks *t, const bool *dry_run);
 /* Cancels the kicks under way. */
 void luadir_kicks_free(struct luadir_kicks *t);
 

@@ -383,6 +383,37 @@ setup_router(struct poolmond *d)
 	if (luadir_new(d->event, d->cfg.lua_director, proxies, nproxies,
 	    d->cfg.timeout_s * 1000, &d->router, err, sizeof(err)) < 0)
 		fatalx("%s", err);
+	luadir_set_dry_run(d->router, &d->cfg.dry_run);
+}
+
+/*
+ * The Lua director's database client library, its DSN as the library
+ * reads it, and the proxies: checked on the terminal, before the daemon
+ * forks, by making the router once on an event loop of its own.
+ */
+static void
+check_router(const struct poolmond *d)
+{
+	struct router *r = NULL;
+	sd_event *event = NULL;
+	char err[512];
+	size_t i;
+	int e;
+
+	if (d->cfg.lua_director == NULL)
+		return;
+	for (i = 0; i < d->cfg.nproxies; i++)
+		if (access(d->cfg.proxies[i], R_OK) < 0)
+			startup_error("--proxy %s: %s", d->cfg.proxies[i],
+			    strerror(errno));
+	if ((e = sd_event_new(&event)) < 0)
+		startup_error("sd_event_new: %s", strerror(-e));
+	if (luadir_new(event, d->cfg.lua_director, d->cfg.proxies,
+	    d->cfg.nproxies, d->cfg.timeout_s * 1000, &r, err,
+	    sizeof(err)) < 0)
+		startup_error("%s", err);
+	router_free(r);
+	sd_event_unref(event);
 }
 
 /* The key is checked on the terminal, before the daemon forks. */
@@ -496,6 +527,7 @@ main(int argc, char **argv)
 		startup_error("--on-change %s: %s", d.cfg.on_change,
 		    strerror(errno));
 	check_fleet_key(&d);
+	check_router(&d);
 	check_hook_user(&d);
 	acquire_pidfile(&d);
 	setup_policy(&d);

@@ -38,7 +38,14 @@ operator_down(struct backend *b, struct state *st, bool recorded,
     bool adopt_down)
 {
 	b->owner = OWNER_OPERATOR;
-	if (!b->operator_noted)
+	/* The router's own state of it (the Lua director's): handed over
+	 * there, never brought up by poolmond. */
+	if (!b->operator_noted && b->dh.mark == ROUTER_MARK_OTHER)
+		log_info_f(&(struct log_fields){ .host = b->dh.ip,
+		    .event = "operator" }, "%s is down by the operator "
+		    "(state %d): poolmond leaves it down (state %d hands it "
+		    "over)", b->dh.ip, b->dh.state, ROUTER_STATE_POOLMON);
+	else if (!b->operator_noted)
 		log_info_f(&(struct log_fields){ .host = b->dh.ip,
 		    .event = "operator" }, "%s is down by the operator: "
 		    "poolmond leaves it down%s", b->dh.ip, adopt_down ?

@@ -289,7 +289,14 @@ test_router_lua(void)
 	out = render(&reply, true);
 	CHECK(strstr(out, "\"router\": {\n    \"kind\": \"lua-director\",\n"
 	    "    \"target\": \"postgresql://poolmon@db1/mail\",\n"
-	    "    \"reachable\": false\n  },") != NULL);
+	    "    \"reachable\": false,\n"
+	    "    \"can_act\": null,\n"
+	    "    \"act_state\": null\n  },") != NULL);
+	router.has_can_act = 1;
+	router.act_state = (char *)"read-only: a standby";
+	out = render(&reply, true);
+	CHECK(strstr(out, "\"can_act\": false,\n"
+	    "    \"act_state\": \"read-only: a standby\"\n  },") != NULL);
 	out = render(&reply, false);
 	CHECK(strstr(out, "router:    lua-director postgresql://poolmon@db1/"
 	    "mail, unreachable") != NULL);
