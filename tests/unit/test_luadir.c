@@ -14,6 +14,7 @@
 #include "luadir.h"
 #include "luadir_dsn.h"
 #include "luadir_job.h"
+#include "luadir_kicks.h"
 #include "luadir_rows.h"
 #include "util.h"
 #include "unit.h"
@@ -664,6 +665,62 @@ test_router_strings(void)
 	CHECK_STR(router_reply_str(ROUTER_REPLY_OK), "OK");
 }
 
+/* One backend's listing: up, or down at state with users rows. */
+static void
+list_one(struct luadir_kicks *t, struct luadir_pool *pool,
+    struct luadir_backend *b, bool up, int state, unsigned int users)
+{
+	b->up = up;
+	b->state = up ? 0 : state;
+	b->mark = up ? ROUTER_MARK_UNKNOWN : state == ROUTER_STATE_POOLMON ?
+	    ROUTER_MARK_POOLMON : ROUTER_MARK_OTHER;
+	b->users = users;
+	luadir_kicks_listed(t, pool);
+}
+
+/*
+ * Which changes owe a kick of the proxy's sessions: a flush (state 2,
+ * the users' rows gone) by whoever made it; not a hold without a flush
+ * (its users stay), nor an operator's state. Dry-run keeps what is owed
+ * from being kicked, so it shows here.
+ */
+static void
+test_kicks_owed(void)
+{
+	struct luadir_backend b = { .ip = "10.0.0.1" };
+	struct luadir_pool pool = { .backends = &b, .nbackends = 1 };
+	struct luadir_kicks *t = NULL;
+	struct kicker *k = NULL;
+	sd_event *event = NULL;
+	bool dry = true;
+	char err[256];
+
+	CHECK(sd_event_new(&event) >= 0);
+	CHECK(kicker_new(event, NULL, 0, 1000, &k, err, sizeof(err)) == 0);
+	CHECK(luadir_kicks_new(k, 1000, &t) == 0);
+	if (t == NULL)
+		goto out;
+	luadir_kicks_dry_run(t, &dry);
+	list_one(t, &pool, &b, true, 0, 5);
+	CHECK(luadir_kicks_owed(t) == 0);
+	/* Held without a flush: its users keep their sessions. */
+	list_one(t, &pool, &b, false, ROUTER_STATE_POOLMON, 5);
+	CHECK(luadir_kicks_owed(t) == 0);
+	/* Flushed (by a peer, say): kicked here too. */
+	list_one(t, &pool, &b, false, ROUTER_STATE_POOLMON, 0);
+	CHECK(luadir_kicks_owed(t) == 1);
+	/* Back in service: nothing owed. */
+	list_one(t, &pool, &b, true, 0, 0);
+	CHECK(luadir_kicks_owed(t) == 0);
+	/* The operator's state, rows or not: not poolmond's to kick. */
+	list_one(t, &pool, &b, false, 1, 0);
+	CHECK(luadir_kicks_owed(t) == 0);
+out:
+	luadir_kicks_free(t);
+	kicker_free(k);
+	sd_event_unref(event);
+}
+
 int
 main(void)
 {
@@ -681,5 +738,6 @@ main(void)
 	RUN(test_job_list);
 	RUN(test_job_gate);
 	RUN(test_router_strings);
+	RUN(test_kicks_owed);
 	return UNIT_EXIT();
 }
