@@ -676,6 +676,13 @@ luadir_set_dry_run(struct router *r, const bool *dry_run)
 		luadir_kicks_dry_run(((struct luadir *)r)->kicks, dry_run);
 }
 
+void
+luadir_set_kept(struct router *r, luadir_kicks_kept_fn *kept, void *arg)
+{
+	if (r->ops == &luadir_ops)
+		luadir_kicks_keep(((struct luadir *)r)->kicks, kept, arg);
+}
+
 int
 luadir_new(sd_event *event, const char *dsn, const char *const *proxies,
     size_t nproxies, int timeout_ms, struct router **out, char *err,

@@ -34,6 +34,7 @@
 
 #include <systemd/sd-event.h>
 
+#include "luadir_kicks.h"
 #include "router.h"
 
 /*
@@ -67,5 +68,9 @@ int luadir_new(sd_event *event, const char *dsn, const char *const *proxies,
  * luadir_new(); another kind is left alone.
  */
 void luadir_set_dry_run(struct router *r, const bool *dry_run);
+/* Which backends' users keep their sessions at state 2 (holds without a
+ * flush); another kind of router is left alone. */
+void luadir_set_kept(struct router *r, luadir_kicks_kept_fn *kept,
+    void *arg);
 
 #endif

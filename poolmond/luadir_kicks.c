@@ -17,7 +17,7 @@ struct bg;
 struct track {
 	char ip[INET6_ADDRSTRLEN];
 	bool up;
-	bool flushed;			/* at state 2, its users' rows gone */
+	bool at2;			/* at state 2 (poolmond's) */
 	bool owed;			/* its sessions are to be kicked */
 	bool wait_listing;		/* its kick failed: at the next one */
 	struct bg *bg;			/* its kick under way */
@@ -39,6 +39,8 @@ struct luadir_kicks {
 	size_t running;
 	struct ratelimit fail_log;
 	const bool *dry_run;		/* the daemon's switch; NULL: off */
+	luadir_kicks_kept_fn *kept;	/* NULL: every session may go */
+	void *kept_arg;
 };
 
 static int
@@ -183,21 +185,22 @@ luadir_kicks_listed(struct luadir_kicks *t, const struct luadir_pool *pool)
 		str_copy(tr->ip, b->ip, sizeof(tr->ip));
 		tr->up = b->up;
 		/*
-		 * Flushed: at state 2 (poolmond's, this one's or a peer's)
-		 * with its users' rows gone. A hold without a flush keeps
-		 * its rows, an operator's state is not 2: neither is kicked.
+		 * Gone to state 2 (this monitor's, a peer's, anyone's): its
+		 * sessions here are kicked, unless a hold without a flush
+		 * keeps its users (a hold travels the fleet with its flush
+		 * flag). An operator's state is not 2: never kicked.
 		 */
-		tr->flushed = !b->up && b->mark == ROUTER_MARK_POOLMON &&
-		    b->users == 0;
+		tr->at2 = !b->up && b->mark == ROUTER_MARK_POOLMON;
 		old = find(t->tracks, t->n, b->ip);
 		/* First seen (at start, or a new row): no transition
 		 * known, nothing owed. */
 		if (old != NULL) {
-			tr->owed = old->owed || (!old->flushed && tr->flushed);
+			tr->owed = old->owed || (!old->at2 && tr->at2);
 			tr->bg = old->bg;
 			old->bg = NULL;
 		}
-		if (!tr->flushed)
+		if (!tr->at2 || (t->kept != NULL && t->kept(b->ip,
+		    t->kept_arg)))
 			tr->owed = false;
 	}
 	/* Gone from the table: nothing to do for them any more. */
@@ -218,7 +221,8 @@ luadir_kicks_down(struct luadir_kicks *t, const char *ip, bool kicked)
 	if (tr == NULL)
 		return;
 	tr->up = false;
-	tr->owed = !kicked;
+	tr->at2 = true;
+	tr->owed = !kicked && !(t->kept != NULL && t->kept(ip, t->kept_arg));
 	/* Not at once: a flush whose kick failed is tried again by the
 	 * engine; the next listing tries what is still owed. */
 	tr->wait_listing = true;
@@ -267,6 +271,14 @@ void
 luadir_kicks_dry_run(struct luadir_kicks *t, const bool *dry_run)
 {
 	t->dry_run = dry_run;
+}
+
+void
+luadir_kicks_keep(struct luadir_kicks *t, luadir_kicks_kept_fn *kept,
+    void *arg)
+{
+	t->kept = kept;
+	t->kept_arg = arg;
 }
 
 void

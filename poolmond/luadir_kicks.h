@@ -1,9 +1,9 @@
 /*
  * The kicks every monitor owes its own proxies: when a backend it lists
- * is flushed (state 2, by any monitor, its users' rows gone), whoever
- * flushed it, the sessions this poolmond's proxies hold to it are kicked,
- * once per such transition (not a hold without a flush, which keeps its
- * users, nor an operator's state); a kick that fails is
+ * goes to state 2 (out of service by poolmond), whoever took it there,
+ * the sessions this poolmond's proxies hold to it are kicked, once per
+ * such transition (not while a hold without a flush keeps its users, nor
+ * for an operator's state); a kick that fails is
  * tried again at the next listings until it succeeds or the backend is
  * back in service. A flush this poolmond made and kicked for counts.
  */
@@ -26,6 +26,11 @@ int luadir_kicks_new(struct kicker *kicker, int timeout_ms,
     struct luadir_kicks **out);
 /* The daemon's dry-run switch: while on, no kick of another's change. */
 void luadir_kicks_dry_run(struct luadir_kicks *t, const bool *dry_run);
+/* Whether ip's users keep their sessions (a hold without a flush). */
+typedef bool luadir_kicks_kept_fn(const char *ip, void *arg);
+/* Asked at each transition to state 2; NULL: every session may go. */
+void luadir_kicks_keep(struct luadir_kicks *t, luadir_kicks_kept_fn *kept,
+    void *arg);
 /* Cancels the kicks under way. */
 void luadir_kicks_free(struct luadir_kicks *t);
 

@@ -356,6 +356,15 @@ check_hook_user(const struct poolmond *d)
 		    "account", d->sandbox.user, d->cfg.control_group);
 }
 
+/* A hold without --flush keeps its users, their sessions included. */
+static bool
+held_without_flush(const char *ip, void *arg)
+{
+	const struct state_entry *e = state_find(arg, ip);
+
+	return e != NULL && e->owner == OWNER_HOLD && !e->hold.flush;
+}
+
 /*
  * What routes users: a director's admin socket, or the Lua director's
  * tables (and the proxies whose sessions it kicks: by default the
@@ -384,6 +393,7 @@ setup_router(struct poolmond *d)
 	    d->cfg.timeout_s * 1000, &d->router, err, sizeof(err)) < 0)
 		fatalx("%s", err);
 	luadir_set_dry_run(d->router, &d->cfg.dry_run);
+	luadir_set_kept(d->router, held_without_flush, &d->state);
 }
 
 /*

@@ -678,11 +678,17 @@ list_one(struct luadir_kicks *t, struct luadir_pool *pool,
 	luadir_kicks_listed(t, pool);
 }
 
+static bool
+kept_10_0_0_1(const char *ip, void *arg)
+{
+	return *(const bool *)arg && strcmp(ip, "10.0.0.1") == 0;
+}
+
 /*
- * Which changes owe a kick of the proxy's sessions: a flush (state 2,
- * the users' rows gone) by whoever made it; not a hold without a flush
- * (its users stay), nor an operator's state. Dry-run keeps what is owed
- * from being kicked, so it shows here.
+ * Which changes owe a kick of the proxy's sessions: state 2 by whoever
+ * took it there, unless a hold without a flush keeps its users; not an
+ * operator's state. Dry-run keeps what is owed from being kicked, so it
+ * shows here.
  */
 static void
 test_kicks_owed(void)
@@ -692,7 +698,7 @@ test_kicks_owed(void)
 	struct luadir_kicks *t = NULL;
 	struct kicker *k = NULL;
 	sd_event *event = NULL;
-	bool dry = true;
+	bool dry = true, held = false;
 	char err[256];
 
 	CHECK(sd_event_new(&event) >= 0);
@@ -701,17 +707,24 @@ test_kicks_owed(void)
 	if (t == NULL)
 		goto out;
 	luadir_kicks_dry_run(t, &dry);
+	luadir_kicks_keep(t, kept_10_0_0_1, &held);
 	list_one(t, &pool, &b, true, 0, 5);
 	CHECK(luadir_kicks_owed(t) == 0);
-	/* Held without a flush: its users keep their sessions. */
+	/* Taken to state 2 by someone, its rows still there: kicked. */
 	list_one(t, &pool, &b, false, ROUTER_STATE_POOLMON, 5);
-	CHECK(luadir_kicks_owed(t) == 0);
-	/* Flushed (by a peer, say): kicked here too. */
+	CHECK(luadir_kicks_owed(t) == 1);
+	/* Once per transition: still owed (dry-run), not owed twice. */
 	list_one(t, &pool, &b, false, ROUTER_STATE_POOLMON, 0);
 	CHECK(luadir_kicks_owed(t) == 1);
 	/* Back in service: nothing owed. */
 	list_one(t, &pool, &b, true, 0, 0);
 	CHECK(luadir_kicks_owed(t) == 0);
+	/* Held without a flush: its users keep their sessions. */
+	held = true;
+	list_one(t, &pool, &b, false, ROUTER_STATE_POOLMON, 5);
+	CHECK(luadir_kicks_owed(t) == 0);
+	held = false;
+	list_one(t, &pool, &b, true, 0, 0);
 	/* The operator's state, rows or not: not poolmond's to kick. */
 	list_one(t, &pool, &b, false, 1, 0);
 	CHECK(luadir_kicks_owed(t) == 0);
