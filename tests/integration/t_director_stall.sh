@@ -72,8 +72,11 @@ printf '%s\n' HOST-LIST=stall DIRECTOR-LIST=stall HOST-DOWN=stall \
 	HOST-UP=stall HOST-FLUSH=stall >"$MODE"
 TB_DIRECTOR_SOCKET=$SOCK pm_start -i 1 -t 10 --retries 0 --max-down=100 -p 143
 for _ in $(seq 1 50); do ctl version >/dev/null 2>&1 && break; sleep 0.1; done
+for _ in $(seq 1 50); do
+	grep -q "cmd=HOST-LIST arg= how=stall" "$FDLOG" && break
+	sleep 0.1
+done
 grep -q "cmd=HOST-LIST arg= how=stall" "$FDLOG" ||
-	{ sleep 1; grep -q "cmd=HOST-LIST arg= how=stall" "$FDLOG"; } ||
 	tb_fail "poolmond never asked the stalling director"
 sample 15
 echo "# every command stalled, -t 10: $N version+status pairs in 15 s, worst ${WORST} ms"
