@@ -5,6 +5,7 @@
 # "> limit"), 10 forks a scan, no backend failed, detection of the stopped
 # and the blackholed backend, and the calibration lines, and exit 0.
 # Figures are not judged: the benchmark reports, it never fails on one.
+# runs long
 . "$(dirname "$0")/../lib/testbed.sh"
 
 out=$(BENCH_SIZES=10 BENCH_SCANS=1 BENCH_INTERVAL=3 "$(dirname "$0")/../../scripts/bench.sh" "$BUILD" 2>&1)

@@ -15,6 +15,10 @@
 # The machine is left as found: the package is purged on any exit, and the
 # poolmon user and group are deleted if the test created them. The test is
 # skipped when poolmon is installed here already.
+# runs long
+# runs heavy
+# runs with lock dpkg
+# runs with packages deb
 . "$(dirname "$0")/../lib/testbed.sh"
 command -v jq >/dev/null || { echo "jq is not installed"; exit 77; }
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)

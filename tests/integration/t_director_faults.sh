@@ -8,6 +8,7 @@
 #    crash, nothing sent, and recovery when the socket is back.
 # (tests/integration/t_director_fake.sh does garbage, partial lines,
 # wrong handshakes, ring timeouts and NOTFOUND with a fake director.)
+# runs long
 . "$(dirname "$0")/../lib/testbed.sh"
 . "$(dirname "$0")/../lib/poolmon.sh"
 . "$(dirname "$0")/../hostile/lib.sh"
