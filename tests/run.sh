@@ -16,10 +16,10 @@
 # Lines in a script's header tell how it may share the machine:
 #   # runs without root    it needs no root: without root only these run
 #   # runs long            it takes a minute or more: started first
-#   # runs heavy           it keeps a CPU busy: it counts as JOBS/3 tests,
-#                          no other heavy one runs beside it, and it runs at
-#                          a lower priority (nice), so that the deadlines
-#                          of the tests beside it do not suffer from it
+#   # runs heavy           it keeps a CPU busy: it counts as JOBS/3 tests
+#                          and no other heavy one runs beside it, so that
+#                          the deadlines of the tests beside it do not
+#                          suffer from it
 #   # runs alone           nothing else runs while it does (its figures or
 #                          deadlines would suffer from any neighbour)
 #   # runs with lock NAME  it uses something of the whole machine (the
@@ -196,8 +196,7 @@ start() {
 			    </dev/null >"$logdir/$name.out" 2>"$logdir/$name.err" {ended}>&- 9>&- &
 		else
 			TB_KEEP_LOGS="$logdir/$name.files" \
-			    ${isolate[@]+"${isolate[@]}"} ${HEAVY[$name]:+nice -n 10} \
-			    timeout -k 10 600 bash "${CMD[$name]}" \
+			    ${isolate[@]+"${isolate[@]}"} timeout -k 10 600 bash "${CMD[$name]}" \
 			    </dev/null >"$logdir/$name.log" 2>&1 {ended}>&- 9>&- &
 		fi
 		# (Daemons it starts keep what they inherit: not the pipe, not
