@@ -65,6 +65,12 @@ if [ "$(id -u)" -eq 0 ]; then
 	fi
 fi
 
+# Each test in a session of its own: where the scheduler groups processes
+# by session (autogroup, on by default in Debian's kernels), a test that
+# keeps the CPUs busy then takes its share, not its neighbours'.
+session=()
+setsid -w true 2>/dev/null && session=(setsid -w)
+
 # ---------------------------------------------------------------- the tests
 
 # Per test: what to run, how to report it, and how it shares the machine.
@@ -192,11 +198,12 @@ start() {
 			exit 1
 		fi
 		if [ "${KIND[$name]}" = unit ]; then
-			${isolate[@]+"${isolate[@]}"} "${CMD[$name]}" \
+			${session[@]+"${session[@]}"} ${isolate[@]+"${isolate[@]}"} "${CMD[$name]}" \
 			    </dev/null >"$logdir/$name.out" 2>"$logdir/$name.err" {ended}>&- 9>&- &
 		else
 			TB_KEEP_LOGS="$logdir/$name.files" \
-			    ${isolate[@]+"${isolate[@]}"} timeout -k 10 600 bash "${CMD[$name]}" \
+			    ${session[@]+"${session[@]}"} ${isolate[@]+"${isolate[@]}"} \
+			    timeout -k 10 600 bash "${CMD[$name]}" \
 			    </dev/null >"$logdir/$name.log" 2>&1 {ended}>&- 9>&- &
 		fi
 		# (Daemons it starts keep what they inherit: not the pipe, not

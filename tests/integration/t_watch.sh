@@ -81,7 +81,9 @@ for _ in $(seq 1 5); do
 done
 echo "status while a watcher sleeps: worst $worst ms"
 [ "$worst" -lt 5000 ] || tb_fail "status took $worst ms while a watcher slept"
-pm_wait_log "watcher uid 0 pid [0-9]* reads too slowly" 60 || tb_fail "slow watcher not dropped"
+# Dropped once the 1024 events it may have queued are: some 1200 scans, a
+# few minutes' worth under ASan on a busy machine.
+pm_wait_log "watcher uid 0 pid [0-9]* reads too slowly" 240 || tb_fail "slow watcher not dropped"
 # Woken at once: within the daemon's idle timeout it reads its goodbye.
 kill -CONT "$W"
 wait "$FLOOD" || tb_fail "rechecks"
