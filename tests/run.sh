@@ -11,11 +11,13 @@
 # that is not 127.0.0.1, as a machine has): its 127.x addresses, ports and
 # iptables rules are its own, not shared with the other tests or with
 # anyone else's. A test's output is kept and shown when it ends, so the
-# outputs of tests running together never mix.
+# outputs of tests running together never mix. The longest start first:
+# how long each took is kept in $BUILD/tests/durations for the next run.
 #
 # Lines in a script's header tell how it may share the machine:
 #   # runs without root    it needs no root: without root only these run
-#   # runs long            it takes a minute or more: started first
+#   # runs long            it takes half a minute or more: started among
+#                          the first when no earlier run timed it
 #   # runs heavy           it keeps a CPU busy: it counts as JOBS/3 tests
 #                          and no other heavy one runs beside it, so that
 #                          the deadlines of the tests beside it do not
@@ -32,7 +34,7 @@
 #                          the network is
 #
 # TESTS="t_foo t_bar" limits the integration scripts run. JOBS=1 runs one
-# test at a time, in the order above.
+# test at a time, the longest first.
 set -u
 cd "$(dirname "$0")/.." || exit 1
 BUILD=${BUILD:-build}
@@ -73,17 +75,26 @@ setsid -w true 2>/dev/null && session=(setsid -w)
 
 # ---------------------------------------------------------------- the tests
 
-# Per test: what to run, how to report it, and how it shares the machine.
-declare -A KIND CMD COST LOCK HEAVY
-order=()
-alone=() heavy=() long=() rest=()
+# Per test: what to run, how to report it, how it shares the machine, and
+# how long it should take: as long as it took last time ($BUILD/tests/
+# durations, written at the end of each run), else 60 s for one that says
+# it runs long, 10 s for the others.
+declare -A KIND CMD COST LOCK HEAVY GUESS LAST
+durations=$BUILD/tests/durations
+if [ -r "$durations" ]; then
+	while read -r name secs; do
+		[[ $secs =~ ^[0-9]+(\.[0-9]+)?$ ]] && LAST[$name]=$secs
+	done <"$durations"
+fi
+alone=() others=()
 
 for t in "$BUILD"/tests/test_*; do
 	[ -x "$t" ] || continue
 	case "$t" in *.d) continue ;; esac
 	name=$(basename "$t")
 	KIND[$name]=unit CMD[$name]=$t COST[$name]=1 LOCK[$name]="" HEAVY[$name]=""
-	rest+=("$name")
+	GUESS[$name]=${LAST[$name]:-1}
+	others+=("$name")
 done
 
 # Most integration tests start Dovecot and need root; those marked
@@ -102,18 +113,25 @@ for s in "${scripts[@]}"; do
 	fi
 	KIND[$name]=integration CMD[$name]=$s COST[$name]=1 LOCK[$name]="" HEAVY[$name]=""
 	LOCK[$name]=$(sed -n 's/^# runs with lock \([A-Za-z0-9_-]*\)$/\1/p' "$s" | head -n 1)
+	GUESS[$name]=10
+	grep -qx '# runs long' "$s" && GUESS[$name]=60
+	GUESS[$name]=${LAST[$name]:-${GUESS[$name]}}
+	grep -qx '# runs heavy' "$s" && COST[$name]=$third HEAVY[$name]=1
 	if grep -qx '# runs alone' "$s"; then
 		COST[$name]=$JOBS
 		alone+=("$name")
-	elif grep -qx '# runs heavy' "$s"; then
-		COST[$name]=$third HEAVY[$name]=1
-		heavy+=("$name")
-	elif grep -qx '# runs long' "$s"; then
-		long+=("$name")
 	else
-		rest+=("$name")
+		others+=("$name")
 	fi
 done
+# Those that need the machine to themselves first, while it is empty; then
+# the longest first, so that none of them is what the run waits for at its
+# end.
+mapfile -t others < <(for name in ${others[@]+"${others[@]}"}; do
+	echo "${GUESS[$name]} $name"
+done | sort -s -k1,1nr | cut -d' ' -f2)
+order=(${alone[@]+"${alone[@]}"} ${others[@]+"${others[@]}"})
+
 # What the tests need from the network, before they are cut off from it.
 if [ "$(id -u)" -eq 0 ]; then
 	for set in $(for name in "${!KIND[@]}"; do
@@ -124,11 +142,6 @@ if [ "$(id -u)" -eq 0 ]; then
 			echo "could not install the packages of $set: the tests that need them will fail"
 	done
 fi
-
-# Those that must wait for room first, while there is room; then the long
-# ones, so that none of them is what the run waits for at its end.
-order=(${alone[@]+"${alone[@]}"} ${heavy[@]+"${heavy[@]}"}
-	${long[@]+"${long[@]}"} ${rest[@]+"${rest[@]}"})
 
 # ---------------------------------------------------------------- reports
 
@@ -267,6 +280,14 @@ while [ "${#order[@]}" -gt 0 ] || [ "${#PID[@]}" -gt 0 ]; do
 	[ -n "${HEAVY[$name]}" ] && heavy_running=""
 	"report_${KIND[$name]}" "$name" "$rc" "$took"
 done
+
+# This run's times for the next one's order (those of tests it did not run
+# kept).
+if [ "${#TOOK[@]}" -gt 0 ] && [ -d "${durations%/*}" ] && [ -w "${durations%/*}" ]; then
+	for name in "${!TOOK[@]}"; do LAST[$name]=${TOOK[$name]}; done
+	for name in "${!LAST[@]}"; do echo "$name ${LAST[$name]}"; done | sort >"$durations.new" &&
+		mv "$durations.new" "$durations"
+fi
 
 if [ "${#TOOK[@]}" -gt 0 ]; then
 	echo "slowest tests:"

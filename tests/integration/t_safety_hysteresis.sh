@@ -2,6 +2,7 @@
 # Hysteresis: with --fall=3 a backend that fails now and then never goes
 # down; one that keeps failing goes down after its third failed scan; with
 # --rise=2 it comes back after two healthy scans.
+# runs long
 . "$(dirname "$0")/../lib/testbed.sh"
 . "$(dirname "$0")/../lib/poolmon.sh"
 

@@ -5,6 +5,7 @@
 # release; with --scans, scan events. --json is one object a line with the
 # issue's keys. A watcher that stops reading never holds the daemon:
 # status stays fast while it is stopped, and it is dropped, told why.
+# runs long
 . "$(dirname "$0")/../lib/testbed.sh"
 . "$(dirname "$0")/../lib/poolmon.sh"
 
