@@ -5,6 +5,7 @@ PREFIX  ?= /usr/local
 SBINDIR ?= $(PREFIX)/sbin
 BINDIR  ?= $(PREFIX)/bin
 MANDIR  ?= $(PREFIX)/share/man
+DATADIR ?= $(PREFIX)/share
 UNITDIR ?= /lib/systemd/system
 CONFDIR ?= /etc/dovecot
 DESTDIR ?=
@@ -140,6 +141,8 @@ demo: test-deps all
 bench: test-deps all
 	@scripts/bench.sh $(BUILD)
 
+DOVECOT_FILES := $(wildcard dovecot/*)
+
 install: all
 	install -d $(DESTDIR)$(SBINDIR)
 	install -m 0755 $(BUILD)/poolmond $(DESTDIR)$(SBINDIR)/poolmond
@@ -156,12 +159,16 @@ install: all
 	# An existing configuration is the administrator's: never replaced.
 	[ -e $(DESTDIR)$(CONFDIR)/poolmon.conf ] || install -m 0644 \
 	    systemd/poolmon.conf $(DESTDIR)$(CONFDIR)/poolmon.conf
+	# The Lua director's routing script, schemas and examples, for the
+	# Dovecot proxies (README: "Dovecot 2.4: the Lua director").
+	install -d $(DESTDIR)$(DATADIR)/poolmon/dovecot
+	install -m 0644 $(DOVECOT_FILES) $(DESTDIR)$(DATADIR)/poolmon/dovecot/
 
 # The Debian package (debian/), built by dpkg-buildpackage in a copy of
 # the sources under build-deb/ (its "clean" would remove build/, and it
 # writes next to the tree), then copied here as poolmon_VERSION_ARCH.deb.
 DEB_SRC     := common poolmond poolmonctl proto man systemd scripts debian \
-	       Makefile README.md
+	       dovecot Makefile README.md
 DEB_VERSION = $(shell sed -n 's/^.define POOLMON_VERSION "\(.*\)"$$/\1/p' \
 	      common/version.h)
 DEB_ARCH    = $(shell dpkg-architecture -qDEB_HOST_ARCH)

@@ -137,7 +137,15 @@ json_backend(struct json *j, const Poolmon__Backend *b)
 	json_key(j, "director_state");
 	json_string(j, b->director_up ? "up" : "down");
 	json_key(j, "vhost_count");
-	json_uint(j, b->vhost_count);
+	if (b->has_vhost_count)
+		json_uint(j, b->vhost_count);
+	else
+		json_null(j);
+	json_key(j, "router_state");
+	if (b->has_router_state)
+		json_int(j, b->router_state);
+	else
+		json_null(j);
 	json_key(j, "users");
 	json_uint(j, b->users);
 	json_key(j, "healthy");
@@ -228,6 +236,13 @@ json_fleet_peer(struct json *j, const Poolmon__FleetPeer *p)
 	json_time(j, "last_seen", p->last_seen);
 	json_key(j, "error");
 	json_string(j, or_null(p->error));
+	json_key(j, "clock_skew_ms");
+	if (p->has_clock_skew_ms)
+		json_int(j, p->clock_skew_ms);
+	else
+		json_null(j);
+	json_key(j, "dry_run");
+	json_bool(j, p->dry_run);
 	json_object_end(j);
 }
 
@@ -259,6 +274,26 @@ json_fleet(struct json *j, const Poolmon__Fleet *f)
 	json_object_end(j);
 }
 
+/*
+ * "router": what routes users. An older daemon says nothing of it: a
+ * director at director_socket.
+ */
+static void
+json_router(struct json *j, const Poolmon__Summary *s)
+{
+	const Poolmon__Router *r = s->router;
+
+	json_key(j, "router");
+	json_object_begin(j);
+	json_key(j, "kind");
+	json_string(j, r != NULL ? r->kind : "director");
+	json_key(j, "target");
+	json_string(j, r != NULL ? r->target : s->director_socket);
+	json_key(j, "reachable");
+	json_bool(j, r != NULL ? r->reachable : s->director_reachable);
+	json_object_end(j);
+}
+
 static void
 json_summary(struct json *j, const Poolmon__Summary *s)
 {
@@ -267,6 +302,7 @@ json_summary(struct json *j, const Poolmon__Summary *s)
 	json_key(j, "pid");
 	json_uint(j, s->pid);
 	json_time(j, "started", s->started);
+	json_router(j, s);
 	json_key(j, "director_socket");
 	json_string(j, s->director_socket);
 	json_key(j, "director_reachable");

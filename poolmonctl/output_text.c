@@ -224,6 +224,10 @@ text_fleet_peer(FILE *out, const Poolmon__FleetPeer *p)
 	    esc(p->address, address, sizeof(address)),
 	    p->live ? "live" : "gone", p->trusted ? ", trusted" :
 	    ", not trusted", format_time(p->last_seen, t, sizeof(t)));
+	if (p->has_clock_skew_ms)
+		fprintf(out, ", clock %+lld ms", (long long)p->clock_skew_ms);
+	if (p->dry_run)
+		fputs(", dry-run", out);
 	if (p->error != NULL && p->error[0] != '\0') {
 		fputs("; ", out);
 		put_esc(out, p->error);
@@ -255,10 +259,17 @@ text_summary(FILE *out, const Poolmon__Summary *s)
 	fprintf(out, "poolmond %s, pid %u, running since %s\n",
 	    esc(s->daemon_version, v, sizeof(v)), s->pid,
 	    format_time(s->started, t1, sizeof(t1)));
-	fprintf(out, "director:  %s, %s%s\n", esc(s->director_socket, sock,
-	    sizeof(sock)), s->director_reachable ? "reachable" :
-	    "unreachable: ", s->director_reachable ? "" :
-	    esc_or_dash(s->director_error, why, sizeof(why)));
+	if (s->router != NULL && strcmp(s->router->kind, "director") != 0)
+		fprintf(out, "router:    %s %s, %s%s\n", esc(s->router->kind,
+		    v, sizeof(v)), esc(s->router->target, sock, sizeof(sock)),
+		    s->director_reachable ? "reachable" : "unreachable: ",
+		    s->director_reachable ? "" : esc_or_dash(s->director_error,
+		    why, sizeof(why)));
+	else
+		fprintf(out, "director:  %s, %s%s\n", esc(s->director_socket,
+		    sock, sizeof(sock)), s->director_reachable ? "reachable" :
+		    "unreachable: ", s->director_reachable ? "" :
+		    esc_or_dash(s->director_error, why, sizeof(why)));
 	fprintf(out, "dry-run:   %s\n", s->dry_run ? "on" : "off");
 	if (s->scans_completed > 0)
 		fprintf(out, "scans:     %" PRIu64 " done, the last ended %s "
@@ -344,11 +355,16 @@ text_table_row(FILE *out, const struct widths *w, const Poolmon__Backend *b,
     const Poolmon__Summary *s)
 {
 	char t[TIME_LEN], state[STATE_LEN], address[FIELD_LEN], tag[FIELD_LEN];
+	char vhosts[16];
 
-	fprintf(out, "%-*s  %-*s  %-8s  %6u  %6u  %-9s  %-19s  %-*s  ",
+	if (b->has_vhost_count)
+		snprintf(vhosts, sizeof(vhosts), "%u", b->vhost_count);
+	else
+		snprintf(vhosts, sizeof(vhosts), "-");
+	fprintf(out, "%-*s  %-*s  %-8s  %6s  %6u  %-9s  %-19s  %-*s  ",
 	    w->address, esc(b->address, address, sizeof(address)), w->tag,
 	    esc_or_dash(b->tag, tag, sizeof(tag)),
-	    b->director_up ? "up" : "down", b->vhost_count, b->users,
+	    b->director_up ? "up" : "down", vhosts, b->users,
 	    reply_health_name(b->health), format_time(b->last_check, t,
 	    sizeof(t)), w->state, backend_state(b, s, state, sizeof(state)));
 	put_esc(out, or_dash(b->reason));
@@ -454,7 +470,12 @@ text_show(FILE *out, const Poolmon__Backend *b)
 	fprintf(out, "  director:       %s (last change %s)\n",
 	    b->director_up ? "up" : "down", format_time(b->last_updown_change,
 	    t1, sizeof(t1)));
-	fprintf(out, "  vhost count:    %u\n", b->vhost_count);
+	if (b->has_vhost_count)
+		fprintf(out, "  vhost count:    %u\n", b->vhost_count);
+	else
+		fprintf(out, "  vhost count:    -\n");
+	if (b->has_router_state)
+		fprintf(out, "  router state:   %d\n", b->router_state);
 	fprintf(out, "  users:          %u\n", b->users);
 	fprintf(out, "  health:         %s\n", reply_health_name(b->health));
 	fprintf(out, "  last failure:   ");

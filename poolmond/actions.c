@@ -1,11 +1,12 @@
 /*
- * Director actions after a scan. policy.c decides what each backend needs;
- * this file asks the director whether its ring is synced (commands sent to
- * an unsynced ring hang for 30 s), then sends HOST-DOWN and, once that is
- * OK, HOST-FLUSH, or HOST-UP, and records ownership in the state file:
- * each HOST-DOWN as an intent before it is sent. Commands go one at a time
- * through the asynchronous director client, all within one --timeout per
- * scan; anything but OK is logged and retried at the next scan.
+ * Actions after a scan. policy.c decides what each backend needs; this
+ * file asks the router whether it can act now (a director's ring synced:
+ * commands sent to an unsynced ring hang for 30 s; a database that takes
+ * writes), then asks it to take a backend down and flush it, to flush it,
+ * or to bring it up (router.h: an enum, not a protocol), and records
+ * ownership in the state file: each down as an intent before it is sent.
+ * Commands go one at a time, all within one --timeout per scan; anything
+ * but OK is logged and retried at the next scan.
  */
 #include <errno.h>
 #include <signal.h>
@@ -79,107 +80,174 @@ crash_point(const char *where)
 	}
 }
 
-/* How a host command ended: true only for OK; logs every other outcome,
- * and counts each (poolmon_actions_total). */
-static bool
-cmd_ok(struct actions *a, const char *cmd, const char *ip,
-    const struct director_result *res)
+/* The metric and event names of what a command did. */
+static enum metrics_action
+metric_of(enum router_cmd cmd)
 {
-	bool ok = res->error == 0 && res->reply == DIRECTOR_REPLY_OK;
-	struct pool_event ev = { .host = ip, .event =
-	    strcmp(cmd, "HOST-DOWN") == 0 ? "down" :
-	    strcmp(cmd, "HOST-UP") == 0 ? "up" : "flush" };
+	switch (cmd) {
+	case ROUTER_DOWN:
+	case ROUTER_DOWN_FLUSH:
+		return METRICS_ACTION_DOWN;
+	case ROUTER_FLUSH:
+		return METRICS_ACTION_FLUSH;
+	case ROUTER_UP:
+		break;
+	}
+	return METRICS_ACTION_UP;
+}
 
-	metrics_count_action(a->metrics, cmd, ok);
+static const char *
+event_of(enum router_cmd cmd)
+{
+	switch (metric_of(cmd)) {
+	case METRICS_ACTION_DOWN: return "down";
+	case METRICS_ACTION_FLUSH: return "flush";
+	default: return "up";
+	}
+}
+
+/* What went wrong, in a line: a router's error, or its reply. */
+static const char *
+failure_of(const struct router_result *res)
+{
+	if (res->error < 0)
+		return res->err;
+	return res->reply == ROUTER_REPLY_OTHER && res->line != NULL ?
+	    res->line : router_reply_str(res->reply);
+}
+
+/* How a command ended: true only for OK; logs every other outcome, and
+ * counts each (poolmon_actions_total). */
+static bool
+cmd_ok(struct actions *a, enum router_cmd cmd, const char *ip,
+    const struct router_result *res)
+{
+	bool ok = res->error == 0 && res->reply == ROUTER_REPLY_OK;
+	const char *what = res->what != NULL ? res->what :
+	    router_cmd_str(cmd);
+	struct pool_event ev = { .host = ip, .event = event_of(cmd) };
+
+	if (cmd == ROUTER_FLUSH)
+		metrics_count_action(a->metrics, METRICS_ACTION_FLUSH,
+		    ok && res->flushed);
+	else
+		metrics_count_action(a->metrics, metric_of(cmd), ok);
+	if (ok && cmd == ROUTER_DOWN_FLUSH)
+		metrics_count_action(a->metrics, METRICS_ACTION_FLUSH,
+		    res->flushed);
 	if (!ok) {
 		/* What went wrong, for poolmonctl watch; OKs say it later. */
-		ev.result = res->error < 0 ? res->err :
-		    res->reply == DIRECTOR_REPLY_OTHER ? res->line :
-		    director_reply_str(res->reply);
+		ev.result = failure_of(res);
 		event_emit(&a->events, &ev);
 	}
 	if (res->error < 0 && res->unreachable)
-		log_warnx("%s not sent: director unreachable: %s; retrying "
-		    "at the next scan", cmd, res->err);
-	else if (res->error < 0)
-		log_warnx("%s %s: %s; retrying at the next scan", cmd, ip,
+		log_warnx("%s not sent: %s unreachable: %s; retrying at the "
+		    "next scan", what, router_kind_str(router_kind(a->router)),
 		    res->err);
-	else if (res->reply == DIRECTOR_REPLY_OTHER)
-		log_warnx("%s %s: director replied '%s'; retrying at the "
-		    "next scan", cmd, ip, res->line);
-	else if (res->reply != DIRECTOR_REPLY_OK)
-		log_warnx("%s %s: %s; retrying at the next scan", cmd, ip,
-		    director_reply_str(res->reply));
+	else if (res->error < 0)
+		log_warnx("%s %s: %s; retrying at the next scan", what, ip,
+		    res->err);
+	else if (res->reply == ROUTER_REPLY_CONFLICT)
+		log_warnx("%s %s: %s%s%s: left alone", what, ip,
+		    router_reply_str(res->reply), res->line != NULL ? ": " : "",
+		    res->line != NULL ? res->line : "");
+	else if (res->reply == ROUTER_REPLY_OTHER)
+		log_warnx("%s %s: %s replied '%s'; retrying at the next scan",
+		    what, ip, router_kind_str(router_kind(a->router)),
+		    res->line != NULL ? res->line : "");
+	else if (!ok)
+		log_warnx("%s %s: %s; retrying at the next scan", what, ip,
+		    router_reply_str(res->reply));
 	return ok;
 }
 
 enum gate {
-	GATE_SYNCED,
-	GATE_UNSYNCED,
-	GATE_FAILED,		/* unreachable, or DIRECTOR-LIST failed */
+	GATE_OPEN,
+	GATE_CLOSED,		/* ring not synced, database read-only */
+	GATE_FAILED,		/* unreachable, or the question failed */
 };
 
 /*
- * The ring-sync gate, from a DIRECTOR-LIST: commands to a director whose
- * ring is not synced wait up to 30 s. Every action waits until it is
- * synced again.
+ * The gate, asked before acting: a director whose ring is not synced
+ * makes commands wait up to 30 s, a database that takes no writes takes
+ * none of ours. Every action waits until it opens again.
  */
 static const char *
-ring_name(const struct actions *a)
+gate_name(const struct actions *a)
 {
-	if (a->view->ring_unknown || a->view->down)
+	if (a->view->gate_unknown || a->view->down)
 		return "unknown";
-	return a->view->ring_synced ? "synced" : "not synced";
+	if (router_kind(a->router) == ROUTER_DIRECTOR)
+		return a->view->can_act ? "synced" : "not synced";
+	return a->view->act_state[0] != '\0' ? a->view->act_state :
+	    a->view->can_act ? "read-write" : "read-only";
 }
 
-static enum gate ring_gate_update(struct actions *a,
-    const struct director_result *res);
+static enum gate gate_update(struct actions *a,
+    const struct router_result *res);
 
-/* The ring-sync gate, and its changes for poolmonctl watch. */
+/* The gate, and its changes for poolmonctl watch. */
 static enum gate
-ring_gate(struct actions *a, const struct director_result *res)
+gate(struct actions *a, const struct router_result *res)
 {
-	const char *before = ring_name(a);
-	enum gate g = ring_gate_update(a, res);
-	const struct pool_event ev = { .event = "ring",
-	    .detail = ring_name(a), .reason = res->error < 0 ? res->err :
-	    res->ring_state };
+	char before[64];
+	enum gate g;
+	struct pool_event ev = { .event = "ring",
+	    .reason = res->error < 0 ? res->err : res->act_state };
 
+	str_copy(before, gate_name(a), sizeof(before));
+	g = gate_update(a, res);
+	ev.detail = gate_name(a);
 	if (strcmp(before, ev.detail) != 0)
 		event_emit(&a->events, &ev);
 	return g;
 }
 
 static enum gate
-ring_gate_update(struct actions *a, const struct director_result *res)
+gate_update(struct actions *a, const struct router_result *res)
 {
+	const char *what = res->what != NULL ? res->what : "the gate";
+	bool director = router_kind(a->router) == ROUTER_DIRECTOR;
+
 	if (res->error < 0 && res->unreachable) {
-		log_warnx("DIRECTOR-LIST not sent: director unreachable: %s; "
-		    "retrying at the next scan", res->err);
-		a->view->ring_unknown = true;
+		log_warnx("%s not sent: %s unreachable: %s; retrying at the "
+		    "next scan", what, router_kind_str(router_kind(a->router)),
+		    res->err);
+		a->view->gate_unknown = true;
 		return GATE_FAILED;
 	}
 	if (res->error < 0) {
-		log_warnx("DIRECTOR-LIST: %s; deferring actions to the next "
-		    "scan", res->err);
-		a->view->ring_unknown = true;
+		log_warnx("%s: %s; deferring actions to the next scan", what,
+		    res->err);
+		a->view->gate_unknown = true;
 		return GATE_FAILED;
 	}
-	a->view->ring_synced = res->synced;
-	a->view->ring_unknown = false;
-	if (a->fleet != NULL)
+	a->view->can_act = res->can_act;
+	a->view->gate_unknown = false;
+	str_copy(a->view->act_state, res->act_state != NULL ?
+	    res->act_state : "", sizeof(a->view->act_state));
+	if (a->fleet != NULL && res->nmembers > 0)
 		fleet_set_ring(a->fleet, res->members, res->nmembers);
-	if (!res->synced) {
-		if (!a->view->ring_unsynced_noted)
+	if (!res->can_act) {
+		if (!a->view->gate_closed_noted && director)
 			log_warnx("director ring not synced (%s): deferring "
-			    "actions until it is", res->ring_state);
-		a->view->ring_unsynced_noted = true;
-		return GATE_UNSYNCED;
+			    "actions until it is", a->view->act_state);
+		else if (!a->view->gate_closed_noted)
+			log_warnx("%s %s cannot act now (%s): deferring "
+			    "actions until it can",
+			    router_kind_str(router_kind(a->router)),
+			    a->router->target, a->view->act_state);
+		a->view->gate_closed_noted = true;
+		return GATE_CLOSED;
 	}
-	if (a->view->ring_unsynced_noted)
+	if (a->view->gate_closed_noted && director)
 		log_info("director ring synced again: acting on the pool");
-	a->view->ring_unsynced_noted = false;
-	return GATE_SYNCED;
+	else if (a->view->gate_closed_noted)
+		log_info("%s %s can act again (%s): acting on the pool",
+		    router_kind_str(router_kind(a->router)),
+		    a->router->target, a->view->act_state);
+	a->view->gate_closed_noted = false;
+	return GATE_OPEN;
 }
 
 static bool
@@ -248,19 +316,13 @@ log_guard(struct actions *a)
 /* ------------------------------------------------------------------ */
 /* A scan's batch: one command at a time, on the event loop */
 
-enum batch_step {
-	STEP_FIRST,		/* the action's own command */
-	STEP_FLUSH,		/* HOST-FLUSH after its HOST-DOWN's OK */
-};
-
 struct action_batch {
 	struct actions *a;
 	actions_done_fn *done;
 	void *done_arg;
 	int64_t deadline;	/* monotonic ms, for the whole batch */
 	size_t next;		/* the backend acted on */
-	enum batch_step step;
-	const char *cmd;	/* in flight */
+	enum router_cmd cmd;	/* in flight */
 	bool state_changed;
 };
 
@@ -282,26 +344,71 @@ set_owner(struct action_batch *ab, struct backend *b, enum owner owner)
 }
 
 /*
- * Every HOST-DOWN of the batch becomes an intent, written once before
- * any is sent: a kill in the middle of the batch loses no host that
- * poolmond took down. scan.c resolves an intent left behind.
+ * The intents could not be written: no down goes without its intent
+ * on disk (after a crash the host would be the operator's for good). The
+ * hosts stay as they were and the next scan tries again.
  */
 static void
+intents_lost(struct action_batch *ab, const bool *was_owned, int err)
+{
+	struct actions *a = ab->a;
+	struct state_entry *e;
+	struct backend *b;
+	size_t i;
+
+	for (i = 0; i < a->pool->n; i++) {
+		b = &a->pool->backends[i];
+		if (b->action != ACTION_DOWN)
+			continue;
+		b->action = ACTION_NONE;
+		b->flush_pending = false;
+		if (!was_owned[i]) {
+			b->owner = OWNER_NONE;
+			(void)state_remove(a->state, b->dh.ip);
+		} else if ((e = state_find(a->state, b->dh.ip)) != NULL)
+			e->pending = false;
+		log_warnx_f(EV(b->dh.ip, "down", reason_of(b)), "%s down not "
+		    "sent: its intent cannot be written to the state file %s "
+		    "(%s); retrying at the next scan", b->dh.ip,
+		    a->state->path, strerror(-err));
+		changed(a, "down", b->dh.ip, reason_of(b), "not sent: state "
+		    "file not writable", false);
+	}
+	ab->state_changed = false;
+}
+
+/*
+ * Every down of the batch becomes an intent, written once before
+ * any is sent: a kill in the middle of the batch loses no host that
+ * poolmond took down. scan.c resolves an intent left behind. False when
+ * they could not be written: then nothing is sent.
+ */
+static bool
 record_intents(struct action_batch *ab)
 {
 	struct actions *a = ab->a;
 	struct state_entry *e;
 	struct backend *b;
-	bool any = false;
+	bool any = false, *was_owned;
 	size_t i;
+	int r;
 
 	if (a->cfg->dry_run)
-		return;
+		return true;
+	if ((was_owned = calloc(a->pool->n + 1, sizeof(*was_owned))) == NULL) {
+		/* Nothing recorded yet: nothing may be sent. */
+		for (i = 0; i < a->pool->n; i++)
+			if (a->pool->backends[i].action == ACTION_DOWN)
+				a->pool->backends[i].action = ACTION_NONE;
+		log_warnx("out of memory: no backend taken down this scan");
+		return false;
+	}
 	for (i = 0; i < a->pool->n; i++) {
 		b = &a->pool->backends[i];
 		if (b->action != ACTION_DOWN)
 			continue;
-		/* Owing a flush before HOST-DOWN is sent: a reply lost to a
+		was_owned[i] = b->owner == OWNER_POOLMOND;
+		/* Owing a flush before the down is sent: a reply lost to a
 		 * ring-sync timeout may still have been applied. */
 		b->flush_pending = true;
 		set_owner(ab, b, OWNER_POOLMOND);
@@ -311,18 +418,22 @@ record_intents(struct action_batch *ab)
 			any = true;
 		}
 	}
-	if (!any)
-		return;
-	(void)owner_state_save(a->state);
+	r = any ? owner_state_save(a->state) : 0;
+	if (r < 0)
+		intents_lost(ab, was_owned, r);
+	free(was_owned);
+	if (!any || r < 0)
+		return r == 0;
 	ab->state_changed = false;
 	/* The fleet learns whose the host is before its directors show it
 	 * down, and never takes it for the operator's. */
 	if (a->fleet != NULL)
 		fleet_records_changed(a->fleet);
 	crash_point("after-intent");
+	return true;
 }
 
-/* HOST-DOWN's OK: the intent is confirmed, written at the batch's end. */
+/* The down's OK: the intent is confirmed, written at the batch's end. */
 static void
 confirm_intent(struct action_batch *ab, const struct backend *b)
 {
@@ -350,47 +461,62 @@ batch_end(struct action_batch *ab)
 	done(done_arg);
 }
 
-/* The command b needs next, or NULL (nothing, or dry-run: logged). */
-static const char *
-next_command(struct action_batch *ab, struct backend *b)
+/* A held host's flush, as its hold asked. */
+static bool
+hold_flushes(const struct actions *a, const struct backend *b)
+{
+	const struct state_entry *e = state_find(a->state, b->dh.ip);
+
+	return e != NULL && e->owner == OWNER_HOLD && e->hold.flush;
+}
+
+/*
+ * The command b needs, into *cmd: false for none (nothing to do, or
+ * dry-run, which says what it would have done).
+ */
+static bool
+next_command(struct action_batch *ab, struct backend *b,
+    enum router_cmd *cmd)
 {
 	struct actions *a = ab->a;
 	bool dry = a->cfg->dry_run;
 	char votes[48];
 
-	if (ab->step == STEP_FLUSH)
-		return "HOST-FLUSH";
 	switch (b->action) {
 	case ACTION_DOWN:
+		*cmd = ROUTER_DOWN_FLUSH;
 		if (!dry)
-			return "HOST-DOWN";
+			return true;
 		log_info_f(EV(b->dh.ip, "down", reason_of(b)),
 		    "dry-run: would mark %s down: %s%s", b->dh.ip,
 		    reason_of(b), votes_of(b, votes, sizeof(votes)));
 		changed(a, "down", b->dh.ip, reason_of(b), NULL, true);
-		return NULL;
+		return false;
 	case ACTION_FLUSH:
-		return dry ? NULL : "HOST-FLUSH";
+		*cmd = ROUTER_FLUSH;
+		return !dry;
 	case ACTION_UP:
+		*cmd = ROUTER_UP;
 		if (!dry)
-			return "HOST-UP";
+			return true;
 		log_info_f(EV(b->dh.ip, "up", NULL),
 		    "dry-run: would mark %s up: all %zu checks passed%s%s",
 		    b->dh.ip, a->cfg->nports, b->owner == OWNER_POOLMOND ? "" :
 		    " (--adopt-down)", votes_of(b, votes, sizeof(votes)));
 		changed(a, "up", b->dh.ip, NULL, NULL, true);
-		return NULL;
+		return false;
 	case ACTION_HOLD_DOWN:
+		*cmd = hold_flushes(a, b) ? ROUTER_DOWN_FLUSH : ROUTER_DOWN;
 		if (!dry)
-			return "HOST-DOWN";
+			return true;
 		log_info_f(EV(b->dh.ip, "hold", NULL),
 		    "dry-run: would mark held %s down again", b->dh.ip);
 		changed(a, "hold", b->dh.ip, NULL, NULL, true);
-		return NULL;
+		return false;
 	case ACTION_NONE:
 		break;
 	}
-	return NULL;
+	return false;
 }
 
 /* The batch's --timeout is spent: the rest waits for the next scan. */
@@ -403,26 +529,56 @@ defer_rest(struct action_batch *ab)
 	for (i = ab->next; i < a->pool->n; i++)
 		if (a->pool->backends[i].action != ACTION_NONE)
 			n++;
-	log_warnx("director: %zu actions not done within the --timeout of "
-	    "%d s; deferred to the next scan", n, a->cfg->timeout_s);
+	log_warnx("%s: %zu actions not done within the --timeout of %d s; "
+	    "deferred to the next scan",
+	    router_kind_str(router_kind(a->router)), n, a->cfg->timeout_s);
 	ab->next = a->pool->n;
 }
 
-/* After OK: the backend's new state. True when a HOST-FLUSH follows. */
+/* A flush done, or still owed (the down stands; retried next scan). */
+static void
+flush_result(struct actions *a, const char *ip, struct backend *b,
+    const struct router_result *res)
+{
+	if (res->flushed) {
+		if (b != NULL)
+			b->flush_pending = false;
+		log_info_f(EV(ip, "flush", NULL), "%s flushed", ip);
+		changed(a, "flush", ip, NULL, "ok", false);
+		return;
+	}
+	if (b != NULL)
+		b->flush_pending = true;
+	log_warnx_f(EV(ip, "flush", res->flush_err), "%s down, but not "
+	    "flushed: %s; retrying at the next scan", ip, res->flush_err !=
+	    NULL ? res->flush_err : "failed");
+	changed(a, "flush", ip, NULL, res->flush_err != NULL ?
+	    res->flush_err : "failed", false);
+}
+
+/*
+ * A host brought up while a hold came (from poolmonctl, or a peer): the
+ * hold wins, and the host goes down again at once. True: send that.
+ */
 static bool
-command_done(struct action_batch *ab, struct backend *b)
+up_but_held(struct actions *a, struct backend *b)
+{
+	log_info_f(EV(b->dh.ip, "hold", NULL), "%s was brought up as a hold "
+	    "came: down again", b->dh.ip);
+	b->flush_pending = false;
+	b->action = ACTION_HOLD_DOWN;
+	changed(a, "up", b->dh.ip, NULL, "ok", false);
+	return true;
+}
+
+/* After OK: the backend's new state. True: b needs another command. */
+static bool
+command_done(struct action_batch *ab, struct backend *b,
+    const struct router_result *res)
 {
 	struct actions *a = ab->a;
-	const struct state_entry *e;
 	char votes[48];
 
-	if (ab->step == STEP_FLUSH || b->action == ACTION_FLUSH) {
-		b->flush_pending = false;
-		log_info_f(EV(b->dh.ip, "flush", NULL), "%s flushed",
-		    b->dh.ip);
-		changed(a, "flush", b->dh.ip, NULL, "ok", false);
-		return false;
-	}
 	switch (b->action) {
 	case ACTION_DOWN:
 		crash_point("after-ok");
@@ -432,14 +588,21 @@ command_done(struct action_batch *ab, struct backend *b)
 		changed(a, "down", b->dh.ip, reason_of(b), "ok", false);
 		b->dh.up = false;
 		confirm_intent(ab, b);
-		return true;
+		flush_result(a, b->dh.ip, b, res);
+		return false;
+	case ACTION_FLUSH:
+		flush_result(a, b->dh.ip, b, res);
+		return false;
 	case ACTION_UP:
+		b->dh.up = true;
+		/* Its record is what counts now, not the one decided on. */
+		if (b->owner == OWNER_HOLD)
+			return up_but_held(a, b);
 		log_info_f(EV(b->dh.ip, "up", NULL),
 		    "%s up: all %zu checks passed%s%s", b->dh.ip,
 		    a->cfg->nports, b->owner == OWNER_POOLMOND ? "" :
 		    " (--adopt-down)", votes_of(b, votes, sizeof(votes)));
 		changed(a, "up", b->dh.ip, NULL, "ok", false);
-		b->dh.up = true;
 		b->flush_pending = false;
 		set_owner(ab, b, OWNER_NONE);
 		return false;
@@ -449,9 +612,9 @@ command_done(struct action_batch *ab, struct backend *b)
 		    b->dh.ip);
 		changed(a, "down", b->dh.ip, "held for maintenance", "ok", false);
 		b->dh.up = false;
-		e = state_find(a->state, b->dh.ip);
-		return e != NULL && e->hold.flush;
-	case ACTION_FLUSH:
+		if (ab->cmd == ROUTER_DOWN_FLUSH)
+			flush_result(a, b->dh.ip, b, res);
+		return false;
 	case ACTION_NONE:
 		break;
 	}
@@ -459,22 +622,34 @@ command_done(struct action_batch *ab, struct backend *b)
 }
 
 static void
-batch_cmd_done(const struct director_result *res, void *arg)
+batch_cmd_done(const struct router_result *res, void *arg)
 {
 	struct action_batch *ab = arg;
 	struct backend *b = &ab->a->pool->backends[ab->next];
 
-	if (!cmd_ok(ab->a, ab->cmd, b->dh.ip, res)) {
+	if (!cmd_ok(ab->a, ab->cmd, b->dh.ip, res))
 		/* Unreachable: so is it for every other command now. */
 		ab->next = res->unreachable ? ab->a->pool->n : ab->next + 1;
-		ab->step = STEP_FIRST;
-	} else if (command_done(ab, b))
-		ab->step = STEP_FLUSH;
-	else {
+	else if (!command_done(ab, b, res))
 		ab->next++;
-		ab->step = STEP_FIRST;
-	}
 	batch_next(ab);
+}
+
+/*
+ * Decided again right before it is sent: a hold that came since the
+ * scan's decision (from poolmonctl, or a peer) wins over it. The hold's
+ * own down is its monitor's to send.
+ */
+static bool
+overtaken_by_hold(struct backend *b)
+{
+	if (b->owner != OWNER_HOLD || b->action == ACTION_HOLD_DOWN ||
+	    b->action == ACTION_NONE)
+		return false;
+	log_info_f(EV(b->dh.ip, "hold", NULL), "%s is held now: its %s is "
+	    "not sent", b->dh.ip, action_str(b->action));
+	b->action = ACTION_NONE;
+	return true;
 }
 
 static void
@@ -482,55 +657,57 @@ batch_next(struct action_batch *ab)
 {
 	struct actions *a = ab->a;
 	struct backend *b;
-	const char *cmd;
+	enum router_cmd cmd;
 	int r;
 
-	for (; ab->next < a->pool->n; ab->next++, ab->step = STEP_FIRST) {
+	for (; ab->next < a->pool->n; ab->next++) {
 		b = &a->pool->backends[ab->next];
-		if ((cmd = next_command(ab, b)) == NULL)
+		if (overtaken_by_hold(b) || !next_command(ab, b, &cmd))
 			continue;
 		if (now_ms() >= ab->deadline) {
 			defer_rest(ab);
 			break;
 		}
-		r = director_host_cmd_async(a->director, cmd, b->dh.ip,
-		    ab->deadline, batch_cmd_done, ab);
+		r = router_command(a->router, cmd, b->dh.ip, ab->deadline,
+		    batch_cmd_done, ab);
 		if (r == 0) {
 			ab->cmd = cmd;
 			return;
 		}
-		log_warnx("%s %s: %s; retrying at the next scan", cmd,
-		    b->dh.ip, strerror(-r));
+		log_warnx("%s %s: %s; retrying at the next scan",
+		    router_cmd_str(cmd), b->dh.ip, strerror(-r));
 	}
 	batch_end(ab);
 }
 
 static void
-batch_gate_done(const struct director_result *res, void *arg)
+batch_gate_done(const struct router_result *res, void *arg)
 {
 	struct action_batch *ab = arg;
 
-	if (ring_gate(ab->a, res) != GATE_SYNCED) {
+	if (gate(ab->a, res) != GATE_OPEN) {
 		batch_end(ab);
 		return;
 	}
-	record_intents(ab);
+	/* Without their intents, no down: the rest goes on. */
+	(void)record_intents(ab);
 	batch_next(ab);
 }
 
 static void
-ring_refreshed(const struct director_result *res, void *arg)
+gate_refreshed(const struct router_result *res, void *arg)
 {
-	(void)ring_gate(arg, res);
+	(void)gate(arg, res);
 }
 
 void
-actions_ring_refresh(struct actions *a)
+actions_gate_refresh(struct actions *a)
 {
-	int r = director_ring_state_async(a->director, 0, ring_refreshed, a);
+	int r = router_gate(a->router, 0, gate_refreshed, a);
 
 	if (r < 0)
-		log_warnx("DIRECTOR-LIST not sent: %s", strerror(-r));
+		log_warnx("%s: cannot ask whether it can act: %s",
+		    router_kind_str(router_kind(a->router)), strerror(-r));
 }
 
 bool
@@ -560,21 +737,21 @@ actions_apply(struct actions *a, uint32_t scan_id, bool full_scan,
 		return;
 	}
 	if ((ab = calloc(1, sizeof(*ab))) == NULL) {
-		log_warnx("out of memory: no director actions this scan");
+		log_warnx("out of memory: no actions this scan");
 		done(arg);
 		return;
 	}
 	ab->a = a;
 	ab->done = done;
 	ab->done_arg = arg;
-	/* One deadline for the whole batch: a director that stalls costs
-	 * one --timeout a scan, whatever the number of actions. */
+	/* One deadline for the whole batch: a router that stalls costs one
+	 * --timeout a scan, whatever the number of actions. */
 	ab->deadline = now_ms() + (int64_t)a->cfg->timeout_s * 1000;
 	a->batch = ab;
-	if (director_ring_state_async(a->director, ab->deadline,
-	    batch_gate_done, ab) < 0) {
-		log_warnx("DIRECTOR-LIST not sent: out of memory; retrying at "
-		    "the next scan");
+	if (router_gate(a->router, ab->deadline, batch_gate_done, ab) < 0) {
+		log_warnx("%s: cannot ask whether it can act: out of memory; "
+		    "retrying at the next scan",
+		    router_kind_str(router_kind(a->router)));
 		batch_end(ab);
 	}
 }
@@ -600,7 +777,7 @@ struct hold_op {
 	char ip[INET6_ADDRSTRLEN];
 	bool flush;
 	int64_t deadline;	/* monotonic ms, for all its commands */
-	const char *cmd;	/* in flight */
+	enum router_cmd cmd;	/* in flight */
 	actions_hold_fn *done;	/* NULL: nobody waits for the answer */
 	void *arg;
 };
@@ -625,75 +802,68 @@ hold_finish(struct hold_op *op, int r, const char *fmt, ...)
 	free(op);
 }
 
-static void hold_cmd_done(const struct director_result *res, void *arg);
+static void hold_cmd_done(const struct router_result *res, void *arg);
 
 static void
-hold_send(struct hold_op *op, const char *cmd)
+hold_send(struct hold_op *op, enum router_cmd cmd)
 {
 	int r;
 
 	op->cmd = cmd;
-	r = director_host_cmd_async(op->a->director, cmd, op->ip,
-	    op->deadline, hold_cmd_done, op);
+	r = router_command(op->a->router, cmd, op->ip, op->deadline,
+	    hold_cmd_done, op);
 	if (r < 0)
-		hold_finish(op, r, "hold recorded, but %s was not sent: %s",
-		    cmd, strerror(-r));
-}
-
-/* The held host is down: flush it if asked. */
-static void
-hold_is_down(struct hold_op *op)
-{
-	struct backend *b = pool_find(op->a->pool, op->ip);
-
-	if (b != NULL)
-		b->dh.up = false;
-	if (op->flush)
-		hold_send(op, "HOST-FLUSH");
-	else
-		hold_finish(op, 0, "%s", "");
+		hold_finish(op, r, "hold recorded, but the %s was not sent: "
+		    "%s", router_cmd_str(cmd), strerror(-r));
 }
 
 static void
-hold_cmd_done(const struct director_result *res, void *arg)
+hold_cmd_done(const struct router_result *res, void *arg)
 {
 	struct hold_op *op = arg;
+	struct backend *b = pool_find(op->a->pool, op->ip);
 	bool ok = cmd_ok(op->a, op->cmd, op->ip, res);
 
-	if (strcmp(op->cmd, "HOST-DOWN") == 0) {
-		if (ok)
-			hold_is_down(op);
-		else
-			hold_finish(op, -EIO, "hold recorded, but HOST-DOWN "
-			    "failed (see the log): retried at the next scan");
-	} else if (!ok)
-		hold_finish(op, -EIO, "held down, but HOST-FLUSH failed (see "
-		    "the log)");
-	else {
-		log_info_f(EV(op->ip, "flush", NULL), "%s flushed",
-		    op->ip);
-		changed(op->a, "flush", op->ip, NULL, "ok", false);
-		hold_finish(op, 0, "%s", "");
+	if (!ok) {
+		hold_finish(op, -EIO, "hold recorded, but the %s failed (see "
+		    "the log): retried at the next scan",
+		    router_cmd_str(op->cmd));
+		return;
 	}
+	if (b != NULL && op->cmd != ROUTER_FLUSH)
+		b->dh.up = false;
+	if (op->cmd == ROUTER_DOWN) {
+		hold_finish(op, 0, "%s", "");
+		return;
+	}
+	flush_result(op->a, op->ip, b, res);
+	if (res->flushed)
+		hold_finish(op, 0, "%s", "");
+	else
+		hold_finish(op, -EIO, "held down, but not flushed: %s",
+		    res->flush_err != NULL ? res->flush_err : "failed");
 }
 
 static void
-hold_gate_done(const struct director_result *res, void *arg)
+hold_gate_done(const struct router_result *res, void *arg)
 {
 	struct hold_op *op = arg;
 	struct backend *b;
-	enum gate gate = ring_gate(op->a, res);
+	enum gate g = gate(op->a, res);
 
-	if (gate != GATE_SYNCED) {
-		hold_finish(op, -EAGAIN, "hold recorded, but the director is "
-		    "%s: poolmond marks it down at a later scan",
-		    gate == GATE_FAILED ? "unreachable" : "not synced");
+	if (g != GATE_OPEN) {
+		hold_finish(op, -EAGAIN, "hold recorded, but the %s %s: "
+		    "poolmond marks it down at a later scan",
+		    router_kind_str(router_kind(op->a->router)),
+		    g == GATE_FAILED ? "is unreachable" : "cannot act now");
 		return;
 	}
 	if ((b = pool_find(op->a->pool, op->ip)) != NULL && b->dh.up)
-		hold_send(op, "HOST-DOWN");
+		hold_send(op, op->flush ? ROUTER_DOWN_FLUSH : ROUTER_DOWN);
+	else if (op->flush)
+		hold_send(op, ROUTER_FLUSH);
 	else
-		hold_is_down(op);
+		hold_finish(op, 0, "%s", "");
 }
 
 int
@@ -709,7 +879,12 @@ actions_hold(struct actions *a, const char *ip, const char *reason,
 
 	if (b == NULL)
 		return err_set(err, errlen, -ENOENT, "%s is not in the "
-		    "director's host list", ip);
+		    "%s's host list", ip,
+		    router_kind_str(router_kind(a->router)));
+	if (a->cfg->dry_run)
+		return err_set(err, errlen, -EPERM, "poolmond is in dry-run: "
+		    "it changes nothing, so it takes no hold ('poolmonctl "
+		    "dry-run off' first)");
 	str_copy(hold.reason, reason != NULL ? reason : "",
 	    sizeof(hold.reason));
 	if ((r = state_set(a->state, b->dh.ip, OWNER_HOLD, &hold)) < 0)
@@ -721,26 +896,18 @@ actions_hold(struct actions *a, const char *ip, const char *reason,
 	    "%s held for maintenance by uid %lu%s%s%s", b->dh.ip,
 	    (unsigned long)uid, hold.reason[0] != '\0' ? " (" : "",
 	    hold.reason, hold.reason[0] != '\0' ? ")" : "");
-	changed(a, "hold", b->dh.ip, hold.reason, NULL, a->cfg->dry_run);
+	changed(a, "hold", b->dh.ip, hold.reason, NULL, false);
 	if ((r = save_state(a, err, errlen)) < 0)
 		return r;
 	/* Kept by the whole fleet, which hears of it at once. */
 	if (a->fleet != NULL)
 		fleet_records_changed(a->fleet);
-	if (a->cfg->dry_run) {
-		log_info_f(EV(b->dh.ip, "hold", NULL),
-		    "dry-run: would mark held %s down%s", b->dh.ip,
-		    do_flush ? " and flush it" : "");
-		return err_set(err, errlen, 0, "hold recorded; dry-run: "
-		    "HOST-DOWN not sent");
-	}
 	if ((op = calloc(1, sizeof(*op))) == NULL)
 		return err_set(err, errlen, -EAGAIN, "hold recorded, but out "
 		    "of memory: poolmond marks it down at a later scan");
 	/* Answered within one --timeout, queued commands included. */
 	op->deadline = now_ms() + (int64_t)a->cfg->timeout_s * 1000;
-	if (director_ring_state_async(a->director, op->deadline,
-	    hold_gate_done, op) < 0) {
+	if (router_gate(a->router, op->deadline, hold_gate_done, op) < 0) {
 		free(op);
 		return err_set(err, errlen, -EAGAIN, "hold recorded, but out "
 		    "of memory: poolmond marks it down at a later scan");
@@ -793,7 +960,12 @@ actions_release(struct actions *a, const char *ip, char *err,
 
 	if (b == NULL && e == NULL)
 		return err_set(err, errlen, -ENOENT, "%s is not in the "
-		    "director's host list", ip);
+		    "%s's host list", ip,
+		    router_kind_str(router_kind(a->router)));
+	if (a->cfg->dry_run)
+		return err_set(err, errlen, -EPERM, "poolmond is in dry-run: "
+		    "it changes nothing, so it releases nothing ('poolmonctl "
+		    "dry-run off' first)");
 	if (e == NULL && (b == NULL || b->owner != OWNER_OPERATOR))
 		return err_set(err, errlen, -EINVAL, "%s is neither held nor "
 		    "down by the operator: nothing to release", ip);
@@ -812,7 +984,7 @@ actions_release(struct actions *a, const char *ip, char *err,
 	log_info_f(EV(ip, "release", NULL),
 	    "%s released (was %s): poolmond brings it up when healthy",
 	    ip, was);
-	changed(a, "release", ip, NULL, NULL, a->cfg->dry_run);
+	changed(a, "release", ip, NULL, NULL, false);
 	if ((r = save_state(a, err, errlen)) < 0)
 		return r;
 	if (a->fleet != NULL)

@@ -1,8 +1,8 @@
 /*
- * Director actions after a scan, and the operator's holds and releases:
- * policy.c decides, this module sends HOST-DOWN, HOST-FLUSH and HOST-UP
- * through the asynchronous director client and records ownership in the
- * state. It works on what main gives it.
+ * Actions after a scan, and the operator's holds and releases: policy.c
+ * decides, this module asks the router (router.h) to take backends down,
+ * flush them or bring them up, and records ownership in the state. It
+ * works on what main gives it.
  */
 #ifndef POOLMOND_ACTIONS_H
 #define POOLMOND_ACTIONS_H
@@ -13,7 +13,7 @@
 #include <sys/types.h>
 
 #include "config.h"
-#include "director.h"
+#include "router.h"
 #include "metrics.h"
 #include "policy.h"
 #include "pool.h"
@@ -30,8 +30,8 @@ struct actions {
 	const struct config *cfg;	/* cfg->dry_run may change */
 	struct pool *pool;
 	struct state *state;
-	struct director_client *director;
-	struct director_view *view;
+	struct router *router;
+	struct router_view *view;
 	struct fleet *fleet;		/* NULL: alone */
 	struct hooks *hooks;		/* --on-change; NULL: none */
 	struct metrics *metrics;
@@ -48,7 +48,7 @@ struct actions {
 typedef void actions_done_fn(void *arg);
 /*
  * Decide and act on scan scan_id's results (full_scan: every backend was
- * in it); done(arg) runs once the director's commands have finished (at
+ * in it); done(arg) runs once the router's commands have finished (at
  * most --timeout later).
  */
 void actions_apply(struct actions *a, uint32_t scan_id, bool full_scan,
@@ -58,21 +58,21 @@ bool actions_busy(const struct actions *a);
 /* The answer to a hold: r and err as actions_hold()'s. */
 typedef void actions_hold_fn(void *arg, int r, const char *err);
 /*
- * Maintenance hold: recorded, then HOST-DOWN (and HOST-FLUSH with flush)
+ * Maintenance hold: recorded, then taken down (and flushed with flush)
  * at once; the host stays down whatever its health until released.
- * 1: recorded, the director's commands are on their way and done(arg)
+ * 1: recorded, the router's commands are on their way and done(arg)
  * tells how they ended; 0 (dry-run), or -errno, with err saying what was
  * and was not done.
  */
 int actions_hold(struct actions *a, const char *ip, const char *reason,
     uid_t uid, bool flush, actions_hold_fn *done, void *arg, char *err,
     size_t errlen);
-/* Ask DIRECTOR-LIST now: the ring state is unknown since the director
- * was last unreachable, or a fleet follows the ring. */
-void actions_ring_refresh(struct actions *a);
+/* Ask the router's gate now: it is unknown since the router was last
+ * unreachable, or a fleet follows a director's ring. */
+void actions_gate_refresh(struct actions *a);
 /* Holds in progress for arg answer nobody (a client gone). */
 void actions_forget(struct actions *a, const void *arg);
-/* At exit, after the director client is gone: what was in progress. */
+/* At exit, after the router is gone: what was in progress. */
 void actions_shutdown(struct actions *a);
 /* Hand a held or operator-down host to poolmond, which brings it up once
  * healthy (the caller asks for its recheck). 0 (err holds a note) or

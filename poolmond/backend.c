@@ -59,7 +59,7 @@ backend_set_reason(struct backend *b, const char *reason)
 	return 0;
 }
 
-/* "IMAP:143 connect: ... (4 tries); POP3:110 ..." of the ports that did
+/* "PROTO:PORT connect: ... (4 tries); PROTO:PORT ..." of the ports that did
  * not pass and, when only_local, only those poolmond could not check. */
 static void
 ports_reason(const struct backend *b, const struct portspec *ports,

@@ -1,4 +1,5 @@
-/* The check of one port: dispatch by protocol, retries, status strings. */
+/* The check of one port: its protocol's check (protocol.h's table),
+ * retries, status strings. */
 #include "check.h"
 
 #include <string.h>
@@ -6,6 +7,7 @@
 #include "checks.h"
 #include "fiber.h"
 #include "net.h"
+#include "protocol.h"
 #include "util.h"
 
 static const char *const status_str[CHECK_STATUS_COUNT] = {
@@ -73,14 +75,8 @@ check_port_once(const struct check_target *t, struct check_result *res)
 	if (r == 0 && p->tls)
 		r = conn_start_tls(&c, t->env->ssl_ctx, t->verify_name,
 		    t->env->ssl_verify);
-	if (r == 0) {
-		switch (p->proto) {
-		case PROTO_IMAP: r = check_imap(&c, t); break;
-		case PROTO_POP3: r = check_pop3(&c, t); break;
-		case PROTO_LMTP: r = check_lmtp(&c, t); break;
-		case PROTO_BANNER: r = check_banner(&c, t); break;
-		}
-	}
+	if (r == 0)
+		r = protocol_get(p->proto)->check(&c, t);
 	conn_close(&c);
 	if (r < 0 && res->status == CHECK_OK)
 		res->status = CHECK_EINTERNAL;	/* a check forgot its reason */

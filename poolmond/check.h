@@ -48,8 +48,7 @@ struct check_env {
 	const char *ssl_name;	/* name to verify; NULL: PTR name or address */
 	struct credentials creds;	/* creds.username NULL: no login */
 	bool require_tls;	/* never send credentials without TLS */
-	const char *lmtp_from;
-	const char *lmtp_to;	/* NULL: LMTP check stops after LHLO */
+	const char *proto_opts[POPT_COUNT];	/* protocol.h's options */
 	const char *source_address;	/* bind before connect; NULL: none */
 };
 

@@ -335,8 +335,7 @@ imap_authenticate(struct imap *im)
 		if (imap_starttls(im) < 0)
 			return -1;
 	}
-	if (im->c->ssl == NULL && check_cleartext_refused(im->c, im->t,
-	    "STARTTLS") < 0)
+	if (im->c->ssl == NULL && check_cleartext_refused(im->c, im->t) < 0)
 		return -1;
 	im->c->step = "LOGIN";
 	if (im->logindisabled && im->c->ssl == NULL)

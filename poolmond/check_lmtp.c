@@ -106,7 +106,8 @@ lmtp_polite(struct conn *c, const char *step, const char *cmd)
 int
 check_lmtp(struct conn *c, const struct check_target *t)
 {
-	const struct check_env *env = t->env;
+	const char *from = t->env->proto_opts[POPT_LMTP_FROM];
+	const char *to = t->env->proto_opts[POPT_LMTP_TO];
 	struct lmtp_reply rep;
 	char addr[1024];
 
@@ -117,12 +118,11 @@ check_lmtp(struct conn *c, const struct check_target *t)
 		return lmtp_fail(c, CHECK_EBANNER, "", rep.last, rep.lastlen);
 	if (lmtp_cmd(c, "LHLO", "LHLO ", "poolmond", CHECK_ELMTP) < 0)
 		return -1;
-	if (env->lmtp_to != NULL) {
-		snprintf(addr, sizeof(addr), "<%s>",
-		    env->lmtp_from != NULL ? env->lmtp_from : "");
+	if (to != NULL) {
+		snprintf(addr, sizeof(addr), "<%s>", from != NULL ? from : "");
 		if (lmtp_cmd(c, "MAIL", "MAIL FROM:", addr, CHECK_ELMTP) < 0)
 			return -1;
-		snprintf(addr, sizeof(addr), "<%s>", env->lmtp_to);
+		snprintf(addr, sizeof(addr), "<%s>", to);
 		if (lmtp_cmd(c, "RCPT", "RCPT TO:", addr, CHECK_ELMTP) < 0)
 			return -1;
 		lmtp_polite(c, "RSET", "RSET");

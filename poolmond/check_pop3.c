@@ -215,8 +215,7 @@ check_pop3(struct conn *c, const struct check_target *t)
 			if (pop3_stls(&p) < 0)
 				return -1;
 		}
-		if (c->ssl == NULL &&
-		    check_cleartext_refused(c, t, "STLS") < 0)
+		if (c->ssl == NULL && check_cleartext_refused(c, t) < 0)
 			return -1;
 		if (pop3_login(&p) < 0)
 			return -1;

@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "protocol.h"
+
 #define MAX_PORTS		16
 #define CONFIG_PATH_OPTS	8	/* made absolute: -S -c -k -l ... */
 
@@ -22,13 +24,6 @@
 #define DEFAULT_CONTROL_GROUP	"root"
 #define DEFAULT_FLEET_PORT	9094
 #define FLEET_PEERS_MAX		64
-
-enum mail_proto {
-	PROTO_BANNER,		/* unknown service: any banner line passes */
-	PROTO_IMAP,
-	PROTO_POP3,
-	PROTO_LMTP,
-};
 
 struct portspec {
 	uint16_t port;
@@ -53,8 +48,8 @@ struct config {
 	bool dry_run;
 	const char *director_socket;
 	const char *credfile;
-	const char *lmtp_from;
-	const char *lmtp_to;
+	/* The protocols' own options (protocol.h), as given or defaulted. */
+	const char *proto_opts[POPT_COUNT];
 	bool require_tls;	/* never send credentials without TLS */
 	int max_children;
 	int retries;
@@ -99,10 +94,12 @@ enum config_parse_result config_parse_args(struct config *cfg, int argc,
     char **argv, char *err, size_t errlen);
 /* Free what config_parse_args() allocated; cfg's paths are then unset. */
 void config_free(struct config *cfg);
-/* "143", "IMAP:143", "pop3:110" ... Returns 0 or -EINVAL with err set. */
+/*
+ * "143" or "NAME:143", NAME a protocol of protocol.h's table in any case.
+ * Returns 0 or -EINVAL with err set.
+ */
 int portspec_parse(const char *arg, bool tls, struct portspec *out,
     char *err, size_t errlen);
-const char *mail_proto_name(enum mail_proto proto, bool tls);
 void config_usage(FILE *out);
 
 #endif

@@ -451,20 +451,6 @@ handle_version(struct ctl_client *c, const Poolmon__Request *req,
 	return 0;
 }
 
-/* Shown in status and logged: one printable line of bounded length. */
-static bool
-hold_reason_ok(const char *reason)
-{
-	const unsigned char *p;
-
-	if (strlen(reason) >= HOLD_REASON_MAX)
-		return false;
-	for (p = (const unsigned char *)reason; *p != '\0'; p++)
-		if (*p < 0x20 || *p == 0x7f)
-			return false;
-	return true;
-}
-
 /*
  * The answer to a hold; r and err are the hold hook's. A hold that is
  * recorded but not yet applied is a failure (the host is not down yet)
@@ -528,9 +514,10 @@ handle_hold(struct ctl_client *c, const Poolmon__Request *req,
 
 	if ((r = host_arg(rep, hr->host, ip, sizeof(ip))) < 0)
 		return r;
-	if (!hold_reason_ok(reason))
+	if (!hold_reason_valid(reason))
 		return fail(rep, EINVAL, "the reason must be at most %d bytes "
-		    "without control characters", HOLD_REASON_MAX - 1);
+		    "on one line, without control characters but tabs",
+		    HOLD_REASON_MAX - 1);
 	/* Who asked is the peer's uid, never anything the request says. */
 	r = ctx->hold(ctx->arg, ip, reason, c->peer.uid, hr->flush, hold_done,
 	    c, err, sizeof(err));

@@ -180,7 +180,10 @@ backend_set_add(struct backend_set *set, const struct control_ctx *ctx,
 	m->address = (char *)b->dh.ip;
 	m->tag = (char *)b->dh.tag;
 	SET(m, director_up, b->dh.up);
-	SET(m, vhost_count, b->dh.vhost_count);
+	if (b->dh.has_vhosts)
+		SET(m, vhost_count, b->dh.vhost_count);
+	if (b->dh.state != ROUTER_STATE_NONE)
+		SET(m, router_state, b->dh.state);
 	SET(m, users, b->dh.user_count);
 	SET(m, health, health_msg(b->health));
 	if (b->reason != NULL)
@@ -239,6 +242,47 @@ fill_safety(Poolmon__Summary *s, const struct config *cfg,
 	SET(s, adopt_down, cfg->adopt_down);
 }
 
+/*
+ * What routes users. Its strings outlive the loop's turn: the kind is
+ * static, the target the router's for the daemon's life, the gate's
+ * state copied (it changes).
+ */
+static int
+fill_router(Poolmon__Summary *s, const struct daemon_summary *sum)
+{
+	Poolmon__Router *r = calloc(1, sizeof(*r));
+
+	if (r == NULL)
+		return -ENOMEM;
+	poolmon__router__init(r);
+	r->kind = (char *)sum->router_kind;
+	r->target = (char *)(sum->router_target != NULL ?
+	    sum->router_target : "");
+	SET(r, reachable, sum->director_reachable);
+	if (sum->ring_known && sum->director_reachable) {
+		SET(r, can_act, sum->ring_synced);
+		if (sum->act_state != NULL && sum->act_state[0] != '\0' &&
+		    (r->act_state = strdup(sum->act_state)) == NULL) {
+			free(r);
+			return -ENOMEM;
+		}
+	}
+	s->router = r;
+	return 0;
+}
+
+/* What fill_summary() allocated. */
+static void
+free_summary(Poolmon__Summary *s)
+{
+	if (s->router != NULL) {
+		free(s->router->act_state);
+		free(s->router);
+		s->router = NULL;
+	}
+	fleet_status_free_summary(s);
+}
+
 /* The summary with the fleet's line: 0, or -ENOMEM with nothing to free. */
 static int
 fill_summary(Poolmon__Summary *s, const struct control_ctx *ctx)
@@ -270,8 +314,10 @@ fill_summary(Poolmon__Summary *s, const struct control_ctx *ctx)
 	SET(s, last_scan_ms, (uint32_t)sum.last_scan_ms);
 	count_backends(ctx->pool, s);
 	fill_safety(s, cfg, &sum);
+	if (sum.router_kind != NULL && fill_router(s, &sum) < 0)
+		return -ENOMEM;
 	if (fleet_status_summary(ctx->fleet, s) < 0) {
-		fleet_status_free_summary(s);
+		free_summary(s);
 		return -ENOMEM;
 	}
 	return 0;
@@ -519,7 +565,7 @@ ctl_stream_next(struct ctl_stream *s, const struct control_ctx *ctx,
 	if (r == 0)
 		r = stream_part(s, ctx, q, &resp, &status, &recheck, next);
 	if (with_summary)
-		fleet_status_free_summary(&summary);
+		free_summary(&summary);
 	if (r < 0)
 		ctl_stream_end(s);
 	return r;

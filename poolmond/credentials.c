@@ -130,8 +130,8 @@ parse_credfile(char *buf, size_t len, struct credentials *out, char *err,
 	if (ulen == 0 || plen == 0)
 		return cred_err(err, errlen, "needs a user name on line 1 and "
 		    "a password on line 2");
-	/* A CR inside a line would end a POP3 or LMTP command early and
-	 * inject the rest as another command. */
+	/* A CR inside a line would end a command line early and inject the
+	 * rest as another command. */
 	if (memchr(user, '\r', ulen) != NULL || memchr(pass, '\r', plen) != NULL)
 		return cred_err(err, errlen, "has a carriage return inside the "
 		    "user name or password");

@@ -80,7 +80,7 @@ fail(struct director_client *dcl, int err, const char *fmt, ...)
 }
 
 int
-director_parse_host_line(char *line, struct director_host *host,
+director_parse_host_line(char *line, struct router_host *host,
     const char **why)
 {
 	char *f[8];
@@ -90,6 +90,8 @@ director_parse_host_line(char *line, struct director_host *host,
 	long v;
 
 	memset(host, 0, sizeof(*host));
+	host->has_vhosts = true;
+	host->state = ROUTER_STATE_NONE;
 	if (n < 5) {
 		*why = "too few fields";
 		return -EINVAL;
@@ -177,20 +179,12 @@ director_parse_self_line(char *line, bool *synced, const char **ring_state)
 	return true;
 }
 
-void
-director_host_list_free(struct director_host_list *list)
-{
-	free(list->hosts);
-	free(list->tags);
-	memset(list, 0, sizeof(*list));
-}
-
 /* Distinct tags looked up before a tag is stored again: few in a pool. */
 #define TAGS_DEDUP_MAX	64
 
 struct host_list_ctx {
 	struct director_client *dcl;
-	struct director_host_list list;
+	struct router_host_list list;
 	size_t alloc;
 	/* Each host's tag as an offset into tags (which moves as it grows);
 	 * offset 0 is the empty tag, tags[0] being NUL. */
@@ -204,12 +198,12 @@ static int
 grow_hosts(struct host_list_ctx *ctx)
 {
 	size_t alloc = ctx->alloc ? ctx->alloc * 2 : 64;
-	struct director_host *h;
+	struct router_host *h;
 	uint32_t *at;
 
-	if (ctx->list.n >= DIRECTOR_MAX_HOSTS)
+	if (ctx->list.n >= ROUTER_MAX_HOSTS)
 		return fail(ctx->dcl, -EPROTO, "more than %d hosts",
-		    DIRECTOR_MAX_HOSTS);
+		    ROUTER_MAX_HOSTS);
 	if ((h = reallocarray(ctx->list.hosts, alloc, sizeof(*h))) == NULL)
 		return fail(ctx->dcl, -ENOMEM, "out of memory");
 	ctx->list.hosts = h;
@@ -262,7 +256,7 @@ host_list_ctx_free(struct host_list_ctx *ctx)
 {
 	if (ctx == NULL)
 		return;
-	director_host_list_free(&ctx->list);
+	router_host_list_free(&ctx->list);
 	free(ctx->tag_at);
 	free(ctx);
 }
@@ -270,7 +264,7 @@ host_list_ctx_free(struct host_list_ctx *ctx)
 static int
 host_list_line(struct host_list_ctx *ctx, char *line)
 {
-	struct director_host *host;
+	struct router_host *host;
 	const char *why;
 	char shown[80];
 	int r;
@@ -506,7 +500,7 @@ finish_list(struct director_client *dcl)
 {
 	struct director_cmd *c = dcl->head;
 	struct director_result res = { .err = "" };
-	struct director_host_list list;
+	struct router_host_list list;
 
 	if (c->kind == CMD_HOST_LIST) {
 		host_list_finish(c->hl);
@@ -514,7 +508,7 @@ finish_list(struct director_client *dcl)
 		memset(&c->hl->list, 0, sizeof(c->hl->list));
 		res.list = &list;
 		finish_head(dcl, &res);
-		director_host_list_free(&list);
+		router_host_list_free(&list);
 		return;
 	}
 	if (!c->found_self) {

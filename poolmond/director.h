@@ -14,29 +14,10 @@
 
 #include <systemd/sd-event.h>
 
-#define DIRECTOR_TAG_MAX	128
+#include "router.h"
+
+#define DIRECTOR_TAG_MAX	ROUTER_TAG_MAX
 #define DIRECTOR_LINE_MAX	4096
-#define DIRECTOR_MAX_HOSTS	65536
-
-struct director_host {
-	char ip[INET6_ADDRSTRLEN];
-	bool up;			/* in the ip's padding */
-	unsigned int vhost_count;
-	unsigned int user_count;
-	/* Not owned: the host list's tags, a parsed line, or a literal. */
-	const char *tag;
-	time_t last_updown_change;
-};
-
-/*
- * A HOST-LIST reply. Its hosts' tags point into tags, which holds each
- * distinct tag once: thousands of hosts share a handful of tags.
- */
-struct director_host_list {
-	struct director_host *hosts;
-	size_t n;
-	char *tags;
-};
 
 enum director_reply {
 	DIRECTOR_REPLY_OK,
@@ -50,7 +31,7 @@ enum director_reply {
  * Parse one HOST-LIST line (modified in place; host->tag points into it).
  * 0, or -EINVAL with *why.
  */
-int director_parse_host_line(char *line, struct director_host *host,
+int director_parse_host_line(char *line, struct router_host *host,
     const char **why);
 enum director_reply director_classify_reply(const char *line);
 /*
@@ -61,7 +42,6 @@ enum director_reply director_classify_reply(const char *line);
 bool director_parse_self_line(char *line, bool *synced,
     const char **ring_state);
 const char *director_reply_str(enum director_reply reply);
-void director_host_list_free(struct director_host_list *list);
 
 /*
  * The asynchronous client: one connection on the event loop, a queue of
@@ -73,20 +53,7 @@ void director_host_list_free(struct director_host_list *list);
  */
 struct director_client;
 
-#define DIRECTOR_RING_MAX	64
-
-/*
- * The director as poolmond last found it: the scan keeps its
- * reachability, the actions its ring, status reads both.
- */
-struct director_view {
-	bool down;		/* the last HOST-LIST failed */
-	char error[256];	/* why */
-	bool ring_synced;	/* as DIRECTOR-LIST last said */
-	/* Not asked since the director was last unreachable. */
-	bool ring_unknown;
-	bool ring_unsynced_noted;	/* logged once per episode */
-};
+#define DIRECTOR_RING_MAX	ROUTER_RING_MAX
 
 struct director_result {
 	int error;		/* 0, or -errno with err saying why */
@@ -95,7 +62,7 @@ struct director_result {
 	enum director_reply reply;	/* host commands */
 	const char *line;		/* host commands: the reply, printable */
 	/* HOST-LIST: the callback may take it (then zero it). */
-	struct director_host_list *list;
+	struct router_host_list *list;
 	bool synced;			/* DIRECTOR-LIST: own ring synced */
 	const char *ring_state;		/* DIRECTOR-LIST: "ring synced", ... */
 	/* DIRECTOR-LIST: the ring's members (itself included, the removed

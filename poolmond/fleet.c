@@ -41,9 +41,19 @@ struct peer {
 	bool authenticated;		/* an offer of it is here */
 	bool auth_failed;		/* its last word failed the key */
 	bool can_act;
+	bool dry_run;			/* it said so */
 	time_t last_seen;		/* wall clock; 0: never */
 	unsigned int interval_s;	/* its own, as it said */
 	char error[128];
+	/* Its clock, measured at our last exchange with it. */
+	int64_t exchange_wall_ms;	/* when that exchange began, ours */
+	bool skew_known;
+	int64_t skew_ms;		/* its clock minus ours */
+	bool skewed;			/* beyond FLEET_SKEW_MAX_MS */
+	/* Its verdicts: when it made the offer (its clock) and when they
+	 * came (our monotonic clock), for their age. */
+	int64_t offer_sent_ms;
+	int64_t verdicts_ms;
 	struct fleet_verdict_msg *verdicts;	/* sorted by host */
 	size_t nverdicts;
 };
@@ -60,6 +70,7 @@ struct fleet {
 	int timeout_ms;
 	int fall, rise;
 	bool ring;
+	const bool *dry_run;		/* the daemon's switch */
 	struct peer *peers;
 	size_t npeers;
 	bool can_act;			/* our director, as last known */
@@ -101,15 +112,17 @@ peer_by_address(struct fleet *f, const char *address)
 	return NULL;
 }
 
-static struct peer *
-peer_by_ip(struct fleet *f, const char *ip)
+/* Whether ip is a peer's address (the transport's is_peer hook). */
+static bool
+on_is_peer(void *arg, const char *ip)
 {
+	const struct fleet *f = arg;
 	size_t i;
 
 	for (i = 0; i < f->npeers; i++)
 		if (strcmp(f->peers[i].ip, ip) == 0)
-			return &f->peers[i];
-	return NULL;
+			return true;
+	return false;
 }
 
 /* ADDR:PORT of a peer; -EINVAL for what is no address of one. */
@@ -160,30 +173,60 @@ peer_remove(struct fleet *f, size_t i)
 	f->peers[i] = f->peers[--f->npeers];
 }
 
-/* Heard from within FLEET_GONE_INTERVALS of its interval (or ours). */
-static bool
-peer_live(const struct fleet *f, const struct peer *p, int64_t now)
+/* A peer's interval in ms: its own as it said, or ours if longer. */
+static int64_t
+peer_interval_ms(const struct fleet *f, const struct peer *p)
 {
 	unsigned int interval = p->interval_s > f->interval_s ?
 	    p->interval_s : f->interval_s;
 
-	return now - p->heard_ms < (int64_t)FLEET_GONE_INTERVALS *
-	    interval * 1000;
+	return (int64_t)interval * 1000;
 }
 
+/* Heard from within FLEET_GONE_INTERVALS of its interval (or ours). */
+static bool
+peer_live(const struct fleet *f, const struct peer *p, int64_t now)
+{
+	return now - p->heard_ms < FLEET_GONE_INTERVALS *
+	    peer_interval_ms(f, p);
+}
+
+/* Live, proved the key (or not heard yet), its clock within bounds. */
 static bool
 peer_trusted(const struct fleet *f, const struct peer *p, int64_t now)
 {
-	return peer_live(f, p, now) && !p->auth_failed;
+	return peer_live(f, p, now) && !p->auth_failed && !p->skewed;
+}
+
+static bool
+dry_run(const struct fleet *f)
+{
+	return f->dry_run != NULL && *f->dry_run;
 }
 
 /* ------------------------------------------------------------------ */
 /* Verdicts */
 
-/* This monitor's verdict on b, after its own --fall/--rise. */
+/* How often this monitor offers, in fact: its interval, or longer. */
+static unsigned int
+own_interval_s(const struct fleet *f)
+{
+	return f->cadence_s > f->interval_s ? f->cadence_s : f->interval_s;
+}
+
+/*
+ * This monitor's verdict on b, after its own --fall/--rise. A check
+ * older than FLEET_GONE_INTERVALS intervals (its director away, no scan
+ * since) is no verdict.
+ */
 static enum fleet_verdict
 own_verdict(const struct fleet *f, const struct backend *b)
 {
+	time_t age = time(NULL) - b->last_check;
+
+	if (b->last_check == 0 || age > (time_t)(FLEET_GONE_INTERVALS *
+	    own_interval_s(f)))
+		return FLEET_VERDICT_UNKNOWN;
 	if (b->health == HEALTH_FAILED && b->fail_count >= (unsigned int)f->fall)
 		return FLEET_VERDICT_FAILED;
 	if (b->health == HEALTH_OK && b->ok_count >= (unsigned int)f->rise)
@@ -198,16 +241,30 @@ cmp_verdict(const void *a, const void *b)
 	    ((const struct fleet_verdict_msg *)b)->host);
 }
 
+/*
+ * A peer's verdict on ip, when it has one that is fresh: the check it
+ * rests on at most FLEET_GONE_INTERVALS of the peer's intervals old (by
+ * its clock when it offered it, then ours since). NULL: none, or stale.
+ */
 static const struct fleet_verdict_msg *
-peer_verdict(const struct peer *p, const char *ip)
+peer_verdict(const struct fleet *f, const struct peer *p, const char *ip,
+    int64_t now)
 {
+	const struct fleet_verdict_msg *v;
 	struct fleet_verdict_msg key;
+	int64_t age;
 
 	if (p->nverdicts == 0)
 		return NULL;
 	str_copy(key.host, ip, sizeof(key.host));
-	return bsearch(&key, p->verdicts, p->nverdicts, sizeof(key),
+	v = bsearch(&key, p->verdicts, p->nverdicts, sizeof(key),
 	    cmp_verdict);
+	if (v == NULL || v->at <= 0 || p->offer_sent_ms <= 0)
+		return NULL;
+	/* Its check time is in whole seconds: up to one more is slack. */
+	age = p->offer_sent_ms - (int64_t)v->at * 1000 - 1000 +
+	    (now - p->verdicts_ms);
+	return age <= FLEET_GONE_INTERVALS * peer_interval_ms(f, p) ? v : NULL;
 }
 
 /* ------------------------------------------------------------------ */
@@ -243,7 +300,8 @@ outranks(const char *ip, const char *a, const char *b)
 static const char *
 actor_of(const struct fleet *f, const char *ip, int64_t now)
 {
-	const char *best = f->can_act ? f->self : NULL;
+	/* A monitor in dry-run changes nothing: the others act. */
+	const char *best = f->can_act && !dry_run(f) ? f->self : NULL;
 	size_t i;
 
 	for (i = 0; i < f->npeers; i++) {
@@ -279,9 +337,10 @@ quorum_of(const struct fleet *f, unsigned int live)
 }
 
 /*
- * Trusted by none: peers answered, every one that did failed the key,
- * and none proved it lately. Such a monitor keeps out of the fleet's
- * decisions rather than act alone.
+ * Trusted by none: peers answered, every one that did failed the key
+ * (or shows a clock this one cannot agree with), and none proved it
+ * lately. Such a monitor keeps out of the fleet's decisions rather than
+ * act alone: the fault may well be its own.
  */
 static bool
 isolated(const struct fleet *f, int64_t now)
@@ -294,7 +353,7 @@ isolated(const struct fleet *f, int64_t now)
 
 		if (!peer_live(f, p, now))
 			continue;
-		if (p->auth_failed)
+		if (p->auth_failed || p->skewed)
 			refused = true;
 		else if (p->authenticated)
 			return false;
@@ -331,7 +390,7 @@ tally(const struct fleet *f, const struct backend *b, int64_t now,
 		if (!peer_trusted(f, p, now))
 			continue;
 		t->voters++;
-		if ((v = peer_verdict(p, b->dh.ip)) != NULL)
+		if ((v = peer_verdict(f, p, b->dh.ip, now)) != NULL)
 			count_vote(t, v->verdict);
 	}
 }
@@ -456,10 +515,14 @@ note_record(const struct fleet_record_msg *r, const char *origin,
 		    r->host, owner_str(owner_of_kind(r->kind)));
 }
 
+static void warn_limited(struct fleet *f, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
 static void
 merge_records(struct fleet *f, const struct fleet_offer *o)
 {
 	const struct fleet_record_msg *r;
+	int64_t ahead = wall_ms() + FLEET_SKEW_MAX_MS;
 	bool changed = false;
 	size_t i;
 
@@ -470,10 +533,19 @@ merge_records(struct fleet *f, const struct fleet_offer *o)
 
 		r = &o->records[i];
 		origin = r->origin[0] != '\0' ? r->origin : o->monitor;
+		/* A clock that far ahead would order it after everything
+		 * done here for as long: refused. */
+		if (r->at.ms > ahead) {
+			warn_limited(f, "fleet: %s's record of %s is stamped "
+			    "%lld ms ahead of this monitor's clock: refused",
+			    o->monitor, r->host,
+			    (long long)(r->at.ms - wall_ms()));
+			continue;
+		}
 		e = state_find(f->state, r->host);
 		was_held = e != NULL && e->owner == OWNER_HOLD;
 		if (state_merge(f->state, r->host, owner_of_kind(r->kind),
-		    r->at_ms, origin, &r->hold) <= 0)
+		    r->at, origin, &r->hold) <= 0)
 			continue;
 		apply_record(f, r);
 		changed = true;
@@ -501,7 +573,7 @@ add_record(const struct state_entry *e, void *arg)
 	    e->owner == OWNER_POOLMOND ? FLEET_RECORD_OWNED :
 	    FLEET_RECORD_CLEARED;
 	/* A record from before the fleet loses to any the fleet makes. */
-	r->at_ms = e->at_ms > 0 ? e->at_ms : 1;
+	r->at = e->at.ms > 0 ? e->at : (struct hlc_stamp){ .ms = 1 };
 	str_copy(r->origin, e->origin, sizeof(r->origin));
 	if (e->owner == OWNER_HOLD)
 		r->hold = e->hold;
@@ -520,7 +592,8 @@ build_offer(struct fleet *f, struct fleet_offer *o)
 	o->interval_s = f->cadence_s > f->interval_s ? f->cadence_s :
 	    f->interval_s;
 	o->scans = f->scans;
-	o->can_act = f->can_act && !f->isolated;
+	o->dry_run = dry_run(f);
+	o->can_act = f->can_act && !f->isolated && !o->dry_run;
 	if ((f->pool->n > 0 && (o->verdicts = calloc(f->pool->n,
 	    sizeof(*o->verdicts))) == NULL) || (f->state->n > 0 &&
 	    (o->records = calloc(f->state->n, sizeof(*o->records))) == NULL))
@@ -533,6 +606,7 @@ build_offer(struct fleet *f, struct fleet_offer *o)
 			continue;
 		str_copy(v->host, b->dh.ip, sizeof(v->host));
 		v->verdict = own_verdict(f, b);
+		/* Its age tells the peers whether it is still fresh. */
 		v->at = b->last_check;
 		/* Borrowed: fleet_offer_free() is not called on it. */
 		v->reason = b->health != HEALTH_OK ? b->reason : NULL;
@@ -568,16 +642,20 @@ refresh_offer(struct fleet *f)
 static void
 offer_to_peers(struct fleet *f)
 {
+	struct peer *p;
 	size_t i;
 	int r;
 
 	if (refresh_offer(f) < 0)
 		return;
-	for (i = 0; i < f->npeers && f->net != NULL; i++)
-		if ((r = fleet_net_exchange(f->net, f->peers[i].address,
-		    f->offer, f->offer_len)) < 0)
-			snprintf(f->peers[i].error, sizeof(f->peers[i].error),
-			    "%s", strerror(-r));
+	for (i = 0; i < f->npeers && f->net != NULL; i++) {
+		p = &f->peers[i];
+		p->exchange_wall_ms = wall_ms();
+		if ((r = fleet_net_exchange(f->net, p->address, f->offer,
+		    f->offer_len)) < 0)
+			snprintf(p->error, sizeof(p->error), "%s",
+			    strerror(-r));
+	}
 }
 
 void
@@ -603,7 +681,7 @@ fleet_records_changed(struct fleet *f)
 /* ------------------------------------------------------------------ */
 /* The transport's hooks */
 
-static void __attribute__((format(printf, 2, 3)))
+static void
 warn_limited(struct fleet *f, const char *fmt, ...)
 {
 	char line[512];
@@ -619,16 +697,10 @@ warn_limited(struct fleet *f, const char *fmt, ...)
 	    suppressed > 0 ? " (more such lines were not logged)" : "");
 }
 
+/* The offer's verdicts become the peer's. */
 static void
-take_offer(struct fleet *f, struct peer *p, struct fleet_offer *o)
+take_verdicts(struct peer *p, struct fleet_offer *o)
 {
-	p->heard_ms = now_ms();
-	p->last_seen = time(NULL);
-	p->authenticated = true;
-	p->auth_failed = false;
-	p->error[0] = '\0';
-	p->interval_s = o->interval_s;
-	p->can_act = o->can_act;
 	peer_clear_verdicts(p);
 	/* Kept: the offer's verdicts move to the peer. */
 	p->verdicts = o->verdicts;
@@ -638,12 +710,94 @@ take_offer(struct fleet *f, struct peer *p, struct fleet_offer *o)
 	if (p->nverdicts > 1)
 		qsort(p->verdicts, p->nverdicts, sizeof(*p->verdicts),
 		    cmp_verdict);
+	p->offer_sent_ms = o->sent_at_ms;
+	p->verdicts_ms = now_ms();
+	p->interval_s = o->interval_s;
+	p->can_act = o->can_act;
+	p->dry_run = o->dry_run;
+}
+
+/*
+ * Its clock against ours, from an exchange of ours: its offer was made
+ * between the start of the exchange and now. True when within bounds.
+ */
+static bool
+measure_clock(struct peer *p, const struct fleet_offer *o,
+    int64_t sent_wall_ms)
+{
+	bool was = p->skewed;
+
+	if (o->sent_at_ms <= 0 || sent_wall_ms <= 0) {
+		p->skew_known = false;
+		p->skewed = false;
+		return true;
+	}
+	p->skew_known = true;
+	p->skew_ms = o->sent_at_ms - (sent_wall_ms + wall_ms()) / 2;
+	p->skewed = p->skew_ms > FLEET_SKEW_MAX_MS ||
+	    p->skew_ms < -FLEET_SKEW_MAX_MS;
+	if (p->skewed && !was)
+		log_warnx_f(&(struct log_fields){ .event = "fleet" },
+		    "fleet: %s's clock is %+lld ms from this monitor's (more "
+		    "than %d s): its records and verdicts are refused until "
+		    "one of the clocks is set right", p->address,
+		    (long long)p->skew_ms, FLEET_SKEW_MAX_MS / 1000);
+	else if (!p->skewed && was)
+		log_info_f(&(struct log_fields){ .event = "fleet" },
+		    "fleet: %s's clock agrees with this monitor's again "
+		    "(%+lld ms)", p->address, (long long)p->skew_ms);
+	if (p->skewed)
+		snprintf(p->error, sizeof(p->error), "clock skew %+lld ms",
+		    (long long)p->skew_ms);
+	return !p->skewed;
+}
+
+/*
+ * The answer to our own exchange with the peer's --fleet-listen
+ * address: the one thing that says it is live and trusted.
+ */
+static void
+take_answer(struct fleet *f, struct peer *p, struct fleet_offer *o,
+    int64_t sent_wall_ms)
+{
+	p->heard_ms = now_ms();
+	p->last_seen = time(NULL);
+	p->authenticated = true;
+	p->auth_failed = false;
+	p->error[0] = '\0';
+	if (!measure_clock(p, o, sent_wall_ms)) {
+		peer_clear_verdicts(p);
+		p->interval_s = o->interval_s;
+		p->can_act = false;
+		return;
+	}
+	take_verdicts(p, o);
 	merge_records(f, o);
 }
 
+/*
+ * A message the peer opened an exchange with: it proved the key, but
+ * only our own exchanges say whether the peer is live and trusted, so it
+ * is taken from a trusted peer only, and changes neither.
+ */
+static int
+take_incoming(struct fleet *f, struct peer *p, struct fleet_offer *o)
+{
+	int64_t skew = o->sent_at_ms - wall_ms();
+
+	if (!peer_trusted(f, p, now_ms()) || !p->authenticated)
+		return -EAGAIN;
+	if (o->sent_at_ms <= 0 || skew > FLEET_SKEW_MAX_MS ||
+	    skew < -FLEET_SKEW_MAX_MS)
+		return -ERANGE;
+	take_verdicts(p, o);
+	merge_records(f, o);
+	return 0;
+}
+
 int
-fleet_receive(struct fleet *f, const char *from, const uint8_t *msg,
-    size_t len)
+fleet_receive(struct fleet *f, const char *from, bool outgoing,
+    int64_t sent_wall_ms, const uint8_t *msg, size_t len)
 {
 	struct fleet_offer o;
 	struct peer *p;
@@ -663,8 +817,13 @@ fleet_receive(struct fleet *f, const char *from, const uint8_t *msg,
 		warn_limited(f, "fleet: an offer signed %s came from %s: "
 		    "ignored", o.monitor, from);
 		r = -EPERM;
-	} else
-		take_offer(f, p, &o);
+	} else if (outgoing)
+		take_answer(f, p, &o, sent_wall_ms);
+	else if ((r = take_incoming(f, p, &o)) < 0)
+		log_debug("fleet: %s's offer to this monitor not taken: %s",
+		    p->address, r == -ERANGE ? "its clock is too far from "
+		    "this monitor's" : "not trusted by an exchange of ours "
+		    "yet");
 	fleet_offer_free(&o);
 	return r;
 }
@@ -673,8 +832,11 @@ static void
 on_received(void *arg, const char *from, bool outgoing, const uint8_t *msg,
     size_t len)
 {
-	(void)outgoing;
-	(void)fleet_receive(arg, from, msg, len);
+	struct fleet *f = arg;
+	struct peer *p = outgoing ? peer_by_address(f, from) : NULL;
+
+	(void)fleet_receive(f, from, outgoing, p != NULL ?
+	    p->exchange_wall_ms : 0, msg, len);
 }
 
 static int
@@ -682,7 +844,8 @@ on_answer(void *arg, uint8_t **msg, size_t *len)
 {
 	struct fleet *f = arg;
 
-	if (f->offer == NULL && refresh_offer(f) < 0)
+	/* Made now: the peer reads our clock from it. */
+	if (refresh_offer(f) < 0 && f->offer == NULL)
 		return -ENOMEM;
 	if ((*msg = malloc(f->offer_len > 0 ? f->offer_len : 1)) == NULL)
 		return -ENOMEM;
@@ -691,13 +854,16 @@ on_answer(void *arg, uint8_t **msg, size_t *len)
 	return 0;
 }
 
+/*
+ * How an exchange ended. Only ours say anything of the peer: anyone can
+ * fail a handshake from a peer's address (fleet_net.c logs those).
+ */
 static void
 on_ended(void *arg, const char *peer, bool outgoing,
     enum fleet_outcome outcome, const char *err)
 {
 	struct fleet *f = arg;
-	struct peer *p = outgoing ? peer_by_address(f, peer) :
-	    peer_by_ip(f, peer);
+	struct peer *p = outgoing ? peer_by_address(f, peer) : NULL;
 
 	if (p == NULL || outcome == FLEET_OK)
 		return;
@@ -706,10 +872,9 @@ on_ended(void *arg, const char *peer, bool outgoing,
 		/* It answered: alive, but not one of us (or we not of it). */
 		if (!p->auth_failed)
 			log_warnx_f(&(struct log_fields){ .event = "fleet" },
-			    "fleet: %s failed authentication (%s): its "
-			    "verdicts do not count", p->address, outgoing ?
-			    "it refused this monitor's key" :
-			    "its key is not this monitor's");
+			    "fleet: %s failed authentication (it does not "
+			    "hold this monitor's --fleet-key): its verdicts "
+			    "do not count", p->address);
 		p->heard_ms = now_ms();
 		p->last_seen = time(NULL);
 		p->auth_failed = true;
@@ -813,7 +978,8 @@ start_net(struct fleet *f, sd_event *event, const struct fleet_config *cfg,
     char *err, size_t errlen)
 {
 	const struct fleet_net_hooks hooks = { .received = on_received,
-	    .answer = on_answer, .ended = on_ended, .arg = f };
+	    .answer = on_answer, .ended = on_ended, .is_peer = on_is_peer,
+	    .arg = f };
 	struct sockaddr_storage ss;
 	uint8_t key[FLEET_KEY_MAX];
 	size_t keylen;
@@ -876,6 +1042,7 @@ fleet_new_offline(const struct fleet_config *cfg, struct pool *pool,
 	f->fall = cfg->fall;
 	f->rise = cfg->rise;
 	f->ring = cfg->ring;
+	f->dry_run = cfg->dry_run;
 	f->peer_gone = cfg->peer_gone;
 	f->gone_arg = cfg->arg;
 	f->warnings = (struct ratelimit){ .interval_ms = FLEET_WARN_WINDOW_MS,
@@ -960,6 +1127,9 @@ fleet_peer(const struct fleet *f, size_t i, struct fleet_peer_view *v)
 	v->trusted = peer_trusted(f, p, now) && p->authenticated;
 	v->last_seen = p->last_seen;
 	v->error = p->error[0] != '\0' ? p->error : NULL;
+	v->skew_known = p->skew_known;
+	v->skew_ms = p->skew_ms;
+	v->dry_run = p->dry_run;
 }
 
 const char *
@@ -990,7 +1160,7 @@ fleet_verdicts(const struct fleet *f, const char *ip,
 
 		if (!peer_trusted(f, p, now) || !p->authenticated)
 			continue;
-		v = peer_verdict(p, ip);
+		v = peer_verdict(f, p, ip, now);
 		out[n++] = (struct fleet_verdict_view){ .monitor = p->address,
 		    .verdict = v != NULL ? v->verdict : FLEET_VERDICT_UNKNOWN,
 		    .reason = v != NULL ? v->reason : NULL,

@@ -20,8 +20,15 @@
 #include "pool.h"
 #include "state.h"
 
-/* Intervals without a word from a peer before it counts as gone. */
+/* Intervals without a word from a peer before it counts as gone; a
+ * verdict older than this many of its monitor's intervals is no verdict. */
 #define FLEET_GONE_INTERVALS	3
+/*
+ * How far a peer's clock may be from this monitor's, as measured at its
+ * last exchange: beyond it, its records and verdicts are refused and it
+ * is not trusted. Records stamped further ahead than this are refused.
+ */
+#define FLEET_SKEW_MAX_MS	60000
 
 struct fleet;
 
@@ -35,6 +42,9 @@ struct fleet_config {
 	int interval_s;
 	int timeout_s;
 	int fall, rise;
+	/* The daemon's dry-run switch, which poolmonctl may turn: a
+	 * monitor in dry-run never acts and says so in its offers. */
+	const bool *dry_run;
 	/* A peer was found gone: its backends have another actor now, who
 	 * should judge them without waiting for the next interval. */
 	void (*peer_gone)(void *arg);
@@ -77,6 +87,9 @@ struct fleet_peer_view {
 	bool trusted;
 	time_t last_seen;		/* 0: never heard */
 	const char *error;		/* NULL: none */
+	bool skew_known;		/* measured at an exchange of ours */
+	int64_t skew_ms;		/* its clock minus ours */
+	bool dry_run;			/* it said so */
 };
 struct fleet_verdict_view {
 	const char *monitor;
@@ -100,9 +113,15 @@ uint64_t fleet_rendezvous(const char *ip, const char *monitor);
 /* A fleet without its transport: nothing is sent, nothing listens. */
 int fleet_new_offline(const struct fleet_config *cfg, struct pool *pool,
     struct state *state, struct fleet **out, char *err, size_t errlen);
-/* A peer's message, as the transport hands it over. 0, or -errno when
- * it was refused (logged). */
-int fleet_receive(struct fleet *f, const char *from, const uint8_t *msg,
-    size_t len);
+/*
+ * A peer's message, as the transport hands it over. outgoing: the answer
+ * to an exchange of ours with the peer's --fleet-listen address, started
+ * at sent_wall_ms (wall clock), which alone decides whether the peer is
+ * live and trusted and measures its clock; else a message the peer sent
+ * us, taken only from a peer our own exchanges trust. 0, or -errno when
+ * it was refused (logged).
+ */
+int fleet_receive(struct fleet *f, const char *from, bool outgoing,
+    int64_t sent_wall_ms, const uint8_t *msg, size_t len);
 
 #endif

@@ -101,7 +101,8 @@ parse_record(const Poolmon__Fleet__Record *m, struct fleet_record_msg *r,
 		return err_set(why, whylen, -EINVAL, "record of %s stamped %lld: not "
 		    "a time this monitor believes", r->host,
 		    (long long)m->at_ms);
-	r->at_ms = m->at_ms;
+	r->at.ms = m->at_ms;
+	r->at.count = m->has_at_count ? m->at_count : 0;
 	if (m->origin != NULL && m->origin[0] != '\0') {
 		if (fleet_addr_parse(m->origin, 0, &ss) < 0 ||
 		    addrport_format(&ss, r->origin, sizeof(r->origin)) < 0)
@@ -114,13 +115,15 @@ parse_record(const Poolmon__Fleet__Record *m, struct fleet_record_msg *r,
 	r->hold.since = m->has_since && m->since > 0 ? (time_t)m->since : 0;
 	r->hold.flush = m->has_flush && m->flush;
 	if (m->reason != NULL) {
-		size_t len = strlen(m->reason);
-
-		if (len >= sizeof(r->hold.reason))
+		/* Word for word, as the operator typed it: the control
+		 * socket takes no control character but a tab. */
+		if (str_copy(r->hold.reason, m->reason,
+		    sizeof(r->hold.reason)) >= sizeof(r->hold.reason))
 			return err_set(why, whylen, -EINVAL, "hold reason of %s too "
 			    "long", r->host);
-		str_sanitize_r(m->reason, len, r->hold.reason,
-		    sizeof(r->hold.reason));
+		if (!hold_reason_valid(r->hold.reason))
+			return err_set(why, whylen, -EINVAL, "hold reason of %s "
+			    "holds a control character", r->host);
 	}
 	return 0;
 }
@@ -182,7 +185,10 @@ fleet_offer_parse(const uint8_t *buf, size_t len, struct fleet_offer *offer,
 		offer->interval_s = m->has_interval_s &&
 		    m->interval_s <= 86400 ? m->interval_s : 0;
 		offer->scans = m->has_scans ? m->scans : 0;
-		offer->can_act = m->has_can_act && m->can_act;
+		offer->dry_run = m->has_dry_run && m->dry_run;
+		/* A monitor in dry-run changes nothing: never an actor. */
+		offer->can_act = m->has_can_act && m->can_act &&
+		    !offer->dry_run;
 		r = parse_items(m, offer, why, whylen);
 	}
 	poolmon__fleet__offer__free_unpacked(m, NULL);
@@ -242,7 +248,9 @@ wire_record(const struct fleet_record_msg *r, Poolmon__Fleet__Record *m)
 	poolmon__fleet__record__init(m);
 	m->host = (char *)r->host;
 	m->kind = kind_wire[r->kind];
-	m->at_ms = r->at_ms;
+	m->at_ms = r->at.ms;
+	m->has_at_count = 1;
+	m->at_count = r->at.count;
 	m->origin = r->origin[0] != '\0' ? (char *)r->origin : NULL;
 	if (r->kind != FLEET_RECORD_HOLD)
 		return;
@@ -263,11 +271,12 @@ wire_build(const struct fleet_offer *offer, struct wire *w)
 	w->m.version = POOLMON__FLEET__FLEET_PROTOCOL__FLEET_PROTOCOL_VERSION;
 	w->m.monitor = (char *)offer->monitor;
 	w->m.has_sent_at_ms = w->m.has_interval_s = w->m.has_scans = 1;
-	w->m.has_can_act = 1;
+	w->m.has_can_act = w->m.has_dry_run = 1;
 	w->m.sent_at_ms = offer->sent_at_ms;
 	w->m.interval_s = offer->interval_s;
 	w->m.scans = offer->scans;
 	w->m.can_act = offer->can_act;
+	w->m.dry_run = offer->dry_run;
 	if ((offer->nverdicts > 0 &&
 	    ((w->v = calloc(offer->nverdicts, sizeof(*w->v))) == NULL ||
 	    (w->vp = calloc(offer->nverdicts, sizeof(*w->vp))) == NULL)) ||

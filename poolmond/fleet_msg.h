@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "hlc.h"
 #include "state.h"
 
 /* "[v6 address]:65535" */
@@ -43,7 +44,7 @@ enum fleet_record_kind {
 struct fleet_record_msg {
 	char host[INET6_ADDRSTRLEN];	/* canonical */
 	enum fleet_record_kind kind;
-	int64_t at_ms;
+	struct hlc_stamp at;
 	char origin[FLEET_ADDR_MAX];	/* "" when not given */
 	struct hold_info hold;		/* of a hold */
 };
@@ -54,6 +55,7 @@ struct fleet_offer {
 	unsigned int interval_s;	/* 0: not given */
 	uint64_t scans;
 	bool can_act;
+	bool dry_run;
 	struct fleet_verdict_msg *verdicts;
 	size_t nverdicts;
 	struct fleet_record_msg *records;

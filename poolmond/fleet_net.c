@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,6 +59,7 @@ struct fleet_conn {
 	TAILQ_ENTRY(fleet_conn) link;
 	struct fleet_net *net;
 	bool outgoing;
+	uint64_t serial;		/* accept order: the oldest is lowest */
 	enum conn_state state;
 	/* outgoing: as given to fleet_net_exchange(); incoming: the address */
 	char peer[PEER_TEXT_MAX];
@@ -88,9 +90,70 @@ struct fleet_net {
 	sd_event_source *listen_src, *pause_src;
 	struct fleet_conn_list conns;
 	size_t nincoming;
+	uint64_t accepted;
 	struct ratelimit auth_log;
 	struct ratelimit accept_log;
+	struct fleet_net *next_alive;	/* wiped in forked processes */
 };
+
+/*
+ * Every transport of this process, for the fork handler: a check process
+ * or a hook forked from the daemon must not hold the key. fork() handlers
+ * take no argument, hence a list of our own.
+ */
+static struct fleet_net *alive_nets;
+static pthread_once_t fork_handler_once = PTHREAD_ONCE_INIT;
+
+/*
+ * In the child of a fork: the key and every connection's TLS state
+ * (SSL_free cleanses its secrets) gone before the child runs any code of
+ * its own. Nothing is sent: the sockets stay the parent's.
+ */
+static void
+wipe_in_child(void)
+{
+	struct fleet_net *net;
+	struct fleet_conn *c;
+
+	for (net = alive_nets; net != NULL; net = net->next_alive) {
+		explicit_bzero(net->psk, sizeof(net->psk));
+		TAILQ_FOREACH(c, &net->conns, link) {
+			SSL_free(c->ssl);
+			c->ssl = NULL;
+		}
+		SSL_CTX_free(net->ctx);
+		net->ctx = NULL;
+	}
+	alive_nets = NULL;
+}
+
+static void
+install_fork_handler(void)
+{
+	if (pthread_atfork(NULL, NULL, wipe_in_child) != 0)
+		fatalx("fleet: cannot install the fork handler that keeps the "
+		    "key out of check processes");
+}
+
+static void
+alive_add(struct fleet_net *net)
+{
+	(void)pthread_once(&fork_handler_once, install_fork_handler);
+	net->next_alive = alive_nets;
+	alive_nets = net;
+}
+
+static void
+alive_remove(struct fleet_net *net)
+{
+	struct fleet_net **pp;
+
+	for (pp = &alive_nets; *pp != NULL; pp = &(*pp)->next_alive)
+		if (*pp == net) {
+			*pp = net->next_alive;
+			break;
+		}
+}
 
 /* ------------------------------------------------------------------ */
 /* The key file */
@@ -260,6 +323,14 @@ psk_find_cb(SSL *ssl, const unsigned char *identity, size_t identity_len,
 	return *sess != NULL;
 }
 
+static int
+refuse_certificate(int preverify_ok, X509_STORE_CTX *x509)
+{
+	(void)preverify_ok;
+	(void)x509;
+	return 0;
+}
+
 static SSL_CTX *
 tls_ctx_new(struct fleet_net *net)
 {
@@ -278,7 +349,9 @@ tls_ctx_new(struct fleet_net *net)
 	SSL_CTX_set_num_tickets(ctx, 0);
 	SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
 	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE);
-	SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+	/* The key is the one credential: a peer that answers with a
+	 * certificate instead (no PSK) is refused whatever it shows. */
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, refuse_certificate);
 	SSL_CTX_set_psk_use_session_callback(ctx, psk_use_cb);
 	SSL_CTX_set_psk_find_session_callback(ctx, psk_find_cb);
 	SSL_CTX_set_app_data(ctx, net);
@@ -308,6 +381,12 @@ tls_auth_failure(unsigned long e)
 	case SSL_R_SSLV3_ALERT_HANDSHAKE_FAILURE:
 	case SSL_R_NO_SHARED_CIPHER:
 	case SSL_R_NO_SUITABLE_SIGNATURE_ALGORITHM:
+	/* It showed a certificate instead of the key: refused. */
+	case SSL_R_CERTIFICATE_VERIFY_FAILED:
+	case SSL_R_TLSV1_ALERT_UNKNOWN_CA:
+	case SSL_R_SSLV3_ALERT_BAD_CERTIFICATE:
+	case SSL_R_TLSV13_ALERT_CERTIFICATE_REQUIRED:
+	case SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE:
 		return true;
 	default:
 		return false;
@@ -609,6 +688,11 @@ conn_step(struct fleet_conn *c)
 		if (r != 1)
 			return conn_tls_error(c, r, true);
 		c->tls_up = true;
+		/* Both ends used the key, or nothing is sent or read. */
+		if (!SSL_session_reused(c->ssl)) {
+			conn_end(c, FLEET_AUTH_FAILED, ERR_AUTH);
+			return -1;
+		}
 		c->state = c->outgoing ? CONN_SENDING : CONN_HEADER;
 		return 0;
 	case CONN_SENDING:
@@ -708,8 +792,12 @@ conn_new(struct fleet_net *net, int fd, bool outgoing, uint32_t events)
 	}
 	if (outgoing)
 		SSL_set_connect_state(c->ssl);
-	else
+	else {
 		SSL_set_accept_state(c->ssl);
+		/* No certificate here to show, and none asked of the
+		 * client: without the key its handshake fails. */
+		SSL_set_verify(c->ssl, SSL_VERIFY_NONE, NULL);
+	}
 	TAILQ_INSERT_TAIL(&net->conns, c, link);
 	if (!outgoing)
 		net->nincoming++;
@@ -719,14 +807,78 @@ conn_new(struct fleet_net *net, int fd, bool outgoing, uint32_t events)
 /* ------------------------------------------------------------------ */
 /* The listener */
 
+/* An incoming connection that has not proved the key yet. */
+static bool
+preauth(const struct fleet_conn *c)
+{
+	return !c->outgoing && c->state == CONN_HANDSHAKE;
+}
+
+/* The oldest connection from ip that has not proved the key; how many. */
+static struct fleet_conn *
+oldest_preauth(struct fleet_net *net, const char *ip, size_t *n)
+{
+	struct fleet_conn *c, *oldest = NULL;
+
+	*n = 0;
+	TAILQ_FOREACH(c, &net->conns, link) {
+		if (!preauth(c) || strcmp(c->peer, ip) != 0)
+			continue;
+		(*n)++;
+		if (oldest == NULL || c->serial < oldest->serial)
+			oldest = c;
+	}
+	return oldest;
+}
+
+/*
+ * Room for one more when every slot is taken: the oldest keyless
+ * connection of the address that holds the most, a peer's address last.
+ */
+static struct fleet_conn *
+eviction_victim(struct fleet_net *net)
+{
+	struct fleet_conn *c, *best = NULL, *old;
+	size_t n, most = 0;
+	bool best_peer = true, peer;
+
+	TAILQ_FOREACH(c, &net->conns, link) {
+		if (!preauth(c))
+			continue;
+		old = oldest_preauth(net, c->peer, &n);
+		peer = net->hooks.is_peer != NULL &&
+		    net->hooks.is_peer(net->hooks.arg, c->peer);
+		if (best == NULL || (best_peer && !peer) ||
+		    (best_peer == peer && n > most)) {
+			best = old;
+			most = n;
+			best_peer = peer;
+		}
+	}
+	return best;
+}
+
 static void
 accept_one(struct fleet_net *net, int fd, const struct sockaddr_storage *ss)
 {
-	struct fleet_conn *c;
+	struct fleet_conn *c, *victim;
 	const void *ip = ss->ss_family == AF_INET6 ?
 	    (const void *)&((const struct sockaddr_in6 *)ss)->sin6_addr :
 	    (const void *)&((const struct sockaddr_in *)ss)->sin_addr;
+	char from[PEER_TEXT_MAX];
+	size_t n;
 
+	if (inet_ntop(ss->ss_family, ip, from, sizeof(from)) == NULL)
+		str_copy(from, "?", sizeof(from));
+	/* A flood from one address costs that address its slots. */
+	victim = oldest_preauth(net, from, &n);
+	if (n < FLEET_PREAUTH_PER_SOURCE)
+		victim = NULL;
+	if (victim == NULL && net->nincoming >= FLEET_CONN_MAX)
+		victim = eviction_victim(net);
+	if (victim != NULL)
+		conn_end(victim, FLEET_FAILED, "superseded before it proved "
+		    "the key");
 	if (net->nincoming >= FLEET_CONN_MAX) {
 		close(fd);
 		return;
@@ -735,8 +887,8 @@ accept_one(struct fleet_net *net, int fd, const struct sockaddr_storage *ss)
 	if (c == NULL)
 		return;
 	c->state = CONN_HANDSHAKE;
-	if (inet_ntop(ss->ss_family, ip, c->peer, sizeof(c->peer)) == NULL)
-		str_copy(c->peer, "?", sizeof(c->peer));
+	c->serial = ++net->accepted;
+	str_copy(c->peer, from, sizeof(c->peer));
 }
 
 static int
@@ -879,6 +1031,7 @@ fleet_net_new(sd_event *event, const struct sockaddr_storage *addr,
 		fleet_net_free(net);
 		return r;
 	}
+	alive_add(net);
 	*out = net;
 	return 0;
 }
@@ -890,6 +1043,7 @@ fleet_net_free(struct fleet_net *net)
 
 	if (net == NULL)
 		return;
+	alive_remove(net);
 	while ((c = TAILQ_FIRST(&net->conns)) != NULL) {
 		conn_unlink(c);
 		conn_free(c);

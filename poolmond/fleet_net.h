@@ -22,6 +22,12 @@
 #define FLEET_KEY_MAX		4096
 /* Connections served at once; more are closed at accept. */
 #define FLEET_CONN_MAX		64
+/*
+ * Connections from one address that have not proved the key yet: a new
+ * one beyond it closes the oldest of that address, so that a flood of
+ * keyless connections costs its own address its slots and nothing more.
+ */
+#define FLEET_PREAUTH_PER_SOURCE	4
 
 struct fleet_net;
 
@@ -57,6 +63,12 @@ struct fleet_net_hooks {
 	 */
 	void (*ended)(void *arg, const char *peer, bool outgoing,
 	    enum fleet_outcome outcome, const char *err);
+	/*
+	 * Whether ip (text, no port) is a peer's address: its connections
+	 * that have not proved the key yet are never closed to make room
+	 * for another address's. NULL: none is.
+	 */
+	bool (*is_peer)(void *arg, const char *ip);
 	void *arg;
 };
 /*
@@ -79,7 +91,10 @@ int fleet_key_load(const char *path, uint8_t *key, size_t keymax,
  * Listen on addr (bound at once: -errno with err if it cannot be) and
  * connect to peers from addr's address (port 0): peers know each other
  * by it. timeout_ms bounds each connection, from connect or accept to
- * close.
+ * close. Both ends must prove the key: a peer that answers with a
+ * certificate, or without the key, fails the handshake before a byte of
+ * a message is sent or read (FLEET_AUTH_FAILED). The key and every
+ * connection's secrets are wiped in any process forked from this one.
  */
 int fleet_net_new(sd_event *event, const struct sockaddr_storage *addr,
     const uint8_t *key, size_t keylen, int timeout_ms,

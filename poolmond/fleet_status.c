@@ -51,6 +51,10 @@ fill_peer(const struct fleet *f, size_t i, Poolmon__FleetPeer *p)
 	p->trusted = v.trusted;
 	p->last_seen = v.last_seen;
 	p->error = dup_or_null(v.error, &failed);
+	p->has_clock_skew_ms = v.skew_known;
+	p->clock_skew_ms = v.skew_ms;
+	p->has_dry_run = 1;
+	p->dry_run = v.dry_run;
 	return failed ? -ENOMEM : 0;
 }
 

@@ -1,6 +1,7 @@
 /* poolmond: start-up, life cycle and signals. */
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <malloc.h>
 #include <poll.h>
 #include <signal.h>
@@ -20,7 +21,9 @@
 #include "net.h"
 #include "notify.h"
 #include "poolmond.h"
+#include "protocol.h"
 #include "resolver.h"
+#include "router_director.h"
 #include "hooks.h"
 #include "sandbox.h"
 #include "tls.h"
@@ -54,18 +57,21 @@ uses_tls(const struct config *cfg)
 	return false;
 }
 
-/* STARTTLS/STLS: logins on plain IMAP or POP3 ports upgrade when offered. */
+/* Logins on a plain port upgrade when offered, if the protocol can. */
 static bool
 may_starttls(const struct config *cfg)
 {
+	const struct protocol *p;
 	size_t i;
 
 	if (cfg->credfile == NULL)
 		return false;
-	for (i = 0; i < cfg->nports; i++)
-		if (!cfg->ports[i].tls && (cfg->ports[i].proto == PROTO_IMAP ||
-		    cfg->ports[i].proto == PROTO_POP3))
+	for (i = 0; i < cfg->nports; i++) {
+		p = protocol_get(cfg->ports[i].proto);
+		if (!cfg->ports[i].tls && p->starttls != NULL &&
+		    p->login != LOGIN_NONE)
 			return true;
+	}
 	return false;
 }
 
@@ -130,8 +136,7 @@ setup_check_env(struct poolmond *d)
 	env->retry_delay_ms = d->cfg.retry_delay_ms;
 	env->ssl_verify = d->cfg.ssl_verify;
 	env->ssl_name = d->cfg.ssl_name;
-	env->lmtp_from = d->cfg.lmtp_from;
-	env->lmtp_to = d->cfg.lmtp_to;
+	memcpy(env->proto_opts, d->cfg.proto_opts, sizeof(env->proto_opts));
 	env->require_tls = d->cfg.require_tls;
 	env->source_address = d->cfg.source_address;
 	setup_credentials(d);
@@ -295,7 +300,7 @@ setup_policy(struct poolmond *d)
 		.max_down_pct = d->cfg.max_down_pct,
 		.adopt_down = d->cfg.adopt_down,
 	};
-	d->view.ring_synced = true;
+	d->view.can_act = true;
 	if ((r = state_load(&d->state, d->cfg.state_file)) < 0)
 		startup_error("state file %s: %s", d->cfg.state_file,
 		    strerror(-r));
@@ -323,6 +328,31 @@ acquire_pidfile(struct poolmond *d)
 		startup_error("lock file %s: %s", d->cfg.lockfile,
 		    strerror(-fd));
 	d->pidfile_fd = fd;
+}
+
+/*
+ * --on-change hooks run as the check user: one that may steer poolmond
+ * through the control socket would let a hook hold or release hosts.
+ * Said at start; the Debian package keeps the two apart.
+ */
+static void
+check_hook_user(const struct poolmond *d)
+{
+	const struct group *gr;
+	char *const *m;
+
+	if (d->cfg.on_change == NULL || d->cfg.control_group == NULL ||
+	    !d->sandbox.switch_ids ||
+	    (gr = getgrnam(d->cfg.control_group)) == NULL)
+		return;
+	for (m = gr->gr_mem; *m != NULL && strcmp(*m, d->sandbox.user) != 0;
+	    m++)
+		;
+	if (gr->gr_gid == d->sandbox.gid || *m != NULL)
+		log_warnx("--on-change hooks run as %s, a member of "
+		    "--control-group %s: a hook may steer poolmond (hold, "
+		    "release); give --user or --control-group another "
+		    "account", d->sandbox.user, d->cfg.control_group);
 }
 
 /* The key is checked on the terminal, before the daemon forks. */
@@ -359,7 +389,8 @@ setup_fleet(struct poolmond *d)
 		.key_path = d->cfg.fleet_key, .quorum = d->cfg.fleet_quorum,
 		.interval_s = d->cfg.interval_s,
 		.timeout_s = d->cfg.timeout_s, .fall = d->cfg.fall,
-		.rise = d->cfg.rise, .peer_gone = on_peer_gone, .arg = d,
+		.rise = d->cfg.rise, .dry_run = &d->cfg.dry_run,
+		.peer_gone = on_peer_gone, .arg = d,
 	};
 	char err[512];
 
@@ -387,6 +418,11 @@ main(int argc, char **argv)
 	 * builds and frees stay in the heap instead of going back.
 	 */
 	mallopt(M_MMAP_THRESHOLD, POOLMOND_MMAP_THRESHOLD);
+	/*
+	 * Descriptors inherited above stderr are whoever started us's: a
+	 * lock or a pipe held open for poolmond's lifetime blocks them.
+	 */
+	(void)close_range(3, ~0U, 0);
 	memset(&d, 0, sizeof(d));
 	d.pidfile_fd = -1;
 	config_defaults(&d.cfg);
@@ -421,6 +457,7 @@ main(int argc, char **argv)
 		startup_error("--on-change %s: %s", d.cfg.on_change,
 		    strerror(errno));
 	check_fleet_key(&d);
+	check_hook_user(&d);
 	acquire_pidfile(&d);
 	setup_policy(&d);
 	/* Before forking, so a socket in use is reported on the terminal. */
@@ -437,8 +474,8 @@ main(int argc, char **argv)
 	if ((r = sd_event_default(&d.event)) < 0)
 		fatalx("sd_event_default: %s", strerror(-r));
 	setup_signals(&d);
-	if ((r = director_client_new(&d.director, d.event,
-	    d.cfg.director_socket, d.cfg.timeout_s * 1000)) < 0)
+	if ((r = router_director_new(d.event, d.cfg.director_socket,
+	    d.cfg.timeout_s * 1000, &d.router)) < 0)
 		fatalx("director client: %s", strerror(-r));
 	setup_resolver(&d);
 	if ((r = hooks_new(d.event, d.cfg.on_change, &d.sandbox,
@@ -471,7 +508,7 @@ main(int argc, char **argv)
 	metrics_http_close(d.metrics_http);
 	control_close(d.control);
 	fleet_free(d.fleet);
-	director_client_free(d.director);
+	router_free(d.router);
 	actions_shutdown(&d.actions);
 	hooks_free(d.hooks);
 	scan_shutdown(&d.scan);

@@ -39,18 +39,11 @@ static const char *const action_names[METRICS_ACTION_COUNT] = {
 };
 
 void
-metrics_count_action(struct metrics *m, const char *cmd, bool ok)
+metrics_count_action(struct metrics *m, enum metrics_action action,
+    bool ok)
 {
-	static const char *const cmds[METRICS_ACTION_COUNT] = {
-		[METRICS_ACTION_DOWN] = "HOST-DOWN",
-		[METRICS_ACTION_UP] = "HOST-UP",
-		[METRICS_ACTION_FLUSH] = "HOST-FLUSH",
-	};
-	size_t i;
-
-	for (i = 0; i < METRICS_ACTION_COUNT; i++)
-		if (strcmp(cmd, cmds[i]) == 0)
-			m->actions[i][ok ? 0 : 1]++;
+	if (action < METRICS_ACTION_COUNT)
+		m->actions[action][ok ? 0 : 1]++;
 }
 
 /* A hold wins over what the director shows: it is the operator's say. */
@@ -97,7 +90,7 @@ backend_sample(FILE *f, const char *name, const struct backend *b)
 	fputc('"', f);
 }
 
-/* name{backend="IP",port="IMAP:143"} */
+/* name{backend="IP",port="PROTO:PORT"} */
 static void
 port_sample(FILE *f, const char *name, const struct backend *b,
     const struct portspec *p)

@@ -42,12 +42,9 @@ struct metrics_ctx {
 
 struct metrics_http;
 
-/*
- * Count a director command poolmond sent and whether the director
- * answered OK: cmd is "HOST-DOWN", "HOST-UP" or "HOST-FLUSH"; any other
- * command is not an action and is ignored.
- */
-void metrics_count_action(struct metrics *m, const char *cmd, bool ok);
+/* A command to the router and how it ended (poolmon_actions_total). */
+void metrics_count_action(struct metrics *m, enum metrics_action action,
+    bool ok);
 
 /*
  * The metrics text into *out (malloc'ed, NUL-terminated, *len bytes

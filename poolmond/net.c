@@ -408,6 +408,21 @@ conn_read_line(struct conn *c, const char **line, size_t *len)
 }
 
 int
+conn_read_bytes(struct conn *c, size_t n, const char **data)
+{
+	if (n > CONN_LINE_MAX)
+		return conn_fail(c, CHECK_ETOOLONG, "%zu bytes at once, more "
+		    "than %d", n, CONN_LINE_MAX);
+	/* fill() makes room at the front first: n always fits. */
+	while (c->end - c->start < n)
+		if (fill(c) < 0)
+			return -1;
+	*data = c->buf + c->start;
+	c->start += n;
+	return 0;
+}
+
+int
 conn_write(struct conn *c, const void *data, size_t len)
 {
 	const char *p = data;

@@ -54,6 +54,11 @@ int conn_start_tls(struct conn *c, SSL_CTX *ctx, const char *verify_name,
  * valid until the next read. It may contain NUL bytes: use *len.
  */
 int conn_read_line(struct conn *c, const char **line, size_t *len);
+/*
+ * The next n bytes, at most CONN_LINE_MAX (a literal's, whatever they
+ * are); *data points into the buffer and is valid until the next read.
+ */
+int conn_read_bytes(struct conn *c, size_t n, const char **data);
 int conn_write(struct conn *c, const void *data, size_t len);
 int conn_printf(struct conn *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

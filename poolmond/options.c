@@ -12,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <unistd.h>
 #include <sys/socket.h>
 
@@ -23,9 +22,7 @@
 #include "version.h"
 
 enum long_only_opt {
-	OPT_LMTP_FROM = 256,
-	OPT_LMTP_TO,
-	OPT_VERSION,
+	OPT_VERSION = 256,
 	OPT_MAX_CHILDREN,
 	OPT_RETRIES,
 	OPT_RETRY_DELAY,
@@ -48,7 +45,11 @@ enum long_only_opt {
 	OPT_FLEET_PEER,
 	OPT_FLEET_KEY,
 	OPT_FLEET_QUORUM,
+	OPT_PROTO,	/* + enum proto_opt: the protocols' own options */
 };
+
+#define HELP_INDENT	25	/* --help's column of the options' texts */
+#define HELP_WIDTH	79
 
 /* A leading ':' makes a missing argument return ':' rather than '?'. */
 static const char short_opts[] = ":p:s:v:dt:i:l:k:fnS:c:h";
@@ -69,8 +70,6 @@ static const struct option long_opts[] = {
 	{ "dry-run",		no_argument,	   NULL, 'n' },
 	{ "socket",		required_argument, NULL, 'S' },
 	{ "credfile",		required_argument, NULL, 'c' },
-	{ "lmtp-from",		required_argument, NULL, OPT_LMTP_FROM },
-	{ "lmtp-to",		required_argument, NULL, OPT_LMTP_TO },
 	{ "max-children",	required_argument, NULL, OPT_MAX_CHILDREN },
 	{ "retries",		required_argument, NULL, OPT_RETRIES },
 	{ "retry-delay",	required_argument, NULL, OPT_RETRY_DELAY },
@@ -95,9 +94,134 @@ static const struct option long_opts[] = {
 	{ NULL, 0, NULL, 0 },
 };
 
+/* The plain ports of the protocols checked by default, by number. */
+static size_t
+default_ports(struct portspec out[PROTO_COUNT])
+{
+	size_t n = 0, i;
+	int proto;
+
+	for (proto = PROTO_BANNER + 1; proto < PROTO_COUNT; proto++) {
+		const struct protocol *p = protocol_get(proto);
+
+		if (!p->by_default || p->port == 0)
+			continue;
+		for (i = n; i > 0 && out[i - 1].port > p->port; i--)
+			out[i] = out[i - 1];
+		out[i] = (struct portspec){ p->port, proto, false };
+		n++;
+	}
+	return n;
+}
+
+/* Append to buf of size len what fmt says; the text is cut at the end. */
+static void __attribute__((format(printf, 3, 4)))
+append(char *buf, size_t len, const char *fmt, ...)
+{
+	size_t used = strlen(buf);
+	va_list ap;
+
+	if (used + 1 >= len)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(buf + used, len - used, fmt, ap);
+	va_end(ap);
+}
+
+/* Words of text, wrapped in the column of the options' texts. */
+static void
+usage_wrap(FILE *out, const char *text)
+{
+	size_t col = 0, n;
+
+	for (text += strspn(text, " "); *text != '\0';
+	    text += strspn(text, " ")) {
+		n = strcspn(text, " ");
+		if (col > 0 && col + 1 + n > HELP_WIDTH - HELP_INDENT) {
+			fputc('\n', out);
+			col = 0;
+		}
+		if (col == 0)
+			fprintf(out, "%*s", HELP_INDENT, "");
+		else {
+			fputc(' ', out);
+			col++;
+		}
+		col += fwrite(text, 1, n, out);
+		text += n;
+	}
+	if (col > 0)
+		fputc('\n', out);
+}
+
+/* What a PORT of -p and -s is, and which protocol a number means. */
+static void
+usage_ports(FILE *out)
+{
+	char text[1024] = "PORT is NUMBER or PROTO:NUMBER, PROTO one of";
+	bool first = true;
+	int proto;
+
+	for (proto = PROTO_BANNER + 1; proto < PROTO_COUNT; proto++)
+		append(text, sizeof(text), "%s %s", proto > PROTO_BANNER + 1 ?
+		    "," : "", protocol_get(proto)->name);
+	append(text, sizeof(text), " (any case).");
+	for (proto = PROTO_BANNER + 1; proto < PROTO_COUNT; proto++) {
+		const struct protocol *p = protocol_get(proto);
+
+		if (p->port == 0 && p->tls_port == 0)
+			continue;
+		append(text, sizeof(text), "%s ", first ? "" : ",");
+		if (p->port != 0)
+			append(text, sizeof(text), "%u", p->port);
+		if (p->port != 0 && p->tls_port != 0)
+			append(text, sizeof(text), " and ");
+		if (p->tls_port != 0)
+			append(text, sizeof(text), "%u", p->tls_port);
+		append(text, sizeof(text), "%s %s", first ? " are" : "",
+		    p->name);
+		first = false;
+	}
+	append(text, sizeof(text), "; other ports need any banner line.");
+	usage_wrap(out, text);
+}
+
+static void
+usage_option(FILE *out, const char *name, const char *arg, const char *help)
+{
+	int n = fprintf(out, "      --%s=%s", name, arg);
+
+	if (n < 0)
+		return;
+	if (n >= HELP_INDENT) {
+		fputc('\n', out);
+		n = 0;
+	}
+	fprintf(out, "%*s%s\n", HELP_INDENT - n, "", help);
+}
+
+/* The protocols' own options, in the table's order. */
+static void
+usage_proto_options(FILE *out)
+{
+	size_t i;
+	int proto;
+
+	for (proto = PROTO_BANNER; proto < PROTO_COUNT; proto++) {
+		const struct protocol *p = protocol_get(proto);
+
+		for (i = 0; i < p->noptions; i++)
+			usage_option(out, p->options[i].name,
+			    p->options[i].arg, p->options[i].help);
+	}
+}
+
 void
 config_usage(FILE *out)
 {
+	struct portspec defaults[PROTO_COUNT];
+	size_t i, n = default_ports(defaults);
+
 	fprintf(out,
 "Usage: poolmond [options]\n"
 "Reads the mail hosts of a Dovecot director and checks every one of them in\n"
@@ -113,17 +237,20 @@ config_usage(FILE *out)
 "  -k, --lockfile=PATH    PID/lock file (default: %s)\n"
 "  -l, --logfile=PATH     Log file, 'syslog' or 'journal' (default: %s)\n"
 "  -n, --dry-run          Log what would be done, change nothing\n"
-"  -p, --port=PORT        Port to check; repeat for several (default: 110, 143)\n"
-"  -s, --ssl=PORT         Port with implicit TLS; repeat for several\n"
-"                         PORT is NUMBER or PROTO:NUMBER, PROTO one of IMAP,\n"
-"                         POP3, LMTP (any case). 143 and 993 are IMAP, 110 and\n"
-"                         995 POP3, 24 LMTP; other ports need any banner line.\n"
+"  -p, --port=PORT        Port to check; repeat for several (default:",
+	    DEFAULT_INTERVAL_S, DEFAULT_LOCKFILE, DEFAULT_LOGFILE);
+	for (i = 0; i < n; i++)
+		fprintf(out, "%s %u", i > 0 ? "," : "", defaults[i].port);
+	fprintf(out, ")\n"
+"  -s, --ssl=PORT         Port with implicit TLS; repeat for several\n");
+	usage_ports(out);
+	fprintf(out,
 "  -v, --ssl-verify=0|1   Verify TLS certificates (default: 1)\n"
 "  -c, --credfile=PATH    File with a user name (line 1) and password (line 2)\n"
 "                         to log in with; owned by root (or poolmond's user),\n"
-"                         not a symlink, not readable by others\n"
-"      --lmtp-from=ADDR   LMTP sender address (default: empty)\n"
-"      --lmtp-to=ADDR     LMTP recipient; makes the LMTP check a transaction\n"
+"                         not a symlink, not readable by others\n");
+	usage_proto_options(out);
+	fprintf(out,
 "  -S, --socket=PATH      Director admin socket (default: %s)\n"
 "  -t, --timeout=SECS     Timeout of one check attempt (default: %d)\n"
 "\n"
@@ -173,7 +300,6 @@ config_usage(FILE *out)
 "      --user=NAME        Unprivileged user the check processes run as\n"
 "                         (default: poolmon if it exists, else nobody)\n"
 "      --version          Print the version and exit\n",
-	    DEFAULT_INTERVAL_S, DEFAULT_LOCKFILE, DEFAULT_LOGFILE,
 	    DEFAULT_DIRECTOR_SOCKET, DEFAULT_TIMEOUT_S, DEFAULT_CONTROL_GROUP,
 	    DEFAULT_CONTROL_SOCKET, DEFAULT_FALL, DEFAULT_FLEET_PORT,
 	    DEFAULT_MAX_CHILDREN,
@@ -184,6 +310,8 @@ config_usage(FILE *out)
 void
 config_defaults(struct config *cfg)
 {
+	int i;
+
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->ssl_verify = true;
 	cfg->timeout_s = DEFAULT_TIMEOUT_S;
@@ -191,7 +319,8 @@ config_defaults(struct config *cfg)
 	cfg->logfile = DEFAULT_LOGFILE;
 	cfg->lockfile = DEFAULT_LOCKFILE;
 	cfg->director_socket = DEFAULT_DIRECTOR_SOCKET;
-	cfg->lmtp_from = "";
+	for (i = 0; i < POPT_COUNT; i++)
+		cfg->proto_opts[i] = protocol_option(i)->dflt;
 	cfg->max_children = DEFAULT_MAX_CHILDREN;
 	cfg->retries = DEFAULT_RETRIES;
 	cfg->retry_delay_ms = DEFAULT_RETRY_DELAY_MS;
@@ -203,51 +332,38 @@ config_defaults(struct config *cfg)
 	cfg->state_file = DEFAULT_STATE_FILE;
 }
 
-const char *
-mail_proto_name(enum mail_proto proto, bool tls)
+/* The names a port spec may give, as "A, B or C". */
+static void
+proto_names(char *buf, size_t len)
 {
-	switch (proto) {
-	case PROTO_IMAP: return tls ? "IMAPS" : "IMAP";
-	case PROTO_POP3: return tls ? "POP3S" : "POP3";
-	case PROTO_LMTP: return tls ? "LMTPS" : "LMTP";
-	case PROTO_BANNER: break;
-	}
-	return tls ? "TCPS" : "TCP";
+	int proto;
+
+	buf[0] = '\0';
+	for (proto = PROTO_BANNER + 1; proto < PROTO_COUNT; proto++)
+		append(buf, len, "%s%s", proto == PROTO_BANNER + 1 ? "" :
+		    proto + 1 == PROTO_COUNT ? " or " : ", ",
+		    protocol_get(proto)->name);
 }
 
 int
 portspec_parse(const char *arg, bool tls, struct portspec *out, char *err,
     size_t errlen)
 {
-	static const struct {
-		const char *name;
-		enum mail_proto proto;
-	} protos[] = {
-		{ "IMAP", PROTO_IMAP }, { "POP3", PROTO_POP3 },
-		{ "LMTP", PROTO_LMTP },
-	};
 	const char *opt = tls ? "--ssl" : "--port";
 	const char *colon = strchr(arg, ':'), *num = arg;
-	bool explicit = false;
+	char names[256];
 	long port;
-	size_t i;
 
 	out->tls = tls;
 	out->proto = PROTO_BANNER;
 	if (colon != NULL) {
-		for (i = 0; i < ARRAY_SIZE(protos); i++) {
-			if ((size_t)(colon - arg) == strlen(protos[i].name) &&
-			    strncasecmp(arg, protos[i].name,
-			    strlen(protos[i].name)) == 0)
-				break;
-		}
-		if (i == ARRAY_SIZE(protos)) {
-			(void)err_set(err, errlen, -EINVAL, "%s '%s': unknown protocol "
-			    "(expected IMAP, POP3 or LMTP)", opt, arg);
+		if (protocol_by_name(arg, (size_t)(colon - arg),
+		    &out->proto) < 0) {
+			proto_names(names, sizeof(names));
+			(void)err_set(err, errlen, -EINVAL, "%s '%s': unknown "
+			    "protocol (expected %s)", opt, arg, names);
 			return -EINVAL;
 		}
-		out->proto = protos[i].proto;
-		explicit = true;
 		num = colon + 1;
 	}
 	switch (parse_long(num, 1, 65535, &port)) {
@@ -263,13 +379,8 @@ portspec_parse(const char *arg, bool tls, struct portspec *out, char *err,
 		return -EINVAL;
 	}
 	out->port = (uint16_t)port;
-	if (!explicit) {
-		switch (port) {
-		case 143: case 993: out->proto = PROTO_IMAP; break;
-		case 110: case 995: out->proto = PROTO_POP3; break;
-		case 24: out->proto = PROTO_LMTP; break;
-		}
-	}
+	if (colon == NULL)
+		out->proto = protocol_by_port(out->port);
 	return 0;
 }
 
@@ -337,12 +448,10 @@ add_port(struct config *cfg, const char *arg, bool tls, char *err,
 static void
 add_default_ports(struct config *cfg)
 {
-	static const struct portspec defaults[] = {
-		{ 110, PROTO_POP3, false }, { 143, PROTO_IMAP, false },
-	};
+	struct portspec defaults[PROTO_COUNT];
 
-	memcpy(cfg->ports, defaults, sizeof(defaults));
-	cfg->nports = ARRAY_SIZE(defaults);
+	cfg->nports = default_ports(defaults);
+	memcpy(cfg->ports, defaults, cfg->nports * sizeof(defaults[0]));
 }
 
 /* The option as the user spelt it, for error messages. */
@@ -351,6 +460,11 @@ option_name(int c, char *buf, size_t len)
 {
 	size_t i;
 
+	if (c >= OPT_PROTO && c < OPT_PROTO + POPT_COUNT) {
+		snprintf(buf, len, "--%s",
+		    protocol_option(c - OPT_PROTO)->name);
+		return buf;
+	}
 	for (i = 0; long_opts[i].name != NULL; i++) {
 		if (long_opts[i].val == c) {
 			snprintf(buf, len, "--%s", long_opts[i].name);
@@ -454,6 +568,11 @@ apply_option(struct config *cfg, int c, const char *arg, char *err,
 	int v;
 
 	option_name(c, name, sizeof(name));
+	/* Checked once all are given (check_proto_opts): the last counts. */
+	if (c >= OPT_PROTO && c < OPT_PROTO + POPT_COUNT) {
+		cfg->proto_opts[c - OPT_PROTO] = arg;
+		return 0;
+	}
 	switch (c) {
 	case 'p': return add_port(cfg, arg, false, err, errlen);
 	case 's': return add_port(cfg, arg, true, err, errlen);
@@ -478,8 +597,6 @@ apply_option(struct config *cfg, int c, const char *arg, char *err,
 	case 'n': cfg->dry_run = true; return 0;
 	case 'S': cfg->director_socket = arg; return 0;
 	case 'c': cfg->credfile = arg; return 0;
-	case OPT_LMTP_FROM: cfg->lmtp_from = arg; return 0;
-	case OPT_LMTP_TO: cfg->lmtp_to = arg; return 0;
 	case OPT_REQUIRE_TLS: cfg->require_tls = true; return 0;
 	case OPT_SSL_CA: cfg->ssl_ca = arg; return 0;
 	case OPT_SSL_NAME: return set_ssl_name(cfg, arg, err, errlen);
@@ -582,22 +699,37 @@ check_fleet(const struct config *cfg, char *err, size_t errlen)
 	return 0;
 }
 
+/* The protocols' own options, given or defaulted (protocol.h's table). */
 static int
-check_addresses(const struct config *cfg, char *err, size_t errlen)
+check_proto_opts(const struct config *cfg, char *err, size_t errlen)
 {
-	/* These go into LMTP command lines: a CR or LF would inject commands. */
-	if (strpbrk(cfg->lmtp_from, "\r\n<>") != NULL) {
-		(void)err_set(err, errlen, -EINVAL, "--lmtp-from '%s': invalid address",
-		    cfg->lmtp_from);
-		return -EINVAL;
-	}
-	if (cfg->lmtp_to != NULL && (cfg->lmtp_to[0] == '\0' ||
-	    strpbrk(cfg->lmtp_to, "\r\n<>") != NULL)) {
-		(void)err_set(err, errlen, -EINVAL, "--lmtp-to '%s': invalid address",
-		    cfg->lmtp_to);
-		return -EINVAL;
+	const struct proto_option *o;
+	const char *why;
+	int i;
+
+	for (i = 0; i < POPT_COUNT; i++) {
+		o = protocol_option(i);
+		if (cfg->proto_opts[i] == NULL || o->invalid == NULL ||
+		    (why = o->invalid(cfg->proto_opts[i])) == NULL)
+			continue;
+		return err_set(err, errlen, -EINVAL, "--%s '%s': %s", o->name,
+		    cfg->proto_opts[i], why);
 	}
 	return 0;
+}
+
+/* long_opts and the protocols' own options, for getopt_long(). */
+static void
+all_options(struct option opts[ARRAY_SIZE(long_opts) + POPT_COUNT])
+{
+	size_t n = ARRAY_SIZE(long_opts) - 1;
+	int i;
+
+	memcpy(opts, long_opts, n * sizeof(opts[0]));
+	for (i = 0; i < POPT_COUNT; i++)
+		opts[n++] = (struct option){ protocol_option(i)->name,
+		    required_argument, NULL, OPT_PROTO + i };
+	opts[n] = (struct option){ NULL, 0, NULL, 0 };
 }
 
 /*
@@ -679,12 +811,13 @@ enum config_parse_result
 config_parse_args(struct config *cfg, int argc, char **argv, char *err,
     size_t errlen)
 {
+	struct option opts[ARRAY_SIZE(long_opts) + POPT_COUNT];
 	int c;
 
+	all_options(opts);
 	optind = 0;	/* glibc: full reset, so unit tests can parse again */
 	opterr = 0;	/* errors are reported below, naming the option */
-	while ((c = getopt_long(argc, argv, short_opts, long_opts, NULL))
-	    != -1) {
+	while ((c = getopt_long(argc, argv, short_opts, opts, NULL)) != -1) {
 		switch (c) {
 		case 'h':
 			config_usage(stdout);
@@ -715,7 +848,7 @@ config_parse_args(struct config *cfg, int argc, char **argv, char *err,
 	}
 	if (cfg->nports == 0)
 		add_default_ports(cfg);
-	if (check_addresses(cfg, err, errlen) < 0 ||
+	if (check_proto_opts(cfg, err, errlen) < 0 ||
 	    check_fleet(cfg, err, errlen) < 0)
 		return CONFIG_ERROR;
 	/* In the foreground without -l, log to stderr where the user looks. */

@@ -29,7 +29,23 @@ static bool
 newer_than_list(const struct state *st, const struct state_entry *e,
     int64_t listed_ms)
 {
-	return st->fleet && e->at_ms > listed_ms - FLEET_CLOCK_SKEW_MS;
+	return st->fleet && e->at.ms > listed_ms - FLEET_CLOCK_SKEW_MS;
+}
+
+/* Down by someone else: left alone. True when its record was dropped. */
+static bool
+operator_down(struct backend *b, struct state *st, bool recorded,
+    bool adopt_down)
+{
+	b->owner = OWNER_OPERATOR;
+	if (!b->operator_noted)
+		log_info_f(&(struct log_fields){ .host = b->dh.ip,
+		    .event = "operator" }, "%s is down by the operator: "
+		    "poolmond leaves it down%s", b->dh.ip, adopt_down ?
+		    " until healthy (--adopt-down)" :
+		    " ('poolmonctl release' hands it over)");
+	b->operator_noted = true;
+	return recorded && state_remove(st, b->dh.ip);
 }
 
 /* One backend; true when its record was dropped. */
@@ -43,6 +59,20 @@ derive(struct backend *b, struct state *st, bool adopt_down,
 
 	if (e != NULL && e->owner == OWNER_HOLD) {
 		b->owner = OWNER_HOLD;
+		return false;
+	}
+	/* The router says someone else took it out: theirs, whatever the
+	 * state file says (an operator's state under the Lua director). */
+	if (!b->dh.up && b->dh.mark == ROUTER_MARK_OTHER)
+		return operator_down(b, st, e != NULL, adopt_down);
+	/* The router says poolmond took it out (the Lua director's state
+	 * 2): poolmond's, even without a record (a lost state file). */
+	if (!b->dh.up && b->dh.mark == ROUTER_MARK_POOLMON) {
+		b->owner = OWNER_POOLMOND;
+		if (e != NULL && e->pending) {
+			e->pending = false;
+			return true;
+		}
 		return false;
 	}
 	if (e != NULL) {
@@ -76,15 +106,7 @@ derive(struct backend *b, struct state *st, bool adopt_down,
 		b->operator_noted = false;
 		return false;
 	}
-	b->owner = OWNER_OPERATOR;
-	if (!b->operator_noted)
-		log_info_f(&(struct log_fields){ .host = b->dh.ip,
-		    .event = "operator" }, "%s is down by the operator: "
-		    "poolmond leaves it down%s", b->dh.ip, adopt_down ?
-		    " until healthy (--adopt-down)" :
-		    " ('poolmonctl release' hands it over)");
-	b->operator_noted = true;
-	return false;
+	return operator_down(b, st, false, adopt_down);
 }
 
 void

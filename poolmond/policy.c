@@ -69,8 +69,10 @@ policy_action(const struct policy *p, const struct backend *b)
 		return failed_enough(p, b) ? ACTION_DOWN : ACTION_NONE;
 	if (failed_now(b))
 		return b->flush_pending ? ACTION_FLUSH : ACTION_NONE;
-	if (healthy_enough(p, b) &&
-	    (b->owner == OWNER_POOLMOND || p->adopt_down))
+	/* A state the router says is someone else's is never brought up,
+	 * --adopt-down or not (the Lua director's operator states). */
+	if (healthy_enough(p, b) && (b->owner == OWNER_POOLMOND ||
+	    (p->adopt_down && b->dh.mark != ROUTER_MARK_OTHER)))
 		return ACTION_UP;
 	return ACTION_NONE;
 }
@@ -84,10 +86,27 @@ cmp_tag_then_failing(const void *a, const void *b)
 
 	if (c != 0)
 		return c;
-	/* Within a tag, the longest failing first: they go down first. */
-	if (x->fail_count != y->fail_count)
+	/*
+	 * Within a tag, the longest failing first: they go down first. Not
+	 * in a fleet, whose monitors count failures each on its own: there
+	 * every monitor must spare the same hosts, so the order is one they
+	 * all share, the address.
+	 */
+	if (!x->fleet_judged && x->fail_count != y->fail_count)
 		return x->fail_count > y->fail_count ? -1 : 1;
 	return strcmp(x->dh.ip, y->dh.ip);
+}
+
+/*
+ * Down, or about to be: the director shows it down, or a record says it
+ * is poolmond's or held (in a fleet, a peer's HOST-DOWN whose intent
+ * arrived before the director shows it).
+ */
+static bool
+counts_down(const struct backend *b)
+{
+	return !b->dh.up || b->owner == OWNER_POOLMOND ||
+	    b->owner == OWNER_HOLD;
 }
 
 /* Apply --max-down to one tag's hosts, group[0..n). */
@@ -98,12 +117,13 @@ guard_tag(const struct policy *p, struct backend **group, size_t n,
 	size_t i, down = 0, cap = n * (size_t)p->max_down_pct / 100;
 
 	for (i = 0; i < n; i++)
-		if (!group[i]->dh.up)
+		if (counts_down(group[i]))
 			down++;
 	for (i = 0; i < n; i++) {
 		struct backend *b = group[i];
 
-		if (b->action != ACTION_DOWN)
+		/* Counted already: its HOST-DOWN adds nothing. */
+		if (b->action != ACTION_DOWN || counts_down(b))
 			continue;
 		if (down < cap) {
 			down++;

@@ -56,7 +56,7 @@ cmp_backend(const void *a, const void *b)
 static int
 cmp_listed(const void *a, const void *b, void *arg)
 {
-	const struct director_host *hosts = arg;
+	const struct router_host *hosts = arg;
 	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
 	int c = strcmp(hosts[x].ip, hosts[y].ip);
 
@@ -70,10 +70,10 @@ cmp_listed(const void *a, const void *b, void *arg)
  * *nout). -ENOMEM.
  */
 static int
-sorted_unique(struct director_host_list *list, struct director_host **out,
+sorted_unique(struct router_host_list *list, struct router_host **out,
     size_t *nout, size_t *duplicates, char *dup_ip, size_t dup_iplen)
 {
-	struct director_host *hosts = list->hosts, *u;
+	struct router_host *hosts = list->hosts, *u;
 	uint32_t *order;
 	size_t i, n = 0;
 
@@ -95,7 +95,7 @@ sorted_unique(struct director_host_list *list, struct director_host **out,
 		order[i] = (uint32_t)i;
 	qsort_r(order, list->n, sizeof(*order), cmp_listed, hosts);
 	for (i = 0; i < list->n; i++) {
-		const struct director_host *h = &hosts[order[i]];
+		const struct router_host *h = &hosts[order[i]];
 
 		if (n > 0 && strcmp(u[n - 1].ip, h->ip) == 0) {
 			if (*duplicates == 0)
@@ -124,7 +124,7 @@ reset_scan_marks(struct backend *b)
  * in place rather than build a second table of thousands.
  */
 static bool
-same_hosts(const struct pool *p, const struct director_host *hosts,
+same_hosts(const struct pool *p, const struct router_host *hosts,
     size_t n)
 {
 	size_t i;
@@ -138,7 +138,7 @@ same_hosts(const struct pool *p, const struct director_host *hosts,
 }
 
 static int
-merge_hosts(struct pool *p, const struct director_host *hosts, size_t n)
+merge_hosts(struct pool *p, const struct router_host *hosts, size_t n)
 {
 	struct backend *nb, **old;
 	size_t i;
@@ -186,10 +186,10 @@ fail:
 }
 
 int
-pool_merge(struct pool *p, struct director_host_list *list,
+pool_merge(struct pool *p, struct router_host_list *list,
     size_t *duplicates, char *dup_ip, size_t dup_iplen)
 {
-	struct director_host *hosts;
+	struct router_host *hosts;
 	size_t n;
 	int r;
 

@@ -52,7 +52,7 @@ _Static_assert(CHECK_STATUS_COUNT <= UINT8_MAX + 1,
 
 /* Fields ordered to leave no padding: thousands of these stay. */
 struct backend {
-	struct director_host dh;	/* as the last HOST-LIST showed it */
+	struct router_host dh;	/* as the last HOST-LIST showed it */
 	char *reason;			/* of the last failure; malloc'ed */
 	time_t last_check;		/* wall clock, end of last check */
 	struct port_state *ports;	/* pool.nports of them */
@@ -131,7 +131,7 @@ void pool_free(struct pool *p);
  * and dup_ip the first address concerned. 0, or -ENOMEM with the table
  * as it was.
  */
-int pool_merge(struct pool *p, struct director_host_list *list,
+int pool_merge(struct pool *p, struct router_host_list *list,
     size_t *duplicates, char *dup_ip, size_t dup_iplen);
 /* The backend with address ip, or NULL; as strchr(), a const table in,
  * a backend its owner may change out. */
@@ -161,7 +161,7 @@ int backend_set_reason(struct backend *b, const char *reason);
  * After its check: the backend's health from its ports' results. A port
  * that failed through the backend's fault makes it failed; otherwise one
  * that could not be checked through poolmond's own makes it unknown.
- * Sets the reason ("IMAP:143 connect: ... (4 tries); POP3:110 ...") of
+ * Sets the reason ("PROTO:PORT connect: ... (4 tries); ...") of
  * a failed or unknown backend.
  */
 void backend_judge(struct backend *b, const struct portspec *ports,

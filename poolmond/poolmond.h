@@ -16,7 +16,7 @@
 #include "actions.h"
 #include "check.h"
 #include "config.h"
-#include "director.h"
+#include "router.h"
 #include "metrics.h"
 #include "pidfile.h"
 #include "policy.h"
@@ -43,15 +43,15 @@ struct poolmond {
 
 	struct pool pool;		/* the director's hosts (pool.c) */
 	struct state state;		/* what survives restarts (state.c) */
-	struct director_client *director;	/* the admin socket */
-	struct director_view view;	/* the director as last found */
+	struct router *router;		/* a director, or the Lua director */
+	struct router_view view;	/* the router as last found */
 	struct resolver *resolver;	/* PTR names; NULL: not wanted */
 	struct hooks *hooks;		/* --on-change (hooks.c); NULL: none */
 	struct metrics metrics;		/* counters (metrics.c) */
 	struct fleet *fleet;		/* --fleet-*; NULL: alone */
 
 	struct scan scan;		/* the scan engine (scan.c) */
-	struct actions actions;		/* director actions (actions.c) */
+	struct actions actions;		/* the router's actions (actions.c) */
 	struct control *control;	/* poolmonctl's socket (control.c) */
 	struct metrics_http *metrics_http;	/* NULL: not listening */
 };

@@ -39,8 +39,8 @@
 #define SANDBOX_EXIT_FAILED	70
 
 /*
- * What a check does, found with strace -f on checks of IMAP, POP3 and
- * LMTP, with TLS, STARTTLS and logins: its sockets and their poll (one
+ * What a check does, found with strace -f on the checks of every
+ * protocol, with TLS, STARTTLS and logins: its sockets and their poll (one
  * fiber a port), memory, time, randomness (OpenSSL reseeds after fork),
  * the report write and exit. socket, mmap and mprotect have their own
  * rules below.

@@ -49,18 +49,19 @@ arm_timer(sd_event_source *timer, int64_t at_ms)
 }
 
 static void
-director_outage(struct scan *s, const char *what, const char *why)
+router_outage(struct scan *s, const char *what, const char *why)
 {
 	if (!s->view->down)
-		log_warnx("director %s: %s %s; poolmond keeps trying every "
-		    "scan", s->cfg->director_socket, what, why);
+		log_warnx("%s %s: %s %s; poolmond keeps trying every scan",
+		    router_kind_str(router_kind(s->router)), s->router->target,
+		    what, why);
 	s->view->down = true;
-	s->view->ring_unknown = true;
+	s->view->gate_unknown = true;
 	str_copy(s->view->error, why, sizeof(s->view->error));
 }
 
 static int
-merge_host_list(struct scan *s, struct director_host_list *list)
+merge_host_list(struct scan *s, struct router_host_list *list)
 {
 	char dup_ip[INET6_ADDRSTRLEN];
 	size_t dups;
@@ -68,13 +69,13 @@ merge_host_list(struct scan *s, struct director_host_list *list)
 
 	r = pool_merge(s->pool, list, &dups, dup_ip, sizeof(dup_ip));
 	if (r < 0) {
-		log_warnx("HOST-LIST: %s; keeping the last host list",
+		log_warnx("host list: %s; keeping the last one",
 		    strerror(-r));
 		return r;
 	}
 	if (dups > 0)
-		log_warnx("HOST-LIST names %s (and maybe others) more than "
-		    "once: %zu duplicate entr%s ignored, the first kept",
+		log_warnx("the host list names %s (and maybe others) more "
+		    "than once: %zu duplicate entr%s ignored, the first kept",
 		    dup_ip, dups, dups == 1 ? "y" : "ies");
 	owner_derive_all(s->pool, s->state, s->cfg->adopt_down,
 	    s->list_asked_ms);
@@ -87,16 +88,20 @@ merge_host_list(struct scan *s, struct director_host_list *list)
  * never blocks poolmonctl or the watchdog.
  */
 static int
-host_list_result(struct scan *s, const struct director_result *res)
+host_list_result(struct scan *s, const struct router_result *res)
 {
+	char what[64];
+
 	if (res->error < 0) {
-		director_outage(s, res->unreachable ? "unreachable:" :
-		    "HOST-LIST failed:", res->err);
+		snprintf(what, sizeof(what), "%s failed:", res->what != NULL ?
+		    res->what : "listing");
+		router_outage(s, res->unreachable ? "unreachable:" : what,
+		    res->err);
 		return res->error;
 	}
 	if (s->view->down)
-		log_info("director %s reachable again",
-		    s->cfg->director_socket);
+		log_info("%s %s reachable again",
+		    router_kind_str(router_kind(s->router)), s->router->target);
 	s->view->down = false;
 	s->view->error[0] = '\0';
 	return merge_host_list(s, res->list);
@@ -385,7 +390,7 @@ tell_scan_done(struct scan *s, bool scanned)
 	 * away too: a monitor that cannot act is still alive. */
 	if (s->fleet != NULL)
 		fleet_scan_done(s->fleet, s->scans_completed,
-		    !s->view->down && !s->view->ring_unknown && s->view->ring_synced);
+		    !s->view->down && !s->view->gate_unknown && s->view->can_act);
 	if (s->hooks.done != NULL)
 		s->hooks.done(s->hooks.arg, scanned);
 }
@@ -480,7 +485,7 @@ scan_abort(struct scan *s)
 }
 
 static void
-scan_listed(const struct director_result *res, void *arg)
+scan_listed(const struct router_result *res, void *arg)
 {
 	struct scan *s = arg;
 
@@ -494,8 +499,8 @@ scan_listed(const struct director_result *res, void *arg)
 	/* Reachable again: status need not wait for an action to know.
 	 * A fleet asks every scan: its peers hear whether this monitor can
 	 * act, and --fleet-peer=ring follows the ring's members. */
-	if (s->view->ring_unknown || s->fleet != NULL)
-		actions_ring_refresh(s->actions);
+	if (s->view->gate_unknown || s->fleet != NULL)
+		actions_gate_refresh(s->actions);
 	s->scan_id++;
 	select_backends(s);
 	ask_names(s);
@@ -520,9 +525,8 @@ scan_start(struct scan *s)
 	s->is_recheck = s->recheck_pending;
 	if (!s->is_recheck)
 		s->interval_started = s->started_ms;
-	if ((r = director_host_list_async(s->director, 0, scan_listed,
-	    s)) < 0) {
-		director_outage(s, "HOST-LIST failed:", strerror(-r));
+	if ((r = router_list(s->router, 0, scan_listed, s)) < 0) {
+		router_outage(s, "listing failed:", strerror(-r));
 		scan_abort(s);
 		return;
 	}

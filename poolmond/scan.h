@@ -16,7 +16,7 @@
 
 #include "check.h"
 #include "config.h"
-#include "director.h"
+#include "router.h"
 #include "pool.h"
 #include "pool_event.h"
 #include "sandbox.h"
@@ -42,8 +42,8 @@ struct scan {
 	sd_event *event;
 	struct pool *pool;
 	struct state *state;
-	struct director_client *director;
-	struct director_view *view;
+	struct router *router;
+	struct router_view *view;
 	struct resolver *resolver;	/* PTR names; NULL: not wanted */
 	struct actions *actions;
 	struct fleet *fleet;		/* NULL: alone */

@@ -9,8 +9,11 @@
 #include <netinet/in.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <sys/types.h>
 #include <time.h>
+
+#include "hlc.h"
 
 #define DEFAULT_STATE_FILE	"/var/lib/poolmon/state"
 #define HOLD_REASON_MAX		200
@@ -46,9 +49,10 @@ struct state_entry {
 	 */
 	bool pending;
 	struct hold_info hold;
-	/* With a fleet: when (wall clock, ms) and by which monitor the
-	 * entry last changed; the latest change wins across the fleet. */
-	int64_t at_ms;
+	/* With a fleet: when (the fleet's hybrid logical clock) and by
+	 * which monitor the entry last changed; the latest change wins
+	 * across the fleet. */
+	struct hlc_stamp at;
 	char origin[STATE_ORIGIN_MAX];
 	bool from_peer;		/* merged from a peer's offer */
 };
@@ -73,17 +77,35 @@ struct state {
 	 */
 	bool fleet;
 	char self[STATE_ORIGIN_MAX];
+	/* Stamps changes: after every stamp loaded or merged. */
+	struct hlc hlc;
+	/* Records the last load skipped (unreadable, or a newer kind). */
+	size_t skipped;
 };
 
 const char *owner_str(enum owner owner);
+/*
+ * A hold reason poolmond takes (from poolmonctl, or a peer): shorter than
+ * HOLD_REASON_MAX, one line, no control character but a tab. Anything
+ * else, non-ASCII included, is kept word for word.
+ */
+bool hold_reason_valid(const char *reason);
 
 /*
  * Load path into st. A missing file is a first start (empty state). A
- * corrupt or unreadable one is moved aside to PATH.corrupt and logged;
- * poolmond then starts empty. Returns 0, or -errno for out of memory.
+ * record that cannot be read (or of a kind a newer poolmond wrote) is
+ * skipped and logged with its line number, the others kept, and the file
+ * as it was copied to PATH.corrupt. A file that is no state file at all
+ * (its header) or cannot be read is moved aside to PATH.corrupt and
+ * logged; poolmond then starts empty. Returns 0, or -errno for out of
+ * memory.
  */
 int state_load(struct state *st, const char *path);
-/* Parse a state file's contents. -EINVAL with why on any error. */
+/*
+ * Parse a state file's contents: every record that can be read is
+ * taken, the others skipped (logged, counted in st->skipped). -EINVAL
+ * with why when it is no state file (header), -ENOMEM.
+ */
 int state_parse(struct state *st, const char *buf, size_t len, char *why,
     size_t whylen);
 /*
@@ -92,16 +114,19 @@ int state_parse(struct state *st, const char *buf, size_t len, char *why,
  * fsync. -errno.
  */
 int state_save(const struct state *st);
+/* The file's contents, as state_save() writes them, to f. 0 or -EIO. */
+int state_format(const struct state *st, FILE *f);
 /* The entry of ip that owns it (never an OWNER_NONE record), or NULL. */
 struct state_entry *state_find(const struct state *st, const char *ip);
 /* Any record of ip, an OWNER_NONE one of a fleet included, or NULL. */
 struct state_entry *state_record(const struct state *st, const char *ip);
 /*
- * A peer's record of ip: taken when it is newer (at_ms, then origin)
- * than what st has. 1 taken, 0 not, -errno.
+ * A peer's record of ip: taken when it is newer (at, then origin) than
+ * what st has. The clock moves past at either way. 1 taken, 0 not,
+ * -errno.
  */
 int state_merge(struct state *st, const char *ip, enum owner owner,
-    int64_t at_ms, const char *origin, const struct hold_info *hold);
+    struct hlc_stamp at, const char *origin, const struct hold_info *hold);
 /* Every record, in address order (twalk). */
 void state_walk(const struct state *st,
     void (*fn)(const struct state_entry *e, void *arg), void *arg);

@@ -13,6 +13,11 @@
 
 struct daemon_summary {
 	time_t started;			/* wall clock; 0: not known */
+	/* What routes users: "director" or "lua-director", its socket or
+	 * its DSN (never a password); NULL: not known (tests). */
+	const char *router_kind;
+	const char *router_target;
+	const char *act_state;		/* "ring synced", "read-only: ..." */
 	bool director_reachable;
 	const char *director_error;	/* why not, when not */
 	bool ring_known;		/* asked since the director was back */

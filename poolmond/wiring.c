@@ -31,10 +31,15 @@ wire_summary(void *arg, struct daemon_summary *s)
 	const struct poolmond *d = arg;
 
 	s->started = d->started;
+	if (d->router != NULL) {
+		s->router_kind = router_kind_str(router_kind(d->router));
+		s->router_target = d->router->target;
+	}
+	s->act_state = d->view.act_state;
 	s->director_reachable = !d->view.down;
 	s->director_error = d->view.error;
-	s->ring_known = !d->view.ring_unknown;
-	s->ring_synced = d->view.ring_synced;
+	s->ring_known = !d->view.gate_unknown;
+	s->ring_synced = d->view.can_act;
 	s->dry_run = d->cfg.dry_run;
 	s->scanning = d->scan.scanning;
 	s->scan_id = d->scan.scan_id;
@@ -177,7 +182,7 @@ wire_engine(struct poolmond *d)
 	d->actions.cfg = &d->cfg;
 	d->actions.pool = &d->pool;
 	d->actions.state = &d->state;
-	d->actions.director = d->director;
+	d->actions.router = d->router;
 	d->actions.view = &d->view;
 	d->actions.fleet = d->fleet;
 	d->actions.hooks = d->hooks;
@@ -189,7 +194,7 @@ wire_engine(struct poolmond *d)
 	d->scan.event = d->event;
 	d->scan.pool = &d->pool;
 	d->scan.state = &d->state;
-	d->scan.director = d->director;
+	d->scan.router = d->router;
 	d->scan.view = &d->view;
 	d->scan.resolver = d->resolver;
 	d->scan.actions = &d->actions;

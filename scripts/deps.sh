@@ -7,7 +7,10 @@
 set -u
 
 build_pkgs="gcc make pkg-config libssl-dev libprotobuf-c-dev protobuf-c-compiler libsystemd-dev libmicrohttpd-dev libc-ares-dev libseccomp-dev"
-test_pkgs="dovecot-core dovecot-imapd dovecot-pop3d dovecot-lmtpd openssl iptables iproute2 mandoc jq valgrind curl prometheus"
+test_pkgs="dovecot-core dovecot-imapd dovecot-pop3d dovecot-lmtpd dovecot-managesieved openssl iptables iproute2 mandoc jq valgrind curl prometheus"
+# The Lua director's tests: a Dovecot proxy running the routing script over
+# SQLite, PostgreSQL and MariaDB servers the tests start themselves.
+test_pkgs="$test_pkgs dovecot-auth-lua lua5.4 lua-dbi-sqlite3 lua-dbi-postgresql lua-dbi-mysql sqlite3 postgresql mariadb-server"
 
 fuzz_pkgs="clang libclang-rt-14-dev"
 
@@ -49,4 +52,17 @@ apt-get install -y -qq --no-install-recommends $missing >/dev/null || exit 1
 if [ -n "$(echo "$missing" | grep dovecot)" ]; then
 	doveadm stop >/dev/null 2>&1 || true
 fi
+# The same for the database servers: the tests start their own, as an
+# unprivileged user in a temporary directory.
+for svc in postgresql mariadb; do
+	case " $missing " in
+	*" $svc "* | *" $svc-server "*)
+		if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+			systemctl stop "$svc" >/dev/null 2>&1 || true
+		else
+			service "$svc" stop >/dev/null 2>&1 || true
+		fi
+		;;
+	esac
+done
 echo "deps: installed:$missing"

@@ -19,6 +19,7 @@
 #include "log.h"
 #include "poolmon.pb-c.h"
 #include "poolmond.h"
+#include "router_director.h"
 #include "util.h"
 #include "wiring.h"
 
@@ -39,7 +40,7 @@ static void
 cleanup(void)
 {
 	control_close(daemon_state.control);
-	director_client_free(daemon_state.director);
+	router_free(daemon_state.router);
 	actions_shutdown(&daemon_state.actions);
 }
 
@@ -70,12 +71,12 @@ setup(void)
 	if (control_open(&d->control, d->cfg.control_socket,
 	    d->cfg.control_group, err, sizeof(err)) < 0 ||
 	    sd_event_new(&d->event) < 0 ||
-	    director_client_new(&d->director, d->event,
-	    d->cfg.director_socket, 1000) < 0) {
+	    router_director_new(d->event, d->cfg.director_socket, 1000,
+	    &d->router) < 0) {
 		fprintf(stderr, "fuzz_control setup: %s\n", err);
 		abort();
 	}
-	/* As main wires it: after the director client. */
+	/* As main wires it: after the router. */
 	wire_engine(d);
 	if (scan_init(&d->scan) < 0 ||
 	    control_start(d->control, d->event, &ctx) < 0) {

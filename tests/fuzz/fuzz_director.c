@@ -21,7 +21,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static void
 parse_lines(const uint8_t *data, size_t size)
 {
-	struct director_host host;
+	struct router_host host;
 	const char *why, *rs;
 	char *copy, *line, *next;
 	bool synced;

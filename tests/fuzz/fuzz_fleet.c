@@ -6,6 +6,7 @@
  * gives the same offer (what a monitor relays means what it received).
  */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -56,6 +57,44 @@ check_bounds(const struct fleet_offer *o)
 	}
 }
 
+/*
+ * Every record a peer may send is one this monitor's state file takes
+ * and reads back: stored as a merge would, saved, parsed, nothing lost.
+ */
+static void
+check_storable(const struct fleet_offer *o)
+{
+	struct state st = { .fleet = true, .self = "127.0.0.1:9094" };
+	struct state back = { .fleet = true };
+	char why[128], *buf = NULL;
+	size_t i, len = 0, stored = 0;
+	FILE *f;
+
+	for (i = 0; i < o->nrecords; i++) {
+		const struct fleet_record_msg *r = &o->records[i];
+		enum owner owner = r->kind == FLEET_RECORD_HOLD ? OWNER_HOLD :
+		    r->kind == FLEET_RECORD_OWNED ? OWNER_POOLMOND : OWNER_NONE;
+
+		if (r->kind == FLEET_RECORD_HOLD &&
+		    !hold_reason_valid(r->hold.reason))
+			abort();
+		if (state_merge(&st, r->host, owner, r->at, r->origin[0] != '\0' ?
+		    r->origin : o->monitor, &r->hold) == 1)
+			stored++;
+	}
+	if ((f = open_memstream(&buf, &len)) == NULL)
+		abort();
+	if (state_format(&st, f) < 0 || fclose(f) != 0)
+		abort();
+	if (state_parse(&back, buf, len, why, sizeof(why)) < 0 ||
+	    back.skipped != 0)
+		abort();
+	free(buf);
+	state_free(&st);
+	state_free(&back);
+	(void)stored;
+}
+
 static int
 str_eq(const char *a, const char *b)
 {
@@ -87,7 +126,8 @@ check_same(const struct fleet_offer *a, const struct fleet_offer *b)
 		const struct fleet_record_msg *y = &b->records[i];
 
 		if (strcmp(x->host, y->host) != 0 || x->kind != y->kind ||
-		    x->at_ms != y->at_ms || strcmp(x->origin, y->origin) != 0)
+		    hlc_cmp(x->at, y->at) != 0 ||
+		    strcmp(x->origin, y->origin) != 0)
 			abort();
 		if (x->kind == FLEET_RECORD_HOLD &&
 		    (x->hold.uid != y->hold.uid ||
@@ -120,6 +160,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	}
 	check_bounds(&offer);
+	check_storable(&offer);
 	if (fleet_offer_pack(&offer, &buf, &len) == 0) {
 		if (fleet_offer_parse(buf, len, &again, why,
 		    sizeof(why)) < 0)

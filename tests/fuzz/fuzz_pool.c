@@ -29,7 +29,7 @@ static const struct portspec ports[NPORTS] = {
 
 struct run {
 	struct pool pool;
-	struct director_host hosts[MAX_HOSTS];
+	struct router_host hosts[MAX_HOSTS];
 	char tags[MAX_HOSTS][DIRECTOR_TAG_MAX];
 	size_t n;
 	uint32_t scan_id;
@@ -40,7 +40,7 @@ struct run {
 static void
 merge(struct run *r)
 {
-	struct director_host_list list = { .n = r->n };
+	struct router_host_list list = { .n = r->n };
 	char dup_ip[INET6_ADDRSTRLEN];
 	size_t i, dups, off = 1;
 
@@ -62,7 +62,7 @@ merge(struct run *r)
 			}
 		}
 	}
-	director_host_list_free(&list);
+	router_host_list_free(&list);
 	r->n = 0;
 }
 

@@ -2,7 +2,8 @@
 # LMTP against real Dovecot: with --lmtp-to of an existing user the
 # MAIL/RCPT transaction passes (and no mail is ever delivered: no DATA);
 # an unknown recipient fails with the RCPT reply and the host goes down.
-# A port of no known protocol (a fake ManageSieve) passes on any banner.
+# A port of no known protocol (4191, a fake speaking ManageSieve) passes on
+# any banner.
 . "$(dirname "$0")/../lib/testbed.sh"
 . "$(dirname "$0")/../lib/poolmon.sh"
 
@@ -17,16 +18,16 @@ restart_log() {
 tb_init || tb_fail "tb_init"
 tb_backend_start b5 "$B5" || tb_fail "backend b5"
 tb_director_start "$DIR_IP" "$B5" || tb_fail "director"
-"$TOOLS/fakeserver" "$B5" 4190 'line:"IMPLEMENTATION" "fake"' 'line:OK "ready"' &
+"$TOOLS/fakeserver" "$B5" 4191 'line:"IMPLEMENTATION" "fake"' 'line:OK "ready"' &
 tb_track_pid $!
 
 # 1. An existing recipient, empty sender: the host, down by the operator,
 # is brought back up (--adopt-down: poolmon 0.7's behaviour).
 tb_dcmd HOST-DOWN "$B5" >/dev/null
-pm_start -d -i 1 -t 2 --retries 0 --adopt-down -p 24 -p 4190 --lmtp-to=testuser
+pm_start -d -i 1 -t 2 --retries 0 --adopt-down -p 24 -p 4191 --lmtp-to=testuser
 tb_wait_host_state "$B5" U 10 || tb_fail "$B5 not up with --lmtp-to=testuser"
 pm_wait_backend "$B5" '.health == "ok" and
-    [.checks[] | [.protocol, .port, .ok]] == [["LMTP", 24, true], ["TCP", 4190, true]]' 5 ||
+    [.checks[] | [.protocol, .port, .ok]] == [["LMTP", 24, true], ["TCP", 4191, true]]' 5 ||
 	tb_fail "LMTP and banner-only checks not both ok"
 restart_log
 tb_pass "LMTP transaction to testuser and a banner-only port pass"

@@ -130,7 +130,7 @@ since=$(jq -r --arg ip "$victim" '.backends[] | select(.address == $ip) | .hold_
 row "$victim" | grep -q "held: disk swap (uid 0 since $(date -d "@$since" '+%Y-%m-%d %H:%M:%S'))" ||
 	tb_fail "row: $(row "$victim")"
 ctl show "$victim" | grep -q "^  owner: *hold$" || tb_fail "show lacks the owner: $(ctl show "$victim")"
-grep -q "^hold	$victim	0	$since	1	disk swap$" "$state" || tb_fail "state file: $(cat "$state")"
+grep -q "^hold	$victim	uid=0	since=$since	flush=1	reason=disk swap$" "$state" || tb_fail "state file: $(cat "$state")"
 for i in 1 2; do
 	rescan
 	tb_assert_eq "$(tb_host_state "$victim")" D "held $victim down after scan $i"

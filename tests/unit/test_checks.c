@@ -12,6 +12,8 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 
+#include <openssl/evp.h>
+
 #include "check.h"
 #include "credentials.h"
 #include "log.h"
@@ -67,7 +69,7 @@ env_init(struct check_env *env, int timeout_ms)
 {
 	memset(env, 0, sizeof(*env));
 	env->timeout_ms = timeout_ms;
-	env->lmtp_from = "";
+	env->proto_opts[POPT_LMTP_FROM] = "";
 }
 
 static void
@@ -581,10 +583,10 @@ test_lmtp_transaction(void)
 	struct check_result res;
 
 	env_init(&env, 2000);
-	env.lmtp_to = "x@test";
+	env.proto_opts[POPT_LMTP_TO] = "x@test";
 	CHECK(run(&env, PROTO_LMTP, &res, ok) == 0);
 	EXPECT_RESULT(res, CHECK_OK, "");
-	env.lmtp_from = "pm@test";
+	env.proto_opts[POPT_LMTP_FROM] = "pm@test";
 	CHECK(run(&env, PROTO_LMTP, &res, rcpt) == 0);
 	EXPECT_RESULT(res, CHECK_ELMTP,
 	    "RCPT: 550 5.1.1 <x@test> User doesn't exist: x@test");
@@ -592,6 +594,267 @@ test_lmtp_transaction(void)
 	EXPECT_RESULT(res, CHECK_ELMTP, "MAIL: 451 4.3.0 Temporary failure");
 	CHECK(run(&env, PROTO_LMTP, &res, lhlo) == 0);
 	EXPECT_RESULT(res, CHECK_ELMTP, "LHLO: 500 5.5.1 Unknown command");
+}
+
+/* ------------------------------------------------------------ SIEVE */
+
+/* Dovecot's greeting, in its words. */
+#define SIEVE_CAPS(sasl)						\
+	"line:\"IMPLEMENTATION\" \"Dovecot Pigeonhole\"",		\
+	"line:\"SIEVE\" \"fileinto reject envelope vacation\"",		\
+	"line:\"NOTIFY\" \"mailto\"", "line:\"SASL\" \"" sasl "\"",	\
+	"line:\"VERSION\" \"1.0\""
+
+static void
+test_sieve_greeting(void)
+{
+	static const char *const ok[] = { SIEVE_CAPS("PLAIN LOGIN"),
+	    "line:OK \"Dovecot ready.\"", "expect:LOGOUT",
+	    "line:OK \"Logout completed.\"", END };
+	/* Literals (a server's own and a client's form), CRLF and NUL in
+	 * them, a response code with a string, LF alone, any case. */
+	static const char *const literals[] = {
+	    "send:\"IMPLEMENTATION\" {11}\\r\\nDove\\r\\ncot\\0X\\r\\n",
+	    "send:{4+}\\r\\nSASL \"PLAIN\"\\n", "line:\"STARTTLS\"",
+	    "send:ok (SASL {3}\\r\\nx)y) {5}\\r\\nready\\r\\n", "expect:LOGOUT",
+	    END };
+	static const char *const no[] = {
+	    "line:NO \"Service unavailable\"", END };
+	static const char *const bye[] = { SIEVE_CAPS("PLAIN"),
+	    "line:BYE (TRYLATER) \"Too busy\"", END };
+	static const char *const imap[] = { "line:* OK IMAP ready", END };
+	static const char *const junk_cap[] = {
+	    "line:\"SIEVE\" fileinto", END };
+	static const char *const junk_after[] = { "line:OK \"hi\" there",
+	    END };
+	static const char *const split[] = { "send:\"SASL\" {5", "sleep:50",
+	    "send:}\\r\\nPL", "sleep:50", "send:AIN\\r\\nO", "sleep:50",
+	    "send:K\\r\\n", "expect:LOGOUT", END };
+	struct check_env env;
+	struct check_result res;
+
+	env_init(&env, 2000);
+	CHECK(run(&env, PROTO_SIEVE, &res, ok) == 0);
+	EXPECT_RESULT(res, CHECK_OK, "");
+	CHECK(!res.warning && !res.tls_offered);
+	CHECK(run(&env, PROTO_SIEVE, &res, literals) == 0);
+	EXPECT_RESULT(res, CHECK_OK, "");
+	CHECK(run(&env, PROTO_SIEVE, &res, split) == 0);
+	EXPECT_RESULT(res, CHECK_OK, "");
+	CHECK(run(&env, PROTO_SIEVE, &res, no) == 0);
+	EXPECT_RESULT(res, CHECK_EBANNER, "banner: NO \"Service unavailable\"");
+	CHECK(run(&env, PROTO_SIEVE, &res, bye) == 0);
+	EXPECT_RESULT(res, CHECK_EBANNER,
+	    "banner: BYE (TRYLATER) \"Too busy\"");
+	CHECK(run(&env, PROTO_SIEVE, &res, imap) == 0);
+	EXPECT_RESULT(res, CHECK_EBANNER,
+	    "banner: malformed reply: * OK IMAP ready");
+	CHECK(run(&env, PROTO_SIEVE, &res, junk_cap) == 0);
+	EXPECT_RESULT(res, CHECK_EBANNER,
+	    "banner: malformed capability: \"SIEVE\" fileinto");
+	CHECK(run(&env, PROTO_SIEVE, &res, junk_after) == 0);
+	EXPECT_RESULT(res, CHECK_EBANNER,
+	    "banner: malformed reply: OK \"hi\" there");
+}
+
+/* What a hostile server may send is bounded: lines, literals, time. */
+static void
+test_sieve_hostile(void)
+{
+	static const char *const none[] = { "hang", END };
+	static const char *const endless[] = {
+	    "repeat:300:\"X-CAP\" \"more\"\\r\\n", END };
+	static const char *const huge[] = {
+	    "line:\"SIEVE\" {99999999}", "repeat:2000:xxxxxxxxxx", END };
+	static const char *const absurd[] = {
+	    "line:\"SIEVE\" {99999999999999999999999999999999}", END };
+	static const char *const bad[] = { "line:\"SIEVE\" {12abc}", END };
+	static const char *const not_last[] = { "line:{3} \"x\"", END };
+	static const char *const empty[] = { "line:\"SIEVE\" {}", END };
+	static const char *const unsent[] = { "line:\"SIEVE\" {100}",
+	    "send:abc", "hang", END };
+	static const char *const cut[] = { "line:\"SIEVE\" {100}",
+	    "send:abc", END };
+	static const char *const many[] = {
+	    "send:OK (X {1}\\r\\na {1}\\r\\nb {1}\\r\\nc {1}\\r\\nd {1}\\r\\ne)\\r\\n",
+	    END };
+	static const char *const open_quote[] = { "line:\"SIEVE\" \"fi",
+	    END };
+	static const char *const open_code[] = { "line:NO (TRYLATER", END };
+	static const char *const long_line[] = { "send:OK \"",
+	    "repeat:1000:xxxxxxxxxx", "send:\"\\r\\n", END };
+	struct check_env env;
+	struct check_result res;
+
+	env_init(&env, 1000);
+	run(&env, PROTO_SIEVE, &res, none);
+	EXPECT_RESULT(res, CHECK_ETIMEOUT, "banner: timed out after 1 s");
+	run(&env, PROTO_SIEVE, &res, endless);
+	EXPECT_RESULT(res, CHECK_ETOOMANY,
+	    "banner: more than 200 capability lines");
+	run(&env, PROTO_SIEVE, &res, huge);
+	EXPECT_RESULT(res, CHECK_ETOOLONG,
+	    "banner: literal of 99999999 bytes, more than 4096");
+	run(&env, PROTO_SIEVE, &res, absurd);
+	EXPECT_RESULT(res, CHECK_ETOOLONG,
+	    "banner: literal of 99999999999999999999 bytes, more than 4096");
+	run(&env, PROTO_SIEVE, &res, bad);
+	EXPECT_RESULT(res, CHECK_EBANNER,
+	    "banner: malformed literal: \"SIEVE\" {12abc}");
+	run(&env, PROTO_SIEVE, &res, not_last);
+	EXPECT_RESULT(res, CHECK_EBANNER,
+	    "banner: malformed literal: {3} \"x\"");
+	run(&env, PROTO_SIEVE, &res, empty);
+	EXPECT_RESULT(res, CHECK_EBANNER,
+	    "banner: malformed literal: \"SIEVE\" {}");
+	run(&env, PROTO_SIEVE, &res, unsent);
+	EXPECT_RESULT(res, CHECK_ETIMEOUT, "banner: timed out after 1 s");
+	run(&env, PROTO_SIEVE, &res, cut);
+	EXPECT_RESULT(res, CHECK_ECLOSED, "banner: connection closed");
+	run(&env, PROTO_SIEVE, &res, many);
+	EXPECT_RESULT(res, CHECK_ETOOMANY,
+	    "banner: more than 4 literals in a line");
+	run(&env, PROTO_SIEVE, &res, open_quote);
+	EXPECT_RESULT(res, CHECK_EBANNER,
+	    "banner: malformed string: \"SIEVE\" \"fi");
+	run(&env, PROTO_SIEVE, &res, open_code);
+	EXPECT_RESULT(res, CHECK_EBANNER,
+	    "banner: malformed reply: NO (TRYLATER");
+	run(&env, PROTO_SIEVE, &res, long_line);
+	EXPECT_RESULT(res, CHECK_ETOOLONG,
+	    "banner: reply line longer than 8192 bytes");
+}
+
+static void
+test_sieve_login(void)
+{
+	static const char *const ok[] = { SIEVE_CAPS("PLAIN LOGIN"),
+	    "line:OK \"ready\"",
+	    "expect:AUTHENTICATE \"PLAIN\" \"AHVzZXIAc2VjcmV0\"",
+	    "line:OK \"Logged in.\"", "expect:LOGOUT", "line:OK", END };
+	static const char *const wrong[] = { SIEVE_CAPS("PLAIN"),
+	    "line:OK \"ready\"", "expect:AUTHENTICATE \"PLAIN\"",
+	    "line:NO \"Authentication failed.\"", END };
+	static const char *const code[] = { SIEVE_CAPS("PLAIN"),
+	    "line:OK \"ready\"", "read",
+	    "send:NO (AUTH-TOO-WEAK) {14}\\r\\nUse\\r\\nSTARTTLS.\\r\\n", END };
+	static const char *const bye[] = { SIEVE_CAPS("PLAIN"),
+	    "line:OK \"ready\"", "read", "line:BYE \"Shutting down\"", END };
+	static const char *const challenge[] = { SIEVE_CAPS("PLAIN"),
+	    "line:OK \"ready\"", "read", "line:\"\"", END };
+	/* No PLAIN: nothing is sent but LOGOUT. */
+	static const char *const no_plain[] = { SIEVE_CAPS(""),
+	    "line:OK \"ready\"", "expect:LOGOUT", END };
+	static const char *const sasl_literal[] = {
+	    "send:{4}\\r\\nsasl {12}\\r\\nLOGIN PLAIN \\r\\n", "line:OK",
+	    "expect:AUTHENTICATE \"PLAIN\"", "line:OK", "expect:LOGOUT",
+	    END };
+	struct check_env env;
+	struct check_result res;
+
+	env_init(&env, 2000);
+	env_login(&env, "user", "secret");
+	CHECK(run(&env, PROTO_SIEVE, &res, ok) == 0);
+	EXPECT_RESULT(res, CHECK_OK, "");
+	CHECK(res.cleartext_login && !res.tls_offered);
+	CHECK(run(&env, PROTO_SIEVE, &res, wrong) == 0);
+	EXPECT_RESULT(res, CHECK_ELOGIN,
+	    "AUTHENTICATE: NO \"Authentication failed.\"");
+	CHECK(run(&env, PROTO_SIEVE, &res, code) == 0);
+	EXPECT_RESULT(res, CHECK_ELOGIN,
+	    "AUTHENTICATE: NO (AUTH-TOO-WEAK) \"Use??STARTTLS.\"");
+	CHECK(run(&env, PROTO_SIEVE, &res, bye) == 0);
+	EXPECT_RESULT(res, CHECK_ELOGIN,
+	    "AUTHENTICATE: BYE \"Shutting down\"");
+	CHECK(run(&env, PROTO_SIEVE, &res, challenge) == 0);
+	EXPECT_RESULT(res, CHECK_EREPLY,
+	    "AUTHENTICATE: unexpected challenge: \"\"");
+	CHECK(run(&env, PROTO_SIEVE, &res, no_plain) == 0);
+	CHECK(res.status == CHECK_OK && res.warning);
+	CHECK_STR(res.reason, "AUTHENTICATE: server offers no SASL PLAIN "
+	    "without TLS, login not checked; check login_trusted_networks");
+	CHECK(run(&env, PROTO_SIEVE, &res, sasl_literal) == 0);
+	EXPECT_RESULT(res, CHECK_OK, "");
+}
+
+/* A password too long for a quoted string goes as a literal. */
+static void
+test_sieve_login_literal(void)
+{
+	static char pass[2001], b64[2700], want[2710];
+	static const char *s[] = { "line:\"SASL\" \"PLAIN\"", "line:OK",
+	    "expect:AUTHENTICATE \"PLAIN\" {2676+}", want, "line:OK",
+	    "expect:LOGOUT", END };
+	unsigned char plain[2010];
+	struct check_env env;
+	struct check_result res;
+
+	memset(pass, 'p', sizeof(pass) - 1);
+	memcpy(plain, "\0user\0", 6);
+	memcpy(plain + 6, pass, 2000);
+	CHECK(EVP_EncodeBlock((unsigned char *)b64, plain, 2006) == 2676);
+	snprintf(want, sizeof(want), "expect:%s", b64);
+	env_init(&env, 2000);
+	env_login(&env, "user", pass);
+	CHECK(run(&env, PROTO_SIEVE, &res, s) == 0);
+	EXPECT_RESULT(res, CHECK_OK, "");
+}
+
+/* A server echoing the password, or the SASL string carrying it, does
+ * not get either into a reason. */
+static void
+test_sieve_secrets_masked(void)
+{
+	static const char *const s[] = { "line:\"SASL\" \"PLAIN\"",
+	    "line:OK", "read",
+	    "line:NO \"bad AHVzZXIAWHk3LXNlY3JldA== for Xy7-secret\"", END };
+	struct check_env env;
+	struct check_result res;
+
+	env_init(&env, 2000);
+	env_login(&env, "user", "Xy7-secret");
+	CHECK(run(&env, PROTO_SIEVE, &res, s) == 0);
+	EXPECT_RESULT(res, CHECK_ELOGIN,
+	    "AUTHENTICATE: NO \"bad *** for ***\"");
+}
+
+static void
+test_sieve_starttls(void)
+{
+	static const char *const refused[] = {
+	    SIEVE_CAPS(""), "line:\"STARTTLS\"", "line:OK",
+	    "expect:STARTTLS", "line:NO \"TLS not available\"", END };
+	static const char *const injected[] = { "line:\"STARTTLS\"",
+	    "line:OK", "expect:STARTTLS", "send:OK\\r\\n\"SASL\" \"PLAIN\"\\r\\n",
+	    "hang", END };
+	static const char *const stripped[] = { SIEVE_CAPS("PLAIN"),
+	    "line:OK", "eof", END };
+	struct check_env env;
+	struct check_result res;
+	char err[128];
+
+	env_init(&env, 2000);
+	env_login(&env, "user", "secret");
+	env.ssl_ctx = tls_client_ctx_new(false, NULL, err, sizeof(err));
+	CHECK(env.ssl_ctx != NULL);
+	CHECK(run(&env, PROTO_SIEVE, &res, refused) == 0);
+	EXPECT_RESULT(res, CHECK_ESTARTTLS,
+	    "STARTTLS: NO \"TLS not available\"");
+	CHECK(res.tls_offered && !res.cleartext_login);
+	run(&env, PROTO_SIEVE, &res, injected);
+	EXPECT_RESULT(res, CHECK_ETLS,
+	    "TLS: plaintext data after the TLS request");
+	/* Stripped: never AUTHENTICATE in clear (the fake sees EOF). */
+	env.require_tls = true;
+	CHECK(run_seen(&env, PROTO_SIEVE, &res, stripped, false) == 0);
+	EXPECT_RESULT(res, CHECK_ESTARTTLS, "AUTHENTICATE: STARTTLS not "
+	    "offered: credentials are never sent without TLS (--require-tls)");
+	env.require_tls = false;
+	CHECK(run_seen(&env, PROTO_SIEVE, &res, stripped, true) == 0);
+	EXPECT_RESULT(res, CHECK_ESTARTTLS, "AUTHENTICATE: STARTTLS no "
+	    "longer offered (it was before): credentials not sent in clear");
+	CHECK(!res.cleartext_login);
+	SSL_CTX_free(env.ssl_ctx);
 }
 
 /* Ports of no known protocol: any line in time passes. */
@@ -608,6 +871,57 @@ test_other_port(void)
 	EXPECT_RESULT(res, CHECK_OK, "");
 	run(&env, PROTO_BANNER, &res, none);
 	EXPECT_RESULT(res, CHECK_ETIMEOUT, "banner: timed out after 1 s");
+}
+
+/* A connection over a socketpair whose other end said data and closed. */
+static void
+conn_fed(struct conn *c, struct check_result *res, const char *data,
+    size_t len, size_t max_read)
+{
+	int sv[2];
+
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv) == 0);
+	CHECK(write(sv[1], data, len) == (ssize_t)len);
+	close(sv[1]);
+	memset(res, 0, sizeof(*res));
+	conn_attach(c, sv[0], 1000, res);
+	c->max_read = max_read;
+}
+
+/* conn_read_bytes(): exactly n bytes whatever they hold, between lines,
+ * arriving in pieces; at most a buffer's worth; EOF before them fails. */
+static void
+test_conn_read_bytes(void)
+{
+	static const char fed[] = "one\r\n01\r\n4\n6789tail\r\n";
+	static char big[3 + CONN_LINE_MAX + 2];
+	struct check_result res;
+	struct conn c;
+	const char *p;
+	size_t len;
+
+	conn_fed(&c, &res, fed, sizeof(fed) - 1, 4);
+	CHECK(conn_read_line(&c, &p, &len) == 0 && len == 3);
+	CHECK(conn_read_bytes(&c, 10, &p) == 0);
+	CHECK(memcmp(p, "01\r\n4\n6789", 10) == 0);
+	CHECK(conn_read_line(&c, &p, &len) == 0);
+	CHECK_STR(p, "tail");
+	CHECK(conn_read_bytes(&c, 1, &p) < 0);
+	EXPECT_RESULT(res, CHECK_ECLOSED, "connect: connection closed");
+	conn_close(&c);
+
+	memcpy(big, "x\r\n", 3);
+	memset(big + 3, 'y', CONN_LINE_MAX);
+	memcpy(big + 3 + CONN_LINE_MAX, "\r\n", 2);
+	conn_fed(&c, &res, big, sizeof(big), 1000);
+	CHECK(conn_read_line(&c, &p, &len) == 0 && len == 1);
+	CHECK(conn_read_bytes(&c, CONN_LINE_MAX + 1, &p) < 0);
+	EXPECT_RESULT(res, CHECK_ETOOLONG,
+	    "connect: 8193 bytes at once, more than 8192");
+	CHECK(conn_read_bytes(&c, CONN_LINE_MAX, &p) == 0);
+	CHECK(p[0] == 'y' && p[CONN_LINE_MAX - 1] == 'y');
+	CHECK(conn_read_line(&c, &p, &len) == 0 && len == 0);
+	conn_close(&c);
 }
 
 /* Out of descriptors here is poolmond's fault, not the backend's. */
@@ -688,12 +1002,13 @@ test_goodbye_bounded(void)
 	static const char *const pop3[] = { "line:+OK hi", "hang", END };
 	static const char *const lmtp[] = { "line:220 hi", "expect:LHLO",
 	    "line:250 ok", "hang", END };
+	static const char *const sieve[] = { "line:OK \"hi\"", "hang", END };
 	static const struct {
 		enum mail_proto proto;
 		const char *const *script;
 	} cases[] = {
 		{ PROTO_IMAP, imap }, { PROTO_POP3, pop3 },
-		{ PROTO_LMTP, lmtp },
+		{ PROTO_LMTP, lmtp }, { PROTO_SIEVE, sieve },
 	};
 	struct check_env env;
 	struct check_result res;
@@ -889,7 +1204,14 @@ main(void)
 	RUN(test_pop3_hostile);
 	RUN(test_lmtp_banner);
 	RUN(test_lmtp_transaction);
+	RUN(test_sieve_greeting);
+	RUN(test_sieve_hostile);
+	RUN(test_sieve_login);
+	RUN(test_sieve_login_literal);
+	RUN(test_sieve_secrets_masked);
+	RUN(test_sieve_starttls);
 	RUN(test_other_port);
+	RUN(test_conn_read_bytes);
 	RUN(test_goodbye_bounded);
 	RUN(test_credentials_load);
 	RUN(test_credentials_refused);

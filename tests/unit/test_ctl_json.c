@@ -118,6 +118,7 @@ build_status(void)
 	be_a.address = (char *)"127.0.6.1";
 	be_a.tag = (char *)"blue\"tag";
 	be_a.has_director_up = 1;
+	be_a.has_vhost_count = 1;
 	be_a.vhost_count = 100;
 	be_a.users = 7;
 	be_a.has_health = 1;
@@ -130,6 +131,8 @@ build_status(void)
 	poolmon__backend__init(&be_b);
 	be_b.address = (char *)"127.0.6.2";
 	be_b.has_director_up = be_b.director_up = 1;
+	be_b.has_router_state = 1;
+	be_b.router_state = 2;
 	be_b.n_checks = 1;
 	be_b.checks = checks_b;
 	poolmon__summary__init(&summary);
@@ -188,7 +191,14 @@ test_status_keys(void)
 	CHECK(strstr(out, "\"tag\": \"blue\\\"tag\",") != NULL);
 	CHECK(strstr(out, "\"director_state\": \"down\",") != NULL);
 	CHECK(strstr(out, "\"director_state\": \"up\",") != NULL);
-	CHECK(strstr(out, "\"vhost_count\": 100,") != NULL);
+	CHECK(strstr(out, "\"vhost_count\": 100,\n      \"router_state\": "
+	    "null,") != NULL);
+	/* The Lua director's backend: no vhosts, the state column. */
+	CHECK(strstr(out, "\"vhost_count\": null,\n      \"router_state\": "
+	    "2,") != NULL);
+	/* An older daemon says nothing of its router: a director. */
+	CHECK(strstr(out, "\"router\": {\n    \"kind\": \"director\",") !=
+	    NULL);
 	CHECK(strstr(out, "\"users\": 7,") != NULL);
 	CHECK(strstr(out, "\"healthy\": false,") != NULL);
 	CHECK(strstr(out, "\"healthy\": null,") != NULL);
@@ -259,6 +269,31 @@ test_other_replies(void)
 	/* A bare error carries no result: nothing on stdout. */
 	r.result_case = POOLMON__RESPONSE__RESULT__NOT_SET;
 	CHECK_STR(render(&reply, true), "");
+}
+
+/* Under the Lua director: "router" says so, the text says which. */
+static void
+test_router_lua(void)
+{
+	Poolmon__Response *parts[] = { &r1, &r2 };
+	struct ctl_reply reply = { parts, 2 };
+	Poolmon__Router router = POOLMON__ROUTER__INIT;
+	const char *out;
+
+	build_status();
+	router.kind = (char *)"lua-director";
+	router.target = (char *)"postgresql://poolmon@db1/mail";
+	router.has_reachable = 1;
+	summary.router = &router;
+	summary.director_reachable = 0;
+	out = render(&reply, true);
+	CHECK(strstr(out, "\"router\": {\n    \"kind\": \"lua-director\",\n"
+	    "    \"target\": \"postgresql://poolmon@db1/mail\",\n"
+	    "    \"reachable\": false\n  },") != NULL);
+	out = render(&reply, false);
+	CHECK(strstr(out, "router:    lua-director postgresql://poolmon@db1/"
+	    "mail, unreachable") != NULL);
+	summary.router = NULL;
 }
 
 /* A status with the summary's policy, so text prints the ring line. */
@@ -373,6 +408,8 @@ build_fleet(void)
 	peer_ok.has_trusted = peer_ok.trusted = 1;
 	peer_ok.has_last_seen = 1;
 	peer_ok.last_seen = 1700000100;
+	peer_ok.has_clock_skew_ms = 1;
+	peer_ok.clock_skew_ms = -1200;
 	poolmon__fleet_peer__init(&peer_bad);
 	peer_bad.address = (char *)"[::1]:9094";
 	peer_bad.has_live = peer_bad.live = 1;
@@ -440,14 +477,18 @@ test_fleet_json(void)
 	    "        \"live\": true,\n"
 	    "        \"trusted\": true,\n"
 	    "        \"last_seen\": 1700000100,\n"
-	    "        \"error\": null\n"
+	    "        \"error\": null,\n"
+	    "        \"clock_skew_ms\": -1200,\n"
+	    "        \"dry_run\": false\n"
 	    "      },\n"
 	    "      {\n"
 	    "        \"address\": \"[::1]:9094\",\n"
 	    "        \"live\": true,\n"
 	    "        \"trusted\": false,\n"
 	    "        \"last_seen\": null,\n"
-	    "        \"error\": \"authentication failed\"\n"
+	    "        \"error\": \"authentication failed\",\n"
+	    "        \"clock_skew_ms\": null,\n"
+	    "        \"dry_run\": false\n"
 	    "      }\n"
 	    "    ]\n"
 	    "  },\n  \"backends\": [") != NULL);
@@ -519,6 +560,7 @@ main(void)
 	RUN(test_escaping);
 	RUN(test_nesting);
 	RUN(test_status_keys);
+	RUN(test_router_lua);
 	RUN(test_other_replies);
 	RUN(test_ring_state);
 	RUN(test_owner);

@@ -23,7 +23,7 @@
 static void
 test_parse_host_line(void)
 {
-	struct director_host h;
+	struct router_host h;
 	const char *why = NULL;
 	char line[256];
 
@@ -60,7 +60,7 @@ test_parse_host_line_bad(void)
 		"127.0.0.1\t1\t0\tbad\001\tU\t0", "127.0.0.1\t1\t0\t\tU\tz",
 		"127.0.0.1\t99999999999\t0\t\tU\t0",
 	};
-	struct director_host h;
+	struct router_host h;
 	const char *why;
 	char line[256];
 	size_t i;
@@ -188,7 +188,7 @@ struct got {
 	enum director_reply reply;
 	char err[256];
 	char line[160];
-	struct director_host_list list;
+	struct router_host_list list;
 	bool synced;
 	char ring_state[64];
 	int64_t at;		/* when it finished, monotonic ms */
@@ -287,7 +287,7 @@ test_client_host_list(void)
 		CHECK_STR(g[0].list.hosts[0].tag, "t1");
 		CHECK_STR(g[0].list.hosts[1].tag, "");
 	}
-	director_host_list_free(&g[0].list);
+	router_host_list_free(&g[0].list);
 	CHECK(g[1].error == 0 && g[1].reply == DIRECTOR_REPLY_OK);
 	CHECK(g[2].error == 0 && g[2].reply == DIRECTOR_REPLY_NOTFOUND);
 	CHECK(g[3].error == 0 && g[3].reply == DIRECTOR_REPLY_BUSY);
@@ -484,7 +484,7 @@ test_client_extra_line(void)
 /* A HOST-LIST reply over an attached socket; -errno and its reason. */
 static int
 list_over_socketpair(const char *reply, size_t len,
-    struct director_host_list *list, char *err, size_t errlen)
+    struct router_host_list *list, char *err, size_t errlen)
 {
 	struct director_client *dcl;
 	struct got g;
@@ -529,7 +529,7 @@ test_host_list_tags(void)
 	enum { NHOSTS = 400, NUNIQUE = 100 };
 	static const char *const shared[] = { "", "red", "blue" };
 	char tag[DIRECTOR_TAG_MAX], want[DIRECTOR_TAG_MAX], err[256];
-	struct director_host_list list;
+	struct router_host_list list;
 	size_t i, len = 0, size = NHOSTS * 256;
 	char *reply = malloc(size);
 
@@ -561,7 +561,7 @@ test_host_list_tags(void)
 	if (list.n == NHOSTS)
 		CHECK(list.hosts[1].tag == list.hosts[4].tag &&
 		    list.hosts[2].tag == list.hosts[5].tag);
-	director_host_list_free(&list);
+	router_host_list_free(&list);
 	CHECK(list.hosts == NULL && list.tags == NULL && list.n == 0);
 
 	/* A tag of DIRECTOR_TAG_MAX bytes is one too many. */

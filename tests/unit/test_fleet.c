@@ -40,7 +40,7 @@ world_init(struct world *w, int quorum)
 	const struct fleet_config cfg = { .listen = "127.0.0.1",
 	    .peers = peers, .npeers = 2, .quorum = quorum, .interval_s = 1,
 	    .timeout_s = 1, .fall = 1, .rise = 1 };
-	struct director_host_list l = { .n = ARRAY_SIZE(backends) };
+	struct router_host_list l = { .n = ARRAY_SIZE(backends) };
 	char err[256], dup[64];
 	size_t i, dups;
 
@@ -54,7 +54,7 @@ world_init(struct world *w, int quorum)
 		l.hosts[i].tag = l.tags;
 	}
 	CHECK(pool_merge(&w->pool, &l, &dups, dup, sizeof(dup)) == 0);
-	director_host_list_free(&l);
+	router_host_list_free(&l);
 	CHECK(fleet_new_offline(&cfg, &w->pool, &w->state, &w->fleet, err,
 	    sizeof(err)) == 0);
 }
@@ -73,18 +73,25 @@ set_health(struct world *w, const char *ip, enum health h)
 	struct backend *b = pool_find(&w->pool, ip);
 
 	b->health = h;
+	b->last_check = time(NULL);
 	b->fail_count = h == HEALTH_FAILED ? 1 : 0;
 	b->ok_count = h == HEALTH_OK ? 1 : 0;
 }
 
-/* A peer's offer with one verdict per backend: 'o'k, 'f'ailed, '?'. */
+/*
+ * A peer's offer with one verdict per backend: 'o'k, 'f'ailed, '?',
+ * its checks age_s old, its clock skew_ms off ours; outgoing: the answer
+ * to an exchange of ours, else one the peer opened.
+ */
 static int
-offer_from(struct world *w, const char *monitor, const char *from,
-    const char *verdicts)
+offer_ex(struct world *w, const char *monitor, const char *from,
+    const char *verdicts, bool outgoing, time_t age_s, int64_t skew_ms,
+    const struct fleet_record_msg *rec)
 {
 	struct fleet_verdict_msg v[ARRAY_SIZE(backends)];
 	struct fleet_offer o = { .verdicts = v, .can_act = true,
-	    .interval_s = 1, .sent_at_ms = wall_ms() };
+	    .interval_s = 1, .sent_at_ms = wall_ms() + skew_ms,
+	    .records = (struct fleet_record_msg *)rec, .nrecords = rec != NULL };
 	uint8_t *buf;
 	size_t i, len;
 	int r;
@@ -98,14 +105,22 @@ offer_from(struct world *w, const char *monitor, const char *from,
 		    FLEET_VERDICT_UNKNOWN;
 		v[i].reason = verdicts[i] == 'f' ? "IMAP:143 connect: refused" :
 		    NULL;
-		v[i].at = 1000;
+		v[i].at = time(NULL) + skew_ms / 1000 - age_s;
 		o.nverdicts++;
 	}
 	if (fleet_offer_pack(&o, &buf, &len) < 0)
 		return -ENOMEM;
-	r = fleet_receive(w->fleet, from, buf, len);
+	r = fleet_receive(w->fleet, from, outgoing, wall_ms(), buf, len);
 	free(buf);
 	return r;
+}
+
+/* The fresh answer to an exchange of ours. */
+static int
+offer_from(struct world *w, const char *monitor, const char *from,
+    const char *verdicts)
+{
+	return offer_ex(w, monitor, from, verdicts, true, 0, 0, NULL);
 }
 
 static void
@@ -142,9 +157,9 @@ test_offer_round_trip(void)
 	    .verdict = FLEET_VERDICT_FAILED, .reason = "POP3:110 timeout",
 	    .at = 42 };
 	struct fleet_record_msg rec = { .host = "10.0.0.9",
-	    .kind = FLEET_RECORD_HOLD, .at_ms = 1700000000000LL,
+	    .kind = FLEET_RECORD_HOLD, .at = { 1700000000000LL, 3 },
 	    .origin = PEER2, .hold = { .uid = 7, .since = 99, .flush = true,
-	    .reason = "disk swap" } };
+	    .reason = "by=alice:\tdisk swap \xc3\xa9" } };
 	struct fleet_offer o = { .monitor = PEER3, .sent_at_ms = 5,
 	    .interval_s = 30, .scans = 12, .can_act = true, .verdicts = &v,
 	    .nverdicts = 1, .records = &rec, .nrecords = 1 }, back;
@@ -163,8 +178,11 @@ test_offer_round_trip(void)
 	CHECK(back.nrecords == 1 && back.records[0].kind ==
 	    FLEET_RECORD_HOLD && back.records[0].hold.uid == 7 &&
 	    back.records[0].hold.flush);
-	CHECK_STR(back.records[0].hold.reason, "disk swap");
+	/* Word for word: a tab and non-ASCII included. */
+	CHECK_STR(back.records[0].hold.reason, "by=alice:\tdisk swap \xc3\xa9");
 	CHECK_STR(back.records[0].origin, PEER2);
+	CHECK(back.records[0].at.ms == 1700000000000LL &&
+	    back.records[0].at.count == 3);
 	fleet_offer_free(&back);
 	/* Truncated: refused whole, nothing kept. */
 	CHECK(fleet_offer_parse(buf, len - 1, &back, why, sizeof(why)) < 0);
@@ -331,21 +349,21 @@ test_records_latest_wins(void)
 
 	CHECK(state_set(&st, "10.0.0.1", OWNER_HOLD, &hold) == 0);
 	e = state_find(&st, "10.0.0.1");
-	CHECK(e != NULL && e->at_ms > 0);
+	CHECK(e != NULL && e->at.ms > 0);
 	CHECK_STR(e->origin, SELF);
 	/* An older release loses, a newer one wins. */
-	CHECK(state_merge(&st, "10.0.0.1", OWNER_POOLMOND, e->at_ms - 1,
-	    PEER2, NULL) == 0);
+	CHECK(state_merge(&st, "10.0.0.1", OWNER_POOLMOND,
+	    (struct hlc_stamp){ e->at.ms - 1, 0 }, PEER2, NULL) == 0);
 	CHECK(state_find(&st, "10.0.0.1")->owner == OWNER_HOLD);
-	CHECK(state_merge(&st, "10.0.0.1", OWNER_POOLMOND, e->at_ms + 1,
-	    PEER2, NULL) == 1);
+	CHECK(state_merge(&st, "10.0.0.1", OWNER_POOLMOND,
+	    (struct hlc_stamp){ e->at.ms + 1, 0 }, PEER2, NULL) == 1);
 	CHECK(state_find(&st, "10.0.0.1")->owner == OWNER_POOLMOND);
 	/* Removed: kept as no one's, and an older hold cannot return. */
 	CHECK(state_remove(&st, "10.0.0.1"));
 	CHECK(state_find(&st, "10.0.0.1") == NULL);
 	CHECK(state_record(&st, "10.0.0.1") != NULL);
-	CHECK(state_merge(&st, "10.0.0.1", OWNER_HOLD, 5, PEER3,
-	    &hold) == 0);
+	CHECK(state_merge(&st, "10.0.0.1", OWNER_HOLD,
+	    (struct hlc_stamp){ 5, 0 }, PEER3, &hold) == 0);
 	CHECK(state_find(&st, "10.0.0.1") == NULL);
 	state_free(&st);
 }
@@ -363,24 +381,149 @@ test_state_file_fleet_fields(void)
 	close(fd);
 	st.path = path;
 	CHECK(state_set(&st, "10.0.0.1", OWNER_HOLD, &hold) == 0);
-	CHECK(state_merge(&st, "10.0.0.2", OWNER_POOLMOND, 1234, PEER2,
-	    NULL) == 1);
+	CHECK(state_merge(&st, "10.0.0.2", OWNER_POOLMOND,
+	    (struct hlc_stamp){ 1234, 7 }, PEER2, NULL) == 1);
 	CHECK(state_set(&st, "10.0.0.3", OWNER_POOLMOND, NULL) == 0);
 	CHECK(state_remove(&st, "10.0.0.3"));
 	CHECK(state_save(&st) == 0);
 	back.fleet = true;
 	CHECK(state_load(&back, path) == 0);
 	e = state_find(&back, "10.0.0.2");
-	CHECK(e != NULL && e->owner == OWNER_POOLMOND && e->at_ms == 1234);
+	CHECK(e != NULL && e->owner == OWNER_POOLMOND && e->at.ms == 1234 &&
+	    e->at.count == 7);
 	CHECK_STR(e != NULL ? e->origin : NULL, PEER2);
 	e = state_find(&back, "10.0.0.1");
 	CHECK(e != NULL && e->owner == OWNER_HOLD && e->hold.uid == 3);
 	CHECK(state_find(&back, "10.0.0.3") == NULL);
 	e = state_record(&back, "10.0.0.3");
-	CHECK(e != NULL && e->owner == OWNER_NONE && e->at_ms > 0);
+	CHECK(e != NULL && e->owner == OWNER_NONE && e->at.ms > 0);
 	state_free(&st);
 	state_free(&back);
 	unlink(path);
+}
+
+/* Issue 19 item 5: a verdict older than 3 of its monitor's intervals
+ * is no verdict, in the quorum too; this monitor's own as well. */
+static void
+test_stale_verdicts(void)
+{
+	struct world w;
+	struct backend *b;
+
+	world_init(&w, 0);
+	/* Interval 1 s: checks 10 s old are stale, 1 s old fresh. */
+	CHECK(offer_ex(&w, PEER2, "127.0.0.2", "ff", true, 10, 0, NULL) == 0);
+	CHECK(offer_ex(&w, PEER3, "127.0.0.3", "ff", true, 1, 0, NULL) == 0);
+	set_health(&w, "10.0.0.1", HEALTH_FAILED);
+	set_health(&w, "10.0.0.2", HEALTH_FAILED);
+	/* This monitor's check of 10.0.0.2 is old: its director is away. */
+	pool_find(&w.pool, "10.0.0.2")->last_check = time(NULL) - 10;
+	CHECK(fleet_judge(w.fleet));
+	b = pool_find(&w.pool, "10.0.0.1");
+	CHECK(b->fleet_health == HEALTH_FAILED && b->fleet_votes == 2);
+	b = pool_find(&w.pool, "10.0.0.2");
+	CHECK(b->fleet_health == HEALTH_UNKNOWN && b->fleet_votes == 1);
+	world_free(&w);
+}
+
+/* Item 1: only our own exchanges make a peer live and trusted; what it
+ * sends us on its own is taken only once they have. */
+static void
+test_incoming_does_not_decide(void)
+{
+	struct world w;
+	struct fleet_peer_view v;
+
+	world_init(&w, 0);
+	CHECK(offer_ex(&w, PEER2, "127.0.0.2", "f", false, 0, 0, NULL) ==
+	    -EAGAIN);
+	fleet_peer(w.fleet, 0, &v);
+	CHECK(!v.trusted);
+	CHECK(offer_from(&w, PEER2, "127.0.0.2", "o") == 0);
+	CHECK(offer_ex(&w, PEER2, "127.0.0.2", "f", false, 0, 0, NULL) == 0);
+	set_health(&w, "10.0.0.1", HEALTH_FAILED);
+	CHECK(fleet_judge(w.fleet));
+	CHECK(pool_find(&w.pool, "10.0.0.1")->fleet_votes == 2);
+	world_free(&w);
+}
+
+/* Item 3: a peer's clock beyond the bound: its records and verdicts
+ * refused, not trusted, its skew shown; within it, a change made here
+ * after its record was seen orders after it. */
+static void
+test_clock_skew(void)
+{
+	struct world w;
+	struct fleet_record_msg rec = { .host = "10.0.0.1",
+	    .kind = FLEET_RECORD_CLEARED, .origin = PEER3 };
+	struct hold_info hold = { .reason = "maintenance" };
+	struct fleet_peer_view v;
+	const struct state_entry *e;
+	size_t i;
+
+	world_init(&w, 0);
+	w.state.fleet = true;
+	CHECK(offer_from(&w, PEER2, "127.0.0.2", "o") == 0);
+	/* Five minutes fast: refused, shown. */
+	rec.at.ms = wall_ms() + 5 * 60 * 1000;
+	CHECK(offer_ex(&w, PEER3, "127.0.0.3", "f", true, 0, 5 * 60 * 1000,
+	    &rec) == 0);
+	for (i = 0; i < fleet_npeers(w.fleet); i++) {
+		fleet_peer(w.fleet, i, &v);
+		if (strcmp(v.address, PEER3) == 0)
+			break;
+	}
+	CHECK(v.skew_known && v.skew_ms > 290000 && v.skew_ms < 310000);
+	CHECK(!v.trusted);
+	CHECK(state_record(&w.state, "10.0.0.1") == NULL);
+	set_health(&w, "10.0.0.1", HEALTH_OK);
+	CHECK(fleet_judge(w.fleet));
+	CHECK(pool_find(&w.pool, "10.0.0.1")->fleet_voters == 2);
+	/* 50 s fast: taken; a hold placed here after it orders after it. */
+	rec.at.ms = wall_ms() + 50 * 1000;
+	CHECK(offer_ex(&w, PEER2, "127.0.0.2", "o", true, 0, 50 * 1000,
+	    &rec) == 0);
+	e = state_record(&w.state, "10.0.0.1");
+	CHECK(e != NULL && e->owner == OWNER_NONE);
+	CHECK(state_set(&w.state, "10.0.0.1", OWNER_HOLD, &hold) == 0);
+	e = state_find(&w.state, "10.0.0.1");
+	CHECK(e != NULL && e->owner == OWNER_HOLD && e->at.ms >= rec.at.ms);
+	/* The peer's record offered again loses to the later hold. */
+	CHECK(offer_ex(&w, PEER2, "127.0.0.2", "o", true, 0, 50 * 1000,
+	    &rec) == 0);
+	CHECK(state_find(&w.state, "10.0.0.1") != NULL &&
+	    state_find(&w.state, "10.0.0.1")->owner == OWNER_HOLD);
+	world_free(&w);
+}
+
+/* Item 6: a monitor in dry-run is never an actor; its offer says so, and
+ * a peer in dry-run is never one either. */
+static void
+test_dry_run_never_acts(void)
+{
+	static const char *const peers[] = { PEER2 };
+	bool dry = true;
+	const struct fleet_config cfg = { .listen = "127.0.0.1",
+	    .peers = peers, .npeers = 1, .interval_s = 1, .timeout_s = 1,
+	    .fall = 1, .rise = 1, .dry_run = &dry };
+	struct world w;
+	char err[256];
+	size_t i;
+
+	world_init(&w, 0);
+	fleet_free(w.fleet);
+	CHECK(fleet_new_offline(&cfg, &w.pool, &w.state, &w.fleet, err,
+	    sizeof(err)) == 0);
+	CHECK(offer_from(&w, PEER2, "127.0.0.2", "fff") == 0);
+	fleet_scan_done(w.fleet, 1, true);
+	for (i = 0; i < ARRAY_SIZE(backends); i++)
+		set_health(&w, backends[i], HEALTH_FAILED);
+	CHECK(fleet_judge(w.fleet));
+	for (i = 0; i < ARRAY_SIZE(backends); i++) {
+		CHECK_STR(fleet_actor(w.fleet, backends[i]), PEER2);
+		CHECK(!pool_find(&w.pool, backends[i])->acting);
+	}
+	world_free(&w);
 }
 
 int
@@ -396,5 +539,9 @@ main(void)
 	RUN(test_strangers_refused);
 	RUN(test_records_latest_wins);
 	RUN(test_state_file_fleet_fields);
+	RUN(test_stale_verdicts);
+	RUN(test_incoming_does_not_decide);
+	RUN(test_clock_skew);
+	RUN(test_dry_run_never_acts);
 	return UNIT_EXIT();
 }

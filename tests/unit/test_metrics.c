@@ -73,7 +73,7 @@ make_daemon(size_t cap)
 	d.cfg.nports = 2;
 	d.cfg.ports[0] = (struct portspec){ 143, PROTO_IMAP, false };
 	d.cfg.ports[1] = (struct portspec){ 995, PROTO_POP3, true };
-	d.view.ring_synced = true;
+	d.view.can_act = true;
 	d.pool.nports = d.cfg.nports;
 	d.pool.backends = calloc(cap > 0 ? cap : 1, sizeof(*d.pool.backends));
 	if (d.pool.backends == NULL)
@@ -322,12 +322,13 @@ test_actions(void)
 	char *text;
 
 	make_daemon(0);
-	metrics_count_action(&d.metrics, "HOST-DOWN", true);
-	metrics_count_action(&d.metrics, "HOST-DOWN", true);
-	metrics_count_action(&d.metrics, "HOST-DOWN", false);
-	metrics_count_action(&d.metrics, "HOST-FLUSH", true);
-	metrics_count_action(&d.metrics, "HOST-UP", false);
-	metrics_count_action(&d.metrics, "DIRECTOR-LIST", true);
+	metrics_count_action(&d.metrics, METRICS_ACTION_DOWN, true);
+	metrics_count_action(&d.metrics, METRICS_ACTION_DOWN, true);
+	metrics_count_action(&d.metrics, METRICS_ACTION_DOWN, false);
+	metrics_count_action(&d.metrics, METRICS_ACTION_FLUSH, true);
+	metrics_count_action(&d.metrics, METRICS_ACTION_UP, false);
+	/* Not an action: counted nowhere. */
+	metrics_count_action(&d.metrics, METRICS_ACTION_COUNT, true);
 	text = render();
 	CHECK(has_line(text,
 	    "poolmon_actions_total{action=\"down\",result=\"ok\"} 2"));

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -52,7 +53,8 @@ test_defaults(void)
 	CHECK(cfg.retries == 3);
 	CHECK(cfg.retry_delay_ms == 500);
 	CHECK(!cfg.dry_run && !cfg.foreground && !cfg.debug);
-	CHECK(cfg.credfile == NULL && cfg.lmtp_to == NULL);
+	CHECK(cfg.credfile == NULL && cfg.proto_opts[POPT_LMTP_TO] == NULL);
+	CHECK_STR(cfg.proto_opts[POPT_LMTP_FROM], "");
 }
 
 static void
@@ -72,8 +74,13 @@ test_ports(void)
 	CHECK(cfg.ports[5].port == 9993 && cfg.ports[5].proto == PROTO_IMAP &&
 	    cfg.ports[5].tls);
 	CHECK(cfg.ports[6].port == 4190 &&
-	    cfg.ports[6].proto == PROTO_BANNER);
+	    cfg.ports[6].proto == PROTO_SIEVE && !cfg.ports[6].tls);
 	CHECK(cfg.ports[7].port == 24 && cfg.ports[7].proto == PROTO_LMTP);
+	/* SIEVE has no implicit-TLS port of its own: -s SIEVE:PORT. */
+	CHECK(parse("-s", "sieve:5190", "-p", "4191", NULL) == CONFIG_OK);
+	CHECK(cfg.ports[0].port == 5190 && cfg.ports[0].proto == PROTO_SIEVE &&
+	    cfg.ports[0].tls);
+	CHECK(cfg.ports[1].proto == PROTO_BANNER);
 	/* Only -s given: no default plain ports are added. */
 	CHECK(parse("-s", "993", NULL) == CONFIG_OK);
 	CHECK(cfg.nports == 1);
@@ -97,6 +104,11 @@ test_bad_ports(void)
 	}
 	CHECK(parse("-p", "65536", NULL) == CONFIG_ERROR);
 	CHECK(strstr(err, "range") != NULL);
+	CHECK(parse("-s", "SMTP:25", NULL) == CONFIG_ERROR);
+	CHECK_STR(err, "--ssl 'SMTP:25': unknown protocol (expected IMAP, "
+	    "POP3, LMTP or SIEVE)");
+	/* The banner-only check is no protocol a spec names. */
+	CHECK(parse("-p", "TCP:25", NULL) == CONFIG_ERROR);
 }
 
 static void
@@ -132,8 +144,8 @@ test_flags_and_paths(void)
 	CHECK_STR(cfg.lockfile, "/tmp/p.pid");
 	CHECK_STR(cfg.director_socket, "/tmp/sock");
 	CHECK_STR(cfg.credfile, "/tmp/cred");
-	CHECK_STR(cfg.lmtp_from, "a@b");
-	CHECK_STR(cfg.lmtp_to, "c@d");
+	CHECK_STR(cfg.proto_opts[POPT_LMTP_FROM], "a@b");
+	CHECK_STR(cfg.proto_opts[POPT_LMTP_TO], "c@d");
 	/* Long names as 0.7 spelt them, and bundled short options. */
 	CHECK(parse("--debug", "--foreground", "--dry-run", "--logfile=/x",
 	    "--lockfile=/y", "--socket=/z", "--credfile=/c", NULL) ==
@@ -164,6 +176,14 @@ test_bad_options(void)
 	CHECK(parse("--lmtp-to=a\r\nDATA", NULL) == CONFIG_ERROR);
 	CHECK(strstr(err, "--lmtp-to") != NULL);
 	CHECK(parse("--lmtp-to=", NULL) == CONFIG_ERROR);
+	CHECK_STR(err, "--lmtp-to '': invalid address");
+	CHECK(parse("--lmtp-from=<a>", NULL) == CONFIG_ERROR);
+	CHECK_STR(err, "--lmtp-from '<a>': invalid address");
+	/* The last one given counts, as for every option. */
+	CHECK(parse("--lmtp-to=", "--lmtp-to=x@y", NULL) == CONFIG_OK);
+	CHECK_STR(cfg.proto_opts[POPT_LMTP_TO], "x@y");
+	CHECK(parse("--lmtp", "x", NULL) == CONFIG_ERROR);
+	CHECK(strstr(err, "ambiguous") != NULL);
 }
 
 static void
@@ -206,6 +226,81 @@ test_usage_mentions_tls_options(void)
 	free(text);
 }
 
+/* --help's protocol lines come from the table, 0.7's words for its own. */
+static void
+test_usage_protocols(void)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+
+	config_usage(f);
+	fclose(f);
+	CHECK(strstr(text, "\n  -p, --port=PORT        Port to check; repeat "
+	    "for several (default: 110, 143)\n"
+	    "  -s, --ssl=PORT         Port with implicit TLS; repeat for "
+	    "several\n"
+	    "                         PORT is NUMBER or PROTO:NUMBER, PROTO "
+	    "one of IMAP,\n"
+	    "                         POP3, LMTP, SIEVE (any case). 143 and 993 "
+	    "are IMAP,\n"
+	    "                         110 and 995 POP3, 24 LMTP, 4190 SIEVE; "
+	    "other ports\n"
+	    "                         need any banner line.\n"
+	    "  -v, --ssl-verify=0|1") != NULL);
+	CHECK(strstr(text, "not readable by others\n"
+	    "      --lmtp-from=ADDR   LMTP sender address (default: empty)\n"
+	    "      --lmtp-to=ADDR     LMTP recipient; makes the LMTP check a "
+	    "transaction\n"
+	    "  -S, --socket=PATH") != NULL);
+	free(text);
+}
+
+/*
+ * The table keeps what its readers count on: a name and a port mean one
+ * protocol each, every option slot has its option, and a protocol that
+ * logs in names its login's step and the upgrade a plain port must offer.
+ */
+static void
+test_protocol_table(void)
+{
+	const struct protocol *p, *q;
+	enum mail_proto found;
+	int i, j;
+
+	for (i = 0; i < POPT_COUNT; i++) {
+		CHECK(protocol_option(i) != NULL);
+		CHECK(protocol_option(i)->slot == (enum proto_opt)i);
+	}
+	for (i = PROTO_BANNER; i < PROTO_COUNT; i++) {
+		p = protocol_get(i);
+		CHECK(p->name != NULL && p->tls_name != NULL);
+		CHECK(p->check != NULL);
+		CHECK(p->login == LOGIN_NONE ||
+		    (p->login_step != NULL && p->starttls != NULL));
+		if (i == PROTO_BANNER)
+			continue;
+		CHECK(protocol_by_name(p->name, strlen(p->name), &found) == 0);
+		CHECK(found == (enum mail_proto)i);
+		if (p->port != 0)
+			CHECK(protocol_by_port(p->port) == (enum mail_proto)i);
+		if (p->tls_port != 0)
+			CHECK(protocol_by_port(p->tls_port) ==
+			    (enum mail_proto)i);
+		for (j = PROTO_BANNER + 1; j < i; j++) {
+			q = protocol_get(j);
+			CHECK(strcasecmp(p->name, q->name) != 0);
+		}
+	}
+	CHECK(protocol_by_name("TCP", 3, &found) < 0);
+	CHECK(protocol_by_name("imap", 4, &found) == 0 && found == PROTO_IMAP);
+	CHECK(protocol_by_name("IMAPX", 4, &found) == 0);
+	CHECK(protocol_by_name("IMA", 3, &found) < 0);
+	CHECK(protocol_by_port(0) == PROTO_BANNER);
+	CHECK(protocol_by_port(25) == PROTO_BANNER);
+	CHECK(protocol_get(PROTO_COUNT) == protocol_get(PROTO_BANNER));
+}
+
 static void
 test_proto_names(void)
 {
@@ -213,6 +308,8 @@ test_proto_names(void)
 	CHECK_STR(mail_proto_name(PROTO_IMAP, true), "IMAPS");
 	CHECK_STR(mail_proto_name(PROTO_POP3, true), "POP3S");
 	CHECK_STR(mail_proto_name(PROTO_LMTP, false), "LMTP");
+	CHECK_STR(mail_proto_name(PROTO_SIEVE, false), "SIEVE");
+	CHECK_STR(mail_proto_name(PROTO_SIEVE, true), "SIEVES");
 	CHECK_STR(mail_proto_name(PROTO_BANNER, false), "TCP");
 }
 
@@ -335,6 +432,8 @@ main(void)
 	RUN(test_bad_options);
 	RUN(test_tls_options);
 	RUN(test_usage_mentions_tls_options);
+	RUN(test_usage_protocols);
+	RUN(test_protocol_table);
 	RUN(test_proto_names);
 	RUN(test_control_options);
 	RUN(test_relative_paths);

@@ -82,6 +82,59 @@ test_ownership(void)
 	CHECK(policy_action(&p01, &b) == ACTION_FLUSH);
 }
 
+/* Someone else's state under the Lua director: never brought up. */
+static void
+test_router_marks(void)
+{
+	struct policy adopt = p01;
+	struct backend b;
+
+	adopt.adopt_down = true;
+	init(&b, "10.0.0.1", "", false, HEALTH_OK);
+	b.dh.mark = ROUTER_MARK_OTHER;
+	CHECK(policy_action(&adopt, &b) == ACTION_NONE);
+	b.dh.mark = ROUTER_MARK_UNKNOWN;
+	CHECK(policy_action(&adopt, &b) == ACTION_UP);
+}
+
+/*
+ * Issue 19 item 7: in a fleet every monitor spares the same hosts, in an
+ * order they share (the address), whatever their own fail counts; a
+ * peer's intent (owned while the director still shows it up) counts as
+ * down.
+ */
+static void
+test_guard_fleet_order(void)
+{
+	struct policy p = { .fall = 1, .rise = 1, .max_down_pct = 50 };
+	struct policy_outcome out;
+	struct backend b[6];
+	size_t i;
+
+	for (i = 0; i < 4; i++) {
+		char ip[16];
+
+		snprintf(ip, sizeof(ip), "10.0.0.%zu", i + 1);
+		init(&b[i], ip, "t", true, HEALTH_FAILED);
+		b[i].fleet_judged = true;
+		b[i].fleet_health = HEALTH_FAILED;
+		b[i].acting = true;
+	}
+	/* Healthy hosts elsewhere: not every backend failed. */
+	init(&b[4], "10.0.1.1", "u", true, HEALTH_OK);
+	init(&b[5], "10.0.1.2", "u", true, HEALTH_OK);
+	/* This monitor saw .4 and .3 fail longest: no matter. */
+	b[3].fail_count = 9;
+	b[2].fail_count = 5;
+	policy_decide(&p, b, 6, SCAN, true, &out);
+	CHECK(b[0].action == ACTION_DOWN && b[1].action == ACTION_DOWN);
+	CHECK(b[2].spared && b[3].spared);
+	/* A peer's intent on .4: one slot left, for .1. */
+	b[3].owner = OWNER_POOLMOND;
+	policy_decide(&p, b, 6, SCAN, true, &out);
+	CHECK(b[0].action == ACTION_DOWN && b[1].spared && b[2].spared);
+}
+
 static size_t
 count(struct backend *b, size_t n, enum action a)
 {
@@ -211,6 +264,8 @@ main(void)
 {
 	RUN(test_fall_rise);
 	RUN(test_ownership);
+	RUN(test_router_marks);
+	RUN(test_guard_fleet_order);
 	RUN(test_guard_max_down);
 	RUN(test_guard_per_tag);
 	RUN(test_all_failed);

@@ -16,10 +16,10 @@
 
 /* A HOST-LIST of "ip" or "ip=tag" words, as director_host_list() makes
  * them: hosts and one tags buffer, both malloc'ed. */
-static struct director_host_list
+static struct router_host_list
 make_list(const char *const *words, size_t n)
 {
-	struct director_host_list l = { .n = n };
+	struct router_host_list l = { .n = n };
 	size_t i, off = 1;
 
 	l.hosts = calloc(n > 0 ? n : 1, sizeof(*l.hosts));
@@ -44,11 +44,11 @@ make_list(const char *const *words, size_t n)
 static int
 merge(struct pool *p, const char *const *words, size_t n, size_t *dups)
 {
-	struct director_host_list l = make_list(words, n);
+	struct router_host_list l = make_list(words, n);
 	char dup_ip[INET6_ADDRSTRLEN];
 	int r = pool_merge(p, &l, dups, dup_ip, sizeof(dup_ip));
 
-	director_host_list_free(&l);
+	router_host_list_free(&l);
 	return r;
 }
 
