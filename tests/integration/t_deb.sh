@@ -4,9 +4,10 @@
 # Depends of scripts/deps.sh's build set) and lintian finds no error or
 # warning in it. Installed: the binaries, the poolmon link, the man pages,
 # the unit (enabled), the completion, the conffiles, the poolmon system
-# user and group, /var/lib/poolmon. The installed poolmond, run with the
+# user and group, the group poolmonctl (the check and hook user is no
+# member), /var/lib/poolmon. The installed poolmond, run with the
 # packaged OPTIONS against a real director, reports the backend healthy; a
-# member of the group poolmon holds it (kept in the state file), a
+# member of the group poolmonctl holds it (kept in the state file), a
 # non-member cannot reach the daemon; the completion offers poolmonctl's
 # commands, options and the daemon's backends. An upgrade to a newer
 # version (built from a copy of the tree) keeps an edited conffile and the
@@ -43,6 +44,8 @@ fi
 had_user=0 had_group=0
 getent passwd poolmon >/dev/null && had_user=1
 getent group poolmon >/dev/null && had_group=1
+had_ctl_group=0
+getent group poolmonctl >/dev/null && had_ctl_group=1
 
 T=$(mktemp -d /tmp/poolmon-deb.XXXXXX)
 PM=""
@@ -63,6 +66,7 @@ cleanup() {
 	rm -rf $OWN /var/log/poolmon.log.*
 	[ "$had_user" = 1 ] || userdel poolmon 2>/dev/null
 	[ "$had_group" = 1 ] || groupdel poolmon 2>/dev/null
+	[ "$had_ctl_group" = 1 ] || groupdel poolmonctl 2>/dev/null
 	rm -rf "$T"
 	exit "$rc"
 }
@@ -146,8 +150,8 @@ for f in /etc/dovecot/poolmon.conf /etc/logrotate.d/poolmon; do
 	grep -q "^ $f " <<<"$conffiles" || fail "$f is not a conffile: $conffiles"
 done
 opts=$(sed -n 's/^OPTIONS="\(.*\)"$/\1/p' /etc/dovecot/poolmon.conf)
-grep -q -- '--control-group=poolmon' <<<"$opts" ||
-	fail "packaged OPTIONS lack --control-group=poolmon: $opts"
+grep -q -- '--control-group=poolmonctl' <<<"$opts" ||
+	fail "packaged OPTIONS lack --control-group=poolmonctl: $opts"
 pass "conffiles /etc/dovecot/poolmon.conf, /etc/logrotate.d/poolmon; OPTIONS: $opts"
 
 IFS=: read -r _ _ uid gid _ home shell < <(getent passwd poolmon) ||
@@ -157,6 +161,10 @@ tb_assert_eq "$(getent group poolmon | cut -d: -f3)" "$gid" "group poolmon is th
 case $shell in */nologin | */false) ;; *) fail "poolmon's shell is $shell" ;; esac
 [ -e "$home" ] && fail "poolmon's home $home exists"
 pass "system user poolmon (uid $uid, shell $shell, home $home)"
+# Hooks run as poolmon: it must not be able to steer poolmond.
+getent group poolmonctl >/dev/null || fail "no group poolmonctl"
+id -nG poolmon | grep -qw poolmonctl && fail "poolmon is in group poolmonctl: hooks could steer poolmond"
+pass "group poolmonctl, without the check and hook user poolmon"
 tb_assert_eq "$(stat -c '%U:%G %a' /var/lib/poolmon)" "root:root 750" "/var/lib/poolmon"
 
 if [ -d /run/systemd/system ]; then
@@ -195,17 +203,17 @@ pass "installed poolmond (packaged OPTIONS) checks $B1 through the director"
 [ -s /var/log/poolmon.log ] || fail "nothing in /var/log/poolmon.log"
 pass "it logs to /var/log/poolmon.log"
 
-as_member() { setpriv --reuid=nobody --regid=nogroup --groups=poolmon -- "$@"; }
+as_member() { setpriv --reuid=nobody --regid=nogroup --groups=poolmonctl -- "$@"; }
 as_other() { setpriv --reuid=nobody --regid=nogroup --clear-groups -- "$@"; }
 out=$(as_member /usr/bin/poolmonctl -s "$CTL" hold "$B1" --reason=t_deb 2>&1) ||
-	fail "a member of group poolmon: hold refused: $out"
+	fail "a member of group poolmonctl: hold refused: $out"
 tb_wait_host_state "$B1" D 10 || fail "the director does not show $B1 down after hold"
 grep -qF "$B1" /var/lib/poolmon/state 2>/dev/null ||
 	fail "the hold is not in /var/lib/poolmon/state"
 out=$(as_other /usr/bin/poolmonctl -s "$CTL" status 2>&1)
 rc=$?
-[ "$rc" -eq 3 ] || fail "a user outside group poolmon: status exit $rc, expected 3: $out"
-pass "group poolmon steers poolmond (hold $B1, kept in /var/lib/poolmon/state); others cannot reach it"
+[ "$rc" -eq 3 ] || fail "a user outside group poolmonctl: status exit $rc, expected 3: $out"
+pass "group poolmonctl steers poolmond (hold $B1, kept in /var/lib/poolmon/state); others cannot reach it"
 
 # The completion, as bash runs it: _poolmonctl on words typed so far.
 cat >"$T/complete.bash" <<'EOF'
