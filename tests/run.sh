@@ -165,6 +165,7 @@ report_unit() {	# NAME RC SECS
 		failures+=("$name")
 		grep '^not ok' <<<"$out"
 		cat "$logdir/$name.err"
+		[ "$rc" -eq 124 ] && echo "unit $name: killed after 300 s"
 	fi
 	echo "unit $name: $p passed, $f failed (${took}s)"
 }
@@ -211,7 +212,8 @@ start() {
 			exit 1
 		fi
 		if [ "${KIND[$name]}" = unit ]; then
-			${session[@]+"${session[@]}"} ${isolate[@]+"${isolate[@]}"} "${CMD[$name]}" \
+			${session[@]+"${session[@]}"} ${isolate[@]+"${isolate[@]}"} \
+			    timeout -k 10 300 "${CMD[$name]}" \
 			    </dev/null >"$logdir/$name.out" 2>"$logdir/$name.err" {ended}>&- 9>&- &
 		else
 			TB_KEEP_LOGS="$logdir/$name.files" \
