@@ -239,9 +239,10 @@ start() {
 	[ -n "${HEAVY[$name]}" ] && heavy_running=1
 }
 
-# Start, in order, what fits. A test that does not fit yet keeps the tests
-# after it from starting, so that one needing many slots is not starved.
-start_what_fits() {
+# Start the first test in order that fits, if any. One that does not fit
+# yet keeps the tests after it from starting, so that one needing many
+# slots is not starved.
+start_next() {
 	local i name lock cost
 	for i in "${!order[@]}"; do
 		name=${order[i]}
@@ -250,11 +251,13 @@ start_what_fits() {
 		[ -n "${HEAVY[$name]}" ] && [ -n "$heavy_running" ] && continue
 		cost=${COST[$name]}
 		[ "$cost" -gt "$JOBS" ] && cost=$JOBS
-		[ "$cost" -le "$free" ] || break
+		[ "$cost" -le "$free" ] || return 1
 		start "$name"
 		unset 'order[i]'
+		order=(${order[@]+"${order[@]}"})
+		return 0
 	done
-	order=(${order[@]+"${order[@]}"})
+	return 1
 }
 
 stop_all() {
@@ -270,8 +273,14 @@ trap stop_all INT TERM HUP
 
 echo "running ${#order[@]} tests, up to $JOBS at a time (JOBS)"
 while [ "${#order[@]}" -gt 0 ] || [ "${#PID[@]}" -gt 0 ]; do
-	start_what_fits
-	read -r name rc <&"$ended" || continue
+	# A quarter of a second between two starts: a test's start (its
+	# certificates, its Dovecot instances) is the busiest part of it, and
+	# a whole wave of them at once would crowd its neighbours' deadlines.
+	if start_next; then
+		read -r -t 0.25 name rc <&"$ended" || continue
+	else
+		read -r name rc <&"$ended" || continue
+	fi
 	[ -n "${PID[$name]:-}" ] || continue
 	wait "${PID[$name]}"
 	took=$(fmt_secs "${STARTED[$name]}" "$EPOCHREALTIME")
