@@ -11,7 +11,12 @@ CONFDIR ?= /etc/dovecot
 DESTDIR ?=
 
 CC      ?= gcc
-PKGS    := openssl libprotobuf-c libsystemd libmicrohttpd libcares libseccomp
+PKGS    := openssl libprotobuf-c libsystemd
+# Loaded at run time by the options that use them (poolmond/dlib.h):
+# compiled against their headers, never linked: libmicrohttpd by
+# --metrics-listen, libseccomp at start, c-ares for PTR names, the SQL
+# client libraries by --lua-director.
+DLOPEN_PKGS := libmicrohttpd libseccomp libcares sqlite3 libpq libmariadb
 
 ifeq ($(SANITIZE),1)
 BUILD   := build-san
@@ -24,7 +29,8 @@ endif
 
 # pkg-config runs once, when first needed: after scripts/deps.sh has had
 # the chance to install the -dev packages.
-PKG_CFLAGS = $(eval PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS)))$(PKG_CFLAGS)
+PKG_CFLAGS = $(eval PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) \
+	     $(DLOPEN_PKGS)))$(PKG_CFLAGS)
 PKG_LIBS   = $(eval PKG_LIBS := $(shell pkg-config --libs $(PKGS)))$(PKG_LIBS)
 
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
@@ -32,8 +38,13 @@ WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
 CFLAGS  ?= -O2 -g
 ALL_CFLAGS = -std=gnu11 $(WARN) $(CFLAGS) $(SANFLAGS) -D_GNU_SOURCE \
 	     -Icommon -Ipoolmond -I$(BUILD)/proto $(PKG_CFLAGS) -MMD -MP
-ALL_LDFLAGS = $(LDFLAGS) $(SANFLAGS)
-LIBS     = $(PKG_LIBS) -lpthread
+# Symbols bound at start (-z now): a check process resolves none of its
+# own on first call, writing no GOT page the daemon shares with it (and
+# the GOT is read-only after start, as the Debian build has it).
+ALL_LDFLAGS = -Wl,-z,relro,-z,now $(LDFLAGS) $(SANFLAGS)
+# Each program links only the libraries it calls: a test tool or
+# poolmonctl maps no libsystemd it does not use.
+LIBS     = -Wl,--as-needed $(PKG_LIBS) -lpthread
 
 COMMON_SRC   := $(wildcard common/*.c)
 POOLMOND_SRC := $(wildcard poolmond/*.c)
@@ -113,6 +124,13 @@ $(BUILD)/tests/ctl-raw: tests/tools/ctl-raw.c $(PROTO_OBJ) $(COMMON_OBJ) | deps
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(PROTO_OBJ) $(COMMON_OBJ) \
 	    $(LIBS)
+
+# The Lua director's router on a loop of its own (the driver's tests).
+$(BUILD)/tests/luadir-run: tests/tools/luadir-run.c $(POOLMOND_LIB) \
+    $(COMMON_OBJ) $(PROTO_OBJ) | deps
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(POOLMOND_LIB) \
+	    $(COMMON_OBJ) $(PROTO_OBJ) $(LIBS)
 
 $(BUILD)/tests/%: tests/tools/%.c | deps
 	@mkdir -p $(dir $@)

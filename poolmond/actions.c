@@ -250,13 +250,23 @@ gate_update(struct actions *a, const struct router_result *res)
 	return GATE_OPEN;
 }
 
+/*
+ * A command this scan still owes b: not one that failed this scan (tried
+ * again at the next), nor one dry-run has said it would send.
+ */
+static bool
+owed(const struct actions *a, const struct backend *b)
+{
+	return b->action != ACTION_NONE && b->skip_scan != a->scan_id;
+}
+
 static bool
 any_action(const struct actions *a)
 {
 	size_t i;
 
 	for (i = 0; i < a->pool->n; i++)
-		if (a->pool->backends[i].action != ACTION_NONE)
+		if (owed(a, &a->pool->backends[i]))
 			return true;
 	return false;
 }
@@ -318,8 +328,6 @@ log_guard(struct actions *a)
 
 struct action_batch {
 	struct actions *a;
-	actions_done_fn *done;
-	void *done_arg;
 	int64_t deadline;	/* monotonic ms, for the whole batch */
 	size_t next;		/* the backend acted on */
 	enum router_cmd cmd;	/* in flight */
@@ -445,12 +453,18 @@ confirm_intent(struct action_batch *ab, const struct backend *b)
 	}
 }
 
+static void batch_start(struct actions *a);
+
+/*
+ * A batch's end: the confirmations written; then the next batch, for
+ * what was decided meanwhile, or, with none, whoever waits for the
+ * actions to be done.
+ */
 static void
 batch_end(struct action_batch *ab)
 {
 	struct actions *a = ab->a;
-	actions_done_fn *done = ab->done;
-	void *done_arg = ab->done_arg;
+	actions_done_fn *idle = a->idle;
 
 	if (ab->state_changed) {
 		crash_point("before-confirm");
@@ -458,7 +472,15 @@ batch_end(struct action_batch *ab)
 	}
 	a->batch = NULL;
 	free(ab);
-	done(done_arg);
+	/* What came while it was on its way is judged now. */
+	if (a->judge_pending)
+		actions_judge(a, a->scan_id, a->downs_held);
+	else
+		batch_start(a);
+	if (a->batch != NULL || idle == NULL)
+		return;
+	a->idle = NULL;
+	idle(a->idle_arg);
 }
 
 /* A held host's flush, as its hold asked. */
@@ -482,6 +504,9 @@ next_command(struct action_batch *ab, struct backend *b,
 	bool dry = a->cfg->dry_run;
 	char votes[48];
 
+	/* Said once a scan, as a scan's decision. */
+	if (dry)
+		b->skip_scan = a->scan_id;
 	switch (b->action) {
 	case ACTION_DOWN:
 		*cmd = ROUTER_DOWN_FLUSH;
@@ -533,6 +558,9 @@ defer_rest(struct action_batch *ab)
 	    "deferred to the next scan",
 	    router_kind_str(router_kind(a->router)), n, a->cfg->timeout_s);
 	ab->next = a->pool->n;
+	/* A router that stalls costs one --timeout a scan, not one a
+	 * batch. */
+	a->gate_failed_scan = a->scan_id;
 }
 
 /* A flush done, or still owed (the down stands; retried next scan). */
@@ -547,8 +575,11 @@ flush_result(struct actions *a, const char *ip, struct backend *b,
 		changed(a, "flush", ip, NULL, "ok", false);
 		return;
 	}
-	if (b != NULL)
+	if (b != NULL) {
 		b->flush_pending = true;
+		/* Owed: tried again at the next scan, not at once. */
+		b->skip_scan = a->scan_id;
+	}
 	log_warnx_f(EV(ip, "flush", res->flush_err), "%s down, but not "
 	    "flushed: %s; retrying at the next scan", ip, res->flush_err !=
 	    NULL ? res->flush_err : "failed");
@@ -627,11 +658,22 @@ batch_cmd_done(const struct router_result *res, void *arg)
 	struct action_batch *ab = arg;
 	struct backend *b = &ab->a->pool->backends[ab->next];
 
-	if (!cmd_ok(ab->a, ab->cmd, b->dh.ip, res))
-		/* Unreachable: so is it for every other command now. */
-		ab->next = res->unreachable ? ab->a->pool->n : ab->next + 1;
-	else if (!command_done(ab, b, res))
+	if (!cmd_ok(ab->a, ab->cmd, b->dh.ip, res)) {
+		/* Tried again at the next scan, not at once. */
+		b->skip_scan = ab->a->scan_id;
+		b->action = ACTION_NONE;
+		/* Unreachable, or stalled past its deadline: so is it for
+		 * every other command now, until the next scan. */
+		if (res->unreachable || res->error == -ETIMEDOUT) {
+			ab->a->gate_failed_scan = ab->a->scan_id;
+			ab->next = ab->a->pool->n;
+		} else
+			ab->next++;
+	} else if (!command_done(ab, b, res)) {
+		/* Done: owed nothing until judged again. */
+		b->action = ACTION_NONE;
 		ab->next++;
+	}
 	batch_next(ab);
 }
 
@@ -640,9 +682,16 @@ batch_cmd_done(const struct router_result *res, void *arg)
  * scan's decision (from poolmonctl, or a peer) wins over it. The hold's
  * own down is its monitor's to send.
  */
+static bool hold_in_flight(const struct actions *a, const char *ip);
+
 static bool
-overtaken_by_hold(struct backend *b)
+overtaken_by_hold(struct actions *a, struct backend *b)
 {
+	/* The hold's own commands are on their way: not twice. */
+	if (b->action == ACTION_HOLD_DOWN && hold_in_flight(a, b->dh.ip)) {
+		b->action = ACTION_NONE;
+		return true;
+	}
 	if (b->owner != OWNER_HOLD || b->action == ACTION_HOLD_DOWN ||
 	    b->action == ACTION_NONE)
 		return false;
@@ -662,7 +711,8 @@ batch_next(struct action_batch *ab)
 
 	for (; ab->next < a->pool->n; ab->next++) {
 		b = &a->pool->backends[ab->next];
-		if (overtaken_by_hold(b) || !next_command(ab, b, &cmd))
+		if (!owed(a, b) || overtaken_by_hold(a, b) ||
+		    !next_command(ab, b, &cmd))
 			continue;
 		if (now_ms() >= ab->deadline) {
 			defer_rest(ab);
@@ -686,6 +736,8 @@ batch_gate_done(const struct router_result *res, void *arg)
 	struct action_batch *ab = arg;
 
 	if (gate(ab->a, res) != GATE_OPEN) {
+		/* Asked again at the next scan, not at once. */
+		ab->a->gate_failed_scan = ab->a->scan_id;
 		batch_end(ab);
 		return;
 	}
@@ -716,44 +768,122 @@ actions_busy(const struct actions *a)
 	return a->batch != NULL;
 }
 
-void
-actions_apply(struct actions *a, uint32_t scan_id, bool full_scan,
-    actions_done_fn *done, void *arg)
+/*
+ * Commands for what is decided and owed, one batch at a time: the gate,
+ * the intents, then the commands under one deadline. Not while the gate
+ * failed this scan: asked again at the next.
+ */
+static void
+batch_start(struct actions *a)
 {
 	struct action_batch *ab;
-	size_t i;
 
-	for (i = 0; i < a->pool->n; i++)
-		if (backend_in_scan(&a->pool->backends[i], scan_id))
-			policy_count(&a->pool->backends[i]);
-	/* In a fleet: the fleet's verdicts, and which backends are ours. */
-	if (a->fleet != NULL)
-		(void)fleet_judge(a->fleet);
-	policy_decide(&a->policy, a->pool->backends, a->pool->n, scan_id,
-	    full_scan, &a->outcome);
-	log_guard(a);
-	if (!any_action(a)) {
-		done(arg);
+	if (a->batch != NULL || a->gate_failed_scan == a->scan_id ||
+	    !any_action(a))
 		return;
-	}
 	if ((ab = calloc(1, sizeof(*ab))) == NULL) {
-		log_warnx("out of memory: no actions this scan");
-		done(arg);
+		log_warnx("out of memory: no actions now; retrying at the "
+		    "next scan");
+		a->gate_failed_scan = a->scan_id;
 		return;
 	}
 	ab->a = a;
-	ab->done = done;
-	ab->done_arg = arg;
 	/* One deadline for the whole batch: a router that stalls costs one
-	 * --timeout a scan, whatever the number of actions. */
+	 * --timeout, whatever the number of actions. */
 	ab->deadline = now_ms() + (int64_t)a->cfg->timeout_s * 1000;
 	a->batch = ab;
 	if (router_gate(a->router, ab->deadline, batch_gate_done, ab) < 0) {
 		log_warnx("%s: cannot ask whether it can act: out of memory; "
 		    "retrying at the next scan",
 		    router_kind_str(router_kind(a->router)));
-		batch_end(ab);
+		a->gate_failed_scan = a->scan_id;
+		a->batch = NULL;
+		free(ab);
 	}
+}
+
+/*
+ * Alone, a backend goes down or up on a result of this scan, as it
+ * arrives, not on the last scan's while its check is still to come (the
+ * fleet's verdicts are their own: they change as peers' offers come).
+ * Holds and owed flushes are not a result's.
+ */
+static void
+keep_this_scans(struct actions *a)
+{
+	struct backend *b;
+	size_t i;
+
+	for (i = 0; i < a->pool->n; i++) {
+		b = &a->pool->backends[i];
+		if ((b->action == ACTION_DOWN || b->action == ACTION_UP) &&
+		    !b->fleet_judged && b->result_scan != a->scan_id)
+			b->action = ACTION_NONE;
+	}
+}
+
+/*
+ * Every result of the scan so far failed, and more are to come: perhaps
+ * the fault is poolmond's own (its network, DNS, credentials), which the
+ * scan's end will tell. Until a backend passes, no down goes out.
+ */
+static void
+hold_downs(struct actions *a)
+{
+	size_t i;
+
+	for (i = 0; i < a->pool->n; i++)
+		if (a->pool->backends[i].action == ACTION_DOWN)
+			a->pool->backends[i].action = ACTION_NONE;
+}
+
+void
+actions_judge(struct actions *a, uint32_t scan_id, bool all_failed_so_far)
+{
+	struct backend *b;
+	size_t i;
+
+	a->scan_id = scan_id;
+	/* Each new result counts once toward --fall/--rise. */
+	for (i = 0; i < a->pool->n; i++) {
+		b = &a->pool->backends[i];
+		if (b->fresh) {
+			policy_count(b);
+			b->fresh = false;
+		}
+	}
+	a->downs_held = all_failed_so_far;
+	/* While a batch is on its way, its backends keep their actions:
+	 * the next judgement comes when it ends. */
+	if (a->batch != NULL) {
+		a->judge_pending = true;
+		return;
+	}
+	a->judge_pending = false;
+	/* In a fleet: the fleet's verdicts, and which backends are ours. */
+	if (a->fleet != NULL)
+		(void)fleet_judge(a->fleet);
+	policy_decide(&a->policy, a->pool->backends, a->pool->n, &a->outcome);
+	keep_this_scans(a);
+	if (all_failed_so_far)
+		hold_downs(a);
+	note_guard(a);
+	batch_start(a);
+}
+
+void
+actions_scan_done(struct actions *a, uint32_t scan_id,
+    actions_done_fn *done, void *arg)
+{
+	actions_judge(a, scan_id, false);
+	/* Said once a scan, not at every judgement. */
+	log_guard(a);
+	if (a->batch == NULL) {
+		done(arg);
+		return;
+	}
+	a->idle = done;
+	a->idle_arg = arg;
 }
 
 static int
@@ -781,6 +911,17 @@ struct hold_op {
 	actions_hold_fn *done;	/* NULL: nobody waits for the answer */
 	void *arg;
 };
+
+static bool
+hold_in_flight(const struct actions *a, const char *ip)
+{
+	const struct hold_op *op;
+
+	for (op = a->holds; op != NULL; op = op->next)
+		if (strcmp(op->ip, ip) == 0)
+			return true;
+	return false;
+}
 
 static void __attribute__((format(printf, 3, 4)))
 hold_finish(struct hold_op *op, int r, const char *fmt, ...)

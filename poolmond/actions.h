@@ -25,6 +25,8 @@ struct fleet;
 struct hold_op;
 struct hooks;
 
+typedef void actions_done_fn(void *arg);
+
 struct actions {
 	/* What the actions work with, main's. */
 	const struct config *cfg;	/* cfg->dry_run may change */
@@ -39,19 +41,36 @@ struct actions {
 	struct policy policy;
 
 	/* Its own. */
-	struct policy_outcome outcome;	/* of the last scan */
+	struct policy_outcome outcome;	/* of the last judgement */
 	bool guard_on;			/* as last told (poolmonctl watch) */
-	struct action_batch *batch;	/* this scan's, on their way */
+	uint32_t scan_id;		/* the scan judged last */
+	uint32_t gate_failed_scan;	/* no batch again before the next */
+	bool judge_pending;		/* a result came during a batch */
+	bool downs_held;		/* every result so far failed */
+	struct action_batch *batch;	/* on its way */
+	actions_done_fn *idle;		/* told when the last batch ends */
+	void *idle_arg;
 	struct hold_op *holds;		/* holds being applied */
 };
 
-typedef void actions_done_fn(void *arg);
 /*
- * Decide and act on scan scan_id's results (full_scan: every backend was
- * in it); done(arg) runs once the router's commands have finished (at
- * most --timeout later).
+ * New results came (their backends marked fresh) during scan scan_id:
+ * count them (--fall/--rise), decide every backend on its latest result
+ * (the guard included) and send what is owed, now: a backend is acted on
+ * as its result arrives, not when the whole pool has been checked. A
+ * command that fails, or a gate that is closed, is tried again at the
+ * next scan. all_failed_so_far: every result of the scan so far failed
+ * and more are to come: no backend is taken down until one passes (the
+ * fault may be poolmond's; the scan's end decides).
  */
-void actions_apply(struct actions *a, uint32_t scan_id, bool full_scan,
+void actions_judge(struct actions *a, uint32_t scan_id,
+    bool all_failed_so_far);
+/*
+ * Scan scan_id has every result: judged once more, the guard logged;
+ * done(arg) runs once the commands on their way have finished (at most
+ * --timeout later).
+ */
+void actions_scan_done(struct actions *a, uint32_t scan_id,
     actions_done_fn *done, void *arg);
 /* A scan's actions are still on their way. */
 bool actions_busy(const struct actions *a);

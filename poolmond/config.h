@@ -24,6 +24,10 @@
 #define DEFAULT_CONTROL_GROUP	"root"
 #define DEFAULT_FLEET_PORT	9094
 #define FLEET_PEERS_MAX		64
+/* --proxy: the Dovecot proxies beside this poolmond, at most. */
+#define PROXIES_MAX		16
+/* The proxy kicked by default under the Lua director, when it exists. */
+#define DEFAULT_PROXY_CONF	"/etc/dovecot/dovecot.conf"
 
 struct portspec {
 	uint16_t port;
@@ -47,6 +51,12 @@ struct config {
 	bool foreground;
 	bool dry_run;
 	const char *director_socket;
+	bool director_socket_given;	/* -S: a director, not the default */
+	/* --lua-director=DSN: Dovecot 2.4's Lua director instead of a
+	 * director; --proxy=CONF: the proxies whose sessions it kicks. */
+	const char *lua_director;
+	const char *proxies[PROXIES_MAX];
+	size_t nproxies;
 	const char *credfile;
 	/* The protocols' own options (protocol.h), as given or defaulted. */
 	const char *proto_opts[POPT_COUNT];

@@ -50,6 +50,7 @@ struct peer {
 	bool skew_known;
 	int64_t skew_ms;		/* its clock minus ours */
 	bool skewed;			/* beyond FLEET_SKEW_MAX_MS */
+	bool offer_owed;		/* offered while an exchange was on */
 	/* Its verdicts: when it made the offer (its clock) and when they
 	 * came (our monotonic clock), for their age. */
 	int64_t offer_sent_ms;
@@ -83,6 +84,7 @@ struct fleet {
 	struct ratelimit warnings;
 	sd_event_source *watch;		/* liveness, a few times a second */
 	void (*peer_gone)(void *arg);
+	void (*judge)(void *arg);
 	void *gone_arg;
 };
 
@@ -582,7 +584,7 @@ add_record(const struct state_entry *e, void *arg)
 static int
 build_offer(struct fleet *f, struct fleet_offer *o)
 {
-	const struct backend *b;
+	struct backend *b;
 	size_t i;
 
 	memset(o, 0, sizeof(*o));
@@ -606,6 +608,7 @@ build_offer(struct fleet *f, struct fleet_offer *o)
 			continue;
 		str_copy(v->host, b->dh.ip, sizeof(v->host));
 		v->verdict = own_verdict(f, b);
+		b->offered = (uint8_t)v->verdict;
 		/* Its age tells the peers whether it is still fresh. */
 		v->at = b->last_check;
 		/* Borrowed: fleet_offer_free() is not called on it. */
@@ -650,6 +653,12 @@ offer_to_peers(struct fleet *f)
 		return;
 	for (i = 0; i < f->npeers && f->net != NULL; i++) {
 		p = &f->peers[i];
+		/* One at a time: this offer follows the one on its way. */
+		if (fleet_net_busy(f->net, p->address)) {
+			p->offer_owed = true;
+			continue;
+		}
+		p->offer_owed = false;
 		p->exchange_wall_ms = wall_ms();
 		if ((r = fleet_net_exchange(f->net, p->address, f->offer,
 		    f->offer_len)) < 0)
@@ -676,6 +685,36 @@ void
 fleet_records_changed(struct fleet *f)
 {
 	offer_to_peers(f);
+}
+
+void
+fleet_verdicts_changed(struct fleet *f)
+{
+	size_t i;
+
+	for (i = 0; i < f->pool->n; i++) {
+		const struct backend *b = &f->pool->backends[i];
+
+		if (b->health != HEALTH_UNCHECKED &&
+		    own_verdict(f, b) != (enum fleet_verdict)b->offered) {
+			offer_to_peers(f);
+			return;
+		}
+	}
+}
+
+/* An exchange with p ended: the offer made meanwhile goes now. */
+static void
+send_owed(struct fleet *f, struct peer *p)
+{
+	if (!p->offer_owed || f->net == NULL || f->offer == NULL ||
+	    fleet_net_busy(f->net, p->address))
+		return;
+	p->offer_owed = false;
+	p->exchange_wall_ms = wall_ms();
+	if (refresh_offer(f) < 0)
+		return;
+	(void)fleet_net_exchange(f->net, p->address, f->offer, f->offer_len);
 }
 
 /* ------------------------------------------------------------------ */
@@ -773,6 +812,8 @@ take_answer(struct fleet *f, struct peer *p, struct fleet_offer *o,
 	}
 	take_verdicts(p, o);
 	merge_records(f, o);
+	if (f->judge != NULL)
+		f->judge(f->gone_arg);
 }
 
 /*
@@ -792,6 +833,8 @@ take_incoming(struct fleet *f, struct peer *p, struct fleet_offer *o)
 		return -ERANGE;
 	take_verdicts(p, o);
 	merge_records(f, o);
+	if (f->judge != NULL)
+		f->judge(f->gone_arg);
 	return 0;
 }
 
@@ -865,6 +908,8 @@ on_ended(void *arg, const char *peer, bool outgoing,
 	struct fleet *f = arg;
 	struct peer *p = outgoing ? peer_by_address(f, peer) : NULL;
 
+	if (p != NULL)
+		send_owed(f, p);
 	if (p == NULL || outcome == FLEET_OK)
 		return;
 	snprintf(p->error, sizeof(p->error), "%s", err);
@@ -1044,6 +1089,7 @@ fleet_new_offline(const struct fleet_config *cfg, struct pool *pool,
 	f->ring = cfg->ring;
 	f->dry_run = cfg->dry_run;
 	f->peer_gone = cfg->peer_gone;
+	f->judge = cfg->judge;
 	f->gone_arg = cfg->arg;
 	f->warnings = (struct ratelimit){ .interval_ms = FLEET_WARN_WINDOW_MS,
 	    .burst = FLEET_WARN_BURST };

@@ -48,6 +48,8 @@ struct fleet_config {
 	/* A peer was found gone: its backends have another actor now, who
 	 * should judge them without waiting for the next interval. */
 	void (*peer_gone)(void *arg);
+	/* A peer's verdicts came: the pool is to be judged again. */
+	void (*judge)(void *arg);
 	void *arg;
 };
 
@@ -79,6 +81,12 @@ void fleet_scan_done(struct fleet *f, uint64_t scans, bool can_act);
 bool fleet_judge(struct fleet *f);
 /* A record changed here (hold, release, HOST-DOWN, HOST-UP): offer it now. */
 void fleet_records_changed(struct fleet *f);
+/*
+ * Results were judged: when this monitor's verdict on a backend changed,
+ * offer it now rather than at the scan's end. At most one exchange per
+ * peer is in flight: an offer made meanwhile follows when it ends.
+ */
+void fleet_verdicts_changed(struct fleet *f);
 
 /* For status (fleet_status.c). */
 struct fleet_peer_view {

@@ -1144,6 +1144,18 @@ fleet_net_exchange(struct fleet_net *net, const char *peer,
 	return 0;
 }
 
+bool
+fleet_net_busy(struct fleet_net *net, const char *peer)
+{
+	struct sockaddr_storage ss;
+	char key[PEER_TEXT_MAX];
+
+	if (fleet_addr_parse(peer, DEFAULT_FLEET_PORT, &ss) < 0 ||
+	    addrport_format(&ss, key, sizeof(key)) < 0)
+		return false;
+	return find_exchange(net, key) != NULL;
+}
+
 size_t
 fleet_net_active(const struct fleet_net *net)
 {

@@ -111,6 +111,9 @@ void fleet_net_free(struct fleet_net *net);
 int fleet_net_exchange(struct fleet_net *net, const char *peer,
     const uint8_t *msg, size_t len);
 
+/* Whether an exchange with peer (ADDR:PORT) is in flight. */
+bool fleet_net_busy(struct fleet_net *net, const char *peer);
+
 /* Exchanges and incoming connections in flight (tests). */
 size_t fleet_net_active(const struct fleet_net *net);
 

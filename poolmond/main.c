@@ -18,6 +18,7 @@
 #include "fleet.h"
 #include "fleet_net.h"
 #include "log.h"
+#include "luadir.h"
 #include "net.h"
 #include "notify.h"
 #include "poolmond.h"
@@ -355,6 +356,35 @@ check_hook_user(const struct poolmond *d)
 		    "account", d->sandbox.user, d->cfg.control_group);
 }
 
+/*
+ * What routes users: a director's admin socket, or the Lua director's
+ * tables (and the proxies whose sessions it kicks: by default the
+ * machine's own Dovecot, when there is one).
+ */
+static void
+setup_router(struct poolmond *d)
+{
+	static const char *const default_proxy[] = { DEFAULT_PROXY_CONF };
+	const char *const *proxies = d->cfg.proxies;
+	size_t nproxies = d->cfg.nproxies;
+	char err[512];
+	int r;
+
+	if (d->cfg.lua_director == NULL) {
+		if ((r = router_director_new(d->event, d->cfg.director_socket,
+		    d->cfg.timeout_s * 1000, &d->router)) < 0)
+			fatalx("director client: %s", strerror(-r));
+		return;
+	}
+	if (nproxies == 0 && access(DEFAULT_PROXY_CONF, R_OK) == 0) {
+		proxies = default_proxy;
+		nproxies = 1;
+	}
+	if (luadir_new(d->event, d->cfg.lua_director, proxies, nproxies,
+	    d->cfg.timeout_s * 1000, &d->router, err, sizeof(err)) < 0)
+		fatalx("%s", err);
+}
+
 /* The key is checked on the terminal, before the daemon forks. */
 static void
 check_fleet_key(const struct poolmond *d)
@@ -369,6 +399,15 @@ check_fleet_key(const struct poolmond *d)
 	    sizeof(err)) < 0)
 		startup_error("%s", err);
 	explicit_bzero(key, sizeof(key));
+}
+
+/* A peer's verdicts came: the pool judged again, at once. */
+static void
+on_peer_verdicts(void *arg)
+{
+	struct poolmond *d = arg;
+
+	scan_judge_soon(&d->scan);
 }
 
 /* A peer gone: its backends are judged now by their new actors. */
@@ -390,7 +429,7 @@ setup_fleet(struct poolmond *d)
 		.interval_s = d->cfg.interval_s,
 		.timeout_s = d->cfg.timeout_s, .fall = d->cfg.fall,
 		.rise = d->cfg.rise, .dry_run = &d->cfg.dry_run,
-		.peer_gone = on_peer_gone, .arg = d,
+		.peer_gone = on_peer_gone, .judge = on_peer_verdicts, .arg = d,
 	};
 	char err[512];
 
@@ -474,9 +513,7 @@ main(int argc, char **argv)
 	if ((r = sd_event_default(&d.event)) < 0)
 		fatalx("sd_event_default: %s", strerror(-r));
 	setup_signals(&d);
-	if ((r = router_director_new(d.event, d.cfg.director_socket,
-	    d.cfg.timeout_s * 1000, &d.router)) < 0)
-		fatalx("director client: %s", strerror(-r));
+	setup_router(&d);
 	setup_resolver(&d);
 	if ((r = hooks_new(d.event, d.cfg.on_change, &d.sandbox,
 	    d.cfg.timeout_s * 1000, &d.hooks)) < 0)
@@ -498,9 +535,10 @@ main(int argc, char **argv)
 	if ((r = notify_watchdog_start(d.event)) < 0)
 		fatalx("systemd watchdog: %s", strerror(-r));
 	log_info("poolmond %s started as pid %ld: %zu ports, interval %d s, "
-	    "timeout %d s, director %s%s", POOLMON_VERSION, (long)getpid(),
+	    "timeout %d s, %s %s%s", POOLMON_VERSION, (long)getpid(),
 	    d.cfg.nports, d.cfg.interval_s, d.cfg.timeout_s,
-	    d.cfg.director_socket, d.cfg.dry_run ? ", dry-run" : "");
+	    router_kind_str(router_kind(d.router)), d.router->target,
+	    d.cfg.dry_run ? ", dry-run" : "");
 	daemon_ready(&ready_fd);
 	wire_notify_ready(&d);
 	r = sd_event_loop(d.event);

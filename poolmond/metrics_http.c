@@ -7,6 +7,10 @@
  * state is read only from the loop, and a slow or idle client costs a
  * connection slot (at most METRICS_HTTP_MAX_CONNECTIONS) until its
  * inactivity timeout, never the loop's time.
+ *
+ * libmicrohttpd is loaded only when --metrics-listen is given (dlib.h):
+ * with it come GnuTLS and its dependencies, which a daemon that runs as
+ * root, uses OpenSSL and serves plain HTTP has no use for otherwise.
  */
 #include "metrics.h"
 
@@ -21,6 +25,7 @@
 
 #include <microhttpd.h>
 
+#include "dlib.h"
 #include "log.h"
 #include "util.h"
 
@@ -31,6 +36,41 @@
 #define METRICS_HTTP_BACKLOG		64
 #define METRICS_HTTP_LOG_BURST		10	/* MHD messages a minute */
 #define METRICS_HTTP_LOG_WINDOW_MS	(60 * 1000)
+
+/* Debian 12's and 13's ABI; the package is libmicrohttpd12(t64). */
+#define MHD_SONAME	"libmicrohttpd.so.12"
+#define MHD_PACKAGE	"libmicrohttpd12"
+
+/* The functions of libmicrohttpd used here, resolved at run time. */
+struct mhd_api {
+	__typeof__(MHD_start_daemon) *start_daemon;
+	__typeof__(MHD_stop_daemon) *stop_daemon;
+	__typeof__(MHD_run) *run;
+	__typeof__(MHD_get_timeout) *get_timeout;
+	__typeof__(MHD_get_daemon_info) *get_daemon_info;
+	__typeof__(MHD_create_response_from_buffer) *create_response_from_buffer;
+	__typeof__(MHD_add_response_header) *add_response_header;
+	__typeof__(MHD_queue_response) *queue_response;
+	__typeof__(MHD_destroy_response) *destroy_response;
+};
+
+static const struct dlib_sym mhd_syms[] = {
+	DLIB_SYM(struct mhd_api, start_daemon, MHD_start_daemon),
+	DLIB_SYM(struct mhd_api, stop_daemon, MHD_stop_daemon),
+	DLIB_SYM(struct mhd_api, run, MHD_run),
+	DLIB_SYM(struct mhd_api, get_timeout, MHD_get_timeout),
+	DLIB_SYM(struct mhd_api, get_daemon_info, MHD_get_daemon_info),
+	DLIB_SYM(struct mhd_api, create_response_from_buffer,
+	    MHD_create_response_from_buffer),
+	DLIB_SYM(struct mhd_api, add_response_header, MHD_add_response_header),
+	DLIB_SYM(struct mhd_api, queue_response, MHD_queue_response),
+	DLIB_SYM(struct mhd_api, destroy_response, MHD_destroy_response),
+};
+
+/* The process's one copy of the library, loaded by the first open. */
+static struct mhd_api mhd;
+static struct dlib mhd_lib = DLIB_INIT(MHD_SONAME, MHD_PACKAGE, mhd_syms,
+    &mhd);
 
 struct metrics_http {
 	struct metrics_ctx ctx;		/* what is shown */
@@ -72,17 +112,17 @@ reply_static(struct MHD_Connection *conn, unsigned int code,
 	struct MHD_Response *resp;
 	enum MHD_Result ret;
 
-	resp = MHD_create_response_from_buffer(strlen(body), (void *)body,
+	resp = mhd.create_response_from_buffer(strlen(body), (void *)body,
 	    MHD_RESPMEM_PERSISTENT);
 	if (resp == NULL)
 		return MHD_NO;
-	(void)MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+	(void)mhd.add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
 	    "text/plain");
 	if (code == MHD_HTTP_METHOD_NOT_ALLOWED)
-		(void)MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW,
+		(void)mhd.add_response_header(resp, MHD_HTTP_HEADER_ALLOW,
 		    MHD_HTTP_METHOD_GET);
-	ret = MHD_queue_response(conn, code, resp);
-	MHD_destroy_response(resp);
+	ret = mhd.queue_response(conn, code, resp);
+	mhd.destroy_response(resp);
 	return ret;
 }
 
@@ -97,16 +137,16 @@ reply_metrics(struct metrics_http *h, struct MHD_Connection *conn)
 	if (metrics_render(&h->ctx, &text, &len) < 0)
 		return reply_static(conn, MHD_HTTP_INTERNAL_SERVER_ERROR,
 		    "out of memory\n");
-	resp = MHD_create_response_from_buffer(len, text,
+	resp = mhd.create_response_from_buffer(len, text,
 	    MHD_RESPMEM_MUST_FREE);
 	if (resp == NULL) {
 		free(text);
 		return MHD_NO;
 	}
-	(void)MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+	(void)mhd.add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
 	    METRICS_CONTENT_TYPE);
-	ret = MHD_queue_response(conn, MHD_HTTP_OK, resp);
-	MHD_destroy_response(resp);
+	ret = mhd.queue_response(conn, MHD_HTTP_OK, resp);
+	mhd.destroy_response(resp);
 	return ret;
 }
 
@@ -136,7 +176,7 @@ rearm_timer(struct metrics_http *h)
 {
 	MHD_UNSIGNED_LONG_LONG ms;
 
-	if (MHD_get_timeout(h->mhd, &ms) != MHD_YES) {
+	if (mhd.get_timeout(h->mhd, &ms) != MHD_YES) {
 		(void)sd_event_source_set_enabled(h->timer, SD_EVENT_OFF);
 		return;
 	}
@@ -149,7 +189,7 @@ connections(struct metrics_http *h)
 {
 	const union MHD_DaemonInfo *info;
 
-	info = MHD_get_daemon_info(h->mhd, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+	info = mhd.get_daemon_info(h->mhd, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
 	return info != NULL ? info->num_connections : 0;
 }
 
@@ -167,7 +207,7 @@ run_mhd(struct metrics_http *h)
 
 	do {
 		before = after;
-		if (MHD_run(h->mhd) != MHD_YES) {
+		if (mhd.run(h->mhd) != MHD_YES) {
 			log_warnx("metrics http: MHD_run failed");
 			break;
 		}
@@ -228,11 +268,15 @@ metrics_http_open(struct metrics_http **out, const char *listen,
     char *err, size_t errlen)
 {
 	struct metrics_http *h;
-	int fd;
+	int fd, r;
 
 	*out = NULL;
 	if (listen == NULL)
 		return 0;
+	/* Before the daemon forks: a missing library is said on the
+	 * terminal, with the package to install. */
+	if ((r = dlib_load(&mhd_lib, "--metrics-listen", err, errlen)) < 0)
+		return r;
 	if ((fd = bind_listen(listen, err, errlen)) < 0)
 		return fd;
 	if ((h = calloc(1, sizeof(*h))) == NULL ||
@@ -258,7 +302,7 @@ metrics_http_start(struct metrics_http *h, sd_event *event,
 	if (h == NULL)
 		return 0;
 	h->ctx = *ctx;
-	h->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL,
+	h->mhd = mhd.start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL,
 	    NULL, on_request, h,
 	    /* First, so that MHD logs nothing on its own. */
 	    MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h,
@@ -272,7 +316,7 @@ metrics_http_start(struct metrics_http *h, sd_event *event,
 	if (h->mhd == NULL)
 		return -EIO;
 	h->listen_fd = -1;	/* MHD's: closed by MHD_stop_daemon() */
-	info = MHD_get_daemon_info(h->mhd, MHD_DAEMON_INFO_EPOLL_FD);
+	info = mhd.get_daemon_info(h->mhd, MHD_DAEMON_INFO_EPOLL_FD);
 	if (info == NULL || info->epoll_fd < 0)
 		return -EIO;
 	r = sd_event_add_io(event, &h->io, info->epoll_fd, EPOLLIN,
@@ -297,7 +341,7 @@ metrics_http_close(struct metrics_http *h)
 	sd_event_source_disable_unref(h->io);
 	sd_event_source_disable_unref(h->timer);
 	if (h->mhd != NULL)
-		MHD_stop_daemon(h->mhd);
+		mhd.stop_daemon(h->mhd);
 	if (h->listen_fd >= 0)
 		close(h->listen_fd);
 	free(h->listen);

@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 
 #include "log.h"
+#include "luadir.h"
 #include "policy.h"
 #include "state.h"
 #include "util.h"
@@ -45,6 +46,8 @@ enum long_only_opt {
 	OPT_FLEET_PEER,
 	OPT_FLEET_KEY,
 	OPT_FLEET_QUORUM,
+	OPT_LUA_DIRECTOR,
+	OPT_PROXY,
 	OPT_PROTO,	/* + enum proto_opt: the protocols' own options */
 };
 
@@ -89,6 +92,8 @@ static const struct option long_opts[] = {
 	{ "fleet-peer",		required_argument, NULL, OPT_FLEET_PEER },
 	{ "fleet-key",		required_argument, NULL, OPT_FLEET_KEY },
 	{ "fleet-quorum",	required_argument, NULL, OPT_FLEET_QUORUM },
+	{ "lua-director",	required_argument, NULL, OPT_LUA_DIRECTOR },
+	{ "proxy",		required_argument, NULL, OPT_PROXY },
 	{ "help",		no_argument,	   NULL, 'h' },
 	{ "version",		no_argument,	   NULL, OPT_VERSION },
 	{ NULL, 0, NULL, 0 },
@@ -272,6 +277,11 @@ config_usage(FILE *out)
 "                         'ring': every director of the ring (DIRECTOR-LIST)\n"
 "      --fleet-quorum=N   Agreeing verdicts an action needs, if more than a\n"
 "                         majority of the live monitors (default: majority)\n"
+"      --lua-director=DSN Dovecot 2.4's Lua director instead of a director\n"
+"                         (-S): its tables in sqlite:PATH,\n"
+"                         postgresql://[USER@]HOST[:PORT]/DB[?OPTIONS] or\n"
+"                         mariadb://[USER@]HOST[:PORT]/DB; never a password\n"
+"                         (libpq's password file, a MariaDB option file)\n"
 "      --max-children=N   Backends checked at once (default: %d)\n"
 "      --max-down=PERCENT Most of a tag's hosts left down by poolmond's own\n"
 "                         actions (default: %d)\n"
@@ -284,6 +294,10 @@ config_usage(FILE *out)
 "                         event in POOLMON_EVENT, POOLMON_HOST, POOLMON_TAG,\n"
 "                         POOLMON_REASON, POOLMON_DRY_RUN; as --user, within\n"
 "                         --timeout\n"
+"      --proxy=CONF       With --lua-director: a Dovecot proxy beside this\n"
+"                         poolmond, whose sessions to a backend going out of\n"
+"                         service are kicked; repeat for several (default:\n"
+"                         %s if it exists)\n"
 "      --require-tls      Never send credentials without TLS: a plain port\n"
 "                         whose server offers no STARTTLS/STLS fails\n"
 "      --retries=N        Retries of a failed port check (default: %d)\n"
@@ -303,7 +317,8 @@ config_usage(FILE *out)
 	    DEFAULT_DIRECTOR_SOCKET, DEFAULT_TIMEOUT_S, DEFAULT_CONTROL_GROUP,
 	    DEFAULT_CONTROL_SOCKET, DEFAULT_FALL, DEFAULT_FLEET_PORT,
 	    DEFAULT_MAX_CHILDREN,
-	    DEFAULT_MAX_DOWN_PCT, DEFAULT_RETRIES, DEFAULT_RETRY_DELAY_MS,
+	    DEFAULT_MAX_DOWN_PCT, DEFAULT_PROXY_CONF, DEFAULT_RETRIES,
+	    DEFAULT_RETRY_DELAY_MS,
 	    DEFAULT_RISE, DEFAULT_STATE_FILE);
 }
 
@@ -595,7 +610,10 @@ apply_option(struct config *cfg, int c, const char *arg, char *err,
 	case 'k': cfg->lockfile = arg; return 0;
 	case 'f': cfg->foreground = true; return 0;
 	case 'n': cfg->dry_run = true; return 0;
-	case 'S': cfg->director_socket = arg; return 0;
+	case 'S':
+		cfg->director_socket = arg;
+		cfg->director_socket_given = true;
+		return 0;
 	case 'c': cfg->credfile = arg; return 0;
 	case OPT_REQUIRE_TLS: cfg->require_tls = true; return 0;
 	case OPT_SSL_CA: cfg->ssl_ca = arg; return 0;
@@ -653,12 +671,49 @@ apply_option(struct config *cfg, int c, const char *arg, char *err,
 	case OPT_FLEET_QUORUM:
 		return parse_int_opt(name, arg, 1, FLEET_PEERS_MAX + 1,
 		    &cfg->fleet_quorum, err, errlen);
+	case OPT_LUA_DIRECTOR:
+		/* Its syntax now, and never a password: the DSN is shown. */
+		if (luadir_dsn_check(arg, err, errlen) < 0)
+			return -EINVAL;
+		cfg->lua_director = arg;
+		return 0;
+	case OPT_PROXY:
+		if (cfg->nproxies == PROXIES_MAX)
+			return err_set(err, errlen, -EINVAL, "%s: at most %d",
+			    name, PROXIES_MAX);
+		if (set_path_opt(name, arg, &cfg->proxies[cfg->nproxies], err,
+		    errlen) < 0)
+			return -EINVAL;
+		cfg->nproxies++;
+		return 0;
 	case OPT_USER:
 		/* Looked up at start-up (sandbox_prepare), once. */
 		return set_nonempty_opt(name, arg, &cfg->user, err, errlen);
 	}
 	(void)err_set(err, errlen, -EINVAL, "internal error: option %d not handled", c);
 	return -EINVAL;
+}
+
+/* One router: a director (-S) or the Lua director, and what goes with it. */
+static int
+check_router(const struct config *cfg, char *err, size_t errlen)
+{
+	if (cfg->lua_director == NULL) {
+		if (cfg->nproxies > 0)
+			return err_set(err, errlen, -EINVAL, "--proxy needs "
+			    "--lua-director (its sessions are kicked when a "
+			    "backend goes out of service)");
+		return 0;
+	}
+	if (cfg->director_socket_given)
+		return err_set(err, errlen, -EINVAL, "--lua-director and "
+		    "-S/--socket: give one of them (Dovecot 2.4's Lua "
+		    "director, or a director's admin socket)");
+	if (cfg->fleet_ring)
+		return err_set(err, errlen, -EINVAL, "--fleet-peer=ring needs "
+		    "a director's ring; with --lua-director, list the other "
+		    "monitors (--fleet-peer=ADDR, repeated)");
+	return 0;
 }
 
 /* The fleet's options come together or not at all. */
@@ -849,7 +904,8 @@ config_parse_args(struct config *cfg, int argc, char **argv, char *err,
 	if (cfg->nports == 0)
 		add_default_ports(cfg);
 	if (check_proto_opts(cfg, err, errlen) < 0 ||
-	    check_fleet(cfg, err, errlen) < 0)
+	    check_fleet(cfg, err, errlen) < 0 ||
+	    check_router(cfg, err, errlen) < 0)
 		return CONFIG_ERROR;
 	/* In the foreground without -l, log to stderr where the user looks. */
 	if (cfg->foreground && !cfg->logfile_given)

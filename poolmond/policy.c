@@ -143,6 +143,12 @@ guard(const struct policy *p, struct backend *backends, size_t n,
 	struct backend **sorted;
 	size_t i, start;
 
+	/* Judged at every result: nothing to spare, nothing to sort. */
+	for (i = 0; i < n && backends[i].action != ACTION_DOWN; i++)
+		;
+	if (i == n)
+		return;
+
 	if ((sorted = calloc(n > 0 ? n : 1, sizeof(*sorted))) == NULL) {
 		/* Without memory, be safe: take nothing down. */
 		for (i = 0; i < n; i++)
@@ -185,39 +191,42 @@ keep_own(struct backend *backends, size_t n)
 }
 
 static void decide(const struct policy *p, struct backend *backends,
-    size_t n, uint32_t scan_id, bool full_scan, struct policy_outcome *out);
+    size_t n, struct policy_outcome *out);
 
 void
 policy_decide(const struct policy *p, struct backend *backends, size_t n,
-    uint32_t scan_id, bool full_scan, struct policy_outcome *out)
+    struct policy_outcome *out)
 {
-	decide(p, backends, n, scan_id, full_scan, out);
+	decide(p, backends, n, out);
 	keep_own(backends, n);
 }
 
 static void
 decide(const struct policy *p, struct backend *backends, size_t n,
-    uint32_t scan_id, bool full_scan, struct policy_outcome *out)
+    struct policy_outcome *out)
 {
-	size_t i, scanned = 0, failed = 0;
+	size_t i, checked = 0, failed = 0;
 
 	memset(out, 0, sizeof(*out));
 	for (i = 0; i < n; i++) {
 		struct backend *b = &backends[i];
 
 		b->spared = false;
-		if (!backend_in_scan(b, scan_id)) {
+		if (b->health == HEALTH_UNCHECKED) {
 			b->action = ACTION_NONE;
 			continue;
 		}
 		b->action = policy_action(p, b);
-		scanned++;
+		checked++;
 		if (failed_now(b))
 			failed++;
 	}
-	/* Everything failing at once is more likely our own network, DNS or
-	 * credentials than the whole pool: take nothing down. */
-	if (full_scan && scanned >= 2 && failed == scanned) {
+	/*
+	 * Everything failing at once is more likely our own network, DNS or
+	 * credentials than the whole pool: take nothing down. Judged on the
+	 * latest result of every backend.
+	 */
+	if (checked >= 2 && failed == checked) {
 		out->all_failed = true;
 		for (i = 0; i < n; i++) {
 			if (backends[i].action == ACTION_DOWN) {

@@ -44,11 +44,12 @@ void policy_count(struct backend *b);
 /* The action for one backend, before the pool-wide guard. */
 enum action policy_action(const struct policy *p, const struct backend *b);
 /*
- * Decide every backend of scan scan_id: sets b->action and b->spared.
- * full_scan: the scan covered every backend (not a recheck of a few).
+ * Decide every backend on its latest result: sets b->action and
+ * b->spared. Deciding again without a new result decides the same (the
+ * counts of policy_count() move only with a result).
  */
 void policy_decide(const struct policy *p, struct backend *backends,
-    size_t n, uint32_t scan_id, bool full_scan, struct policy_outcome *out);
+    size_t n, struct policy_outcome *out);
 const char *action_str(enum action action);
 
 #endif

@@ -78,10 +78,16 @@ struct backend {
 	enum health fleet_health;
 	bool fleet_judged;
 	bool acting;
+	uint8_t offered;		/* this monitor's verdict, as offered */
 	uint16_t fleet_votes;
 	uint16_t fleet_voters;
 	/* Within a scan. */
 	uint32_t scanned_in;		/* the last scan that selected it */
+	bool fresh;			/* a result not judged yet */
+	uint32_t result_scan;		/* the scan of its latest result */
+	/* No more commands for it in this scan: one failed (tried again
+	 * at the next), or dry-run said what it would have sent. */
+	uint32_t skip_scan;
 	uint32_t reported;		/* bit per port with a report */
 	pid_t pid;			/* running check process, or 0 */
 };

@@ -1,18 +1,19 @@
 /*
  * The daemon's resolver: c-ares driven from the sd-event loop.
  *
- * Why c-ares and not getnameinfo(3) in a pool of threads: poolmond stays
- * single-threaded, so fork() of a check process stays safe (no lock of a
- * resolver thread copied held into the child), and a lookup is bounded by
- * a timer on the loop rather than abandoned in a thread that may hang for
- * resolv.conf's timeouts times attempts. c-ares reads /etc/hosts and
- * /etc/resolv.conf as glibc does; what it does not have is NSS (LDAP, mDNS
- * hosts databases), which backend names for TLS do not come from.
+ * c-ares on the loop (cares_loop.h says why c-ares), which reads
+ * /etc/hosts and /etc/resolv.conf as glibc does; what it does not have is
+ * NSS (LDAP, mDNS hosts databases), which backend names for TLS do not
+ * come from.
  *
  * A lookup: PTR of the address, then A or AAAA of the name it gave, which
  * must hold the address (ptr.h). Its deadline timer ends it at the check
  * timeout with no name; the c-ares query may still answer later (bounded
  * by the channel's own timeout), and is then only freed.
+ *
+ * c-ares is loaded when a resolver is made (dlib.h): a configuration in
+ * which PTR names do not count (--ssl-name, --no-ptr, no verification)
+ * never maps it.
  */
 #include "resolver.h"
 
@@ -23,28 +24,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <sys/socket.h>
 
-#include <ares.h>
-
+#include "cares_loop.h"
 #include "log.h"
 #include "namecache.h"
 #include "ptr.h"
 #include "util.h"
 
-struct resolver_sock {
-	ares_socket_t fd;
-	sd_event_source *source;
-};
-
 struct resolver {
 	sd_event *event;
-	ares_channel channel;
-	bool channel_made;
-	sd_event_source *timer;		/* c-ares' next timeout */
-	struct resolver_sock *socks;
-	size_t nsocks;
+	struct cares_loop *loop;
 	struct name_cache *cache;
 	int timeout_ms;
 	resolver_ready_fn ready;
@@ -62,96 +52,6 @@ struct lookup {
 	char ip[INET6_ADDRSTRLEN];
 	char name[PTR_NAME_MAX];	/* the PTR answer */
 };
-
-static void
-rearm_timer(struct resolver *r)
-{
-	struct timeval tv, *tvp;
-
-	if (r->closing)
-		return;
-	if ((tvp = ares_timeout(r->channel, NULL, &tv)) == NULL) {
-		(void)sd_event_source_set_enabled(r->timer, SD_EVENT_OFF);
-		return;
-	}
-	(void)sd_event_source_set_time_relative(r->timer,
-	    (uint64_t)tvp->tv_sec * 1000000 + (uint64_t)tvp->tv_usec);
-	(void)sd_event_source_set_enabled(r->timer, SD_EVENT_ONESHOT);
-}
-
-static int
-on_timer(sd_event_source *s, uint64_t usec, void *arg)
-{
-	struct resolver *r = arg;
-
-	(void)s;
-	(void)usec;
-	ares_process_fd(r->channel, ARES_SOCKET_BAD, ARES_SOCKET_BAD);
-	rearm_timer(r);
-	return 0;
-}
-
-static int
-on_io(sd_event_source *s, int fd, uint32_t revents, void *arg)
-{
-	struct resolver *r = arg;
-
-	(void)s;
-	ares_process_fd(r->channel,
-	    revents & (EPOLLIN | EPOLLERR | EPOLLHUP) ? fd : ARES_SOCKET_BAD,
-	    revents & EPOLLOUT ? fd : ARES_SOCKET_BAD);
-	rearm_timer(r);
-	return 0;
-}
-
-static struct resolver_sock *
-sock_find(struct resolver *r, ares_socket_t fd)
-{
-	size_t i;
-
-	for (i = 0; i < r->nsocks; i++)
-		if (r->socks[i].fd == fd)
-			return &r->socks[i];
-	return NULL;
-}
-
-/* c-ares says which of its sockets to watch for what. */
-static void
-on_sock_state(void *data, ares_socket_t fd, int readable, int writable)
-{
-	struct resolver *r = data;
-	struct resolver_sock *rs = sock_find(r, fd), *grown;
-	uint32_t events = (readable ? EPOLLIN : 0) | (writable ? EPOLLOUT : 0);
-	int e;
-
-	if (events == 0) {
-		if (rs != NULL) {
-			sd_event_source_disable_unref(rs->source);
-			*rs = r->socks[--r->nsocks];
-		}
-		return;
-	}
-	if (rs != NULL) {
-		if ((e = sd_event_source_set_io_events(rs->source, events)) < 0)
-			log_warnx("resolver: socket events: %s", strerror(-e));
-		return;
-	}
-	/* Unwatched, its queries end at their deadlines: still bounded. */
-	grown = reallocarray(r->socks, r->nsocks + 1, sizeof(*r->socks));
-	if (grown == NULL) {
-		log_warnx("resolver: out of memory for a socket");
-		return;
-	}
-	r->socks = grown;
-	rs = &r->socks[r->nsocks];
-	if ((e = sd_event_add_io(r->event, &rs->source, fd, events, on_io,
-	    r)) < 0) {
-		log_warnx("resolver: watching a socket: %s", strerror(-e));
-		return;
-	}
-	rs->fd = fd;
-	r->nsocks++;
-}
 
 static void
 lookup_answer(struct lookup *lk, const char *name)
@@ -220,8 +120,8 @@ on_ptr(void *arg, int status, int timeouts, struct hostent *h)
 		return;
 	}
 	/* May call on_forward before it returns (/etc/hosts). */
-	ares_gethostbyname(lk->r->channel, lk->name, lk->family, on_forward,
-	    lk);
+	cares_api()->gethostbyname(cares_loop_channel(lk->r->loop), lk->name,
+	    lk->family, on_forward, lk);
 }
 
 static struct lookup *
@@ -262,10 +162,10 @@ lookup_start(struct resolver *r, const char *ip)
 		return e;
 	}
 	/* May call on_ptr, even on_forward, before it returns. */
-	ares_gethostbyaddr(r->channel, lk->addr, lk->family == AF_INET ?
-	    sizeof(struct in_addr) : sizeof(struct in6_addr), lk->family,
-	    on_ptr, lk);
-	rearm_timer(r);
+	cares_api()->gethostbyaddr(cares_loop_channel(r->loop), lk->addr,
+	    lk->family == AF_INET ? sizeof(struct in_addr) :
+	    sizeof(struct in6_addr), lk->family, on_ptr, lk);
+	cares_loop_rearm(r->loop);
 	return 0;
 }
 
@@ -292,49 +192,13 @@ resolver_name(struct resolver *r, const char *ip, const char **name)
 	return name_cache_get(r->cache, ip, now_ms(), name) == NAME_KNOWN;
 }
 
-static int
-channel_open(struct resolver *r, const char *servers, char *err,
-    size_t errlen)
-{
-	struct ares_options opts;
-	int e;
-
-	memset(&opts, 0, sizeof(opts));
-	opts.sock_state_cb = on_sock_state;
-	opts.sock_state_cb_data = r;
-	/* Two tries within the timeout: one lost datagram costs no name. */
-	opts.timeout = r->timeout_ms / 2 > 100 ? r->timeout_ms / 2 : 100;
-	opts.tries = 2;
-	e = ares_init_options(&r->channel, &opts, ARES_OPT_SOCK_STATE_CB |
-	    ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES);
-	if (e != ARES_SUCCESS) {
-		snprintf(err, errlen, "c-ares: %s", ares_strerror(e));
-		return -1;
-	}
-	r->channel_made = true;
-	if (servers != NULL &&
-	    (e = ares_set_servers_ports_csv(r->channel, servers)) !=
-	    ARES_SUCCESS) {
-		snprintf(err, errlen, "c-ares servers %s: %s", servers,
-		    ares_strerror(e));
-		return -1;
-	}
-	return 0;
-}
-
 struct resolver *
 resolver_new(sd_event *event, int timeout_ms, const char *servers,
     resolver_ready_fn ready, void *ready_arg, char *err, size_t errlen)
 {
 	struct resolver *r;
-	int e;
 
-	if ((e = ares_library_init(ARES_LIB_INIT_ALL)) != ARES_SUCCESS) {
-		snprintf(err, errlen, "c-ares: %s", ares_strerror(e));
-		return NULL;
-	}
 	if ((r = calloc(1, sizeof(*r))) == NULL) {
-		ares_library_cleanup();
 		snprintf(err, errlen, "%s", strerror(ENOMEM));
 		return NULL;
 	}
@@ -346,12 +210,9 @@ resolver_new(sd_event *event, int timeout_ms, const char *servers,
 		snprintf(err, errlen, "%s", strerror(ENOMEM));
 		goto fail;
 	}
-	if ((e = sd_event_add_time(event, &r->timer, CLOCK_MONOTONIC,
-	    UINT64_MAX, 1000, on_timer, r)) < 0) {
-		snprintf(err, errlen, "timer: %s", strerror(-e));
-		goto fail;
-	}
-	if (channel_open(r, servers, err, errlen) < 0)
+	if ((r->loop = cares_loop_new(event, timeout_ms, servers,
+	    "verifying certificates against PTR names (no --ssl-name, no "
+	    "--no-ptr)", err, errlen)) == NULL)
 		goto fail;
 	return r;
 fail:
@@ -362,20 +223,12 @@ fail:
 void
 resolver_free(struct resolver *r)
 {
-	size_t i;
-
 	if (r == NULL)
 		return;
 	r->closing = true;
 	/* Ends every query: their callbacks free their lookups. */
-	if (r->channel_made)
-		ares_destroy(r->channel);
-	for (i = 0; i < r->nsocks; i++)
-		sd_event_source_disable_unref(r->socks[i].source);
-	free(r->socks);
-	sd_event_source_disable_unref(r->timer);
+	cares_loop_free(r->loop);
 	name_cache_free(r->cache);
 	sd_event_unref(r->event);
 	free(r);
-	ares_library_cleanup();
 }

@@ -1,16 +1,22 @@
 /*
- * The check processes' sandbox. The daemon resolves the user and builds
- * the seccomp filter once at start-up (a child must not use NSS, nor
- * fail on a filter it could not build); after fork, a check process drops
- * its groups, gid and uid, sets no_new_privs and loads the filter. A
- * system call outside the allow-list kills the check process (SIGSYS):
- * poolmond's fault, never the backend's.
+ * The check processes' sandbox. The daemon resolves the user and compiles
+ * the seccomp filter to its BPF program once at start-up (a child must
+ * not use NSS, nor pay for compiling a filter, nor fail on one it could
+ * not build); after fork, a check process drops its groups, gid and uid,
+ * sets no_new_privs and hands the kernel the ready program. A system call
+ * outside the allow-list kills the check process (SIGSYS): poolmond's
+ * fault, never the backend's.
+ *
+ * libseccomp is needed for the compiling only: it is loaded for it and
+ * unloaded after (dlib.h), so neither the daemon nor any check process
+ * maps it.
  */
 #include "sandbox.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <linux/seccomp.h>
 #include <pwd.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -22,8 +28,12 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <seccomp.h>
+
+#include "dlib.h"
 #include "log.h"
 #include "util.h"
 
@@ -82,6 +92,30 @@ static const char *const allow_asan[] = {
 };
 #endif
 
+/* What the compiling uses of libseccomp, which is loaded for it only. */
+struct seccomp_api {
+	__typeof__(seccomp_init) *init;
+	__typeof__(seccomp_release) *release;
+	__typeof__(seccomp_attr_set) *attr_set;
+	__typeof__(seccomp_syscall_resolve_name) *resolve_name;
+	__typeof__(seccomp_rule_add) *rule_add;
+	__typeof__(seccomp_export_bpf) *export_bpf;
+};
+
+static const struct dlib_sym seccomp_syms[] = {
+	DLIB_SYM(struct seccomp_api, init, seccomp_init),
+	DLIB_SYM(struct seccomp_api, release, seccomp_release),
+	DLIB_SYM(struct seccomp_api, attr_set, seccomp_attr_set),
+	DLIB_SYM(struct seccomp_api, resolve_name,
+	    seccomp_syscall_resolve_name),
+	DLIB_SYM(struct seccomp_api, rule_add, seccomp_rule_add),
+	DLIB_SYM(struct seccomp_api, export_bpf, seccomp_export_bpf),
+};
+
+static struct seccomp_api sc;
+static struct dlib seccomp_lib = DLIB_INIT("libseccomp.so.2", "libseccomp2",
+    seccomp_syms, &sc);
+
 static int
 allow_names(scmp_filter_ctx f, const char *const *names, size_t n)
 {
@@ -90,11 +124,9 @@ allow_names(scmp_filter_ctx f, const char *const *names, size_t n)
 
 	for (i = 0; i < n; i++) {
 		/* A name this architecture does not have is nothing to allow. */
-		if ((nr = seccomp_syscall_resolve_name(names[i])) ==
-		    __NR_SCMP_ERROR)
+		if ((nr = sc.resolve_name(names[i])) == __NR_SCMP_ERROR)
 			continue;
-		if ((r = seccomp_rule_add(f, SCMP_ACT_ALLOW, nr, 0)) < 0 &&
-		    nr >= 0)
+		if ((r = sc.rule_add(f, SCMP_ACT_ALLOW, nr, 0)) < 0 && nr >= 0)
 			return r;
 	}
 	return 0;
@@ -107,19 +139,19 @@ allow_narrow(scmp_filter_ctx f)
 	int r;
 
 	/* Fiber stacks and heap, never executable memory. */
-	if ((r = seccomp_rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(mmap), 1,
+	if ((r = sc.rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(mmap), 1,
 	    SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0))) < 0 ||
-	    (r = seccomp_rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(mprotect), 1,
+	    (r = sc.rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(mprotect), 1,
 	    SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0))) < 0)
 		return r;
 	/* TCP to backends: the only sockets a check opens. */
-	if ((r = seccomp_rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
+	if ((r = sc.rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
 	    SCMP_A0(SCMP_CMP_EQ, AF_INET, 0))) < 0 ||
-	    (r = seccomp_rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
+	    (r = sc.rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
 	    SCMP_A0(SCMP_CMP_EQ, AF_INET6, 0))) < 0)
 		return r;
 	/* Files read only: the CA store (and AddressSanitizer's reports). */
-	if ((r = seccomp_rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(openat), 1,
+	if ((r = sc.rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(openat), 1,
 	    SCMP_A2(SCMP_CMP_MASKED_EQ, O_ACCMODE | O_CREAT | O_TRUNC,
 	    O_RDONLY))) < 0)
 		return r;
@@ -127,34 +159,108 @@ allow_narrow(scmp_filter_ctx f)
 }
 
 static int
-build_filter(struct sandbox *sb)
+add_rules(scmp_filter_ctx f)
 {
 	int r;
 
-	if ((sb->filter = seccomp_init(SCMP_ACT_KILL_PROCESS)) == NULL)
-		return -ENOMEM;
-	if ((r = allow_names(sb->filter, allow_check,
-	    ARRAY_SIZE(allow_check))) < 0 ||
-	    (r = allow_names(sb->filter, allow_files,
-	    ARRAY_SIZE(allow_files))) < 0 ||
-#ifdef SANDBOX_ASAN
-	    (r = allow_names(sb->filter, allow_asan,
-	    ARRAY_SIZE(allow_asan))) < 0 ||
-	    /* isatty(2), for the colours of its report */
-	    (r = seccomp_rule_add(sb->filter, SCMP_ACT_ALLOW, SCMP_SYS(ioctl),
-	    1, SCMP_A1(SCMP_CMP_EQ, TCGETS, 0))) < 0 ||
-#endif
-	    (r = allow_narrow(sb->filter)) < 0) {
-		seccomp_release(sb->filter);
-		sb->filter = NULL;
+	if ((r = allow_names(f, allow_check, ARRAY_SIZE(allow_check))) < 0 ||
+	    (r = allow_names(f, allow_files, ARRAY_SIZE(allow_files))) < 0)
 		return r;
+#ifdef SANDBOX_ASAN
+	if ((r = allow_names(f, allow_asan, ARRAY_SIZE(allow_asan))) < 0 ||
+	    /* isatty(2), for the colours of its report */
+	    (r = sc.rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
+	    SCMP_A1(SCMP_CMP_EQ, TCGETS, 0))) < 0)
+		return r;
+#endif
+	return allow_narrow(f);
+}
+
+/*
+ * The compiled program, as the kernel takes it. Through a pipe, the one
+ * way libseccomp 2.5 exports: it cannot fill the pipe and block, as a
+ * program has at most BPF_MAXINSNS (4096) instructions, 32 KiB, and a
+ * pipe holds 64 KiB.
+ */
+static int
+export_program(scmp_filter_ctx f, struct sock_fprog *prog)
+{
+	const size_t max = BPF_MAXINSNS * sizeof(struct sock_filter);
+	size_t len = 0;
+	ssize_t n;
+	char *buf;
+	void *fit;
+	int p[2], r;
+
+	if ((buf = malloc(max + 1)) == NULL)
+		return -ENOMEM;
+	if (pipe2(p, O_CLOEXEC) < 0) {
+		free(buf);
+		return -errno;
 	}
+	r = sc.export_bpf(f, p[1]);
+	close(p[1]);
+	/* One byte more than a program may have: a longer one is refused. */
+	while (r >= 0 && len <= max) {
+		if ((n = read(p[0], buf + len, max + 1 - len)) > 0)
+			len += (size_t)n;
+		else if (n == 0)
+			break;
+		else if (errno != EINTR)
+			r = -errno;
+	}
+	close(p[0]);
+	if (r >= 0 && (len == 0 || len > max ||
+	    len % sizeof(struct sock_filter) != 0))
+		r = -EIO;
+	if (r < 0 || (fit = realloc(buf, len)) == NULL) {
+		free(buf);
+		return r < 0 ? r : -ENOMEM;
+	}
+	prog->filter = fit;
+	prog->len = (unsigned short)(len / sizeof(struct sock_filter));
 	return 0;
 }
 
-/* --user's account, or the default's: poolmon, else nobody. */
-static struct passwd *
-find_user(const char *user, char *err, size_t errlen, int *rc)
+static int
+build_filter(struct sandbox *sb, char *err, size_t errlen)
+{
+	scmp_filter_ctx f;
+	int r;
+
+	if ((r = dlib_load(&seccomp_lib, "the check processes' sandbox", err,
+	    errlen)) < 0)
+		return r;
+	if ((f = sc.init(SCMP_ACT_KILL_PROCESS)) == NULL)
+		r = -ENOMEM;
+	else {
+		/* A tree of system call numbers, not a list: each child's
+		 * kernel walks it for every call number when it loads it. */
+		(void)sc.attr_set(f, SCMP_FLTATR_CTL_OPTIMIZE, 2);
+		if ((r = add_rules(f)) >= 0)
+			r = export_program(f, &sb->filter);
+		sc.release(f);
+	}
+	dlib_unload(&seccomp_lib);
+	if (r < 0)
+		return err_set(err, errlen, r, "seccomp filter: %s",
+		    strerror(-r));
+	return 0;
+}
+
+/* The account of the check processes, as the lookup process sends it. */
+struct account {
+	int rc;			/* 0, or -errno with err set */
+	uid_t uid;
+	gid_t gid;
+	char name[64];
+	char err[256];
+};
+
+/* In the lookup process: --user's account, or the default's: poolmon,
+ * else nobody. */
+static void
+find_user(const char *user, struct account *a)
 {
 	struct passwd *pw;
 
@@ -165,17 +271,63 @@ find_user(const char *user, char *err, size_t errlen, int *rc)
 		errno = 0;
 		pw = getpwnam(SANDBOX_FALLBACK_USER);
 	}
-	if (pw != NULL)
-		return pw;
-	*rc = errno != 0 ? -errno : -ENOENT;
+	if (pw != NULL) {
+		a->uid = pw->pw_uid;
+		a->gid = pw->pw_gid;
+		str_copy(a->name, pw->pw_name, sizeof(a->name));
+		return;
+	}
+	a->rc = errno != 0 ? -errno : -ENOENT;
 	if (user != NULL)
-		snprintf(err, errlen, "--user=%s: %s", user, errno != 0 ?
-		    strerror(errno) : "no such user");
+		snprintf(a->err, sizeof(a->err), "--user=%s: %s", user,
+		    errno != 0 ? strerror(errno) : "no such user");
 	else
-		snprintf(err, errlen, "--user: neither %s nor %s exists; "
-		    "name an unprivileged user", SANDBOX_DEFAULT_USER,
+		snprintf(a->err, sizeof(a->err), "--user: neither %s nor %s "
+		    "exists; name an unprivileged user", SANDBOX_DEFAULT_USER,
 		    SANDBOX_FALLBACK_USER);
-	return NULL;
+}
+
+/*
+ * The lookup runs in a process of its own: NSS loads the modules of
+ * nsswitch.conf (libnss_systemd for a user not in /etc/passwd, an LDAP
+ * or SSSD client with their libraries and threads), which would stay
+ * mapped in the daemon, and in every check process forked from it, for
+ * good. One fork at start-up.
+ */
+static int
+lookup_account(const char *user, struct account *a)
+{
+	struct account found;
+	int p[2], status;
+	ssize_t n;
+	pid_t pid;
+
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return -errno;
+	if ((pid = fork()) < 0) {
+		close(p[0]);
+		close(p[1]);
+		return -errno;
+	}
+	if (pid == 0) {
+		memset(&found, 0, sizeof(found));
+		find_user(user, &found);
+		/* Under PIPE_BUF: one write, whole or nothing. */
+		_exit(write(p[1], &found, sizeof(found)) == sizeof(found) ?
+		    0 : 1);
+	}
+	close(p[1]);
+	do {
+		n = read(p[0], a, sizeof(*a));
+	} while (n < 0 && errno == EINTR);
+	close(p[0]);
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (n != (ssize_t)sizeof(*a))
+		return -EIO;
+	a->name[sizeof(a->name) - 1] = '\0';
+	a->err[sizeof(a->err) - 1] = '\0';
+	return 0;
 }
 
 /*
@@ -196,28 +348,29 @@ sandbox_prepare(struct sandbox *sb, const char *user, char *err,
     size_t errlen)
 {
 	const char *hook = getenv(SANDBOX_TEST_ENV);
-	struct passwd *pw;
-	int r = 0;
+	struct account a;
+	int r;
 
 	memset(sb, 0, sizeof(*sb));
-	if ((pw = find_user(user, err, errlen, &r)) == NULL)
-		return r;
-	if (pw->pw_uid == 0 || pw->pw_gid == 0) {
-		snprintf(err, errlen, "--user=%s: uid or gid 0: check "
-		    "processes must not run as root", pw->pw_name);
-		return -EPERM;
+	if ((r = lookup_account(user, &a)) < 0)
+		return err_set(err, errlen, r, "--user: cannot look up the "
+		    "check processes' user: %s", strerror(-r));
+	if (a.rc < 0) {
+		str_copy(err, a.err, errlen);
+		return a.rc;
 	}
+	if (a.uid == 0 || a.gid == 0)
+		return err_set(err, errlen, -EPERM, "--user=%s: uid or gid 0: "
+		    "check processes must not run as root", a.name);
 	/* Not root: the daemon is unprivileged already and cannot switch. */
 	sb->switch_ids = geteuid() == 0;
-	if (!sb->switch_ids && user != NULL && pw->pw_uid != geteuid()) {
-		snprintf(err, errlen, "--user=%s: poolmond is not root and "
-		    "cannot switch its check processes to another user",
-		    pw->pw_name);
-		return -EPERM;
-	}
-	str_copy(sb->user, pw->pw_name, sizeof(sb->user));
-	sb->uid = pw->pw_uid;
-	sb->gid = pw->pw_gid;
+	if (!sb->switch_ids && user != NULL && a.uid != geteuid())
+		return err_set(err, errlen, -EPERM, "--user=%s: poolmond is "
+		    "not root and cannot switch its check processes to "
+		    "another user", a.name);
+	str_copy(sb->user, a.name, sizeof(sb->user));
+	sb->uid = a.uid;
+	sb->gid = a.gid;
 	sb->test_forbidden = hook != NULL && strcmp(hook, "1") == 0;
 	/* valgrind does not even pass seccomp(2) through. */
 	if ((sb->no_filter = under_valgrind())) {
@@ -225,19 +378,15 @@ sandbox_prepare(struct sandbox *sb, const char *user, char *err,
 		    "user %s but get no seccomp filter", sb->user);
 		return 0;
 	}
-	if ((r = build_filter(sb)) < 0) {
-		snprintf(err, errlen, "seccomp filter: %s", strerror(-r));
-		return r;
-	}
-	return 0;
+	return build_filter(sb, err, errlen);
 }
 
 void
 sandbox_free(struct sandbox *sb)
 {
-	if (sb->filter != NULL)
-		seccomp_release(sb->filter);
-	sb->filter = NULL;
+	free(sb->filter.filter);
+	sb->filter.filter = NULL;
+	sb->filter.len = 0;
 }
 
 static void __attribute__((noreturn))
@@ -283,18 +432,15 @@ sandbox_drop_ids(const struct sandbox *sb)
 void
 sandbox_enter(const struct sandbox *sb)
 {
-	int r;
-
 	if (sb->switch_ids)
 		sandbox_drop_ids(sb);
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		enter_failed(sb, "PR_SET_NO_NEW_PRIVS");
 	if (sb->no_filter)
 		return;
-	if ((r = seccomp_load(sb->filter)) < 0) {
-		errno = -r;
+	/* The program the daemon compiled: nothing to build here. */
+	if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &sb->filter) < 0)
 		enter_failed(sb, "seccomp");
-	}
 	/* The test hook: a harmless query, but not on the allow-list. */
 	if (sb->test_forbidden)
 		(void)syscall(SYS_personality, 0xffffffffUL);

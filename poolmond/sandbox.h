@@ -2,7 +2,8 @@
  * The check processes' sandbox: they parse what backends send, so after
  * fork they drop to an unprivileged user and to a seccomp allow-list of
  * what a check needs. Everything is looked up and built in the daemon at
- * start-up; the child only applies it.
+ * start-up, the allow-list compiled to its BPF program there; the child
+ * only applies it, in a few system calls.
  */
 #ifndef POOLMOND_SANDBOX_H
 #define POOLMOND_SANDBOX_H
@@ -11,7 +12,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#include <seccomp.h>
+#include <linux/filter.h>
 
 /* --user's default, and the fallback when that user does not exist. */
 #define SANDBOX_DEFAULT_USER	"poolmon"
@@ -31,12 +32,14 @@ struct sandbox {
 	bool switch_ids;	/* false: the daemon is not root, keeps its own */
 	bool test_forbidden;	/* SANDBOX_TEST_ENV was set */
 	bool no_filter;		/* under valgrind: its own calls are no check's */
-	scmp_filter_ctx filter;	/* the allow-list, loaded by each child */
+	struct sock_fprog filter;	/* the allow-list's BPF, for each child */
 };
 
 /*
- * In the daemon, once at start-up: resolve user (NULL: the default) and
- * build the filter. 0, or -errno with a message naming --user in err.
+ * In the daemon, once at start-up: resolve user (NULL: the default) in a
+ * short-lived process, so that no NSS module is ever loaded into the
+ * daemon, and compile the filter with libseccomp, loaded for that only.
+ * 0, or -errno with a message (naming --user, or what to install) in err.
  */
 int sandbox_prepare(struct sandbox *sb, const char *user, char *err,
     size_t errlen);

@@ -1,8 +1,12 @@
 /*
- * The scan engine. At each interval (start to start) it reads HOST-LIST
- * into the pool, starts one check process per backend with at most
- * --max-children alive (supervise.c), stores their reports and, when
- * every backend is done, applies the actions and tells whoever listens.
+ * The scan engine. At each interval (start to start) it reads the pool
+ * from the router, starts one check process per backend with at most
+ * --max-children alive (supervise.c), spread over the interval (each
+ * backend at its own offset, as HAProxy's spread-checks), stores their
+ * reports, and has each backend judged and acted on as its result
+ * arrives (batched per turn of the event loop): detection does not wait
+ * for the rest of the pool. When every backend is done it tells whoever
+ * listens.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -26,6 +30,11 @@
  * served between batches rather than after hundreds of forks.
  */
 #define START_BATCH		16
+/*
+ * The share of the interval a scan's checks are spread over: the rest is
+ * left for the last ones to end before the next scan.
+ */
+#define SPREAD_PERCENT		80
 /*
  * Addresses a recheck may queue; beyond, the recheck is of every backend,
  * which covers them: clients asking faster than scans run cannot grow it.
@@ -198,6 +207,13 @@ finish_backend(struct scan *s, size_t idx, const char *why_missing,
 	b->last_check = time(NULL);
 	b->pid = 0;
 	s->finished++;
+	if (b->health == HEALTH_OK)
+		s->passed++;
+	/* Judged at the end of this turn of the loop, with whatever else
+	 * ended in it. */
+	b->fresh = true;
+	b->result_scan = s->scan_id;
+	(void)sd_event_source_set_enabled(s->judge_source, SD_EVENT_ONESHOT);
 }
 
 struct child_ctx {
@@ -243,6 +259,26 @@ start_child(struct scan *s, size_t idx, const char *ptr_name)
 	}
 	b->pid = pid;
 	return 0;
+}
+
+/*
+ * Whether the next backend of the scan is due: the k-th of n starts at
+ * k/n of the spread (0 for a recheck and the first scan: at once). Not
+ * due: the spread timer is set for it.
+ */
+static bool
+due(struct scan *s)
+{
+	int64_t at;
+
+	if (s->spread_ms == 0 || s->selected == 0)
+		return true;
+	at = s->started_ms + s->spread_ms * (int64_t)s->started /
+	    (int64_t)s->selected;
+	if (now_ms() >= at)
+		return true;
+	(void)arm_timer(s->spread_timer, at);
+	return false;
 }
 
 static void scan_finish(struct scan *s);
@@ -310,10 +346,16 @@ next_to_fork(struct scan *s, size_t *idx, const char **ptr_name)
 		}
 	}
 	while (s->next_to_start < s->pool->n) {
-		i = s->next_to_start++;
+		i = s->next_to_start;
 		b = &s->pool->backends[i];
-		if (!backend_in_scan(b, s->scan_id))
+		if (!backend_in_scan(b, s->scan_id)) {
+			s->next_to_start++;
 			continue;
+		}
+		if (!due(s))
+			return -1;
+		s->next_to_start++;
+		s->started++;
 		if (name_ready(s, b, ptr_name)) {
 			*idx = i;
 			return 0;
@@ -325,6 +367,7 @@ next_to_fork(struct scan *s, size_t *idx, const char **ptr_name)
 }
 
 /* ---- end of the PTR name hooks ---- */
+
 
 static void
 start_children(struct scan *s)
@@ -356,6 +399,18 @@ on_start_more(sd_event_source *src, void *arg)
 
 	(void)src;
 	if (!s->stopping)
+		start_children(s);
+	return 0;
+}
+
+static int
+on_spread_timer(sd_event_source *src, uint64_t usec, void *arg)
+{
+	struct scan *s = arg;
+
+	(void)src;
+	(void)usec;
+	if (!s->stopping && s->scanning)
 		start_children(s);
 	return 0;
 }
@@ -435,9 +490,35 @@ static void
 scan_finish(struct scan *s)
 {
 	/* Once a scan: its actions may still be on their way. */
-	if (!actions_busy(s->actions))
-		actions_apply(s->actions, s->scan_id,
-		    s->selected == s->pool->n, scan_acted, s);
+	if (s->finishing)
+		return;
+	s->finishing = true;
+	actions_scan_done(s->actions, s->scan_id, scan_acted, s);
+}
+
+/* Results of this turn of the loop: judged and acted on now. */
+static int
+on_judge(sd_event_source *src, void *arg)
+{
+	struct scan *s = arg;
+
+	(void)src;
+	if (s->stopping)
+		return 0;
+	actions_judge(s->actions, s->scan_id, s->scanning &&
+	    s->passed == 0 && s->finished < s->selected);
+	/* Peers hear of a verdict when it changes, not at the scan's end. */
+	if (s->fleet != NULL)
+		fleet_verdicts_changed(s->fleet);
+	return 0;
+}
+
+void
+scan_judge_soon(struct scan *s)
+{
+	if (s->judge_source != NULL && !s->stopping)
+		(void)sd_event_source_set_enabled(s->judge_source,
+		    SD_EVENT_ONESHOT);
 }
 
 static void
@@ -506,8 +587,15 @@ scan_listed(const struct router_result *res, void *arg)
 	ask_names(s);
 	clear_recheck(s);
 	s->scanning = true;
+	s->finishing = false;
 	s->next_to_start = 0;
+	s->started = 0;
 	s->finished = 0;
+	s->passed = 0;
+	/* The interval's scans spread their checks; a recheck is wanted
+	 * now, and the first scan says at once what the pool is like. */
+	s->spread_ms = s->is_recheck || s->scans_completed == 0 ? 0 :
+	    (int64_t)s->cfg->interval_s * 1000 * SPREAD_PERCENT / 100;
 	log_debug("scan %u: %zu of %zu backends", s->scan_id, s->selected,
 	    s->pool->n);
 	start_children(s);
@@ -671,6 +759,16 @@ scan_init(struct scan *s)
 	if (r < 0 || (r = sd_event_source_set_enabled(s->start_source,
 	    SD_EVENT_OFF)) < 0)
 		return r;
+	/* After the loop's other events: a turn's results judged at once. */
+	r = sd_event_add_post(s->event, &s->judge_source, on_judge, s);
+	if (r < 0 || (r = sd_event_source_set_enabled(s->judge_source,
+	    SD_EVENT_OFF)) < 0)
+		return r;
+	r = sd_event_add_time(s->event, &s->spread_timer, CLOCK_MONOTONIC,
+	    0, 1000, on_spread_timer, s);
+	if (r < 0 || (r = sd_event_source_set_enabled(s->spread_timer,
+	    SD_EVENT_OFF)) < 0)
+		return r;
 	return arm_timer(s->timer, now_ms());
 }
 
@@ -688,5 +786,7 @@ scan_shutdown(struct scan *s)
 	s->sup = NULL;
 	s->timer = sd_event_source_disable_unref(s->timer);
 	s->start_source = sd_event_source_disable_unref(s->start_source);
+	s->judge_source = sd_event_source_disable_unref(s->judge_source);
+	s->spread_timer = sd_event_source_disable_unref(s->spread_timer);
 	clear_recheck(s);
 }

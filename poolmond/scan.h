@@ -54,11 +54,17 @@ struct scan {
 	struct supervisor *sup;		/* check processes (supervise.c) */
 	sd_event_source *timer;
 	sd_event_source *start_source;	/* more check processes to fork */
+	sd_event_source *judge_source;	/* results to judge, once a turn */
+	sd_event_source *spread_timer;	/* the next check's offset */
 	bool scanning;
 	bool listing;			/* HOST-LIST asked; the scan waits */
 	bool stopping;
 	uint32_t scan_id;
 	size_t next_to_start;
+	size_t started;			/* of the selected, forked so far */
+	int64_t spread_ms;		/* the checks spread over it */
+	bool finishing;			/* every result in, actions last */
+	size_t passed;			/* of the finished, healthy */
 	size_t selected;		/* backends in this scan */
 	size_t finished;
 	size_t awaiting_names;		/* backends waiting for their PTR */
@@ -87,6 +93,9 @@ void scan_shutdown(struct scan *s);
  * nips is 0, else only those addresses. -ENOMEM.
  */
 int scan_request(struct scan *s, const char *const *ips, size_t nips);
+/* Judge the pool again at the end of this turn of the loop (a peer's
+ * verdicts came). */
+void scan_judge_soon(struct scan *s);
 /* The resolver's ready hook (arg: the scan): backends waiting for their
  * names may start. */
 void scan_names_ready(void *arg);

@@ -8,6 +8,14 @@
 # the test CA) and an LMTP transaction up to RCPT.
 #
 # It prints one table row per N and never fails on a figure: it reports.
+# Then the floor section: at BENCH_FLOOR_N backends (200), the machine's
+# floor for one backend's check (tests/tools/calibrate: fork, a TLS
+# handshake in a fresh and in a warm process, and check_floor, a process
+# checking the same five ports and nothing else) against poolmond's CPU
+# per backend, in turns (BENCH_FLOOR_ROUNDS, 3) so that other work on the
+# machine weighs on both alike; and the daemon's resident and private
+# memory, idle and during the scans. BENCH_BASELINE=DIR adds the poolmond
+# of another build directory (an earlier version) to the same turns.
 # Needs root (Dovecot instances, iptables). Usage: bench.sh BUILD_DIR
 set -u
 build=${1:-build}
@@ -16,7 +24,8 @@ POOLMOND=$top/$build/poolmond
 POOLMONCTL=$top/$build/poolmonctl
 TOOLS=$top/$build/tests
 export POOLMOND POOLMONCTL TOOLS BUILD=$build
-sizes=${BENCH_SIZES:-100 1000 5000}
+# Empty: no sizes, the floor section only.
+sizes=${BENCH_SIZES-100 1000 5000}
 scans=${BENCH_SCANS:-3}
 interval=${BENCH_INTERVAL:-10}
 . "$top/tests/lib/testbed.sh"
@@ -78,11 +87,28 @@ time_to_state() {
 }
 
 start_poolmond() {
-	"$POOLMOND" -f -S "$TB_DIRECTOR_SOCKET" -k "$TB_DIR/pid" -l "$TB_DIR/poolmond.log" \
+	"${PM_BIN:-$POOLMOND}" -f -S "$TB_DIRECTOR_SOCKET" -k "$TB_DIR/pid" -l "$TB_DIR/poolmond.log" \
 		--state-file "$TB_DIR/state" --control-socket "$ctl" \
 		-p IMAP:10143 -p POP3:10110 -p LMTP:10024 -s IMAP:10993 -s POP3:10995 \
 		-c "$TB_DIR/cred" --lmtp-to=testuser --ssl-ca "$TB_DIR/ca.pem" \
 		--ssl-name backend.test -t 5 "$@" </dev/null >/dev/null 2>&1 &
+	pm=$!
+	tb_track_pid "$pm"
+	for _ in $(seq 1 100); do
+		"${PMCTL_BIN:-$POOLMONCTL}" -s "$ctl" version >/dev/null 2>&1 &&
+			return 0
+		sleep 0.1
+	done
+	echo "bench: poolmond did not start" >&2
+	return 1
+}
+
+# poolmond with two plain ports, no login, dry-run.
+start_poolmond_plain() {
+	"$POOLMOND" -f -n -S "$TB_DIRECTOR_SOCKET" -k "$TB_DIR/pid" \
+		-l "$TB_DIR/poolmond.log" --state-file "$TB_DIR/state" \
+		--control-socket "$ctl" -p IMAP:10143 -p POP3:10110 -t 5 -i 3600 \
+		</dev/null >/dev/null 2>&1 &
 	pm=$!
 	tb_track_pid "$pm"
 	for _ in $(seq 1 100); do
@@ -183,19 +209,125 @@ detect_latency() {
 	stop_poolmond
 }
 
-# What this machine charges for the parts of a check process, measured
-# without poolmond (tests/tools/calibrate): the floor under ms/backend.
-calibrate() {
-	local out
-	tb_init || return 1
-	tb_pool_start || return 1
-	echo
-	echo "Machine floor (tests/tools/calibrate, CPU per event):"
-	if out=$("$TOOLS/calibrate" 127.1.0.1 10993 "$TB_DIR/ca.pem" backend.test 200); then
-		echo "$out" | sed 's/^/  /'
-	else
-		echo "  (calibration failed)"
+# Rss and private (Private_Clean + Private_Dirty) KiB of PID.
+mem_kb() {
+	awk '/^Rss:/ { r = $2 } /^Private_(Clean|Dirty):/ { p += $2 }
+		END { print r + 0, p + 0 }' "/proc/$1/smaps_rollup" 2>/dev/null
+}
+
+# Until TERM: the largest Rss and private KiB of PID, into FILE.
+mem_sampler() {
+	local pid=$1 file=$2 r p rmax=0 pmax=0 stop=
+	trap 'stop=1' TERM
+	while [ -z "$stop" ] && read -r r p < <(mem_kb "$pid"); do
+		[ "${r:-0}" -gt "$rmax" ] && rmax=$r
+		[ "${p:-0}" -gt "$pmax" ] && pmax=$p
+		echo "$rmax $pmax" >"$file"
+		sleep 0.1
+	done
+}
+
+# median, min and max of the numbers on stdin: "M [MIN-MAX]".
+spread() {
+	sort -g | awk '{ v[NR] = $1 } END {
+		if (NR == 0) { print "-"; exit }
+		m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+		printf "%.2f [%.2f-%.2f]", m, v[1], v[NR] }'
+}
+
+# One turn of one poolmond (PM_BIN, PMCTL_BIN): a warm-up scan, its idle
+# memory, then BENCH_SCANS scans; appends "ms/backend idle_rss idle_priv
+# scan_rss scan_priv" to FILE.
+floor_turn() {
+	local n=$1 file=$2 c0 c1 hz idle sampler peak
+	hz=$(getconf CLK_TCK)
+	start_poolmond -i 3600 || return 1
+	"$PMCTL_BIN" -s "$ctl" -t 3600 recheck >/dev/null 2>&1
+	sleep 1
+	idle=$(mem_kb "$pm")
+	mem_sampler "$pm" "$TB_DIR/peak" &
+	sampler=$!
+	c0=$(cpu_ticks "$pm")
+	for _ in $(seq 1 "$scans"); do
+		"$PMCTL_BIN" -s "$ctl" -t 3600 recheck >/dev/null 2>&1
+	done
+	c1=$(cpu_ticks "$pm")
+	kill "$sampler" 2>/dev/null
+	wait "$sampler" 2>/dev/null
+	peak=$(cat "$TB_DIR/peak" 2>/dev/null)
+	stop_poolmond
+	awk -v t=$((c1 - c0)) -v s="$scans" -v hz="$hz" -v n="$n" \
+		'BEGIN { printf "%.3f ", t / s / hz / n * 1000 }' >>"$file"
+	echo "$idle $peak" >>"$file"
+}
+
+# The floor section (see the top of this file).
+floor_section() {
+	local n=${BENCH_FLOOR_N:-200} rounds=${BENCH_FLOOR_ROUNDS:-3} r key med \
+		range plain_idle names=(this) bins=("$POOLMOND") ctls=("$POOLMONCTL") i out
+	if [ -n "${BENCH_BASELINE:-}" ]; then
+		names+=(baseline)
+		bins+=("$(cd "$BENCH_BASELINE" && pwd)/poolmond")
+		ctls+=("$(cd "$BENCH_BASELINE" && pwd)/poolmonctl")
 	fi
+	tb_init || return 1
+	ctl=$TB_DIR/ctl.sock
+	printf 'testuser\ntestpass\n' >"$TB_DIR/cred"
+	chmod 600 "$TB_DIR/cred"
+	tb_pool_start || return 1
+	tb_director_start 127.0.10.1 "$(tb_pool_addresses "$n" | tr '\n' ' ')" ||
+		return 1
+	# Idle with plain ports and no login (no TLS: poolmon 0.7's kind of
+	# configuration), dry-run: the checks' own ports, no action.
+	PM_BIN=$POOLMOND PMCTL_BIN=$POOLMONCTL start_poolmond_plain || return 1
+	"$POOLMONCTL" -s "$ctl" -t 3600 recheck >/dev/null 2>&1
+	sleep 1
+	plain_idle=$(mem_kb "$pm")
+	stop_poolmond
+	for r in $(seq 1 "$rounds"); do
+		if out=$("$TOOLS/calibrate" 127.1.0.1 10993 "$TB_DIR/ca.pem" \
+			backend.test 100 "$TB_DIR/cred" 10143 10110 10024 10993 10995); then
+			echo "$out" >>"$TB_DIR/calibrate"
+		else
+			echo "  (calibration failed)"
+		fi
+		for i in "${!bins[@]}"; do
+			PM_BIN=${bins[$i]} PMCTL_BIN=${ctls[$i]} \
+				floor_turn "$n" "$TB_DIR/turns.${names[$i]}"
+		done
+	done
+	echo
+	echo "Machine floor (tests/tools/calibrate, CPU per event; median [min-max] of $rounds):"
+	for key in fork_exit page_first_touch tls_warm tls_fresh check_floor; do
+		read -r med range < <(awk -v k="$key" '$1 == k { print $2 }' \
+			"$TB_DIR/calibrate" | spread)
+		echo "  $key $med $(awk -v k="$key" '$1 == k { print $3; exit }' \
+			"$TB_DIR/calibrate") ${range:-}"
+	done
+	echo
+	echo "poolmond at $n backends against the floor ($rounds turns, $scans scans each; median [min-max]):"
+	echo
+	read -r r i <<<"$plain_idle"
+	echo "Idle with -p IMAP:10143 -p POP3:10110, no login (no TLS), at $n backends:" \
+		"RSS $(awk -v k="$r" 'BEGIN { printf "%.2f", k / 1024 }') MiB," \
+		"private $(awk -v k="$i" 'BEGIN { printf "%.2f", k / 1024 }') MiB"
+	echo
+	echo "| poolmond | ms/backend | x check_floor | idle RSS MiB | idle private MiB | scan RSS MiB | scan private MiB |"
+	echo "|----------|------------|---------------|--------------|------------------|--------------|------------------|"
+	for i in "${!bins[@]}"; do
+		paste -d' ' "$TB_DIR/turns.${names[$i]}" \
+			<(awk '$1 == "check_floor" { print $2 }' "$TB_DIR/calibrate") |
+			awk -v d="$TB_DIR/col.${names[$i]}" '$6 > 0 {
+				print $1 > (d ".ms"); print $1 / $6 > (d ".x")
+				for (c = 2; c <= 5; c++) print $c / 1024 > (d "." c) }'
+		printf '| %s | %s | %s | %s | %s | %s | %s |\n' "${names[$i]}" \
+			"$(spread <"$TB_DIR/col.${names[$i]}.ms")" \
+			"$(spread <"$TB_DIR/col.${names[$i]}.x")" \
+			"$(spread <"$TB_DIR/col.${names[$i]}.2")" \
+			"$(spread <"$TB_DIR/col.${names[$i]}.3")" \
+			"$(spread <"$TB_DIR/col.${names[$i]}.4")" \
+			"$(spread <"$TB_DIR/col.${names[$i]}.5")"
+	done
 	tb_cleanup
 }
 
@@ -208,8 +340,8 @@ echo "|-------|---------|--------|---------|----------|----------|---------|----
 for n in $sizes; do
 	run_size "$n" || echo "| $n | (failed: see above) |"
 done
-# An if, not "[ ] && calibrate": with BENCH_CALIBRATE=0 that would end
-# the script, and make bench, with status 1.
+# An if, not "[ ] && floor_section": with BENCH_CALIBRATE=0 that would
+# end the script, and make bench, with status 1.
 if [ "${BENCH_CALIBRATE:-1}" = 1 ]; then
-	calibrate
+	floor_section || echo "(floor section failed: see above)"
 fi

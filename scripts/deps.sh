@@ -7,6 +7,8 @@
 set -u
 
 build_pkgs="gcc make pkg-config libssl-dev libprotobuf-c-dev protobuf-c-compiler libsystemd-dev libmicrohttpd-dev libc-ares-dev libseccomp-dev"
+# Headers of the Lua director's database clients (loaded at run time).
+build_pkgs="$build_pkgs libsqlite3-dev libpq-dev libmariadb-dev"
 test_pkgs="dovecot-core dovecot-imapd dovecot-pop3d dovecot-lmtpd dovecot-managesieved openssl iptables iproute2 mandoc jq valgrind curl prometheus"
 # The Lua director's tests: a Dovecot proxy running the routing script over
 # SQLite, PostgreSQL and MariaDB servers the tests start themselves.

@@ -1,14 +1,18 @@
 #!/bin/bash
 # make bench in small: scripts/bench.sh with 10 backends (its detection
 # runs use the 7th and the 9th), one scan, a 3 s interval for detection,
-# and the machine floor. It must print a full row (figures, not "-" or
-# "> limit"), 10 forks a scan, no backend failed, detection of the stopped
-# and the blackholed backend, and the calibration lines, and exit 0.
-# Figures are not judged: the benchmark reports, it never fails on one.
+# and the floor section at 10 backends in one turn. It must print a full
+# row (figures, not "-" or "> limit"), 10 forks a scan, no backend failed,
+# detection of the stopped and the blackholed backend, the calibration
+# lines with check_floor, poolmond's row against the floor (CPU per
+# backend, its ratio, idle and scan memory) and the plain idle memory, and
+# exit 0. Figures are not judged: the benchmark reports, it never fails on
+# one.
 # runs long
 . "$(dirname "$0")/../lib/testbed.sh"
 
-out=$(BENCH_SIZES=10 BENCH_SCANS=1 BENCH_INTERVAL=3 "$(dirname "$0")/../../scripts/bench.sh" "$BUILD" 2>&1)
+out=$(BENCH_SIZES=10 BENCH_SCANS=1 BENCH_INTERVAL=3 BENCH_FLOOR_N=10 BENCH_FLOOR_ROUNDS=1 \
+	"$(dirname "$0")/../../scripts/bench.sh" "$BUILD" 2>&1)
 rc=$?
 tb_assert_eq "$rc" 0 "bench.sh exit status"
 row=$(grep -E '^\| +10 \|' <<<"$out") || tb_fail "no row for N = 10: $out"
@@ -23,8 +27,15 @@ tb_assert_eq "$(echo $failed)" 0 "backends failed"
 # Detection: at most interval + (retries + 1) x timeout + a scan, not the limit.
 awk -v s="$stopped" -v b="$black" 'BEGIN { exit !(s > 0 && s <= 3 + 20 + 5 && b > 0 && b <= 3 + 20 + 5) }' ||
 	tb_fail "detection: stopped $stopped s, blackhole $black s"
-grep -q '^Machine floor' <<<"$out" && grep -qE '^  tls_fresh [0-9.]+ ms$' <<<"$out" ||
-	tb_fail "no machine floor: $out"
+grep -q '^Machine floor' <<<"$out" && grep -qE '^  tls_fresh [0-9.]+ ms ' <<<"$out" &&
+	grep -qE '^  check_floor [0-9.]+ ms ' <<<"$out" || tb_fail "no machine floor: $out"
+# | this | ms [..] | x [..] | idle RSS [..] | idle private [..] | scan RSS [..] | scan private [..] |
+fig='[0-9]+\.[0-9]+ \[[0-9.]+-[0-9.]+\]'
+grep -qE "^\| this \| $fig \| $fig \| $fig \| $fig \| $fig \| $fig \|$" <<<"$out" ||
+	tb_fail "no row of poolmond against the floor: $out"
+grep -qE '^Idle with .*RSS [0-9.]+ MiB, private [0-9.]+ MiB$' <<<"$out" ||
+	tb_fail "no idle memory of the plain configuration: $out"
+tb_pass "floor: $(grep -E '^\| this \|' <<<"$out" | tr -s ' ')"
 tb_pass "bench row: $(echo $row | tr -s ' ')"
 echo "t_bench: all passed"
 exit 0

@@ -20,7 +20,9 @@ hs_server "$GOOD" 143 "$imap_ok" 'expect:P1 LOGOUT' 'line:* BYE' 'line:P1 OK' ||
 # Healthy, but each check of it keeps the scan busy for 3.5 s.
 hs_server "$SLOW" 143 sleep:3500 "$imap_ok" 'expect:P1 LOGOUT' 'line:* BYE' 'line:P1 OK' ||
 	tb_fail "slow"
-# Nothing listens on $DEAD.
+# $DEAD fails, but slowly (3.5 s, then a reset): backends are acted on as
+# their results arrive, so its failure must come after the director stops.
+hs_server "$DEAD" 143 sleep:3500 reset || tb_fail "dead"
 tb_director_start "$DIR_IP" "$GOOD-$DEAD" || tb_fail "director"
 SOCK=$TB_DIRECTOR_SOCKET
 

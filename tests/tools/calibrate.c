@@ -3,7 +3,8 @@
  * measured apart from poolmond, so that make bench can say what bounds
  * its figures. CPU times (user + system) of this program and its children.
  *
- *   calibrate IP PORT CAFILE NAME [ROUNDS]
+ *   calibrate IP PORT CAFILE NAME [ROUNDS [CREDFILE IMAP POP3 LMTP IMAPS
+ *	POP3S]]
  *
  * IP:PORT speaks implicit TLS with a certificate for NAME signed by CAFILE.
  * Prints "key value unit" lines:
@@ -13,6 +14,14 @@
  *   tls_warm         one TLS handshake (verified) in a process that has
  *                    done one before: the cryptography and the network
  *   tls_fresh        a process forked to do one TLS handshake, reaped
+ * With CREDFILE (user, then password, a line each) and the five ports:
+ *   check_floor      a process forked to check the five ports as make
+ *                    bench's poolmond does, with nothing else: IMAP with
+ *                    STARTTLS and LOGIN, POP3 with STLS, USER and PASS,
+ *                    LMTP to RCPT (the user), IMAPS and POP3S with their
+ *                    logins; one port after the other, each reply read
+ *                    whole, no retries, no sandbox: the cheapest check
+ *                    of those ports this machine can do
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -28,11 +37,34 @@
 #include <openssl/ssl.h>
 
 #define TOUCH_PAGES	2000
+#define IO_TIMEOUT_S	5
 
 struct target {
 	struct sockaddr_in sin;
 	SSL_CTX *ctx;
 	const char *name;
+};
+
+/* What check_floor checks: the ports and the login of make bench. */
+struct floor_job {
+	const struct target *t;
+	char user[64], pass[64];
+	int imap, pop3, lmtp, imaps, pop3s;
+};
+
+/* A connection of check_floor: plain until TLS is started on it. */
+struct conn {
+	int fd;
+	SSL *ssl;
+	char buf[4096];
+	size_t len;
+};
+
+/* How a reply ends: IMAP's tagged line, POP3's one line, LMTP's "250 ". */
+enum reply_kind {
+	REPLY_IMAP,
+	REPLY_LINE,
+	REPLY_SMTP,
 };
 
 /* CPU seconds of this process (RUSAGE_SELF) or its reaped children. */
@@ -76,6 +108,190 @@ handshake(const struct target *t)
 	SSL_free(ssl);
 	close(fd);
 	return ok ? 0 : -1;
+}
+
+static int
+conn_open(struct conn *c, const struct target *t, int port)
+{
+	struct timeval tv = { .tv_sec = IO_TIMEOUT_S };
+	struct sockaddr_in sin = t->sin;
+
+	memset(c, 0, sizeof(*c));
+	sin.sin_port = htons((uint16_t)port);
+	if ((c->fd = socket(AF_INET, SOCK_STREAM, 0)) < 0)
+		return -1;
+	(void)setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	(void)setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	return connect(c->fd, (const struct sockaddr *)&sin, sizeof(sin));
+}
+
+static int
+conn_tls(struct conn *c, const struct target *t)
+{
+	if ((c->ssl = SSL_new(t->ctx)) == NULL)
+		return -1;
+	SSL_set_fd(c->ssl, c->fd);
+	SSL_set_tlsext_host_name(c->ssl, t->name);
+	SSL_set1_host(c->ssl, t->name);
+	return SSL_connect(c->ssl) == 1 ? 0 : -1;
+}
+
+static int
+conn_send(struct conn *c, const char *line)
+{
+	int n = (int)strlen(line);
+
+	if (c->ssl != NULL)
+		return SSL_write(c->ssl, line, n) == n ? 0 : -1;
+	return write(c->fd, line, (size_t)n) == n ? 0 : -1;
+}
+
+/*
+ * The reply's last line, read whole: 0 if it says yes (a tagged "OK",
+ * "+OK" or "* OK", a 2xx), -1 otherwise.
+ */
+static int
+conn_reply(struct conn *c, enum reply_kind kind, const char *tag)
+{
+	size_t taglen = tag != NULL ? strlen(tag) : 0, linelen;
+	char *end, *line = c->buf;
+	int n;
+
+	for (;;) {
+		while ((end = memchr(line, '\n', c->len - (size_t)(line -
+		    c->buf))) != NULL) {
+			linelen = (size_t)(end - line) + 1;
+			if (kind == REPLY_LINE || (kind == REPLY_IMAP &&
+			    linelen > taglen + 1 && strncmp(line, tag, taglen) ==
+			    0 && line[taglen] == ' ') || (kind == REPLY_SMTP &&
+			    linelen > 4 && line[3] == ' ')) {
+				n = kind == REPLY_SMTP ? line[0] == '2' :
+				    kind == REPLY_LINE ? line[0] == '+' ||
+				    strncmp(line, "* OK", 4) == 0 :
+				    strncmp(line + taglen + 1, "OK", 2) == 0;
+				c->len -= (size_t)(end + 1 - c->buf);
+				memmove(c->buf, end + 1, c->len);
+				return n ? 0 : -1;
+			}
+			line = end + 1;
+		}
+		/* Lines before the last are dropped, the last kept. */
+		c->len -= (size_t)(line - c->buf);
+		memmove(c->buf, line, c->len);
+		line = c->buf;
+		if (c->len == sizeof(c->buf))
+			return -1;
+		n = c->ssl != NULL ? SSL_read(c->ssl, c->buf + c->len,
+		    (int)(sizeof(c->buf) - c->len)) : (int)read(c->fd,
+		    c->buf + c->len, sizeof(c->buf) - c->len);
+		if (n <= 0)
+			return -1;
+		c->len += (size_t)n;
+	}
+}
+
+/* Send line, read its reply. */
+static int
+conn_cmd(struct conn *c, const char *line, enum reply_kind kind,
+    const char *tag)
+{
+	return conn_send(c, line) < 0 ? -1 : conn_reply(c, kind, tag);
+}
+
+static void
+conn_close(struct conn *c)
+{
+	SSL_free(c->ssl);
+	if (c->fd >= 0)
+		close(c->fd);
+}
+
+static int
+floor_imap(const struct floor_job *j, int port, int implicit)
+{
+	char login[200];
+	struct conn c;
+	int r;
+
+	snprintf(login, sizeof(login), "b LOGIN \"%s\" \"%s\"\r\n", j->user,
+	    j->pass);
+	r = conn_open(&c, j->t, port) < 0 ||
+	    (implicit && conn_tls(&c, j->t) < 0) ||
+	    conn_reply(&c, REPLY_LINE, NULL) < 0 ||
+	    (!implicit && (conn_cmd(&c, "a STARTTLS\r\n", REPLY_IMAP, "a") < 0 ||
+	    conn_tls(&c, j->t) < 0)) ||
+	    conn_cmd(&c, login, REPLY_IMAP, "b") < 0 ||
+	    conn_cmd(&c, "c LOGOUT\r\n", REPLY_IMAP, "c") < 0 ? -1 : 0;
+	conn_close(&c);
+	return r;
+}
+
+static int
+floor_pop3(const struct floor_job *j, int port, int implicit)
+{
+	char user[100], pass[100];
+	struct conn c;
+	int r;
+
+	snprintf(user, sizeof(user), "USER %s\r\n", j->user);
+	snprintf(pass, sizeof(pass), "PASS %s\r\n", j->pass);
+	r = conn_open(&c, j->t, port) < 0 ||
+	    (implicit && conn_tls(&c, j->t) < 0) ||
+	    conn_reply(&c, REPLY_LINE, NULL) < 0 ||
+	    (!implicit && (conn_cmd(&c, "STLS\r\n", REPLY_LINE, NULL) < 0 ||
+	    conn_tls(&c, j->t) < 0)) ||
+	    conn_cmd(&c, user, REPLY_LINE, NULL) < 0 ||
+	    conn_cmd(&c, pass, REPLY_LINE, NULL) < 0 ||
+	    conn_cmd(&c, "QUIT\r\n", REPLY_LINE, NULL) < 0 ? -1 : 0;
+	conn_close(&c);
+	return r;
+}
+
+static int
+floor_lmtp(const struct floor_job *j)
+{
+	char rcpt[100];
+	struct conn c;
+	int r;
+
+	snprintf(rcpt, sizeof(rcpt), "RCPT TO:<%s>\r\n", j->user);
+	r = conn_open(&c, j->t, j->lmtp) < 0 ||
+	    conn_reply(&c, REPLY_SMTP, NULL) < 0 ||
+	    conn_cmd(&c, "LHLO calibrate\r\n", REPLY_SMTP, NULL) < 0 ||
+	    conn_cmd(&c, "MAIL FROM:<>\r\n", REPLY_SMTP, NULL) < 0 ||
+	    conn_cmd(&c, rcpt, REPLY_SMTP, NULL) < 0 ||
+	    conn_cmd(&c, "QUIT\r\n", REPLY_SMTP, NULL) < 0 ? -1 : 0;
+	conn_close(&c);
+	return r;
+}
+
+static void
+check_floor(const void *arg)
+{
+	const struct floor_job *j = arg;
+
+	if (floor_imap(j, j->imap, 0) < 0 || floor_pop3(j, j->pop3, 0) < 0 ||
+	    floor_lmtp(j) < 0 || floor_imap(j, j->imaps, 1) < 0 ||
+	    floor_pop3(j, j->pop3s, 1) < 0) {
+		ERR_print_errors_fp(stderr);
+		_exit(1);
+	}
+}
+
+static int
+read_creds(const char *path, struct floor_job *j)
+{
+	FILE *f = fopen(path, "r");
+	int ok;
+
+	if (f == NULL)
+		return -1;
+	ok = fgets(j->user, sizeof(j->user), f) != NULL &&
+	    fgets(j->pass, sizeof(j->pass), f) != NULL;
+	fclose(f);
+	j->user[strcspn(j->user, "\r\n")] = '\0';
+	j->pass[strcspn(j->pass, "\r\n")] = '\0';
+	return ok && j->user[0] != '\0' ? 0 : -1;
 }
 
 /* Fork rounds children that each run what(), reap them: CPU per child. */
@@ -135,12 +351,14 @@ int
 main(int argc, char **argv)
 {
 	struct target t = { .sin = { .sin_family = AF_INET } };
+	struct floor_job job;
 	int rounds = argc > 5 ? atoi(argv[5]) : 200, i;
 	char *pages;
 	double c0, fork_exit, touched;
 
-	if (argc < 5 || rounds <= 0) {
-		fprintf(stderr, "usage: calibrate IP PORT CAFILE NAME [ROUNDS]\n");
+	if ((argc != 5 && argc != 6 && argc != 12) || rounds <= 0) {
+		fprintf(stderr, "usage: calibrate IP PORT CAFILE NAME [ROUNDS "
+		    "[CREDFILE IMAP POP3 LMTP IMAPS POP3S]]\n");
 		return 2;
 	}
 	if (inet_pton(AF_INET, argv[1], &t.sin.sin_addr) != 1) {
@@ -181,6 +399,20 @@ main(int argc, char **argv)
 	printf("tls_warm %.3f ms\n", (cpu_all() - c0) / rounds * 1e3);
 	printf("tls_fresh %.3f ms\n",
 	    per_child(rounds, one_handshake, &t) * 1e3);
+	if (argc == 12) {
+		job.t = &t;
+		if (read_creds(argv[6], &job) < 0) {
+			fprintf(stderr, "calibrate: cannot read %s\n", argv[6]);
+			return 1;
+		}
+		job.imap = atoi(argv[7]);
+		job.pop3 = atoi(argv[8]);
+		job.lmtp = atoi(argv[9]);
+		job.imaps = atoi(argv[10]);
+		job.pop3s = atoi(argv[11]);
+		printf("check_floor %.3f ms\n",
+		    per_child(rounds, check_floor, &job) * 1e3);
+	}
 	SSL_CTX_free(t.ctx);
 	return 0;
 }

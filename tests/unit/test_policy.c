@@ -126,12 +126,12 @@ test_guard_fleet_order(void)
 	/* This monitor saw .4 and .3 fail longest: no matter. */
 	b[3].fail_count = 9;
 	b[2].fail_count = 5;
-	policy_decide(&p, b, 6, SCAN, true, &out);
+	policy_decide(&p, b, 6, &out);
 	CHECK(b[0].action == ACTION_DOWN && b[1].action == ACTION_DOWN);
 	CHECK(b[2].spared && b[3].spared);
 	/* A peer's intent on .4: one slot left, for .1. */
 	b[3].owner = OWNER_POOLMOND;
-	policy_decide(&p, b, 6, SCAN, true, &out);
+	policy_decide(&p, b, 6, &out);
 	CHECK(b[0].action == ACTION_DOWN && b[1].spared && b[2].spared);
 }
 
@@ -159,7 +159,7 @@ test_guard_max_down(void)
 	init(&b[3], "10.0.0.4", "", true, HEALTH_OK);
 	b[2].fail_count = 5;	/* failing longest: goes down first */
 	b[0].fail_count = b[1].fail_count = 1;
-	policy_decide(&p, b, 4, SCAN, true, &out);
+	policy_decide(&p, b, 4, &out);
 	CHECK(count(b, 4, ACTION_DOWN) == 2);
 	CHECK(b[2].action == ACTION_DOWN);
 	CHECK(out.guard_active && out.spared == 1 && !out.all_failed);
@@ -167,7 +167,7 @@ test_guard_max_down(void)
 
 	/* A host already down (operator) counts toward the cap. */
 	init(&b[3], "10.0.0.4", "", false, HEALTH_OK);
-	policy_decide(&p, b, 4, SCAN, true, &out);
+	policy_decide(&p, b, 4, &out);
 	CHECK(count(b, 4, ACTION_DOWN) == 1);
 	CHECK(out.spared == 2);
 	/* ...but is never brought up by the guard. */
@@ -185,7 +185,7 @@ test_guard_per_tag(void)
 	init(&b[1], "10.0.0.2", "a", true, HEALTH_OK);
 	init(&b[2], "10.0.0.3", "b", true, HEALTH_FAILED);
 	init(&b[3], "10.0.0.4", "b", true, HEALTH_FAILED);
-	policy_decide(&p, b, 4, SCAN, true, &out);
+	policy_decide(&p, b, 4, &out);
 	CHECK(b[0].action == ACTION_DOWN);
 	CHECK(count(b, 4, ACTION_DOWN) == 2);
 	CHECK(b[2].action == ACTION_DOWN && b[3].spared);
@@ -202,17 +202,19 @@ test_all_failed(void)
 	init(&b[1], "10.0.0.2", "", true, HEALTH_FAILED);
 	init(&b[2], "10.0.0.3", "", false, HEALTH_FAILED);
 	b[2].owner = OWNER_POOLMOND;
-	policy_decide(&p01, b, 3, SCAN, true, &out);
+	policy_decide(&p01, b, 3, &out);
 	CHECK(out.all_failed);
 	CHECK(count(b, 3, ACTION_DOWN) == 0);
-	/* A recheck of a subset is not "every backend". */
-	init(&b[2], "10.0.0.3", "", true, HEALTH_UNCHECKED);
-	b[2].scanned_in = 0;
-	policy_decide(&p01, b, 3, SCAN, false, &out);
+	/* Judged on every backend's latest result: one healthy is
+	 * enough for the failed to be the backends'. */
+	init(&b[2], "10.0.0.3", "", true, HEALTH_OK);
+	policy_decide(&p01, b, 3, &out);
 	CHECK(!out.all_failed);
 	CHECK(count(b, 3, ACTION_DOWN) == 2);
-	/* Backends outside the scan get no action. */
-	CHECK(b[2].action == ACTION_NONE);
+	/* A backend not checked yet gets no action and is not judged. */
+	init(&b[2], "10.0.0.3", "", true, HEALTH_UNCHECKED);
+	policy_decide(&p01, b, 3, &out);
+	CHECK(out.all_failed && b[2].action == ACTION_NONE);
 }
 
 /*
@@ -240,14 +242,14 @@ test_fleet_verdicts(void)
 	b[2].fleet_judged = true;
 	b[2].fleet_health = HEALTH_FAILED;
 	b[2].acting = false;
-	policy_decide(&p01, b, 3, SCAN, true, &out);
+	policy_decide(&p01, b, 3, &out);
 	CHECK(b[0].action == ACTION_DOWN);
 	CHECK(b[1].action == ACTION_NONE);
 	CHECK(b[2].action == ACTION_NONE && !b[2].spared);
 	CHECK(!out.all_failed);
 	/* Every backend failed by the fleet's verdicts: the guard holds. */
 	b[1].fleet_health = HEALTH_FAILED;
-	policy_decide(&p01, b, 3, SCAN, true, &out);
+	policy_decide(&p01, b, 3, &out);
 	CHECK(out.all_failed);
 	CHECK(b[0].action == ACTION_NONE && b[0].spared);
 	/* Down and healthy by the fleet, ours: up. */

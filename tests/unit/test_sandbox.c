@@ -28,7 +28,7 @@ test_unknown_user(void)
 	CHECK(sandbox_prepare(&sb, "no-such-user-poolmon", err,
 	    sizeof(err)) < 0);
 	CHECK(strncmp(err, "--user=no-such-user-poolmon: ", 29) == 0);
-	CHECK(sb.filter == NULL);
+	CHECK(sb.filter.filter == NULL);
 }
 
 static void
@@ -63,10 +63,10 @@ test_default_user(void)
 	CHECK(sandbox_prepare(&sb, NULL, err, sizeof(err)) == 0);
 	CHECK_STR(sb.user, want);
 	CHECK(sb.uid == uid && sb.gid == gid);
-	CHECK(sb.filter != NULL);
+	CHECK(sb.filter.filter != NULL && sb.filter.len > 0);
 	CHECK(!sb.test_forbidden);
 	sandbox_free(&sb);
-	CHECK(sb.filter == NULL);
+	CHECK(sb.filter.filter == NULL);
 }
 
 static void
