@@ -1,6 +1,6 @@
 #ifndef POOLMON_VERSION_H
 #define POOLMON_VERSION_H
 
-#define POOLMON_VERSION "0.9.0"
+#define POOLMON_VERSION "0.10.0"
 
 #endif

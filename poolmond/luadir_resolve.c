@@ -221,6 +221,11 @@ lookup_start(struct luadir_resolver *r, struct entry *e)
 	struct query *q;
 	int rc;
 
+	/* c-ares is loaded by the first name that is no address. */
+	if (r->loop == NULL && (r->loop = cares_loop_new(r->event,
+	    r->timeout_ms, NULL, "--lua-director (a database or backend "
+	    "named by its host name)", e->err, sizeof(e->err))) == NULL)
+		return -ELIBACC;
 	if ((q = calloc(1, sizeof(*q))) == NULL)
 		return -ENOMEM;
 	q->r = r;
@@ -273,7 +278,7 @@ luadir_resolve(struct luadir_resolver *r, const char *name,
 	if (!e->in_flight && now >= e->expires &&
 	    (rc = lookup_start(r, e)) < 0 && e->addr[0] == '\0')
 		return err_set(err, errlen, rc, "cannot look it up: %s",
-		    strerror(-rc));
+		    rc == -ELIBACC ? e->err : strerror(-rc));
 	if (e->addr[0] != '\0') {
 		str_copy(addr, e->addr, INET6_ADDRSTRLEN);
 		return 1;
@@ -325,12 +330,6 @@ luadir_resolver_new(sd_event *event, int timeout_ms,
 		luadir_resolver_free(r);
 		return err_set(err, errlen, e, "event source: %s",
 		    strerror(-e));
-	}
-	if ((r->loop = cares_loop_new(event, r->timeout_ms, NULL,
-	    "--lua-director (a database or backend named by its host name)",
-	    err, errlen)) == NULL) {
-		luadir_resolver_free(r);
-		return -EIO;
 	}
 	*out = r;
 	return 0;

@@ -10,6 +10,8 @@ build_pkgs="gcc make pkg-config libssl-dev libprotobuf-c-dev protobuf-c-compiler
 # Headers of the Lua director's database clients (loaded at run time).
 build_pkgs="$build_pkgs libsqlite3-dev libpq-dev libmariadb-dev"
 test_pkgs="dovecot-core dovecot-imapd dovecot-pop3d dovecot-lmtpd dovecot-managesieved openssl iptables iproute2 mandoc jq valgrind curl prometheus"
+# t_fleet_clock runs a monitor whose clock is five minutes fast.
+test_pkgs="$test_pkgs faketime"
 # The Lua director's tests: a Dovecot proxy running the routing script over
 # SQLite, PostgreSQL and MariaDB servers the tests start themselves.
 test_pkgs="$test_pkgs dovecot-auth-lua lua5.4 lua-dbi-sqlite3 lua-dbi-postgresql lua-dbi-mysql sqlite3 postgresql mariadb-server"

@@ -20,6 +20,9 @@
 #   fl_ctl I ARGS...     poolmonctl on monitor I's control socket
 #   fl_json I            its `poolmonctl --json status` (fails if empty)
 #   fl_wait_json I FILTER SECS   until its status satisfies jq -e FILTER
+#   fl_wait_more_scans N SECS I...   until each monitor I has completed N
+#                        more scans than when called (counted for all
+#                        first, so the monitors' scans overlap the wait)
 #   fl_wait_trusted I... SECS    until each monitor I trusts every one of the
 #                        others given, and has heard from each
 #   fl_wait_actor IP SECS   until monitors 1-3 name the same actor for IP;
@@ -206,6 +209,19 @@ fl_wait_json() {
 	echo "monitor $i: status never matched $filter; --json status:" >&2
 	fl_json "$i" >&2
 	return 1
+}
+
+fl_wait_more_scans() {
+	local n=$1 secs=$2 i out
+	local -A at=()
+	shift 2
+	for i in "$@"; do
+		out=$(fl_json "$i") || return 1
+		at[$i]=$(jq .scans_completed <<<"$out")
+	done
+	for i in "$@"; do
+		fl_wait_json "$i" ".scans_completed >= $((at[$i] + n))" "$secs" || return 1
+	done
 }
 
 # fl_wait_trusted I... SECS: each monitor I lists every other I given as a
