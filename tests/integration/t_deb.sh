@@ -106,7 +106,8 @@ build_pkgs=$(sed -n 's/^build_pkgs="\(.*\)"$/\1/p' "$ROOT/scripts/deps.sh")
 [ -n "$build_pkgs" ] || fail "no build_pkgs in scripts/deps.sh"
 bdeps=$(sed -n '/^Build-Depends:/,/^[A-Z]/p' "$ROOT/debian/control")
 for p in $build_pkgs; do
-	case $p in gcc | make) continue ;; esac # build-essential
+	# build-essential; and deps.sh's own "build_pkgs="$build_pkgs ..."".
+	case $p in gcc | make | '$build_pkgs') continue ;; esac
 	grep -qE "(^|[ ,])$p( |,|$)" <<<"$bdeps" ||
 		fail "debian/control: Build-Depends lacks $p (scripts/deps.sh build)"
 done
