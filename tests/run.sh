@@ -197,7 +197,7 @@ report_integration() {	# NAME RC SECS
 declare -A PID STARTED	# name -> pid, start time, while it runs
 declare -A HELD		# lock name -> 1 while a test of ours holds it
 free=$JOBS heavy_running=""
-# Each test says on this pipe when it ends: "NAME EXIT_STATUS".
+# Each test says on this pipe when it ends: "NAME EXIT_STATUS END_TIME".
 mkfifo "$logdir/.ended" && exec {ended}<>"$logdir/.ended" || exit 1
 
 # start NAME: in the background, output to its files, under its lock.
@@ -208,7 +208,7 @@ start() {
 		trap '[ -n "$child" ] && kill -TERM "$child" 2>/dev/null' TERM INT HUP
 		if [ -n "$lock" ] && ! { exec 9>"/tmp/poolmon-tests-$lock.lock" && flock 9; }; then
 			echo "cannot take the lock $lock" >"$logdir/$name.log"
-			echo "$name 1" >&"$ended"
+			echo "$name 1 $EPOCHREALTIME" >&"$ended"
 			exit 1
 		fi
 		if [ "${KIND[$name]}" = unit ]; then
@@ -230,7 +230,7 @@ start() {
 			rc=$?
 			kill -0 "$child" 2>/dev/null || break
 		done
-		echo "$name $rc" >&"$ended"
+		echo "$name $rc $EPOCHREALTIME" >&"$ended"
 	) &
 	PID[$name]=$!
 	STARTED[$name]=$EPOCHREALTIME
@@ -276,14 +276,15 @@ while [ "${#order[@]}" -gt 0 ] || [ "${#PID[@]}" -gt 0 ]; do
 	# A quarter of a second between two starts: a test's start (its
 	# certificates, its Dovecot instances) is the busiest part of it, and
 	# a whole wave of them at once would crowd its neighbours' deadlines.
+	# (A sleep, not a read with a timeout, which could cut a line in two.)
 	if start_next; then
-		read -r -t 0.25 name rc <&"$ended" || continue
-	else
-		read -r name rc <&"$ended" || continue
+		sleep 0.25
+		continue
 	fi
+	read -r name rc end <&"$ended" || continue
 	[ -n "${PID[$name]:-}" ] || continue
 	wait "${PID[$name]}"
-	took=$(fmt_secs "${STARTED[$name]}" "$EPOCHREALTIME")
+	took=$(fmt_secs "${STARTED[$name]}" "$end")
 	TOOK[$name]=$took
 	unset 'PID[$name]' 'STARTED[$name]'
 	free=$((free + COST[$name]))
