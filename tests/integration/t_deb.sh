@@ -78,9 +78,12 @@ fail() { tb_fail "$@"; }
 
 # make deb as a developer runs it: not with the flags of the make check
 # that runs this test (SANITIZE=1 must not reach the package).
+# On every CPU (DEB_BUILD_OPTIONS parallel=N): this test, two package
+# builds and lintian, is the longest of make check.
 make_deb() {
 	env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL -u SANITIZE -u CFLAGS \
-		-u LDFLAGS make -C "$1" deb >"$T/build.log" 2>&1 ||
+		-u LDFLAGS DEB_BUILD_OPTIONS="parallel=$(nproc)" \
+		make -C "$1" deb >"$T/build.log" 2>&1 ||
 		fail "make deb in $1: $(tail -n 30 "$T/build.log")"
 }
 deb_version() {
