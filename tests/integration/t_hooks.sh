@@ -12,7 +12,8 @@ B1=127.0.16.1 B2=127.0.16.2 B3=127.0.16.3 DIR_IP=127.0.16.100
 tb_init || tb_fail "tb_init"
 # The hook runs as the check user: its files where that user can reach.
 HOOKDIR=$(mktemp -d /tmp/poolmon-hook.XXXXXX)
-trap 'rm -rf "$HOOKDIR"; tb_cleanup' EXIT
+# (The test's exit status passed on: a failed test keeps its logs.)
+trap 'rc=$?; rm -rf "$HOOKDIR"; (exit "$rc"); tb_cleanup' EXIT
 chmod 755 "$HOOKDIR"
 mkdir -m 1777 "$HOOKDIR/out"
 cat >"$HOOKDIR/hook" <<HOOK
