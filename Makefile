@@ -70,6 +70,9 @@ TOOL_BIN     := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tests/%)
 HOSTILE_SRC  := $(wildcard tests/hostile/*.c)
 HOSTILE_BIN  := $(HOSTILE_SRC:tests/hostile/%.c=$(BUILD)/tests/%)
 
+# check, valgrind-check and fuzz-smoke build on every CPU.
+NPROC := $(shell nproc 2>/dev/null || echo 1)
+
 .PHONY: all deps test-deps check demo demo-lua install clean bench tests \
 	valgrind-check deb deb-deps
 .DEFAULT_GOAL := all
@@ -144,12 +147,16 @@ $(BUILD)/tests/%: tests/hostile/%.c $(PROTO_OBJ) $(COMMON_OBJ) | deps
 tests: $(UNIT_BIN) $(TOOL_BIN) $(HOSTILE_BIN)
 
 # The README's test command: unit tests, then real-Dovecot integration.
-check: test-deps all tests
+# Built on every CPU, once test-deps has installed what is missing (two
+# apt-gets at once would fight over dpkg's lock).
+check: test-deps
+	@$(MAKE) --no-print-directory -j$(NPROC) all tests
 	@BUILD=$(BUILD) tests/run.sh
 
 # poolmond under valgrind (memcheck) against a real director: fails on
 # invalid accesses, definite leaks or descriptors left open at exit.
-valgrind-check: test-deps all tests
+valgrind-check: test-deps
+	@$(MAKE) --no-print-directory -j$(NPROC) all tests
 	@BUILD=$(BUILD) tests/hostile/valgrind-check.sh
 
 demo: test-deps all
@@ -253,7 +260,8 @@ fuzz: $(FUZZ_BIN)
 # Keep the fuzz objects (make would delete them as intermediates).
 .SECONDARY: $(FUZZ_OBJ)
 
-fuzz-smoke: fuzz
+fuzz-smoke: fuzz-deps
+	@$(MAKE) --no-print-directory -j$(NPROC) fuzz
 	@tests/fuzz/smoke.sh $(FUZZ) $(FUZZ_SECONDS)
 
 clean:

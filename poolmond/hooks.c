@@ -21,6 +21,7 @@
 #define HOOK_FIELD_MAX		512
 #define HOOK_OUTPUT_MAX		4096	/* logged of one run's output */
 #define HOOK_LINE_MAX		256
+#define HOOK_DRAIN_MAX		65536	/* read at its end: a pipe's worth */
 
 struct hook_event {
 	char event[16];
@@ -78,8 +79,35 @@ log_line(struct hook_run *run)
 }
 
 static void
+take_output(struct hook_run *run, const char *buf, ssize_t n)
+{
+	ssize_t i;
+
+	for (i = 0; i < n; i++) {
+		if (buf[i] == '\n' || run->linelen == HOOK_LINE_MAX - 1)
+			log_line(run);
+		if (buf[i] != '\n')
+			run->line[run->linelen++] = buf[i];
+	}
+}
+
+/*
+ * The hook's exit can be dispatched before its last output: what the pipe
+ * still holds is read first (non-blocking, at most a pipe's worth), or it
+ * would be lost.
+ */
+static void
 close_output(struct hook_run *run)
 {
+	char buf[1024];
+	ssize_t n;
+	size_t drained = 0;
+
+	while (run->out_fd >= 0 && drained < HOOK_DRAIN_MAX &&
+	    (n = read(run->out_fd, buf, sizeof(buf))) > 0) {
+		take_output(run, buf, n);
+		drained += (size_t)n;
+	}
 	log_line(run);
 	run->output = sd_event_source_disable_unref(run->output);
 	if (run->out_fd >= 0)
@@ -92,7 +120,7 @@ on_output(sd_event_source *s, int fd, uint32_t revents, void *arg)
 {
 	struct hook_run *run = arg;
 	char buf[1024];
-	ssize_t n, i;
+	ssize_t n;
 
 	(void)s;
 	(void)revents;
@@ -103,12 +131,7 @@ on_output(sd_event_source *s, int fd, uint32_t revents, void *arg)
 		close_output(run);
 		return 0;
 	}
-	for (i = 0; i < n; i++) {
-		if (buf[i] == '\n' || run->linelen == HOOK_LINE_MAX - 1)
-			log_line(run);
-		if (buf[i] != '\n')
-			run->line[run->linelen++] = buf[i];
-	}
+	take_output(run, buf, n);
 	return 0;
 }
 

@@ -8,6 +8,7 @@
 # backend, its ratio, idle and scan memory) and the plain idle memory, and
 # exit 0. Figures are not judged: the benchmark reports, it never fails on
 # one.
+# runs long
 . "$(dirname "$0")/../lib/testbed.sh"
 
 out=$(BENCH_SIZES=10 BENCH_SCANS=1 BENCH_INTERVAL=3 BENCH_FLOOR_N=10 BENCH_FLOOR_ROUNDS=1 \

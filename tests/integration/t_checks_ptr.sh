@@ -42,7 +42,11 @@ chmod +x "$NS/poolmond"
 "$TOOLS/fakedns" "$DNS" 53 "ptr:$FORGED=forged.test" "a:forged.test=$ELSEWHERE" \
 	"ptr:$DNSNAMED=dns.test" "a:dns.test=$DNSNAMED" &
 tb_track_pid $!
-sleep 0.2
+for _ in $(seq 1 50); do
+	[ -n "$(ss -Hlun src "$DNS:53" 2>/dev/null)" ] && break
+	sleep 0.1
+done
+[ -n "$(ss -Hlun src "$DNS:53")" ] || tb_fail "fakedns is not listening on $DNS:53"
 
 # The namespace works, and its DNS really hangs (10 s for a lookup).
 tb_assert_eq "$("$NS/run" "$NS" getent hosts "$NAMED" | awk '{print $2}')" backend.test \

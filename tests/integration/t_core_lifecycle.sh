@@ -58,7 +58,7 @@ grep -q "log file reopened" "$log" || tb_fail "no reopen line in the new log"
 grep -q "scan complete" "$log" || tb_fail "new log not written after HUP"
 tb_pass "HUP reopened the rotated log"
 before=$(wc -l <"$log.1")
-sleep 2
+pm_wait_scans 2 10 || tb_fail "no scans after HUP"
 tb_assert_eq "$(wc -l <"$log.1")" "$before" "rotated log no longer written"
 
 # TERM in the middle of scanning: children stopped, pidfile removed.

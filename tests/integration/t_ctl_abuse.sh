@@ -87,10 +87,10 @@ tb_assert_eq "$(field "$out" codes)" "71:$(($(field "$out" prefixes) - 1)),95:1"
 phase_start
 abuse stall 30 10 >"$TB_DIR/stall.out" &
 STALL=$!
-sleep 0.5
+pm_wait_ctl_clients 30 5 || tb_fail "the 30 stalling clients never all connected"
 abuse noread 100000 >"$TB_DIR/noread.out" &
 NOREAD=$!
-sleep 0.5
+pm_wait_ctl_clients 31 5 || tb_fail "the client that never reads never connected"
 honest "beside 31 stalled clients"
 wait "$STALL" "$NOREAD"
 out=$(cat "$TB_DIR/stall.out")
@@ -107,7 +107,8 @@ on_time "30 stalled clients and one that never reads ($(field "$out" sent) reque
 phase_start
 abuse flood 1000 3 >"$TB_DIR/flood.out" &
 FLOOD=$!
-sleep 1
+# Every slot taken: the flood is on.
+pm_wait_ctl_clients 32 5 || tb_fail "the flood never filled the 32 slots"
 out=$(abuse status)
 [[ $out =~ ^status\ code=(0|16)\ .*ms=([0-9]+)$ ]] && [ "${BASH_REMATCH[2]}" -lt 1000 ] ||
 	tb_fail "honest client during the flood: $out"

@@ -83,10 +83,17 @@ tb_pass "a silent client is dropped after ${ms} ms, others served meanwhile"
 # A client that gives up while its recheck waits (a blackholed backend
 # keeps the scan busy for the whole timeout): the answer finds nobody.
 tb_block "$B2" || tb_fail "tb_block"
+n=$(scans) || tb_fail "status"
 timeout -s KILL 0.5 "$POOLMONCTL" -s "$CTL" recheck "$B2" >/dev/null 2>&1
 tb_assert_eq "$?" 137 "impatient client killed while waiting"
 # Two attempts of 2 s each: then the scan is over and answered nobody.
-sleep 4.5
+# The recheck's scan is the next one to start: once two more scans are
+# complete (the one under way, if any, and it), it has been answered.
+for _ in $(seq 1 100); do
+	[ "$(scans 2>/dev/null)" -ge $((n + 2)) ] 2>/dev/null && break
+	sleep 0.2
+done
+[ "$(scans)" -ge $((n + 2)) ] || tb_fail "the recheck's scan never ended"
 tb_unblock "$B2"
 ctl version >/dev/null || tb_fail "version after an abandoned recheck"
 tb_pass "an abandoned recheck does not disturb the daemon"

@@ -36,12 +36,14 @@ field() { tr ' ' '\n' <<<"$1" | sed -n "s/^$2=//p"; }
 
 # Each flood holds its connections 3 s, well inside the 5 s client idle
 # timeout, so what is open at its end is what it was given.
+# Each flood in turn once its slots are taken (a flood's clients that do
+# not get one are closed as soon as they are accepted).
 as nobody flood 40 3 >"$TB_DIR/nobody.out" &
 NOBODY=$!
-sleep 1
+pm_wait_ctl_clients 16 3 || tb_fail "uid nobody never held 16 slots"
 as daemon flood 40 3 >"$TB_DIR/daemon.out" &
 DAEMON=$!
-sleep 1
+pm_wait_ctl_clients 28 3 || tb_fail "uids nobody and daemon never held 28 slots"
 out=$(as bin status)
 [[ $out =~ ^status\ code=16\  ]] || tb_fail "uid bin while the others fill their slots: $out"
 tb_pass "a third uid is told the slots are taken: $out"

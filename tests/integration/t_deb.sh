@@ -16,6 +16,10 @@
 # The machine is left as found: the package is purged on any exit, and the
 # poolmon user and group are deleted if the test created them. The test is
 # skipped when poolmon is installed here already.
+# runs long
+# runs heavy
+# runs with lock dpkg
+# runs with packages deb
 . "$(dirname "$0")/../lib/testbed.sh"
 command -v jq >/dev/null || { echo "jq is not installed"; exit 77; }
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -74,9 +78,12 @@ fail() { tb_fail "$@"; }
 
 # make deb as a developer runs it: not with the flags of the make check
 # that runs this test (SANITIZE=1 must not reach the package).
+# On every CPU (DEB_BUILD_OPTIONS parallel=N): this test, two package
+# builds and lintian, is the longest of make check.
 make_deb() {
 	env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL -u SANITIZE -u CFLAGS \
-		-u LDFLAGS make -C "$1" deb >"$T/build.log" 2>&1 ||
+		-u LDFLAGS DEB_BUILD_OPTIONS="parallel=$(nproc)" \
+		make -C "$1" deb >"$T/build.log" 2>&1 ||
 		fail "make deb in $1: $(tail -n 30 "$T/build.log")"
 }
 deb_version() {
@@ -102,7 +109,8 @@ build_pkgs=$(sed -n 's/^build_pkgs="\(.*\)"$/\1/p' "$ROOT/scripts/deps.sh")
 [ -n "$build_pkgs" ] || fail "no build_pkgs in scripts/deps.sh"
 bdeps=$(sed -n '/^Build-Depends:/,/^[A-Z]/p' "$ROOT/debian/control")
 for p in $build_pkgs; do
-	case $p in gcc | make) continue ;; esac # build-essential
+	# build-essential; and deps.sh's own "build_pkgs="$build_pkgs ..."".
+	case $p in gcc | make | '$build_pkgs') continue ;; esac
 	grep -qE "(^|[ ,])$p( |,|$)" <<<"$bdeps" ||
 		fail "debian/control: Build-Depends lacks $p (scripts/deps.sh build)"
 done

@@ -10,6 +10,7 @@
 # records every command: no HOST-DOWN from a list that was not whole, no
 # HOST-FLUSH after a HOST-DOWN that was not answered OK), and recovery -
 # the dead host taken down and flushed - as soon as the director is sane.
+# runs long
 . "$(dirname "$0")/../lib/testbed.sh"
 . "$(dirname "$0")/../lib/poolmon.sh"
 . "$(dirname "$0")/../hostile/lib.sh"

@@ -8,6 +8,7 @@
 #    crash, nothing sent, and recovery when the socket is back.
 # (tests/integration/t_director_fake.sh does garbage, partial lines,
 # wrong handshakes, ring timeouts and NOTFOUND with a fake director.)
+# runs long
 . "$(dirname "$0")/../lib/testbed.sh"
 . "$(dirname "$0")/../lib/poolmon.sh"
 . "$(dirname "$0")/../hostile/lib.sh"
@@ -44,6 +45,8 @@ pm_wait_log "DIRECTOR-LIST not sent: director unreachable: connect $SOCK: (No su
 	tb_fail "no log line for the action the stopped director prevented"
 tb_pass "director stopped mid-scan ($stopped_ms ms): action not sent, said why"
 pm_wait_log "director $SOCK: unreachable: connect" 5 || tb_fail "outage not logged"
+# On purpose: two more scans (-i 1) try the missing socket. Nothing but a
+# log line would show a try, and that line must not come again.
 sleep 2
 kill -0 "$PM_PID" || tb_fail "poolmond died"
 tb_assert_eq "$(pm_count_log "director $SOCK: unreachable")" 1 "outage logged once"
@@ -66,7 +69,8 @@ echo "not a socket" >"$SOCK"
 TB_DIRECTOR_SOCKET=$SOCK.real tb_dcmd HOST-UP "$DEAD" >/dev/null || tb_fail "HOST-UP"
 downs=$(pm_count_log "$DEAD down:")
 hs_wait_count "$re" $((m + 1)) 8 || tb_fail "regular file: no clear log line"
-sleep 3
+# On purpose, as above: two more scans meet the regular file.
+sleep 2
 kill -0 "$PM_PID" || tb_fail "poolmond died"
 tb_assert_eq "$(pm_count_log "unreachable")" $((n + 1)) "logged once"
 tb_assert_eq "$(TB_DIRECTOR_SOCKET=$SOCK.real tb_host_state "$DEAD")" U "nothing sent meanwhile"

@@ -51,7 +51,11 @@ owner() { stat -c %U:%G "/proc/$1/status" 2>/dev/null; }
 setpriv --regid=nogroup --clear-groups sleep 30 &
 probe=$!
 tb_track_pid "$probe"
-sleep 0.2
+# Once setpriv has become sleep, its group is set.
+for _ in $(seq 1 50); do
+	[ "$(cat "/proc/$probe/comm" 2>/dev/null)" = sleep ] && break
+	sleep 0.05
+done
 tb_assert_eq "$(owner "$probe")" root:nogroup "a dumpable process of group nogroup shows as root:nogroup"
 kill "$probe"
 setpriv --regid=nogroup --clear-groups "$POOLMOND" -S "$DSOCK" -k poolmon.pid \

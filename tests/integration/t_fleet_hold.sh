@@ -8,6 +8,7 @@
 # again); no monitor brings it up meanwhile. Released on monitor 3
 # (poolmonctl release HOST), the host comes up on every director and no
 # monitor shows it held any more.
+# runs long
 . "$(dirname "$0")/../lib/testbed.sh"
 . "$(dirname "$0")/../lib/poolmon.sh"
 . "$(dirname "$0")/../lib/fleet.sh"

@@ -9,6 +9,7 @@
 # monitor's path blocked too: two of three fail, and the backend goes down
 # with one "(2 of 3 monitors)" down line. Unblocked, the verdicts turn ok
 # and it comes up once.
+# runs long
 . "$(dirname "$0")/../lib/testbed.sh"
 . "$(dirname "$0")/../lib/poolmon.sh"
 . "$(dirname "$0")/../lib/fleet.sh"

@@ -9,6 +9,7 @@
 # stopped backend goes down exactly once, by monitor 1 or 2 (quorum 2 of
 # the two trusted), and monitor 3 never logs a down or up line; restarted,
 # the backend comes up once, again not by monitor 3.
+# runs long
 . "$(dirname "$0")/../lib/testbed.sh"
 . "$(dirname "$0")/../lib/poolmon.sh"
 . "$(dirname "$0")/../lib/fleet.sh"

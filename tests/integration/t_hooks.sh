@@ -12,7 +12,8 @@ B1=127.0.16.1 B2=127.0.16.2 B3=127.0.16.3 DIR_IP=127.0.16.100
 tb_init || tb_fail "tb_init"
 # The hook runs as the check user: its files where that user can reach.
 HOOKDIR=$(mktemp -d /tmp/poolmon-hook.XXXXXX)
-trap 'rm -rf "$HOOKDIR"; tb_cleanup' EXIT
+# (The test's exit status passed on: a failed test keeps its logs.)
+trap 'rc=$?; rm -rf "$HOOKDIR"; (exit "$rc"); tb_cleanup' EXIT
 chmod 755 "$HOOKDIR"
 mkdir -m 1777 "$HOOKDIR/out"
 cat >"$HOOKDIR/hook" <<HOOK
@@ -86,8 +87,12 @@ tb_backend_restart b2 || tb_fail "restart b2"
 tb_wait_host_state "$B2" U 10 || tb_fail "$B2 not brought up"
 wait_event up "$B2" || tb_fail "no up event"
 pm_wait_log "hook up $B2: killed after 2000 ms" 10 || tb_fail "a hanging hook not killed"
-sleep 0.5
-# 300.PID: this run's, not another run's hook on the machine.
+# 300.PID: this run's, not another run's hook on the machine. Killed with
+# the hook, it is gone once the kernel has torn it down.
+for _ in $(seq 1 50); do
+	pgrep -f "^sleep 300\.$$\$" >/dev/null || break
+	sleep 0.1
+done
 pgrep -f "^sleep 300\.$$\$" >/dev/null && tb_fail "the hanging hook's sleep survived it"
 tb_pass "a hanging hook is killed at --timeout, with what it started"
 

@@ -1,4 +1,5 @@
 #!/bin/bash
 # The routing script on a Dovecot 2.3 proxy over PostgreSQL (t_lua_script.inc).
+# runs long
 # shellcheck source=SCRIPTDIR/t_lua_script.inc
 . "$(dirname "$0")/t_lua_script.inc" postgresql

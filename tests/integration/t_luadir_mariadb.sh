@@ -2,6 +2,7 @@
 # poolmond's Lua director driver over MariaDB (t_luadir.inc), then a
 # read-only server (the gate is closed, nothing is changed) and a server
 # that stops and comes back under one router.
+# runs long
 # shellcheck source=SCRIPTDIR/t_luadir.inc
 . "$(dirname "$0")/t_luadir.inc" mariadb
 

@@ -84,7 +84,8 @@ frun -p "$PCONF" "$DSN" flush 127.0.3.1
 case $out in "flush OK flushed=1: "*) tb_pass "the owed flush, again: done: $out" ;; *) tb_fail "flush again: $out" ;; esac
 run up 127.0.3.1 || tb_fail "up: $out"
 
-fake 2.3.21 0 987
+# 987.PID: this run's hanging doveadm, not another run's on the machine.
+fake 2.3.21 0 "987.$$"
 start=$(_tb_now_ms)
 frun -t 1500 -p "$PCONF" "$DSN" downflush 127.0.3.1
 took=$(($(_tb_now_ms) - start))
@@ -94,7 +95,7 @@ case $out in
 esac
 [ "$took" -lt 2500 ] || tb_fail "a hanging doveadm took $took ms (timeout 1500)"
 tb_pass "within the timeout + 1 s ($took ms)"
-pgrep -x -f "sleep 987" >/dev/null && tb_fail "the hanging doveadm was not killed"
+pgrep -x -f "sleep 987\.$$" >/dev/null && tb_fail "the hanging doveadm was not killed"
 tb_pass "and it was killed"
 run up 127.0.3.1 || tb_fail "up: $out"
 

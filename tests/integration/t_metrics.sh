@@ -7,6 +7,7 @@
 # families; 50 idle connections neither stop status answering nor a later
 # scrape succeeding; bad option values exit 1 naming the option; an IPv6
 # address serves too; the port is free again after the daemon stops.
+# runs long
 . "$(dirname "$0")/../lib/testbed.sh"
 . "$(dirname "$0")/../lib/poolmon.sh"
 : "${POOLMONCTL:?}"

@@ -8,6 +8,7 @@
 #    daemon reloads, no check dies, no healthy backend is failed;
 #  - SIGTERM during a scan: no check process survives, no pidfile, no
 #    socket left; SIGKILL during a scan: the checks die with the daemon.
+# runs long
 . "$(dirname "$0")/../lib/testbed.sh"
 . "$(dirname "$0")/../lib/poolmon.sh"
 . "$(dirname "$0")/../hostile/lib.sh"

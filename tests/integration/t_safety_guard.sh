@@ -26,7 +26,8 @@ pm_wait_json '.guard_active == true and .backends_failed == 3 and
     [.backends[] | select(.spared == true) | [.health, .director_state]] ==
     [["failed", "up"]]' 10 ||
 	tb_fail "status does not show the guard sparing one failed host"
-sleep 3
+# Three more scans: the guard holds at each.
+pm_wait_scans 3 15 || tb_fail "scans stopped"
 tb_assert_eq "$(down_count)" 2 "exactly 2 of 4 down with --max-down=50"
 tb_assert_eq "$(tb_host_state 127.0.7.67)" U "the healthy backend stays up"
 json=$("$POOLMONCTL" -s "$TB_DIR/ctl.sock" --json status) || tb_fail "poolmonctl status"

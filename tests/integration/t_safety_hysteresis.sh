@@ -2,6 +2,7 @@
 # Hysteresis: with --fall=3 a backend that fails now and then never goes
 # down; one that keeps failing goes down after its third failed scan; with
 # --rise=2 it comes back after two healthy scans.
+# runs long
 . "$(dirname "$0")/../lib/testbed.sh"
 . "$(dirname "$0")/../lib/poolmon.sh"
 
@@ -12,7 +13,11 @@ done
 tb_director_start 127.0.7.100 "127.0.7.81-127.0.7.83" || tb_fail "director"
 ip=127.0.7.83
 
-pm_start -d -i 1 -t 1 --retries=0 --fall=3 --rise=2 -p 143
+# An interval longer than the check timeout: a blocked check whose SYN,
+# retransmitted after the unblock, connects at its last moment makes a
+# scan of the whole interval, and with -i 1 the next one (the second
+# healthy) would start at once, leaving rise 1/2 no time to be seen.
+pm_start -d -i 2 -t 1 --retries=0 --fall=3 --rise=2 -p 143
 pm_wait_json '.scans_completed >= 1 and .backends_total == 3 and .backends_failed == 0' 10 ||
 	tb_fail "first scan"
 

@@ -46,7 +46,7 @@ for at in after-intent after-ok before-confirm; do
 	tb_wait_host_state "$B2" U 15 || tb_fail "$at: poolmond lost $B2, which it took down"
 	tb_pass "$at: $B2 brought back up once healthy"
 	# A few more scans: the operator's host is not poolmond's to bring up.
-	sleep 3
+	pm_wait_scans 3 15 || tb_fail "$at: scans stopped"
 	tb_assert_eq "$(tb_host_state "$B3")" D "  $at: the operator's host $B3 stays down"
 	grep -q "$B3" "$state" && tb_fail "$at: $B3 recorded as poolmond's: $(cat "$state")"
 	kill -0 "$PM_PID" || tb_fail "poolmond died"

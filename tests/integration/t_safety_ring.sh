@@ -35,7 +35,8 @@ pm_wait_backend 127.0.7.53 '.health == "failed" and .failing_count >= 1' 10 ||
 pm_wait_log "director ring not synced \(ring sync" 10 || tb_fail "deferral not logged"
 scans() { "$POOLMONCTL" -s "$TB_DIR/ctl.sock" --json status | jq .scans_completed; }
 before=$(scans)
-sleep 4
+# Two scans within 4 s (-i 1 -t 1), while actions wait for the ring.
+pm_wait_json ".scans_completed >= $((before + 2))" 4
 after=$(scans)
 [ "$after" -ge $((before + 2)) ] || tb_fail "scans stalled while the ring was unsynced ($before -> $after)"
 tb_pass "scans go on while actions are deferred ($before -> $after)"

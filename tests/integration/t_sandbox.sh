@@ -108,6 +108,7 @@ tb_pass "with the test hook, check processes die of SIGSYS: '$reason'"
 # The next assertions need the unknown results of item 4 (scan.c, merged
 # by the lead): until then a check process that dies counts as a failed
 # backend, HOST-DOWN is sent and these two fail.
+# On purpose: sampled over two and a half more scans (-i 1).
 for i in 1 2 3 4 5; do
 	tb_assert_eq "$(tb_host_state "$GOOD")" U "$GOOD still up in HOST-LIST ($i/5)"
 	sleep 0.5

@@ -4,6 +4,7 @@
 # smaller than the pool. Every scan must see every backend healthy: a
 # report lost between a check process's exit and the daemon reading it
 # (a race once seen here) would fail a healthy backend.
+# runs heavy
 . "$(dirname "$0")/../lib/testbed.sh"
 . "$(dirname "$0")/../lib/poolmon.sh"
 

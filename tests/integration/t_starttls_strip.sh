@@ -30,15 +30,18 @@ ARGS=(-d -i 1 -t 2 --retries 0 --fall=1 --max-down=100 -p 143 -c "$CRED"
 pm_start "${ARGS[@]}"
 for _ in $(seq 1 50); do [ "$(health "$B1")" = ok ] && break; sleep 0.2; done
 tb_assert_eq "$(health "$B1")" ok "$B1 healthy through STARTTLS"
+for _ in $(seq 1 50); do
+	grep -q "^tls	$B1\$" "$TB_DIR/state" 2>/dev/null && break
+	sleep 0.1
+done
 grep -q "^tls	$B1\$" "$TB_DIR/state" 2>/dev/null ||
-	{ sleep 1.5; grep -q "^tls	$B1\$" "$TB_DIR/state"; } ||
 	tb_fail "the STARTTLS offer of $B1 is not in the state file: $(cat "$TB_DIR/state")"
 tb_pass "$B1's STARTTLS offer remembered in the state file"
 # b3 never offered TLS: cleartext as in 0.7, said once.
 tb_assert_eq "$(health "$B3")" ok "$B3 (no TLS at all) logged in as 0.7 did"
 pm_wait_log "$B3 offers no STARTTLS/STLS: the check's credentials went in clear" 5 ||
 	tb_fail "no cleartext note for $B3"
-sleep 2
+pm_wait_scans 2 10 || tb_fail "scans stopped"
 tb_assert_eq "$(pm_count_log "$B3 offers no STARTTLS")" 1 "the cleartext note said once"
 
 # Logins are in b1's log: what poolmond sent shows there.
@@ -60,7 +63,7 @@ tb_wait_host_state "$B1" D 10 || tb_fail "$B1 not taken down once STARTTLS went"
 r=$(reason "$B1")
 [[ $r == *"STARTTLS no longer offered"* ]] || tb_fail "reason: $r"
 tb_pass "$B1 down: $r"
-sleep 2
+pm_wait_scans 2 10 || tb_fail "scans stopped"
 tb_assert_eq "$(logins)" "$before" "no login reached $B1 without STARTTLS"
 tb_assert_eq "$(tb_host_state "$B2")" U "$B2 up"
 pm_stop || tb_fail "poolmond exit status"

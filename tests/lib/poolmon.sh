@@ -13,6 +13,14 @@
 #                        pm_start, or $PM_CTL)
 #   pm_wait_backend IP FILTER SECS   wait until the backend IP of
 #                        `poolmonctl --json status` satisfies FILTER
+#   pm_scans             its scans_completed (empty if it does not answer)
+#   pm_wait_scans N SECS wait until N more scans than now have completed:
+#                        how a test lets "a few scans" pass, as many on a
+#                        loaded machine as on an idle one
+#   pm_wait_count REGEX N SECS   wait until pm_count_log REGEX is N or more
+#   pm_ctl_clients       control clients the daemon has accepted and not
+#                        closed (on the socket of pm_start, or $PM_CTL)
+#   pm_wait_ctl_clients N SECS   wait until pm_ctl_clients is N or more
 #
 # pm_wait_log and pm_count_log read only what the latest pm_start's poolmond
 # wrote: a restarted poolmond must not be answered by its predecessor's lines.
@@ -87,4 +95,47 @@ pm_wait_json() {
 
 pm_wait_backend() {
 	pm_wait_json "[.backends[] | select(.address == \"$1\") | ($2)] == [true]" "$3"
+}
+
+pm_scans() {
+	"$POOLMONCTL" -s "${PM_CTL:-$TB_DIR/ctl.sock}" --json status 2>/dev/null |
+		jq -r '.scans_completed // empty' 2>/dev/null
+}
+
+pm_wait_scans() {
+	local from
+	for _ in $(seq 1 $(($2 * 5))); do
+		from=$(pm_scans)
+		[ -n "$from" ] && break
+		sleep 0.2
+	done
+	[ -n "$from" ] || { echo "poolmond does not answer status" >&2; return 1; }
+	pm_wait_json ".scans_completed >= $((from + $1))" "$2"
+}
+
+pm_wait_count() {
+	for _ in $(seq 1 $(($3 * 10))); do
+		[ "$(pm_count_log "$1")" -ge "$2" ] && return 0
+		sleep 0.1
+	done
+	echo "log has $(pm_count_log "$1") lines matching '$1', not $2; its end:" >&2
+	_pm_own_log | tail -n 20 >&2
+	return 1
+}
+
+# The daemon's ends of connections to its control socket carry the
+# socket's path in /proc/net/unix, state 03 once accepted (02 while still
+# queued); a refused client is closed as soon as it is accepted.
+pm_ctl_clients() {
+	awk -v p="${PM_CTL:-$TB_DIR/ctl.sock}" '$NF == p && $6 == "03"' /proc/net/unix |
+		wc -l
+}
+
+pm_wait_ctl_clients() {
+	for _ in $(seq 1 $(($2 * 20))); do
+		[ "$(pm_ctl_clients)" -ge "$1" ] && return 0
+		sleep 0.05
+	done
+	echo "$(pm_ctl_clients) control clients accepted, not $1" >&2
+	return 1
 }

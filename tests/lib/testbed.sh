@@ -854,8 +854,12 @@ _tb_wait_reaped() {
 
 # Idempotent; safe from the EXIT trap and by hand.
 tb_cleanup() {
-	local rc=$? d p
+	local rc=$? d p traps
 	[ -n "$_TB_OWNED_DIR" ] || return 0
+	# A signal now (a run being interrupted) would cut the teardown short
+	# and leave instances and $TB_DIR behind: held off until it is done.
+	traps=$(trap -p INT TERM HUP)
+	trap '' INT TERM HUP
 	# A failed test keeps its logs where tests/run.sh shows them.
 	if [ "$rc" -ne 0 ] && [ -n "${TB_KEEP_LOGS:-}" ]; then
 		mkdir -p "$TB_KEEP_LOGS" &&
@@ -880,5 +884,7 @@ tb_cleanup() {
 	_TB_OWNED_DIR=""
 	TB_DIR=""
 	_TB_TAG=""
+	trap - INT TERM HUP
+	eval "$traps"
 	return 0
 }
