@@ -16,6 +16,9 @@
 # machine weighs on both alike; and the daemon's resident and private
 # memory, idle and during the scans. BENCH_BASELINE=DIR adds the poolmond
 # of another build directory (an earlier version) to the same turns.
+# Between the two, the detection table: at each N of BENCH_DETECT_SIZES
+# ("100 1000 5000"; empty: none), the time from a backend's failure to its
+# HOST-DOWN and the check processes alive at once (its section below).
 # Needs root (Dovecot instances, iptables). Usage: bench.sh BUILD_DIR
 set -u
 build=${1:-build}
@@ -28,6 +31,8 @@ export POOLMOND POOLMONCTL TOOLS BUILD=$build
 sizes=${BENCH_SIZES-100 1000 5000}
 scans=${BENCH_SCANS:-3}
 interval=${BENCH_INTERVAL:-10}
+# Empty: no detection table.
+detect_sizes=${BENCH_DETECT_SIZES-100 1000 5000}
 . "$top/tests/lib/testbed.sh"
 
 [ "$(id -u)" = 0 ] || { echo "bench: needs root" >&2; exit 1; }
@@ -209,6 +214,242 @@ detect_latency() {
 	stop_poolmond
 }
 
+# ---- The detection table (issue 21 item 1) ----
+#
+# At each N of BENCH_DETECT_SIZES, poolmond at -i BENCH_INTERVAL checks
+# the two plain ports of poolmon 0.7's defaults (BENCH_DETECT_PORTS): the
+# machine must afford N checks an interval, and the five ports with
+# logins cost some 26 ms of CPU a backend (the table above), so 5000 of
+# them would not fit into 10 s of two cores. The check processes are
+# counted (tests/tools/childcount, every ms) during the first scan, which
+# checks all at once, and over one interval after the second. Then, in
+# each of BENCH_DETECT_ROUNDS rounds, at a random moment within an
+# interval, one backend (a different one each round) gets an iptables
+# rule that answers its TCP with a reset, and the bench times its
+# detection: until poolmond's verdict (poolmonctl watch, each event
+# stamped as it arrives) and until the director's HOST-LIST shows it D
+# (tests/tools/host-wait: a poll every BENCH_DETECT_GRAIN ms on one
+# connection; the first poll showing D, answered, against the last
+# showing U, sent: the window within which it changed). The rule is then
+# removed and the backend comes back on its own. BENCH_DEBUG=DIR prints
+# each round and keeps the daemon's log and the stamped events in DIR.
+
+detect_ports=${BENCH_DETECT_PORTS:--p IMAP:10143 -p POP3:10110}
+detect_rounds=${BENCH_DETECT_ROUNDS:-5}
+detect_grain=${BENCH_DETECT_GRAIN:-50}
+# poolmond's default, passed so that the failed check's time is known.
+retry_delay_ms=500
+
+# Its check processes are counted from the start into FILE until
+# $counter is ended: the first scan checks all at once.
+start_poolmond_detect() {
+	# shellcheck disable=SC2086 # the ports are words
+	"$POOLMOND" -f -S "$TB_DIRECTOR_SOCKET" -k "$TB_DIR/pid" \
+		-l "$TB_DIR/poolmond.log" --state-file "$TB_DIR/state" \
+		--control-socket "$ctl" $detect_ports -t 5 \
+		--retry-delay="$retry_delay_ms" -i "$interval" \
+		</dev/null >/dev/null 2>&1 &
+	pm=$!
+	tb_track_pid "$pm"
+	"$TOOLS/childcount" "$pm" 86400 1 >"$1" &
+	counter=$!
+	tb_track_pid "$counter"
+	for _ in $(seq 1 100); do
+		"$POOLMONCTL" -s "$ctl" version >/dev/null 2>&1 && return 0
+		sleep 0.1
+	done
+	echo "bench: poolmond did not start" >&2
+	return 1
+}
+
+# Until the watch has seen COUNT scans end; 1 at LIMIT seconds. (A
+# status at 5000 backends is megabytes of JSON: not a thing to poll.)
+wait_scans() {
+	local count=$1 limit=$2 t0
+	t0=$(_tb_now_ms)
+	while [ "$(grep -c '"event": "scan"' "$TB_DIR/watch")" -lt "$count" ]; do
+		[ $(($(_tb_now_ms) - t0)) -gt $((limit * 1000)) ] && return 1
+		sleep 0.2
+	done
+}
+
+# A random decimal number of seconds in [0, MAX).
+random_secs() {
+	awk -v max="$1" -v seed="$RANDOM$RANDOM" 'BEGIN { srand(seed);
+		printf "%.3f", rand() * max }'
+}
+
+# Unix ms of the first "EVENT" of IP with DETAIL in the stamped watch
+# FILE at or after SINCE (ms); empty when none.
+watched_ms() {
+	awk -v ip="\"host\": \"$2\"" -v ev="\"event\": \"$3\"" \
+		-v detail="\"detail\": \"$4\"" -v since="$5" '
+		index($0, ip) && index($0, ev) && index($0, detail) {
+			split($1, t, "."); ms = t[1] * 1000 + int(t[2] / 1000)
+			if (ms >= since) { print ms; exit }
+		}' "$1"
+}
+
+# Seconds a check of IP took to fail, from poolmond's status: its
+# slowest port's tries, each the latency of the last, with the pauses.
+failed_check_secs() {
+	"$POOLMONCTL" -s "$ctl" --json show "$1" 2>/dev/null |
+		jq -r --argjson d "$retry_delay_ms" '[.checks[]? |
+			((.tries // 1) - 1) * $d + (.tries // 1) * (.latency_ms // 0)] |
+			if length > 0 then max / 1000 else empty end' 2>/dev/null
+}
+
+# One round: a backend refused at a random moment; appends "to_D
+# to_verdict verdict_to_D failed_check window" to $TB_DIR/rounds (s, s,
+# ms, s, ms), "-" for what was not seen.
+detect_round() {
+	local ip=$1 limit_ms=$2 tf out lo hi tv down=- verdict=- after=- \
+		window=- failed
+	sleep "$(random_secs "$interval")"
+	iptables -w 5 -I INPUT -d "$ip/32" -p tcp -m comment --comment "$_TB_TAG" \
+		-j REJECT --reject-with tcp-reset || return 1
+	tf=$(_tb_now_ms)
+	# The director shows D by hi, and did not at lo: the change came
+	# within the window before hi.
+	if out=$("$TOOLS/host-wait" "$TB_DIRECTOR_SOCKET" "$ip" D "$detect_grain" \
+		"$limit_ms"); then
+		read -r lo hi _ <<<"$out"
+		[ "$lo" -lt "$tf" ] && lo=$tf
+		down=$(awk -v hi="$hi" -v tf="$tf" 'BEGIN { printf "%.2f", (hi - tf) / 1000 }')
+		window=$((hi - lo))
+	fi
+	tv=$(watched_ms "$TB_DIR/watch" "$ip" verdict failed "$tf")
+	if [ -n "$tv" ]; then
+		verdict=$(awk -v tv="$tv" -v tf="$tf" 'BEGIN { printf "%.2f", (tv - tf) / 1000 }')
+		[ "$down" != - ] && after=$((hi - tv))
+	fi
+	failed=$(failed_check_secs "$ip")
+	iptables -w 5 -D INPUT -d "$ip/32" -p tcp -m comment --comment "$_TB_TAG" \
+		-j REJECT --reject-with tcp-reset 2>/dev/null
+	echo "$down $verdict $after ${failed:--} $window" >>"$TB_DIR/rounds"
+	if [ -n "${BENCH_DEBUG:-}" ]; then
+		echo "round $ip: at $tf: $down $verdict $after ${failed:--} $window" >&2
+	fi
+}
+
+# "M [MIN-MAX]" of column COL of FILE (FORMAT: spread's, or "%d" for
+# whole numbers), or "-" when a round saw nothing.
+column_spread() {
+	if awk -v c="$2" '$c == "-" { bad = 1 } END { exit !bad }' "$1"; then
+		echo "- ($(awk -v c="$2" '$c == "-"' "$1" | wc -l) of $(wc -l <"$1") not seen)"
+		return
+	fi
+	if [ "${3:-}" = "%d" ]; then
+		awk -v c="$2" '{ print $c }' "$1" | sort -g | awk '{ v[NR] = $1 } END {
+			m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+			printf "%.0f [%d-%d]", m, v[1], v[NR] }'
+	else
+		awk -v c="$2" '{ print $c }' "$1" | spread
+	fi
+}
+
+# A backend of $addrs not in $used, anywhere in the pool.
+random_unused() {
+	local ip
+	while :; do
+		ip=${addrs[$(( (RANDOM * 32768 + RANDOM) % ${#addrs[@]} ))]}
+		[[ $used == *" $ip "* ]] || break
+	done
+	echo "$ip"
+}
+
+detect_size() {
+	local n=$1 addrs ip r limit_ms f0 f1 median mean max t_ms expected \
+		failed bound used=" " watcher window counter first_max t0
+	tb_init || return 1
+	ctl=$TB_DIR/ctl.sock
+	tb_pool_start || return 1
+	mapfile -t addrs < <(tb_pool_addresses "$n")
+	tb_director_start 127.0.10.1 "${addrs[*]}" || return 1
+	start_poolmond_detect "$TB_DIR/first_scan" || return 1
+	# Each event stamped as it arrives (poolmonctl flushes each).
+	"$POOLMONCTL" -s "$ctl" --json watch --scans 2>/dev/null |
+		while IFS= read -r line; do echo "$EPOCHREALTIME $line"; done \
+		>"$TB_DIR/watch" &
+	watcher=$!
+	# The first scan checks everything at once; the second is spread.
+	wait_scans 1 $((interval + 300)) || {
+		echo "bench: no scan at $n backends" >&2
+		return 1
+	}
+	kill -TERM "$counter"
+	wait "$counter"
+	read -r _ _ _ first_max <"$TB_DIR/first_scan"
+	wait_scans 2 $((2 * interval + 300)) || {
+		echo "bench: no second scan at $n backends" >&2
+		return 1
+	}
+	f0=$(json_field children_forked)
+	read -r _ median mean max < <("$TOOLS/childcount" "$pm" "$interval" 1)
+	f1=$(json_field children_forked)
+	# Little's law: the mean number alive over the checks started a second.
+	t_ms=$(awk -v m="$mean" -v i="$interval" -v f=$((f1 - f0)) \
+		'BEGIN { printf "%.1f", (f > 0 ? m * i * 1000 / f : 0) }')
+	expected=$(awk -v n="$n" -v t="$t_ms" -v i="$interval" \
+		'BEGIN { printf "%.2f", n * t / 1000 / i }')
+	: >"$TB_DIR/rounds"
+	# A refused check fails after its retries; the director's HOST-DOWN
+	# and poolmond's own delays come on top: wait well beyond the bound.
+	limit_ms=$(( (2 * interval + 60) * 1000 ))
+	# Each round a backend of its own.
+	for r in $(seq 1 $((detect_rounds < n ? detect_rounds : n - 1))); do
+		ip=$(random_unused)
+		used+="$ip "
+		detect_round "$ip" "$limit_ms" || echo "- - - - -" >>"$TB_DIR/rounds"
+	done
+	stop_poolmond
+	wait "$watcher" 2>/dev/null
+	# The director's own part of a HOST-DOWN (it rebuilds its hash of
+	# every host's vhosts), poolmond stopped, on backends still up.
+	for r in 1 2 3; do
+		ip=$(random_unused)
+		t0=$(_tb_now_ms)
+		tb_dcmd HOST-DOWN "$ip" >/dev/null
+		echo $(($(_tb_now_ms) - t0))
+		tb_dcmd HOST-UP "$ip" >/dev/null
+	done >"$TB_DIR/director_down"
+	if [ -n "${BENCH_DEBUG:-}" ]; then
+		cp "$TB_DIR/poolmond.log" "$BENCH_DEBUG/detect-$n.log"
+		cp "$TB_DIR/watch" "$BENCH_DEBUG/watch-$n"
+	fi
+	failed=$(awk '$4 != "-" { print $4 }' "$TB_DIR/rounds" | sort -g | tail -1)
+	[ -n "$failed" ] && failed=$(awk -v f="$failed" 'BEGIN { printf "%.2f", f }')
+	bound=$(awk -v i="$interval" -v f="${failed:-0}" 'BEGIN { printf "%.2f", i + f }')
+	window=$(awk '$5 != "-" { print $5 }' "$TB_DIR/rounds" | sort -n | tail -1)
+	printf '| %5d | %2d | %6d | %6s | %4s | %4s | %6s | %4s | %5s | %5s | %-22s | %-22s | %-16s | %-16s | %4s |\n' \
+		"$n" "$interval" $((f1 - f0)) "$t_ms" "$median" "$max" "$expected" "${first_max:--}" \
+		"${failed:--}" "$bound" "$(column_spread "$TB_DIR/rounds" 2)" \
+		"$(column_spread "$TB_DIR/rounds" 1)" \
+		"$(column_spread "$TB_DIR/rounds" 3 %d)" \
+		"$(column_spread "$TB_DIR/director_down" 1 %d)" "${window:--}"
+	tb_cleanup
+}
+
+detect_section() {
+	local n
+	echo
+	echo "Detection at -i $interval ($detect_ports, -t 5, --retries 3," \
+		"--retry-delay $retry_delay_ms): in each of $detect_rounds rounds a backend" \
+		"refused (TCP reset) at a random moment; the time until poolmond's verdict" \
+		"(poolmonctl watch) and until the director's HOST-LIST shows it D (polled" \
+		"every $detect_grain ms; poll window: how long before that it may have" \
+		"changed); median [min-max]. Bound: one interval and the failed check's time."
+	echo "Check processes alive (or not yet reaped) over one interval after two" \
+		"scans, sampled every ms; check ms: their mean lifetime (mean alive x" \
+		"interval / checks started). The first scan checks all at once."
+	echo
+	echo "| N     | -i s | checks/interval | check ms | alive median | alive max | expected N x t / i | first scan alive max | failed check s | bound s | to verdict s | to HOST-DOWN s | verdict to HOST-DOWN ms | director's own HOST-DOWN ms | poll window ms |"
+	echo "|-------|----|--------|--------|------|------|--------|------|-------|-------|------------------------|------------------------|------------------|------------------|------|"
+	for n in $detect_sizes; do
+		detect_size "$n" || { echo "| $n | (failed: see above) |"; tb_cleanup; }
+	done
+}
+
 # Rss and private (Private_Clean + Private_Dirty) KiB of PID.
 mem_kb() {
 	awk '/^Rss:/ { r = $2 } /^Private_(Clean|Dirty):/ { p += $2 }
@@ -340,6 +581,9 @@ echo "|-------|---------|--------|---------|----------|----------|---------|----
 for n in $sizes; do
 	run_size "$n" || echo "| $n | (failed: see above) |"
 done
+if [ -n "$detect_sizes" ] && [ "$detect_rounds" -gt 0 ]; then
+	detect_section
+fi
 # An if, not "[ ] && floor_section": with BENCH_CALIBRATE=0 that would
 # end the script, and make bench, with status 1.
 if [ "${BENCH_CALIBRATE:-1}" = 1 ]; then
