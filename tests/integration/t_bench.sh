@@ -35,7 +35,7 @@ awk -v s="$stopped" -v b="$black" 'BEGIN { exit !(s > 0 && s <= 3 + 20 + 5 && b 
 # | N | -i | checks/interval | check ms | alive median | alive max |
 # expected | first scan max | failed check s | bound s | to verdict s |
 # to HOST-DOWN s | verdict to HOST-DOWN ms | director's own ms | window ms |
-grep -qE '^Detection at -i 3: ' <<<"$out" || tb_fail "no detection table: $out"
+grep -qE '^Detection at -i 3 ' <<<"$out" || tb_fail "no detection table: $out"
 det=$(sed -n '/^Detection at /,$p' <<<"$out" | grep -E '^\| +10 \|') ||
 	tb_fail "no detection row for N = 10: $out"
 fig='[0-9]+\.[0-9]+ \[[0-9.]+-[0-9.]+\]'
