@@ -148,6 +148,13 @@ grep -qw "$V" <<<"$out" || fail "poolmond --version: '$out', expected $V"
 out=$(/usr/sbin/poolmon --version 2>&1) || fail "poolmon --version: $out"
 grep -qw "$V" <<<"$out" || fail "poolmon --version: '$out', expected $V"
 pass "files in place; /usr/sbin/poolmond and poolmon --version say $V"
+# The Lua director's script, schemas and snippets (dovecot/), each as
+# the tree has it.
+for f in "$ROOT"/dovecot/*; do
+	cmp -s "$f" "/usr/share/poolmon/dovecot/${f##*/}" ||
+		fail "/usr/share/poolmon/dovecot/${f##*/} missing or not the tree's"
+done
+pass "the Lua director's files in /usr/share/poolmon/dovecot/: $(ls /usr/share/poolmon/dovecot | tr '\n' ' ')"
 
 conffiles=$(dpkg-query -W -f '${Conffiles}' poolmon)
 for f in /etc/dovecot/poolmon.conf /etc/logrotate.d/poolmon; do
