@@ -25,8 +25,7 @@
 #include <mysqld_error.h>
 
 #include "dlib.h"
-#include "luadir_db.h"
-#include "luadir_resolve.h"
+#include "luadir_conn.h"
 #include "util.h"
 
 #define MAX_COLS	8
@@ -78,15 +77,6 @@ static const struct dlib_sym my_syms[] = {
 static struct dlib my_lib = DLIB_INIT("libmariadb.so.3", "libmariadb3",
     my_syms, &my);
 
-enum my_state {
-	MY_CLOSED,
-	MY_RESOLVING,
-	MY_CONNECTING,
-	MY_SETUP,		/* the session's timeouts */
-	MY_READY,
-	MY_QUERY,		/* a job's statement */
-};
-
 /* The library call under way, continued with its _cont. */
 enum my_op {
 	OP_NONE,
@@ -96,31 +86,21 @@ enum my_op {
 };
 
 struct luadir_mariadb {
-	struct luadir_db base;
-	sd_event *event;
-	const struct luadir_dsn *dsn;	/* the router's, lives as long */
-	struct luadir_resolver *resolver;
-	int timeout_ms;
-	enum my_state state;
+	struct luadir_conn base;	/* first */
 	enum my_op op;
 	MYSQL *m;
-	int fd;
-	sd_event_source *io;
 	sd_event_source *timer;		/* the library's own timeout */
-	sd_event_source *starter;
-	struct luadir_job *job;
-	struct luadir_stmt_end end;
-	char errbuf[256];
 };
 
-static void my_step(struct luadir_mariadb *p);
 static void op_wait(struct luadir_mariadb *p, int status);
 static void setup_session(struct luadir_mariadb *p);
 
 static void
-my_close(struct luadir_mariadb *p)
+my_close(struct luadir_conn *c)
 {
-	p->io = sd_event_source_disable_unref(p->io);
+	struct luadir_mariadb *p = (struct luadir_mariadb *)c;
+
+	c->io = sd_event_source_disable_unref(c->io);
 	(void)sd_event_source_set_enabled(p->timer, SD_EVENT_OFF);
 	if (p->m != NULL) {
 		int fd = (int)my.get_socket(p->m);
@@ -132,23 +112,17 @@ my_close(struct luadir_mariadb *p)
 		my.close(p->m);
 	}
 	p->m = NULL;
-	p->fd = -1;
-	p->state = MY_CLOSED;
+	c->fd = -1;
+	c->state = LUADIR_CONN_CLOSED;
 	p->op = OP_NONE;
 }
 
-static void
-job_done(struct luadir_mariadb *p)
+/* After an error, a fresh connection for the next job. */
+static bool
+my_spent(struct luadir_conn *c, const struct luadir_job *job)
 {
-	struct luadir_job *job = p->job;
-
-	p->job = NULL;
-	/* After an error, a fresh connection for the next job. */
-	if (job->error != 0)
-		my_close(p);
-	if (p->state == MY_QUERY)
-		p->state = MY_READY;
-	p->base.done(job, p->base.done_arg);
+	(void)c;
+	return job->error != 0;
 }
 
 static int
@@ -195,15 +169,8 @@ conn_failed(struct luadir_mariadb *p, const char *what)
 
 	snprintf(msg, sizeof(msg), "%s", p->m != NULL ? my.error(p->m) : "");
 	error = e != 0 ? my_errno(e, &unreachable) : -EIO;
-	my_close(p);
-	if (p->job != NULL) {
-		luadir_job_fail(p->job, error, true, "%s %s: %s", what,
-		    p->dsn->target, msg[0] != '\0' ? msg : strerror(-error));
-		job_done(p);
-	}
+	luadir_conn_fail(&p->base, error, what, msg);
 }
-
-static int on_io(sd_event_source *s, int fd, uint32_t revents, void *arg);
 
 /* ------------------------------------------------------------------ */
 /* Statements */
@@ -220,13 +187,13 @@ take_rows(struct luadir_mariadb *p, MYSQL_RES *res)
 	if (nc > MAX_COLS)
 		nc = MAX_COLS;
 	/* Stored: every row is in memory, fetching never waits. */
-	while (p->job != NULL && (row = my.fetch_row(res)) != NULL) {
+	while (p->base.job != NULL && (row = my.fetch_row(res)) != NULL) {
 		l = my.fetch_lengths(res);
 		for (i = 0; i < nc; i++) {
 			cells[i] = row[i];
 			lens[i] = row[i] != NULL && l != NULL ? l[i] : 0;
 		}
-		if (luadir_job_row(p->job, cells, lens, nc) < 0)
+		if (luadir_job_row(p->base.job, cells, lens, nc) < 0)
 			break;
 	}
 }
@@ -234,30 +201,20 @@ take_rows(struct luadir_mariadb *p, MYSQL_RES *res)
 static void
 stmt_error(struct luadir_mariadb *p)
 {
-	p->end.error = my_errno(my.errnum(p->m), &p->end.unreachable);
-	snprintf(p->errbuf, sizeof(p->errbuf), "%s", my.error(p->m));
-	p->end.errmsg = p->errbuf;
+	struct luadir_conn *c = &p->base;
+
+	c->end.error = my_errno(my.errnum(p->m), &c->end.unreachable);
+	snprintf(c->errbuf, sizeof(c->errbuf), "%s", my.error(p->m));
+	c->end.errmsg = c->errbuf;
 }
 
-static void next_stmt(struct luadir_mariadb *p,
-    const struct luadir_stmt_end *end);
-
-/* The statement is over, its end in p->end. */
+/* The statement is over, its end in p->base.end. */
 static void
 stmt_over(struct luadir_mariadb *p)
 {
 	p->op = OP_NONE;
-	if (p->state == MY_SETUP) {
-		if (p->end.error != 0) {
-			conn_failed(p, "setting up the session with");
-			return;
-		}
-		p->state = MY_READY;
-		my_step(p);
-		return;
-	}
-	if (p->job != NULL)
-		next_stmt(p, &p->end);
+	if (luadir_conn_stmt_over(&p->base) != 0)
+		conn_failed(p, "setting up the session with");
 }
 
 /* Its result set read (stored: in memory, fetched without waiting). */
@@ -268,7 +225,7 @@ store_done(struct luadir_mariadb *p, MYSQL_RES *res)
 		take_rows(p, res);
 		my.free_result(res);
 	} else if (my.field_count(p->m) == 0)
-		p->end.affected = (long long)my.affected_rows(p->m);
+		p->base.end.affected = (long long)my.affected_rows(p->m);
 	else
 		stmt_error(p);
 	stmt_over(p);
@@ -294,31 +251,17 @@ query_done(struct luadir_mariadb *p, int err)
 }
 
 static void
-send_query(struct luadir_mariadb *p, const char *sql)
+my_send(struct luadir_conn *c, const char *sql)
 {
+	struct luadir_mariadb *p = (struct luadir_mariadb *)c;
 	int err = 0, status;
 
-	memset(&p->end, 0, sizeof(p->end));
-	p->end.readonly = -1;
 	p->op = OP_QUERY;
 	if ((status = my.query_start(&err, p->m, sql, strlen(sql))) != 0) {
 		op_wait(p, status);
 		return;
 	}
 	query_done(p, err);
-}
-
-static void
-next_stmt(struct luadir_mariadb *p, const struct luadir_stmt_end *end)
-{
-	const char *sql = luadir_job_next(p->job, end);
-
-	if (sql == NULL) {
-		job_done(p);
-		return;
-	}
-	p->state = MY_QUERY;
-	send_query(p, sql);
 }
 
 /* ------------------------------------------------------------------ */
@@ -329,7 +272,7 @@ static void
 op_wait(struct luadir_mariadb *p, int status)
 {
 	uint32_t ev = 0;
-	int fd = (int)my.get_socket(p->m), r = 0;
+	int r;
 
 	if (status & MYSQL_WAIT_READ)
 		ev |= EPOLLIN;
@@ -337,14 +280,7 @@ op_wait(struct luadir_mariadb *p, int status)
 		ev |= EPOLLOUT;
 	if (status & MYSQL_WAIT_EXCEPT)
 		ev |= EPOLLPRI;
-	if (fd != p->fd) {
-		p->io = sd_event_source_disable_unref(p->io);
-		p->fd = fd;
-	}
-	if (fd >= 0 && p->io == NULL)
-		r = sd_event_add_io(p->event, &p->io, fd, ev, on_io, p);
-	else if (p->io != NULL)
-		r = sd_event_source_set_io_events(p->io, ev);
+	r = luadir_conn_watch(&p->base, (int)my.get_socket(p->m), ev);
 	if (r >= 0 && (status & MYSQL_WAIT_TIMEOUT)) {
 		r = sd_event_source_set_time_relative(p->timer,
 		    (uint64_t)my.timeout_value_ms(p->m) * 1000);
@@ -401,7 +337,7 @@ on_io(sd_event_source *s, int fd, uint32_t revents, void *arg)
 	(void)fd;
 	if (p->op == OP_NONE) {
 		/* Idle and the server spoke (or hung up): reopened later. */
-		my_close(p);
+		my_close(&p->base);
 		return 0;
 	}
 	if (revents & (EPOLLIN | EPOLLHUP | EPOLLERR))
@@ -429,35 +365,39 @@ on_timer(sd_event_source *s, uint64_t usec, void *arg)
 static void
 set_options(struct luadir_mariadb *p)
 {
-	unsigned int secs = (unsigned int)(p->timeout_ms + 999) / 1000;
+	unsigned int secs = (unsigned int)(p->base.timeout_ms + 999) / 1000;
 
 	my.options(p->m, MYSQL_OPT_NONBLOCK, 0);
 	my.options(p->m, MYSQL_READ_DEFAULT_GROUP, "poolmond");
-	if (p->dsn->option_file[0] != '\0')
-		my.options(p->m, MYSQL_READ_DEFAULT_FILE, p->dsn->option_file);
+	if (p->base.dsn->option_file[0] != '\0')
+		my.options(p->m, MYSQL_READ_DEFAULT_FILE,
+		    p->base.dsn->option_file);
 	my.options(p->m, MYSQL_OPT_CONNECT_TIMEOUT, &secs);
 	my.options(p->m, MYSQL_OPT_READ_TIMEOUT, &secs);
 	my.options(p->m, MYSQL_OPT_WRITE_TIMEOUT, &secs);
 }
 
+/* To addr, else the DSN's host ("localhost": the server's socket). */
 static void
-start_connect(struct luadir_mariadb *p, const char *host)
+my_connect(struct luadir_conn *c, const char *addr)
 {
+	struct luadir_mariadb *p = (struct luadir_mariadb *)c;
+	const char *host = addr != NULL ? addr : c->dsn->host;
 	MYSQL *ret = NULL;
 	int status;
 
 	if ((p->m = my.init(NULL)) == NULL) {
-		luadir_job_fail(p->job, -ENOMEM, false, "mysql_init: out of "
+		luadir_job_fail(c->job, -ENOMEM, false, "mysql_init: out of "
 		    "memory");
-		job_done(p);
+		luadir_conn_job_done(c);
 		return;
 	}
 	set_options(p);
-	p->state = MY_CONNECTING;
+	c->state = LUADIR_CONN_CONNECTING;
 	p->op = OP_CONNECT;
 	/* The password (and a user the DSN lacks) from the option file. */
-	status = my.connect_start(&ret, p->m, host, p->dsn->user[0] != '\0' ?
-	    p->dsn->user : NULL, NULL, p->dsn->dbname, p->dsn->port, NULL, 0);
+	status = my.connect_start(&ret, p->m, host, c->dsn->user[0] != '\0' ?
+	    c->dsn->user : NULL, NULL, c->dsn->dbname, c->dsn->port, NULL, 0);
 	if (status != 0) {
 		op_wait(p, status);
 		return;
@@ -474,101 +414,13 @@ start_connect(struct luadir_mariadb *p, const char *host)
 static void
 setup_session(struct luadir_mariadb *p)
 {
-	unsigned int secs = (unsigned int)(p->timeout_ms + 999) / 1000;
+	unsigned int secs = (unsigned int)(p->base.timeout_ms + 999) / 1000;
 	char sql[200];
 
 	snprintf(sql, sizeof(sql), "SET SESSION lock_wait_timeout = %u, "
 	    "SESSION innodb_lock_wait_timeout = %u, "
 	    "SESSION max_statement_time = %u", secs, secs, secs);
-	p->state = MY_SETUP;
-	send_query(p, sql);
-}
-
-static void
-my_step(struct luadir_mariadb *p)
-{
-	char addr[INET6_ADDRSTRLEN], err[128];
-	const char *host = p->dsn->host;
-	int r;
-
-	if (p->job == NULL)
-		return;
-	switch (p->state) {
-	case MY_CLOSED:
-	case MY_RESOLVING:
-		if (p->dsn->needs_lookup) {
-			r = luadir_resolve(p->resolver, host, addr, err,
-			    sizeof(err));
-			if (r == 0) {
-				p->state = MY_RESOLVING;
-				return;
-			}
-			if (r < 0) {
-				p->state = MY_CLOSED;
-				luadir_job_fail(p->job, r, true, "cannot "
-				    "resolve %s: %s", host, err);
-				job_done(p);
-				return;
-			}
-			host = addr;
-		}
-		start_connect(p, host);
-		return;
-	case MY_READY:
-		next_stmt(p, NULL);
-		return;
-	case MY_CONNECTING:
-	case MY_SETUP:
-	case MY_QUERY:
-		return;
-	}
-}
-
-static void
-on_resolved(void *arg)
-{
-	struct luadir_mariadb *p = arg;
-
-	if (p->state == MY_RESOLVING)
-		my_step(p);
-}
-
-static int
-on_start(sd_event_source *s, void *arg)
-{
-	(void)s;
-	my_step(arg);
-	return 0;
-}
-
-static int
-my_run(struct luadir_db *db, struct luadir_job *job, int64_t deadline,
-    char *err, size_t errlen)
-{
-	struct luadir_mariadb *p = (struct luadir_mariadb *)db;
-
-	(void)deadline;
-	if (p->job != NULL)
-		return err_set(err, errlen, -EBUSY, "a job is running");
-	p->job = job;
-	/* From the loop: done() never comes from inside run(). */
-	if (sd_event_source_set_enabled(p->starter, SD_EVENT_ONESHOT) < 0) {
-		p->job = NULL;
-		return err_set(err, errlen, -EIO, "cannot schedule the job");
-	}
-	return 0;
-}
-
-static void
-my_abandon(struct luadir_db *db)
-{
-	struct luadir_mariadb *p = (struct luadir_mariadb *)db;
-
-	luadir_job_free(p->job);
-	p->job = NULL;
-	/* A reply may still come, or a lock be held: a fresh connection
-	 * for the next job. */
-	my_close(p);
+	luadir_conn_send(&p->base, LUADIR_CONN_SETUP, sql);
 }
 
 static void
@@ -578,20 +430,23 @@ my_free(struct luadir_db *db)
 
 	if (p == NULL)
 		return;
-	luadir_job_free(p->job);
-	p->job = NULL;
-	my_close(p);
-	if (p->resolver != NULL)
-		luadir_resolver_unwatch(p->resolver, on_resolved, p);
+	luadir_conn_release(&p->base);
 	sd_event_source_disable_unref(p->timer);
-	sd_event_source_disable_unref(p->starter);
 	free(p);
 }
 
-static const struct luadir_db_ops my_ops = {
-	.run = my_run,
-	.abandon = my_abandon,
+static const struct luadir_db_ops my_db_ops = {
+	.run = luadir_conn_run,
+	.abandon = luadir_conn_abandon,
 	.free = my_free,
+};
+
+static const struct luadir_conn_ops my_conn_ops = {
+	.connect = my_connect,
+	.send = my_send,
+	.close = my_close,
+	.spent = my_spent,
+	.on_io = on_io,
 };
 
 int
@@ -608,30 +463,17 @@ luadir_mariadb_new(sd_event *event, const struct luadir_dsn *dsn,
 		return r;
 	if ((p = calloc(1, sizeof(*p))) == NULL)
 		return err_set(err, errlen, -ENOMEM, "out of memory");
-	p->base.ops = &my_ops;
-	p->base.done = done;
-	p->base.done_arg = arg;
-	p->event = event;
-	p->dsn = dsn;
-	p->timeout_ms = timeout_ms;
-	p->fd = -1;
-	if ((r = sd_event_add_defer(event, &p->starter, on_start, p)) < 0 ||
-	    (r = sd_event_source_set_enabled(p->starter, SD_EVENT_OFF)) < 0 ||
-	    (r = sd_event_add_time(event, &p->timer, CLOCK_MONOTONIC,
+	if ((r = luadir_conn_init(&p->base, &my_db_ops, &my_conn_ops, event,
+	    dsn, resolver, timeout_ms, done, arg, err, errlen)) < 0) {
+		my_free(&p->base.db);
+		return r;
+	}
+	if ((r = sd_event_add_time(event, &p->timer, CLOCK_MONOTONIC,
 	    UINT64_MAX, 1000, on_timer, p)) < 0 ||
 	    (r = sd_event_source_set_enabled(p->timer, SD_EVENT_OFF)) < 0) {
-		my_free(&p->base);
+		my_free(&p->base.db);
 		return err_set(err, errlen, r, "sd-event: %s", strerror(-r));
 	}
-	if (dsn->needs_lookup) {
-		p->resolver = resolver;
-		if ((r = luadir_resolver_watch(resolver, on_resolved, p)) < 0) {
-			p->resolver = NULL;
-			my_free(&p->base);
-			return err_set(err, errlen, r, "resolver: %s",
-			    strerror(-r));
-		}
-	}
-	*out = &p->base;
+	*out = &p->base.db;
 	return 0;
 }

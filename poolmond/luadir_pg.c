@@ -22,8 +22,7 @@
 
 #include "dlib.h"
 #include "log.h"
-#include "luadir_db.h"
-#include "luadir_resolve.h"
+#include "luadir_conn.h"
 #include "util.h"
 
 #define MAX_COLS	8
@@ -90,34 +89,11 @@ static const struct dlib_sym pq_syms[] = {
 };
 static struct dlib pq_lib = DLIB_INIT("libpq.so.5", "libpq5", pq_syms, &pq);
 
-enum pg_state {
-	PG_CLOSED,
-	PG_RESOLVING,		/* the host's address */
-	PG_CONNECTING,		/* PQconnectPoll */
-	PG_SETUP,		/* the session's timeouts */
-	PG_READY,
-	PG_QUERY,		/* a job's statement */
-};
-
 struct luadir_pg {
-	struct luadir_db base;
-	sd_event *event;
-	const struct luadir_dsn *dsn;	/* the router's, lives as long */
-	struct luadir_resolver *resolver;
-	int timeout_ms;
-	enum pg_state state;
+	struct luadir_conn base;	/* first */
 	PGconn *conn;
-	int fd;
-	sd_event_source *io;
-	sd_event_source *starter;	/* moves a new job on from the loop */
 	bool want_write;		/* PQflush said 1, or connecting */
-	struct luadir_job *job;
-	/* The statement under way: */
-	struct luadir_stmt_end end;
-	char errbuf[256];
 };
-
-static void pg_step(struct luadir_pg *p);
 
 /* libpq's notices (a WARNING, say) are the log's, never stderr's. */
 static void
@@ -132,33 +108,31 @@ on_notice(void *arg, const char *message)
 }
 
 static void
-pg_close(struct luadir_pg *p)
+pg_close(struct luadir_conn *c)
 {
-	p->io = sd_event_source_disable_unref(p->io);
+	struct luadir_pg *p = (struct luadir_pg *)c;
+
+	c->io = sd_event_source_disable_unref(c->io);
 	if (p->conn != NULL) {
 		/* Non-blocking: its goodbye is never waited for. */
 		(void)pq.set_nonblocking(p->conn, 1);
 		pq.finish(p->conn);
 	}
 	p->conn = NULL;
-	p->fd = -1;
-	p->state = PG_CLOSED;
+	c->fd = -1;
+	c->state = LUADIR_CONN_CLOSED;
 	p->want_write = false;
 }
 
-static void
-job_done(struct luadir_pg *p)
+/* A connection left in a transaction or broken goes after the job. */
+static bool
+pg_spent(struct luadir_conn *c, const struct luadir_job *job)
 {
-	struct luadir_job *job = p->job;
+	struct luadir_pg *p = (struct luadir_pg *)c;
 
-	p->job = NULL;
-	/* A connection left in a transaction or broken goes now. */
-	if (p->conn != NULL && (pq.status(p->conn) != CONNECTION_OK ||
-	    pq.transaction_status(p->conn) != PQTRANS_IDLE))
-		pg_close(p);
-	if (p->state == PG_QUERY)
-		p->state = PG_READY;
-	p->base.done(job, p->base.done_arg);
+	(void)job;
+	return p->conn != NULL && (pq.status(p->conn) != CONNECTION_OK ||
+	    pq.transaction_status(p->conn) != PQTRANS_IDLE);
 }
 
 /* The connection failed before or between statements: the job with it. */
@@ -170,32 +144,19 @@ conn_failed(struct luadir_pg *p, int error, const char *what)
 
 	snprintf(msg, sizeof(msg), "%s", m);
 	msg[strcspn(msg, "\n")] = '\0';
-	pg_close(p);
-	if (p->job != NULL) {
-		luadir_job_fail(p->job, error, true, "%s %s: %s", what,
-		    p->dsn->target, msg[0] != '\0' ? msg : strerror(-error));
-		job_done(p);
-	}
+	luadir_conn_fail(&p->base, error, what, msg);
 }
-
-static int on_io(sd_event_source *s, int fd, uint32_t revents, void *arg);
 
 /* Watch libpq's socket (it may change while connecting). */
 static int
 watch(struct luadir_pg *p)
 {
 	int fd = pq.socket(p->conn);
-	uint32_t ev = EPOLLIN | (p->want_write ? EPOLLOUT : 0);
 
 	if (fd < 0)
 		return -EBADF;
-	if (fd != p->fd) {
-		p->io = sd_event_source_disable_unref(p->io);
-		p->fd = fd;
-	}
-	if (p->io == NULL)
-		return sd_event_add_io(p->event, &p->io, fd, ev, on_io, p);
-	return sd_event_source_set_io_events(p->io, ev);
+	return luadir_conn_watch(&p->base, fd,
+	    EPOLLIN | (p->want_write ? EPOLLOUT : 0));
 }
 
 static int
@@ -227,6 +188,7 @@ sqlstate_errno(const char *state, bool *unreachable)
 static void
 take_result(struct luadir_pg *p, PGresult *res)
 {
+	struct luadir_stmt_end *end = &p->base.end;
 	const char *cells[MAX_COLS];
 	size_t lens[MAX_COLS];
 	int r, c, nr, nc;
@@ -238,7 +200,7 @@ take_result(struct luadir_pg *p, PGresult *res)
 		nc = pq.nfields(res);
 		if (nc > MAX_COLS)
 			nc = MAX_COLS;
-		for (r = 0; r < nr && p->job != NULL; r++) {
+		for (r = 0; r < nr && p->base.job != NULL; r++) {
 			for (c = 0; c < nc; c++) {
 				bool null = pq.getisnull(res, r, c);
 
@@ -246,33 +208,33 @@ take_result(struct luadir_pg *p, PGresult *res)
 				lens[c] = null ? 0 :
 				    (size_t)pq.getlength(res, r, c);
 			}
-			if (luadir_job_row(p->job, cells, lens, (size_t)nc) < 0)
+			if (luadir_job_row(p->base.job, cells, lens,
+			    (size_t)nc) < 0)
 				break;
 		}
 		break;
 	case PGRES_COMMAND_OK:
 		n = strtoll(pq.cmd_tuples(res), NULL, 10);
-		p->end.affected = n;
+		end->affected = n;
 		break;
 	default:
-		if (p->end.error != 0)
+		if (end->error != 0)
 			break;
-		p->end.error = sqlstate_errno(pq.result_error_field(res,
-		    PG_DIAG_SQLSTATE), &p->end.unreachable);
-		snprintf(p->errbuf, sizeof(p->errbuf), "%s",
+		end->error = sqlstate_errno(pq.result_error_field(res,
+		    PG_DIAG_SQLSTATE), &end->unreachable);
+		snprintf(p->base.errbuf, sizeof(p->base.errbuf), "%s",
 		    pq.result_error_message(res));
-		p->end.errmsg = p->errbuf;
+		end->errmsg = p->base.errbuf;
 		break;
 	}
 }
 
 static void
-send_sql(struct luadir_pg *p, const char *sql)
+pg_send(struct luadir_conn *c, const char *sql)
 {
+	struct luadir_pg *p = (struct luadir_pg *)c;
 	int r;
 
-	memset(&p->end, 0, sizeof(p->end));
-	p->end.readonly = -1;
 	if (!pq.send_query(p->conn, sql)) {
 		conn_failed(p, -ECONNRESET, "lost");
 		return;
@@ -286,36 +248,14 @@ send_sql(struct luadir_pg *p, const char *sql)
 		conn_failed(p, -EIO, "watching the connection to");
 }
 
-/* The job's next statement, or its end. */
-static void
-next_stmt(struct luadir_pg *p, const struct luadir_stmt_end *end)
-{
-	const char *sql = luadir_job_next(p->job, end);
-
-	if (sql == NULL) {
-		job_done(p);
-		return;
-	}
-	p->state = PG_QUERY;
-	send_sql(p, sql);
-}
-
 /* Every result of the statement is in: what it means. */
 static void
 stmt_over(struct luadir_pg *p)
 {
-	if (p->state == PG_SETUP) {
-		if (p->end.error != 0) {
-			conn_failed(p, p->end.error, "setting up the session "
-			    "with");
-			return;
-		}
-		p->state = PG_READY;
-		pg_step(p);
-		return;
-	}
-	if (p->job != NULL)
-		next_stmt(p, &p->end);
+	int error;
+
+	if ((error = luadir_conn_stmt_over(&p->base)) != 0)
+		conn_failed(p, error, "setting up the session with");
 }
 
 static void
@@ -345,9 +285,9 @@ setup_session(struct luadir_pg *p)
 	/* The server's own bounds: a lock or statement that waits past
 	 * them ends there, even when poolmond has hung up. */
 	snprintf(sql, sizeof(sql), "SET lock_timeout = %d; "
-	    "SET statement_timeout = %d", p->timeout_ms, p->timeout_ms);
-	p->state = PG_SETUP;
-	send_sql(p, sql);
+	    "SET statement_timeout = %d", p->base.timeout_ms,
+	    p->base.timeout_ms);
+	luadir_conn_send(&p->base, LUADIR_CONN_SETUP, sql);
 }
 
 static void
@@ -385,7 +325,7 @@ on_io(sd_event_source *s, int fd, uint32_t revents, void *arg)
 
 	(void)s;
 	(void)fd;
-	if (p->state == PG_CONNECTING) {
+	if (p->base.state == LUADIR_CONN_CONNECTING) {
 		poll_connect(p);
 		return 0;
 	}
@@ -400,20 +340,22 @@ on_io(sd_event_source *s, int fd, uint32_t revents, void *arg)
 		(void)watch(p);
 	}
 	if (revents & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
-		if (p->state == PG_SETUP || p->state == PG_QUERY)
+		if (p->base.state == LUADIR_CONN_SETUP ||
+		    p->base.state == LUADIR_CONN_QUERY)
 			read_results(p);
-		else if (!pq.consume_input(p->conn))
-			pg_close(p);	/* gone while idle: reopened later */
+		else if (!pq.consume_input(p->conn))	/* gone while idle */
+			pg_close(&p->base);		/* reopened later */
 	}
 	return 0;
 }
 
 static void
-start_connect(struct luadir_pg *p, const char *addr)
+pg_connect(struct luadir_conn *c, const char *addr)
 {
+	struct luadir_pg *p = (struct luadir_pg *)c;
 	const char *keys[4] = { "dbname", "fallback_application_name",
 	    NULL, NULL };
-	const char *values[4] = { p->dsn->target, "poolmond", NULL, NULL };
+	const char *values[4] = { c->dsn->target, "poolmond", NULL, NULL };
 
 	if (addr != NULL) {
 		keys[2] = "hostaddr";
@@ -429,98 +371,10 @@ start_connect(struct luadir_pg *p, const char *addr)
 		conn_failed(p, -ECONNREFUSED, "cannot connect to");
 		return;
 	}
-	p->state = PG_CONNECTING;
+	c->state = LUADIR_CONN_CONNECTING;
 	p->want_write = true;
 	if (watch(p) < 0)
 		conn_failed(p, -EIO, "watching the connection to");
-}
-
-/* Move on: connect when needed, else the job's first statement. */
-static void
-pg_step(struct luadir_pg *p)
-{
-	char addr[INET6_ADDRSTRLEN], err[128];
-	int r;
-
-	if (p->job == NULL)
-		return;
-	switch (p->state) {
-	case PG_CLOSED:
-	case PG_RESOLVING:
-		if (!p->dsn->needs_lookup) {
-			start_connect(p, NULL);
-			return;
-		}
-		r = luadir_resolve(p->resolver, p->dsn->host, addr, err,
-		    sizeof(err));
-		if (r == 0) {
-			p->state = PG_RESOLVING;
-			return;
-		}
-		if (r < 0) {
-			p->state = PG_CLOSED;
-			luadir_job_fail(p->job, r, true, "cannot resolve %s: "
-			    "%s", p->dsn->host, err);
-			job_done(p);
-			return;
-		}
-		start_connect(p, addr);
-		return;
-	case PG_READY:
-		next_stmt(p, NULL);
-		return;
-	case PG_CONNECTING:
-	case PG_SETUP:
-	case PG_QUERY:
-		return;
-	}
-}
-
-static void
-on_resolved(void *arg)
-{
-	struct luadir_pg *p = arg;
-
-	if (p->state == PG_RESOLVING)
-		pg_step(p);
-}
-
-static int
-on_start(sd_event_source *s, void *arg)
-{
-	(void)s;
-	pg_step(arg);
-	return 0;
-}
-
-static int
-pg_run(struct luadir_db *db, struct luadir_job *job, int64_t deadline,
-    char *err, size_t errlen)
-{
-	struct luadir_pg *p = (struct luadir_pg *)db;
-
-	(void)deadline;
-	if (p->job != NULL)
-		return err_set(err, errlen, -EBUSY, "a job is running");
-	p->job = job;
-	/* From the loop: done() never comes from inside run(). */
-	if (sd_event_source_set_enabled(p->starter, SD_EVENT_ONESHOT) < 0) {
-		p->job = NULL;
-		return err_set(err, errlen, -EIO, "cannot schedule the job");
-	}
-	return 0;
-}
-
-static void
-pg_abandon(struct luadir_db *db)
-{
-	struct luadir_pg *p = (struct luadir_pg *)db;
-
-	luadir_job_free(p->job);
-	p->job = NULL;
-	/* A reply may still come, or a lock be held: a fresh connection
-	 * for the next job. */
-	pg_close(p);
 }
 
 static void
@@ -530,19 +384,22 @@ pg_free(struct luadir_db *db)
 
 	if (p == NULL)
 		return;
-	luadir_job_free(p->job);
-	p->job = NULL;
-	pg_close(p);
-	if (p->resolver != NULL)
-		luadir_resolver_unwatch(p->resolver, on_resolved, p);
-	sd_event_source_disable_unref(p->starter);
+	luadir_conn_release(&p->base);
 	free(p);
 }
 
-static const struct luadir_db_ops pg_ops = {
-	.run = pg_run,
-	.abandon = pg_abandon,
+static const struct luadir_db_ops pg_db_ops = {
+	.run = luadir_conn_run,
+	.abandon = luadir_conn_abandon,
 	.free = pg_free,
+};
+
+static const struct luadir_conn_ops pg_conn_ops = {
+	.connect = pg_connect,
+	.send = pg_send,
+	.close = pg_close,
+	.spent = pg_spent,
+	.on_io = on_io,
 };
 
 /* libpq's own check of the URI (its options' names and values). */
@@ -588,28 +445,11 @@ luadir_pg_new(sd_event *event, const struct luadir_dsn *dsn,
 		return r;
 	if ((p = calloc(1, sizeof(*p))) == NULL)
 		return err_set(err, errlen, -ENOMEM, "out of memory");
-	p->base.ops = &pg_ops;
-	p->base.done = done;
-	p->base.done_arg = arg;
-	p->event = event;
-	p->dsn = dsn;
-	p->timeout_ms = timeout_ms;
-	p->fd = -1;
-	if ((r = sd_event_add_defer(event, &p->starter, on_start, p)) < 0 ||
-	    (r = sd_event_source_set_enabled(p->starter, SD_EVENT_OFF)) < 0) {
-		pg_free(&p->base);
-		return err_set(err, errlen, r, "sd_event_add_defer: %s",
-		    strerror(-r));
+	if ((r = luadir_conn_init(&p->base, &pg_db_ops, &pg_conn_ops, event,
+	    dsn, resolver, timeout_ms, done, arg, err, errlen)) < 0) {
+		pg_free(&p->base.db);
+		return r;
 	}
-	if (dsn->needs_lookup) {
-		p->resolver = resolver;
-		if ((r = luadir_resolver_watch(resolver, on_resolved, p)) < 0) {
-			p->resolver = NULL;
-			pg_free(&p->base);
-			return err_set(err, errlen, r, "resolver: %s",
-			    strerror(-r));
-		}
-	}
-	*out = &p->base;
+	*out = &p->base.db;
 	return 0;
 }
