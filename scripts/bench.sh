@@ -91,6 +91,16 @@ time_to_state() {
 	awk -v ms=$((now - t0)) 'BEGIN { printf "%.1f", ms / 1000 }'
 }
 
+# Until poolmond's control socket answers; 1 after 10 s.
+wait_poolmond_started() {
+	for _ in $(seq 1 100); do
+		"${PMCTL_BIN:-$POOLMONCTL}" -s "$ctl" version >/dev/null 2>&1 && return 0
+		sleep 0.1
+	done
+	echo "bench: poolmond did not start" >&2
+	return 1
+}
+
 start_poolmond() {
 	"${PM_BIN:-$POOLMOND}" -f -S "$TB_DIRECTOR_SOCKET" -k "$TB_DIR/pid" -l "$TB_DIR/poolmond.log" \
 		--state-file "$TB_DIR/state" --control-socket "$ctl" \
@@ -99,13 +109,7 @@ start_poolmond() {
 		--ssl-name backend.test -t 5 "$@" </dev/null >/dev/null 2>&1 &
 	pm=$!
 	tb_track_pid "$pm"
-	for _ in $(seq 1 100); do
-		"${PMCTL_BIN:-$POOLMONCTL}" -s "$ctl" version >/dev/null 2>&1 &&
-			return 0
-		sleep 0.1
-	done
-	echo "bench: poolmond did not start" >&2
-	return 1
+	wait_poolmond_started
 }
 
 # poolmond with two plain ports, no login, dry-run.
@@ -116,12 +120,7 @@ start_poolmond_plain() {
 		</dev/null >/dev/null 2>&1 &
 	pm=$!
 	tb_track_pid "$pm"
-	for _ in $(seq 1 100); do
-		"$POOLMONCTL" -s "$ctl" version >/dev/null 2>&1 && return 0
-		sleep 0.1
-	done
-	echo "bench: poolmond did not start" >&2
-	return 1
+	wait_poolmond_started
 }
 
 stop_poolmond() {
@@ -254,12 +253,7 @@ start_poolmond_detect() {
 	"$TOOLS/childcount" "$pm" 86400 1 >"$1" &
 	counter=$!
 	tb_track_pid "$counter"
-	for _ in $(seq 1 100); do
-		"$POOLMONCTL" -s "$ctl" version >/dev/null 2>&1 && return 0
-		sleep 0.1
-	done
-	echo "bench: poolmond did not start" >&2
-	return 1
+	wait_poolmond_started
 }
 
 # Until the watch has seen COUNT scans end; 1 at LIMIT seconds. (A
