@@ -672,9 +672,14 @@ fleet_scan_done(struct fleet *f, uint64_t scans, bool can_act)
 {
 	int64_t now = now_ms();
 
+	/*
+	 * Rounded down: a scan a little late on a loaded machine (2.6 s at
+	 * -i 2) must not make peers wait a whole interval more before they
+	 * act for this monitor's backends; 3 x floor(c) still exceeds c.
+	 */
 	if (f->last_scan_done_ms > 0)
-		f->cadence_s = (unsigned int)((now - f->last_scan_done_ms +
-		    500) / 1000);
+		f->cadence_s = (unsigned int)((now - f->last_scan_done_ms) /
+		    1000);
 	f->last_scan_done_ms = now;
 	f->scans = scans;
 	f->can_act = can_act;
