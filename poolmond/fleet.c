@@ -673,13 +673,20 @@ fleet_scan_done(struct fleet *f, uint64_t scans, bool can_act)
 	int64_t now = now_ms();
 
 	/*
-	 * Rounded down: a scan a little late on a loaded machine (2.6 s at
-	 * -i 2) must not make peers wait a whole interval more before they
-	 * act for this monitor's backends; 3 x floor(c) still exceeds c.
+	 * Slow scans only: a spread scan ends up to 0.8 of an interval and
+	 * a check after it starts, and the first scan (and a recheck) at
+	 * once, so two ends lie up to about two intervals apart on schedule
+	 * (3.1 s at -i 2 from the first scan to the second), which peers'
+	 * 3 intervals cover; counting it made them wait 9 s, not 6, before
+	 * acting for a killed monitor's backends. Rounded down: 3 x floor(c)
+	 * still exceeds c.
 	 */
-	if (f->last_scan_done_ms > 0)
-		f->cadence_s = (unsigned int)((now - f->last_scan_done_ms) /
-		    1000);
+	if (f->last_scan_done_ms > 0) {
+		int64_t gap = now - f->last_scan_done_ms;
+
+		f->cadence_s = gap > 2 * (int64_t)f->interval_s * 1000 ?
+		    (unsigned int)(gap / 1000) : 0;
+	}
 	f->last_scan_done_ms = now;
 	f->scans = scans;
 	f->can_act = can_act;
