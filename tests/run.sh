@@ -77,15 +77,19 @@ setsid -w true 2>/dev/null && session=(setsid -w)
 
 # Per test: what to run, how to report it, how it shares the machine, and
 # how long it should take: as long as it took last time ($BUILD/tests/
-# durations, written at the end of each run), else 60 s for one that says
-# it runs long, 10 s for the others.
+# durations, written at the end of each run; else tests/durations, a full
+# run's times kept in the tree), else 60 s for one that says it runs
+# long, 10 s for the others.
 declare -A KIND CMD COST LOCK HEAVY GUESS LAST
 durations=$BUILD/tests/durations
-if [ -r "$durations" ]; then
+# A fresh clone starts from the times of a full run kept in the tree
+# (tests/durations): its longest tests then start first too.
+for known in tests/durations "$durations"; do
+	[ -r "$known" ] || continue
 	while read -r name secs; do
 		[[ $secs =~ ^[0-9]+(\.[0-9]+)?$ ]] && LAST[$name]=$secs
-	done <"$durations"
-fi
+	done <"$known"
+done
 alone=() others=()
 
 for t in "$BUILD"/tests/test_*; do
