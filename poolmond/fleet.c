@@ -667,26 +667,30 @@ offer_to_peers(struct fleet *f)
 	}
 }
 
+/*
+ * Slow scans only: a spread scan ends up to 0.8 of an interval and a
+ * check after it starts, and the first scan (and a recheck) at once, so
+ * two ends lie up to about two intervals apart on schedule (3.1 s at -i 2
+ * from the first scan to the second), which peers' 3 intervals cover;
+ * counting it made them wait 9 s, not 6, before acting for a killed
+ * monitor's backends. Rounded down: 3 x floor(gap) still exceeds gap.
+ */
+unsigned int
+fleet_offered_interval(int64_t gap_ms, unsigned int interval_s)
+{
+	if (gap_ms <= 2 * (int64_t)interval_s * 1000)
+		return interval_s;
+	return (unsigned int)(gap_ms / 1000);
+}
+
 void
 fleet_scan_done(struct fleet *f, uint64_t scans, bool can_act)
 {
 	int64_t now = now_ms();
 
-	/*
-	 * Slow scans only: a spread scan ends up to 0.8 of an interval and
-	 * a check after it starts, and the first scan (and a recheck) at
-	 * once, so two ends lie up to about two intervals apart on schedule
-	 * (3.1 s at -i 2 from the first scan to the second), which peers'
-	 * 3 intervals cover; counting it made them wait 9 s, not 6, before
-	 * acting for a killed monitor's backends. Rounded down: 3 x floor(c)
-	 * still exceeds c.
-	 */
-	if (f->last_scan_done_ms > 0) {
-		int64_t gap = now - f->last_scan_done_ms;
-
-		f->cadence_s = gap > 2 * (int64_t)f->interval_s * 1000 ?
-		    (unsigned int)(gap / 1000) : 0;
-	}
+	if (f->last_scan_done_ms > 0)
+		f->cadence_s = fleet_offered_interval(now -
+		    f->last_scan_done_ms, f->interval_s);
 	f->last_scan_done_ms = now;
 	f->scans = scans;
 	f->can_act = can_act;

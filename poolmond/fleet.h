@@ -118,6 +118,9 @@ size_t fleet_verdicts(const struct fleet *f, const char *ip,
 
 /* For tests and fuzzing. */
 uint64_t fleet_rendezvous(const char *ip, const char *monitor);
+/* The interval a monitor offers, in s, when two of its scans ended gap_ms
+ * apart at -i interval_s: its own, unless its scans are slow. */
+unsigned int fleet_offered_interval(int64_t gap_ms, unsigned int interval_s);
 /* A fleet without its transport: nothing is sent, nothing listens. */
 int fleet_new_offline(const struct fleet_config *cfg, struct pool *pool,
     struct state *state, struct fleet **out, char *err, size_t errlen);

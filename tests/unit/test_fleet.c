@@ -526,6 +526,25 @@ test_dry_run_never_acts(void)
 	world_free(&w);
 }
 
+/*
+ * The interval a monitor offers: its own while its scans end on schedule
+ * (the first scan at once and the spread second one 3.1 s later at -i 2
+ * included), the scans' spacing, rounded down, once they are slow.
+ */
+static void
+test_offered_interval(void)
+{
+	CHECK(fleet_offered_interval(2000, 2) == 2);
+	CHECK(fleet_offered_interval(3070, 2) == 2);
+	CHECK(fleet_offered_interval(4000, 2) == 2);
+	CHECK(fleet_offered_interval(4001, 2) == 4);
+	CHECK(fleet_offered_interval(5900, 2) == 5);
+	CHECK(fleet_offered_interval(61000, 10) == 61);
+	CHECK(fleet_offered_interval(0, 10) == 10);
+	/* Peers wait 3 offered intervals: always more than the spacing. */
+	CHECK(3 * 1000 * (int64_t)fleet_offered_interval(5900, 2) > 5900);
+}
+
 int
 main(void)
 {
@@ -543,5 +562,6 @@ main(void)
 	RUN(test_incoming_does_not_decide);
 	RUN(test_clock_skew);
 	RUN(test_dry_run_never_acts);
+	RUN(test_offered_interval);
 	return UNIT_EXIT();
 }
