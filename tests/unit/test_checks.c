@@ -683,46 +683,43 @@ test_sieve_hostile(void)
 	static const char *const open_code[] = { "line:NO (TRYLATER", END };
 	static const char *const long_line[] = { "send:OK \"",
 	    "repeat:1000:xxxxxxxxxx", "send:\"\\r\\n", END };
+	static const struct {
+		const char *const *script;
+		enum check_status status;
+		const char *reason;
+	} cases[] = {
+		{ none, CHECK_ETIMEOUT, "banner: timed out after 1 s" },
+		{ endless, CHECK_ETOOMANY,
+		    "banner: more than 200 capability lines" },
+		{ huge, CHECK_ETOOLONG,
+		    "banner: literal of 99999999 bytes, more than 4096" },
+		{ absurd, CHECK_ETOOLONG, "banner: literal of "
+		    "99999999999999999999 bytes, more than 4096" },
+		{ bad, CHECK_EBANNER,
+		    "banner: malformed literal: \"SIEVE\" {12abc}" },
+		{ not_last, CHECK_EBANNER,
+		    "banner: malformed literal: {3} \"x\"" },
+		{ empty, CHECK_EBANNER,
+		    "banner: malformed literal: \"SIEVE\" {}" },
+		{ unsent, CHECK_ETIMEOUT, "banner: timed out after 1 s" },
+		{ cut, CHECK_ECLOSED, "banner: connection closed" },
+		{ many, CHECK_ETOOMANY, "banner: more than 4 literals in a line" },
+		{ open_quote, CHECK_EBANNER,
+		    "banner: malformed string: \"SIEVE\" \"fi" },
+		{ open_code, CHECK_EBANNER,
+		    "banner: malformed reply: NO (TRYLATER" },
+		{ long_line, CHECK_ETOOLONG,
+		    "banner: reply line longer than 8192 bytes" },
+	};
 	struct check_env env;
 	struct check_result res;
+	size_t i;
 
 	env_init(&env, 1000);
-	run(&env, PROTO_SIEVE, &res, none);
-	EXPECT_RESULT(res, CHECK_ETIMEOUT, "banner: timed out after 1 s");
-	run(&env, PROTO_SIEVE, &res, endless);
-	EXPECT_RESULT(res, CHECK_ETOOMANY,
-	    "banner: more than 200 capability lines");
-	run(&env, PROTO_SIEVE, &res, huge);
-	EXPECT_RESULT(res, CHECK_ETOOLONG,
-	    "banner: literal of 99999999 bytes, more than 4096");
-	run(&env, PROTO_SIEVE, &res, absurd);
-	EXPECT_RESULT(res, CHECK_ETOOLONG,
-	    "banner: literal of 99999999999999999999 bytes, more than 4096");
-	run(&env, PROTO_SIEVE, &res, bad);
-	EXPECT_RESULT(res, CHECK_EBANNER,
-	    "banner: malformed literal: \"SIEVE\" {12abc}");
-	run(&env, PROTO_SIEVE, &res, not_last);
-	EXPECT_RESULT(res, CHECK_EBANNER,
-	    "banner: malformed literal: {3} \"x\"");
-	run(&env, PROTO_SIEVE, &res, empty);
-	EXPECT_RESULT(res, CHECK_EBANNER,
-	    "banner: malformed literal: \"SIEVE\" {}");
-	run(&env, PROTO_SIEVE, &res, unsent);
-	EXPECT_RESULT(res, CHECK_ETIMEOUT, "banner: timed out after 1 s");
-	run(&env, PROTO_SIEVE, &res, cut);
-	EXPECT_RESULT(res, CHECK_ECLOSED, "banner: connection closed");
-	run(&env, PROTO_SIEVE, &res, many);
-	EXPECT_RESULT(res, CHECK_ETOOMANY,
-	    "banner: more than 4 literals in a line");
-	run(&env, PROTO_SIEVE, &res, open_quote);
-	EXPECT_RESULT(res, CHECK_EBANNER,
-	    "banner: malformed string: \"SIEVE\" \"fi");
-	run(&env, PROTO_SIEVE, &res, open_code);
-	EXPECT_RESULT(res, CHECK_EBANNER,
-	    "banner: malformed reply: NO (TRYLATER");
-	run(&env, PROTO_SIEVE, &res, long_line);
-	EXPECT_RESULT(res, CHECK_ETOOLONG,
-	    "banner: reply line longer than 8192 bytes");
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		run(&env, PROTO_SIEVE, &res, cases[i].script);
+		EXPECT_RESULT(res, cases[i].status, cases[i].reason);
+	}
 }
 
 static void
