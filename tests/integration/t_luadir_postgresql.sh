@@ -24,29 +24,6 @@ sq_stop sb || tb_fail "stop standby"
 
 # -------------------------------------------------------------- a server gone and back
 
-sq_stop db || tb_fail "stop"
-rm -f "$TB_DIR/restarted"
-start=$(_tb_now_ms)
-timeout 90 "$RUN" -t 2000 "$DSN" list wait-file "$TB_DIR/restarted" list \
-	>"$TB_DIR/gone.out" 2>>"$TB_DIR/luadir-run.err" &
-gone=$!
-tb_track_pid "$gone"
-for i in $(seq 1 100); do
-	[ -s "$TB_DIR/gone.out" ] && break
-	sleep 0.05
-done
-took=$(($(_tb_now_ms) - start))
-case $(head -n 1 "$TB_DIR/gone.out") in
-"list error="*" unreachable=1: "*) tb_pass "server stopped: unreachable ($took ms): $(head -n 1 "$TB_DIR/gone.out")" ;;
-*) tb_fail "server stopped: $(cat "$TB_DIR/gone.out")" ;;
-esac
-[ "$took" -lt 3000 ] || tb_fail "server stopped: took $took ms"
-sq_restart db || tb_fail "restart"
-touch "$TB_DIR/restarted"
-wait "$gone"
-case $(sed -n 2p "$TB_DIR/gone.out") in
-"list ok "*) tb_pass "back: the same router lists again" ;;
-*) tb_fail "after the restart: $(cat "$TB_DIR/gone.out")" ;;
-esac
+server_gone_and_back
 
 no_sanitizer_reports
