@@ -5,7 +5,7 @@
 # Prints each test's result and time as it ends, the slowest ten, and a
 # summary line "N passed, N failed, N skipped"; exits non-zero on failure.
 #
-# Tests run in parallel, JOBS at a time (default: 3 per CPU; most of a
+# Tests run in parallel, JOBS at a time (default: 4 per CPU; most of a
 # test's time is spent waiting on daemons, not computing). As root, each
 # runs in a network namespace of its own (loopback only, plus one address
 # that is not 127.0.0.1, as a machine has): its 127.x addresses, ports and
@@ -44,7 +44,7 @@ export POOLMONCTL="$PWD/$BUILD/poolmonctl"
 export TOOLS="$PWD/$BUILD/tests"
 
 ncpu=$(nproc 2>/dev/null || echo 2)
-JOBS=${JOBS:-$((3 * ncpu))}
+JOBS=${JOBS:-$((4 * ncpu))}
 [[ $JOBS =~ ^[1-9][0-9]*$ ]] || { echo "JOBS=$JOBS: not a number of tests" >&2; exit 2; }
 
 passed=0 failed=0 skipped=0
