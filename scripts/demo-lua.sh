@@ -24,22 +24,8 @@ PROXY_IP=127.0.9.1
 B1=127.0.3.1 B2=127.0.3.2 B3=127.0.3.3
 VICTIM=$B2
 
-# Bold narration on a terminal, plain text in a log.
-if [ -t 1 ]; then BOLD=$'\033[1m' PLAIN=$'\033[0m'; else BOLD="" PLAIN=""; fi
-say() {
-	printf '\n%s==> %s%s\n' "$BOLD" "$*" "$PLAIN"
-}
-
-# Seconds since $1 (from _tb_now_ms), one decimal.
-since() {
-	local ms=$(($(_tb_now_ms) - $1))
-	printf '%d.%d' $((ms / 1000)) $((ms % 1000 / 100))
-}
-
-die() {
-	printf '\n*** demo failed: %s\n' "$*" >&2
-	exit 1
-}
+# shellcheck source=SCRIPTDIR/demo-lib.sh
+. "$here/demo-lib.sh"
 
 indent() {
 	sed 's/^/    /'
