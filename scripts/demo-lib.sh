@@ -17,3 +17,22 @@ die() {
 	printf '\n*** demo failed: %s\n' "$*" >&2
 	exit 1
 }
+
+# stop_poolmond PID: SIGTERM, up to 5 s for it to exit, its status said
+# (a poolmond that ignores it is killed by the cleanup).
+stop_poolmond() {
+	local rc
+	kill -TERM "$1" 2>/dev/null
+	for _ in $(seq 1 50); do
+		kill -0 "$1" 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 "$1" 2>/dev/null; then
+		echo "    poolmond ignored SIGTERM for 5 s (killed at cleanup)"
+	else
+		wait "$1" 2>/dev/null
+		rc=$?
+		echo "    poolmond exited with status $rc"
+	fi
+	sleep 0.3	# let tail print the last lines
+}

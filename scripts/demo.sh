@@ -89,18 +89,7 @@ say "poolmond marked $VICTIM up again $(since "$t0") s after the restart:"
 show_hosts
 
 say "Stopping poolmond and tearing everything down"
-kill -TERM "$PM" 2>/dev/null
-for _ in $(seq 1 50); do
-	kill -0 "$PM" 2>/dev/null || break
-	sleep 0.1
-done
-if kill -0 "$PM" 2>/dev/null; then
-	echo "    poolmond ignored SIGTERM for 5 s (killed at cleanup)"
-else
-	wait "$PM" 2>/dev/null
-	echo "    poolmond exited with status $?"
-fi
-sleep 0.3	# let tail print the last lines
+stop_poolmond "$PM"
 tb_cleanup
 say "Demo finished."
 exit 0
