@@ -21,16 +21,7 @@
 . "$(dirname "$0")/../lib/fleet.sh"
 command -v ss >/dev/null || { echo "ss (iproute2) is not installed"; exit 77; }
 
-# A tool of this tree's build, wherever $TOOLS points (an older build's
-# tools may not have it).
-tool() {
-	local d
-	for d in "${TOOLS:-}" "$(dirname "$0")/../../${BUILD:-build}/tests"; do
-		[ -n "$d" ] && [ -x "$d/$1" ] && { echo "$d/$1"; return 0; }
-	done
-	tb_fail "tests/tools/$1 not built (make tests)"
-}
-FLOOD=$(tool fleetflood)
+FLOOD=$(tb_tool fleetflood)
 
 fl_ring 100 4
 M1=$(fl_addr 1) M3=$(fl_addr 3)

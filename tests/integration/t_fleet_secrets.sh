@@ -13,16 +13,7 @@
 . "$(dirname "$0")/../lib/poolmon.sh"
 command -v jq >/dev/null || { echo "jq is not installed"; exit 77; }
 
-# A tool of this tree's build, wherever $TOOLS points (an older build's
-# tools may not have it).
-tool() {
-	local d
-	for d in "${TOOLS:-}" "$(dirname "$0")/../../${BUILD:-build}/tests"; do
-		[ -n "$d" ] && [ -x "$d/$1" ] && { echo "$d/$1"; return 0; }
-	done
-	tb_fail "tests/tools/$1 not built (make tests)"
-}
-MEMSCAN=$(tool memscan)
+MEMSCAN=$(tb_tool memscan)
 
 OK=127.0.23.41 HANG=127.0.23.42 M1=127.0.23.45 M2=127.0.23.46
 tb_init || tb_fail "tb_init"

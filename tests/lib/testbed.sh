@@ -888,3 +888,13 @@ tb_cleanup() {
 	eval "$traps"
 	return 0
 }
+
+# tb_tool NAME: the path of tests/tools/NAME of this tree's build,
+# wherever $TOOLS points (an older build's tools may not have it).
+tb_tool() {
+	local d
+	for d in "${TOOLS:-}" "$(dirname "$0")/../../${BUILD:-build}/tests"; do
+		[ -n "$d" ] && [ -x "$d/$1" ] && { echo "$d/$1"; return 0; }
+	done
+	tb_fail "tests/tools/$1 not built (make tests)"
+}
