@@ -17,12 +17,7 @@
 . "$(dirname "$0")/../lib/poolmon.sh"
 
 P1=127.0.9.1
-for p in dovecot-auth-lua lua-dbi-postgresql postgresql jq iptables; do
-	if [ "$(dpkg-query -W -f '${db:Status-Status}' "$p" 2>/dev/null)" != installed ]; then
-		echo "$p is not installed (make test-deps)"
-		exit 77
-	fi
-done
+tb_need_packages dovecot-auth-lua lua-dbi-postgresql postgresql jq iptables
 
 tb_init || tb_fail "tb_init"
 sq_init || tb_fail "sq_init"

@@ -898,3 +898,15 @@ tb_tool() {
 	done
 	tb_fail "tests/tools/$1 not built (make tests)"
 }
+
+# tb_need_packages PKG...: the test is skipped (exit 77), naming the first
+# Debian package that is not installed.
+tb_need_packages() {
+	local p
+	for p in "$@"; do
+		if [ "$(dpkg-query -W -f '${db:Status-Status}' "$p" 2>/dev/null)" != installed ]; then
+			echo "$p is not installed (make test-deps)"
+			exit 77
+		fi
+	done
+}
