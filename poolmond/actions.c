@@ -617,7 +617,7 @@ command_done(struct action_batch *ab, struct backend *b,
 		    b->dh.ip, reason_of(b), votes_of(b, votes,
 		    sizeof(votes)));
 		changed(a, "down", b->dh.ip, reason_of(b), "ok", false);
-		b->dh.up = false;
+		pool_commanded(b, false);
 		confirm_intent(ab, b);
 		flush_result(a, b->dh.ip, b, res);
 		return false;
@@ -625,7 +625,7 @@ command_done(struct action_batch *ab, struct backend *b,
 		flush_result(a, b->dh.ip, b, res);
 		return false;
 	case ACTION_UP:
-		b->dh.up = true;
+		pool_commanded(b, true);
 		/* Its record is what counts now, not the one decided on. */
 		if (b->owner == OWNER_HOLD)
 			return up_but_held(a, b);
@@ -642,7 +642,7 @@ command_done(struct action_batch *ab, struct backend *b,
 		    "%s is held for maintenance but was up: down again",
 		    b->dh.ip);
 		changed(a, "down", b->dh.ip, "held for maintenance", "ok", false);
-		b->dh.up = false;
+		pool_commanded(b, false);
 		if (ab->cmd == ROUTER_DOWN_FLUSH)
 			flush_result(a, b->dh.ip, b, res);
 		return false;
@@ -972,7 +972,7 @@ hold_cmd_done(const struct router_result *res, void *arg)
 		return;
 	}
 	if (b != NULL && op->cmd != ROUTER_FLUSH)
-		b->dh.up = false;
+		pool_commanded(b, false);
 	if (op->cmd == ROUTER_DOWN) {
 		hold_finish(op, 0, "%s", "");
 		return;

@@ -137,8 +137,31 @@ same_hosts(const struct pool *p, const struct router_host *hosts,
 	return true;
 }
 
+/*
+ * A listed host into its backend. A list asked before our last command on
+ * it was answered may show it as it was before (asked on the director's
+ * other connection): its up/down stays the command's.
+ */
+static void
+take_host(struct backend *b, const struct router_host *h, int64_t asked_ms)
+{
+	bool up = b->dh.up;
+
+	b->dh = *h;
+	if (b->commanded_ms > 0 && asked_ms < b->commanded_ms)
+		b->dh.up = up;
+}
+
+void
+pool_commanded(struct backend *b, bool up)
+{
+	b->dh.up = up;
+	b->commanded_ms = now_ms();
+}
+
 static int
-merge_hosts(struct pool *p, const struct router_host *hosts, size_t n)
+merge_hosts(struct pool *p, const struct router_host *hosts, size_t n,
+    int64_t asked_ms)
 {
 	struct backend *nb, **old;
 	size_t i;
@@ -146,7 +169,7 @@ merge_hosts(struct pool *p, const struct router_host *hosts, size_t n)
 
 	if (same_hosts(p, hosts, n)) {
 		for (i = 0; i < n; i++) {
-			p->backends[i].dh = hosts[i];
+			take_host(&p->backends[i], &hosts[i], asked_ms);
 			reset_scan_marks(&p->backends[i]);
 		}
 		return 0;
@@ -167,7 +190,7 @@ merge_hosts(struct pool *p, const struct router_host *hosts, size_t n)
 		if (old[i] != NULL) {
 			/* Its memory moves to the new table. */
 			nb[i] = *old[i];
-			nb[i].dh = hosts[i];
+			take_host(&nb[i], &hosts[i], asked_ms);
 			old[i]->ports = NULL;
 			old[i]->reason = NULL;
 		}
@@ -187,7 +210,7 @@ fail:
 
 int
 pool_merge(struct pool *p, struct router_host_list *list,
-    size_t *duplicates, char *dup_ip, size_t dup_iplen)
+    int64_t asked_ms, size_t *duplicates, char *dup_ip, size_t dup_iplen)
 {
 	struct router_host *hosts;
 	size_t n;
@@ -197,7 +220,7 @@ pool_merge(struct pool *p, struct router_host_list *list,
 	if ((r = sorted_unique(list, &hosts, &n, duplicates, dup_ip,
 	    dup_iplen)) < 0)
 		return r;
-	r = merge_hosts(p, hosts, n);
+	r = merge_hosts(p, hosts, n, asked_ms);
 	free(hosts);
 	if (r < 0)
 		return r;

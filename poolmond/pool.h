@@ -53,6 +53,9 @@ _Static_assert(CHECK_STATUS_COUNT <= UINT8_MAX + 1,
 /* Fields ordered to leave no padding: thousands of these stay. */
 struct backend {
 	struct router_host dh;	/* as the last HOST-LIST showed it */
+	/* When a command of ours on it was last answered OK (monotonic ms):
+	 * a host list asked before then shows it as it was before. */
+	int64_t commanded_ms;
 	char *reason;			/* of the last failure; malloc'ed */
 	time_t last_check;		/* wall clock, end of last check */
 	struct port_state *ports;	/* pool.nports of them */
@@ -138,7 +141,9 @@ void pool_free(struct pool *p);
  * as it was.
  */
 int pool_merge(struct pool *p, struct router_host_list *list,
-    size_t *duplicates, char *dup_ip, size_t dup_iplen);
+    int64_t asked_ms, size_t *duplicates, char *dup_ip, size_t dup_iplen);
+/* A command of ours on b was answered OK: it is up, or down, now. */
+void pool_commanded(struct backend *b, bool up);
 /* The backend with address ip, or NULL; as strchr(), a const table in,
  * a backend its owner may change out. */
 struct backend *pool_find(const struct pool *p, const char *ip);

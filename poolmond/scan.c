@@ -76,7 +76,8 @@ merge_host_list(struct scan *s, struct router_host_list *list)
 	size_t dups;
 	int r;
 
-	r = pool_merge(s->pool, list, &dups, dup_ip, sizeof(dup_ip));
+	r = pool_merge(s->pool, list, s->started_ms, &dups, dup_ip,
+	    sizeof(dup_ip));
 	if (r < 0) {
 		log_warnx("host list: %s; keeping the last one",
 		    strerror(-r));

@@ -53,7 +53,7 @@ merge(struct run *r)
 			list.hosts[i].tag = list.tags + off;
 			off += strlen(r->tags[i]) + 1;
 		}
-		if (pool_merge(&r->pool, &list, &dups, dup_ip,
+		if (pool_merge(&r->pool, &list, 0, &dups, dup_ip,
 		    sizeof(dup_ip)) == 0) {
 			r->scan_id++;
 			for (i = 0; i < r->pool.n; i++) {

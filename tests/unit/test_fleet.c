@@ -53,7 +53,7 @@ world_init(struct world *w, int quorum)
 		l.hosts[i].up = true;
 		l.hosts[i].tag = l.tags;
 	}
-	CHECK(pool_merge(&w->pool, &l, &dups, dup, sizeof(dup)) == 0);
+	CHECK(pool_merge(&w->pool, &l, 0, &dups, dup, sizeof(dup)) == 0);
 	router_host_list_free(&l);
 	CHECK(fleet_new_offline(&cfg, &w->pool, &w->state, &w->fleet, err,
 	    sizeof(err)) == 0);

@@ -42,14 +42,21 @@ make_list(const char *const *words, size_t n)
 }
 
 static int
-merge(struct pool *p, const char *const *words, size_t n, size_t *dups)
+merge_asked(struct pool *p, const char *const *words, size_t n,
+    int64_t asked_ms, size_t *dups)
 {
 	struct router_host_list l = make_list(words, n);
 	char dup_ip[INET6_ADDRSTRLEN];
-	int r = pool_merge(p, &l, dups, dup_ip, sizeof(dup_ip));
+	int r = pool_merge(p, &l, asked_ms, dups, dup_ip, sizeof(dup_ip));
 
 	router_host_list_free(&l);
 	return r;
+}
+
+static int
+merge(struct pool *p, const char *const *words, size_t n, size_t *dups)
+{
+	return merge_asked(p, words, n, 0, dups);
 }
 
 static struct check_report
@@ -233,6 +240,36 @@ test_judge(void)
 	pool_free(&p);
 }
 
+/*
+ * A host list asked before our command on a host was answered (on the
+ * director's other connection) shows it as it was: it does not undo the
+ * command's up/down (a hold's HOST-DOWN was followed by "held but up:
+ * down again"); a list asked after it does. In place and with the table
+ * rebuilt alike.
+ */
+static void
+test_list_older_than_command(void)
+{
+	static const char *const one[] = { "10.0.0.1", "10.0.0.2" };
+	static const char *const two[] = { "10.0.0.1", "10.0.0.2", "10.0.0.3" };
+	struct pool p;
+	int64_t asked;
+	size_t dups;
+
+	pool_init(&p, NPORTS);
+	CHECK(merge(&p, one, 2, &dups) == 0);
+	asked = now_ms();
+	pool_commanded(pool_find(&p, "10.0.0.2"), false);
+	CHECK(merge_asked(&p, one, 2, asked - 1, &dups) == 0);
+	CHECK(!pool_find(&p, "10.0.0.2")->dh.up);
+	CHECK(pool_find(&p, "10.0.0.1")->dh.up);
+	CHECK(merge_asked(&p, two, 3, asked - 1, &dups) == 0);
+	CHECK(!pool_find(&p, "10.0.0.2")->dh.up);
+	CHECK(merge_asked(&p, two, 3, now_ms() + 1, &dups) == 0);
+	CHECK(pool_find(&p, "10.0.0.2")->dh.up);
+	pool_free(&p);
+}
+
 int
 main(void)
 {
@@ -242,5 +279,6 @@ main(void)
 	RUN(test_address_forms);
 	RUN(test_stale_and_bad_reports);
 	RUN(test_judge);
+	RUN(test_list_older_than_command);
 	return UNIT_EXIT();
 }
