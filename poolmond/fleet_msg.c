@@ -111,6 +111,10 @@ parse_record(const Poolmon__Fleet__Record *m, struct fleet_record_msg *r,
 	}
 	if (r->kind != FLEET_RECORD_HOLD)
 		return 0;
+	/* (uid_t)-1 is no user: the state file would not read it back. */
+	if (m->has_uid && m->uid == UINT32_MAX)
+		return err_set(why, whylen, -EINVAL, "bad hold uid of %s",
+		    r->host);
 	r->hold.uid = m->has_uid ? (uid_t)m->uid : 0;
 	r->hold.since = m->has_since && m->since > 0 ? (time_t)m->since : 0;
 	r->hold.flush = m->has_flush && m->flush;

@@ -246,6 +246,14 @@ test_offer_bounds(void)
 	CHECK(parse_packed(&m, why, sizeof(why)) == 0);
 	rec.kind = 9;
 	CHECK(parse_packed(&m, why, sizeof(why)) == -EINVAL);
+	/* A hold by uid (uid_t)-1, which the state file would not read
+	 * back (fuzz_fleet found it); the largest real uid is taken. */
+	rec.kind = POOLMON__FLEET__RECORD__KIND__HOLD;
+	rec.has_uid = 1;
+	rec.uid = UINT32_MAX;
+	CHECK(parse_packed(&m, why, sizeof(why)) == -EINVAL);
+	rec.uid = UINT32_MAX - 1;
+	CHECK(parse_packed(&m, why, sizeof(why)) == 0);
 	/* Garbage. */
 	CHECK(fleet_offer_parse((const uint8_t *)"\xff\xff\xff", 3,
 	    &(struct fleet_offer){ 0 }, why, sizeof(why)) == -EINVAL);
