@@ -235,13 +235,15 @@ reload(void *arg, char *err, size_t errlen)
 		log_info("reload: log file reopened");
 	/* A bad file keeps the credentials in use: never die on reload. */
 	if (d->cfg.credfile != NULL &&
-	    credentials_reload(d->cfg.credfile, &d->env.creds) < 0 &&
-	    ret == 0) {
-		snprintf(err, errlen, "credential file %s not re-read (the "
-		    "log says why); the credentials in use stay",
-		    d->cfg.credfile);
-		ret = -EINVAL;
-	}
+	    credentials_reload(d->cfg.credfile, &d->env.creds) < 0) {
+		if (ret == 0) {
+			snprintf(err, errlen, "credential file %s not re-read "
+			    "(the log says why); the credentials in use stay",
+			    d->cfg.credfile);
+			ret = -EINVAL;
+		}
+	} else if (d->cfg.credfile != NULL)
+		scan_credentials(&d->scan);
 	wire_notify_ready(d);
 	return ret;
 }

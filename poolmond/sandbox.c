@@ -2,10 +2,11 @@
  * The check processes' sandbox. The daemon resolves the user and compiles
  * the seccomp filter to its BPF program once at start-up (a child must
  * not use NSS, nor pay for compiling a filter, nor fail on one it could
- * not build); after fork, a check process drops its groups, gid and uid,
- * sets no_new_privs and hands the kernel the ready program. A system call
- * outside the allow-list kills the check process (SIGSYS): poolmond's
- * fault, never the backend's.
+ * not build); the spawn server drops its groups, gid and uid, sets
+ * no_new_privs and hands the kernel the ready program, once, and every
+ * check process it forks inherits them. A system call outside the
+ * allow-list kills the check process (SIGSYS): poolmond's fault, never
+ * the backend's.
  *
  * libseccomp is needed for the compiling only: it is loaded for it and
  * unloaded after (dlib.h), so neither the daemon nor any check process
@@ -18,6 +19,8 @@
 #include <grp.h>
 #include <linux/seccomp.h>
 #include <pwd.h>
+#include <sched.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +29,7 @@
 #include <termios.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -63,6 +67,16 @@ static const char *const allow_check[] = {
 	"getrandom", "getpid",
 	"rt_sigprocmask",	/* swapcontext(), at every fiber switch */
 	"rt_sigreturn", "restart_syscall", "exit_group",
+};
+
+/*
+ * The spawn server's own (spawn_server.c): it reads requests, forks each
+ * check process as the daemon's child, and the check process sets its
+ * parent-death signal, checks its parent, names itself and gives up
+ * forking. clone, prctl and prlimit64 have their own rules below.
+ */
+static const char *const allow_spawn[] = {
+	"getppid",
 };
 
 /*
@@ -150,6 +164,19 @@ allow_narrow(scmp_filter_ctx f)
 	    (r = sc.rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
 	    SCMP_A0(SCMP_CMP_EQ, AF_INET6, 0))) < 0)
 		return r;
+	/* The spawn server's forks: as the daemon's children, nothing else
+	 * (no thread, no shared memory). A check process cannot use it: it
+	 * has RLIMIT_NPROC 0. */
+	if ((r = sc.rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(clone), 1,
+	    SCMP_A0(SCMP_CMP_EQ, CLONE_PARENT | SIGCHLD, 0))) < 0 ||
+	    (r = sc.rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1,
+	    SCMP_A0(SCMP_CMP_EQ, PR_SET_PDEATHSIG, 0))) < 0 ||
+	    (r = sc.rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1,
+	    SCMP_A0(SCMP_CMP_EQ, PR_SET_NAME, 0))) < 0 ||
+	    (r = sc.rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(prlimit64), 2,
+	    SCMP_A0(SCMP_CMP_EQ, 0, 0),
+	    SCMP_A1(SCMP_CMP_EQ, RLIMIT_NPROC, 0))) < 0)
+		return r;
 	/* Files read only: the CA store (and AddressSanitizer's reports). */
 	if ((r = sc.rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(openat), 1,
 	    SCMP_A2(SCMP_CMP_MASKED_EQ, O_ACCMODE | O_CREAT | O_TRUNC,
@@ -164,6 +191,7 @@ add_rules(scmp_filter_ctx f)
 	int r;
 
 	if ((r = allow_names(f, allow_check, ARRAY_SIZE(allow_check))) < 0 ||
+	    (r = allow_names(f, allow_spawn, ARRAY_SIZE(allow_spawn))) < 0 ||
 	    (r = allow_names(f, allow_files, ARRAY_SIZE(allow_files))) < 0)
 		return r;
 #ifdef SANDBOX_ASAN
@@ -441,7 +469,12 @@ sandbox_enter(const struct sandbox *sb)
 	/* The program the daemon compiled: nothing to build here. */
 	if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &sb->filter) < 0)
 		enter_failed(sb, "seccomp");
+}
+
+void
+sandbox_check_process(const struct sandbox *sb)
+{
 	/* The test hook: a harmless query, but not on the allow-list. */
-	if (sb->test_forbidden)
+	if (sb->test_forbidden && !sb->no_filter)
 		(void)syscall(SYS_personality, 0xffffffffUL);
 }

@@ -1,9 +1,10 @@
 /*
- * The check processes' sandbox: they parse what backends send, so after
- * fork they drop to an unprivileged user and to a seccomp allow-list of
- * what a check needs. Everything is looked up and built in the daemon at
- * start-up, the allow-list compiled to its BPF program there; the child
- * only applies it, in a few system calls.
+ * The check processes' sandbox: they parse what backends send, so they
+ * run as an unprivileged user under a seccomp allow-list of what a check
+ * needs. Everything is looked up and built in the daemon at start-up, the
+ * allow-list compiled to its BPF program there; the spawn server applies
+ * it once, in a few system calls, and each check process it forks
+ * inherits it.
  */
 #ifndef POOLMOND_SANDBOX_H
 #define POOLMOND_SANDBOX_H
@@ -21,7 +22,7 @@
 /*
  * Test hook (never for users): with POOLMON_TEST_FORBIDDEN_SYSCALL=1 in the
  * daemon's environment, every check process makes one forbidden system
- * call right after entering the sandbox, and dies of SIGSYS.
+ * call before its check, and dies of SIGSYS.
  */
 #define SANDBOX_TEST_ENV	"POOLMON_TEST_FORBIDDEN_SYSCALL"
 
@@ -46,8 +47,11 @@ int sandbox_prepare(struct sandbox *sb, const char *user, char *err,
 /* In a child: drop to the user (groups, gid, uid, checked); _exit on
  * failure. Change hooks run so, without the filter. */
 void sandbox_drop_ids(const struct sandbox *sb);
-/* In a check process: drop to the user, then the filter; _exit on failure. */
+/* In the spawn server: drop to the user, then the filter, which every
+ * check process it forks inherits; _exit on failure. */
 void sandbox_enter(const struct sandbox *sb);
+/* In a check process, inside the sandbox it inherited: the test hook. */
+void sandbox_check_process(const struct sandbox *sb);
 void sandbox_free(struct sandbox *sb);
 
 #endif

@@ -20,6 +20,7 @@
 #include "fleet.h"
 #include "log.h"
 #include "owner.h"
+#include "ptr.h"
 #include "resolver.h"
 #include "supervise.h"
 #include "util.h"
@@ -217,49 +218,137 @@ finish_backend(struct scan *s, size_t idx, const char *why_missing,
 	(void)sd_event_source_set_enabled(s->judge_source, SD_EVENT_ONESHOT);
 }
 
-struct child_ctx {
-	const struct sandbox *sandbox;
-	struct check_job job;
+/*
+ * What a check process is asked to check, as the spawn server gets it:
+ * the rest (ports, check environment, sandbox) it has from the daemon it
+ * was forked from.
+ */
+struct check_request {
+	uint32_t scan_id;
+	uint32_t backend;
+	bool tls_seen;
+	bool has_ptr_name;
+	char ip[INET6_ADDRSTRLEN];
+	char ptr_name[PTR_NAME_MAX];
 };
 
-/* In the check process. */
+/* In the spawn server, once: the sandbox every check process inherits. */
 static void
-check_body(void *arg, int report_fd, int64_t hard_deadline)
+server_enter(void *arg)
 {
-	const struct child_ctx *ctx = arg;
+	const struct scan *s = arg;
 
-	/* Hostile input ahead: an unprivileged user under seccomp. */
-	sandbox_enter(ctx->sandbox);
-	child_run(&ctx->job, report_fd, hard_deadline);
+	/* Hostile input ahead, in its children: an unprivileged user under
+	 * seccomp. */
+	sandbox_enter(s->sandbox);
 }
 
+/* In a check process, forked by the spawn server. */
+static void
+check_body(void *arg, const void *data, size_t len, int report_fd,
+    int64_t hard_deadline)
+{
+	const struct scan *s = arg;
+	struct check_request req;
+	struct check_job job;
+
+	if (len != sizeof(req))
+		_exit(1);
+	memcpy(&req, data, sizeof(req));
+	req.ip[sizeof(req.ip) - 1] = '\0';
+	req.ptr_name[sizeof(req.ptr_name) - 1] = '\0';
+	sandbox_check_process(s->sandbox);
+	job = (struct check_job){
+		.env = s->env, .ports = s->cfg->ports,
+		.nports = s->cfg->nports, .ip = req.ip,
+		.ptr_name = req.has_ptr_name ? req.ptr_name : NULL,
+		.tls_seen = req.tls_seen, .scan_id = req.scan_id,
+		.backend = req.backend,
+	};
+	child_run(&job, report_fd, hard_deadline);
+}
+
+/*
+ * In the spawn server: the daemon's new credentials (scan_credentials),
+ * "USER\0PASSWORD\0".
+ */
+static void
+server_update(void *arg, const void *data, size_t len)
+{
+	struct scan *s = arg;
+	const char *user = data, *pass;
+	size_t ulen;
+
+	if (len == 0 || ((const char *)data)[len - 1] != '\0' ||
+	    (ulen = strlen(user)) + 1 >= len)
+		return;
+	pass = user + ulen + 1;
+	credentials_clear(&s->env->creds);
+	s->env->creds.username = strdup(user);
+	s->env->creds.password = strdup(pass);
+	if (s->env->creds.username == NULL || s->env->creds.password == NULL)
+		credentials_clear(&s->env->creds);
+}
+
+void
+scan_credentials(struct scan *s)
+{
+	const struct credentials *c = &s->env->creds;
+	char buf[SPAWN_DATA_MAX];
+	size_t ulen, plen;
+
+	if (s->sup == NULL || c->username == NULL || c->password == NULL)
+		return;
+	ulen = strlen(c->username) + 1;
+	plen = strlen(c->password) + 1;
+	/* Never too long (CREDFILE_MAX is smaller); if it were, the
+	 * server would be started again, from the daemon as it is now. */
+	if (ulen + plen <= sizeof(buf)) {
+		memcpy(buf, c->username, ulen);
+		memcpy(buf + ulen, c->password, plen);
+	}
+	supervisor_update(s->sup, buf, ulen + plen);
+	explicit_bzero(buf, sizeof(buf));
+}
+
+/* Called only when supervisor_can_spawn(): any error ends the check. */
 static int
 start_child(struct scan *s, size_t idx, const char *ptr_name)
 {
 	struct backend *b = &s->pool->backends[idx];
-	struct child_ctx ctx = {
-		.sandbox = s->sandbox,
-		.job = {
-			.env = s->env, .ports = s->cfg->ports,
-			.nports = s->cfg->nports, .ip = b->dh.ip,
-			.ptr_name = ptr_name, .tls_seen = b->tls_seen,
-			.scan_id = s->scan_id, .backend = (uint32_t)idx,
-		},
-	};
+	struct check_request req;
 	char why[CHECK_REASON_MAX];
-	pid_t pid;
 	int r;
 
-	r = supervisor_spawn(s->sup, idx, child_budget_ms(s->env),
-	    check_body, &ctx, &pid);
+	memset(&req, 0, sizeof(req));
+	req.scan_id = s->scan_id;
+	req.backend = (uint32_t)idx;
+	req.tls_seen = b->tls_seen;
+	str_copy(req.ip, b->dh.ip, sizeof(req.ip));
+	if (ptr_name != NULL) {
+		req.has_ptr_name = true;
+		str_copy(req.ptr_name, ptr_name, sizeof(req.ptr_name));
+	}
+	r = supervisor_spawn(s->sup, idx, child_budget_ms(s->env), &req,
+	    sizeof(req));
 	if (r < 0) {
 		snprintf(why, sizeof(why), "cannot fork a check process: %s",
 		    strerror(-r));
 		finish_backend(s, idx, why, CHECK_ECHILD);
 		return r;
 	}
-	b->pid = pid;
+	/* Asked for: its reports count from now, its pid comes later. */
+	b->pid = -1;
 	return 0;
+}
+
+static void
+on_child_started(void *arg, size_t idx, pid_t pid)
+{
+	struct scan *s = arg;
+
+	if (!s->stopping && idx < s->pool->n)
+		s->pool->backends[idx].pid = pid;
 }
 
 /*
@@ -376,8 +465,8 @@ start_children(struct scan *s)
 	size_t idx, started = 0;
 	const char *ptr_name;
 
-	while (supervisor_running(s->sup) < (size_t)s->cfg->max_children &&
-	    (s->next_to_start < s->pool->n || s->awaiting_names > 0)) {
+	while ((s->next_to_start < s->pool->n || s->awaiting_names > 0) &&
+	    supervisor_can_spawn(s->sup)) {
 		if (started == START_BATCH) {
 			/* The rest after the events pending now. */
 			(void)sd_event_source_set_enabled(s->start_source,
@@ -691,6 +780,14 @@ on_child_ended(void *arg, size_t idx, enum child_end how, int code)
 		snprintf(why, sizeof(why), "check process exited with "
 		    "status %d without a result", code);
 		break;
+	case CHILD_UNSTARTED:
+		if (code != 0)
+			snprintf(why, sizeof(why), "cannot fork a check "
+			    "process: %s", strerror(code));
+		else
+			snprintf(why, sizeof(why), "cannot fork a check "
+			    "process: the spawn server was lost");
+		break;
 	}
 	finish_backend(s, idx, why, st);
 	if (s->scanning && s->finished == s->selected)
@@ -740,7 +837,12 @@ scan_init(struct scan *s)
 {
 	const struct supervisor_hooks hooks = {
 		.record = on_record, .ended = on_child_ended,
-		.idle = on_children_idle, .arg = s,
+		.started = on_child_started, .idle = on_children_idle,
+		.arg = s,
+	};
+	const struct spawn_server_conf server = {
+		.enter = server_enter, .body = check_body,
+		.update = server_update, .ctx = s,
 	};
 	int r;
 
@@ -749,7 +851,7 @@ scan_init(struct scan *s)
 		.burst = UNKNOWN_WARN_BURST,
 	};
 	r = supervisor_new(s->event, (size_t)s->cfg->max_children,
-	    sizeof(struct check_report), &hooks, &s->sup);
+	    sizeof(struct check_report), &hooks, &server, &s->sup);
 	if (r < 0)
 		return r;
 	r = sd_event_add_time(s->event, &s->timer, CLOCK_MONOTONIC,

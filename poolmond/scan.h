@@ -37,7 +37,8 @@ struct scan_hooks {
 struct scan {
 	/* What the scan works with, main's (set before scan_init()). */
 	const struct config *cfg;
-	const struct check_env *env;
+	/* Not const: the spawn server updates its copy (scan_credentials). */
+	struct check_env *env;
 	const struct sandbox *sandbox;
 	sd_event *event;
 	struct pool *pool;
@@ -99,6 +100,9 @@ void scan_judge_soon(struct scan *s);
 /* The resolver's ready hook (arg: the scan): backends waiting for their
  * names may start. */
 void scan_names_ready(void *arg);
+/* The credentials in s->env changed (reload): the spawn server's copy
+ * follows. */
+void scan_credentials(struct scan *s);
 /* Check processes forked since start (status). */
 uint64_t scan_children_forked(const struct scan *s);
 

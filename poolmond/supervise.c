@@ -1,9 +1,11 @@
 /*
- * Check process supervision on sd-event. Each check process has a child
- * source (a pidfd: no waitpid(-1) sweep, no search for whose pid it was)
- * and a deadline timer of its own. A slot is recycled from a deferred
- * event, never inside its own child source's callback, which sd-event
- * still uses to reap the process once the callback returns.
+ * Check process supervision on sd-event. A check process is asked of the
+ * spawn server and becomes the daemon's child; from its pid on it has a
+ * child source (a pidfd: no waitpid(-1) sweep, no search for whose pid it
+ * was) and a deadline timer of its own, which until then bounds the
+ * server's answer. A slot is recycled from a deferred event, never inside
+ * its own child source's callback, which sd-event still uses to reap the
+ * process once the callback returns; a lost server likewise.
  */
 #include "supervise.h"
 
@@ -11,9 +13,10 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -21,9 +24,17 @@
 #include "util.h"
 
 #define REPORT_PIPE_SIZE	(1024 * 1024)
+/* Requests the server has not answered: its socket holds them all. */
+#define SPAWN_IN_FLIGHT_MAX	64
+/* A fork takes a millisecond: a server silent this long (5 s, as its
+ * message says) is lost. */
+#define SPAWN_REPLY_TIMEOUT_MS	5000
+/* A server that keeps dying is started again at most this often. */
+#define SERVER_RESTART_MS	1000
 
 enum slot_state {
 	SLOT_FREE,
+	SLOT_FORKING,		/* asked of the server, no pid yet */
 	SLOT_RUNNING,
 	SLOT_ENDED,		/* told, its sources not yet released */
 };
@@ -34,18 +45,37 @@ struct child_slot {
 	sd_event_source *deadline;
 	size_t backend;
 	pid_t pid;
+	int64_t deadline_ms;	/* of the check process, once it runs */
 	enum slot_state state;
 	bool killed;		/* SIGKILL sent at the deadline */
+};
+
+/* A spawn server: the current one, or a lost one not yet reaped. */
+struct server_link {
+	struct supervisor *sup;
+	struct server_link *next;	/* lost ones */
+	pid_t pid;
+	int sock;			/* -1 once lost */
+	sd_event_source *io;
+	sd_event_source *child;
+	bool exited;			/* reaped, or being reaped */
 };
 
 struct supervisor {
 	sd_event *event;
 	struct supervisor_hooks hooks;
+	struct spawn_server_conf server_conf;
+	struct server_link *server;	/* NULL: none running */
+	struct server_link *lost;
+	int64_t server_started_ms;
+	sd_event_source *restart_timer;
 	struct child_slot *slots;
 	size_t *free_slots;	/* a stack of indices into slots */
 	size_t nfree, max;
+	size_t forking;		/* slots waiting for the server */
 	size_t record_size;
 	unsigned char *record;	/* one record read */
+	struct spawn_request *request;
 	int pipe[2];		/* reports: children write, we read */
 	sd_event_source *pipe_source;
 	sd_event_source *recycle;
@@ -81,6 +111,27 @@ on_reports(sd_event_source *src, int fd, uint32_t revents, void *arg)
 	return 0;
 }
 
+static void
+release_slot(struct supervisor *s, struct child_slot *slot)
+{
+	slot->child = sd_event_source_disable_unref(slot->child);
+	slot->deadline = sd_event_source_disable_unref(slot->deadline);
+	slot->state = SLOT_FREE;
+	slot->pid = 0;
+	s->free_slots[s->nfree++] = (size_t)(slot - s->slots);
+}
+
+/* Told, its slot released and the idle hook run from the loop. */
+static void
+end_slot(struct supervisor *s, struct child_slot *slot, enum child_end how,
+    int code)
+{
+	slot->state = SLOT_ENDED;
+	slot->deadline = sd_event_source_disable_unref(slot->deadline);
+	s->hooks.ended(s->hooks.arg, slot->backend, how, code);
+	(void)sd_event_source_set_enabled(s->recycle, SD_EVENT_ONESHOT);
+}
+
 static int
 on_child(sd_event_source *src, const siginfo_t *si, void *arg)
 {
@@ -95,12 +146,12 @@ on_child(sd_event_source *src, const siginfo_t *si, void *arg)
 		how = CHILD_KILLED;
 	else if (si->si_code != CLD_EXITED)
 		how = CHILD_SIGNALED;
-	slot->state = SLOT_ENDED;
-	slot->deadline = sd_event_source_disable_unref(slot->deadline);
-	s->hooks.ended(s->hooks.arg, slot->backend, how, si->si_status);
-	(void)sd_event_source_set_enabled(s->recycle, SD_EVENT_ONESHOT);
+	end_slot(s, slot, how, si->si_status);
 	return 0;
 }
+
+static void server_lost(struct supervisor *s, struct server_link *link,
+    const char *why);
 
 static int
 on_deadline(sd_event_source *src, uint64_t usec, void *arg)
@@ -110,6 +161,11 @@ on_deadline(sd_event_source *src, uint64_t usec, void *arg)
 
 	(void)src;
 	(void)usec;
+	if (slot->state == SLOT_FORKING) {
+		server_lost(slot->sup, slot->sup->server, "did not answer "
+		    "within 5 s");
+		return 0;
+	}
 	log_debug("check process %ld past its deadline, killing it",
 	    (long)slot->pid);
 	slot->killed = true;
@@ -121,32 +177,325 @@ on_deadline(sd_event_source *src, uint64_t usec, void *arg)
 }
 
 static void
-release_slot(struct supervisor *s, struct child_slot *slot)
+free_link(struct server_link *link)
 {
-	slot->child = sd_event_source_disable_unref(slot->child);
-	slot->deadline = sd_event_source_disable_unref(slot->deadline);
-	slot->state = SLOT_FREE;
-	slot->pid = 0;
-	s->free_slots[s->nfree++] = (size_t)(slot - s->slots);
+	sd_event_source_disable_unref(link->io);
+	sd_event_source_disable_unref(link->child);
+	if (link->sock >= 0)
+		close(link->sock);
+	free(link);
 }
 
 static int
 on_recycle(sd_event_source *src, void *arg)
 {
 	struct supervisor *s = arg;
+	struct server_link **l, *dead;
 	size_t i;
 
 	(void)src;
 	for (i = 0; i < s->max; i++)
 		if (s->slots[i].state == SLOT_ENDED)
 			release_slot(s, &s->slots[i]);
+	for (l = &s->lost; *l != NULL;) {
+		if (!(*l)->exited) {
+			l = &(*l)->next;
+			continue;
+		}
+		dead = *l;
+		*l = dead->next;
+		free_link(dead);
+	}
 	s->hooks.idle(s->hooks.arg);
 	return 0;
 }
 
+/* ---- the spawn server ---- */
+
+static int
+watch(struct supervisor *s, struct child_slot *slot)
+{
+	int r;
+
+	r = sd_event_add_child(s->event, &slot->child, slot->pid, WEXITED,
+	    on_child, slot);
+	if (r < 0)
+		return r;
+	return sd_event_source_set_time(slot->deadline,
+	    (uint64_t)slot->deadline_ms * 1000);
+}
+
+/* The server's answer for one slot: the check process runs, or not. */
+static void
+take_reply(struct supervisor *s, const struct spawn_reply *rep)
+{
+	struct child_slot *slot;
+	int r, status;
+
+	if (rep->slot >= s->max ||
+	    (slot = &s->slots[rep->slot])->state != SLOT_FORKING) {
+		log_warnx("spawn server: an answer for no request (slot %u)",
+		    rep->slot);
+		return;
+	}
+	/* Room again for a request: more may start. */
+	if (s->forking-- == SPAWN_IN_FLIGHT_MAX)
+		(void)sd_event_source_set_enabled(s->recycle,
+		    SD_EVENT_ONESHOT);
+	if (rep->pid <= 0) {
+		end_slot(s, slot, CHILD_UNSTARTED, rep->pid < 0 ?
+		    -rep->pid : EIO);
+		return;
+	}
+	slot->pid = rep->pid;
+	slot->state = SLOT_RUNNING;
+	s->forked++;
+	if ((r = watch(s, slot)) < 0) {
+		/* Unwatched, it would never be reaped nor killed. */
+		kill(slot->pid, SIGKILL);
+		while (waitpid(slot->pid, &status, 0) < 0 && errno == EINTR)
+			;
+		end_slot(s, slot, CHILD_UNSTARTED, -r);
+		return;
+	}
+	s->hooks.started(s->hooks.arg, slot->backend, slot->pid);
+}
+
+/* Every answer the server has sent. -errno once its socket is gone. */
+static int
+read_replies(struct supervisor *s, struct server_link *link)
+{
+	struct spawn_reply rep;
+	ssize_t n;
+
+	for (;;) {
+		n = recv(link->sock, &rep, sizeof(rep), MSG_DONTWAIT);
+		if (n == (ssize_t)sizeof(rep)) {
+			take_reply(s, &rep);
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return 0;
+		if (n > 0) {
+			log_warnx("spawn server: a short answer (%zd bytes)",
+			    n);
+			continue;
+		}
+		return n == 0 ? -EPIPE : -errno;
+	}
+}
+
+static int
+on_server_io(sd_event_source *src, int fd, uint32_t revents, void *arg)
+{
+	struct server_link *link = arg;
+	int r;
+
+	(void)src;
+	(void)fd;
+	(void)revents;
+	if ((r = read_replies(link->sup, link)) < 0)
+		server_lost(link->sup, link, r == -EPIPE ? "closed its socket" :
+		    strerror(-r));
+	return 0;
+}
+
+static int
+on_server_exit(sd_event_source *src, const siginfo_t *si, void *arg)
+{
+	struct server_link *link = arg;
+	struct supervisor *s = link->sup;
+	char why[96];
+
+	(void)src;
+	link->exited = true;
+	if (link->sock >= 0) {
+		/* What it answered before it went still counts. */
+		(void)read_replies(s, link);
+		if (si->si_code == CLD_EXITED)
+			snprintf(why, sizeof(why), "exited with status %d",
+			    si->si_status);
+		else
+			snprintf(why, sizeof(why), "died of signal %d (%s)",
+			    si->si_status, sigabbrev_np(si->si_status) != NULL ?
+			    sigabbrev_np(si->si_status) : "?");
+		server_lost(s, link, why);
+	}
+	/* Freed from the loop, after sd-event has reaped it. */
+	(void)sd_event_source_set_enabled(s->recycle, SD_EVENT_ONESHOT);
+	return 0;
+}
+
+/*
+ * The server is gone or useless: whatever it was asked and did not
+ * answer ends CHILD_UNSTARTED (poolmond's fault, never the backend's),
+ * and the next check starts a new one. Check processes it forked are the
+ * daemon's children and go on.
+ */
+static void
+server_lost(struct supervisor *s, struct server_link *link, const char *why)
+{
+	size_t i;
+
+	if (link == NULL || link->sock < 0)
+		return;
+	log_warnx("spawn server %ld %s; the checks it was asked for are "
+	    "unknown, and it is started again", (long)link->pid, why);
+	link->io = sd_event_source_disable_unref(link->io);
+	close(link->sock);
+	link->sock = -1;
+	if (!link->exited)
+		(void)sd_event_source_send_child_signal(link->child, SIGKILL,
+		    NULL, 0);
+	if (s->server == link) {
+		s->server = NULL;
+		link->next = s->lost;
+		s->lost = link;
+	}
+	for (i = 0; i < s->max; i++)
+		if (s->slots[i].state == SLOT_FORKING) {
+			s->forking--;
+			end_slot(s, &s->slots[i], CHILD_UNSTARTED, 0);
+		}
+}
+
+static int
+on_restart_timer(sd_event_source *src, uint64_t usec, void *arg)
+{
+	struct supervisor *s = arg;
+
+	(void)src;
+	(void)usec;
+	s->hooks.idle(s->hooks.arg);
+	return 0;
+}
+
+/* -EAGAIN: too soon after the last start (the idle hook runs when not). */
+static int
+server_start(struct supervisor *s)
+{
+	struct server_link *link;
+	int64_t now = now_ms();
+	int r;
+
+	if (s->server != NULL)
+		return 0;
+	if (s->server_started_ms != 0 &&
+	    now < s->server_started_ms + SERVER_RESTART_MS) {
+		(void)sd_event_source_set_time(s->restart_timer,
+		    (uint64_t)(s->server_started_ms + SERVER_RESTART_MS) *
+		    1000);
+		(void)sd_event_source_set_enabled(s->restart_timer,
+		    SD_EVENT_ONESHOT);
+		return -EAGAIN;
+	}
+	if ((link = calloc(1, sizeof(*link))) == NULL)
+		return -ENOMEM;
+	link->sup = s;
+	s->server_started_ms = now;
+	if ((r = spawn_server_start(&s->server_conf, s->pipe[1], &link->pid,
+	    &link->sock)) < 0) {
+		free(link);
+		return r;
+	}
+	if ((r = sd_event_add_child(s->event, &link->child, link->pid,
+	    WEXITED, on_server_exit, link)) < 0 ||
+	    (r = sd_event_add_io(s->event, &link->io, link->sock, EPOLLIN,
+	    on_server_io, link)) < 0) {
+		kill(link->pid, SIGKILL);
+		if (link->child == NULL)
+			while (waitpid(link->pid, NULL, 0) < 0 && errno == EINTR)
+				;
+		else
+			link->exited = true;	/* sd-event reaps it */
+		link->sock = link->sock >= 0 ? (close(link->sock), -1) : -1;
+		link->next = s->lost;
+		s->lost = link;
+		return r;
+	}
+	s->server = link;
+	return 0;
+}
+
+bool
+supervisor_can_spawn(struct supervisor *s)
+{
+	if (s->nfree == 0 || s->forking >= SPAWN_IN_FLIGHT_MAX)
+		return false;
+	return server_start(s) != -EAGAIN;
+}
+
+int
+supervisor_spawn(struct supervisor *s, size_t backend, int64_t budget_ms,
+    const void *job, size_t len)
+{
+	struct spawn_request *req = s->request;
+	struct child_slot *slot;
+	int64_t start = now_ms();
+	size_t idx;
+	int r;
+
+	if (len > SPAWN_DATA_MAX)
+		return -EINVAL;
+	if (!supervisor_can_spawn(s))
+		return -EBUSY;
+	if ((r = server_start(s)) < 0)
+		return r;
+	idx = s->free_slots[s->nfree - 1];
+	slot = &s->slots[idx];
+	r = sd_event_add_time(s->event, &slot->deadline, CLOCK_MONOTONIC,
+	    (uint64_t)(start + SPAWN_REPLY_TIMEOUT_MS) * 1000, 1000,
+	    on_deadline, slot);
+	if (r < 0)
+		return r;
+	req->kind = SPAWN_FORK;
+	req->slot = (uint32_t)idx;
+	req->hard_deadline = start + budget_ms;
+	req->len = (uint32_t)len;
+	memcpy(req->data, job, len);
+	/* At most SPAWN_IN_FLIGHT_MAX requests: the socket has room. */
+	if (send(s->server->sock, req, SPAWN_REQUEST_HEADER + len,
+	    MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
+		r = -errno;
+		slot->deadline = sd_event_source_disable_unref(slot->deadline);
+		return r;
+	}
+	s->nfree--;
+	s->forking++;
+	slot->backend = backend;
+	slot->killed = false;
+	slot->deadline_ms = start + budget_ms + CHILD_KILL_GRACE_MS;
+	slot->state = SLOT_FORKING;
+	return 0;
+}
+
+void
+supervisor_update(struct supervisor *s, const void *data, size_t len)
+{
+	struct spawn_request *req = s->request;
+	ssize_t n;
+
+	if (s->server == NULL)
+		return;		/* the next one is forked with it */
+	memset(req, 0, SPAWN_REQUEST_HEADER);
+	req->kind = SPAWN_UPDATE;
+	req->len = (uint32_t)len;
+	if (len <= SPAWN_DATA_MAX)
+		memcpy(req->data, data, len);
+	n = len > SPAWN_DATA_MAX ? -1 : send(s->server->sock, req,
+	    SPAWN_REQUEST_HEADER + len, MSG_DONTWAIT | MSG_NOSIGNAL);
+	explicit_bzero(req->data, len <= SPAWN_DATA_MAX ? len : 0);
+	if (n < 0)
+		server_lost(s, s->server, "could not take the new "
+		    "credentials");
+}
+
 int
 supervisor_new(sd_event *event, size_t max, size_t record_size,
-    const struct supervisor_hooks *hooks, struct supervisor **out)
+    const struct supervisor_hooks *hooks,
+    const struct spawn_server_conf *server, struct supervisor **out)
 {
 	struct supervisor *s;
 	size_t i;
@@ -156,6 +505,7 @@ supervisor_new(sd_event *event, size_t max, size_t record_size,
 		return -ENOMEM;
 	s->event = event;
 	s->hooks = *hooks;
+	s->server_conf = *server;
 	s->max = max;
 	s->record_size = record_size;
 	s->pipe[0] = s->pipe[1] = -1;
@@ -165,8 +515,10 @@ supervisor_new(sd_event *event, size_t max, size_t record_size,
 	s->slots = calloc(max, sizeof(*s->slots));
 	s->free_slots = calloc(max, sizeof(*s->free_slots));
 	s->record = malloc(record_size);
+	s->request = calloc(1, sizeof(*s->request));
 	r = -ENOMEM;
-	if (s->slots == NULL || s->free_slots == NULL || s->record == NULL)
+	if (s->slots == NULL || s->free_slots == NULL || s->record == NULL ||
+	    s->request == NULL)
 		goto fail;
 	for (i = 0; i < max; i++) {
 		s->slots[i].sup = s;
@@ -185,7 +537,14 @@ supervisor_new(sd_event *event, size_t max, size_t record_size,
 	if ((r = sd_event_add_io(event, &s->pipe_source, s->pipe[0], EPOLLIN,
 	    on_reports, s)) < 0 ||
 	    (r = sd_event_add_defer(event, &s->recycle, on_recycle, s)) < 0 ||
-	    (r = sd_event_source_set_enabled(s->recycle, SD_EVENT_OFF)) < 0)
+	    (r = sd_event_source_set_enabled(s->recycle, SD_EVENT_OFF)) < 0 ||
+	    (r = sd_event_add_time(event, &s->restart_timer, CLOCK_MONOTONIC,
+	    0, 1000, on_restart_timer, s)) < 0 ||
+	    (r = sd_event_source_set_enabled(s->restart_timer,
+	    SD_EVENT_OFF)) < 0)
+		goto fail;
+	/* Now, while the daemon is small: every check is forked from it. */
+	if ((r = server_start(s)) < 0)
 		goto fail;
 	*out = s;
 	return 0;
@@ -194,9 +553,25 @@ fail:
 	return r;
 }
 
+static void
+stop_server(struct server_link *link)
+{
+	if (link->sock >= 0) {
+		close(link->sock);
+		link->sock = -1;
+	}
+	if (!link->exited) {
+		kill(link->pid, SIGKILL);
+		while (waitpid(link->pid, NULL, 0) < 0 && errno == EINTR)
+			;
+	}
+	free_link(link);
+}
+
 void
 supervisor_free(struct supervisor *s)
 {
+	struct server_link *link;
 	size_t i;
 	int status;
 
@@ -215,8 +590,15 @@ supervisor_free(struct supervisor *s)
 		sd_event_source_disable_unref(slot->child);
 		sd_event_source_disable_unref(slot->deadline);
 	}
+	if (s->server != NULL)
+		stop_server(s->server);
+	while ((link = s->lost) != NULL) {
+		s->lost = link->next;
+		stop_server(link);
+	}
 	sd_event_source_disable_unref(s->pipe_source);
 	sd_event_source_disable_unref(s->recycle);
+	sd_event_source_disable_unref(s->restart_timer);
 	if (s->pipe[0] >= 0)
 		close(s->pipe[0]);
 	if (s->pipe[1] >= 0)
@@ -224,86 +606,8 @@ supervisor_free(struct supervisor *s)
 	free(s->slots);
 	free(s->free_slots);
 	free(s->record);
+	free(s->request);
 	free(s);
-}
-
-/* In the check process: drop everything of the daemon's but the pipe. */
-static void
-child_setup(int report_fd, pid_t parent)
-{
-	static const int reset[] = { SIGINT, SIGTERM, SIGQUIT, SIGCHLD,
-	    SIGALRM };
-	sigset_t none;
-	size_t i;
-
-	for (i = 0; i < ARRAY_SIZE(reset); i++)
-		signal(reset[i], SIG_DFL);
-	signal(SIGPIPE, SIG_IGN);
-	/* A reload meant for the daemon (killall -HUP poolmond, systemctl
-	 * kill -s HUP) must not kill a check and fail a healthy backend. */
-	signal(SIGHUP, SIG_IGN);
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-	/* Die with the daemon rather than outlive it, even if it died
-	 * before this line. */
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (getppid() != parent)
-		_exit(1);
-	if (report_fd != 3 && dup2(report_fd, 3) < 0)
-		_exit(1);
-	/* No pidfile lock, control or director socket, no other child's
-	 * pidfd in a check process. */
-	close_range(4, ~0U, 0);
-}
-
-static int
-watch(struct supervisor *s, struct child_slot *slot, int64_t deadline_ms)
-{
-	int r;
-
-	r = sd_event_add_child(s->event, &slot->child, slot->pid, WEXITED,
-	    on_child, slot);
-	if (r < 0)
-		return r;
-	return sd_event_add_time(s->event, &slot->deadline, CLOCK_MONOTONIC,
-	    (uint64_t)deadline_ms * 1000, 1000, on_deadline, slot);
-}
-
-int
-supervisor_spawn(struct supervisor *s, size_t backend, int64_t budget_ms,
-    child_body_fn *body, void *ctx, pid_t *pid)
-{
-	struct child_slot *slot;
-	int64_t start = now_ms();
-	pid_t parent = getpid();
-	int r, status;
-
-	if (s->nfree == 0)
-		return -EBUSY;
-	slot = &s->slots[s->free_slots[s->nfree - 1]];
-	slot->pid = fork();
-	if (slot->pid < 0)
-		return -errno;
-	if (slot->pid == 0) {
-		child_setup(s->pipe[1], parent);
-		body(ctx, 3, start + budget_ms);
-		_exit(0);
-	}
-	s->nfree--;
-	s->forked++;
-	slot->backend = backend;
-	slot->killed = false;
-	slot->state = SLOT_RUNNING;
-	if ((r = watch(s, slot, start + budget_ms + CHILD_KILL_GRACE_MS)) < 0) {
-		/* Unwatched, it would never be reaped nor killed. */
-		kill(slot->pid, SIGKILL);
-		while (waitpid(slot->pid, &status, 0) < 0 && errno == EINTR)
-			;
-		release_slot(s, slot);
-		return r;
-	}
-	*pid = slot->pid;
-	return 0;
 }
 
 size_t
@@ -316,4 +620,10 @@ uint64_t
 supervisor_forked(const struct supervisor *s)
 {
 	return s->forked;
+}
+
+pid_t
+supervisor_server_pid(const struct supervisor *s)
+{
+	return s->server != NULL ? s->server->pid : 0;
 }

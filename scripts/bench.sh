@@ -37,9 +37,11 @@ detect_sizes=${BENCH_DETECT_SIZES-100 1000 5000}
 
 [ "$(id -u)" = 0 ] || { echo "bench: needs root" >&2; exit 1; }
 
-# CPU ticks of the daemon and its reaped children.
+# CPU ticks of the daemon and its reaped children (the check processes),
+# and of the children it has not reaped: its spawn server, which forks
+# them.
 cpu_ticks() {
-	awk '{ print $14 + $15 + $16 + $17 }' "/proc/$1/stat"
+	tree_ticks "$1"
 }
 
 # CPU ticks of a process tree: the Dovecot instance serving the checks
@@ -250,7 +252,7 @@ start_poolmond_detect() {
 		</dev/null >/dev/null 2>&1 &
 	pm=$!
 	tb_track_pid "$pm"
-	"$TOOLS/childcount" "$pm" 86400 1 >"$1" &
+	"$TOOLS/childcount" "$pm" 86400 1 poolmond-spawn >"$1" &
 	counter=$!
 	tb_track_pid "$counter"
 	wait_poolmond_started
@@ -379,7 +381,7 @@ detect_size() {
 		return 1
 	}
 	f0=$(json_field children_forked)
-	read -r _ median mean max < <("$TOOLS/childcount" "$pm" "$interval" 1)
+	read -r _ median mean max < <("$TOOLS/childcount" "$pm" "$interval" 1 poolmond-spawn)
 	f1=$(json_field children_forked)
 	# Little's law: the mean number alive over the checks started a second.
 	t_ms=$(awk -v m="$mean" -v i="$interval" -v f=$((f1 - f0)) \
@@ -450,6 +452,26 @@ mem_kb() {
 		END { print r + 0, p + 0 }' "/proc/$1/smaps_rollup" 2>/dev/null
 }
 
+# Pss KiB of the PIDs together (a page they share counted once).
+pss_kb() {
+	local p
+	for p in "$@"; do
+		cat "/proc/$p/smaps_rollup" 2>/dev/null
+	done | awk '/^Pss:/ { t += $2 } END { print t + 0 }'
+}
+
+# Rss and private KiB of poolmond's spawn server (0 0: none, an older
+# poolmond), and the Pss of poolmond and its server together.
+server_mem_kb() {
+	local srv
+	srv=$(pgrep -P "$1" -x poolmond-spawn | head -n 1)
+	if [ -n "$srv" ]; then
+		echo "$(mem_kb "$srv") $(pss_kb "$1" "$srv")"
+	else
+		echo "0 0 $(pss_kb "$1")"
+	fi
+}
+
 # Until TERM: the largest Rss and private KiB of PID, into FILE.
 mem_sampler() {
 	local pid=$1 file=$2 r p rmax=0 pmax=0 stop=
@@ -472,14 +494,16 @@ spread() {
 
 # One turn of one poolmond (PM_BIN, PMCTL_BIN): a warm-up scan, its idle
 # memory, then BENCH_SCANS scans; appends "ms/backend idle_rss idle_priv
-# scan_rss scan_priv" to FILE.
+# scan_rss scan_priv server_rss server_priv pss" to FILE (idle; pss: of
+# the daemon and its spawn server together).
 floor_turn() {
-	local n=$1 file=$2 c0 c1 hz idle sampler peak
+	local n=$1 file=$2 c0 c1 hz idle sampler peak server
 	hz=$(getconf CLK_TCK)
 	start_poolmond -i 3600 || return 1
 	"$PMCTL_BIN" -s "$ctl" -t 3600 recheck >/dev/null 2>&1
 	sleep 1
 	idle=$(mem_kb "$pm")
+	server=$(server_mem_kb "$pm")
 	mem_sampler "$pm" "$TB_DIR/peak" &
 	sampler=$!
 	c0=$(cpu_ticks "$pm")
@@ -493,7 +517,7 @@ floor_turn() {
 	stop_poolmond
 	awk -v t=$((c1 - c0)) -v s="$scans" -v hz="$hz" -v n="$n" \
 		'BEGIN { printf "%.3f ", t / s / hz / n * 1000 }' >>"$file"
-	echo "$idle $peak" >>"$file"
+	echo "$idle $peak $server" >>"$file"
 }
 
 # The floor section (see the top of this file).
@@ -547,21 +571,24 @@ floor_section() {
 		"RSS $(awk -v k="$r" 'BEGIN { printf "%.2f", k / 1024 }') MiB," \
 		"private $(awk -v k="$i" 'BEGIN { printf "%.2f", k / 1024 }') MiB"
 	echo
-	echo "| poolmond | ms/backend | x check_floor | idle RSS MiB | idle private MiB | scan RSS MiB | scan private MiB |"
-	echo "|----------|------------|---------------|--------------|------------------|--------------|------------------|"
+	echo "| poolmond | ms/backend | x check_floor | idle RSS MiB | idle private MiB | scan RSS MiB | scan private MiB | spawn server idle RSS MiB | spawn server idle private MiB | idle PSS of both MiB |"
+	echo "|----------|------------|---------------|--------------|------------------|--------------|------------------|------|------|------|"
 	for i in "${!bins[@]}"; do
 		paste -d' ' "$TB_DIR/turns.${names[$i]}" \
 			<(awk '$1 == "check_floor" { print $2 }' "$TB_DIR/calibrate") |
-			awk -v d="$TB_DIR/col.${names[$i]}" '$6 > 0 {
-				print $1 > (d ".ms"); print $1 / $6 > (d ".x")
-				for (c = 2; c <= 5; c++) print $c / 1024 > (d "." c) }'
-		printf '| %s | %s | %s | %s | %s | %s | %s |\n' "${names[$i]}" \
+			awk -v d="$TB_DIR/col.${names[$i]}" '$NF > 0 {
+				print $1 > (d ".ms"); print $1 / $NF > (d ".x")
+				for (c = 2; c < NF; c++) print $c / 1024 > (d "." c) }'
+		printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "${names[$i]}" \
 			"$(spread <"$TB_DIR/col.${names[$i]}.ms")" \
 			"$(spread <"$TB_DIR/col.${names[$i]}.x")" \
 			"$(spread <"$TB_DIR/col.${names[$i]}.2")" \
 			"$(spread <"$TB_DIR/col.${names[$i]}.3")" \
 			"$(spread <"$TB_DIR/col.${names[$i]}.4")" \
-			"$(spread <"$TB_DIR/col.${names[$i]}.5")"
+			"$(spread <"$TB_DIR/col.${names[$i]}.5")" \
+			"$(spread <"$TB_DIR/col.${names[$i]}.6")" \
+			"$(spread <"$TB_DIR/col.${names[$i]}.7")" \
+			"$(spread <"$TB_DIR/col.${names[$i]}.8")"
 	done
 	tb_cleanup
 }

@@ -77,7 +77,11 @@ VG=(valgrind --tool=memcheck --error-exitcode=99 --leak-check=full
 	--errors-for-leak-kinds=definite --show-leak-kinds=definite
 	--track-origins=yes --track-fds=yes --num-callers=30
 	--suppressions=tests/hostile/valgrind.supp
-	--log-file="$TB_DIR/vg.%p.log")
+	--log-file="$TB_DIR/vg/vg.%p.log")
+# The check processes are forked by the spawn server, which runs as the
+# check user: valgrind opens each one's log as that user.
+chmod 711 "$TB_DIR"
+mkdir -m 1777 "$TB_DIR/vg"
 "${VG[@]}" "$POOLMOND" -f -d -S "$TB_DIRECTOR_SOCKET" -k "$TB_DIR/poolmond.pid" \
 	-l "$(pm_log)" --state-file "$TB_DIR/state" --control-socket "$TB_DIR/ctl.sock" \
 	"${CHECKS[@]}" --metrics-listen="$DIR_IP:9095" \
@@ -130,7 +134,7 @@ tb_wait_host_state "$B4" U 30 || tb_fail "$B4 not brought up after its release"
 n=$(pm_count_log "scan complete")
 hs_wait_count "scan complete" $((n + 2)) 30 || tb_fail "scans stopped"
 
-vglog=$TB_DIR/vg.$PM_PID.log
+vglog=$TB_DIR/vg/vg.$PM_PID.log
 pm_stop 60
 rc=$?
 [ -s "$vglog" ] || tb_fail "no valgrind log for the daemon"
@@ -154,7 +158,7 @@ fi
 # The check processes: no error in any of them. Those the daemon killed
 # at TERM wrote no summary; they must not have reported an error either.
 children=0 killed=0
-for f in "$TB_DIR"/vg.*.log; do
+for f in "$TB_DIR"/vg/vg.*.log; do
 	[ "$f" = "$vglog" ] && continue
 	if grep -q "ERROR SUMMARY:" "$f"; then
 		children=$((children + 1))

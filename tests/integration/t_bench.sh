@@ -59,7 +59,8 @@ tb_pass "detection row: $(echo $det | tr -s ' ')"
 grep -q '^Machine floor' <<<"$out" && grep -qE '^  tls_fresh [0-9.]+ ms ' <<<"$out" &&
 	grep -qE '^  check_floor [0-9.]+ ms ' <<<"$out" || tb_fail "no machine floor: $out"
 # | this | ms [..] | x [..] | idle RSS [..] | idle private [..] | scan RSS [..] | scan private [..] |
-grep -qE "^\| this \| $fig \| $fig \| $fig \| $fig \| $fig \| $fig \|$" <<<"$out" ||
+#   spawn server idle RSS [..] | its private [..] | PSS of both [..] |
+grep -qE "^\| this \| $fig \| $fig \| $fig \| $fig \| $fig \| $fig \| $fig \| $fig \| $fig \|$" <<<"$out" ||
 	tb_fail "no row of poolmond against the floor: $out"
 grep -qE '^Idle with .*RSS [0-9.]+ MiB, private [0-9.]+ MiB$' <<<"$out" ||
 	tb_fail "no idle memory of the plain configuration: $out"

@@ -139,6 +139,7 @@ sandboxed_child(const struct sandbox *sb, int *ready, int *gate)
 		close(up[0]);
 		close(down[1]);
 		sandbox_enter(sb);
+		sandbox_check_process(sb);
 		/* read, write and exit_group are a check's: allowed. */
 		if (write(up[1], "1", 1) != 1 || read(down[0], &c, 1) < 0)
 			_exit(2);
