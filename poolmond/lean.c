@@ -441,7 +441,8 @@ lean_table_pages(const struct dl_phdr_info *info, struct lean_range *r,
 	for (i = 0; i < t.n; i++) {
 		start = page_up(&o, t.t[i].start);
 		end = t.t[i].end;
-		seg = segment_of(&o, t.t[i].start, 0);
+		if ((seg = segment_of(&o, t.t[i].start, 0)) == NULL)
+			continue;
 		seg_end = info->dlpi_addr + seg->p_vaddr + seg->p_filesz;
 		end = seg_end - end < TABLE_GAP ? page_up(&o, seg_end) :
 		    page_down(&o, end);
@@ -557,10 +558,11 @@ lean_after_startup(void)
 {
 	ssize_t n;
 
-	if ((n = lean_release_tables()) < 0) {
-		errno = (int)-n;
-		log_warn("the dynamic linker's tables not given back");
-	} else
+	/* Only memory is at stake: said, not warned. */
+	if ((n = lean_release_tables()) < 0)
+		log_info("the dynamic linker's tables not given back: %s",
+		    strerror((int)-n));
+	else
 		log_debug("start-up over: %zd KiB of the dynamic linker's "
 		    "tables given back", n / 1024);
 }
