@@ -26,6 +26,7 @@
 #include "resolver.h"
 #include "router_director.h"
 #include "hooks.h"
+#include "lean.h"
 #include "sandbox.h"
 #include "tls.h"
 #include "util.h"
@@ -583,6 +584,7 @@ main(int argc, char **argv)
 	    d.cfg.nports, d.cfg.interval_s, d.cfg.timeout_s,
 	    router_kind_str(router_kind(d.router)), d.router->target,
 	    d.cfg.dry_run ? ", dry-run" : "");
+	lean_after_startup();
 	daemon_ready(&ready_fd);
 	wire_notify_ready(&d);
 	r = sd_event_loop(d.event);
