@@ -18,6 +18,7 @@
 
 #include "actions.h"
 #include "fleet.h"
+#include "lean.h"
 #include "log.h"
 #include "owner.h"
 #include "ptr.h"
@@ -238,6 +239,8 @@ server_enter(void *arg)
 {
 	const struct scan *s = arg;
 
+	/* As the daemon does once started (lean.h): forked before that. */
+	(void)lean_release_tables();
 	/* Hostile input ahead, in its children: an unprivileged user under
 	 * seccomp. */
 	sandbox_enter(s->sandbox);

@@ -21,6 +21,7 @@
 #   hs_check_ms IP PORTNAME    the latency it reports
 #   hs_wait_count REGEX N SECS until pm_count_log REGEX is N or more
 #   hs_children PID            pids whose parent is PID
+#   hs_check_processes PID     those but poolmond's spawn server
 #   hs_log_ascii FILE          0 when FILE holds only printable ASCII lines
 #   hs_mem_checked             0 unless $POOLMOND is an ASan build: its
 #                              shadow memory and quarantine make memory
@@ -128,6 +129,14 @@ hs_wait_count() {
 
 hs_children() {
 	cat "/proc/$1/task/$1/children" 2>/dev/null
+}
+
+hs_check_processes() {
+	local c
+	for c in $(hs_children "$1"); do
+		[ "$(cat "/proc/$c/comm" 2>/dev/null)" = poolmond-spawn ] ||
+			echo "$c"
+	done
 }
 
 hs_log_ascii() {
