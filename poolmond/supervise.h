@@ -57,8 +57,9 @@ int supervisor_new(sd_event *event, size_t max, size_t record_size,
  * fine. */
 void supervisor_free(struct supervisor *s);
 /*
- * Whether supervisor_spawn() may be called now. When not, the idle hook
- * runs once it may (a slot freed, the server answered or may be started
+ * Whether supervisor_spawn() may be called now; starts the spawn server
+ * if none runs (at most once a second). When not, the idle hook runs
+ * once it may (a slot freed, the server answered or may be started
  * again).
  */
 bool supervisor_can_spawn(struct supervisor *s);

@@ -4,7 +4,9 @@
  * in the sandbox the server entered once (user, no_new_privs, seccomp),
  * cannot fork (RLIMIT_NPROC 0, and a plain fork is outside the filter),
  * sees what an update changed in the server, and outlives a server that
- * dies. A malformed request is ignored, not fatal.
+ * dies. A malformed request is ignored, not fatal. Two check processes
+ * draw different random bytes from OpenSSL though neither ran fork()'s
+ * handlers (it reseeds on a new pid).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -19,6 +21,8 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <openssl/rand.h>
 
 #include "sandbox.h"
 #include "spawn_server.h"
@@ -70,6 +74,13 @@ body(void *arg, const void *data, size_t len, int report_fd,
 	long pid;
 
 	memset(&rec, 0, sizeof(rec));
+	if (len == 4 && memcmp(data, "rand", 4) == 0) {
+		if (RAND_bytes((unsigned char *)rec.data, 16) != 1)
+			_exit(4);
+		if (write(report_fd, &rec, sizeof(rec)) != sizeof(rec))
+			_exit(3);
+		_exit(0);
+	}
 	if (len == 4 && memcmp(data, "fork", 4) == 0)
 		(void)syscall(SYS_clone, SIGCHLD, NULL, NULL, NULL, NULL);
 	rec.ppid = getppid();
@@ -214,6 +225,11 @@ test_plain_fork_killed(void)
 	pid_t server;
 
 	CHECK(pipe2(pipefd, O_CLOEXEC) == 0);
+	{
+		unsigned char seed[8];
+
+		CHECK(RAND_bytes(seed, sizeof(seed)) == 1);
+	}
 	CHECK(spawn_server_start(&conf, pipefd[1], &server, &sock) == 0);
 	(void)fcntl(sock, F_SETFL, 0);
 	CHECK(send_request(sock, SPAWN_FORK, 1, "fork", now_ms() + 3000) == 0);
@@ -227,6 +243,21 @@ test_plain_fork_killed(void)
 	CHECK(rep.slot == 2 && rep.pid > 0);
 	CHECK(get_record(pipefd[0], &rec) == 0);
 	CHECK(waitpid(rep.pid, &status, 0) == rep.pid);
+	/* Randomness: the server's generator was seeded before it forked
+	 * both; each check process must reseed. */
+	{
+		struct record r1, r2;
+
+		CHECK(send_request(sock, SPAWN_FORK, 3, "rand", now_ms() + 3000) == 0);
+		CHECK(get_reply(sock, &rep) == 0 && rep.pid > 0);
+		CHECK(get_record(pipefd[0], &r1) == 0);
+		CHECK(waitpid(rep.pid, &status, 0) == rep.pid);
+		CHECK(send_request(sock, SPAWN_FORK, 4, "rand", now_ms() + 3000) == 0);
+		CHECK(get_reply(sock, &rep) == 0 && rep.pid > 0);
+		CHECK(get_record(pipefd[0], &r2) == 0);
+		CHECK(waitpid(rep.pid, &status, 0) == rep.pid);
+		CHECK(memcmp(r1.data, r2.data, 16) != 0);
+	}
 	/* Our end closed: the server exits. */
 	close(sock);
 	CHECK(waitpid(server, &status, 0) == server);
