@@ -58,6 +58,13 @@ for cap in CAP_SETUID CAP_SETGID; do
 	*) fail "CapabilityBoundingSet lacks $cap: check processes switch to --user" ;;
 	esac
 done
+# And poolmond kills them at their deadline, and its spawn server and
+# hooks when needed: processes of another user, which root may signal
+# only with CAP_KILL.
+case " $(value CapabilityBoundingSet) " in
+*" CAP_KILL "*) ;;
+*) fail "CapabilityBoundingSet lacks CAP_KILL: check processes run as --user and are killed at their deadline" ;;
+esac
 # Allow-lists add up: @system-service has the setuid family and prctl.
 grep -q '^SystemCallFilter=@system-service$' "$UNIT" ||
 	fail "SystemCallFilter lacks @system-service (setuid family, prctl)"
