@@ -13,8 +13,10 @@
 # handshake in a fresh and in a warm process, and check_floor, a process
 # checking the same five ports and nothing else) against poolmond's CPU
 # per backend, in turns (BENCH_FLOOR_ROUNDS, 3) so that other work on the
-# machine weighs on both alike; and the daemon's resident and private
-# memory, idle and during the scans. BENCH_BASELINE=DIR adds the poolmond
+# machine weighs on both alike, over rechecks (every backend at once) and
+# over scans at -i BENCH_FLOOR_INTERVAL (10 s: each backend at its own
+# offset, as poolmond works); and the daemon's and its spawn server's
+# resident and private memory, idle and during the scans. BENCH_BASELINE=DIR adds the poolmond
 # of another build directory (an earlier version) to the same turns.
 # Between the two, the detection table: at each N of BENCH_DETECT_SIZES
 # ("100 1000 5000"; empty: none), the time from a backend's failure to its
@@ -241,6 +243,19 @@ detect_grain=${BENCH_DETECT_GRAIN:-50}
 # poolmond's default, passed so that the failed check's time is known.
 retry_delay_ms=500
 
+# In srv, the pid of PID's spawn server (not a check process: childcount
+# leaves it out), waiting up to TRIES x 10 ms for it; empty for a poolmond
+# without one.
+server_pid() {
+	local i
+	for i in $(seq 0 "$2"); do
+		srv=$(pgrep -P "$1" -x poolmond-spawn | head -n 1)
+		[ -n "$srv" ] && return 0
+		[ "$i" -lt "$2" ] && sleep 0.01
+	done
+	return 0
+}
+
 # Its check processes are counted from the start into FILE until
 # $counter is ended: the first scan checks all at once.
 start_poolmond_detect() {
@@ -252,7 +267,8 @@ start_poolmond_detect() {
 		</dev/null >/dev/null 2>&1 &
 	pm=$!
 	tb_track_pid "$pm"
-	"$TOOLS/childcount" "$pm" 86400 1 poolmond-spawn >"$1" &
+	server_pid "$pm" 100
+	"$TOOLS/childcount" "$pm" 86400 1 $srv >"$1" &
 	counter=$!
 	tb_track_pid "$counter"
 	wait_poolmond_started
@@ -381,7 +397,8 @@ detect_size() {
 		return 1
 	}
 	f0=$(json_field children_forked)
-	read -r _ median mean max < <("$TOOLS/childcount" "$pm" "$interval" 1 poolmond-spawn)
+	server_pid "$pm" 0
+	read -r _ median mean max < <("$TOOLS/childcount" "$pm" "$interval" 1 $srv)
 	f1=$(json_field children_forked)
 	# Little's law: the mean number alive over the checks started a second.
 	t_ms=$(awk -v m="$mean" -v i="$interval" -v f=$((f1 - f0)) \
@@ -518,6 +535,42 @@ floor_turn() {
 	awk -v t=$((c1 - c0)) -v s="$scans" -v hz="$hz" -v n="$n" \
 		'BEGIN { printf "%.3f ", t / s / hz / n * 1000 }' >>"$file"
 	echo "$idle $peak $server" >>"$file"
+	spread_turn "$n" "$file.spread"
+}
+
+# scans_completed of poolmond's status, empty when it does not answer.
+scans_completed() {
+	"$PMCTL_BIN" -s "$ctl" --json status 2>/dev/null | jq -r '.scans_completed // empty'
+}
+
+# Until poolmond has completed COUNT scans; 1 after LIMIT seconds.
+wait_completed() {
+	local count=$1 limit=$2 t0 done_
+	t0=$(_tb_now_ms)
+	while :; do
+		done_=$(scans_completed)
+		[ -n "$done_" ] && [ "$done_" -ge "$count" ] && return 0
+		[ $(($(_tb_now_ms) - t0)) -gt $((limit * 1000)) ] && return 1
+		sleep 0.2
+	done
+}
+
+# The same poolmond at work as configured: scans at -i BENCH_FLOOR_INTERVAL
+# (10 s), each backend checked at its own offset (an older poolmond
+# checks them all at once at each interval), BENCH_SCANS of them after
+# the first (which checks all at once); appends "ms/backend" to FILE.
+spread_turn() {
+	local n=$1 file=$2 c0 c1 hz interval=${BENCH_FLOOR_INTERVAL:-10}
+	hz=$(getconf CLK_TCK)
+	start_poolmond -i "$interval" || return 1
+	wait_completed 1 $((interval * 3 + 60)) || { stop_poolmond; return 1; }
+	c0=$(cpu_ticks "$pm")
+	wait_completed $((1 + scans)) $((interval * (scans + 2) + 60)) ||
+		{ stop_poolmond; return 1; }
+	c1=$(cpu_ticks "$pm")
+	stop_poolmond
+	awk -v t=$((c1 - c0)) -v s="$scans" -v hz="$hz" -v n="$n" \
+		'BEGIN { printf "%.3f\n", t / s / hz / n * 1000 }' >>"$file"
 }
 
 # The floor section (see the top of this file).
@@ -571,17 +624,27 @@ floor_section() {
 		"RSS $(awk -v k="$r" 'BEGIN { printf "%.2f", k / 1024 }') MiB," \
 		"private $(awk -v k="$i" 'BEGIN { printf "%.2f", k / 1024 }') MiB"
 	echo
-	echo "| poolmond | ms/backend | x check_floor | idle RSS MiB | idle private MiB | scan RSS MiB | scan private MiB | spawn server idle RSS MiB | spawn server idle private MiB | idle PSS of both MiB |"
-	echo "|----------|------------|---------------|--------------|------------------|--------------|------------------|------|------|------|"
+	echo "ms/backend and x check_floor: $scans rechecks (every backend at once, up to 256 check"
+	echo "processes on $(nproc) cores with the Dovecot serving them); spread: $scans scans at"
+	echo "-i ${BENCH_FLOOR_INTERVAL:-10}, each backend at its own offset, as poolmond works between rechecks."
+	echo
+	echo "| poolmond | ms/backend | x check_floor | ms/backend, spread | x check_floor, spread | idle RSS MiB | idle private MiB | scan RSS MiB | scan private MiB | spawn server idle RSS MiB | spawn server idle private MiB | idle PSS of both MiB |"
+	echo "|----------|------------|---------------|------|------|--------------|------------------|--------------|------------------|------|------|------|"
 	for i in "${!bins[@]}"; do
 		paste -d' ' "$TB_DIR/turns.${names[$i]}" \
 			<(awk '$1 == "check_floor" { print $2 }' "$TB_DIR/calibrate") |
 			awk -v d="$TB_DIR/col.${names[$i]}" '$NF > 0 {
 				print $1 > (d ".ms"); print $1 / $NF > (d ".x")
 				for (c = 2; c < NF; c++) print $c / 1024 > (d "." c) }'
-		printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "${names[$i]}" \
+		paste -d' ' "$TB_DIR/turns.${names[$i]}.spread" \
+			<(awk '$1 == "check_floor" { print $2 }' "$TB_DIR/calibrate") |
+			awk -v d="$TB_DIR/col.${names[$i]}" 'NF == 2 && $2 > 0 {
+				print $1 > (d ".sms"); print $1 / $2 > (d ".sx") }'
+		printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "${names[$i]}" \
 			"$(spread <"$TB_DIR/col.${names[$i]}.ms")" \
 			"$(spread <"$TB_DIR/col.${names[$i]}.x")" \
+			"$(spread 2>/dev/null <"$TB_DIR/col.${names[$i]}.sms")" \
+			"$(spread 2>/dev/null <"$TB_DIR/col.${names[$i]}.sx")" \
 			"$(spread <"$TB_DIR/col.${names[$i]}.2")" \
 			"$(spread <"$TB_DIR/col.${names[$i]}.3")" \
 			"$(spread <"$TB_DIR/col.${names[$i]}.4")" \

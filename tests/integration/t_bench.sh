@@ -13,7 +13,7 @@
 # runs long
 . "$(dirname "$0")/../lib/testbed.sh"
 
-out=$(BENCH_SIZES=10 BENCH_SCANS=1 BENCH_INTERVAL=3 BENCH_FLOOR_N=10 BENCH_FLOOR_ROUNDS=1 \
+out=$(BENCH_SIZES=10 BENCH_SCANS=1 BENCH_INTERVAL=3 BENCH_FLOOR_N=10 BENCH_FLOOR_ROUNDS=1 BENCH_FLOOR_INTERVAL=2 \
 	BENCH_DETECT_SIZES=10 BENCH_DETECT_ROUNDS=2 \
 	"$(dirname "$0")/../../scripts/bench.sh" "$BUILD" 2>&1)
 rc=$?
@@ -58,9 +58,10 @@ done
 tb_pass "detection row: $(echo $det | tr -s ' ')"
 grep -q '^Machine floor' <<<"$out" && grep -qE '^  tls_fresh [0-9.]+ ms ' <<<"$out" &&
 	grep -qE '^  check_floor [0-9.]+ ms ' <<<"$out" || tb_fail "no machine floor: $out"
-# | this | ms [..] | x [..] | idle RSS [..] | idle private [..] | scan RSS [..] | scan private [..] |
+# | this | ms [..] | x [..] | ms, spread [..] | x, spread [..] | idle RSS [..] |
+#   idle private [..] | scan RSS [..] | scan private [..] |
 #   spawn server idle RSS [..] | its private [..] | PSS of both [..] |
-grep -qE "^\| this \| $fig \| $fig \| $fig \| $fig \| $fig \| $fig \| $fig \| $fig \| $fig \|$" <<<"$out" ||
+grep -qE "^\| this \| $fig \| $fig \| $fig \| $fig \| $fig \| $fig \| $fig \| $fig \| $fig \| $fig \| $fig \|$" <<<"$out" ||
 	tb_fail "no row of poolmond against the floor: $out"
 grep -qE '^Idle with .*RSS [0-9.]+ MiB, private [0-9.]+ MiB$' <<<"$out" ||
 	tb_fail "no idle memory of the plain configuration: $out"

@@ -1,7 +1,7 @@
 /*
  * childcount - how many children a process has at once, sampled.
  *
- * usage: childcount PID SECONDS PERIOD_MS [NAME]
+ * usage: childcount PID SECONDS PERIOD_MS [EXCLUDE]
  *
  * For make bench: every PERIOD_MS for SECONDS (or until SIGTERM, SIGINT),
  * the number of PID's
@@ -11,11 +11,7 @@
  * mean approximates the time average: with the number of children started
  * in the same time it gives their mean lifetime (Little's law). Exits 1
  * when PID is gone before the first sample or on a bad argument.
- *
- * With NAME, children whose comm is NAME are not counted (poolmond's
- * spawn server, "poolmond-spawn"). A child's comm is read when it is
- * first seen, and again at each sample while it is NAME: a check process
- * bears its server's name for the microseconds before it renames itself.
+ * EXCLUDE, a pid, is not counted (poolmond's spawn server).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -38,48 +34,12 @@ static void on_stop(int sig)
 	stop = 1;
 }
 
-#define TRACK_MAX 4096
-
-/* The children of the last sample, and whether each is not counted. */
-static long seen_pid[TRACK_MAX], now_pid[TRACK_MAX];
-static char seen_skip[TRACK_MAX], now_skip[TRACK_MAX];
-static size_t nseen;
-
-static int named(long child, const char *name)
-{
-	char path[64], comm[64];
-	ssize_t n;
-	int fd;
-
-	snprintf(path, sizeof(path), "/proc/%ld/comm", child);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-		return 0;
-	n = read(fd, comm, sizeof(comm) - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	comm[n] = '\0';
-	comm[strcspn(comm, "\n")] = '\0';
-	return strcmp(comm, name) == 0;
-}
-
-/* Whether child is not counted, NAME's. */
-static int skipped(long child, const char *name)
-{
-	size_t i;
-
-	for (i = 0; i < nseen; i++)
-		if (seen_pid[i] == child)
-			return seen_skip[i] ? named(child, name) : 0;
-	return named(child, name);
-}
-
-/* PID's children now (but NAME's), -1 when it is gone. */
-static long count_children(const char *path, const char *name)
+/* PID's children now but EXCLUDE, -1 when PID is gone. */
+static long count_children(const char *path, long exclude)
 {
 	static char buf[1 << 20];
 	ssize_t n;
-	size_t len = 0, nnow = 0;
+	size_t len = 0;
 	long count = 0, child;
 	int fd;
 	char *p, *end;
@@ -96,21 +56,9 @@ static long count_children(const char *path, const char *name)
 		child = strtol(p, &end, 10);
 		if (end == p)
 			break;
-		if (name == NULL) {
-			count++;
-			continue;
-		}
-		if (nnow < TRACK_MAX) {
-			now_pid[nnow] = child;
-			now_skip[nnow] = (char)skipped(child, name);
-			count += !now_skip[nnow];
-			nnow++;
-		} else
+		if (child != exclude)
 			count++;
 	}
-	memcpy(seen_pid, now_pid, nnow * sizeof(*now_pid));
-	memcpy(seen_skip, now_skip, nnow);
-	nseen = nnow;
 	return count;
 }
 
@@ -139,18 +87,17 @@ static long long mono_ns(void)
 int main(int argc, char **argv)
 {
 	unsigned long samples = 0, seen = 0, total = 0;
-	long pid, count, max = 0, median = 0, v;
+	long pid, count, max = 0, median = 0, v, exclude;
 	long long next, end, period;
 	struct timespec at;
-	const char *name;
 	char path[64];
 
 	if (argc != 4 && argc != 5) {
 		fprintf(stderr, "usage: childcount PID SECONDS PERIOD_MS "
-		    "[NAME]\n");
+		    "[EXCLUDE]\n");
 		return 1;
 	}
-	name = argc == 5 ? argv[4] : NULL;
+	exclude = argc == 5 ? parse_long(argv[4], 0, 1L << 30, "pid") : 0;
 	pid = parse_long(argv[1], 1, 1L << 30, "pid");
 	next = mono_ns();
 	end = next + parse_long(argv[2], 1, 86400, "duration") *
@@ -160,7 +107,7 @@ int main(int argc, char **argv)
 	signal(SIGTERM, on_stop);
 	signal(SIGINT, on_stop);
 	while (!stop) {
-		if ((count = count_children(path, name)) < 0)
+		if ((count = count_children(path, exclude)) < 0)
 			break;
 		if (count > COUNT_MAX)
 			count = COUNT_MAX;
