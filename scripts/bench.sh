@@ -576,7 +576,7 @@ spread_turn() {
 # The floor section (see the top of this file).
 floor_section() {
 	local n=${BENCH_FLOOR_N:-200} rounds=${BENCH_FLOOR_ROUNDS:-3} r key med \
-		range plain_idle names=(this) bins=("$POOLMOND") ctls=("$POOLMONCTL") i out
+		range plain_idle sr sp names=(this) bins=("$POOLMOND") ctls=("$POOLMONCTL") i out
 	if [ -n "${BENCH_BASELINE:-}" ]; then
 		names+=(baseline)
 		bins+=("$(cd "$BENCH_BASELINE" && pwd)/poolmond")
@@ -594,7 +594,7 @@ floor_section() {
 	PM_BIN=$POOLMOND PMCTL_BIN=$POOLMONCTL start_poolmond_plain || return 1
 	"$POOLMONCTL" -s "$ctl" -t 3600 recheck >/dev/null 2>&1
 	sleep 1
-	plain_idle=$(mem_kb "$pm")
+	plain_idle="$(mem_kb "$pm") $(server_mem_kb "$pm")"
 	stop_poolmond
 	for r in $(seq 1 "$rounds"); do
 		if out=$("$TOOLS/calibrate" 127.1.0.1 10993 "$TB_DIR/ca.pem" \
@@ -619,10 +619,12 @@ floor_section() {
 	echo
 	echo "poolmond at $n backends against the floor ($rounds turns, $scans scans each; median [min-max]):"
 	echo
-	read -r r i <<<"$plain_idle"
+	read -r r i sr sp _ <<<"$plain_idle"
 	echo "Idle with -p IMAP:10143 -p POP3:10110, no login (no TLS), at $n backends:" \
 		"RSS $(awk -v k="$r" 'BEGIN { printf "%.2f", k / 1024 }') MiB," \
-		"private $(awk -v k="$i" 'BEGIN { printf "%.2f", k / 1024 }') MiB"
+		"private $(awk -v k="$i" 'BEGIN { printf "%.2f", k / 1024 }') MiB" \
+		"(its spawn server: RSS $(awk -v k="$sr" 'BEGIN { printf "%.2f", k / 1024 }') MiB," \
+		"private $(awk -v k="$sp" 'BEGIN { printf "%.2f", k / 1024 }') MiB)"
 	echo
 	echo "ms/backend and x check_floor: $scans rechecks (every backend at once, up to 256 check"
 	echo "processes on $(nproc) cores with the Dovecot serving them); spread: $scans scans at"

@@ -63,7 +63,7 @@ grep -q '^Machine floor' <<<"$out" && grep -qE '^  tls_fresh [0-9.]+ ms ' <<<"$o
 #   spawn server idle RSS [..] | its private [..] | PSS of both [..] |
 grep -qE "^\| this \| $fig \| $fig \| $fig \| $fig \| $fig \| $fig \| $fig \| $fig \| $fig \| $fig \| $fig \|$" <<<"$out" ||
 	tb_fail "no row of poolmond against the floor: $out"
-grep -qE '^Idle with .*RSS [0-9.]+ MiB, private [0-9.]+ MiB$' <<<"$out" ||
+grep -qE '^Idle with .*RSS [0-9.]+ MiB, private [0-9.]+ MiB \(its spawn server: RSS [0-9.]+ MiB, private [0-9.]+ MiB\)$' <<<"$out" ||
 	tb_fail "no idle memory of the plain configuration: $out"
 tb_pass "floor: $(grep -E '^\| this \|' <<<"$out" | tr -s ' ')"
 tb_pass "bench row: $(echo $row | tr -s ' ')"
