@@ -16,6 +16,7 @@
 
 #include "config.h"
 #include "sandbox.h"
+#include "proc_status.h"
 #include "unit.h"
 
 static char err[512];
@@ -103,28 +104,6 @@ test_option(void)
 	CHECK(strstr(err, "--user") != NULL);
 }
 
-/* The value after "Key:" in /proc/PID/status, or "". */
-static void
-status_field(pid_t pid, const char *key, char *out, size_t len)
-{
-	char path[64], line[256];
-	size_t klen = strlen(key);
-	FILE *f;
-
-	out[0] = '\0';
-	snprintf(path, sizeof(path), "/proc/%ld/status", (long)pid);
-	if ((f = fopen(path, "r")) == NULL)
-		return;
-	while (fgets(line, sizeof(line), f) != NULL)
-		if (strncmp(line, key, klen) == 0 && line[klen] == ':') {
-			line[strcspn(line, "\n")] = '\0';
-			snprintf(out, len, "%s", line + klen + 1 +
-			    strspn(line + klen + 1, " \t"));
-			break;
-		}
-	fclose(f);
-}
-
 /* A child enters the sandbox, says so, waits for the word to exit. */
 static pid_t
 sandboxed_child(const struct sandbox *sb, int *ready, int *gate)
@@ -167,10 +146,10 @@ test_enter(void)
 	if (pid <= 0)
 		return;
 	CHECK(read(ready, &c, 1) == 1);
-	status_field(pid, "Uid", uid, sizeof(uid));
-	status_field(pid, "Gid", gid, sizeof(gid));
-	status_field(pid, "NoNewPrivs", nnp, sizeof(nnp));
-	status_field(pid, "Seccomp", seccomp, sizeof(seccomp));
+	proc_status_field(pid, "Uid", uid, sizeof(uid));
+	proc_status_field(pid, "Gid", gid, sizeof(gid));
+	proc_status_field(pid, "NoNewPrivs", nnp, sizeof(nnp));
+	proc_status_field(pid, "Seccomp", seccomp, sizeof(seccomp));
 	CHECK(write(gate, "x", 1) == 1);
 	CHECK(waitpid(pid, &status, 0) == pid);
 	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);

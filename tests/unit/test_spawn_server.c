@@ -26,6 +26,7 @@
 
 #include "sandbox.h"
 #include "spawn_server.h"
+#include "proc_status.h"
 #include "unit.h"
 #include "util.h"
 
@@ -143,27 +144,6 @@ get_record(int fd, struct record *rec)
 }
 
 static void
-status_field(pid_t pid, const char *key, char *out, size_t len)
-{
-	char path[64], line[256];
-	size_t klen = strlen(key);
-	FILE *f;
-
-	out[0] = '\0';
-	snprintf(path, sizeof(path), "/proc/%ld/status", (long)pid);
-	if ((f = fopen(path, "r")) == NULL)
-		return;
-	while (fgets(line, sizeof(line), f) != NULL)
-		if (strncmp(line, key, klen) == 0 && line[klen] == ':') {
-			line[strcspn(line, "\n")] = '\0';
-			snprintf(out, len, "%s", line + klen + 1 +
-			    strspn(line + klen + 1, " \t"));
-			break;
-		}
-	fclose(f);
-}
-
-static void
 test_spawn(void)
 {
 	struct spawn_reply rep;
@@ -196,12 +176,12 @@ test_spawn(void)
 	/* No fork in a check process, even as its parent's sibling. */
 	if (geteuid() == 0)
 		CHECK(rec.fork_errno == EAGAIN);
-	status_field(rep.pid, "Seccomp", seccomp, sizeof(seccomp));
+	proc_status_field(rep.pid, "Seccomp", seccomp, sizeof(seccomp));
 	CHECK_STR(seccomp, "2");
-	status_field(rep.pid, "Name", name, sizeof(name));
+	proc_status_field(rep.pid, "Name", name, sizeof(name));
 	CHECK_STR(name, "poolmond");
 	if (geteuid() == 0) {
-		status_field(rep.pid, "Uid", uid, sizeof(uid));
+		proc_status_field(rep.pid, "Uid", uid, sizeof(uid));
 		CHECK(strtoul(uid, NULL, 10) == ctx.sb.uid);
 	}
 
