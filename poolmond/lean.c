@@ -9,6 +9,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -268,63 +270,72 @@ gnu_hash_size(const struct object *o, uintptr_t a, size_t *size,
 }
 
 /*
- * .gnu.version_d and .gnu.version_r: num entries, each with its aux
- * entries, linked by byte offsets. Where the last byte of either ends.
+ * .gnu.version_d and .gnu.version_r have one shape: num entries, each
+ * with its count of aux entries, linked by byte offsets. Where each
+ * table's fields are.
  */
-static size_t
-verdef_size(const struct object *o, uintptr_t a, size_t num)
-{
-	const ElfW(Verdef) *vd;
-	uintptr_t p = a, aux, end = a;
-	size_t i, j;
+struct version_shape {
+	size_t entry;		/* sizeof the entry */
+	size_t cnt, aux, next;	/* offsets of its count, first aux, next */
+	size_t aux_size, aux_next;	/* an aux entry, and its next */
+};
 
-	for (i = 0; i < num; i++) {
-		if (!readable(o, p, sizeof(*vd)))
-			return 0;
-		vd = (const ElfW(Verdef) *)p;
-		if (p + sizeof(*vd) > end)
-			end = p + sizeof(*vd);
-		for (j = 0, aux = p + vd->vd_aux; j < vd->vd_cnt; j++) {
-			if (!readable(o, aux, sizeof(ElfW(Verdaux))))
-				return 0;
-			if (aux + sizeof(ElfW(Verdaux)) > end)
-				end = aux + sizeof(ElfW(Verdaux));
-			if (((const ElfW(Verdaux) *)aux)->vda_next == 0)
-				break;
-			aux += ((const ElfW(Verdaux) *)aux)->vda_next;
-		}
-		if (vd->vd_next == 0)
-			break;
-		p += vd->vd_next;
-	}
-	return end - a;
+static const struct version_shape verdef_shape = {
+	sizeof(ElfW(Verdef)), offsetof(ElfW(Verdef), vd_cnt),
+	offsetof(ElfW(Verdef), vd_aux), offsetof(ElfW(Verdef), vd_next),
+	sizeof(ElfW(Verdaux)), offsetof(ElfW(Verdaux), vda_next),
+};
+
+static const struct version_shape verneed_shape = {
+	sizeof(ElfW(Verneed)), offsetof(ElfW(Verneed), vn_cnt),
+	offsetof(ElfW(Verneed), vn_aux), offsetof(ElfW(Verneed), vn_next),
+	sizeof(ElfW(Vernaux)), offsetof(ElfW(Vernaux), vna_next),
+};
+
+static uint32_t
+word_at(uintptr_t p)
+{
+	uint32_t v;
+
+	memcpy(&v, (const void *)p, sizeof(v));
+	return v;
 }
 
-static size_t
-verneed_size(const struct object *o, uintptr_t a, size_t num)
+static uint16_t
+half_at(uintptr_t p)
 {
-	const ElfW(Verneed) *vn;
+	uint16_t v;
+
+	memcpy(&v, (const void *)p, sizeof(v));
+	return v;
+}
+
+/* Where the last byte of a version table of that shape ends. */
+static size_t
+version_size(const struct object *o, uintptr_t a, size_t num,
+    const struct version_shape *sh)
+{
 	uintptr_t p = a, aux, end = a;
-	size_t i, j;
+	size_t i, j, cnt;
 
 	for (i = 0; i < num; i++) {
-		if (!readable(o, p, sizeof(*vn)))
+		if (!readable(o, p, sh->entry))
 			return 0;
-		vn = (const ElfW(Verneed) *)p;
-		if (p + sizeof(*vn) > end)
-			end = p + sizeof(*vn);
-		for (j = 0, aux = p + vn->vn_aux; j < vn->vn_cnt; j++) {
-			if (!readable(o, aux, sizeof(ElfW(Vernaux))))
+		if (p + sh->entry > end)
+			end = p + sh->entry;
+		cnt = half_at(p + sh->cnt);
+		for (j = 0, aux = p + word_at(p + sh->aux); j < cnt; j++) {
+			if (!readable(o, aux, sh->aux_size))
 				return 0;
-			if (aux + sizeof(ElfW(Vernaux)) > end)
-				end = aux + sizeof(ElfW(Vernaux));
-			if (((const ElfW(Vernaux) *)aux)->vna_next == 0)
+			if (aux + sh->aux_size > end)
+				end = aux + sh->aux_size;
+			if (word_at(aux + sh->aux_next) == 0)
 				break;
-			aux += ((const ElfW(Vernaux) *)aux)->vna_next;
+			aux += word_at(aux + sh->aux_next);
 		}
-		if (vn->vn_next == 0)
+		if (word_at(p + sh->next) == 0)
 			break;
-		p += vn->vn_next;
+		p += word_at(p + sh->next);
 	}
 	return end - a;
 }
@@ -357,11 +368,11 @@ find_tables(const struct object *o, struct tables *t)
 	}
 	add_table(t, o, d.strtab, d.strsz);
 	if (d.verdef != 0)
-		add_table(t, o, d.verdef, verdef_size(o, d.verdef,
-		    d.verdefnum));
+		add_table(t, o, d.verdef, version_size(o, d.verdef,
+		    d.verdefnum, &verdef_shape));
 	if (d.verneed != 0)
-		add_table(t, o, d.verneed, verneed_size(o, d.verneed,
-		    d.verneednum));
+		add_table(t, o, d.verneed, version_size(o, d.verneed,
+		    d.verneednum, &verneed_shape));
 	add_table(t, o, d.rela, d.relasz);
 	add_table(t, o, d.rel, d.relsz);
 	add_table(t, o, d.jmprel, d.pltrelsz);
