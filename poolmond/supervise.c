@@ -405,12 +405,16 @@ server_start(struct supervisor *s)
 	    (r = sd_event_add_io(s->event, &link->io, link->sock, EPOLLIN,
 	    on_server_io, link)) < 0) {
 		kill(link->pid, SIGKILL);
-		if (link->child == NULL)
+		close(link->sock);
+		link->sock = -1;
+		link->io = sd_event_source_disable_unref(link->io);
+		if (link->child == NULL) {
 			while (waitpid(link->pid, NULL, 0) < 0 && errno == EINTR)
 				;
-		else
-			link->exited = true;	/* sd-event reaps it */
-		link->sock = link->sock >= 0 ? (close(link->sock), -1) : -1;
+			free(link);
+			return r;
+		}
+		/* Its child source reaps it, then the loop frees it. */
 		link->next = s->lost;
 		s->lost = link;
 		return r;
