@@ -372,29 +372,36 @@ on_restart_timer(sd_event_source *src, uint64_t usec, void *arg)
 	return 0;
 }
 
-/* -EAGAIN: too soon after the last start (the idle hook runs when not). */
+/*
+ * Whether no server runs and the last one started too recently to start
+ * another: the idle hook then runs once one may.
+ */
+static bool
+restart_too_soon(struct supervisor *s)
+{
+	int64_t at = s->server_started_ms + SERVER_RESTART_MS;
+
+	if (s->server != NULL || s->server_started_ms == 0 ||
+	    now_ms() >= at)
+		return false;
+	(void)sd_event_source_set_time(s->restart_timer, (uint64_t)at * 1000);
+	(void)sd_event_source_set_enabled(s->restart_timer, SD_EVENT_ONESHOT);
+	return true;
+}
+
+/* The server, forked now if none runs. */
 static int
 server_start(struct supervisor *s)
 {
 	struct server_link *link;
-	int64_t now = now_ms();
 	int r;
 
 	if (s->server != NULL)
 		return 0;
-	if (s->server_started_ms != 0 &&
-	    now < s->server_started_ms + SERVER_RESTART_MS) {
-		(void)sd_event_source_set_time(s->restart_timer,
-		    (uint64_t)(s->server_started_ms + SERVER_RESTART_MS) *
-		    1000);
-		(void)sd_event_source_set_enabled(s->restart_timer,
-		    SD_EVENT_ONESHOT);
-		return -EAGAIN;
-	}
 	if ((link = calloc(1, sizeof(*link))) == NULL)
 		return -ENOMEM;
 	link->sup = s;
-	s->server_started_ms = now;
+	s->server_started_ms = now_ms();
 	if ((r = spawn_server_start(&s->server_conf, s->pipe[1], &link->pid,
 	    &link->sock)) < 0) {
 		free(link);
@@ -426,9 +433,8 @@ server_start(struct supervisor *s)
 bool
 supervisor_can_spawn(struct supervisor *s)
 {
-	if (s->nfree == 0 || s->forking >= SPAWN_IN_FLIGHT_MAX)
-		return false;
-	return server_start(s) != -EAGAIN;
+	return s->nfree > 0 && s->forking < SPAWN_IN_FLIGHT_MAX &&
+	    !restart_too_soon(s);
 }
 
 int

@@ -57,17 +57,18 @@ int supervisor_new(sd_event *event, size_t max, size_t record_size,
  * fine. */
 void supervisor_free(struct supervisor *s);
 /*
- * Whether supervisor_spawn() may be called now; starts the spawn server
- * if none runs (at most once a second). When not, the idle hook runs
- * once it may (a slot freed, the server answered or may be started
- * again).
+ * Whether supervisor_spawn() may be called now: a slot is free, the
+ * server has room for a request, and if no server runs, one may be
+ * started (at most once a second). When not, the idle hook runs once it
+ * may (a slot freed, the server answered or may be started again).
  */
 bool supervisor_can_spawn(struct supervisor *s);
 /*
  * Have a check process forked for backend running the server's body on
  * job (len bytes, at most SPAWN_DATA_MAX), killed after budget_ms plus
- * CHILD_KILL_GRACE_MS. 0: asked (started, then ended, follow; or ended
- * with CHILD_UNSTARTED); -EBUSY when it may not now; else -errno.
+ * CHILD_KILL_GRACE_MS; starts the spawn server if none runs. 0: asked
+ * (started, then ended, follow; or ended with CHILD_UNSTARTED); -EBUSY
+ * when it may not now; else -errno.
  */
 int supervisor_spawn(struct supervisor *s, size_t backend, int64_t budget_ms,
     const void *job, size_t len);
