@@ -1,8 +1,9 @@
 /*
  * The check process of one backend. It checks every port concurrently, one
  * fiber a port on its one thread, so a hanging port does not delay the
- * others, and writes one check_report per port to the parent. It has no
- * thread but its one: its backend's PTR name came with the fork.
+ * others, and writes one check_report per port to the parent, those of
+ * ports that end close together in one write. It has no thread but its
+ * one: its backend's PTR name came with the fork.
  */
 #include <errno.h>
 #include <limits.h>
@@ -21,10 +22,28 @@
  */
 #define ATTEMPT_SLACK_MS	250
 
+/*
+ * How long a port's report may wait for its siblings', so that the
+ * daemon is woken once for most backends rather than once a port. The
+ * daemon judges a backend when its check process has ended, so a wait
+ * delays nothing; it only bounds what a hanging sibling holds back.
+ */
+#define REPORT_HOLD_MS		50
+
+/* Reports of finished ports not yet written, and who flushes them. */
+struct report_batch {
+	const struct check_report *held[MAX_PORTS];
+	size_t nheld;
+	size_t running;		/* ports still being checked */
+	int fd;
+	struct fiber *flusher;	/* sleeping until the hold ends */
+	int64_t hard_deadline;
+};
+
 struct port_job {
 	struct check_target target;
 	struct check_report report;
-	int report_fd;
+	struct report_batch *batch;
 	int64_t hard_deadline;
 };
 
@@ -50,15 +69,53 @@ verify_name(const struct check_env *env, const char *ip,
 	return ptr_name != NULL ? ptr_name : ip;
 }
 
+/* Whole reports, at most PIPE_BUF bytes a write: never interleaved. */
 static void
-send_report(const struct port_job *job)
+flush_reports(struct report_batch *batch)
 {
+	char buf[PIPE_BUF];
+	size_t i, len;
 	ssize_t w;
 
-	/* One write of at most PIPE_BUF bytes: never interleaved. */
-	do {
-		w = write(job->report_fd, &job->report, sizeof(job->report));
-	} while (w < 0 && errno == EINTR);
+	for (i = 0; i < batch->nheld; ) {
+		for (len = 0; i < batch->nheld &&
+		    len + sizeof(struct check_report) <= sizeof(buf); i++) {
+			memcpy(buf + len, batch->held[i],
+			    sizeof(struct check_report));
+			len += sizeof(struct check_report);
+		}
+		do {
+			w = write(batch->fd, buf, len);
+		} while (w < 0 && errno == EINTR);
+	}
+	batch->nheld = 0;
+}
+
+/*
+ * A port is done: its report goes out with the last port's, or once it
+ * has waited REPORT_HOLD_MS (its fiber waits, unless the hard deadline
+ * is near), whichever comes first. Off a fiber, at once.
+ */
+static void
+report_done(struct fiber *self, struct port_job *job)
+{
+	struct report_batch *batch = job->batch;
+	int64_t until = now_ms() + REPORT_HOLD_MS;
+
+	batch->held[batch->nheld++] = &job->report;
+	batch->running--;
+	if (self == NULL || batch->running == 0 ||
+	    until + REPORT_HOLD_MS >= batch->hard_deadline) {
+		flush_reports(batch);
+		fiber_wake(batch->flusher);
+		return;
+	}
+	if (batch->flusher != NULL)
+		return;		/* it will write this one too */
+	batch->flusher = self;
+	fiber_sleep_until(self, until);
+	batch->flusher = NULL;
+	flush_reports(batch);
 }
 
 static void
@@ -68,7 +125,7 @@ port_fiber(struct fiber *self, void *arg)
 
 	job->target.fiber = self;
 	check_port(&job->target, &job->report.result, job->hard_deadline);
-	send_report(job);
+	report_done(self, job);
 }
 
 void
@@ -76,6 +133,8 @@ child_run(const struct check_job *cj, int report_fd, int64_t hard_deadline)
 {
 	struct port_job jobs[MAX_PORTS];
 	void *args[MAX_PORTS] = { NULL };
+	struct report_batch batch = { .running = cj->nports, .fd = report_fd,
+	    .hard_deadline = hard_deadline };
 	const char *name = verify_name(cj->env, cj->ip, cj->ptr_name);
 	size_t i, n = cj->nports;
 
@@ -92,7 +151,7 @@ child_run(const struct check_job *cj, int report_fd, int64_t hard_deadline)
 		job->report.scan_id = cj->scan_id;
 		job->report.backend = cj->backend;
 		job->report.port = (uint32_t)i;
-		job->report_fd = report_fd;
+		job->batch = &batch;
 		job->hard_deadline = hard_deadline;
 		args[i] = job;
 	}

@@ -301,6 +301,15 @@ fiber_wait_fd(struct fiber *self, int fd, short events, int64_t deadline)
 }
 
 void
+fiber_wake(struct fiber *f)
+{
+	/* A deadline passed: the next poll() does not wait, and
+	 * wake_ready() resumes it. */
+	if (f != NULL && f->waiting && f->fd < 0)
+		f->deadline = 0;
+}
+
+void
 fiber_sleep_until(struct fiber *self, int64_t deadline)
 {
 	struct timespec ts;

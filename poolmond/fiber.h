@@ -30,4 +30,10 @@ int fiber_wait_fd(struct fiber *self, int fd, short events, int64_t deadline);
 
 /* Sleep until deadline; with self NULL a plain sleep. */
 void fiber_sleep_until(struct fiber *self, int64_t deadline);
+
+/*
+ * End another fiber's fiber_sleep_until() now: it resumes once the
+ * caller waits or returns. Nothing if f is not sleeping.
+ */
+void fiber_wake(struct fiber *f);
 #endif

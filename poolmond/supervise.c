@@ -74,7 +74,7 @@ struct supervisor {
 	size_t nfree, max;
 	size_t forking;		/* slots waiting for the server */
 	size_t record_size;
-	unsigned char *record;	/* one record read */
+	unsigned char *record;	/* RECORDS_PER_READ records read */
 	struct spawn_request *request;
 	int pipe[2];		/* reports: children write, we read */
 	sd_event_source *pipe_source;
@@ -82,22 +82,35 @@ struct supervisor {
 	uint64_t forked;
 };
 
+/*
+ * Read what the pipe holds, RECORDS_PER_READ records a read at most. The
+ * children write whole records, at most PIPE_BUF bytes at once, so a
+ * read returns whole ones; a read that does not fill the buffer found
+ * the pipe empty, and the pipe's readiness wakes us for what comes next.
+ */
+/* Records taken from the pipe with one read. */
+#define RECORDS_PER_READ	32
+
 static void
 drain_reports(struct supervisor *s)
 {
+	size_t want = s->record_size * RECORDS_PER_READ, i;
 	ssize_t r;
 
 	for (;;) {
-		r = read(s->pipe[0], s->record, s->record_size);
-		if (r == (ssize_t)s->record_size) {
-			s->hooks.record(s->hooks.arg, s->record);
-			continue;
-		}
+		r = read(s->pipe[0], s->record, want);
 		if (r < 0 && errno == EINTR)
 			continue;
-		if (r > 0)
-			log_warnx("short check report (%zd bytes)", r);
-		return;
+		if (r <= 0)
+			return;
+		for (i = 0; i + s->record_size <= (size_t)r;
+		    i += s->record_size)
+			s->hooks.record(s->hooks.arg, s->record + i);
+		if (i != (size_t)r)
+			log_warnx("short check report (%zu bytes)",
+			    (size_t)r - i);
+		if ((size_t)r < want)
+			return;
 	}
 }
 
@@ -524,7 +537,7 @@ supervisor_new(sd_event *event, size_t max, size_t record_size,
 		goto fail;
 	s->slots = calloc(max, sizeof(*s->slots));
 	s->free_slots = calloc(max, sizeof(*s->free_slots));
-	s->record = malloc(record_size);
+	s->record = calloc(RECORDS_PER_READ, record_size);
 	s->request = calloc(1, sizeof(*s->request));
 	r = -ENOMEM;
 	if (s->slots == NULL || s->free_slots == NULL || s->record == NULL ||

@@ -15,9 +15,11 @@
 #include <openssl/evp.h>
 
 #include "check.h"
+#include "child.h"
 #include "credentials.h"
 #include "log.h"
 #include "net.h"
+#include "pool.h"
 #include "tls.h"
 #include "util.h"
 #include "unit.h"
@@ -870,6 +872,77 @@ test_other_port(void)
 	EXPECT_RESULT(res, CHECK_ETIMEOUT, "banner: timed out after 1 s");
 }
 
+/*
+ * One check process (child_run) of three ports, the third hanging: each
+ * port reported once with its own result; the two quick ones before the
+ * hanging one ends (a held report waits for its siblings a short while,
+ * not for all of them); and, in one of three tries at least, the quick
+ * ones in one write (one read of the pipe takes both).
+ */
+static void
+test_child_reports(void)
+{
+	static const char *const any[] = { "send:hello\n", END };
+	static const char *const none[] = { "hang", END };
+	struct check_report rep[8];
+	struct check_env env;
+	struct portspec ports[3];
+	struct fake f[3];
+	struct check_job job = { .env = &env, .ports = ports, .nports = 3,
+	    .ip = "127.0.0.1", .scan_id = 7, .backend = 4 };
+	int try, i, p[2], together = 0, status;
+	ssize_t n;
+	pid_t pid;
+
+	env_init(&env, 600);
+	for (try = 0; try < 3; try++) {
+		int64_t t0 = now_ms(), quick_at = 0;
+		unsigned int seen = 0;
+
+		for (i = 0; i < 3; i++) {
+			fake_start(&f[i], i < 2 ? any : none);
+			ports[i] = (struct portspec){ f[i].port, PROTO_BANNER,
+			    false };
+		}
+		CHECK(pipe(p) == 0);
+		if ((pid = fork()) == 0) {
+			close(p[0]);
+			child_run(&job, p[1], now_ms() + 5000);
+		}
+		close(p[1]);
+		while ((n = read(p[0], rep, sizeof(rep))) > 0) {
+			size_t k, got = (size_t)n / sizeof(rep[0]);
+
+			CHECK((size_t)n % sizeof(rep[0]) == 0);
+			for (k = 0; k < got; k++) {
+				CHECK(rep[k].magic == CHECK_REPORT_MAGIC);
+				CHECK(rep[k].scan_id == 7 && rep[k].backend == 4);
+				CHECK(rep[k].port < 3);
+				CHECK(!(seen & (1u << rep[k].port)));
+				seen |= 1u << rep[k].port;
+				CHECK(rep[k].result.status == (rep[k].port < 2 ?
+				    CHECK_OK : CHECK_ETIMEOUT));
+			}
+			if ((seen & 3u) == 3u && quick_at == 0) {
+				quick_at = now_ms();
+				if (got == 2 && !(seen & 4u))
+					together = 1;
+			}
+		}
+		close(p[0]);
+		CHECK(seen == 7u);
+		CHECK(quick_at > 0 && quick_at - t0 < 500);
+		CHECK(now_ms() - t0 >= 600);
+		CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+		    WEXITSTATUS(status) == 0);
+		for (i = 0; i < 3; i++)
+			(void)fake_end(&f[i]);
+		if (together)
+			break;
+	}
+	CHECK(together);
+}
+
 /* A connection over a socketpair whose other end said data and closed. */
 static void
 conn_fed(struct conn *c, struct check_result *res, const char *data,
@@ -1208,6 +1281,7 @@ main(void)
 	RUN(test_sieve_secrets_masked);
 	RUN(test_sieve_starttls);
 	RUN(test_other_port);
+	RUN(test_child_reports);
 	RUN(test_conn_read_bytes);
 	RUN(test_goodbye_bounded);
 	RUN(test_credentials_load);

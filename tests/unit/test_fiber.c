@@ -1,7 +1,7 @@
 /*
  * The check process's fibers: waits on descriptors and times interleave on
- * one thread, deadlines are kept, deep stacks work, and without a fiber the
- * same calls block as plain poll() and sleep.
+ * one thread, deadlines are kept, a sleeper can be woken, deep stacks work,
+ * and without a fiber the same calls block as plain poll() and sleep.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -55,6 +55,47 @@ test_sleepers_interleave(void)
 
 	CHECK(fiber_run(sleeper_fiber, args, 3) == 0);
 	CHECK_STR(j.events, "abcBCA");
+}
+
+struct waker {
+	struct journal *j;
+	struct fiber *sleeper;	/* the long sleeper, once it sleeps */
+	int64_t woken_at;
+};
+
+static void
+waker_fiber(struct fiber *self, void *arg)
+{
+	struct waker *w = arg;
+
+	if (w->sleeper == NULL) {
+		/* The first fiber: sleeps 5 s unless woken. */
+		w->sleeper = self;
+		note(w->j, 's');
+		fiber_sleep_until(self, now_ms() + 5000);
+		w->woken_at = now_ms();
+		note(w->j, 'S');
+		return;
+	}
+	note(w->j, 'w');
+	fiber_sleep_until(self, now_ms() + 20);
+	fiber_wake(w->sleeper);
+	fiber_wake(NULL);	/* nothing */
+	note(w->j, 'W');
+}
+
+/* fiber_wake() ends another fiber's sleep at once, not at its deadline. */
+static void
+test_wake(void)
+{
+	struct journal j = { .n = 0 };
+	struct waker w = { .j = &j, .sleeper = NULL };
+	void *args[2] = { &w, &w };
+	int64_t t0 = now_ms();
+
+	CHECK(fiber_run(waker_fiber, args, 2) == 0);
+	CHECK_STR(j.events, "swWS");
+	CHECK(w.woken_at - t0 < 2000);
 }
 
 /* A ping-pong over two pipes between two fibers. */
@@ -210,6 +251,7 @@ main(void)
 	RUN(test_sleepers_interleave);
 	RUN(test_descriptors_interleave);
 	RUN(test_deadline);
+	RUN(test_wake);
 	RUN(test_no_fiber);
 	RUN(test_deep_stack);
 	RUN(test_no_fibers);
