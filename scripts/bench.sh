@@ -16,8 +16,14 @@
 # machine weighs on both alike, over rechecks (every backend at once) and
 # over scans at -i BENCH_FLOOR_INTERVAL (10 s: each backend at its own
 # offset, as poolmond works); and the daemon's and its spawn server's
-# resident and private memory, idle and during the scans. BENCH_BASELINE=DIR adds the poolmond
-# of another build directory (an earlier version) to the same turns.
+# resident and private memory, idle and during the scans. Then like for
+# like: poolmond checking one backend at a time (--max-children=1)
+# against check_floor, which checks one at a time too, and its rechecks
+# (all N check processes at once) against check_floor_at_once (calibrate
+# running as many at once: on a machine of few cores, checks running
+# side by side cost each more CPU than one alone, floor or poolmond).
+# BENCH_BASELINE=DIR adds the poolmond of another build directory (an
+# earlier version) to the same turns.
 # Between the two, the detection table: at each N of BENCH_DETECT_SIZES
 # ("100 1000 5000"; empty: none), the time from a backend's failure to its
 # HOST-DOWN and the check processes alive at once (its section below).
@@ -536,6 +542,25 @@ floor_turn() {
 		'BEGIN { printf "%.3f ", t / s / hz / n * 1000 }' >>"$file"
 	echo "$idle $peak $server" >>"$file"
 	spread_turn "$n" "$file.spread"
+	one_turn "$n" "$file.one"
+}
+
+# The same poolmond checking one backend at a time (--max-children=1), as
+# check_floor does: BENCH_SCANS rechecks after a warm-up; appends
+# "ms/backend" to FILE.
+one_turn() {
+	local n=$1 file=$2 c0 c1 hz
+	hz=$(getconf CLK_TCK)
+	start_poolmond -i 3600 --max-children=1 || return 1
+	"$PMCTL_BIN" -s "$ctl" -t 3600 recheck >/dev/null 2>&1
+	c0=$(cpu_ticks "$pm")
+	for _ in $(seq 1 "$scans"); do
+		"$PMCTL_BIN" -s "$ctl" -t 3600 recheck >/dev/null 2>&1
+	done
+	c1=$(cpu_ticks "$pm")
+	stop_poolmond
+	awk -v t=$((c1 - c0)) -v s="$scans" -v hz="$hz" -v n="$n" \
+		'BEGIN { printf "%.3f\n", t / s / hz / n * 1000 }' >>"$file"
 }
 
 # scans_completed of poolmond's status, empty when it does not answer.
@@ -597,8 +622,11 @@ floor_section() {
 	plain_idle="$(mem_kb "$pm") $(server_mem_kb "$pm")"
 	stop_poolmond
 	for r in $(seq 1 "$rounds"); do
+		# check_floor_at_once: as many at once as a recheck runs (all
+		# n, up to --max-children's default of 256).
 		if out=$("$TOOLS/calibrate" 127.1.0.1 10993 "$TB_DIR/ca.pem" \
-			backend.test 100 "$TB_DIR/cred" 10143 10110 10024 10993 10995); then
+			backend.test 100 "$TB_DIR/cred" 10143 10110 10024 10993 10995 \
+			$((n < 256 ? n : 256))); then
 			echo "$out" >>"$TB_DIR/calibrate"
 		else
 			echo "  (calibration failed)"
@@ -610,7 +638,7 @@ floor_section() {
 	done
 	echo
 	echo "Machine floor (tests/tools/calibrate, CPU per event; median [min-max] of $rounds):"
-	for key in fork_exit page_first_touch tls_warm tls_fresh check_floor; do
+	for key in fork_exit page_first_touch tls_warm tls_fresh check_floor check_floor_at_once; do
 		read -r med range < <(awk -v k="$key" '$1 == k { print $2 }' \
 			"$TB_DIR/calibrate" | spread)
 		echo "  $key $med $(awk -v k="$key" '$1 == k { print $3; exit }' \
@@ -654,6 +682,28 @@ floor_section() {
 			"$(spread <"$TB_DIR/col.${names[$i]}.6")" \
 			"$(spread <"$TB_DIR/col.${names[$i]}.7")" \
 			"$(spread <"$TB_DIR/col.${names[$i]}.8")"
+	done
+	echo
+	echo "Like for like: poolmond checking one backend at a time (--max-children=1)"
+	echo "against check_floor (one check process at a time), and its rechecks above"
+	echo "($((n < 256 ? n : 256)) check processes at once) against check_floor_at_once (as many at once):"
+	echo
+	echo "| poolmond | ms/backend, one at a time | x check_floor | ms/backend, all at once | x check_floor_at_once |"
+	echo "|----------|------|------|------|------|"
+	for i in "${!bins[@]}"; do
+		paste -d' ' "$TB_DIR/turns.${names[$i]}.one" \
+			<(awk '$1 == "check_floor" { print $2 }' "$TB_DIR/calibrate") |
+			awk -v d="$TB_DIR/col.${names[$i]}" 'NF == 2 && $2 > 0 {
+				print $1 > (d ".oms"); print $1 / $2 > (d ".ox") }'
+		paste -d' ' "$TB_DIR/turns.${names[$i]}" \
+			<(awk '$1 == "check_floor_at_once" { print $2 }' "$TB_DIR/calibrate") |
+			awk -v d="$TB_DIR/col.${names[$i]}" '$NF > 0 {
+				print $1 / $NF > (d ".ax") }'
+		printf '| %s | %s | %s | %s | %s |\n' "${names[$i]}" \
+			"$(spread 2>/dev/null <"$TB_DIR/col.${names[$i]}.oms")" \
+			"$(spread 2>/dev/null <"$TB_DIR/col.${names[$i]}.ox")" \
+			"$(spread <"$TB_DIR/col.${names[$i]}.ms")" \
+			"$(spread 2>/dev/null <"$TB_DIR/col.${names[$i]}.ax")"
 	done
 	tb_cleanup
 }

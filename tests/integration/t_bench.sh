@@ -7,8 +7,10 @@
 # stopped and the blackholed backend, the detection table's row in full
 # (each column a figure or a "median [min-max]": every round saw its
 # backend's verdict and HOST-DOWN), the calibration lines with
-# check_floor, poolmond's row against the floor (CPU per backend, its
-# ratio, idle and scan memory) and the plain idle memory, and exit 0.
+# check_floor and check_floor_at_once, poolmond's row against the floor
+# (CPU per backend, its ratio, idle and scan memory), its like-for-like
+# row (one check at a time against check_floor, a recheck against
+# check_floor_at_once) and the plain idle memory, and exit 0.
 # Figures are not judged: the benchmark reports, it never fails on one.
 # runs long
 . "$(dirname "$0")/../lib/testbed.sh"
@@ -57,7 +59,8 @@ for f in "$after" "$director"; do
 done
 tb_pass "detection row: $(echo $det | tr -s ' ')"
 grep -q '^Machine floor' <<<"$out" && grep -qE '^  tls_fresh [0-9.]+ ms ' <<<"$out" &&
-	grep -qE '^  check_floor [0-9.]+ ms ' <<<"$out" || tb_fail "no machine floor: $out"
+	grep -qE '^  check_floor [0-9.]+ ms ' <<<"$out" &&
+	grep -qE '^  check_floor_at_once [0-9.]+ ms ' <<<"$out" || tb_fail "no machine floor: $out"
 # | this | ms [..] | x [..] | ms, spread [..] | x, spread [..] | idle RSS [..] |
 #   idle private [..] | scan RSS [..] | scan private [..] |
 #   spawn server idle RSS [..] | its private [..] | PSS of both [..] |
@@ -65,6 +68,12 @@ grep -qE "^\| this \| $fig \| $fig \| $fig \| $fig \| $fig \| $fig \| $fig \| $f
 	tb_fail "no row of poolmond against the floor: $out"
 grep -qE '^Idle with .*RSS [0-9.]+ MiB, private [0-9.]+ MiB \(its spawn server: RSS [0-9.]+ MiB, private [0-9.]+ MiB\)$' <<<"$out" ||
 	tb_fail "no idle memory of the plain configuration: $out"
+# Like for like: | this | one at a time [..] | x check_floor [..] |
+#   all at once [..] | x check_floor_at_once [..] |
+grep -q '^Like for like: ' <<<"$out" &&
+	sed -n '/^Like for like: /,$p' <<<"$out" |
+	grep -qE "^\| this \| $fig \| $fig \| $fig \| $fig \|$" ||
+	tb_fail "no like-for-like row of poolmond against the floor: $out"
 tb_pass "floor: $(grep -E '^\| this \|' <<<"$out" | tr -s ' ')"
 tb_pass "bench row: $(echo $row | tr -s ' ')"
 echo "t_bench: all passed"

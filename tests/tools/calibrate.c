@@ -4,7 +4,7 @@
  * its figures. CPU times (user + system) of this program and its children.
  *
  *   calibrate IP PORT CAFILE NAME [ROUNDS [CREDFILE IMAP POP3 LMTP IMAPS
- *	POP3S]]
+ *	POP3S [AT_ONCE]]]
  *
  * IP:PORT speaks implicit TLS with a certificate for NAME signed by CAFILE.
  * Prints "key value unit" lines:
@@ -22,6 +22,12 @@
  *                    logins; one port after the other, each reply read
  *                    whole, no retries, no sandbox: the cheapest check
  *                    of those ports this machine can do
+ * With AT_ONCE (a count) as well:
+ *   check_floor_at_once  the same, with AT_ONCE such processes forked at
+ *                    once, then reaped (waves of them, ROUNDS processes
+ *                    in all and at least one wave): what running that
+ *                    many checks at once costs each on this machine,
+ *                    as poolmond does on a recheck of that many backends
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -321,6 +327,41 @@ per_child(int rounds, void (*what)(const void *), const void *arg)
 	return (cpu_all() - c0) / rounds;
 }
 
+/*
+ * Fork at_once children that each run what(), then reap them, in waves
+ * (rounds children in all, at least one wave): CPU per child.
+ */
+static double
+per_child_at_once(int rounds, int at_once, void (*what)(const void *),
+    const void *arg)
+{
+	int waves = rounds / at_once > 0 ? rounds / at_once : 1;
+	double c0 = cpu_all();
+	int w, i, status, failed = 0;
+	pid_t pid;
+
+	for (w = 0; w < waves; w++) {
+		for (i = 0; i < at_once; i++) {
+			if ((pid = fork()) < 0) {
+				perror("fork");
+				exit(1);
+			}
+			if (pid == 0) {
+				what(arg);
+				_exit(0);
+			}
+		}
+		for (i = 0; i < at_once; i++)
+			if (wait(&status) < 0 || status != 0)
+				failed++;
+	}
+	if (failed) {
+		fprintf(stderr, "calibrate: %d children failed\n", failed);
+		exit(1);
+	}
+	return (cpu_all() - c0) / (waves * at_once);
+}
+
 static void
 do_nothing(const void *arg)
 {
@@ -352,13 +393,16 @@ main(int argc, char **argv)
 {
 	struct target t = { .sin = { .sin_family = AF_INET } };
 	struct floor_job job;
-	int rounds = argc > 5 ? atoi(argv[5]) : 200, i;
+	int rounds = argc > 5 ? atoi(argv[5]) : 200, at_once = 0, i;
 	char *pages;
 	double c0, fork_exit, touched;
 
-	if ((argc != 5 && argc != 6 && argc != 12) || rounds <= 0) {
+	if (argc == 13)
+		at_once = atoi(argv[12]);
+	if ((argc != 5 && argc != 6 && argc != 12 && argc != 13) ||
+	    rounds <= 0 || (argc == 13 && at_once <= 0)) {
 		fprintf(stderr, "usage: calibrate IP PORT CAFILE NAME [ROUNDS "
-		    "[CREDFILE IMAP POP3 LMTP IMAPS POP3S]]\n");
+		    "[CREDFILE IMAP POP3 LMTP IMAPS POP3S [AT_ONCE]]]\n");
 		return 2;
 	}
 	if (inet_pton(AF_INET, argv[1], &t.sin.sin_addr) != 1) {
@@ -399,7 +443,7 @@ main(int argc, char **argv)
 	printf("tls_warm %.3f ms\n", (cpu_all() - c0) / rounds * 1e3);
 	printf("tls_fresh %.3f ms\n",
 	    per_child(rounds, one_handshake, &t) * 1e3);
-	if (argc == 12) {
+	if (argc >= 12) {
 		job.t = &t;
 		if (read_creds(argv[6], &job) < 0) {
 			fprintf(stderr, "calibrate: cannot read %s\n", argv[6]);
@@ -412,6 +456,10 @@ main(int argc, char **argv)
 		job.pop3s = atoi(argv[11]);
 		printf("check_floor %.3f ms\n",
 		    per_child(rounds, check_floor, &job) * 1e3);
+		if (at_once > 0)
+			printf("check_floor_at_once %.3f ms\n",
+			    per_child_at_once(rounds, at_once, check_floor,
+			    &job) * 1e3);
 	}
 	SSL_CTX_free(t.ctx);
 	return 0;
