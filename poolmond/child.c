@@ -1,9 +1,9 @@
 /*
  * The check process of one backend. It checks every port concurrently, one
  * fiber a port on its one thread, so a hanging port does not delay the
- * others, and writes one check_report per port to the parent, those of
- * ports that end close together in one write. It has no thread but its
- * one: its backend's PTR name came with the fork.
+ * others, and writes one check_report per port to the parent, all in
+ * one write once the last port ends. It has no thread but its one: its
+ * backend's PTR name came with the fork.
  */
 #include <errno.h>
 #include <limits.h>
@@ -22,21 +22,13 @@
  */
 #define ATTEMPT_SLACK_MS	250
 
-/*
- * How long a port's report may wait for its siblings', so that the
- * daemon is woken once for most backends rather than once a port. The
- * daemon judges a backend when its check process has ended, so a wait
- * delays nothing; it only bounds what a hanging sibling holds back.
- */
-#define REPORT_HOLD_MS		50
-
 /* Reports of finished ports not yet written, and who flushes them. */
 struct report_batch {
 	const struct check_report *held[MAX_PORTS];
 	size_t nheld;
 	size_t running;		/* ports still being checked */
 	int fd;
-	struct fiber *flusher;	/* sleeping until the hold ends */
+	struct fiber *flusher;	/* holding them, asleep till the last ends */
 	int64_t hard_deadline;
 };
 
@@ -92,20 +84,21 @@ flush_reports(struct report_batch *batch)
 }
 
 /*
- * A port is done: its report goes out with the last port's, or once it
- * has waited REPORT_HOLD_MS (its fiber waits, unless the hard deadline
- * is near), whichever comes first. Off a fiber, at once.
+ * A port is done. Its report waits for its siblings', so that the daemon
+ * is woken once a backend, not once a port: all go in one write when the
+ * last port ends, or at the hard deadline if one hangs past it (1 s
+ * before the daemon's kill). The daemon judges a backend when its check
+ * process has ended, so the wait delays no verdict. Off a fiber, at once.
  */
 static void
 report_done(struct fiber *self, struct port_job *job)
 {
 	struct report_batch *batch = job->batch;
-	int64_t until = now_ms() + REPORT_HOLD_MS;
 
 	batch->held[batch->nheld++] = &job->report;
 	batch->running--;
 	if (self == NULL || batch->running == 0 ||
-	    until + REPORT_HOLD_MS >= batch->hard_deadline) {
+	    now_ms() >= batch->hard_deadline) {
 		flush_reports(batch);
 		fiber_wake(batch->flusher);
 		return;
@@ -113,7 +106,7 @@ report_done(struct fiber *self, struct port_job *job)
 	if (batch->flusher != NULL)
 		return;		/* it will write this one too */
 	batch->flusher = self;
-	fiber_sleep_until(self, until);
+	fiber_sleep_until(self, batch->hard_deadline);
 	batch->flusher = NULL;
 	flush_reports(batch);
 }
