@@ -300,33 +300,6 @@ read_creds(const char *path, struct floor_job *j)
 	return ok && j->user[0] != '\0' ? 0 : -1;
 }
 
-/* Fork rounds children that each run what(), reap them: CPU per child. */
-static double
-per_child(int rounds, void (*what)(const void *), const void *arg)
-{
-	double c0 = cpu_all();
-	int i, status, failed = 0;
-	pid_t pid;
-
-	for (i = 0; i < rounds; i++) {
-		if ((pid = fork()) < 0) {
-			perror("fork");
-			exit(1);
-		}
-		if (pid == 0) {
-			what(arg);
-			_exit(0);
-		}
-		if (waitpid(pid, &status, 0) < 0 || status != 0)
-			failed++;
-	}
-	if (failed) {
-		fprintf(stderr, "calibrate: %d children failed\n", failed);
-		exit(1);
-	}
-	return (cpu_all() - c0) / rounds;
-}
-
 /*
  * Fork at_once children that each run what(), then reap them, in waves
  * (rounds children in all, at least one wave): CPU per child.
@@ -360,6 +333,14 @@ per_child_at_once(int rounds, int at_once, void (*what)(const void *),
 		exit(1);
 	}
 	return (cpu_all() - c0) / (waves * at_once);
+}
+
+/* Fork rounds children that each run what(), one after the other: CPU
+ * per child. */
+static double
+per_child(int rounds, void (*what)(const void *), const void *arg)
+{
+	return per_child_at_once(rounds, 1, what, arg);
 }
 
 static void
