@@ -15,7 +15,9 @@
 # runs long
 . "$(dirname "$0")/../lib/testbed.sh"
 
-out=$(BENCH_SIZES=10 BENCH_SCANS=1 BENCH_INTERVAL=3 BENCH_FLOOR_N=10 BENCH_FLOOR_ROUNDS=1 BENCH_FLOOR_INTERVAL=2 \
+detect_log=$(mktemp)
+trap 'rm -f "$detect_log"' EXIT
+out=$(BENCH_DETECT_LOG=$detect_log BENCH_SIZES=10 BENCH_SCANS=1 BENCH_INTERVAL=3 BENCH_FLOOR_N=10 BENCH_FLOOR_ROUNDS=1 BENCH_FLOOR_INTERVAL=2 \
 	BENCH_DETECT_SIZES=10 BENCH_DETECT_ROUNDS=2 \
 	"$(dirname "$0")/../../scripts/bench.sh" "$BUILD" 2>&1)
 rc=$?
@@ -33,7 +35,9 @@ tb_assert_eq "$(echo $forks)" 10 "forks per scan"
 tb_assert_eq "$(echo $failed)" 0 "backends failed"
 # Detection: at most interval + (retries + 1) x timeout + a scan, not the limit.
 awk -v s="$stopped" -v b="$black" 'BEGIN { exit !(s > 0 && s <= 3 + 20 + 5 && b > 0 && b <= 3 + 20 + 5) }' ||
-	tb_fail "detection: stopped $stopped s, blackhole $black s"
+	tb_fail "detection: stopped $stopped s, blackhole $black s: $out
+poolmond's log of the detection runs, the blackholed 127.1.0.9 and the spawn server:
+$(grep -aE '127\.1\.0\.9|spawn|scan' "$detect_log" | tail -60)"
 # | N | -i | checks/interval | check ms | alive median | alive max |
 # expected | first scan max | failed check s | bound s | to verdict s |
 # to HOST-DOWN s | verdict to HOST-DOWN ms | director's own ms | window ms |
