@@ -69,6 +69,7 @@ struct supervisor {
 	struct server_link *lost;
 	int64_t server_started_ms;
 	sd_event_source *restart_timer;
+	sd_event_source *silence;	/* asked, and no answer for 5 s */
 	struct child_slot *slots;
 	size_t *free_slots;	/* a stack of indices into slots */
 	size_t nfree, max;
@@ -176,7 +177,7 @@ on_deadline(sd_event_source *src, uint64_t usec, void *arg)
 	(void)usec;
 	if (slot->state == SLOT_FORKING) {
 		server_lost(slot->sup, slot->sup->server, "did not answer "
-		    "within 5 s");
+		    "before a check's deadline");
 		return 0;
 	}
 	log_debug("check process %ld past its deadline, killing it",
@@ -238,6 +239,35 @@ watch(struct supervisor *s, struct child_slot *slot)
 	    (uint64_t)slot->deadline_ms * 1000);
 }
 
+/*
+ * The server is lost when it is asked and says nothing for
+ * SPAWN_REPLY_TIMEOUT_MS: a wait counted from its last answer, not from
+ * each request, since it answers them in turn and, on a busy machine,
+ * shares the CPU with the check processes it forks.
+ */
+static void
+silence_watch(struct supervisor *s)
+{
+	if (s->forking == 0) {
+		(void)sd_event_source_set_enabled(s->silence, SD_EVENT_OFF);
+		return;
+	}
+	(void)sd_event_source_set_time(s->silence,
+	    (uint64_t)(now_ms() + SPAWN_REPLY_TIMEOUT_MS) * 1000);
+	(void)sd_event_source_set_enabled(s->silence, SD_EVENT_ONESHOT);
+}
+
+static int
+on_silence(sd_event_source *src, uint64_t usec, void *arg)
+{
+	struct supervisor *s = arg;
+
+	(void)src;
+	(void)usec;
+	server_lost(s, s->server, "did not answer within 5 s");
+	return 0;
+}
+
 /* The server's answer for one slot: the check process runs, or not. */
 static void
 take_reply(struct supervisor *s, const struct spawn_reply *rep)
@@ -279,18 +309,23 @@ static int
 read_replies(struct supervisor *s, struct server_link *link)
 {
 	struct spawn_reply rep;
+	bool answered = false;
 	ssize_t n;
 
 	for (;;) {
 		n = recv(link->sock, &rep, sizeof(rep), MSG_DONTWAIT);
 		if (n == (ssize_t)sizeof(rep)) {
 			take_reply(s, &rep);
+			answered = true;
 			continue;
 		}
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0 && errno == EAGAIN)
+		if (n < 0 && errno == EAGAIN) {
+			if (answered)
+				silence_watch(s);
 			return 0;
+		}
 		if (n > 0) {
 			log_warnx("spawn server: a short answer (%zd bytes)",
 			    n);
@@ -372,6 +407,7 @@ server_lost(struct supervisor *s, struct server_link *link, const char *why)
 			s->forking--;
 			end_slot(s, &s->slots[i], CHILD_UNSTARTED, 0);
 		}
+	silence_watch(s);
 }
 
 static int
@@ -469,7 +505,7 @@ supervisor_spawn(struct supervisor *s, size_t backend, int64_t budget_ms,
 	idx = s->free_slots[s->nfree - 1];
 	slot = &s->slots[idx];
 	r = sd_event_add_time(s->event, &slot->deadline, CLOCK_MONOTONIC,
-	    (uint64_t)(start + SPAWN_REPLY_TIMEOUT_MS) * 1000, 1000,
+	    (uint64_t)(start + budget_ms + CHILD_KILL_GRACE_MS) * 1000, 1000,
 	    on_deadline, slot);
 	if (r < 0)
 		return r;
@@ -486,7 +522,9 @@ supervisor_spawn(struct supervisor *s, size_t backend, int64_t budget_ms,
 		return r;
 	}
 	s->nfree--;
-	s->forking++;
+	/* The first request waiting: the server's silence is timed. */
+	if (s->forking++ == 0)
+		silence_watch(s);
 	slot->backend = backend;
 	slot->killed = false;
 	slot->deadline_ms = start + budget_ms + CHILD_KILL_GRACE_MS;
@@ -564,7 +602,10 @@ supervisor_new(sd_event *event, size_t max, size_t record_size,
 	    (r = sd_event_add_time(event, &s->restart_timer, CLOCK_MONOTONIC,
 	    0, 1000, on_restart_timer, s)) < 0 ||
 	    (r = sd_event_source_set_enabled(s->restart_timer,
-	    SD_EVENT_OFF)) < 0)
+	    SD_EVENT_OFF)) < 0 ||
+	    (r = sd_event_add_time(event, &s->silence, CLOCK_MONOTONIC,
+	    0, 1000, on_silence, s)) < 0 ||
+	    (r = sd_event_source_set_enabled(s->silence, SD_EVENT_OFF)) < 0)
 		goto fail;
 	/* Now, while the daemon is small: every check is forked from it. */
 	if ((r = server_start(s)) < 0)
@@ -622,6 +663,7 @@ supervisor_free(struct supervisor *s)
 	sd_event_source_disable_unref(s->pipe_source);
 	sd_event_source_disable_unref(s->recycle);
 	sd_event_source_disable_unref(s->restart_timer);
+	sd_event_source_disable_unref(s->silence);
 	if (s->pipe[0] >= 0)
 		close(s->pipe[0]);
 	if (s->pipe[1] >= 0)
