@@ -35,8 +35,7 @@ struct report_batch {
 struct port_job {
 	struct check_target target;
 	struct check_report report;
-	struct report_batch *batch;
-	int64_t hard_deadline;
+	struct report_batch *batch;	/* with the hard deadline */
 };
 
 int64_t
@@ -117,7 +116,8 @@ port_fiber(struct fiber *self, void *arg)
 	struct port_job *job = arg;
 
 	job->target.fiber = self;
-	check_port(&job->target, &job->report.result, job->hard_deadline);
+	check_port(&job->target, &job->report.result,
+	    job->batch->hard_deadline);
 	report_done(self, job);
 }
 
@@ -145,7 +145,6 @@ child_run(const struct check_job *cj, int report_fd, int64_t hard_deadline)
 		job->report.backend = cj->backend;
 		job->report.port = (uint32_t)i;
 		job->batch = &batch;
-		job->hard_deadline = hard_deadline;
 		args[i] = job;
 	}
 	/* Without fibers (no memory for their stacks), one port after the

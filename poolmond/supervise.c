@@ -45,7 +45,6 @@ struct child_slot {
 	sd_event_source *deadline;
 	size_t backend;
 	pid_t pid;
-	int64_t deadline_ms;	/* of the check process, once it runs */
 	enum slot_state state;
 	bool killed;		/* SIGKILL sent at the deadline */
 };
@@ -83,15 +82,15 @@ struct supervisor {
 	uint64_t forked;
 };
 
+/* Records taken from the pipe with one read. */
+#define RECORDS_PER_READ	32
+
 /*
  * Read what the pipe holds, RECORDS_PER_READ records a read at most. The
  * children write whole records, at most PIPE_BUF bytes at once, so a
  * read returns whole ones; a read that does not fill the buffer found
  * the pipe empty, and the pipe's readiness wakes us for what comes next.
  */
-/* Records taken from the pipe with one read. */
-#define RECORDS_PER_READ	32
-
 static void
 drain_reports(struct supervisor *s)
 {
@@ -229,14 +228,9 @@ on_recycle(sd_event_source *src, void *arg)
 static int
 watch(struct supervisor *s, struct child_slot *slot)
 {
-	int r;
-
-	r = sd_event_add_child(s->event, &slot->child, slot->pid, WEXITED,
+	/* Its deadline timer runs from the request (supervisor_spawn). */
+	return sd_event_add_child(s->event, &slot->child, slot->pid, WEXITED,
 	    on_child, slot);
-	if (r < 0)
-		return r;
-	return sd_event_source_set_time(slot->deadline,
-	    (uint64_t)slot->deadline_ms * 1000);
 }
 
 /*
@@ -504,6 +498,7 @@ supervisor_spawn(struct supervisor *s, size_t backend, int64_t budget_ms,
 		return r;
 	idx = s->free_slots[s->nfree - 1];
 	slot = &s->slots[idx];
+	/* Killed past it once it runs; the server lost if still asked. */
 	r = sd_event_add_time(s->event, &slot->deadline, CLOCK_MONOTONIC,
 	    (uint64_t)(start + budget_ms + CHILD_KILL_GRACE_MS) * 1000, 1000,
 	    on_deadline, slot);
@@ -527,7 +522,6 @@ supervisor_spawn(struct supervisor *s, size_t backend, int64_t budget_ms,
 		silence_watch(s);
 	slot->backend = backend;
 	slot->killed = false;
-	slot->deadline_ms = start + budget_ms + CHILD_KILL_GRACE_MS;
 	slot->state = SLOT_FORKING;
 	return 0;
 }
