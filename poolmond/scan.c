@@ -38,6 +38,14 @@
  */
 #define SPREAD_PERCENT		80
 /*
+ * How late a spread check may start: those due within it start in one
+ * wake-up of the daemon and of the spawn server, not one each (at 200
+ * backends and -i 10, two or three at a time: 2 % less CPU a check,
+ * docs/performance.md). At most a tenth of the spread, so that a short
+ * interval keeps its spread.
+ */
+#define SPREAD_SLACK_MS		100
+/*
  * Addresses a recheck may queue; beyond, the recheck is of every backend,
  * which covers them: clients asking faster than scans run cannot grow it.
  */
@@ -45,6 +53,17 @@
 /* Warnings about checks poolmond itself could not make, per minute. */
 #define UNKNOWN_WARN_BURST	10
 #define UNKNOWN_WARN_WINDOW_MS	60000
+
+/* The spread timer's accuracy (sd-event coalesces within it), in us. */
+static uint64_t
+spread_slack_us(int64_t spread_ms)
+{
+	int64_t slack = spread_ms / 10;
+
+	if (slack > SPREAD_SLACK_MS)
+		slack = SPREAD_SLACK_MS;
+	return (uint64_t)(slack > 1 ? slack : 1) * 1000;
+}
 
 static int
 arm_timer(sd_event_source *timer, int64_t at_ms)
@@ -689,6 +708,9 @@ scan_listed(const struct router_result *res, void *arg)
 	 * now, and the first scan says at once what the pool is like. */
 	s->spread_ms = s->is_recheck || s->scans_completed == 0 ? 0 :
 	    (int64_t)s->cfg->interval_s * 1000 * SPREAD_PERCENT / 100;
+	if (s->spread_ms > 0)
+		(void)sd_event_source_set_time_accuracy(s->spread_timer,
+		    spread_slack_us(s->spread_ms));
 	log_debug("scan %u: %zu of %zu backends", s->scan_id, s->selected,
 	    s->pool->n);
 	start_children(s);

@@ -1,0 +1,65 @@
+#!/bin/bash
+# Spread scans in batches. The interval's scans start each backend at its
+# own offset within 80% of the interval (the first scan checks all at
+# once), and those due within a tenth of a second of each other start
+# together: one wake-up of poolmond and of its spawn server for them, not
+# one each. 200 backends answered by one listen=* Dovecot, -i 4: the
+# second scan starts them over 3.2 s, some 62 a second.
+# - it is spread: while it runs, some of its check processes have been
+#   forked and not all;
+# - it forks one check process per backend, and every backend stays up;
+# - the spawn server woke (its voluntary context switches) fewer times
+#   than half the checks it forked: without the batches, once a check.
+. "$(dirname "$0")/../lib/testbed.sh"
+. "$(dirname "$0")/../lib/poolmon.sh"
+
+command -v jq >/dev/null || { echo "jq is not installed"; exit 77; }
+n=200
+tb_init || tb_fail "tb_init"
+tb_pool_start || tb_fail "pool backend"
+tb_director_start 127.0.11.1 "$(tb_pool_addresses $n | tr '\n' ' ')" ||
+	tb_fail "director"
+ctl() { "$POOLMONCTL" -s "$TB_DIR/ctl.sock" "$@"; }
+status() { ctl --json status 2>/dev/null; }
+server_wakes() {
+	awk '/^voluntary_ctxt_switches:/ { print $2 }' "/proc/$1/status"
+}
+
+pm_start -d -i 4 -t 5 -p IMAP:10143
+# The first scan, all at once, over and the second not yet begun.
+pm_wait_json '.scans_completed == 1 and .scanning == false' 30 ||
+	tb_fail "first scan"
+srv=$(pgrep -P "$PM_PID" -x poolmond-spawn | head -n 1)
+[ -n "$srv" ] || tb_fail "no spawn server"
+out=$(status) || tb_fail "status"
+forked0=$(jq .children_forked <<<"$out")
+wakes0=$(server_wakes "$srv")
+
+# The second scan: a count of forks between none and all of it.
+partial=
+for _ in $(seq 1 300); do
+	out=$(status) || continue
+	f=$(($(jq .children_forked <<<"$out") - forked0))
+	[ "$(jq .scans_completed <<<"$out")" -ge 2 ] && break
+	[ "$f" -gt 0 ] && [ "$f" -lt "$n" ] && partial=$f
+	sleep 0.1
+done
+pm_wait_json '.scans_completed >= 2' 30 || tb_fail "second scan"
+wakes1=$(server_wakes "$srv")
+out=$(status) || tb_fail "status"
+[ -n "$partial" ] || tb_fail "the second scan was never seen part started: not spread"
+tb_pass "the second scan is spread ($partial of $n started at one look)"
+tb_assert_eq "$(($(jq .children_forked <<<"$out") - forked0))" "$n" \
+	"one check process per backend in the spread scan"
+tb_assert_eq "$(jq .backends_failed <<<"$out")" 0 "no backend failed"
+tb_assert_eq "$(tb_dcmd HOST-LIST | awk -F'\t' '$5 == "U"' | wc -l)" "$n" \
+	"all $n up in the director"
+[ "$(pgrep -P "$PM_PID" -x poolmond-spawn | head -n 1)" = "$srv" ] ||
+	tb_fail "the spawn server was replaced"
+wakes=$((wakes1 - wakes0))
+[ "$wakes" -lt $((n / 2)) ] ||
+	tb_fail "the spawn server woke $wakes times for $n spread checks: not batched"
+tb_pass "the spawn server woke $wakes times for $n spread checks"
+pm_stop || tb_fail "stop"
+echo "t_spread: all passed"
+exit 0
