@@ -687,8 +687,10 @@ static bool hold_in_flight(const struct actions *a, const char *ip);
 static bool
 overtaken_by_hold(struct actions *a, struct backend *b)
 {
-	/* The hold's own commands are on their way: not twice. */
-	if (b->action == ACTION_HOLD_DOWN && hold_in_flight(a, b->dh.ip)) {
+	/* The hold's own commands are on their way, or have taken it down
+	 * since the decision: not twice. */
+	if (b->action == ACTION_HOLD_DOWN && (hold_in_flight(a, b->dh.ip) ||
+	    !b->dh.up)) {
 		b->action = ACTION_NONE;
 		return true;
 	}

@@ -1,0 +1,332 @@
+/*
+ * The actions against a router whose answers the test gives, one at a
+ * time and in the order it chooses, as a director's come over the event
+ * loop: what a hold and a scan's judgement send when their commands
+ * cross.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "actions.h"
+#include "config.h"
+#include "metrics.h"
+#include "pool.h"
+#include "state.h"
+#include "util.h"
+#include "unit.h"
+
+#define MAX_REQUESTS	16
+
+/* A request the router was given, waiting for the test to answer it. */
+struct request {
+	bool gate;		/* else a command */
+	enum router_cmd cmd;
+	char ip[64];
+	router_done_fn *done;
+	void *arg;
+	bool answered;
+};
+
+struct test_router {
+	struct router r;	/* first: what actions.c is given */
+	struct request req[MAX_REQUESTS];
+	size_t n;
+};
+
+static int
+tr_list(struct router *r, int64_t deadline, router_done_fn *done, void *arg)
+{
+	(void)r;
+	(void)deadline;
+	(void)done;
+	(void)arg;
+	return -ENOTSUP;
+}
+
+static struct request *
+tr_add(struct router *r, router_done_fn *done, void *arg)
+{
+	struct test_router *t = (struct test_router *)r;
+	struct request *q;
+
+	if (t->n == MAX_REQUESTS)
+		return NULL;
+	q = &t->req[t->n++];
+	memset(q, 0, sizeof(*q));
+	q->done = done;
+	q->arg = arg;
+	return q;
+}
+
+static int
+tr_gate(struct router *r, int64_t deadline, router_done_fn *done, void *arg)
+{
+	struct request *q = tr_add(r, done, arg);
+
+	(void)deadline;
+	if (q == NULL)
+		return -ENOMEM;
+	q->gate = true;
+	return 0;
+}
+
+static int
+tr_command(struct router *r, enum router_cmd cmd, const char *ip,
+    int64_t deadline, router_done_fn *done, void *arg)
+{
+	struct request *q = tr_add(r, done, arg);
+
+	(void)deadline;
+	if (q == NULL)
+		return -ENOMEM;
+	q->cmd = cmd;
+	str_copy(q->ip, ip, sizeof(q->ip));
+	return 0;
+}
+
+static void
+tr_forget(struct router *r, const void *arg)
+{
+	(void)r;
+	(void)arg;
+}
+
+static size_t
+tr_pending(const struct router *r)
+{
+	const struct test_router *t = (const struct test_router *)r;
+	size_t i, n = 0;
+
+	for (i = 0; i < t->n; i++)
+		n += !t->req[i].answered;
+	return n;
+}
+
+static void
+tr_free(struct router *r)
+{
+	(void)r;
+}
+
+static const struct router_ops tr_ops = {
+	.kind = ROUTER_DIRECTOR,
+	.list = tr_list,
+	.gate = tr_gate,
+	.command = tr_command,
+	.forget = tr_forget,
+	.pending = tr_pending,
+	.free = tr_free,
+};
+
+static struct config cfg;
+static struct pool pool;
+static struct state state;
+static struct router_view view;
+static struct metrics metrics;
+static struct test_router router;
+static struct actions acts;
+
+static struct backend *
+add_backend(const char *ip)
+{
+	struct backend *b = &pool.backends[pool.n++];
+
+	str_copy(b->dh.ip, ip, sizeof(b->dh.ip));
+	b->dh.tag = "";
+	b->dh.up = true;
+	b->owner = OWNER_NONE;
+	b->health = HEALTH_UNCHECKED;
+	if (backend_init_ports(b, pool.nports) < 0)
+		abort();
+	return b;
+}
+
+static void
+setup(size_t n)
+{
+	memset(&router, 0, sizeof(router));
+	router.r.ops = &tr_ops;
+	config_defaults(&cfg);
+	cfg.nports = 1;
+	cfg.ports[0] = (struct portspec){ 143, PROTO_IMAP, false };
+	memset(&pool, 0, sizeof(pool));
+	pool.nports = cfg.nports;
+	pool.backends = calloc(n, sizeof(*pool.backends));
+	if (pool.backends == NULL)
+		abort();
+	memset(&state, 0, sizeof(state));
+	memset(&view, 0, sizeof(view));
+	view.can_act = true;
+	memset(&metrics, 0, sizeof(metrics));
+	memset(&acts, 0, sizeof(acts));
+	acts.cfg = &cfg;
+	acts.pool = &pool;
+	acts.state = &state;
+	acts.router = &router.r;
+	acts.view = &view;
+	acts.metrics = &metrics;
+	acts.policy = (struct policy){ .fall = cfg.fall, .rise = cfg.rise,
+	    .max_down_pct = 100 };
+}
+
+static void
+teardown(void)
+{
+	size_t i;
+
+	actions_shutdown(&acts);
+	for (i = 0; i < pool.n; i++)
+		backend_free(&pool.backends[i], pool.nports);
+	free(pool.backends);
+	state_free(&state);
+}
+
+/* The oldest request not yet answered, or NULL. */
+static struct request *
+next_request(void)
+{
+	size_t i;
+
+	for (i = 0; i < router.n; i++)
+		if (!router.req[i].answered)
+			return &router.req[i];
+	return NULL;
+}
+
+/* Answer q as a router that can act and did what it was asked. */
+static void
+answer_ok(struct request *q)
+{
+	struct router_result res = { .reply = ROUTER_REPLY_OK, .line = "OK",
+	    .what = q->gate ? "gate" : router_cmd_str(q->cmd),
+	    .can_act = true, .act_state = "ring synced", .flushed = true };
+
+	q->answered = true;
+	q->done(&res, q->arg);
+}
+
+/* Commands sent for ip, of any kind. */
+static size_t
+commands_for(const char *ip)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < router.n; i++)
+		n += !router.req[i].gate && strcmp(router.req[i].ip, ip) == 0;
+	return n;
+}
+
+static void
+on_hold(void *arg, int r, const char *err)
+{
+	int *result = arg;
+
+	(void)err;
+	*result = r;
+}
+
+/* A scan's result for b, as scan.c marks it. */
+static void
+result(struct backend *b, enum health health, uint32_t scan_id)
+{
+	b->health = health;
+	b->fresh = true;
+	b->result_scan = scan_id;
+}
+
+/*
+ * A hold's HOST-DOWN is on its way when a scan's result for the held
+ * host, still up as last listed, is judged: "held but up, down again",
+ * queued behind another backend's down. The hold's command is answered
+ * first; when the batch comes to the held host, it is down already, by
+ * the hold: no second HOST-DOWN.
+ */
+static void
+test_hold_crossing_a_batch(void)
+{
+	struct backend *a, *b;
+	struct request *q;
+	char err[256];
+	int held = 1;
+
+	setup(2);
+	a = add_backend("10.0.0.1");
+	b = add_backend("10.0.0.2");
+	CHECK(actions_hold(&acts, "10.0.0.2", "disk swap", 0, false, on_hold,
+	    &held, err, sizeof(err)) == 1);
+	CHECK(b->owner == OWNER_HOLD);
+	/* The hold asks the gate, then sends its down. */
+	q = next_request();
+	CHECK(q != NULL && q->gate);
+	answer_ok(q);
+	q = next_request();
+	CHECK(q != NULL && !q->gate && q->cmd == ROUTER_DOWN &&
+	    strcmp(q->ip, "10.0.0.2") == 0);
+
+	/* A scan's results while that down is on its way. */
+	result(a, HEALTH_FAILED, 1);
+	result(b, HEALTH_OK, 1);
+	actions_judge(&acts, 1, false);
+	CHECK(a->action == ACTION_DOWN);
+	CHECK(b->action == ACTION_HOLD_DOWN);
+
+	/* The hold's down answered, then the batch's gate. */
+	answer_ok(next_request());
+	CHECK(held == 0);
+	CHECK(!b->dh.up);
+	q = next_request();
+	CHECK(q != NULL && q->gate);
+	answer_ok(q);
+	/* The batch's down of the failed backend. */
+	q = next_request();
+	CHECK(q != NULL && !q->gate && strcmp(q->ip, "10.0.0.1") == 0);
+	if (q != NULL)
+		answer_ok(q);
+	CHECK(!a->dh.up);
+	/* Nothing more: the held host is down already. */
+	CHECK(next_request() == NULL);
+	CHECK(commands_for("10.0.0.2") == 1);
+	CHECK(b->action == ACTION_NONE);
+	CHECK(!actions_busy(&acts));
+	teardown();
+}
+
+/*
+ * The other way round, the held host's down still owed: a held host that
+ * is up (a director restarted, say) is taken down again by the batch.
+ */
+static void
+test_held_and_up_down_again(void)
+{
+	struct backend *b;
+	struct request *q;
+
+	setup(1);
+	b = add_backend("10.0.0.2");
+	b->owner = OWNER_HOLD;
+	CHECK(state_set(&state, "10.0.0.2", OWNER_HOLD,
+	    &(struct hold_info){ .reason = "disk swap" }) == 0);
+	result(b, HEALTH_OK, 1);
+	actions_judge(&acts, 1, false);
+	CHECK(b->action == ACTION_HOLD_DOWN);
+	q = next_request();
+	CHECK(q != NULL && q->gate);
+	answer_ok(q);
+	q = next_request();
+	CHECK(q != NULL && !q->gate && strcmp(q->ip, "10.0.0.2") == 0 &&
+	    (q->cmd == ROUTER_DOWN || q->cmd == ROUTER_DOWN_FLUSH));
+	if (q != NULL)
+		answer_ok(q);
+	CHECK(!b->dh.up);
+	CHECK(commands_for("10.0.0.2") == 1);
+	teardown();
+}
+
+int
+main(void)
+{
+	RUN(test_hold_crossing_a_batch);
+	RUN(test_held_and_up_down_again);
+	return UNIT_EXIT();
+}
