@@ -679,23 +679,24 @@ batch_cmd_done(const struct router_result *res, void *arg)
 
 /*
  * Decided again right before it is sent: a hold that came since the
- * scan's decision (from poolmonctl, or a peer) wins over it. The hold's
- * own down is its monitor's to send.
+ * scan's decision (from poolmonctl, or a peer) wins over it. A held
+ * host's "down again" is dropped when the hold's own commands are on
+ * their way (its down is its monitor's to send), have taken the host
+ * down since, or the hold was released since.
  */
 static bool hold_in_flight(const struct actions *a, const char *ip);
 
 static bool
 overtaken_by_hold(struct actions *a, struct backend *b)
 {
-	/* The hold's own commands are on their way, or have taken it down
-	 * since the decision: not twice. */
-	if (b->action == ACTION_HOLD_DOWN && (hold_in_flight(a, b->dh.ip) ||
-	    !b->dh.up)) {
+	if (b->action == ACTION_HOLD_DOWN) {
+		if (!hold_in_flight(a, b->dh.ip) && b->dh.up &&
+		    b->owner == OWNER_HOLD)
+			return false;
 		b->action = ACTION_NONE;
 		return true;
 	}
-	if (b->owner != OWNER_HOLD || b->action == ACTION_HOLD_DOWN ||
-	    b->action == ACTION_NONE)
+	if (b->owner != OWNER_HOLD || b->action == ACTION_NONE)
 		return false;
 	log_info_f(EV(b->dh.ip, "hold", NULL), "%s is held now: its %s is "
 	    "not sent", b->dh.ip, action_str(b->action));

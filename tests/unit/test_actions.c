@@ -1,8 +1,8 @@
 /*
  * The actions against a router whose answers the test gives, one at a
  * time and in the order it chooses, as a director's come over the event
- * loop: what a hold and a scan's judgement send when their commands
- * cross.
+ * loop: what a hold, a release and a scan's judgement send when their
+ * commands cross.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -323,10 +323,45 @@ test_held_and_up_down_again(void)
 	teardown();
 }
 
+/*
+ * A held host up, its "down again" decided, and released before the
+ * batch comes to it: the release wins, no HOST-DOWN for a host the
+ * operator handed back; poolmond's now, it stays up.
+ */
+static void
+test_release_crossing_a_batch(void)
+{
+	struct backend *b;
+	struct request *q;
+	char err[256];
+
+	setup(1);
+	b = add_backend("10.0.0.2");
+	b->owner = OWNER_HOLD;
+	CHECK(state_set(&state, "10.0.0.2", OWNER_HOLD,
+	    &(struct hold_info){ .reason = "disk swap" }) == 0);
+	result(b, HEALTH_OK, 1);
+	actions_judge(&acts, 1, false);
+	CHECK(b->action == ACTION_HOLD_DOWN);
+	q = next_request();
+	CHECK(q != NULL && q->gate);
+	CHECK(actions_release(&acts, "10.0.0.2", err, sizeof(err)) == 0);
+	CHECK(b->owner == OWNER_POOLMOND);
+	if (q != NULL)
+		answer_ok(q);
+	CHECK(next_request() == NULL);
+	CHECK(commands_for("10.0.0.2") == 0);
+	CHECK(b->dh.up);
+	CHECK(b->action == ACTION_NONE);
+	CHECK(!actions_busy(&acts));
+	teardown();
+}
+
 int
 main(void)
 {
 	RUN(test_hold_crossing_a_batch);
 	RUN(test_held_and_up_down_again);
+	RUN(test_release_crossing_a_batch);
 	return UNIT_EXIT();
 }
