@@ -7,7 +7,8 @@
 # second scan starts them over 3.2 s, some 62 a second.
 # - it is spread: while it runs, some of its check processes have been
 #   forked and not all;
-# - it forks one check process per backend, and every backend stays up;
+# - it forks a check process for every backend, and every backend stays
+#   up;
 # - the spawn server woke (its voluntary context switches) fewer times
 #   than half the checks it forked: without the batches, once a check.
 . "$(dirname "$0")/../lib/testbed.sh"
@@ -49,17 +50,21 @@ wakes1=$(server_wakes "$srv")
 out=$(status) || tb_fail "status"
 [ -n "$partial" ] || tb_fail "the second scan was never seen part started: not spread"
 tb_pass "the second scan is spread ($partial of $n started at one look)"
-tb_assert_eq "$(($(jq .children_forked <<<"$out") - forked0))" "$n" \
-	"one check process per backend in the spread scan"
+# The next scan may have begun by now (on a slow machine its first
+# checks start as this one's last end): at least one a backend.
+forked=$(($(jq .children_forked <<<"$out") - forked0))
+[ "$forked" -ge "$n" ] ||
+	tb_fail "$forked check processes for the $n backends of the spread scan"
+tb_pass "$forked check processes for the $n backends of the spread scan"
 tb_assert_eq "$(jq .backends_failed <<<"$out")" 0 "no backend failed"
 tb_assert_eq "$(tb_dcmd HOST-LIST | awk -F'\t' '$5 == "U"' | wc -l)" "$n" \
 	"all $n up in the director"
 [ "$(pgrep -P "$PM_PID" -x poolmond-spawn | head -n 1)" = "$srv" ] ||
 	tb_fail "the spawn server was replaced"
 wakes=$((wakes1 - wakes0))
-[ "$wakes" -lt $((n / 2)) ] ||
-	tb_fail "the spawn server woke $wakes times for $n spread checks: not batched"
-tb_pass "the spawn server woke $wakes times for $n spread checks"
+[ "$wakes" -lt $((forked / 2)) ] ||
+	tb_fail "the spawn server woke $wakes times for $forked spread checks: not batched"
+tb_pass "the spawn server woke $wakes times for $forked spread checks"
 pm_stop || tb_fail "stop"
 echo "t_spread: all passed"
 exit 0
