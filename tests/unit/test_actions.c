@@ -236,6 +236,27 @@ result(struct backend *b, enum health health, uint32_t scan_id)
 }
 
 /*
+ * One backend, held and yet up (a director restarted, say), with a
+ * healthy result judged: its "down again" decided, the batch's gate
+ * asked.
+ */
+static struct backend *
+held_and_up(void)
+{
+	struct backend *b;
+
+	setup(1);
+	b = add_backend("10.0.0.2");
+	b->owner = OWNER_HOLD;
+	CHECK(state_set(&state, "10.0.0.2", OWNER_HOLD,
+	    &(struct hold_info){ .reason = "disk swap" }) == 0);
+	result(b, HEALTH_OK, 1);
+	actions_judge(&acts, 1, false);
+	CHECK(b->action == ACTION_HOLD_DOWN);
+	return b;
+}
+
+/*
  * A hold's HOST-DOWN is on its way when a scan's result for the held
  * host, still up as last listed, is judged: "held but up, down again",
  * queued behind another backend's down. The hold's command is answered
@@ -292,24 +313,15 @@ test_hold_crossing_a_batch(void)
 	teardown();
 }
 
-/*
- * The other way round, the held host's down still owed: a held host that
- * is up (a director restarted, say) is taken down again by the batch.
- */
+/* The other way round, the held host's down still owed: the batch
+ * takes it down again. */
 static void
 test_held_and_up_down_again(void)
 {
 	struct backend *b;
 	struct request *q;
 
-	setup(1);
-	b = add_backend("10.0.0.2");
-	b->owner = OWNER_HOLD;
-	CHECK(state_set(&state, "10.0.0.2", OWNER_HOLD,
-	    &(struct hold_info){ .reason = "disk swap" }) == 0);
-	result(b, HEALTH_OK, 1);
-	actions_judge(&acts, 1, false);
-	CHECK(b->action == ACTION_HOLD_DOWN);
+	b = held_and_up();
 	q = next_request();
 	CHECK(q != NULL && q->gate);
 	answer_ok(q);
@@ -324,9 +336,8 @@ test_held_and_up_down_again(void)
 }
 
 /*
- * A held host up, its "down again" decided, and released before the
- * batch comes to it: the release wins, no HOST-DOWN for a host the
- * operator handed back; poolmond's now, it stays up.
+ * Released before the batch comes to it: the release wins, no HOST-DOWN
+ * for a host the operator handed back; poolmond's now, it stays up.
  */
 static void
 test_release_crossing_a_batch(void)
@@ -335,14 +346,7 @@ test_release_crossing_a_batch(void)
 	struct request *q;
 	char err[256];
 
-	setup(1);
-	b = add_backend("10.0.0.2");
-	b->owner = OWNER_HOLD;
-	CHECK(state_set(&state, "10.0.0.2", OWNER_HOLD,
-	    &(struct hold_info){ .reason = "disk swap" }) == 0);
-	result(b, HEALTH_OK, 1);
-	actions_judge(&acts, 1, false);
-	CHECK(b->action == ACTION_HOLD_DOWN);
+	b = held_and_up();
 	q = next_request();
 	CHECK(q != NULL && q->gate);
 	CHECK(actions_release(&acts, "10.0.0.2", err, sizeof(err)) == 0);
