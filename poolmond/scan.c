@@ -40,9 +40,9 @@
 /*
  * How late a spread check may start: those due within it start in one
  * wake-up of the daemon and of the spawn server, not one each (at 200
- * backends and -i 10, two or three at a time: 2 % less CPU a check,
- * docs/performance.md). At most a tenth of the spread, so that a short
- * interval keeps its spread.
+ * backends and -i 10, two or three at a time: the daemon's CPU a check
+ * a quarter less, docs/performance.md). At most a tenth of the spread,
+ * so that a short interval keeps its spread.
  */
 #define SPREAD_SLACK_MS		100
 /*
