@@ -524,8 +524,7 @@ spread() {
 # scan_rss scan_priv server_rss server_priv pss" to FILE (idle; pss: of
 # the daemon and its spawn server together).
 floor_turn() {
-	local n=$1 file=$2 c0 c1 hz idle sampler peak server
-	hz=$(getconf CLK_TCK)
+	local n=$1 file=$2 ticks idle sampler peak server
 	start_poolmond -i 3600 || return 1
 	"$PMCTL_BIN" -s "$ctl" -t 3600 recheck >/dev/null 2>&1
 	sleep 1
@@ -533,38 +532,44 @@ floor_turn() {
 	server=$(server_mem_kb "$pm")
 	mem_sampler "$pm" "$TB_DIR/peak" &
 	sampler=$!
-	c0=$(cpu_ticks "$pm")
-	for _ in $(seq 1 "$scans"); do
-		"$PMCTL_BIN" -s "$ctl" -t 3600 recheck >/dev/null 2>&1
-	done
-	c1=$(cpu_ticks "$pm")
+	ticks=$(recheck_ticks)
 	kill "$sampler" 2>/dev/null
 	wait "$sampler" 2>/dev/null
 	peak=$(cat "$TB_DIR/peak" 2>/dev/null)
 	stop_poolmond
-	awk -v t=$((c1 - c0)) -v s="$scans" -v hz="$hz" -v n="$n" \
-		'BEGIN { printf "%.3f ", t / s / hz / n * 1000 }' >>"$file"
-	echo "$idle $peak $server" >>"$file"
+	echo "$(ms_per_backend "$ticks" "$n") $idle $peak $server" >>"$file"
 	spread_turn "$n" "$file.spread"
 	one_turn "$n" "$file.one"
+}
+
+# CPU ms a backend from TICKS (CLK_TCK) of poolmond and its children
+# over BENCH_SCANS scans of N backends.
+ms_per_backend() {
+	awk -v t="$1" -v s="$scans" -v hz="$(getconf CLK_TCK)" -v n="$2" \
+		'BEGIN { printf "%.3f", t / s / hz / n * 1000 }'
+}
+
+# The CPU ticks of the running poolmond over BENCH_SCANS rechecks.
+recheck_ticks() {
+	local c0
+	c0=$(cpu_ticks "$pm")
+	for _ in $(seq 1 "$scans"); do
+		"$PMCTL_BIN" -s "$ctl" -t 3600 recheck >/dev/null 2>&1
+	done
+	echo $(($(cpu_ticks "$pm") - c0))
 }
 
 # The same poolmond checking one backend at a time (--max-children=1), as
 # check_floor does: BENCH_SCANS rechecks after a warm-up; appends
 # "ms/backend" to FILE.
 one_turn() {
-	local n=$1 file=$2 c0 c1 hz
-	hz=$(getconf CLK_TCK)
+	local n=$1 file=$2 ticks
 	start_poolmond -i 3600 --max-children=1 || return 1
 	"$PMCTL_BIN" -s "$ctl" -t 3600 recheck >/dev/null 2>&1
-	c0=$(cpu_ticks "$pm")
-	for _ in $(seq 1 "$scans"); do
-		"$PMCTL_BIN" -s "$ctl" -t 3600 recheck >/dev/null 2>&1
-	done
-	c1=$(cpu_ticks "$pm")
+	ticks=$(recheck_ticks)
 	stop_poolmond
-	awk -v t=$((c1 - c0)) -v s="$scans" -v hz="$hz" -v n="$n" \
-		'BEGIN { printf "%.3f\n", t / s / hz / n * 1000 }' >>"$file"
+	ms_per_backend "$ticks" "$n" >>"$file"
+	echo >>"$file"
 }
 
 # scans_completed of poolmond's status, empty when it does not answer.
@@ -589,8 +594,7 @@ wait_completed() {
 # checks them all at once at each interval), BENCH_SCANS of them after
 # the first (which checks all at once); appends "ms/backend" to FILE.
 spread_turn() {
-	local n=$1 file=$2 c0 c1 hz interval=${BENCH_FLOOR_INTERVAL:-10}
-	hz=$(getconf CLK_TCK)
+	local n=$1 file=$2 c0 c1 interval=${BENCH_FLOOR_INTERVAL:-10}
 	start_poolmond -i "$interval" || return 1
 	wait_completed 1 $((interval * 3 + 60)) || { stop_poolmond; return 1; }
 	c0=$(cpu_ticks "$pm")
@@ -598,8 +602,8 @@ spread_turn() {
 		{ stop_poolmond; return 1; }
 	c1=$(cpu_ticks "$pm")
 	stop_poolmond
-	awk -v t=$((c1 - c0)) -v s="$scans" -v hz="$hz" -v n="$n" \
-		'BEGIN { printf "%.3f\n", t / s / hz / n * 1000 }' >>"$file"
+	ms_per_backend $((c1 - c0)) "$n" >>"$file"
+	echo >>"$file"
 }
 
 # The floor section (see the top of this file).
