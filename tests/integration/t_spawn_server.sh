@@ -21,10 +21,6 @@ done
 tb_director_start 127.0.13.100 "127.0.13.1-127.0.13.3" || tb_fail "director"
 ctl() { "$POOLMONCTL" -s "$TB_DIR/ctl.sock" "$@"; }
 
-server_pid() {
-	pgrep -P "$PM_PID" -x poolmond-spawn | head -n 1
-}
-
 # Every backend up in the director, none failed in status.
 all_up() {
 	local ip out
@@ -41,7 +37,7 @@ pm_start -d -i 1 -t 2 --retries 0 --fall=1 --max-down=100 -p 143 -p 110
 pm_wait_json '.backends_healthy == 3' 15 || tb_fail "first scan"
 tb_pass "3 healthy backends"
 
-srv=$(server_pid)
+srv=$(pm_server_pid)
 [ -n "$srv" ] || tb_fail "no spawn server among poolmond's children"
 [ "$(awk '/^Uid:/ { print $2 }' "/proc/$srv/status")" != 0 ] ||
 	tb_fail "the spawn server runs as root"
@@ -68,7 +64,7 @@ scans=$(pm_scans)
 kill -STOP "$srv"
 for _ in $(seq 1 100); do
 	all_up "while the spawn server was stopped"
-	new=$(server_pid)
+	new=$(pm_server_pid)
 	[ -n "$new" ] && [ "$new" != "$srv" ] && break
 	sleep 0.1
 done
@@ -82,7 +78,7 @@ all_up "after the replaced server"
 # Killed, again and again: started again each time, the checks go on.
 kills=0
 for _ in $(seq 1 5); do
-	srv=$(server_pid)
+	srv=$(pm_server_pid)
 	[ -n "$srv" ] || { sleep 0.2; continue; }
 	kill -KILL "$srv" && kills=$((kills + 1))
 	sleep 0.7
@@ -92,13 +88,13 @@ done
 scans=$(pm_scans)
 pm_wait_json ".scans_completed >= $((scans + 2)) and .backends_healthy == 3" 20 ||
 	tb_fail "scans did not go on after the kills"
-[ -n "$(server_pid)" ] || tb_fail "no spawn server after the kills"
+[ -n "$(pm_server_pid)" ] || tb_fail "no spawn server after the kills"
 all_up "after the kills"
 grep -q "changed down" "$TB_DIR/director/dovecot.log" 2>/dev/null &&
 	tb_fail "the director logged a HOST-DOWN"
 tb_pass "$kills kills of the spawn server: scans go on, never a backend down"
 
-srv=$(server_pid)
+srv=$(pm_server_pid)
 pm_stop || tb_fail "poolmond exit status"
 # It dies with poolmond (its parent-death signal).
 for _ in $(seq 1 20); do

@@ -30,7 +30,7 @@ pm_start -d -i 4 -t 5 -p IMAP:10143
 # The first scan, all at once, over and the second not yet begun.
 pm_wait_json '.scans_completed == 1 and .scanning == false' 30 ||
 	tb_fail "first scan"
-srv=$(pgrep -P "$PM_PID" -x poolmond-spawn | head -n 1)
+srv=$(pm_server_pid)
 [ -n "$srv" ] || tb_fail "no spawn server"
 out=$(status) || tb_fail "status"
 forked0=$(jq .children_forked <<<"$out")
@@ -59,7 +59,7 @@ tb_pass "$forked check processes for the $n backends of the spread scan"
 tb_assert_eq "$(jq .backends_failed <<<"$out")" 0 "no backend failed"
 tb_assert_eq "$(tb_dcmd HOST-LIST | awk -F'\t' '$5 == "U"' | wc -l)" "$n" \
 	"all $n up in the director"
-[ "$(pgrep -P "$PM_PID" -x poolmond-spawn | head -n 1)" = "$srv" ] ||
+[ "$(pm_server_pid)" = "$srv" ] ||
 	tb_fail "the spawn server was replaced"
 wakes=$((wakes1 - wakes0))
 [ "$wakes" -lt $((forked / 2)) ] ||

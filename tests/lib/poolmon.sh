@@ -43,6 +43,12 @@ pm_start() {
 	tb_track_pid "$PM_PID"
 }
 
+# The spawn server of the poolmond pm_start started (its child named
+# poolmond-spawn), empty if none.
+pm_server_pid() {
+	pgrep -P "$PM_PID" -x poolmond-spawn | head -n 1
+}
+
 pm_stop() {
 	local secs=${1:-10} i rc
 	[ -n "$PM_PID" ] || return 1
