@@ -298,12 +298,14 @@ imap_login(struct imap *im)
 	const struct credentials *cr = im->creds;
 
 	im->c->step = "LOGIN";
+	conn_cork(im->c);
 	if (imap_cmd(im, true, "LOGIN ") < 0 ||
 	    imap_astring(im, cr->username, CHECK_ELOGIN) < 0 ||
 	    conn_write(im->c, " ", 1) < 0 ||
 	    imap_literal(im, cr->password, strlen(cr->password),
 	    CHECK_ELOGIN) < 0 ||
-	    conn_write(im->c, "\r\n", 2) < 0)
+	    conn_write(im->c, "\r\n", 2) < 0 ||
+	    conn_uncork(im->c) < 0)
 		return -1;
 	return imap_reply(im, 0, CHECK_ELOGIN) < 0 ? -1 : 0;
 }

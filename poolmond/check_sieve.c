@@ -432,9 +432,11 @@ sieve_authenticate(struct sieve *s)
 		    "{%zu+}\r\n", s->sasl_len);
 	else
 		snprintf(head, sizeof(head), "AUTHENTICATE \"PLAIN\" \"");
+	conn_cork(s->c);
 	if (conn_write(s->c, head, strlen(head)) < 0 ||
 	    conn_write(s->c, s->sasl, s->sasl_len) < 0 ||
-	    conn_write(s->c, lit ? "\r\n" : "\"\r\n", lit ? 2 : 3) < 0)
+	    conn_write(s->c, lit ? "\r\n" : "\"\r\n", lit ? 2 : 3) < 0 ||
+	    conn_uncork(s->c) < 0)
 		return -1;
 	return sieve_response(s, CHECK_ELOGIN);
 }

@@ -18,6 +18,8 @@
 #include "fiber.h"
 #include "util.h"
 
+static int flush_out(struct conn *c);
+
 static void
 vset_reason(struct conn *c, enum check_status status, const char *fmt,
     va_list ap)
@@ -37,6 +39,10 @@ conn_fail(struct conn *c, enum check_status status, const char *fmt, ...)
 {
 	va_list ap;
 
+	/* A half-gathered command, sent later, would garble what follows. */
+	explicit_bzero(c->out, c->out_len);
+	c->out_len = 0;
+	c->corked = false;
 	va_start(ap, fmt);
 	vset_reason(c, status, fmt, ap);
 	va_end(ap);
@@ -213,6 +219,8 @@ conn_open(struct conn *c, struct fiber *fiber, const char *source,
 void
 conn_close(struct conn *c)
 {
+	explicit_bzero(c->out, c->out_len);
+	c->out_len = 0;
 	if (c->ssl != NULL) {
 		/* Best effort: a close_notify without waiting for the peer. */
 		(void)SSL_shutdown(c->ssl);
@@ -311,6 +319,8 @@ conn_start_tls(struct conn *c, SSL_CTX *ctx, const char *verify_name,
 	if (conn_pending(c) != 0)
 		return conn_fail(c, CHECK_ETLS,
 		    "plaintext data after the TLS request");
+	if (flush_out(c) < 0)	/* what was written before TLS, in clear */
+		return -1;
 	ERR_clear_error();
 	if ((c->ssl = SSL_new(ctx)) == NULL || SSL_set_fd(c->ssl, c->fd) != 1)
 		return conn_fail(c, CHECK_EINTERNAL, "SSL_new failed");
@@ -345,6 +355,8 @@ fill(struct conn *c)
 	ssize_t n;
 	int r;
 
+	if (flush_out(c) < 0)
+		return -1;
 	if (c->start > 0) {
 		memmove(c->buf, c->buf + c->start, c->end - c->start);
 		c->end -= c->start;
@@ -422,8 +434,8 @@ conn_read_bytes(struct conn *c, size_t n, const char **data)
 	return 0;
 }
 
-int
-conn_write(struct conn *c, const void *data, size_t len)
+static int
+send_all(struct conn *c, const void *data, size_t len)
 {
 	const char *p = data;
 	ssize_t n;
@@ -458,6 +470,47 @@ conn_write(struct conn *c, const void *data, size_t len)
 		return conn_fail(c, CHECK_EIO, "write: %s", strerror(errno));
 	}
 	return 0;
+}
+
+/* Whatever a cork gathered, sent; the buffer wiped (it may hold a password). */
+static int
+flush_out(struct conn *c)
+{
+	int r;
+
+	if (c->out_len == 0)
+		return 0;
+	r = send_all(c, c->out, c->out_len);
+	explicit_bzero(c->out, c->out_len);
+	c->out_len = 0;
+	return r;
+}
+
+int
+conn_write(struct conn *c, const void *data, size_t len)
+{
+	if (!c->corked)
+		return send_all(c, data, len);
+	if (len > sizeof(c->out) - c->out_len && flush_out(c) < 0)
+		return -1;
+	if (len > sizeof(c->out))
+		return send_all(c, data, len);
+	memcpy(c->out + c->out_len, data, len);
+	c->out_len += len;
+	return 0;
+}
+
+void
+conn_cork(struct conn *c)
+{
+	c->corked = true;
+}
+
+int
+conn_uncork(struct conn *c)
+{
+	c->corked = false;
+	return flush_out(c);
 }
 
 int

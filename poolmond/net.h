@@ -7,6 +7,7 @@
 #ifndef POOLMOND_NET_H
 #define POOLMOND_NET_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -16,6 +17,7 @@
 
 #define CONN_LINE_MAX		8192	/* longest reply line accepted */
 #define CONN_MAX_CONT_LINES	200	/* multi-line replies, untagged lines */
+#define CONN_OUT_MAX		2048	/* a corked command gathers here */
 
 struct fiber;
 
@@ -29,7 +31,10 @@ struct conn {
 	struct check_result *res;
 	size_t start, end;	/* unread bytes are buf[start..end) */
 	size_t max_read;	/* 0, or a cap per read (tests: split reads) */
+	bool corked;		/* writes gather in out[] (conn_cork) */
+	size_t out_len;
 	char buf[CONN_LINE_MAX + 1];
+	char out[CONN_OUT_MAX];
 };
 
 /*
@@ -60,6 +65,13 @@ int conn_read_line(struct conn *c, const char **line, size_t *len);
  */
 int conn_read_bytes(struct conn *c, size_t n, const char **data);
 int conn_write(struct conn *c, const void *data, size_t len);
+/*
+ * A command written in parts goes out as one send (one TLS record): from
+ * conn_cork() the writes gather until conn_uncork(), which sends them, or
+ * until a read, which sends them first (a literal waiting for "+").
+ */
+void conn_cork(struct conn *c);
+int conn_uncork(struct conn *c);
 int conn_printf(struct conn *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* Bytes already read but not consumed (must be none before STARTTLS). */

@@ -1008,6 +1008,122 @@ test_conn_read_bytes(void)
 	conn_close(&c);
 }
 
+/* A SOCK_SEQPACKET pair keeps each send a record of its own: what one
+ * recv returns is exactly what one send sent. */
+static int
+seqpacket_conn(struct conn *c, struct check_result *res)
+{
+	int sv[2];
+
+	CHECK(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK, 0, sv) == 0);
+	memset(res, 0, sizeof(*res));
+	conn_attach(c, sv[0], 1000, res);
+	return sv[1];
+}
+
+static ssize_t
+recv_record(int fd, char *buf, size_t size)
+{
+	ssize_t n = recv(fd, buf, size - 1, MSG_DONTWAIT);
+
+	buf[n > 0 ? n : 0] = '\0';
+	return n;
+}
+
+/* conn_cork(): the parts go out as one send at conn_uncork(), or before
+ * a read (a literal waiting for "+"); after a failure, or at the close,
+ * none of what was gathered. */
+static void
+test_conn_cork(void)
+{
+	struct check_result res;
+	struct conn c;
+	const char *line;
+	size_t len;
+	char got[64];
+	int peer;
+
+	peer = seqpacket_conn(&c, &res);
+	conn_cork(&c);
+	CHECK(conn_write(&c, "P1 LOGIN ", 9) == 0);
+	CHECK(conn_write(&c, "\"user\"", 6) == 0);
+	CHECK(recv_record(peer, got, sizeof(got)) < 0 && errno == EAGAIN);
+	CHECK(conn_printf(&c, " {%d}\r\n", 6) == 0);
+	CHECK(send(peer, "+ OK\r\n", 6, 0) == 6);
+	CHECK(conn_read_line(&c, &line, &len) == 0);
+	CHECK_STR(line, "+ OK");
+	CHECK(recv_record(peer, got, sizeof(got)) == 21);
+	CHECK_STR(got, "P1 LOGIN \"user\" {6}\r\n");
+	CHECK(conn_write(&c, "secret", 6) == 0);
+	CHECK(conn_write(&c, "\r\n", 2) == 0);
+	CHECK(conn_uncork(&c) == 0);
+	CHECK(recv_record(peer, got, sizeof(got)) == 8);
+	CHECK_STR(got, "secret\r\n");
+	/* Uncorked: each write its own send again. */
+	CHECK(conn_write(&c, "a", 1) == 0 && conn_write(&c, "b", 1) == 0);
+	CHECK(recv_record(peer, got, sizeof(got)) == 1);
+	CHECK(recv_record(peer, got, sizeof(got)) == 1);
+	CHECK_STR(got, "b");
+	/* A failure drops what was gathered, and the cork. */
+	conn_cork(&c);
+	CHECK(conn_write(&c, "P2 LOGIN ", 9) == 0);
+	CHECK(conn_fail(&c, CHECK_EINTERNAL, "command too long") < 0);
+	CHECK(conn_write(&c, "P3 LOGOUT\r\n", 11) == 0);
+	CHECK(recv_record(peer, got, sizeof(got)) == 11);
+	CHECK_STR(got, "P3 LOGOUT\r\n");
+	/* Closing sends nothing that was gathered. */
+	conn_cork(&c);
+	CHECK(conn_write(&c, "never", 5) == 0);
+	conn_close(&c);
+	CHECK(recv_record(peer, got, sizeof(got)) == 0);	/* EOF */
+	close(peer);
+}
+
+/* IMAP LOGIN written in parts (tag, user, literal, password) reaches the
+ * server as one send, not one a part. */
+static void
+test_imap_login_one_send(void)
+{
+	static const char banner[] =
+	    "* OK [CAPABILITY IMAP4rev1 LITERAL+ AUTH=PLAIN] ready\r\n";
+	static const char login[] = "P1 LOGIN \"user\" {6+}\r\nsecret\r\n";
+	struct check_env env;
+	struct portspec p = { 143, PROTO_IMAP, false };
+	struct check_target t = { .env = &env, .ip = "127.0.0.1",
+	    .verify_name = "127.0.0.1", .port = &p };
+	struct check_result res;
+	struct conn c;
+	char got[128];
+	int peer, status;
+	pid_t pid;
+
+	env_init(&env, 2000);
+	env_login(&env, "user", "secret");
+	peer = seqpacket_conn(&c, &res);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		struct pollfd pfd = { peer, POLLIN, 0 };
+
+		close(c.fd);
+		if (send(peer, banner, sizeof(banner) - 1, 0) < 0 ||
+		    poll(&pfd, 1, 2000) != 1 ||
+		    recv_record(peer, got, sizeof(got)) < 0 ||
+		    strcmp(got, login) != 0)
+			_exit(2);
+		(void)send(peer, "P1 OK Logged in\r\n", 17, 0);
+		(void)poll(&pfd, 1, 2000);
+		(void)send(peer, "* BYE bye\r\nP2 OK\r\n", 18, 0);
+		_exit(0);
+	}
+	close(peer);
+	CHECK(check_imap(&c, &t) == 0);
+	conn_close(&c);
+	CHECK(waitpid(pid, &status, 0) == pid);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	EXPECT_RESULT(res, CHECK_OK, "");
+}
+
 /* Out of descriptors here is poolmond's fault, not the backend's. */
 static void
 test_out_of_descriptors(void)
@@ -1297,6 +1413,8 @@ main(void)
 	RUN(test_other_port);
 	RUN(test_child_reports);
 	RUN(test_conn_read_bytes);
+	RUN(test_conn_cork);
+	RUN(test_imap_login_one_send);
 	RUN(test_goodbye_bounded);
 	RUN(test_credentials_load);
 	RUN(test_credentials_refused);
