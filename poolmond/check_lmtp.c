@@ -1,7 +1,8 @@
 /*
  * LMTP: a 2xx greeting (multi-line allowed), LHLO answered with 250. With
  * --lmtp-to, a transaction up to the recipient: MAIL FROM and RCPT TO, each
- * expecting 2xx, then RSET and QUIT. Never DATA: no mail is delivered.
+ * expecting 2xx, then RSET and QUIT together. Never DATA: no mail is
+ * delivered.
  */
 #include "checks.h"
 
@@ -88,17 +89,21 @@ lmtp_cmd(struct conn *c, const char *step, const char *cmd, const char *arg,
 	return 0;
 }
 
-/* Polite; its outcome does not change the verdict already reached. */
+/*
+ * Polite: RSET after a transaction, then QUIT, in one send (LMTP servers
+ * pipeline, RFC 2033); their replies do not change the verdict reached.
+ */
 static void
-lmtp_polite(struct conn *c, const char *step, const char *cmd)
+lmtp_goodbye(struct conn *c, bool rset)
 {
 	struct check_result saved = *c->res;
 	struct lmtp_reply rep;
 
-	c->step = step;
+	c->step = "QUIT";
 	if (c->deadline > now_ms() + BYE_WAIT_MS)
 		c->deadline = now_ms() + BYE_WAIT_MS;
-	if (conn_printf(c, "%s\r\n", cmd) == 0)
+	if (conn_printf(c, "%sQUIT\r\n", rset ? "RSET\r\n" : "") == 0 &&
+	    (!rset || read_reply(c, &rep) == 0))
 		(void)read_reply(c, &rep);
 	*c->res = saved;
 }
@@ -125,8 +130,7 @@ check_lmtp(struct conn *c, const struct check_target *t)
 		snprintf(addr, sizeof(addr), "<%s>", to);
 		if (lmtp_cmd(c, "RCPT", "RCPT TO:", addr, CHECK_ELMTP) < 0)
 			return -1;
-		lmtp_polite(c, "RSET", "RSET");
 	}
-	lmtp_polite(c, "QUIT", "QUIT");
+	lmtp_goodbye(c, to != NULL);
 	return 0;
 }

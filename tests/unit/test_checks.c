@@ -1079,48 +1079,96 @@ test_conn_cork(void)
 	close(peer);
 }
 
-/* IMAP LOGIN written in parts (tag, user, literal, password) reaches the
- * server as one send, not one a part. */
+/*
+ * A check's dialogue over a SOCK_SEQPACKET pair against a peer playing
+ * "send:TEXT" and "recv:TEXT" steps: a recv step takes one record, which
+ * must be TEXT whole, so each is what one send of the check carried.
+ */
 static void
-test_imap_login_one_send(void)
+run_records(const struct check_target *t, int (*dialogue)(struct conn *,
+    const struct check_target *), struct check_result *res,
+    const char *const *steps)
 {
-	static const char banner[] =
-	    "* OK [CAPABILITY IMAP4rev1 LITERAL+ AUTH=PLAIN] ready\r\n";
-	static const char login[] = "P1 LOGIN \"user\" {6+}\r\nsecret\r\n";
-	struct check_env env;
-	struct portspec p = { 143, PROTO_IMAP, false };
-	struct check_target t = { .env = &env, .ip = "127.0.0.1",
-	    .verify_name = "127.0.0.1", .port = &p };
-	struct check_result res;
 	struct conn c;
-	char got[128];
-	int peer, status;
+	char got[256];
+	int peer, status, i;
 	pid_t pid;
 
-	env_init(&env, 2000);
-	env_login(&env, "user", "secret");
-	peer = seqpacket_conn(&c, &res);
+	peer = seqpacket_conn(&c, res);
 	pid = fork();
 	CHECK(pid >= 0);
 	if (pid == 0) {
 		struct pollfd pfd = { peer, POLLIN, 0 };
 
 		close(c.fd);
-		if (send(peer, banner, sizeof(banner) - 1, 0) < 0 ||
-		    poll(&pfd, 1, 2000) != 1 ||
-		    recv_record(peer, got, sizeof(got)) < 0 ||
-		    strcmp(got, login) != 0)
-			_exit(2);
-		(void)send(peer, "P1 OK Logged in\r\n", 17, 0);
-		(void)poll(&pfd, 1, 2000);
-		(void)send(peer, "* BYE bye\r\nP2 OK\r\n", 18, 0);
+		for (i = 0; steps[i] != NULL; i++) {
+			const char *arg = steps[i] + 5;
+
+			if (strncmp(steps[i], "send:", 5) == 0 &&
+			    send(peer, arg, strlen(arg), 0) < 0)
+				_exit(2);
+			if (strncmp(steps[i], "recv:", 5) == 0 &&
+			    (poll(&pfd, 1, 2000) != 1 ||
+			    recv_record(peer, got, sizeof(got)) < 0 ||
+			    strcmp(got, arg) != 0)) {
+				fprintf(stderr, "step %d: got '%s'\n", i, got);
+				_exit(2);
+			}
+		}
 		_exit(0);
 	}
 	close(peer);
-	CHECK(check_imap(&c, &t) == 0);
+	CHECK(dialogue(&c, t) == 0);
 	conn_close(&c);
 	CHECK(waitpid(pid, &status, 0) == pid);
 	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+/* IMAP LOGIN written in parts (tag, user, literal, password) reaches the
+ * server as one send, not one a part. */
+static void
+test_imap_login_one_send(void)
+{
+	static const char *const s[] = {
+	    "send:* OK [CAPABILITY IMAP4rev1 LITERAL+ AUTH=PLAIN] ready\r\n",
+	    "recv:P1 LOGIN \"user\" {6+}\r\nsecret\r\n",
+	    "send:P1 OK Logged in\r\n", "recv:P2 LOGOUT\r\n",
+	    "send:* BYE bye\r\nP2 OK\r\n", END };
+	struct check_env env;
+	struct portspec p = { 143, PROTO_IMAP, false };
+	struct check_target t = { .env = &env, .ip = "127.0.0.1",
+	    .verify_name = "127.0.0.1", .port = &p };
+	struct check_result res;
+
+	env_init(&env, 2000);
+	env_login(&env, "user", "secret");
+	run_records(&t, check_imap, &res, s);
+	EXPECT_RESULT(res, CHECK_OK, "");
+}
+
+/* LMTP's goodbye after a transaction: RSET and QUIT in one send. */
+static void
+test_lmtp_goodbye_one_send(void)
+{
+	static const char *const s[] = { "send:220 ready\r\n",
+	    "recv:LHLO poolmond\r\n", "send:250 ok\r\n",
+	    "recv:MAIL FROM:<>\r\n", "send:250 2.1.0 OK\r\n",
+	    "recv:RCPT TO:<x@test>\r\n", "send:250 2.1.5 OK\r\n",
+	    "recv:RSET\r\nQUIT\r\n", "send:250 2.0.0 OK\r\n221 Bye\r\n", END };
+	static const char *const plain[] = { "send:220 ready\r\n",
+	    "recv:LHLO poolmond\r\n", "send:250 ok\r\n", "recv:QUIT\r\n",
+	    "send:221 Bye\r\n", END };
+	struct check_env env;
+	struct portspec p = { 24, PROTO_LMTP, false };
+	struct check_target t = { .env = &env, .ip = "127.0.0.1",
+	    .verify_name = "127.0.0.1", .port = &p };
+	struct check_result res;
+
+	env_init(&env, 2000);
+	run_records(&t, check_lmtp, &res, plain);
+	EXPECT_RESULT(res, CHECK_OK, "");
+	env.proto_opts[POPT_LMTP_TO] = "x@test";
+	run_records(&t, check_lmtp, &res, s);
 	EXPECT_RESULT(res, CHECK_OK, "");
 }
 
@@ -1415,6 +1463,7 @@ main(void)
 	RUN(test_conn_read_bytes);
 	RUN(test_conn_cork);
 	RUN(test_imap_login_one_send);
+	RUN(test_lmtp_goodbye_one_send);
 	RUN(test_goodbye_bounded);
 	RUN(test_credentials_load);
 	RUN(test_credentials_refused);
