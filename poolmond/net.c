@@ -20,6 +20,14 @@
 
 static int flush_out(struct conn *c);
 
+/* What a cork gathered, dropped unsent and wiped (it may hold a password). */
+static void
+drop_out(struct conn *c)
+{
+	explicit_bzero(c->out, c->out_len);
+	c->out_len = 0;
+}
+
 static void
 vset_reason(struct conn *c, enum check_status status, const char *fmt,
     va_list ap)
@@ -40,8 +48,7 @@ conn_fail(struct conn *c, enum check_status status, const char *fmt, ...)
 	va_list ap;
 
 	/* A half-gathered command, sent later, would garble what follows. */
-	explicit_bzero(c->out, c->out_len);
-	c->out_len = 0;
+	drop_out(c);
 	c->corked = false;
 	va_start(ap, fmt);
 	vset_reason(c, status, fmt, ap);
@@ -219,8 +226,7 @@ conn_open(struct conn *c, struct fiber *fiber, const char *source,
 void
 conn_close(struct conn *c)
 {
-	explicit_bzero(c->out, c->out_len);
-	c->out_len = 0;
+	drop_out(c);
 	if (c->ssl != NULL) {
 		/* Best effort: a close_notify without waiting for the peer. */
 		(void)SSL_shutdown(c->ssl);
@@ -472,7 +478,7 @@ send_all(struct conn *c, const void *data, size_t len)
 	return 0;
 }
 
-/* Whatever a cork gathered, sent; the buffer wiped (it may hold a password). */
+/* Whatever a cork gathered, sent, then dropped. */
 static int
 flush_out(struct conn *c)
 {
@@ -481,8 +487,7 @@ flush_out(struct conn *c)
 	if (c->out_len == 0)
 		return 0;
 	r = send_all(c, c->out, c->out_len);
-	explicit_bzero(c->out, c->out_len);
-	c->out_len = 0;
+	drop_out(c);
 	return r;
 }
 
