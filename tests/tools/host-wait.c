@@ -18,22 +18,16 @@
 #define _GNU_SOURCE /* SOCK_NONBLOCK */
 #endif
 #include <errno.h>
-#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
-#define HANDSHAKE "VERSION\tdirector-doveadm\t1\t0\n"
-#define HANDSHAKE_PREFIX "VERSION\tdirector-doveadm\t1\t"
+#include "admin_conn.h"
+
 #define LIST_CMD "HOST-LIST\n"
-static char rbuf[65536];
-static size_t rlen;
-static long long deadline;
 
 static void die(int code, const char *fmt, ...)
     __attribute__((format(printf, 2, 3), noreturn));
@@ -50,97 +44,36 @@ static void die(int code, const char *fmt, ...)
 	exit(code);
 }
 
-static long long clock_ms(clockid_t clock)
-{
-	struct timespec ts;
-
-	clock_gettime(clock, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Deadlines on the monotonic clock; reported times on the wall clock. */
-static long long mono_ms(void)
-{
-	return clock_ms(CLOCK_MONOTONIC);
-}
-
+/* Reported times on the wall clock; deadlines are monotonic. */
 static long long wall_ms(void)
 {
-	return clock_ms(CLOCK_REALTIME);
+	return admin_clock_ms(CLOCK_REALTIME);
 }
 
-static void wait_fd(int fd, short events)
+/* What a failed call of admin_conn.h means here: 2 at the deadline. */
+static void die_conn(int r, const char *line)
 {
-	struct pollfd pfd = { .fd = fd, .events = events };
-	long long left;
-	int ret;
-
-	for (;;) {
-		left = deadline - mono_ms();
-		if (left <= 0)
-			die(2, "timed out");
-		ret = poll(&pfd, 1, (int)left);
-		if (ret > 0)
-			return;
-		if (ret < 0 && errno != EINTR)
-			die(1, "poll: %s", strerror(errno));
+	switch (r) {
+	case -ETIMEDOUT:
+		die(2, "timed out");
+	case -ECONNRESET:
+		die(1, "the director closed the connection");
+	case -EMSGSIZE:
+		die(1, "reply line too long");
+	case -EPROTO:
+		die(1, "unexpected handshake from the director: %s", line);
+	default:
+		die(1, "director: %s", strerror(-r));
 	}
 }
 
-static void write_all(int fd, const char *data, size_t len)
+static size_t read_line(struct admin_conn *c, char **line)
 {
-	ssize_t ret;
+	ssize_t n = admin_read_line(c, line);
 
-	while (len > 0) {
-		wait_fd(fd, POLLOUT);
-		ret = write(fd, data, len);
-		if (ret < 0) {
-			if (errno == EINTR || errno == EAGAIN)
-				continue;
-			die(1, "write: %s", strerror(errno));
-		}
-		data += ret;
-		len -= (size_t)ret;
-	}
-}
-
-/*
- * The next line, its "\n" replaced by a NUL, in place in rbuf (valid until
- * the next call); its length. A listing of thousands of hosts is read a
- * buffer at a time, not moved a line at a time.
- */
-static size_t read_line(int fd, char **line)
-{
-	static size_t start;
-	char *nl;
-	size_t len;
-	ssize_t ret;
-
-	for (;;) {
-		if ((nl = memchr(rbuf + start, '\n', rlen - start)) != NULL) {
-			*line = rbuf + start;
-			len = (size_t)(nl - *line);
-			*nl = '\0';
-			start += len + 1;
-			return len;
-		}
-		/* What is left of a line to the front, then more. */
-		memmove(rbuf, rbuf + start, rlen - start);
-		rlen -= start;
-		start = 0;
-		if (rlen == sizeof(rbuf))
-			die(1, "reply line too long");
-		wait_fd(fd, POLLIN);
-		ret = read(fd, rbuf + rlen, sizeof(rbuf) - rlen);
-		if (ret < 0) {
-			if (errno == EINTR || errno == EAGAIN)
-				continue;
-			die(1, "read: %s", strerror(errno));
-		}
-		if (ret == 0)
-			die(1, "the director closed the connection");
-		rlen += (size_t)ret;
-	}
+	if (n < 0)
+		die_conn((int)n, NULL);
+	return (size_t)n;
 }
 
 /* The state field of ip's line, or 0 when line is another host's. */
@@ -161,45 +94,19 @@ static char line_state(const char *line, const char *ip)
 }
 
 /* ip's state in one HOST-LIST reply, read to its end. */
-static char poll_state(int fd, const char *ip)
+static char poll_state(struct admin_conn *c, const char *ip)
 {
 	char state = 0, s, *line;
+	int r;
 
-	write_all(fd, LIST_CMD, strlen(LIST_CMD));
-	while (read_line(fd, &line) > 0)
+	if ((r = admin_write(c, LIST_CMD, strlen(LIST_CMD))) < 0)
+		die_conn(r, NULL);
+	while (read_line(c, &line) > 0)
 		if ((s = line_state(line, ip)) != 0)
 			state = s;
 	if (state == 0)
 		die(1, "%s is not in the director's host list", ip);
 	return state;
-}
-
-static int connect_director(const char *path)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	char *line;
-	int fd;
-
-	if (strlen(path) >= sizeof(sa.sun_path))
-		die(1, "socket path too long: %s", path);
-	strcpy(sa.sun_path, path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		die(1, "socket: %s", strerror(errno));
-	while (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		if (errno == EINTR)
-			continue;
-		if (errno == EAGAIN && mono_ms() < deadline) {
-			usleep(10000);
-			continue;
-		}
-		die(1, "connect %s: %s", path, strerror(errno));
-	}
-	write_all(fd, HANDSHAKE, strlen(HANDSHAKE));
-	read_line(fd, &line);
-	if (strncmp(line, HANDSHAKE_PREFIX, strlen(HANDSHAKE_PREFIX)) != 0)
-		die(1, "unexpected handshake from the director: %s", line);
-	return fd;
 }
 
 static long parse_ms(const char *s, const char *what)
@@ -219,8 +126,9 @@ int main(int argc, char **argv)
 	long long sent, answered, lo = -1, slowest = 0, next, left;
 	long grain, polls = 0;
 	const char *ip;
-	char want;
-	int fd;
+	static struct admin_conn c;
+	char want, *line = NULL;
+	int r;
 
 	if (argc != 6 || (strcmp(argv[3], "U") != 0 &&
 	    strcmp(argv[3], "D") != 0)) {
@@ -231,27 +139,30 @@ int main(int argc, char **argv)
 	ip = argv[2];
 	want = argv[3][0];
 	grain = parse_ms(argv[4], "grain");
-	deadline = mono_ms() + parse_ms(argv[5], "timeout");
-	fd = connect_director(argv[1]);
+	if ((r = admin_open(&c, argv[1], admin_mono_ms() +
+	    parse_ms(argv[5], "timeout"))) < 0)
+		die(1, "connect %s: %s", argv[1], strerror(-r));
+	if ((r = admin_check_version(&c, &line)) < 0)
+		die_conn(r, line);
 	for (;;) {
-		next = mono_ms() + grain;
+		next = admin_mono_ms() + grain;
 		sent = wall_ms();
 		polls++;
-		if (poll_state(fd, ip) == want)
+		if (poll_state(&c, ip) == want)
 			break;
 		answered = wall_ms();
 		if (answered - sent > slowest)
 			slowest = answered - sent;
 		lo = sent;
-		if (next >= deadline)
+		if (next >= c.deadline)
 			die(2, "timed out: %s not %c", ip, want);
-		while ((left = next - mono_ms()) > 0)
+		while ((left = next - admin_mono_ms()) > 0)
 			usleep((useconds_t)left * 1000);
 	}
 	answered = wall_ms();
 	if (answered - sent > slowest)
 		slowest = answered - sent;
 	printf("%lld %lld %ld %lld\n", lo, answered, polls, slowest);
-	close(fd);
+	close(c.fd);
 	return fflush(stdout) == 0 ? 0 : 1;
 }

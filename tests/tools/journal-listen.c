@@ -7,25 +7,12 @@
  * native protocol: "KEY=VALUE\n" and "KEY\n" + 64-bit little-endian
  * length + data + "\n". Runs until SIGTERM or SIGINT.
  */
-#include <errno.h>
-#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
-#include <unistd.h>
 
-static volatile sig_atomic_t stop;
-
-static void
-on_signal(int sig)
-{
-	(void)sig;
-	stop = 1;
-}
+#include "dgram_listen.h"
 
 static void
 put_value(FILE *out, const char *v, size_t len)
@@ -75,47 +62,13 @@ put_entry(FILE *out, const char *p, size_t len)
 		p += vlen + 1;
 	}
 	fputc('\n', out);
-	fflush(out);
 }
 
 int
 main(int argc, char **argv)
 {
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	struct sigaction sa = { .sa_handler = on_signal };
 	static char buf[256 * 1024];
-	FILE *out;
-	ssize_t n;
-	int fd;
 
-	if (argc != 3 || strlen(argv[1]) >= sizeof(sun.sun_path)) {
-		fprintf(stderr, "usage: journal-listen PATH OUTFILE\n");
-		return 2;
-	}
-	strcpy(sun.sun_path, argv[1]);
-	/* No SA_RESTART: a signal must end the blocking recv(). */
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	if ((out = fopen(argv[2], "a")) == NULL) {
-		perror(argv[2]);
-		return 1;
-	}
-	unlink(argv[1]);
-	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
-		perror(argv[1]);
-		return 1;
-	}
-	while (!stop) {
-		n = recv(fd, buf, sizeof(buf), 0);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			perror("recv");
-			return 1;
-		}
-		put_entry(out, buf, (size_t)n);
-	}
-	unlink(argv[1]);
-	return 0;
+	return dgram_listen_main("journal-listen", argc, argv, buf,
+	    sizeof(buf), put_entry);
 }
