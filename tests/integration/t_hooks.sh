@@ -44,8 +44,9 @@ done
 tb_director_start "$DIR_IP" "$B1-$B3" || tb_fail "director"
 ctl() { "$POOLMONCTL" -s "$TB_DIR/ctl.sock" "$@"; }
 # event_file EVENT HOST: the newest record of that event for that host
+# (whole records only: a .tmp is one being written, renamed when done)
 event_file() {
-	grep -l -x "event=$1" "$HOOKDIR"/out/* 2>/dev/null |
+	grep -l -x --exclude='*.tmp' "event=$1" "$HOOKDIR"/out/* 2>/dev/null |
 		xargs -r grep -l -x "host=$2" 2>/dev/null | tail -n 1
 }
 wait_event() {
