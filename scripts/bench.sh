@@ -11,9 +11,11 @@
 # Then the floor section: at BENCH_FLOOR_N backends (200), the machine's
 # floor for one backend's check (tests/tools/calibrate: fork, a TLS
 # handshake in a fresh and in a warm process, and check_floor, a process
-# checking the same five ports and nothing else) against poolmond's CPU
-# per backend, in turns (BENCH_FLOOR_ROUNDS, 3) so that other work on the
-# machine weighs on both alike, over rechecks (every backend at once) and
+# checking the same five ports and nothing else, over as many checks as
+# poolmond's rechecks make, N x BENCH_SCANS, 100 at least) against
+# poolmond's CPU per backend, in turns (BENCH_FLOOR_ROUNDS, 3) so that
+# other work on the machine weighs on both alike, over rechecks (every
+# backend at once) and
 # over scans at -i BENCH_FLOOR_INTERVAL (10 s: each backend at its own
 # offset, as poolmond works); and the daemon's and its spawn server's
 # resident and private memory, idle and during the scans. Then like for
@@ -609,7 +611,7 @@ spread_turn() {
 # The floor section (see the top of this file).
 floor_section() {
 	local n=${BENCH_FLOOR_N:-200} rounds=${BENCH_FLOOR_ROUNDS:-3} r key med \
-		range plain_idle sr sp names=(this) bins=("$POOLMOND") ctls=("$POOLMONCTL") i out
+		range plain_idle sr sp cal_rounds names=(this) bins=("$POOLMOND") ctls=("$POOLMONCTL") i out
 	if [ -n "${BENCH_BASELINE:-}" ]; then
 		names+=(baseline)
 		bins+=("$(cd "$BENCH_BASELINE" && pwd)/poolmond")
@@ -629,12 +631,15 @@ floor_section() {
 	sleep 1
 	plain_idle="$(mem_kb "$pm") $(server_mem_kb "$pm")"
 	stop_poolmond
+	# As many checks as the rechecks of a turn: a floor of 100 checks,
+	# under a second's worth, moved with every burst of other work.
+	cal_rounds=$((n * scans > 100 ? n * scans : 100))
 	for r in $(seq 1 "$rounds"); do
 		# check_floor_at_once: as many at once as a recheck runs (all
 		# n, up to --max-children's default of 256).
 		if out=$("$TOOLS/calibrate" 127.1.0.1 10993 "$TB_DIR/ca.pem" \
-			backend.test 100 "$TB_DIR/cred" 10143 10110 10024 10993 10995 \
-			$((n < 256 ? n : 256))); then
+			backend.test "$cal_rounds" "$TB_DIR/cred" 10143 10110 10024 \
+			10993 10995 $((n < 256 ? n : 256))); then
 			echo "$out" >>"$TB_DIR/calibrate"
 		else
 			echo "  (calibration failed)"
