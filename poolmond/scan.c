@@ -81,6 +81,8 @@ arm_timer(sd_event_source *timer, int64_t at_ms)
 static void
 router_outage(struct scan *s, const char *what, const char *why)
 {
+	/* The warning comes once an outage; each try is said in debug. */
+	log_debug("no host list at this scan: %s", why);
 	if (!s->view->down)
 		log_warnx("%s %s: %s %s; poolmond keeps trying every scan",
 		    router_kind_str(router_kind(s->router)), s->router->target,
