@@ -15,15 +15,15 @@
 # poolmond's rechecks make, N x BENCH_SCANS, 100 at least) against
 # poolmond's CPU per backend, in turns (BENCH_FLOOR_ROUNDS, 3) so that
 # other work on the machine weighs on both alike, over rechecks (every
-# backend at once) and
-# over scans at -i BENCH_FLOOR_INTERVAL (10 s: each backend at its own
-# offset, as poolmond works); and the daemon's and its spawn server's
-# resident and private memory, idle and during the scans. Then like for
-# like: poolmond checking one backend at a time (--max-children=1)
-# against check_floor, which checks one at a time too, and its rechecks
-# (all N check processes at once) against check_floor_at_once (calibrate
-# running as many at once: on a machine of few cores, checks running
-# side by side cost each more CPU than one alone, floor or poolmond).
+# backend at once) and over scans at -i BENCH_FLOOR_INTERVAL (10 s: each
+# backend at its own offset, as poolmond works); and the daemon's and its
+# spawn server's resident and private memory, idle and during the scans.
+# Then like for like: poolmond checking one backend at a time
+# (--max-children=1) against check_floor, which checks one at a time too,
+# and its rechecks (all N check processes at once) against
+# check_floor_at_once (calibrate running as many at once: on a machine of
+# few cores, checks running side by side cost each more CPU than one
+# alone, floor or poolmond).
 # BENCH_BASELINE=DIR adds the poolmond of another build directory (an
 # earlier version) to the same turns.
 # Between the two, the detection table: at each N of BENCH_DETECT_SIZES

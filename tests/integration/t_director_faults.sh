@@ -47,8 +47,7 @@ tb_pass "director stopped mid-scan ($stopped_ms ms): action not sent, said why"
 pm_wait_log "director $SOCK: unreachable: connect" 5 || tb_fail "outage not logged"
 # Two more scans (-i 1) try the missing socket (each says so in debug):
 # the warning must not come again.
-tries=$(pm_count_log "no host list at this scan")
-pm_wait_count "no host list at this scan" $((tries + 2)) 10 ||
+pm_wait_more "no host list at this scan" 2 10 ||
 	tb_fail "no more tries of the missing socket"
 kill -0 "$PM_PID" || tb_fail "poolmond died"
 tb_assert_eq "$(pm_count_log "director $SOCK: unreachable")" 1 "outage logged once"
@@ -72,8 +71,7 @@ TB_DIRECTOR_SOCKET=$SOCK.real tb_dcmd HOST-UP "$DEAD" >/dev/null || tb_fail "HOS
 downs=$(pm_count_log "$DEAD down:")
 hs_wait_count "$re" $((m + 1)) 8 || tb_fail "regular file: no clear log line"
 # As above: two more scans meet the regular file.
-tries=$(pm_count_log "no host list at this scan")
-pm_wait_count "no host list at this scan" $((tries + 2)) 10 ||
+pm_wait_more "no host list at this scan" 2 10 ||
 	tb_fail "no more tries of the regular file"
 kill -0 "$PM_PID" || tb_fail "poolmond died"
 tb_assert_eq "$(pm_count_log "unreachable")" $((n + 1)) "logged once"

@@ -119,6 +119,11 @@ pm_wait_scans() {
 	pm_wait_json ".scans_completed >= $((from + $1))" "$2"
 }
 
+# pm_wait_more RE N SECS: until the log has N more lines matching RE than now.
+pm_wait_more() {
+	pm_wait_count "$1" $(($(pm_count_log "$1") + $2)) "$3"
+}
+
 pm_wait_count() {
 	for _ in $(seq 1 $(($3 * 10))); do
 		[ "$(pm_count_log "$1")" -ge "$2" ] && return 0
