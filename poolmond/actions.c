@@ -330,7 +330,8 @@ struct action_batch {
 	struct actions *a;
 	int64_t deadline;	/* monotonic ms, for the whole batch */
 	size_t next;		/* the backend acted on */
-	enum router_cmd cmd;	/* in flight */
+	enum router_cmd cmd;	/* in flight, while sending */
+	bool sending;
 	bool state_changed;
 };
 
@@ -652,12 +653,19 @@ command_done(struct action_batch *ab, struct backend *b,
 	return false;
 }
 
+static void holds_after_batch(struct actions *a, const char *ip, bool down,
+    bool flushed);
+
 static void
 batch_cmd_done(const struct router_result *res, void *arg)
 {
 	struct action_batch *ab = arg;
 	struct backend *b = &ab->a->pool->backends[ab->next];
+	bool downing = ab->cmd == ROUTER_DOWN || ab->cmd == ROUTER_DOWN_FLUSH;
+	char ip[sizeof(b->dh.ip)];
 
+	ab->sending = false;
+	str_copy(ip, b->dh.ip, sizeof(ip));
 	if (!cmd_ok(ab->a, ab->cmd, b->dh.ip, res)) {
 		/* Tried again at the next scan, not at once. */
 		b->skip_scan = ab->a->scan_id;
@@ -674,6 +682,10 @@ batch_cmd_done(const struct router_result *res, void *arg)
 		b->action = ACTION_NONE;
 		ab->next++;
 	}
+	/* Holds that waited for this down go on, before the next command. */
+	if (downing)
+		holds_after_batch(ab->a, ip, !b->dh.up, ab->cmd ==
+		    ROUTER_DOWN_FLUSH && res->flushed);
 	batch_next(ab);
 }
 
@@ -725,6 +737,7 @@ batch_next(struct action_batch *ab)
 		    batch_cmd_done, ab);
 		if (r == 0) {
 			ab->cmd = cmd;
+			ab->sending = true;
 			return;
 		}
 		log_warnx("%s %s: %s; retrying at the next scan",
@@ -909,6 +922,7 @@ struct hold_op {
 	struct actions *a;
 	char ip[INET6_ADDRSTRLEN];
 	bool flush;
+	bool after_batch;	/* waits for the batch's down of its host */
 	int64_t deadline;	/* monotonic ms, for all its commands */
 	enum router_cmd cmd;	/* in flight */
 	actions_hold_fn *done;	/* NULL: nobody waits for the answer */
@@ -988,6 +1002,44 @@ hold_cmd_done(const struct router_result *res, void *arg)
 		    res->flush_err != NULL ? res->flush_err : "failed");
 }
 
+/* The batch has b's HOST-DOWN on its way (and its flush, maybe). */
+static bool
+batch_downing(const struct actions *a, const struct backend *b)
+{
+	const struct action_batch *ab = a->batch;
+
+	return ab != NULL && ab->sending && ab->next < a->pool->n &&
+	    &a->pool->backends[ab->next] == b &&
+	    (ab->cmd == ROUTER_DOWN || ab->cmd == ROUTER_DOWN_FLUSH);
+}
+
+/*
+ * The batch's down of ip ended: holds that waited for it are done, or
+ * send what it did not do (the down, when it failed; the flush asked
+ * for, when it made none).
+ */
+static void
+holds_after_batch(struct actions *a, const char *ip, bool down, bool flushed)
+{
+	struct hold_op *op;
+
+	for (;;) {
+		for (op = a->holds; op != NULL; op = op->next)
+			if (op->after_batch && strcmp(op->ip, ip) == 0)
+				break;
+		if (op == NULL)
+			return;
+		op->after_batch = false;
+		if (!down)
+			hold_send(op, op->flush ? ROUTER_DOWN_FLUSH :
+			    ROUTER_DOWN);
+		else if (op->flush && !flushed)
+			hold_send(op, ROUTER_FLUSH);
+		else
+			hold_finish(op, 0, "%s", "");
+	}
+}
+
 static void
 hold_gate_done(const struct router_result *res, void *arg)
 {
@@ -1002,7 +1054,12 @@ hold_gate_done(const struct router_result *res, void *arg)
 		    g == GATE_FAILED ? "is unreachable" : "cannot act now");
 		return;
 	}
-	if ((b = pool_find(op->a->pool, op->ip)) != NULL && b->dh.up)
+	/* The director may answer the gate before the batch's down of the
+	 * same host has ended (its flush comes after): one down, not two. */
+	if ((b = pool_find(op->a->pool, op->ip)) != NULL &&
+	    batch_downing(op->a, b))
+		op->after_batch = true;
+	else if (b != NULL && b->dh.up)
 		hold_send(op, op->flush ? ROUTER_DOWN_FLUSH : ROUTER_DOWN);
 	else if (op->flush)
 		hold_send(op, ROUTER_FLUSH);

@@ -362,11 +362,113 @@ test_release_crossing_a_batch(void)
 	teardown();
 }
 
+/*
+ * A hold for a host whose HOST-DOWN (and flush) the batch has on its way:
+ * the director answers the hold's gate before the batch's command ends
+ * (its HOST-FLUSH follows the HOST-DOWN's OK, behind the gate), the host
+ * still up as last listed. The hold waits for the batch's command and
+ * sends no second HOST-DOWN; with --flush, none either when the batch
+ * flushed.
+ */
+static void
+hold_during_batch_down(bool flush)
+{
+	struct backend *b;
+	struct request *q, *down;
+	char err[256];
+	int held = 1;
+
+	setup(2);
+	(void)add_backend("10.0.0.1");
+	b = add_backend("10.0.0.2");
+	result(&pool.backends[0], HEALTH_OK, 1);
+	result(b, HEALTH_FAILED, 1);
+	actions_judge(&acts, 1, false);
+	CHECK(b->action == ACTION_DOWN);
+	answer_ok(next_request());	/* the batch's gate */
+	down = next_request();
+	CHECK(down != NULL && !down->gate && down->cmd == ROUTER_DOWN_FLUSH &&
+	    strcmp(down->ip, "10.0.0.2") == 0);
+
+	CHECK(actions_hold(&acts, "10.0.0.2", "disk swap", 0, flush, on_hold,
+	    &held, err, sizeof(err)) == 1);
+	q = &router.req[router.n - 1];
+	CHECK(q->gate && !q->answered);
+	answer_ok(q);
+	/* Nothing sent: the batch's down is on its way. */
+	CHECK(commands_for("10.0.0.2") == 1);
+	CHECK(held == 1);
+	answer_ok(down);
+	CHECK(!b->dh.up);
+	CHECK(held == 0);
+	CHECK(next_request() == NULL);
+	CHECK(commands_for("10.0.0.2") == 1);
+	CHECK(b->owner == OWNER_HOLD);
+	CHECK(!actions_busy(&acts));
+	teardown();
+}
+
+static void
+test_hold_during_batch_down(void)
+{
+	hold_during_batch_down(false);
+}
+
+static void
+test_hold_flush_during_batch_down(void)
+{
+	hold_during_batch_down(true);
+}
+
+/* The batch's down failed: the hold sends its own. */
+static void
+test_hold_after_batch_down_failed(void)
+{
+	struct router_result fail = { .reply = ROUTER_REPLY_OTHER,
+	    .line = "FAIL", .can_act = true, .act_state = "ring synced",
+	    .what = "HOST-DOWN" };
+	struct backend *b;
+	struct request *q, *down;
+	char err[256];
+	int held = 1;
+
+	setup(2);
+	(void)add_backend("10.0.0.1");
+	b = add_backend("10.0.0.2");
+	result(&pool.backends[0], HEALTH_OK, 1);
+	result(b, HEALTH_FAILED, 1);
+	actions_judge(&acts, 1, false);
+	answer_ok(next_request());
+	down = next_request();
+	CHECK(down != NULL && !down->gate);
+	CHECK(actions_hold(&acts, "10.0.0.2", "disk swap", 0, false, on_hold,
+	    &held, err, sizeof(err)) == 1);
+	q = &router.req[router.n - 1];
+	CHECK(q->gate);
+	answer_ok(q);
+	if (down == NULL)
+		return;
+	down->answered = true;
+	down->done(&fail, down->arg);
+	CHECK(b->dh.up);
+	q = next_request();
+	CHECK(q != NULL && !q->gate && q->cmd == ROUTER_DOWN &&
+	    strcmp(q->ip, "10.0.0.2") == 0);
+	answer_ok(q);
+	CHECK(held == 0);
+	CHECK(!b->dh.up);
+	CHECK(commands_for("10.0.0.2") == 2);
+	teardown();
+}
+
 int
 main(void)
 {
 	RUN(test_hold_crossing_a_batch);
 	RUN(test_held_and_up_down_again);
 	RUN(test_release_crossing_a_batch);
+	RUN(test_hold_during_batch_down);
+	RUN(test_hold_flush_during_batch_down);
+	RUN(test_hold_after_batch_down_failed);
 	return UNIT_EXIT();
 }
