@@ -363,6 +363,43 @@ test_release_crossing_a_batch(void)
 }
 
 /*
+ * Two backends, 10.0.0.2 failed: the batch's gate answered and its
+ * HOST-DOWN (with flush) of 10.0.0.2 on its way, returned.
+ */
+static struct request *
+batch_down_on_its_way(struct backend **b)
+{
+	struct request *down;
+
+	setup(2);
+	(void)add_backend("10.0.0.1");
+	*b = add_backend("10.0.0.2");
+	result(&pool.backends[0], HEALTH_OK, 1);
+	result(*b, HEALTH_FAILED, 1);
+	actions_judge(&acts, 1, false);
+	CHECK((*b)->action == ACTION_DOWN);
+	answer_ok(next_request());	/* the batch's gate */
+	down = next_request();
+	CHECK(down != NULL && !down->gate && down->cmd == ROUTER_DOWN_FLUSH &&
+	    strcmp(down->ip, "10.0.0.2") == 0);
+	return down;
+}
+
+/* A hold of 10.0.0.2 taken, its gate answered at once. */
+static void
+hold_answered(bool flush, int *held)
+{
+	struct request *q;
+	char err[256];
+
+	CHECK(actions_hold(&acts, "10.0.0.2", "disk swap", 0, flush, on_hold,
+	    held, err, sizeof(err)) == 1);
+	q = &router.req[router.n - 1];
+	CHECK(q->gate && !q->answered);
+	answer_ok(q);
+}
+
+/*
  * A hold for a host whose HOST-DOWN (and flush) the batch has on its way:
  * the director answers the hold's gate before the batch's command ends
  * (its HOST-FLUSH follows the HOST-DOWN's OK, behind the gate), the host
@@ -374,27 +411,10 @@ static void
 hold_during_batch_down(bool flush)
 {
 	struct backend *b;
-	struct request *q, *down;
-	char err[256];
+	struct request *down = batch_down_on_its_way(&b);
 	int held = 1;
 
-	setup(2);
-	(void)add_backend("10.0.0.1");
-	b = add_backend("10.0.0.2");
-	result(&pool.backends[0], HEALTH_OK, 1);
-	result(b, HEALTH_FAILED, 1);
-	actions_judge(&acts, 1, false);
-	CHECK(b->action == ACTION_DOWN);
-	answer_ok(next_request());	/* the batch's gate */
-	down = next_request();
-	CHECK(down != NULL && !down->gate && down->cmd == ROUTER_DOWN_FLUSH &&
-	    strcmp(down->ip, "10.0.0.2") == 0);
-
-	CHECK(actions_hold(&acts, "10.0.0.2", "disk swap", 0, flush, on_hold,
-	    &held, err, sizeof(err)) == 1);
-	q = &router.req[router.n - 1];
-	CHECK(q->gate && !q->answered);
-	answer_ok(q);
+	hold_answered(flush, &held);
 	/* Nothing sent: the batch's down is on its way. */
 	CHECK(commands_for("10.0.0.2") == 1);
 	CHECK(held == 1);
@@ -428,24 +448,10 @@ test_hold_after_batch_down_failed(void)
 	    .line = "FAIL", .can_act = true, .act_state = "ring synced",
 	    .what = "HOST-DOWN" };
 	struct backend *b;
-	struct request *q, *down;
-	char err[256];
+	struct request *q, *down = batch_down_on_its_way(&b);
 	int held = 1;
 
-	setup(2);
-	(void)add_backend("10.0.0.1");
-	b = add_backend("10.0.0.2");
-	result(&pool.backends[0], HEALTH_OK, 1);
-	result(b, HEALTH_FAILED, 1);
-	actions_judge(&acts, 1, false);
-	answer_ok(next_request());
-	down = next_request();
-	CHECK(down != NULL && !down->gate);
-	CHECK(actions_hold(&acts, "10.0.0.2", "disk swap", 0, false, on_hold,
-	    &held, err, sizeof(err)) == 1);
-	q = &router.req[router.n - 1];
-	CHECK(q->gate);
-	answer_ok(q);
+	hold_answered(false, &held);
 	if (down == NULL)
 		return;
 	down->answered = true;
