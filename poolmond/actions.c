@@ -662,10 +662,8 @@ batch_cmd_done(const struct router_result *res, void *arg)
 	struct action_batch *ab = arg;
 	struct backend *b = &ab->a->pool->backends[ab->next];
 	bool downing = ab->cmd == ROUTER_DOWN || ab->cmd == ROUTER_DOWN_FLUSH;
-	char ip[sizeof(b->dh.ip)];
 
 	ab->sending = false;
-	str_copy(ip, b->dh.ip, sizeof(ip));
 	if (!cmd_ok(ab->a, ab->cmd, b->dh.ip, res)) {
 		/* Tried again at the next scan, not at once. */
 		b->skip_scan = ab->a->scan_id;
@@ -684,7 +682,7 @@ batch_cmd_done(const struct router_result *res, void *arg)
 	}
 	/* Holds that waited for this down go on, before the next command. */
 	if (downing)
-		holds_after_batch(ab->a, ip, !b->dh.up, ab->cmd ==
+		holds_after_batch(ab->a, b->dh.ip, !b->dh.up, ab->cmd ==
 		    ROUTER_DOWN_FLUSH && res->flushed);
 	batch_next(ab);
 }
