@@ -656,12 +656,19 @@ command_done(struct action_batch *ab, struct backend *b,
 static void holds_after_batch(struct actions *a, const char *ip, bool down,
     bool flushed);
 
+/* A command that takes its host down (and maybe flushes it). */
+static bool
+takes_down(enum router_cmd cmd)
+{
+	return cmd == ROUTER_DOWN || cmd == ROUTER_DOWN_FLUSH;
+}
+
 static void
 batch_cmd_done(const struct router_result *res, void *arg)
 {
 	struct action_batch *ab = arg;
 	struct backend *b = &ab->a->pool->backends[ab->next];
-	bool downing = ab->cmd == ROUTER_DOWN || ab->cmd == ROUTER_DOWN_FLUSH;
+	bool downing = takes_down(ab->cmd);
 
 	ab->sending = false;
 	if (!cmd_ok(ab->a, ab->cmd, b->dh.ip, res)) {
@@ -1007,8 +1014,7 @@ batch_downing(const struct actions *a, const struct backend *b)
 	const struct action_batch *ab = a->batch;
 
 	return ab != NULL && ab->sending && ab->next < a->pool->n &&
-	    &a->pool->backends[ab->next] == b &&
-	    (ab->cmd == ROUTER_DOWN || ab->cmd == ROUTER_DOWN_FLUSH);
+	    &a->pool->backends[ab->next] == b && takes_down(ab->cmd);
 }
 
 /*
