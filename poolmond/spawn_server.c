@@ -71,6 +71,19 @@ server_setup(int report_fd, int sock, pid_t daemon_pid)
 	(void)prctl(PR_SET_NAME, "poolmond-spawn", 0, 0, 0);
 }
 
+/* The daemon's answer to a SPAWN_FORK. 0 or -errno. */
+static int
+answer(uint32_t slot, int32_t pid)
+{
+	struct spawn_reply rep = { .slot = slot, .pid = pid };
+
+	/* Blocking: the daemon reads its answers on its loop. */
+	while (send(SERVER_SOCKET_FD, &rep, sizeof(rep), MSG_NOSIGNAL) < 0)
+		if (errno != EINTR)
+			return -errno;
+	return 0;
+}
+
 /*
  * In a check process, the daemon's child: what fork cleared or the
  * server holds. RLIMIT_NPROC 0: the filter lets the server fork, and a
@@ -86,6 +99,11 @@ check_process(const struct spawn_server_conf *conf,
 	/* The daemon died before that line: no one would reap us. */
 	if (getppid() != daemon_pid)
 		_exit(1);
+	/* Our pid from us, not from the server: it reaches the daemon even
+	 * if the server dies now, and the daemon reaps us. Unheard, no one
+	 * would. Before the body: no backend's bytes have been read yet. */
+	if (answer(req->slot, getpid()) < 0)
+		_exit(1);
 	close(SERVER_SOCKET_FD);
 	(void)prctl(PR_SET_NAME, "poolmond", 0, 0, 0);
 	if (setrlimit(RLIMIT_NPROC, &none) < 0)
@@ -93,17 +111,6 @@ check_process(const struct spawn_server_conf *conf,
 	conf->body(conf->ctx, req->data, req->len, SERVER_REPORT_FD,
 	    req->hard_deadline);
 	_exit(0);
-}
-
-static void
-reply(uint32_t slot, int32_t pid)
-{
-	struct spawn_reply rep = { .slot = slot, .pid = pid };
-
-	/* Blocking: the daemon reads its replies on its loop. */
-	while (send(SERVER_SOCKET_FD, &rep, sizeof(rep), 0) < 0 &&
-	    errno == EINTR)
-		;
 }
 
 static void
@@ -118,7 +125,9 @@ fork_check(const struct spawn_server_conf *conf,
 	    NULL);
 	if (pid == 0)
 		check_process(conf, req, daemon_pid);
-	reply(req->slot, pid < 0 ? -errno : (int32_t)pid);
+	/* A check process answers for itself. */
+	if (pid < 0)
+		(void)answer(req->slot, -errno);
 }
 
 static void __attribute__((noreturn))

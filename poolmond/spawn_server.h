@@ -34,7 +34,10 @@ struct spawn_request {
 
 #define SPAWN_REQUEST_HEADER	offsetof(struct spawn_request, data)
 
-/* Server to daemon, one a SPAWN_FORK. */
+/* The answer to a SPAWN_FORK, one each: from the check process itself
+ * (its pid, sent before its check begins, so that a server dying right
+ * after the fork loses no child), or from the server when it could not
+ * fork (-errno). */
 struct spawn_reply {
 	uint32_t slot;
 	int32_t pid;		/* the check process, or -errno */

@@ -5,10 +5,14 @@
  * was) and a deadline timer of its own, which until then bounds the
  * server's answer. A slot is recycled from a deferred event, never inside
  * its own child source's callback, which sd-event still uses to reap the
- * process once the callback returns; a lost server likewise.
+ * process once the callback returns; a lost server likewise. A check
+ * process the daemon never heard of (its server lost as it was forked)
+ * is killed when it answers late, or reaped when found dead among the
+ * daemon's children.
  */
 #include "supervise.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -31,6 +35,14 @@
 #define SPAWN_REPLY_TIMEOUT_MS	5000
 /* A server that keeps dying is started again at most this often. */
 #define SERVER_RESTART_MS	1000
+/*
+ * How often, while checks run, poolmond looks among its children for a
+ * check process that ended before its pid reached the daemon (killed as
+ * it was forked, with its server): a zombie no child source watches. One
+ * found at two looks in a row is reaped; a look finds at most this many.
+ */
+#define ORPHAN_SWEEP_MS		5000
+#define ORPHAN_SUSPECTS_MAX	64
 
 enum slot_state {
 	SLOT_FREE,
@@ -41,6 +53,7 @@ enum slot_state {
 
 struct child_slot {
 	struct supervisor *sup;
+	struct server_link *link;	/* the server it was asked of */
 	sd_event_source *child;
 	sd_event_source *deadline;
 	size_t backend;
@@ -49,14 +62,21 @@ struct child_slot {
 	bool killed;		/* SIGKILL sent at the deadline */
 };
 
-/* A spawn server: the current one, or a lost one not yet reaped. */
+/*
+ * A spawn server: the current one, or a lost one not yet reaped. A lost
+ * one's socket is read until its end (SPAWN_REPLY_TIMEOUT_MS at most):
+ * a check process it forked before it went answers there, and is killed
+ * and reaped, not left a zombie no one knows.
+ */
 struct server_link {
 	struct supervisor *sup;
 	struct server_link *next;	/* lost ones */
 	pid_t pid;
-	int sock;			/* -1 once lost */
+	int sock;			/* -1 once read to its end */
 	sd_event_source *io;
 	sd_event_source *child;
+	sd_event_source *drain;		/* a lost one's socket given up */
+	bool lost;
 	bool exited;			/* reaped, or being reaped */
 };
 
@@ -79,6 +99,9 @@ struct supervisor {
 	int pipe[2];		/* reports: children write, we read */
 	sd_event_source *pipe_source;
 	sd_event_source *recycle;
+	sd_event_source *sweep;
+	pid_t suspects[ORPHAN_SUSPECTS_MAX];	/* found at the last look */
+	size_t nsuspects;
 	uint64_t forked;
 };
 
@@ -163,6 +186,7 @@ on_child(sd_event_source *src, const siginfo_t *si, void *arg)
 	return 0;
 }
 
+static void link_read_out(struct server_link *link);
 static void server_lost(struct supervisor *s, struct server_link *link,
     const char *why);
 
@@ -175,7 +199,7 @@ on_deadline(sd_event_source *src, uint64_t usec, void *arg)
 	(void)src;
 	(void)usec;
 	if (slot->state == SLOT_FORKING) {
-		server_lost(slot->sup, slot->sup->server, "did not answer "
+		server_lost(slot->sup, slot->link, "did not answer "
 		    "before a check's deadline");
 		return 0;
 	}
@@ -194,6 +218,7 @@ free_link(struct server_link *link)
 {
 	sd_event_source_disable_unref(link->io);
 	sd_event_source_disable_unref(link->child);
+	sd_event_source_disable_unref(link->drain);
 	if (link->sock >= 0)
 		close(link->sock);
 	free(link);
@@ -211,7 +236,7 @@ on_recycle(sd_event_source *src, void *arg)
 		if (s->slots[i].state == SLOT_ENDED)
 			release_slot(s, &s->slots[i]);
 	for (l = &s->lost; *l != NULL;) {
-		if (!(*l)->exited) {
+		if (!(*l)->exited || (*l)->sock >= 0) {
 			l = &(*l)->next;
 			continue;
 		}
@@ -220,6 +245,122 @@ on_recycle(sd_event_source *src, void *arg)
 		free_link(dead);
 	}
 	s->hooks.idle(s->hooks.arg);
+	return 0;
+}
+
+/* ---- check processes no one knows ---- */
+
+static bool
+known_pid(const struct supervisor *s, pid_t pid)
+{
+	const struct server_link *l;
+	size_t i;
+
+	for (i = 0; i < s->max; i++)
+		if (s->slots[i].state != SLOT_FREE && s->slots[i].pid == pid)
+			return true;
+	if (s->server != NULL && s->server->pid == pid)
+		return true;
+	for (l = s->lost; l != NULL; l = l->next)
+		if (l->pid == pid)
+			return true;
+	return false;
+}
+
+/* A zombie under a seccomp filter: among the daemon's children only the
+ * spawn server and its check processes run under one. */
+static bool
+filtered_zombie(pid_t pid)
+{
+	char path[64], line[128], state = 0;
+	int mode = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%ld/status", (long)pid);
+	if ((f = fopen(path, "re")) == NULL)
+		return false;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "State: %c", &state) != 1)
+			(void)sscanf(line, "Seccomp: %d", &mode);
+	fclose(f);
+	return state == 'Z' && mode == 2;
+}
+
+static bool
+was_suspect(const struct supervisor *s, pid_t pid)
+{
+	size_t i;
+
+	for (i = 0; i < s->nsuspects; i++)
+		if (s->suspects[i] == pid)
+			return true;
+	return false;
+}
+
+/* One thread's children: the unknown filtered zombies, reaped if seen at
+ * the last look too, else kept in found for the next. */
+static void
+look_at_children(struct supervisor *s, const char *tid, pid_t *found,
+    size_t *nfound)
+{
+	char path[PATH_MAX];
+	long pid;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%s/children", tid);
+	if ((f = fopen(path, "re")) == NULL)
+		return;
+	while (fscanf(f, "%ld", &pid) == 1) {
+		if (pid <= 0 || known_pid(s, (pid_t)pid) ||
+		    !filtered_zombie((pid_t)pid))
+			continue;
+		if (was_suspect(s, (pid_t)pid)) {
+			if (waitpid((pid_t)pid, NULL, WNOHANG) == (pid_t)pid)
+				log_warnx("check process %ld ended before "
+				    "poolmond knew it (forked as its spawn "
+				    "server was lost); reaped", pid);
+		} else if (*nfound < ORPHAN_SUSPECTS_MAX)
+			found[(*nfound)++] = (pid_t)pid;
+	}
+	fclose(f);
+}
+
+/* A look in ORPHAN_SWEEP_MS, unless one is due already. */
+static void
+sweep_later(struct supervisor *s)
+{
+	int enabled = SD_EVENT_OFF;
+
+	(void)sd_event_source_get_enabled(s->sweep, &enabled);
+	if (enabled != SD_EVENT_OFF)
+		return;
+	(void)sd_event_source_set_time(s->sweep,
+	    (uint64_t)(now_ms() + ORPHAN_SWEEP_MS) * 1000);
+	(void)sd_event_source_set_enabled(s->sweep, SD_EVENT_ONESHOT);
+}
+
+static int
+on_sweep(sd_event_source *src, uint64_t usec, void *arg)
+{
+	struct supervisor *s = arg;
+	pid_t found[ORPHAN_SUSPECTS_MAX];
+	size_t nfound = 0;
+	struct dirent *d;
+	DIR *tasks;
+
+	(void)src;
+	(void)usec;
+	if ((tasks = opendir("/proc/self/task")) == NULL)
+		return 0;
+	while ((d = readdir(tasks)) != NULL)
+		if (d->d_name[0] != '.')
+			look_at_children(s, d->d_name, found, &nfound);
+	closedir(tasks);
+	memcpy(s->suspects, found, nfound * sizeof(found[0]));
+	s->nsuspects = nfound;
+	/* Another look while some wait for their second, or checks run. */
+	if (nfound > 0 || supervisor_running(s) > 0)
+		sweep_later(s);
 	return 0;
 }
 
@@ -262,17 +403,51 @@ on_silence(sd_event_source *src, uint64_t usec, void *arg)
 	return 0;
 }
 
-/* The server's answer for one slot: the check process runs, or not. */
+static int
+on_orphan_exit(sd_event_source *src, const siginfo_t *si, void *arg)
+{
+	(void)src;
+	(void)si;
+	(void)arg;
+	return 0;		/* sd-event reaps it */
+}
+
+/*
+ * A check process whose request ended unanswered (its server lost): its
+ * result would come too late for anyone, so it is killed, and reaped by
+ * a source of its own. Its pid is ours to kill: it came from the server's
+ * socket, which a check process closes before its check begins.
+ */
 static void
-take_reply(struct supervisor *s, const struct spawn_reply *rep)
+end_orphan(struct supervisor *s, pid_t pid)
+{
+	int r;
+
+	log_warnx("check process %ld answered after its spawn server was "
+	    "lost; killing it", (long)pid);
+	(void)kill(pid, SIGKILL);
+	if ((r = sd_event_add_child(s->event, NULL, pid, WEXITED,
+	    on_orphan_exit, NULL)) < 0)
+		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+			;
+}
+
+/* An answer for one slot, from link: the check process runs, or not. */
+static void
+take_reply(struct supervisor *s, struct server_link *link,
+    const struct spawn_reply *rep)
 {
 	struct child_slot *slot;
 	int r, status;
 
 	if (rep->slot >= s->max ||
-	    (slot = &s->slots[rep->slot])->state != SLOT_FORKING) {
-		log_warnx("spawn server: an answer for no request (slot %u)",
-		    rep->slot);
+	    (slot = &s->slots[rep->slot])->state != SLOT_FORKING ||
+	    slot->link != link) {
+		if (rep->pid > 0)
+			end_orphan(s, rep->pid);
+		else
+			log_warnx("spawn server: an answer for no request "
+			    "(slot %u)", rep->slot);
 		return;
 	}
 	/* Room again for a request: more may start. */
@@ -309,14 +484,14 @@ read_replies(struct supervisor *s, struct server_link *link)
 	for (;;) {
 		n = recv(link->sock, &rep, sizeof(rep), MSG_DONTWAIT);
 		if (n == (ssize_t)sizeof(rep)) {
-			take_reply(s, &rep);
+			take_reply(s, link, &rep);
 			answered = true;
 			continue;
 		}
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && errno == EAGAIN) {
-			if (answered)
+			if (answered && !link->lost)
 				silence_watch(s);
 			return 0;
 		}
@@ -338,9 +513,11 @@ on_server_io(sd_event_source *src, int fd, uint32_t revents, void *arg)
 	(void)src;
 	(void)fd;
 	(void)revents;
-	if ((r = read_replies(link->sup, link)) < 0)
+	if ((r = read_replies(link->sup, link)) < 0) {
 		server_lost(link->sup, link, r == -EPIPE ? "closed its socket" :
 		    strerror(-r));
+		link_read_out(link);
+	}
 	return 0;
 }
 
@@ -353,9 +530,10 @@ on_server_exit(sd_event_source *src, const siginfo_t *si, void *arg)
 
 	(void)src;
 	link->exited = true;
-	if (link->sock >= 0) {
-		/* What it answered before it went still counts. */
-		(void)read_replies(s, link);
+	if (!link->lost) {
+		/* What was answered before it went still counts. */
+		int r = read_replies(s, link);
+
 		if (si->si_code == CLD_EXITED)
 			snprintf(why, sizeof(why), "exited with status %d",
 			    si->si_status);
@@ -364,9 +542,35 @@ on_server_exit(sd_event_source *src, const siginfo_t *si, void *arg)
 			    si->si_status, sigabbrev_np(si->si_status) != NULL ?
 			    sigabbrev_np(si->si_status) : "?");
 		server_lost(s, link, why);
+		if (r < 0)
+			link_read_out(link);
 	}
 	/* Freed from the loop, after sd-event has reaped it. */
 	(void)sd_event_source_set_enabled(s->recycle, SD_EVENT_ONESHOT);
+	return 0;
+}
+
+/* No more answers from link: its socket is closed, and the link freed
+ * once its server is reaped too. */
+static void
+link_read_out(struct server_link *link)
+{
+	link->io = sd_event_source_disable_unref(link->io);
+	link->drain = sd_event_source_disable_unref(link->drain);
+	if (link->sock >= 0)
+		close(link->sock);
+	link->sock = -1;
+	if (link->exited)
+		(void)sd_event_source_set_enabled(link->sup->recycle,
+		    SD_EVENT_ONESHOT);
+}
+
+static int
+on_drain(sd_event_source *src, uint64_t usec, void *arg)
+{
+	(void)src;
+	(void)usec;
+	link_read_out(arg);
 	return 0;
 }
 
@@ -374,20 +578,22 @@ on_server_exit(sd_event_source *src, const siginfo_t *si, void *arg)
  * The server is gone or useless: whatever it was asked and did not
  * answer ends CHILD_UNSTARTED (poolmond's fault, never the backend's),
  * and the next check starts a new one. Check processes it forked are the
- * daemon's children and go on.
+ * daemon's children and go on; one that answers only now is an orphan.
  */
 static void
 server_lost(struct supervisor *s, struct server_link *link, const char *why)
 {
 	size_t i;
 
-	if (link == NULL || link->sock < 0)
+	if (link == NULL || link->lost)
 		return;
 	log_warnx("spawn server %ld %s; the checks it was asked for are "
 	    "unknown, and it is started again", (long)link->pid, why);
-	link->io = sd_event_source_disable_unref(link->io);
-	close(link->sock);
-	link->sock = -1;
+	link->lost = true;
+	if (link->sock >= 0 && sd_event_add_time(s->event, &link->drain,
+	    CLOCK_MONOTONIC, (uint64_t)(now_ms() + SPAWN_REPLY_TIMEOUT_MS) *
+	    1000, 1000, on_drain, link) < 0)
+		link_read_out(link);
 	if (!link->exited)
 		(void)sd_event_source_send_child_signal(link->child, SIGKILL,
 		    NULL, 0);
@@ -458,6 +664,7 @@ server_start(struct supervisor *s)
 		close(link->sock);
 		link->sock = -1;
 		link->io = sd_event_source_disable_unref(link->io);
+		link->lost = true;
 		if (link->child == NULL) {
 			while (waitpid(link->pid, NULL, 0) < 0 && errno == EINTR)
 				;
@@ -521,8 +728,10 @@ supervisor_spawn(struct supervisor *s, size_t backend, int64_t budget_ms,
 	if (s->forking++ == 0)
 		silence_watch(s);
 	slot->backend = backend;
+	slot->link = s->server;
 	slot->killed = false;
 	slot->state = SLOT_FORKING;
+	sweep_later(s);
 	return 0;
 }
 
@@ -599,7 +808,10 @@ supervisor_new(sd_event *event, size_t max, size_t record_size,
 	    SD_EVENT_OFF)) < 0 ||
 	    (r = sd_event_add_time(event, &s->silence, CLOCK_MONOTONIC,
 	    0, 1000, on_silence, s)) < 0 ||
-	    (r = sd_event_source_set_enabled(s->silence, SD_EVENT_OFF)) < 0)
+	    (r = sd_event_source_set_enabled(s->silence, SD_EVENT_OFF)) < 0 ||
+	    (r = sd_event_add_time(event, &s->sweep, CLOCK_MONOTONIC,
+	    0, 1000 * 1000, on_sweep, s)) < 0 ||
+	    (r = sd_event_source_set_enabled(s->sweep, SD_EVENT_OFF)) < 0)
 		goto fail;
 	/* Now, while the daemon is small: every check is forked from it. */
 	if ((r = server_start(s)) < 0)
@@ -658,6 +870,7 @@ supervisor_free(struct supervisor *s)
 	sd_event_source_disable_unref(s->recycle);
 	sd_event_source_disable_unref(s->restart_timer);
 	sd_event_source_disable_unref(s->silence);
+	sd_event_source_disable_unref(s->sweep);
 	if (s->pipe[0] >= 0)
 		close(s->pipe[0]);
 	if (s->pipe[1] >= 0)

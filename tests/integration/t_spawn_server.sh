@@ -7,7 +7,8 @@
 # - stopped (SIGSTOP) for longer than its 5 s to answer, it is replaced,
 #   and killed (SIGKILL) again and again, it is started again: scans go
 #   on, and no backend is ever taken down or reported failed (the
-#   director's HOST-LIST stays all up): its faults are poolmond's.
+#   director's HOST-LIST stays all up): its faults are poolmond's;
+# - no check process is left a zombie.
 . "$(dirname "$0")/../lib/testbed.sh"
 . "$(dirname "$0")/../lib/poolmon.sh"
 
@@ -93,6 +94,28 @@ all_up "after the kills"
 grep -q "changed down" "$TB_DIR/director/dovecot.log" 2>/dev/null &&
 	tb_fail "the director logged a HOST-DOWN"
 tb_pass "$kills kills of the spawn server: scans go on, never a backend down"
+
+# poolmond's children that are zombies (defunct, not yet reaped).
+zombies() {
+	local c
+	for c in $(cat /proc/"$PM_PID"/task/*/children 2>/dev/null); do
+		[ "$(sed 's/.*) //' "/proc/$c/stat" 2>/dev/null | cut -d' ' -f1)" = Z ] &&
+			echo "$c"
+	done
+}
+# None stays one: every check process, even one forked as its server
+# was killed, is reaped.
+left=$(zombies)
+for _ in $(seq 1 50); do
+	still=
+	for z in $left; do
+		grep -qw "$z" <<<"$(zombies)" && still="$still $z"
+	done
+	[ -z "$still" ] && break
+	sleep 0.1
+done
+[ -z "$still" ] || tb_fail "check processes left zombies:$still"
+tb_pass "no check process left a zombie"
 
 srv=$(pm_server_pid)
 pm_stop || tb_fail "poolmond exit status"

@@ -6,7 +6,8 @@
  * sees what an update changed in the server, and outlives a server that
  * dies. A malformed request is ignored, not fatal. Two check processes
  * draw different random bytes from OpenSSL though neither ran fork()'s
- * handlers (it reseeds on a new pid).
+ * handlers (it reseeds on a new pid). A check process sends the daemon
+ * its pid itself.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -247,10 +248,67 @@ test_plain_fork_killed(void)
 	sandbox_free(&ctx.sb);
 }
 
+/* The answer and who sent it (SO_PASSCRED on sock), within 5 s. */
+static int
+get_reply_sender(int sock, struct spawn_reply *rep, pid_t *sender)
+{
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(struct ucred))];
+	} control;
+	struct iovec iov = { .iov_base = rep, .iov_len = sizeof(*rep) };
+	struct msghdr msg = {
+		.msg_iov = &iov, .msg_iovlen = 1,
+		.msg_control = control.buf, .msg_controllen = sizeof(control.buf),
+	};
+	struct pollfd pfd = { .fd = sock, .events = POLLIN };
+	struct cmsghdr *c;
+	struct ucred cred;
+
+	if (poll(&pfd, 1, 5000) != 1 ||
+	    recvmsg(sock, &msg, 0) != (ssize_t)sizeof(*rep) ||
+	    (c = CMSG_FIRSTHDR(&msg)) == NULL ||
+	    c->cmsg_type != SCM_CREDENTIALS)
+		return -1;
+	memcpy(&cred, CMSG_DATA(c), sizeof(cred));
+	*sender = cred.pid;
+	return 0;
+}
+
+/*
+ * A check process sends its own pid, not the server after the fork: a
+ * server that dies right after a fork would leave the daemon a child it
+ * never heard of, a zombie no one reaps.
+ */
+static void
+test_check_process_answers(void)
+{
+	struct spawn_reply rep;
+	struct record rec;
+	int pipefd[2], sock, status, on = 1;
+	pid_t server, sender = 0;
+
+	/* The sandbox test_spawn prepared. */
+	CHECK(pipe2(pipefd, O_CLOEXEC) == 0);
+	CHECK(spawn_server_start(&conf, pipefd[1], &server, &sock) == 0);
+	CHECK(setsockopt(sock, SOL_SOCKET, SO_PASSCRED, &on, sizeof(on)) == 0);
+	CHECK(send_request(sock, SPAWN_FORK, 5, "x", now_ms() + 3000) == 0);
+	CHECK(get_reply_sender(sock, &rep, &sender) == 0);
+	CHECK(rep.slot == 5 && rep.pid > 0);
+	CHECK(sender == rep.pid);
+	CHECK(get_record(pipefd[0], &rec) == 0);
+	CHECK(waitpid(rep.pid, &status, 0) == rep.pid);
+	close(sock);
+	CHECK(waitpid(server, &status, 0) == server);
+	close(pipefd[0]);
+	close(pipefd[1]);
+}
+
 int
 main(void)
 {
 	RUN(test_spawn);
+	RUN(test_check_process_answers);
 	RUN(test_plain_fork_killed);
 	return UNIT_EXIT();
 }
