@@ -250,21 +250,43 @@ on_recycle(sd_event_source *src, void *arg)
 
 /* ---- check processes no one knows ---- */
 
-static bool
-known_pid(const struct supervisor *s, pid_t pid)
+/* The pids of a look: every slot's and server's, sorted, and the
+ * unknown filtered zombies it found. */
+struct look {
+	pid_t *known;
+	size_t nknown;
+	pid_t found[ORPHAN_SUSPECTS_MAX];
+	size_t nfound;
+};
+
+static int
+cmp_pid(const void *a, const void *b)
+{
+	pid_t x = *(const pid_t *)a, y = *(const pid_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* Sorted, so that a look costs n log n at --max-children's largest. */
+static int
+known_pids(const struct supervisor *s, struct look *look)
 {
 	const struct server_link *l;
-	size_t i;
+	size_t i, n = s->max + 1;
 
-	for (i = 0; i < s->max; i++)
-		if (s->slots[i].state != SLOT_FREE && s->slots[i].pid == pid)
-			return true;
-	if (s->server != NULL && s->server->pid == pid)
-		return true;
 	for (l = s->lost; l != NULL; l = l->next)
-		if (l->pid == pid)
-			return true;
-	return false;
+		n++;
+	if ((look->known = calloc(n, sizeof(pid_t))) == NULL)
+		return -ENOMEM;
+	for (i = 0; i < s->max; i++)
+		if (s->slots[i].state != SLOT_FREE && s->slots[i].pid > 0)
+			look->known[look->nknown++] = s->slots[i].pid;
+	if (s->server != NULL)
+		look->known[look->nknown++] = s->server->pid;
+	for (l = s->lost; l != NULL; l = l->next)
+		look->known[look->nknown++] = l->pid;
+	qsort(look->known, look->nknown, sizeof(pid_t), cmp_pid);
+	return 0;
 }
 
 /* A zombie under a seccomp filter: among the daemon's children only the
@@ -300,27 +322,28 @@ was_suspect(const struct supervisor *s, pid_t pid)
 /* One thread's children: the unknown filtered zombies, reaped if seen at
  * the last look too, else kept in found for the next. */
 static void
-look_at_children(struct supervisor *s, const char *tid, pid_t *found,
-    size_t *nfound)
+look_at_children(struct supervisor *s, const char *tid, struct look *look)
 {
 	char path[PATH_MAX];
 	long pid;
+	pid_t p;
 	FILE *f;
 
 	snprintf(path, sizeof(path), "/proc/self/task/%s/children", tid);
 	if ((f = fopen(path, "re")) == NULL)
 		return;
 	while (fscanf(f, "%ld", &pid) == 1) {
-		if (pid <= 0 || known_pid(s, (pid_t)pid) ||
-		    !filtered_zombie((pid_t)pid))
+		p = (pid_t)pid;
+		if (pid <= 0 || bsearch(&p, look->known, look->nknown,
+		    sizeof(pid_t), cmp_pid) != NULL || !filtered_zombie(p))
 			continue;
 		if (was_suspect(s, (pid_t)pid)) {
 			if (waitpid((pid_t)pid, NULL, WNOHANG) == (pid_t)pid)
 				log_warnx("check process %ld ended before "
 				    "poolmond knew it (forked as its spawn "
 				    "server was lost); reaped", pid);
-		} else if (*nfound < ORPHAN_SUSPECTS_MAX)
-			found[(*nfound)++] = (pid_t)pid;
+		} else if (look->nfound < ORPHAN_SUSPECTS_MAX)
+			look->found[look->nfound++] = p;
 	}
 	fclose(f);
 }
@@ -343,23 +366,24 @@ static int
 on_sweep(sd_event_source *src, uint64_t usec, void *arg)
 {
 	struct supervisor *s = arg;
-	pid_t found[ORPHAN_SUSPECTS_MAX];
-	size_t nfound = 0;
+	struct look look = { .known = NULL };
 	struct dirent *d;
 	DIR *tasks;
 
 	(void)src;
 	(void)usec;
-	if ((tasks = opendir("/proc/self/task")) == NULL)
-		return 0;
-	while ((d = readdir(tasks)) != NULL)
-		if (d->d_name[0] != '.')
-			look_at_children(s, d->d_name, found, &nfound);
-	closedir(tasks);
-	memcpy(s->suspects, found, nfound * sizeof(found[0]));
-	s->nsuspects = nfound;
+	if (known_pids(s, &look) == 0 &&
+	    (tasks = opendir("/proc/self/task")) != NULL) {
+		while ((d = readdir(tasks)) != NULL)
+			if (d->d_name[0] != '.')
+				look_at_children(s, d->d_name, &look);
+		closedir(tasks);
+		memcpy(s->suspects, look.found, look.nfound * sizeof(pid_t));
+		s->nsuspects = look.nfound;
+	}
+	free(look.known);
 	/* Another look while some wait for their second, or checks run. */
-	if (nfound > 0 || supervisor_running(s) > 0)
+	if (s->nsuspects > 0 || supervisor_running(s) > 0)
 		sweep_later(s);
 	return 0;
 }
