@@ -18,15 +18,6 @@ tb_director_start 127.0.16.1 "$(tb_pool_addresses $n | tr '\n' ' ')" ||
 	tb_fail "director"
 ctl() { "$POOLMONCTL" -s "$TB_DIR/ctl.sock" "$@"; }
 
-# poolmond's children that are zombies (defunct, not yet reaped).
-zombies() {
-	local c
-	for c in $(cat /proc/"$PM_PID"/task/*/children 2>/dev/null); do
-		[ "$(sed 's/.*) //' "/proc/$c/stat" 2>/dev/null | cut -d' ' -f1)" = Z ] &&
-			echo "$c"
-	done
-}
-
 pm_start -i 3600 -t 5 --fall=1 --max-down=100 -p IMAP:10143 -p POP3:10110
 pm_wait_json ".backends_healthy == $n" 60 || tb_fail "first scan"
 tb_pass "$n healthy backends"
@@ -45,7 +36,7 @@ wait "${rechecks[@]}"
 # two of poolmond's looks (5 s apart): none is left after 15 s.
 left=
 for _ in $(seq 1 150); do
-	left=$(zombies)
+	left=$(pm_zombies)
 	[ -z "$left" ] && break
 	sleep 0.1
 done

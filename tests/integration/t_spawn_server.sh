@@ -95,21 +95,14 @@ grep -q "changed down" "$TB_DIR/director/dovecot.log" 2>/dev/null &&
 	tb_fail "the director logged a HOST-DOWN"
 tb_pass "$kills kills of the spawn server: scans go on, never a backend down"
 
-# poolmond's children that are zombies (defunct, not yet reaped).
-zombies() {
-	local c
-	for c in $(cat /proc/"$PM_PID"/task/*/children 2>/dev/null); do
-		[ "$(sed 's/.*) //' "/proc/$c/stat" 2>/dev/null | cut -d' ' -f1)" = Z ] &&
-			echo "$c"
-	done
-}
 # None stays one: every check process, even one forked as its server
-# was killed, is reaped.
-left=$(zombies)
-for _ in $(seq 1 50); do
+# was killed, is reaped (one poolmond never heard of, within two of its
+# looks, 5 s apart).
+left=$(pm_zombies)
+for _ in $(seq 1 150); do
 	still=
 	for z in $left; do
-		grep -qw "$z" <<<"$(zombies)" && still="$still $z"
+		grep -qw "$z" <<<"$(pm_zombies)" && still="$still $z"
 	done
 	[ -z "$still" ] && break
 	sleep 0.1

@@ -49,6 +49,16 @@ pm_server_pid() {
 	pgrep -P "$PM_PID" -x poolmond-spawn | head -n 1
 }
 
+# The children of the poolmond pm_start started that are zombies
+# (defunct, not yet reaped), one pid a line.
+pm_zombies() {
+	local c
+	for c in $(cat /proc/"$PM_PID"/task/*/children 2>/dev/null); do
+		[ "$(sed 's/.*) //' "/proc/$c/stat" 2>/dev/null | cut -d' ' -f1)" = Z ] &&
+			echo "$c"
+	done
+}
+
 pm_stop() {
 	local secs=${1:-10} i rc
 	[ -n "$PM_PID" ] || return 1
