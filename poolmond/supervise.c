@@ -8,11 +8,10 @@
  * process once the callback returns; a lost server likewise. A check
  * process the daemon never heard of (its server lost as it was forked)
  * is killed when it answers late, or reaped when found dead among the
- * daemon's children.
+ * daemon's children (orphans.h).
  */
 #include "supervise.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -25,6 +24,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "orphans.h"
 #include "util.h"
 
 #define REPORT_PIPE_SIZE	(1024 * 1024)
@@ -35,14 +35,9 @@
 #define SPAWN_REPLY_TIMEOUT_MS	5000
 /* A server that keeps dying is started again at most this often. */
 #define SERVER_RESTART_MS	1000
-/*
- * How often, while checks run, poolmond looks among its children for a
- * check process that ended before its pid reached the daemon (killed as
- * it was forked, with its server): a zombie no child source watches. One
- * found at two looks in a row is reaped; a look finds at most this many.
- */
+/* How often, while checks run, poolmond looks among its children for a
+ * check process no one knows (orphans.h). */
 #define ORPHAN_SWEEP_MS		5000
-#define ORPHAN_SUSPECTS_MAX	64
 
 enum slot_state {
 	SLOT_FREE,
@@ -100,8 +95,7 @@ struct supervisor {
 	sd_event_source *pipe_source;
 	sd_event_source *recycle;
 	sd_event_source *sweep;
-	pid_t suspects[ORPHAN_SUSPECTS_MAX];	/* found at the last look */
-	size_t nsuspects;
+	struct orphan_look orphans;
 	uint64_t forked;
 };
 
@@ -250,102 +244,27 @@ on_recycle(sd_event_source *src, void *arg)
 
 /* ---- check processes no one knows ---- */
 
-/* The pids of a look: every slot's and server's, sorted, and the
- * unknown filtered zombies it found. */
-struct look {
-	pid_t *known;
-	size_t nknown;
-	pid_t found[ORPHAN_SUSPECTS_MAX];
-	size_t nfound;
-};
-
-static int
-cmp_pid(const void *a, const void *b)
-{
-	pid_t x = *(const pid_t *)a, y = *(const pid_t *)b;
-
-	return (x > y) - (x < y);
-}
-
-/* Sorted, so that a look costs n log n at --max-children's largest. */
-static int
-known_pids(const struct supervisor *s, struct look *look)
+/* Every slot's and server's pid, in a new array of *n; NULL: no memory. */
+static pid_t *
+known_pids(const struct supervisor *s, size_t *n)
 {
 	const struct server_link *l;
-	size_t i, n = s->max + 1;
+	size_t i, cap = s->max + 1;
+	pid_t *known;
 
 	for (l = s->lost; l != NULL; l = l->next)
-		n++;
-	if ((look->known = calloc(n, sizeof(pid_t))) == NULL)
-		return -ENOMEM;
+		cap++;
+	if ((known = calloc(cap, sizeof(pid_t))) == NULL)
+		return NULL;
+	*n = 0;
 	for (i = 0; i < s->max; i++)
 		if (s->slots[i].state != SLOT_FREE && s->slots[i].pid > 0)
-			look->known[look->nknown++] = s->slots[i].pid;
+			known[(*n)++] = s->slots[i].pid;
 	if (s->server != NULL)
-		look->known[look->nknown++] = s->server->pid;
+		known[(*n)++] = s->server->pid;
 	for (l = s->lost; l != NULL; l = l->next)
-		look->known[look->nknown++] = l->pid;
-	qsort(look->known, look->nknown, sizeof(pid_t), cmp_pid);
-	return 0;
-}
-
-/* A zombie under a seccomp filter: among the daemon's children only the
- * spawn server and its check processes run under one. */
-static bool
-filtered_zombie(pid_t pid)
-{
-	char path[64], line[128], state = 0;
-	int mode = 0;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%ld/status", (long)pid);
-	if ((f = fopen(path, "re")) == NULL)
-		return false;
-	while (fgets(line, sizeof(line), f) != NULL)
-		if (sscanf(line, "State: %c", &state) != 1)
-			(void)sscanf(line, "Seccomp: %d", &mode);
-	fclose(f);
-	return state == 'Z' && mode == 2;
-}
-
-static bool
-was_suspect(const struct supervisor *s, pid_t pid)
-{
-	size_t i;
-
-	for (i = 0; i < s->nsuspects; i++)
-		if (s->suspects[i] == pid)
-			return true;
-	return false;
-}
-
-/* One thread's children: the unknown filtered zombies, reaped if seen at
- * the last look too, else kept in found for the next. */
-static void
-look_at_children(struct supervisor *s, const char *tid, struct look *look)
-{
-	char path[PATH_MAX];
-	long pid;
-	pid_t p;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/self/task/%s/children", tid);
-	if ((f = fopen(path, "re")) == NULL)
-		return;
-	while (fscanf(f, "%ld", &pid) == 1) {
-		p = (pid_t)pid;
-		if (pid <= 0 || bsearch(&p, look->known, look->nknown,
-		    sizeof(pid_t), cmp_pid) != NULL || !filtered_zombie(p))
-			continue;
-		if (was_suspect(s, (pid_t)pid)) {
-			if (waitpid((pid_t)pid, NULL, WNOHANG) == (pid_t)pid)
-				log_warnx("check process %ld ended before "
-				    "poolmond knew it (forked as its spawn "
-				    "server was lost); reaped", pid);
-		} else if (look->nfound < ORPHAN_SUSPECTS_MAX)
-			look->found[look->nfound++] = p;
-	}
-	fclose(f);
+		known[(*n)++] = l->pid;
+	return known;
 }
 
 /* A look in ORPHAN_SWEEP_MS, unless one is due already. */
@@ -366,24 +285,16 @@ static int
 on_sweep(sd_event_source *src, uint64_t usec, void *arg)
 {
 	struct supervisor *s = arg;
-	struct look look = { .known = NULL };
-	struct dirent *d;
-	DIR *tasks;
+	size_t n;
+	pid_t *known = known_pids(s, &n);
 
 	(void)src;
 	(void)usec;
-	if (known_pids(s, &look) == 0 &&
-	    (tasks = opendir("/proc/self/task")) != NULL) {
-		while ((d = readdir(tasks)) != NULL)
-			if (d->d_name[0] != '.')
-				look_at_children(s, d->d_name, &look);
-		closedir(tasks);
-		memcpy(s->suspects, look.found, look.nfound * sizeof(pid_t));
-		s->nsuspects = look.nfound;
-	}
-	free(look.known);
+	if (known != NULL)
+		(void)orphans_look(&s->orphans, known, n);
+	free(known);
 	/* Another look while some wait for their second, or checks run. */
-	if (s->nsuspects > 0 || supervisor_running(s) > 0)
+	if (s->orphans.nsuspects > 0 || supervisor_running(s) > 0)
 		sweep_later(s);
 	return 0;
 }

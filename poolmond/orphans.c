@@ -1,0 +1,115 @@
+/*
+ * Check processes no one knows (orphans.h): /proc/self/task/TID/children
+ * for the daemon's children, /proc/PID/status for their state and
+ * seccomp mode.
+ */
+#include "orphans.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "log.h"
+
+struct look_pass {
+	struct orphan_look *look;
+	const pid_t *known;
+	size_t nknown;
+	pid_t found[ORPHAN_SUSPECTS_MAX];
+	size_t nfound;
+	int reaped;
+};
+
+static int
+cmp_pid(const void *a, const void *b)
+{
+	pid_t x = *(const pid_t *)a, y = *(const pid_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* A zombie under a seccomp filter. */
+static bool
+filtered_zombie(pid_t pid)
+{
+	char path[64], line[128], state = 0;
+	int mode = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%ld/status", (long)pid);
+	if ((f = fopen(path, "re")) == NULL)
+		return false;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "State: %c", &state) != 1)
+			(void)sscanf(line, "Seccomp: %d", &mode);
+	fclose(f);
+	return state == 'Z' && mode == 2;
+}
+
+static bool
+was_suspect(const struct orphan_look *look, pid_t pid)
+{
+	size_t i;
+
+	for (i = 0; i < look->nsuspects; i++)
+		if (look->suspects[i] == pid)
+			return true;
+	return false;
+}
+
+/* One thread's children. */
+static void
+look_at_children(struct look_pass *pass, const char *tid)
+{
+	char path[PATH_MAX];
+	long pid;
+	pid_t p;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%s/children", tid);
+	if ((f = fopen(path, "re")) == NULL)
+		return;
+	while (fscanf(f, "%ld", &pid) == 1) {
+		p = (pid_t)pid;
+		if (pid <= 0 || (pass->nknown > 0 && bsearch(&p, pass->known,
+		    pass->nknown, sizeof(pid_t), cmp_pid) != NULL) ||
+		    !filtered_zombie(p))
+			continue;
+		if (was_suspect(pass->look, p)) {
+			if (waitpid(p, NULL, WNOHANG) == p) {
+				log_warnx("check process %ld ended before "
+				    "poolmond knew it (forked as its spawn "
+				    "server was lost); reaped", pid);
+				pass->reaped++;
+			}
+		} else if (pass->nfound < ORPHAN_SUSPECTS_MAX)
+			pass->found[pass->nfound++] = p;
+	}
+	fclose(f);
+}
+
+int
+orphans_look(struct orphan_look *look, pid_t *known, size_t n)
+{
+	struct look_pass pass = { .look = look, .known = known, .nknown = n };
+	struct dirent *d;
+	DIR *tasks;
+
+	/* n log n: --max-children goes to 65536. */
+	if (n > 0)
+		qsort(known, n, sizeof(pid_t), cmp_pid);
+	if ((tasks = opendir("/proc/self/task")) == NULL)
+		return -errno;
+	while ((d = readdir(tasks)) != NULL)
+		if (d->d_name[0] != '.')
+			look_at_children(&pass, d->d_name);
+	closedir(tasks);
+	memcpy(look->suspects, pass.found, pass.nfound * sizeof(pid_t));
+	look->nsuspects = pass.nfound;
+	return pass.reaped;
+}

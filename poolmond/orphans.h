@@ -1,0 +1,32 @@
+/*
+ * Check processes no one knows: a check process killed as it was forked
+ * (with its spawn server, or by a "pkill poolmond-spawn" that caught it
+ * still bearing the server's name) ends before its pid reaches the
+ * daemon, and no child source watches it. A look at the daemon's children
+ * finds such zombies: under a seccomp filter (among the daemon's children
+ * only the spawn server and its check processes run under one) and not
+ * known. One found at two looks in a row is reaped: a zombie whose answer
+ * the loop has not read yet is known by the next look.
+ */
+#ifndef POOLMOND_ORPHANS_H
+#define POOLMOND_ORPHANS_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+/* A look keeps at most this many for the next; more wait their turn. */
+#define ORPHAN_SUSPECTS_MAX	64
+
+struct orphan_look {
+	pid_t suspects[ORPHAN_SUSPECTS_MAX];	/* found at the last look */
+	size_t nsuspects;
+};
+
+/*
+ * One look among the calling process's children; known (n of them, every
+ * slot's and server's pid) is sorted in place. The number reaped, each
+ * logged, or -errno.
+ */
+int orphans_look(struct orphan_look *look, pid_t *known, size_t n);
+
+#endif

@@ -1,0 +1,100 @@
+/*
+ * A look for check processes no one knows (orphans.c), with this test as
+ * the daemon: a zombie child under a seccomp filter that no one knows is
+ * kept for the next look, then reaped; one known, or one under no filter
+ * (as a hook's process is), is never reaped.
+ */
+#include <errno.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stdio.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "orphans.h"
+#include "unit.h"
+
+/* A child that ends at once, under an allow-all filter if filtered. */
+static pid_t
+child(int filtered)
+{
+	struct sock_filter allow = BPF_STMT(BPF_RET | BPF_K,
+	    SECCOMP_RET_ALLOW);
+	struct sock_fprog prog = { .len = 1, .filter = &allow };
+	pid_t pid = fork();
+
+	if (pid != 0)
+		return pid;
+	if (filtered && (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+	    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) < 0))
+		_exit(2);
+	_exit(0);
+}
+
+/* Until pid is a zombie, 5 s at most. */
+static int
+wait_zombie(pid_t pid)
+{
+	const struct timespec step = { 0, 10 * 1000 * 1000 };
+	siginfo_t si;
+	int i;
+
+	for (i = 0; i < 500; i++) {
+		si.si_pid = 0;
+		if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG |
+		    WNOWAIT) == 0 && si.si_pid == pid)
+			return si.si_code == CLD_EXITED && si.si_status == 0 ?
+			    0 : -1;
+		nanosleep(&step, NULL);
+	}
+	return -1;
+}
+
+static void
+test_look(void)
+{
+	struct orphan_look look = { .nsuspects = 0 };
+	pid_t orphan = child(1), unfiltered = child(0), known_one = child(1);
+	pid_t known[1];
+
+	CHECK(wait_zombie(orphan) == 0);
+	CHECK(wait_zombie(unfiltered) == 0);
+	CHECK(wait_zombie(known_one) == 0);
+	/* The first look only marks it. */
+	known[0] = known_one;
+	CHECK(orphans_look(&look, known, 1) == 0);
+	CHECK(look.nsuspects == 1 && look.suspects[0] == orphan);
+	CHECK(wait_zombie(orphan) == 0);
+	/* The second reaps it, and it alone. */
+	known[0] = known_one;
+	CHECK(orphans_look(&look, known, 1) == 1);
+	CHECK(look.nsuspects == 0);
+	CHECK(waitpid(orphan, NULL, WNOHANG) < 0 && errno == ECHILD);
+	CHECK(waitpid(unfiltered, NULL, WNOHANG) == unfiltered);
+	CHECK(waitpid(known_one, NULL, WNOHANG) == known_one);
+}
+
+/* A pid known by the second look (its answer read meanwhile) is not
+ * reaped, though the first look marked it. */
+static void
+test_known_later(void)
+{
+	struct orphan_look look = { .nsuspects = 0 };
+	pid_t late = child(1);
+
+	CHECK(wait_zombie(late) == 0);
+	CHECK(orphans_look(&look, NULL, 0) == 0);
+	CHECK(look.nsuspects == 1 && look.suspects[0] == late);
+	CHECK(orphans_look(&look, &late, 1) == 0);
+	CHECK(waitpid(late, NULL, WNOHANG) == late);
+}
+
+int
+main(void)
+{
+	RUN(test_look);
+	RUN(test_known_later);
+	return UNIT_EXIT();
+}
