@@ -486,10 +486,12 @@ on_server_exit(sd_event_source *src, const siginfo_t *si, void *arg)
 }
 
 /* No more answers from link: its socket is closed, and the link freed
- * once its server is reaped too. */
+ * once its server is reaped too. A check process whose answer comes too
+ * late now fails to send it and exits: a look finds it. */
 static void
 link_read_out(struct server_link *link)
 {
+	sweep_later(link->sup);
 	link->io = sd_event_source_disable_unref(link->io);
 	link->drain = sd_event_source_disable_unref(link->drain);
 	if (link->sock >= 0)
