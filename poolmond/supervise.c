@@ -57,6 +57,16 @@ struct child_slot {
 	bool killed;		/* SIGKILL sent at the deadline */
 };
 
+/* A check process killed when it answered too late: its child source
+ * reaps it, and is released from the loop after (as a slot's). */
+struct killed_orphan {
+	struct supervisor *sup;
+	struct killed_orphan *next;
+	sd_event_source *child;
+	pid_t pid;
+	bool exited;
+};
+
 /*
  * A spawn server: the current one, or a lost one not yet reaped. A lost
  * one's socket is read until its end (SPAWN_REPLY_TIMEOUT_MS at most):
@@ -96,6 +106,7 @@ struct supervisor {
 	sd_event_source *recycle;
 	sd_event_source *sweep;
 	struct orphan_look orphans;
+	struct killed_orphan *killed;
 	uint64_t forked;
 };
 
@@ -218,6 +229,23 @@ free_link(struct server_link *link)
 	free(link);
 }
 
+/* Those killed whose child source has run: released. */
+static void
+release_killed(struct supervisor *s)
+{
+	struct killed_orphan **l, *o;
+
+	for (l = &s->killed; (o = *l) != NULL;) {
+		if (!o->exited) {
+			l = &o->next;
+			continue;
+		}
+		*l = o->next;
+		sd_event_source_disable_unref(o->child);
+		free(o);
+	}
+}
+
 static int
 on_recycle(sd_event_source *src, void *arg)
 {
@@ -229,6 +257,7 @@ on_recycle(sd_event_source *src, void *arg)
 	for (i = 0; i < s->max; i++)
 		if (s->slots[i].state == SLOT_ENDED)
 			release_slot(s, &s->slots[i]);
+	release_killed(s);
 	for (l = &s->lost; *l != NULL;) {
 		if (!(*l)->exited || (*l)->sock >= 0) {
 			l = &(*l)->next;
@@ -341,10 +370,13 @@ on_silence(sd_event_source *src, uint64_t usec, void *arg)
 static int
 on_orphan_exit(sd_event_source *src, const siginfo_t *si, void *arg)
 {
+	struct killed_orphan *o = arg;
+
 	(void)src;
 	(void)si;
-	(void)arg;
-	return 0;		/* sd-event reaps it */
+	o->exited = true;	/* sd-event reaps it once we return */
+	(void)sd_event_source_set_enabled(o->sup->recycle, SD_EVENT_ONESHOT);
+	return 0;
 }
 
 /*
@@ -356,15 +388,23 @@ on_orphan_exit(sd_event_source *src, const siginfo_t *si, void *arg)
 static void
 end_orphan(struct supervisor *s, pid_t pid)
 {
-	int r;
+	struct killed_orphan *o;
 
 	log_warnx("check process %ld answered after its spawn server was "
 	    "lost; killing it", (long)pid);
 	(void)kill(pid, SIGKILL);
-	if ((r = sd_event_add_child(s->event, NULL, pid, WEXITED,
-	    on_orphan_exit, NULL)) < 0)
+	if ((o = calloc(1, sizeof(*o))) == NULL ||
+	    sd_event_add_child(s->event, &o->child, pid, WEXITED,
+	    on_orphan_exit, o) < 0) {
+		free(o);
 		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
 			;
+		return;
+	}
+	o->sup = s;
+	o->pid = pid;
+	o->next = s->killed;
+	s->killed = o;
 }
 
 /* An answer for one slot, from link: the check process runs, or not. */
@@ -778,6 +818,7 @@ stop_server(struct server_link *link)
 void
 supervisor_free(struct supervisor *s)
 {
+	struct killed_orphan *o;
 	struct server_link *link;
 	size_t i;
 	int status;
@@ -796,6 +837,15 @@ supervisor_free(struct supervisor *s)
 		}
 		sd_event_source_disable_unref(slot->child);
 		sd_event_source_disable_unref(slot->deadline);
+	}
+	while ((o = s->killed) != NULL) {
+		s->killed = o->next;
+		/* Killed already; not reaped while its callback has not run. */
+		if (!o->exited)
+			while (waitpid(o->pid, NULL, 0) < 0 && errno == EINTR)
+				;
+		sd_event_source_disable_unref(o->child);
+		free(o);
 	}
 	if (s->server != NULL)
 		stop_server(s->server);
