@@ -1,7 +1,7 @@
 /*
  * Check processes no one knows (orphans.h): /proc/self/task/TID/children
- * for the daemon's children, /proc/PID/status for their state and
- * seccomp mode.
+ * for the daemon's children, /proc/PID/status for their state and their
+ * number of seccomp filters (Seccomp_filters, Linux 5.9).
  */
 #include "orphans.h"
 
@@ -18,6 +18,7 @@
 
 struct look_pass {
 	struct orphan_look *look;
+	int own_filters;		/* the daemon's */
 	const pid_t *known;
 	size_t nknown;
 	pid_t found[ORPHAN_SUSPECTS_MAX];
@@ -33,22 +34,35 @@ cmp_pid(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-/* A zombie under a seccomp filter. */
-static bool
-filtered_zombie(pid_t pid)
+/* A process's state and its number of seccomp filters, from path (a
+ * /proc status file). -1: unreadable. */
+static int
+read_status(const char *path, char *state, int *filters)
 {
-	char path[64], line[128], state = 0;
-	int mode = 0;
+	char line[128];
 	FILE *f;
 
-	snprintf(path, sizeof(path), "/proc/%ld/status", (long)pid);
+	*state = 0;
+	*filters = 0;
 	if ((f = fopen(path, "re")) == NULL)
-		return false;
+		return -1;
 	while (fgets(line, sizeof(line), f) != NULL)
-		if (sscanf(line, "State: %c", &state) != 1)
-			(void)sscanf(line, "Seccomp: %d", &mode);
+		if (sscanf(line, "State: %c", state) != 1)
+			(void)sscanf(line, "Seccomp_filters: %d", filters);
 	fclose(f);
-	return state == 'Z' && mode == 2;
+	return 0;
+}
+
+/* A zombie with more seccomp filters than the daemon (own). */
+static bool
+filtered_zombie(pid_t pid, int own)
+{
+	char path[64], state;
+	int filters;
+
+	snprintf(path, sizeof(path), "/proc/%ld/status", (long)pid);
+	return read_status(path, &state, &filters) == 0 && state == 'Z' &&
+	    filters > own;
 }
 
 static bool
@@ -78,7 +92,7 @@ look_at_children(struct look_pass *pass, const char *tid)
 		p = (pid_t)pid;
 		if (pid <= 0 || (pass->nknown > 0 && bsearch(&p, pass->known,
 		    pass->nknown, sizeof(pid_t), cmp_pid) != NULL) ||
-		    !filtered_zombie(p))
+		    !filtered_zombie(p, pass->own_filters))
 			continue;
 		if (was_suspect(pass->look, p)) {
 			if (waitpid(p, NULL, WNOHANG) == p) {
@@ -98,8 +112,11 @@ orphans_look(struct orphan_look *look, pid_t *known, size_t n)
 {
 	struct look_pass pass = { .look = look, .known = known, .nknown = n };
 	struct dirent *d;
+	char state;
 	DIR *tasks;
 
+	if (read_status("/proc/self/status", &state, &pass.own_filters) < 0)
+		return -errno;
 	/* n log n: --max-children goes to 65536. */
 	if (n > 0)
 		qsort(known, n, sizeof(pid_t), cmp_pid);

@@ -3,10 +3,12 @@
  * (with its spawn server, or by a "pkill poolmond-spawn" that caught it
  * still bearing the server's name) ends before its pid reaches the
  * daemon, and no child source watches it. A look at the daemon's children
- * finds such zombies: under a seccomp filter (among the daemon's children
- * only the spawn server and its check processes run under one) and not
- * known. One found at two looks in a row is reaped: a zombie whose answer
- * the loop has not read yet is known by the next look.
+ * finds such zombies: with more seccomp filters than the daemon (the
+ * spawn server loads one of its own, which its check processes inherit;
+ * a hook's or a kick's process has the daemon's, which systemd's
+ * SystemCallFilter= may have set) and not known. One found at two looks
+ * in a row is reaped: a zombie whose answer the loop has not read yet is
+ * known by the next look.
  */
 #ifndef POOLMOND_ORPHANS_H
 #define POOLMOND_ORPHANS_H

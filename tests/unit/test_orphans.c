@@ -1,8 +1,8 @@
 /*
  * A look for check processes no one knows (orphans.c), with this test as
  * the daemon: a zombie child under a seccomp filter that no one knows is
- * kept for the next look, then reaped; one known, or one under no filter
- * (as a hook's process is), is never reaped.
+ * kept for the next look, then reaped; one known, or one with no filter
+ * but the daemon's (as a hook's process), is never reaped.
  */
 #include <errno.h>
 #include <linux/filter.h>
@@ -16,19 +16,27 @@
 #include "orphans.h"
 #include "unit.h"
 
-/* A child that ends at once, under an allow-all filter if filtered. */
-static pid_t
-child(int filtered)
+/* One allow-all filter more on the calling process. */
+static int
+add_filter(void)
 {
 	struct sock_filter allow = BPF_STMT(BPF_RET | BPF_K,
 	    SECCOMP_RET_ALLOW);
 	struct sock_fprog prog = { .len = 1, .filter = &allow };
+
+	return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+	    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) < 0 ? -1 : 0;
+}
+
+/* A child that ends at once, with a filter of its own if filtered. */
+static pid_t
+child(int filtered)
+{
 	pid_t pid = fork();
 
 	if (pid != 0)
 		return pid;
-	if (filtered && (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
-	    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) < 0))
+	if (filtered && add_filter() < 0)
 		_exit(2);
 	_exit(0);
 }
@@ -91,10 +99,33 @@ test_known_later(void)
 	CHECK(waitpid(late, NULL, WNOHANG) == late);
 }
 
+/*
+ * The daemon under filters of its own (systemd's SystemCallFilter=): a
+ * hook's process inherits them, and is not taken for a check process; one
+ * with a filter more, as the spawn server's, is. Last: the filter stays.
+ */
+static void
+test_daemon_filtered(void)
+{
+	struct orphan_look look = { .nsuspects = 0 };
+	pid_t hook, orphan;
+
+	CHECK(add_filter() == 0);
+	hook = child(0);
+	orphan = child(1);
+	CHECK(wait_zombie(hook) == 0);
+	CHECK(wait_zombie(orphan) == 0);
+	CHECK(orphans_look(&look, NULL, 0) == 0);
+	CHECK(orphans_look(&look, NULL, 0) == 1);
+	CHECK(waitpid(orphan, NULL, WNOHANG) < 0 && errno == ECHILD);
+	CHECK(waitpid(hook, NULL, WNOHANG) == hook);
+}
+
 int
 main(void)
 {
 	RUN(test_look);
 	RUN(test_known_later);
+	RUN(test_daemon_filtered);
 	return UNIT_EXIT();
 }
