@@ -798,6 +798,10 @@ on_child_ended(void *arg, size_t idx, enum child_end how, int code)
 		    CHILD_KILL_GRACE_MS);
 		st = CHECK_EKILLED;
 		break;
+	case CHILD_STOPPED:
+		snprintf(why, sizeof(why), "check process stopped (a signal "
+		    "or a tracer) past its deadline, killed");
+		break;
 	case CHILD_SIGNALED:
 		snprintf(why, sizeof(why), "check process died of signal %d "
 		    "(%s)", code, sigabbrev_np(code) != NULL ?

@@ -55,6 +55,7 @@ struct child_slot {
 	pid_t pid;
 	enum slot_state state;
 	bool killed;		/* SIGKILL sent at the deadline */
+	bool stopped;		/* and it was stopped then */
 };
 
 /* A check process killed when it answered too late: its child source
@@ -184,7 +185,7 @@ on_child(sd_event_source *src, const siginfo_t *si, void *arg)
 	/* It wrote its reports before it ended: every one is in the pipe. */
 	drain_reports(s);
 	if (slot->killed)
-		how = CHILD_KILLED;
+		how = slot->stopped ? CHILD_STOPPED : CHILD_KILLED;
 	else if (si->si_code != CLD_EXITED)
 		how = CHILD_SIGNALED;
 	end_slot(s, slot, how, si->si_status);
@@ -192,6 +193,32 @@ on_child(sd_event_source *src, const siginfo_t *si, void *arg)
 }
 
 static void link_read_out(struct server_link *link);
+
+/*
+ * Whether pid is stopped (SIGSTOP, or a tracer such as strace -f): what
+ * held it up is on this machine, not at the backend, which a check
+ * process cannot make stop.
+ */
+static bool
+process_stopped(pid_t pid)
+{
+	char path[64], buf[512], *p;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return false;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = '\0';
+	/* "pid (comm) S ...": the comm may hold anything, even ") ". */
+	if ((p = strrchr(buf, ')')) == NULL || p[1] != ' ')
+		return false;
+	return p[2] == 'T' || p[2] == 't';
+}
 static void server_lost(struct supervisor *s, struct server_link *link,
     const char *why);
 
@@ -211,6 +238,7 @@ on_deadline(sd_event_source *src, uint64_t usec, void *arg)
 	log_debug("check process %ld past its deadline, killing it",
 	    (long)slot->pid);
 	slot->killed = true;
+	slot->stopped = process_stopped(slot->pid);
 	r = sd_event_source_send_child_signal(slot->child, SIGKILL, NULL, 0);
 	if (r < 0 && r != -ESRCH)
 		log_warnx("cannot kill check process %ld: %s",
@@ -707,6 +735,7 @@ supervisor_spawn(struct supervisor *s, size_t backend, int64_t budget_ms,
 	slot->backend = backend;
 	slot->link = s->server;
 	slot->killed = false;
+	slot->stopped = false;
 	slot->state = SLOT_FORKING;
 	sweep_later(s);
 	return 0;

@@ -26,6 +26,8 @@
 enum child_end {
 	CHILD_EXITED,		/* code: its exit status */
 	CHILD_KILLED,		/* at its deadline, by the supervisor */
+	CHILD_STOPPED,		/* likewise, found stopped then (SIGSTOP,
+				 * a tracer): not the backend's doing */
 	CHILD_SIGNALED,		/* code: a signal not the supervisor's */
 	CHILD_UNSTARTED,	/* code: fork's errno; 0: the spawn server
 				 * was lost before it answered */
