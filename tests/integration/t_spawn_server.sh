@@ -24,10 +24,8 @@ ctl() { "$POOLMONCTL" -s "$TB_DIR/ctl.sock" "$@"; }
 
 # Every backend up in the director, none failed in status.
 all_up() {
-	local ip out
-	for ip in "${B[@]}"; do
-		[ "$(tb_host_state "$ip")" = U ] || tb_fail "$ip taken down: $1"
-	done
+	local out
+	tb_all_up "$1" "${B[@]}"
 	if out=$(ctl --json status 2>/dev/null) && [ -n "$out" ]; then
 		[ "$(jq -r .backends_failed <<<"$out")" = 0 ] ||
 			tb_fail "a backend reported failed ($1): $out"

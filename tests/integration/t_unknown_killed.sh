@@ -47,9 +47,7 @@ while kill -0 "$KPID" 2>/dev/null; do
 			unknown_seen=$((unknown_seen + 1))
 		fi
 	fi
-	for ip in "${B[@]}"; do
-		[ "$(tb_host_state "$ip")" = U ] || tb_fail "$ip taken down while its checks were killed"
-	done
+	tb_all_up "while its checks were killed" "${B[@]}"
 	sleep 0.5
 done
 wait "$KPID"

@@ -37,9 +37,7 @@ while kill -0 "$SPID" 2>/dev/null; do
 		jq -e '[.backends[] | select(.health == "unknown" and (.reason | test("stopped")))] | length > 0' \
 			>/dev/null <<<"$out" && unknown_seen=$((unknown_seen + 1))
 	fi
-	for ip in "${B[@]}"; do
-		[ "$(tb_host_state "$ip")" = U ] || tb_fail "$ip taken down while its checks were stopped"
-	done
+	tb_all_up "while its checks were stopped" "${B[@]}"
 	sleep 0.3
 done
 wait "$SPID"

@@ -714,6 +714,18 @@ tb_host_state() {
 	echo "$st"
 }
 
+# tb_all_up WHY IP...: every IP up (U) in one HOST-LIST, or tb_fail
+# "IP taken down WHY" for the first that is not.
+tb_all_up() {
+	local why=${1:-} list ip
+	shift
+	list=$(tb_dcmd HOST-LIST) || tb_fail "no HOST-LIST $why"
+	for ip in "$@"; do
+		[ "$(awk -F'\t' -v ip="$ip" '$1 == ip { print $5 }' <<<"$list")" = U ] ||
+			tb_fail "$ip taken down $why"
+	done
+}
+
 # tb_wait_host_state IP U|D TIMEOUT_SECS: 0 when reached, 1 on timeout.
 tb_wait_host_state() {
 	local ip=${1:-} want=${2:-} ms deadline
