@@ -24,6 +24,10 @@
 # check_floor_at_once (calibrate running as many at once: on a machine of
 # few cores, checks running side by side cost each more CPU than one
 # alone, floor or poolmond).
+# Then paired with the floor (BENCH_FLOOR_PAIRS, 10; 0: none): rechecks,
+# spread scans and rechecks one at a time, each measurement between two
+# runs of calibrate and set against their mean, since this machine's
+# speed moves by a fifth between two runs of calibrate seconds apart.
 # BENCH_BASELINE=DIR adds the poolmond of another build directory (an
 # earlier version) to the same turns.
 # Between the two, the detection table: at each N of BENCH_DETECT_SIZES
@@ -591,21 +595,38 @@ wait_completed() {
 	done
 }
 
+# children_forked of poolmond's status, empty when it does not answer.
+children_forked() {
+	"$PMCTL_BIN" -s "$ctl" --json status 2>/dev/null | jq -r '.children_forked // empty'
+}
+
+# CPU ms a check of the running poolmond over SECONDS of its work: its
+# ticks over the checks it forked meanwhile. Nothing polls it in between
+# (a status call costs the daemon some 0.5 ms at 200 backends).
+window_ms_per_check() {
+	local secs=$1 c0 c1 f0 f1
+	c0=$(cpu_ticks "$pm")
+	f0=$(children_forked)
+	sleep "$secs"
+	c1=$(cpu_ticks "$pm")
+	f1=$(children_forked)
+	[ -n "$f0" ] && [ -n "$f1" ] && [ "$f1" -gt "$f0" ] || return 1
+	awk -v t=$((c1 - c0)) -v hz="$(getconf CLK_TCK)" -v c=$((f1 - f0)) \
+		'BEGIN { printf "%.3f", t / hz / c * 1000 }'
+}
+
 # The same poolmond at work as configured: scans at -i BENCH_FLOOR_INTERVAL
 # (10 s), each backend checked at its own offset (an older poolmond
-# checks them all at once at each interval), BENCH_SCANS of them after
-# the first (which checks all at once); appends "ms/backend" to FILE.
+# checks them all at once at each interval), over BENCH_SCANS intervals
+# after the first scan (which checks all at once); appends "ms/backend"
+# (CPU a check) to FILE.
 spread_turn() {
-	local n=$1 file=$2 c0 c1 interval=${BENCH_FLOOR_INTERVAL:-10}
+	local n=$1 file=$2 ms interval=${BENCH_FLOOR_INTERVAL:-10}
 	start_poolmond -i "$interval" || return 1
 	wait_completed 1 $((interval * 3 + 60)) || { stop_poolmond; return 1; }
-	c0=$(cpu_ticks "$pm")
-	wait_completed $((1 + scans)) $((interval * (scans + 2) + 60)) ||
-		{ stop_poolmond; return 1; }
-	c1=$(cpu_ticks "$pm")
+	ms=$(window_ms_per_check $((interval * scans)))
 	stop_poolmond
-	ms_per_backend $((c1 - c0)) "$n" >>"$file"
-	echo >>"$file"
+	echo "$ms" >>"$file"
 }
 
 # The floor section (see the top of this file).
@@ -718,7 +739,106 @@ floor_section() {
 			"$(spread <"$TB_DIR/col.${names[$i]}.ms")" \
 			"$(spread 2>/dev/null <"$TB_DIR/col.${names[$i]}.ax")"
 	done
+	paired_section "$n"
 	tb_cleanup
+}
+
+# calibrate's check_floor and check_floor_at_once over N checks, N at
+# once (256 at most): "floor at_once" ms, or nothing if it failed.
+floor_sample() {
+	local n=$1
+	"$TOOLS/calibrate" 127.1.0.1 10993 "$TB_DIR/ca.pem" backend.test "$n" \
+		"$TB_DIR/cred" 10143 10110 10024 10993 10995 $((n < 256 ? n : 256)) |
+		awk '$1 == "check_floor" { f = $2 } $1 == "check_floor_at_once" { a = $2 }
+			END { if (f > 0 && a > 0) print f, a }'
+}
+
+# One measurement of poolmond for paired_run, MODE "recheck": start it
+# (ARGS), a warm-up recheck, then CPU ms a backend of one recheck;
+# "spread": start it at -i BENCH_FLOOR_INTERVAL, and after its first scan
+# (all at once) CPU ms a check over one interval, each backend at its own
+# offset. Stopped after either, so that nothing of it runs beside the
+# floor.
+paired_sample() {
+	local mode=$1 n=$2 interval=${BENCH_FLOOR_INTERVAL:-10} ticks ms=
+	shift 2
+	if [ "$mode" = spread ]; then
+		start_poolmond -i "$interval" "$@" || return 1
+		wait_completed 1 $((interval * 3 + 60)) &&
+			ms=$(window_ms_per_check "$interval")
+	else
+		start_poolmond -i 3600 "$@" || return 1
+		"$PMCTL_BIN" -s "$ctl" -t 3600 recheck >/dev/null 2>&1
+		ticks=$(scans=1 recheck_ticks)
+		ms=$(scans=1 ms_per_backend "$ticks" "$n")
+	fi
+	stop_poolmond
+	[ -n "$ms" ] && echo "$ms"
+}
+
+# PAIRS measurements of poolmond (paired_sample MODE N ARGS) against the
+# floor measured right before and right after each: F0 P1 F1 P2 F2 ...
+# PK FK, measurement I against the mean of F(I-1) and FI, so that what
+# the machine does meanwhile (other work, a neighbour's) weighs on both
+# alike. Appends "ms floor at_once" lines, floors as those means, to
+# FILE.
+paired_run() {
+	local mode=$1 n=$2 pairs=$3 file=$4 prev cur ms k
+	shift 4
+	prev=$(floor_sample "$n")
+	for k in $(seq 1 "$pairs"); do
+		ms=$(paired_sample "$mode" "$n" "$@")
+		cur=$(floor_sample "$n")
+		if [ -n "$ms" ] && [ -n "$prev" ] && [ -n "$cur" ]; then
+			echo "$ms $prev $cur" | awk '{ printf "%s %.3f %.3f\n", $1,
+				($2 + $4) / 2, ($3 + $5) / 2 }' >>"$file"
+		fi
+		prev=$cur
+	done
+}
+
+# Paired with the floor (BENCH_FLOOR_PAIRS, 10; 0: none): poolmond's
+# rechecks, its spread scans and its rechecks one at a time
+# (--max-children=1), each against check_floor and check_floor_at_once
+# measured around it. The turns above compare a floor and a poolmond
+# measured up to a minute apart; on a shared machine whose speed moves
+# by a fifth from one run of calibrate to the next, their ratio drifts
+# with it.
+paired_section() {
+	local n=$1 pairs=${BENCH_FLOOR_PAIRS:-10} d=$TB_DIR/paired
+	[ "$pairs" -gt 0 ] || return 0
+	rm -f "$d".*
+	export PM_BIN=$POOLMOND PMCTL_BIN=$POOLMONCTL
+	paired_run recheck "$n" "$pairs" "$d.all"
+	paired_run spread "$n" "$pairs" "$d.spread"
+	paired_run recheck "$n" "$pairs" "$d.one" --max-children=1
+	echo
+	echo "Paired with the floor: $pairs measurements of each kind at $n backends, each"
+	echo "against calibrate run right before and right after it (the mean of the two);"
+	echo "median [min-max] of the pairs, and the ratio of the sums (all pairs' poolmond"
+	echo "CPU over all pairs' floor). Rechecks: every backend at once; spread: one"
+	echo "interval of scans at -i ${BENCH_FLOOR_INTERVAL:-10}, CPU a check; one at a time: --max-children=1."
+	echo
+	echo "| poolmond | pairs | ms/backend | check_floor ms | x check_floor | sums | check_floor_at_once ms | x check_floor_at_once | sums |"
+	echo "|----------|-------|------|------|------|------|------|------|------|"
+	paired_row "rechecks" "$d.all"
+	paired_row "spread" "$d.spread"
+	paired_row "one at a time" "$d.one"
+}
+
+# One row of the paired table from FILE's "ms floor at_once" lines.
+paired_row() {
+	local name=$1 file=$2
+	[ -s "$file" ] || { echo "| $name | 0 | (no pairs) |"; return; }
+	printf '| %s | %d | %s | %s | %s | %s | %s | %s | %s |\n' "$name" \
+		"$(wc -l <"$file")" \
+		"$(awk '{ print $1 }' "$file" | spread)" \
+		"$(awk '{ print $2 }' "$file" | spread)" \
+		"$(awk '{ print $1 / $2 }' "$file" | spread)" \
+		"$(awk '{ p += $1; f += $2 } END { printf "%.3f", p / f }' "$file")" \
+		"$(awk '{ print $3 }' "$file" | spread)" \
+		"$(awk '{ print $1 / $3 }' "$file" | spread)" \
+		"$(awk '{ p += $1; f += $3 } END { printf "%.3f", p / f }' "$file")"
 }
 
 echo "poolmond benchmark: $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), $(uname -sr)"
