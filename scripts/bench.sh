@@ -28,6 +28,9 @@
 # spread scans and rechecks one at a time, each measurement between two
 # runs of calibrate and set against their mean, since this machine's
 # speed moves by a fifth between two runs of calibrate seconds apart.
+# BENCH_POOLMON07=PATH (the Perl poolmon's script; it needs Debian's
+# libio-socket-inet6-perl) sets its idle memory beside poolmond's, with
+# the same two plain ports.
 # BENCH_BASELINE=DIR adds the poolmond of another build directory (an
 # earlier version) to the same turns.
 # Between the two, the detection table: at each N of BENCH_DETECT_SIZES
@@ -600,17 +603,26 @@ children_forked() {
 	"$PMCTL_BIN" -s "$ctl" --json status 2>/dev/null | jq -r '.children_forked // empty'
 }
 
-# CPU ms a check of the running poolmond over SECONDS of its work: its
-# ticks over the checks it forked meanwhile. Nothing polls it in between
-# (a status call costs the daemon some 0.5 ms at 200 backends).
+# CPU ms a check of the running poolmond over SECONDS of its work, and
+# on until it has forked CHECKS checks (three times SECONDS at most): its
+# ticks over the checks it forked meanwhile. Nothing polls it in the
+# first SECONDS (a status call costs the daemon some 0.5 ms at 200
+# backends), and the window holds whole scans' worth of checks even
+# where the first spread scan starts late in it.
 window_ms_per_check() {
-	local secs=$1 c0 c1 f0 f1
+	local secs=$1 checks=$2 c0 c1 f0 f1 t0
 	c0=$(cpu_ticks "$pm")
 	f0=$(children_forked)
+	[ -n "$f0" ] || return 1
+	t0=$(_tb_now_ms)
 	sleep "$secs"
+	while f1=$(children_forked) && [ -n "$f1" ] &&
+		[ $((f1 - f0)) -lt "$checks" ] &&
+		[ $(($(_tb_now_ms) - t0)) -lt $((secs * 3000)) ]; do
+		sleep 0.2
+	done
 	c1=$(cpu_ticks "$pm")
-	f1=$(children_forked)
-	[ -n "$f0" ] && [ -n "$f1" ] && [ "$f1" -gt "$f0" ] || return 1
+	[ -n "$f1" ] && [ "$f1" -gt "$f0" ] || return 1
 	awk -v t=$((c1 - c0)) -v hz="$(getconf CLK_TCK)" -v c=$((f1 - f0)) \
 		'BEGIN { printf "%.3f", t / hz / c * 1000 }'
 }
@@ -624,15 +636,52 @@ spread_turn() {
 	local n=$1 file=$2 ms interval=${BENCH_FLOOR_INTERVAL:-10}
 	start_poolmond -i "$interval" || return 1
 	wait_completed 1 $((interval * 3 + 60)) || { stop_poolmond; return 1; }
-	ms=$(window_ms_per_check $((interval * scans)))
+	ms=$(window_ms_per_check $((interval * scans)) $((n * scans)))
 	stop_poolmond
 	echo "$ms" >>"$file"
+}
+
+# poolmon 0.7, the Perl script poolmond replaces, when BENCH_POOLMON07
+# names it (in the foreground it logs to its standard output, -l or
+# not, unbuffered with PERLIO=:unix): "rss private" KiB of it idle after its first scan of the two
+# plain ports, as start_poolmond_plain runs poolmond (no login, -i
+# 3600); nothing when it is not given or does not get through a scan.
+poolmon07_idle() {
+	local old i mem=
+	[ -n "${BENCH_POOLMON07:-}" ] || return 0
+	if ! perl -MIO::Socket::INET6 -e 1 2>/dev/null; then
+		echo "bench: poolmon 0.7 needs IO::Socket::INET6" \
+			"(Debian: libio-socket-inet6-perl)" >&2
+		return 0
+	fi
+	PERLIO=:unix perl "$BENCH_POOLMON07" -f -d -S "$TB_DIRECTOR_SOCKET" \
+		-k "$TB_DIR/poolmon07.pid" -l "$TB_DIR/poolmon07.log" \
+		-p 10143 -p 10110 -t 5 -i 3600 </dev/null \
+		>>"$TB_DIR/poolmon07.log" 2>&1 &
+	old=$!
+	tb_track_pid "$old"
+	for i in $(seq 1 600); do
+		grep -q 'Host scans complete' "$TB_DIR/poolmon07.log" 2>/dev/null &&
+			break
+		kill -0 "$old" 2>/dev/null || break
+		sleep 0.1
+	done
+	if grep -q 'Host scans complete' "$TB_DIR/poolmon07.log" 2>/dev/null; then
+		sleep 1
+		mem=$(mem_kb "$old")
+	else
+		echo "bench: poolmon 0.7 did not complete a scan" \
+			"within 60 s" >&2
+	fi
+	kill -TERM "$old" 2>/dev/null
+	wait "$old" 2>/dev/null
+	[ -n "$mem" ] && echo "$mem"
 }
 
 # The floor section (see the top of this file).
 floor_section() {
 	local n=${BENCH_FLOOR_N:-200} rounds=${BENCH_FLOOR_ROUNDS:-3} r key med \
-		range plain_idle sr sp cal_rounds names=(this) bins=("$POOLMOND") ctls=("$POOLMONCTL") i out
+		range plain_idle old_idle sr sp cal_rounds names=(this) bins=("$POOLMOND") ctls=("$POOLMONCTL") i out
 	if [ -n "${BENCH_BASELINE:-}" ]; then
 		names+=(baseline)
 		bins+=("$(cd "$BENCH_BASELINE" && pwd)/poolmond")
@@ -652,6 +701,7 @@ floor_section() {
 	sleep 1
 	plain_idle="$(mem_kb "$pm") $(server_mem_kb "$pm")"
 	stop_poolmond
+	old_idle=$(poolmon07_idle)
 	# As many checks as the rechecks of a turn: a floor of 100 checks,
 	# under a second's worth, moved with every burst of other work.
 	cal_rounds=$((n * scans > 100 ? n * scans : 100))
@@ -687,6 +737,14 @@ floor_section() {
 		"private $(awk -v k="$i" 'BEGIN { printf "%.2f", k / 1024 }') MiB" \
 		"(its spawn server: RSS $(awk -v k="$sr" 'BEGIN { printf "%.2f", k / 1024 }') MiB," \
 		"private $(awk -v k="$sp" 'BEGIN { printf "%.2f", k / 1024 }') MiB)"
+	if [ -n "$old_idle" ]; then
+		read -r r i <<<"$old_idle"
+		echo "the Perl poolmon ($BENCH_POOLMON07) with the same ports and options, idle after a scan:" \
+			"RSS $(awk -v k="$r" 'BEGIN { printf "%.2f", k / 1024 }') MiB," \
+			"private $(awk -v k="$i" 'BEGIN { printf "%.2f", k / 1024 }') MiB"
+	else
+		echo "poolmon 0.7, the Perl script: not run (BENCH_POOLMON07=PATH of the script runs it here)"
+	fi
 	echo
 	echo "ms/backend and x check_floor: $scans rechecks (every backend at once, up to 256 check"
 	echo "processes on $(nproc) cores with the Dovecot serving them); spread: $scans scans at"
@@ -765,7 +823,7 @@ paired_sample() {
 	if [ "$mode" = spread ]; then
 		start_poolmond -i "$interval" "$@" || return 1
 		wait_completed 1 $((interval * 3 + 60)) &&
-			ms=$(window_ms_per_check "$interval")
+			ms=$(window_ms_per_check "$interval" "$n")
 	else
 		start_poolmond -i 3600 "$@" || return 1
 		"$PMCTL_BIN" -s "$ctl" -t 3600 recheck >/dev/null 2>&1

@@ -10,14 +10,17 @@
 # check_floor and check_floor_at_once, poolmond's row against the floor
 # (CPU per backend, its ratio, idle and scan memory), its like-for-like
 # row (one check at a time against check_floor, a recheck against
-# check_floor_at_once) and the plain idle memory, and exit 0.
+# check_floor_at_once), the plain idle memory, the paired table (two
+# pairs of each kind: rechecks, spread, one at a time, each a figure
+# and its ratios to both floors) and the line saying poolmon 0.7 was not
+# run, and exit 0.
 # Figures are not judged: the benchmark reports, it never fails on one.
 # runs long
 . "$(dirname "$0")/../lib/testbed.sh"
 
 detect_log=$(mktemp)
 trap 'rm -f "$detect_log"' EXIT
-out=$(BENCH_DETECT_LOG=$detect_log BENCH_SIZES=10 BENCH_SCANS=1 BENCH_INTERVAL=3 BENCH_FLOOR_N=10 BENCH_FLOOR_ROUNDS=1 BENCH_FLOOR_INTERVAL=2 \
+out=$(BENCH_DETECT_LOG=$detect_log BENCH_SIZES=10 BENCH_SCANS=1 BENCH_INTERVAL=3 BENCH_FLOOR_N=10 BENCH_FLOOR_ROUNDS=1 BENCH_FLOOR_INTERVAL=2 BENCH_FLOOR_PAIRS=2 \
 	BENCH_DETECT_SIZES=10 BENCH_DETECT_ROUNDS=2 \
 	"$(dirname "$0")/../../scripts/bench.sh" "$BUILD" 2>&1)
 rc=$?
@@ -78,7 +81,17 @@ grep -q '^Like for like: ' <<<"$out" &&
 	sed -n '/^Like for like: /,$p' <<<"$out" |
 	grep -qE "^\| this \| $fig \| $fig \| $fig \| $fig \|$" ||
 	tb_fail "no like-for-like row of poolmond against the floor: $out"
+# Paired: | kind | pairs | ms [..] | check_floor [..] | x [..] | sums |
+#   check_floor_at_once [..] | x [..] | sums |
+paired=$(sed -n '/^Paired with the floor: /,$p' <<<"$out")
+for kind in rechecks spread "one at a time"; do
+	grep -qE "^\| $kind \| 2 \| $fig \| $fig \| $fig \| $num \| $fig \| $fig \| $num \|$" <<<"$paired" ||
+		tb_fail "no paired row of $kind with two pairs: $out"
+done
+grep -q '^poolmon 0.7, the Perl script: not run ' <<<"$out" ||
+	tb_fail "no line on poolmon 0.7: $out"
 tb_pass "floor: $(grep -E '^\| this \|' <<<"$out" | tr -s ' ')"
+tb_pass "paired: $(grep -E '^\| rechecks \|' <<<"$paired" | tr -s ' ')"
 tb_pass "bench row: $(echo $row | tr -s ' ')"
 echo "t_bench: all passed"
 exit 0
