@@ -8,7 +8,9 @@
  * a hook's or a kick's process has the daemon's, which systemd's
  * SystemCallFilter= may have set) and not known. One found at two looks
  * in a row is reaped: a zombie whose answer the loop has not read yet is
- * known by the next look.
+ * known by the next look. One found stopped (SIGSTOP or a tracer caught
+ * it before it answered) at two looks in a row is killed, and reaped as
+ * a zombie at the looks after.
  */
 #ifndef POOLMOND_ORPHANS_H
 #define POOLMOND_ORPHANS_H
@@ -30,5 +32,13 @@ struct orphan_look {
  * logged, or -errno.
  */
 int orphans_look(struct orphan_look *look, pid_t *known, size_t n);
+
+/*
+ * At the daemon's end, once every check process and server it knows is
+ * reaped: any child left with more filters than the daemon is killed and
+ * reaped (one stopped before it asked for the daemon's death signal
+ * would outlive it). The number reaped, or -errno.
+ */
+int orphans_end(void);
 
 #endif

@@ -882,6 +882,8 @@ supervisor_free(struct supervisor *s)
 		s->lost = link->next;
 		stop_server(link);
 	}
+	/* Every one known is reaped: what is left, no one knew. */
+	(void)orphans_end();
 	sd_event_source_disable_unref(s->pipe_source);
 	sd_event_source_disable_unref(s->recycle);
 	sd_event_source_disable_unref(s->restart_timer);

@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <linux/filter.h>
+#include <signal.h>
 #include <linux/seccomp.h>
 #include <stdio.h>
 #include <sys/prctl.h>
@@ -99,6 +100,98 @@ test_known_later(void)
 	CHECK(waitpid(late, NULL, WNOHANG) == late);
 }
 
+/* A child that stops itself at once (as SIGSTOP would catch a check
+ * process before it answered), with a filter of its own if filtered;
+ * returned once stopped, -1 if it did not stop within 5 s. */
+static pid_t
+stopped_child(int filtered)
+{
+	const struct timespec step = { 0, 10 * 1000 * 1000 };
+	pid_t pid = fork();
+	siginfo_t si;
+	int i;
+
+	if (pid == 0) {
+		if (filtered && add_filter() < 0)
+			_exit(2);
+		raise(SIGSTOP);
+		_exit(0);
+	}
+	for (i = 0; pid > 0 && i < 500; i++) {
+		si.si_pid = 0;
+		if (waitid(P_PID, (id_t)pid, &si, WSTOPPED | WNOHANG |
+		    WNOWAIT) == 0 && si.si_pid == pid)
+			return si.si_code == CLD_STOPPED ? pid : -1;
+		nanosleep(&step, NULL);
+	}
+	return -1;
+}
+
+/* Until pid is a zombie killed by SIGKILL, 5 s at most. */
+static int
+wait_killed(pid_t pid)
+{
+	const struct timespec step = { 0, 10 * 1000 * 1000 };
+	siginfo_t si;
+	int i;
+
+	for (i = 0; i < 500; i++) {
+		si.si_pid = 0;
+		if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG |
+		    WNOWAIT) == 0 && si.si_pid == pid)
+			return si.si_code == CLD_KILLED &&
+			    si.si_status == SIGKILL ? 0 : -1;
+		nanosleep(&step, NULL);
+	}
+	return -1;
+}
+
+/*
+ * A check process stopped before it answered: marked at the first look,
+ * killed at the second, reaped at the third. One known stopped is the
+ * deadline's, and one with no filter but the daemon's is not touched.
+ */
+static void
+test_stopped(void)
+{
+	struct orphan_look look = { .nsuspects = 0 };
+	pid_t orphan = stopped_child(1), unfiltered = stopped_child(0);
+	pid_t known_one = stopped_child(1), known[1];
+
+	CHECK(orphan > 0 && unfiltered > 0 && known_one > 0);
+	known[0] = known_one;
+	CHECK(orphans_look(&look, known, 1) == 0);
+	CHECK(look.nsuspects == 1 && look.suspects[0] == orphan);
+	known[0] = known_one;
+	CHECK(orphans_look(&look, known, 1) == 0);
+	CHECK(look.nsuspects == 1 && look.suspects[0] == orphan);
+	CHECK(wait_killed(orphan) == 0);
+	known[0] = known_one;
+	CHECK(orphans_look(&look, known, 1) == 1);
+	CHECK(look.nsuspects == 0);
+	CHECK(waitpid(orphan, NULL, WNOHANG) < 0 && errno == ECHILD);
+	/* The others were left stopped: a SIGCONT lets them end. */
+	CHECK(kill(unfiltered, SIGCONT) == 0 && kill(known_one, SIGCONT) == 0);
+	CHECK(wait_zombie(unfiltered) == 0 && wait_zombie(known_one) == 0);
+	CHECK(waitpid(unfiltered, NULL, 0) == unfiltered);
+	CHECK(waitpid(known_one, NULL, 0) == known_one);
+}
+
+/* At the daemon's end: a filtered child left, stopped, is killed and
+ * reaped; one with no filter but the daemon's is left to its owner. */
+static void
+test_end(void)
+{
+	pid_t orphan = stopped_child(1), unfiltered = stopped_child(0);
+
+	CHECK(orphan > 0 && unfiltered > 0);
+	CHECK(orphans_end() == 1);
+	CHECK(waitpid(orphan, NULL, WNOHANG) < 0 && errno == ECHILD);
+	CHECK(kill(unfiltered, SIGCONT) == 0);
+	CHECK(wait_zombie(unfiltered) == 0);
+	CHECK(waitpid(unfiltered, NULL, 0) == unfiltered);
+}
+
 /*
  * The daemon under filters of its own (systemd's SystemCallFilter=): a
  * hook's process inherits them, and is not taken for a check process; one
@@ -126,6 +219,8 @@ main(void)
 {
 	RUN(test_look);
 	RUN(test_known_later);
+	RUN(test_stopped);
+	RUN(test_end);
 	RUN(test_daemon_filtered);
 	return UNIT_EXIT();
 }
