@@ -42,9 +42,10 @@ child(int filtered)
 	_exit(0);
 }
 
-/* Until pid is a zombie, 5 s at most. */
+/* Until pid reports what (WEXITED, WSTOPPED) without being reaped, 5 s
+ * at most: 0 if it did with code and status, -1 if not. */
 static int
-wait_zombie(pid_t pid)
+wait_report(pid_t pid, int what, int code, int status)
 {
 	const struct timespec step = { 0, 10 * 1000 * 1000 };
 	siginfo_t si;
@@ -52,13 +53,20 @@ wait_zombie(pid_t pid)
 
 	for (i = 0; i < 500; i++) {
 		si.si_pid = 0;
-		if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG |
-		    WNOWAIT) == 0 && si.si_pid == pid)
-			return si.si_code == CLD_EXITED && si.si_status == 0 ?
+		if (waitid(P_PID, (id_t)pid, &si, what | WNOHANG | WNOWAIT) ==
+		    0 && si.si_pid == pid)
+			return si.si_code == code && si.si_status == status ?
 			    0 : -1;
 		nanosleep(&step, NULL);
 	}
 	return -1;
+}
+
+/* Until pid is a zombie that exited 0. */
+static int
+wait_zombie(pid_t pid)
+{
+	return wait_report(pid, WEXITED, CLD_EXITED, 0);
 }
 
 static void
@@ -106,10 +114,7 @@ test_known_later(void)
 static pid_t
 stopped_child(int filtered)
 {
-	const struct timespec step = { 0, 10 * 1000 * 1000 };
 	pid_t pid = fork();
-	siginfo_t si;
-	int i;
 
 	if (pid == 0) {
 		if (filtered && add_filter() < 0)
@@ -117,33 +122,8 @@ stopped_child(int filtered)
 		raise(SIGSTOP);
 		_exit(0);
 	}
-	for (i = 0; pid > 0 && i < 500; i++) {
-		si.si_pid = 0;
-		if (waitid(P_PID, (id_t)pid, &si, WSTOPPED | WNOHANG |
-		    WNOWAIT) == 0 && si.si_pid == pid)
-			return si.si_code == CLD_STOPPED ? pid : -1;
-		nanosleep(&step, NULL);
-	}
-	return -1;
-}
-
-/* Until pid is a zombie killed by SIGKILL, 5 s at most. */
-static int
-wait_killed(pid_t pid)
-{
-	const struct timespec step = { 0, 10 * 1000 * 1000 };
-	siginfo_t si;
-	int i;
-
-	for (i = 0; i < 500; i++) {
-		si.si_pid = 0;
-		if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG |
-		    WNOWAIT) == 0 && si.si_pid == pid)
-			return si.si_code == CLD_KILLED &&
-			    si.si_status == SIGKILL ? 0 : -1;
-		nanosleep(&step, NULL);
-	}
-	return -1;
+	return pid > 0 && wait_report(pid, WSTOPPED, CLD_STOPPED, SIGSTOP) ==
+	    0 ? pid : -1;
 }
 
 /*
@@ -165,7 +145,7 @@ test_stopped(void)
 	known[0] = known_one;
 	CHECK(orphans_look(&look, known, 1) == 0);
 	CHECK(look.nsuspects == 1 && look.suspects[0] == orphan);
-	CHECK(wait_killed(orphan) == 0);
+	CHECK(wait_report(orphan, WEXITED, CLD_KILLED, SIGKILL) == 0);
 	known[0] = known_one;
 	CHECK(orphans_look(&look, known, 1) == 1);
 	CHECK(look.nsuspects == 0);
