@@ -25,7 +25,7 @@ struct look_pass {
 	pid_t found[ORPHAN_SUSPECTS_MAX];
 	size_t nfound;
 	int reaped;
-	bool ending;			/* orphans_end(): every one goes */
+	bool ending;			/* orphans_end(): every one found goes */
 };
 
 static int

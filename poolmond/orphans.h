@@ -35,9 +35,10 @@ int orphans_look(struct orphan_look *look, pid_t *known, size_t n);
 
 /*
  * At the daemon's end, once every check process and server it knows is
- * reaped: any child left with more filters than the daemon is killed and
- * reaped (one stopped before it asked for the daemon's death signal
- * would outlive it). The number reaped, or -errno.
+ * reaped: any child left stopped or a zombie with more filters than the
+ * daemon is killed and reaped (one stopped before it asked for the
+ * daemon's death signal would outlive it; one still running has asked,
+ * or ends when it finds its parent gone). The number reaped, or -errno.
  */
 int orphans_end(void);
 
