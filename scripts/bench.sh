@@ -520,6 +520,11 @@ mem_sampler() {
 	done
 }
 
+# KIB kibibytes as mebibytes, two decimals.
+mib() {
+	awk -v k="$1" 'BEGIN { printf "%.2f", k / 1024 }'
+}
+
 # median, min and max of the numbers on stdin: "M [MIN-MAX]".
 spread() {
 	sort -g | awk '{ v[NR] = $1 } END {
@@ -643,9 +648,10 @@ spread_turn() {
 
 # poolmon 0.7, the Perl script poolmond replaces, when BENCH_POOLMON07
 # names it (in the foreground it logs to its standard output, -l or
-# not, unbuffered with PERLIO=:unix): "rss private" KiB of it idle after its first scan of the two
-# plain ports, as start_poolmond_plain runs poolmond (no login, -i
-# 3600); nothing when it is not given or does not get through a scan.
+# not, unbuffered with PERLIO=:unix): "rss private" KiB of it idle after
+# its first scan of the two plain ports, as start_poolmond_plain runs
+# poolmond (no login, -i 3600); nothing when it is not given or does not
+# get through a scan.
 poolmon07_idle() {
 	local old i mem=
 	[ -n "${BENCH_POOLMON07:-}" ] || return 0
@@ -706,11 +712,7 @@ floor_section() {
 	# under a second's worth, moved with every burst of other work.
 	cal_rounds=$((n * scans > 100 ? n * scans : 100))
 	for r in $(seq 1 "$rounds"); do
-		# check_floor_at_once: as many at once as a recheck runs (all
-		# n, up to --max-children's default of 256).
-		if out=$("$TOOLS/calibrate" 127.1.0.1 10993 "$TB_DIR/ca.pem" \
-			backend.test "$cal_rounds" "$TB_DIR/cred" 10143 10110 10024 \
-			10993 10995 $((n < 256 ? n : 256))); then
+		if out=$(calibrate_floor "$cal_rounds" "$n"); then
 			echo "$out" >>"$TB_DIR/calibrate"
 		else
 			echo "  (calibration failed)"
@@ -733,15 +735,15 @@ floor_section() {
 	echo
 	read -r r i sr sp _ <<<"$plain_idle"
 	echo "Idle with -p IMAP:10143 -p POP3:10110, no login (no TLS), at $n backends:" \
-		"RSS $(awk -v k="$r" 'BEGIN { printf "%.2f", k / 1024 }') MiB," \
-		"private $(awk -v k="$i" 'BEGIN { printf "%.2f", k / 1024 }') MiB" \
-		"(its spawn server: RSS $(awk -v k="$sr" 'BEGIN { printf "%.2f", k / 1024 }') MiB," \
-		"private $(awk -v k="$sp" 'BEGIN { printf "%.2f", k / 1024 }') MiB)"
+		"RSS $(mib "$r") MiB," \
+		"private $(mib "$i") MiB" \
+		"(its spawn server: RSS $(mib "$sr") MiB," \
+		"private $(mib "$sp") MiB)"
 	if [ -n "$old_idle" ]; then
 		read -r r i <<<"$old_idle"
 		echo "the Perl poolmon ($BENCH_POOLMON07) with the same ports and options, idle after a scan:" \
-			"RSS $(awk -v k="$r" 'BEGIN { printf "%.2f", k / 1024 }') MiB," \
-			"private $(awk -v k="$i" 'BEGIN { printf "%.2f", k / 1024 }') MiB"
+			"RSS $(mib "$r") MiB," \
+			"private $(mib "$i") MiB"
 	else
 		echo "poolmon 0.7, the Perl script: not run (BENCH_POOLMON07=PATH of the script runs it here)"
 	fi
@@ -801,12 +803,20 @@ floor_section() {
 	tb_cleanup
 }
 
+# calibrate against the pool's five ports over ROUNDS checks, its
+# check_floor_at_once with as many at once as a recheck of N backends
+# runs (all N, up to --max-children's default of 256): its output.
+calibrate_floor() {
+	local rounds=$1 n=$2
+	"$TOOLS/calibrate" 127.1.0.1 10993 "$TB_DIR/ca.pem" backend.test \
+		"$rounds" "$TB_DIR/cred" 10143 10110 10024 10993 10995 \
+		$((n < 256 ? n : 256))
+}
+
 # calibrate's check_floor and check_floor_at_once over N checks, N at
 # once (256 at most): "floor at_once" ms, or nothing if it failed.
 floor_sample() {
-	local n=$1
-	"$TOOLS/calibrate" 127.1.0.1 10993 "$TB_DIR/ca.pem" backend.test "$n" \
-		"$TB_DIR/cred" 10143 10110 10024 10993 10995 $((n < 256 ? n : 256)) |
+	calibrate_floor "$1" "$1" |
 		awk '$1 == "check_floor" { f = $2 } $1 == "check_floor_at_once" { a = $2 }
 			END { if (f > 0 && a > 0) print f, a }'
 }
